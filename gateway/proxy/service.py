@@ -1,0 +1,77 @@
+"""Forwarding a verified request to the service that owns it, streaming both ways."""
+
+from __future__ import annotations
+
+import httpx
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+
+from shared.clients.base import PeerTimeout, PeerUnavailable, pooled_transport
+from shared.errors import Problem
+
+ROUTED_SERVICES = ("customer", "scoring", "monitoring")
+# Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus those the gateway sets itself.
+_HOP_HEADERS = frozenset(
+    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+     "transfer-encoding", "upgrade", "host", "content-length", "x-request-id", "x-forwarded-for"}
+)
+
+
+class Upstreams:
+    def __init__(
+        self,
+        urls: dict[str, str],
+        *,
+        timeout: float,
+        connect_timeout: float,
+        transports: dict[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self.urls = urls
+        timeouts = httpx.Timeout(timeout, connect=connect_timeout)
+        transports = transports or {}
+        self.clients = {
+            name: httpx.AsyncClient(base_url=url, timeout=timeouts, transport=transports.get(name) or pooled_transport())
+            for name, url in urls.items()
+        }
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+
+    def client(self, service: str) -> httpx.AsyncClient:
+        client = self.clients.get(service)
+        if client is None:
+            raise Problem(404, "Not found", f"No service named {service!r}; known: {', '.join(self.clients)}.")
+        return client
+
+
+async def forward(upstreams: Upstreams, service: str, path: str, request: Request, request_id: str) -> StreamingResponse:
+    client = upstreams.client(service)
+    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS]
+    headers.append(("x-request-id", request_id))
+    if request.client is not None:
+        headers.append(("x-forwarded-for", request.client.host))
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    outgoing = client.build_request(
+        request.method,
+        "/" + path,
+        params=request.query_params.multi_items(),
+        headers=headers,
+        content=request.stream() if has_body else None,
+    )
+    try:
+        upstream = await client.send(outgoing, stream=True)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise PeerUnavailable(service, "connection refused") from exc
+    except httpx.TimeoutException as exc:
+        raise PeerTimeout(service) from exc
+    except httpx.TransportError as exc:
+        raise PeerUnavailable(service, type(exc).__name__) from exc
+    response_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS}
+    return StreamingResponse(
+        upstream.aiter_raw(),
+        status_code=upstream.status_code,
+        headers=response_headers,
+        background=BackgroundTask(upstream.aclose),
+    )

@@ -1,0 +1,19 @@
+from fastapi import APIRouter, Request
+
+from gateway.proxy.service import forward
+from shared.errors import problem_responses
+
+router = APIRouter(tags=["routing"])
+
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+@router.api_route(
+    "/api/{service}/{path:path}",
+    methods=_METHODS,
+    summary="Forward to a LoanCRM service (customer, scoring, monitoring) with the caller's token",
+    responses=problem_responses(404, 503, 504),
+    include_in_schema=False,
+)
+async def route_to_service(service: str, path: str, request: Request):  # noqa: ANN201 - a streamed passthrough
+    return await forward(request.app.state.upstreams, service, path, request, request.state.request_id)

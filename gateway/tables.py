@@ -1,0 +1,7 @@
+"""Every table the gateway owns, for migrations."""
+
+from gateway.db import metadata
+from gateway.tokens import models as _tokens  # noqa: F401
+from gateway.users import models as _users  # noqa: F401
+
+__all__ = ["metadata"]

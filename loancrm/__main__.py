@@ -1,0 +1,3 @@
+from loancrm.cli import main
+
+raise SystemExit(main())

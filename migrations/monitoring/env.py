@@ -1,0 +1,3 @@
+from migrations.common import run
+
+run("monitoring")

@@ -1,0 +1,135 @@
+"""One-file export of a trained model version, and scoring raw rows from it with onnxruntime.
+
+The bundle is a zip: ``manifest.json`` (scaling, schema, binning table, reason mapping, metrics, card) plus
+one ``<role>.onnx`` per model. Only this module, ``runtime`` and ``reasons`` are needed to serve it.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnxruntime as ort
+
+from .models import PD_OUTPUT, POINTS_OUTPUT, SCORE_OUTPUT, FeatureSpec, Scaling
+from .reasons import reason_codes
+from .runtime import feeds_from_rows, make_session
+
+if TYPE_CHECKING:
+    from .models import TrainResult
+
+BUNDLE_FORMAT = "loancrm-scoring-bundle/1"
+DEFAULT_ROLE = "scorecard"
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed so that the same model gives the same bytes
+
+
+@dataclass
+class ModelBundle:
+    manifest: dict[str, Any]
+    onnx: dict[str, bytes]
+    _sessions: dict[str, ort.InferenceSession] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def roles(self) -> list[str]:
+        return list(self.manifest["models"])
+
+    @property
+    def scaling(self) -> Scaling:
+        return Scaling.from_dict(self.manifest["scaling"])
+
+    def model_meta(self, role: str = DEFAULT_ROLE) -> dict[str, Any]:
+        return self.manifest["models"][role]
+
+    def schema(self, role: str = DEFAULT_ROLE) -> list[FeatureSpec]:
+        return [FeatureSpec.from_dict(s) for s in self.model_meta(role)["schema"]]
+
+    def session(self, role: str = DEFAULT_ROLE) -> ort.InferenceSession:
+        """Created once per bundle and role, then reused (InferenceSession.run is thread-safe)."""
+        with self._lock:
+            if role not in self._sessions:
+                self._sessions[role] = make_session(self.onnx[role])
+            return self._sessions[role]
+
+
+def _manifest(result: TrainResult) -> dict[str, Any]:
+    return {
+        "format": BUNDLE_FORMAT,
+        "data_sha256": result.data_sha256,
+        "target": result.target,
+        "good_value": result.good_value,
+        "scaling": result.scaling.to_dict(),
+        "split": result.split.to_dict(),
+        "features": result.features,
+        "iv_table": result.iv_table,
+        "relationship_auc_lift": result.relationship_auc_lift,
+        "models": {role: {**m.meta(), "path": f"{role}.onnx"} for role, m in result.models.items()},
+        "card": result.card,
+    }
+
+
+def bundle_bytes(result: TrainResult) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        manifest = _manifest(result)
+        entries = {"manifest.json": json.dumps(manifest, indent=1, sort_keys=True).encode()}
+        entries.update({meta["path"]: result.models[role].onnx for role, meta in manifest["models"].items()})
+        for name, data in entries.items():
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def save_bundle(result: TrainResult, path: str | Path) -> None:
+    Path(path).write_bytes(bundle_bytes(result))
+
+
+def load_bundle(source: str | Path | bytes) -> ModelBundle:
+    raw = source if isinstance(source, bytes) else Path(source).read_bytes()
+    with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        if manifest.get("format") != BUNDLE_FORMAT:
+            raise ValueError(f"not a {BUNDLE_FORMAT} file")
+        onnx_models = {role: zf.read(meta["path"]) for role, meta in manifest["models"].items()}
+    for role, data in onnx_models.items():
+        if hashlib.sha256(data).hexdigest() != manifest["models"][role]["onnx_sha256"]:
+            raise ValueError(f"{role}.onnx does not match the sha256 in the manifest")
+    return ModelBundle(manifest, onnx_models)
+
+
+def score_rows(
+    bundle: ModelBundle, rows: Sequence[Mapping[str, Any]], role: str = DEFAULT_ROLE, top_k: int = 4
+) -> list[dict[str, Any]]:
+    """Score raw rows (dicts of column -> value; None / absent = missing).
+
+    Each result has ``pd``, ``score`` and ``reasons`` (top-k ``{"feature", "impact"}``, see ``reasons``);
+    scorecard results also have ``points_per_feature`` ({feature: points}). ``top_k=0`` skips reasons.
+    """
+    if not rows:
+        return []
+    meta = bundle.model_meta(role)
+    session = bundle.session(role)
+    wanted = [o for o in (PD_OUTPUT, SCORE_OUTPUT, POINTS_OUTPUT) if o in meta["outputs"]]
+    outputs = dict(zip(wanted, session.run(wanted, feeds_from_rows(bundle.schema(role), rows))))
+    reasons = reason_codes(meta, rows, outputs if POINTS_OUTPUT in outputs else session, top_k) if top_k else None
+    features = meta["reason_meta"]["features"]
+    results = []
+    for i in range(len(rows)):
+        item: dict[str, Any] = {
+            "pd": float(outputs[PD_OUTPUT][i]),
+            "score": float(outputs[SCORE_OUTPUT][i]),
+        }
+        if POINTS_OUTPUT in outputs:
+            item["points_per_feature"] = dict(zip(features, np.asarray(outputs[POINTS_OUTPUT][i], dtype=float).tolist()))
+        if reasons is not None:
+            item["reasons"] = [{"feature": f, "impact": v} for f, v in reasons[i]]
+        results.append(item)
+    return results

@@ -1,0 +1,133 @@
+"""Gradient-boosted challenger: one scikit-learn pipeline (categorical encoding + trees) per backend."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from .runtime import MISSING_CATEGORY
+from .models import FeatureKind
+
+# Small data: many weak trees, strong row/column subsampling and L2, few leaves.
+LIGHTGBM_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 0.03,
+    "max_depth": 3,
+    "num_leaves": 7,
+    "min_child_samples": 20,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.5,
+    "reg_lambda": 5.0,
+}
+SKLEARN_GBM_DEFAULTS: dict[str, Any] = {"learning_rate": 0.05, "max_depth": 2, "subsample": 0.8, "max_features": 0.5}
+MAX_TREES = 1000
+PATIENCE = 100
+
+
+@dataclass
+class Challenger:
+    backend: str
+    pipeline: Pipeline
+    features: list[str]
+    kinds: dict[str, FeatureKind]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        # The ONNX graph sees a missing category as "", so the in-process model must too.
+        out = frame[self.features].copy()
+        for c in self.features:
+            if self.kinds[c] == "categorical":
+                out[c] = out[c].fillna(MISSING_CATEGORY).astype(object)
+        return out
+
+    def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.pipeline.predict_proba(self.prepare(frame))[:, 1]
+
+
+def _encoder(features: list[str], kinds: dict[str, FeatureKind], impute: bool) -> ColumnTransformer:
+    cats = [c for c in features if kinds[c] == "categorical"]
+    nums = [c for c in features if kinds[c] == "numeric"]
+    # LightGBM routes NaN itself; scikit-learn's GradientBoostingClassifier needs them imputed.
+    num_step: Any = SimpleImputer(strategy="median") if impute else "passthrough"
+    return ColumnTransformer(
+        [("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), cats), ("num", num_step, nums)]
+    )
+
+
+def _lightgbm(seed: int, n_estimators: int) -> lgb.LGBMClassifier:
+    return lgb.LGBMClassifier(
+        n_estimators=n_estimators, random_state=seed, n_jobs=1, deterministic=True, verbose=-1, **LIGHTGBM_DEFAULTS
+    )
+
+
+def _fit_lightgbm(
+    train: pd.DataFrame, y_train: np.ndarray, val: pd.DataFrame, y_val: np.ndarray,
+    full: pd.DataFrame, y_full: np.ndarray, features: list[str], kinds: dict[str, FeatureKind], seed: int,
+) -> tuple[Pipeline, Pipeline, dict[str, Any]]:
+    """Pick the number of trees on validation, then refit on train + validation with it."""
+    pre = _encoder(features, kinds, impute=False).fit(train)
+    probe = _lightgbm(seed, MAX_TREES).fit(
+        pre.transform(train), y_train,
+        eval_X=(pre.transform(val),), eval_y=(y_val,), eval_metric="auc",
+        callbacks=[lgb.early_stopping(PATIENCE, first_metric_only=True, verbose=False)],
+    )
+    n_trees = max(int(probe.best_iteration_ or MAX_TREES), 50)
+    selection = Pipeline([("pre", pre), ("gbm", _lightgbm(seed, n_trees).fit(pre.transform(train), y_train))])
+    final = Pipeline([("pre", _encoder(features, kinds, impute=False)), ("gbm", _lightgbm(seed, n_trees))]).fit(full, y_full)
+    return selection, final, {**LIGHTGBM_DEFAULTS, "n_estimators": n_trees}
+
+
+def _fit_sklearn_gbm(
+    train: pd.DataFrame, y_train: np.ndarray, val: pd.DataFrame, y_val: np.ndarray,
+    full: pd.DataFrame, y_full: np.ndarray, features: list[str], kinds: dict[str, FeatureKind], seed: int,
+) -> tuple[Pipeline, Pipeline, dict[str, Any]]:
+    def make(n: int) -> Pipeline:
+        gbm = GradientBoostingClassifier(n_estimators=n, random_state=seed, **SKLEARN_GBM_DEFAULTS)
+        return Pipeline([("pre", _encoder(features, kinds, impute=True)), ("gbm", gbm)])
+
+    selection = make(300).fit(train, y_train)
+    # staged_predict_proba gives the validation curve of every prefix of the ensemble in one pass.
+    staged = selection.named_steps["gbm"].staged_predict_proba(selection.named_steps["pre"].transform(val))
+    aucs = [roc_auc_score(y_val, p[:, 1]) for p in staged]
+    n_trees = max(int(np.argmax(aucs)) + 1, 50)
+    selection = make(n_trees).fit(train, y_train)
+    return selection, make(n_trees).fit(full, y_full), {**SKLEARN_GBM_DEFAULTS, "n_estimators": n_trees}
+
+
+BACKENDS: dict[str, Callable[..., tuple[Pipeline, Pipeline, dict[str, Any]]]] = {
+    "lightgbm": _fit_lightgbm,
+    "sklearn_gbm": _fit_sklearn_gbm,
+}
+
+
+def fit_challenger(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    kinds: dict[str, FeatureKind],
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    fit_idx: np.ndarray,
+    seed: int,
+    backend: str = "lightgbm",
+) -> tuple[Challenger, Challenger]:
+    """Returns (selection model fitted on train only, final model refitted on train + validation)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown challenger backend {backend!r}; choose from {sorted(BACKENDS)}")
+    features = list(frame.columns)
+    shell = Challenger(backend, Pipeline([]), features, kinds)
+    data = shell.prepare(frame)
+    selection, final, params = BACKENDS[backend](
+        data.iloc[train_idx], y[train_idx], data.iloc[val_idx], y[val_idx],
+        data.iloc[fit_idx], y[fit_idx], features, kinds, seed,
+    )
+    return Challenger(backend, selection, features, kinds, params), Challenger(backend, final, features, kinds, params)

@@ -1,0 +1,119 @@
+"""Loading a tabular dataset and deciding what each column is."""
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .models import FeatureKind, FeatureSpec
+
+
+@dataclass
+class Dataset:
+    frame: pd.DataFrame  # features only; numerics float64 (NaN = missing), categoricals object str / NaN
+    y: np.ndarray  # 1 = bad (the "default" event)
+    kinds: dict[str, FeatureKind]
+    sha256: str
+    target: str
+    good_value: str | None
+    dates: pd.Series | None
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.kinds)
+
+    @property
+    def numeric(self) -> list[str]:
+        return [c for c, k in self.kinds.items() if k == "numeric"]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [c for c, k in self.kinds.items() if k == "categorical"]
+
+
+def _sha256_of(data: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    if isinstance(data, pd.DataFrame):
+        # Hash a canonical CSV rendering so that the same table hashes the same wherever it came from.
+        buf = io.StringIO()
+        data.to_csv(buf, index=False)
+        return data.copy(), hashlib.sha256(buf.getvalue().encode()).hexdigest()
+    raw = Path(data).read_bytes()
+    return pd.read_csv(io.BytesIO(raw)), hashlib.sha256(raw).hexdigest()
+
+
+def _encode_target(values: pd.Series, good: str | None) -> np.ndarray:
+    if good is not None:
+        return (values.astype(str) != str(good)).to_numpy(dtype=np.int64)
+    distinct = set(values.unique().tolist())
+    if distinct <= {0, 1}:
+        return values.to_numpy(dtype=np.int64)
+    raise ValueError(
+        f"target has values {sorted(map(str, distinct))}; pass good=<value> to say which one is 'good'"
+    )
+
+
+def as_category(series: pd.Series) -> pd.Series:
+    """Categorical values as Python str, missing as NaN (optbinning's missing bin)."""
+    return series.map(lambda v: np.nan if pd.isna(v) or v == "" else str(v)).astype(object)
+
+
+def load_dataset(
+    data: str | Path | pd.DataFrame,
+    target: str,
+    good: str | None = None,
+    date_column: str | None = None,
+    categorical: list[str] | None = None,
+    exclude: list[str] | None = None,
+) -> Dataset:
+    frame, sha = _sha256_of(data)
+    if target not in frame.columns:
+        raise ValueError(f"target column {target!r} not in data")
+    frame = frame[frame[target].notna()].reset_index(drop=True)
+    y = _encode_target(frame[target], good)
+    if len(np.unique(y)) != 2:
+        raise ValueError("target needs both good and bad rows")
+
+    dates = None
+    if date_column is not None:
+        if date_column not in frame.columns:
+            raise ValueError(f"date column {date_column!r} not in data")
+        dates = pd.to_datetime(frame[date_column])
+        if dates.isna().any():
+            raise ValueError(f"date column {date_column!r} has missing or unparseable values")
+
+    dropped = {target, date_column, *(exclude or [])}
+    forced = set(categorical or [])
+    kinds: dict[str, FeatureKind] = {}
+    features = pd.DataFrame(index=frame.index)
+    for col in frame.columns:
+        if col in dropped:
+            continue
+        series = frame[col]
+        if col not in forced and (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+            kinds[col] = "numeric"
+            features[col] = series.astype(np.float64)
+        else:
+            kinds[col] = "categorical"
+            features[col] = as_category(series)
+    if not kinds:
+        raise ValueError("no feature columns left")
+    return Dataset(features, y, kinds, sha, target, None if good is None else str(good), dates)
+
+
+def feature_schema(frame: pd.DataFrame, kinds: dict[str, FeatureKind], features: list[str]) -> list[FeatureSpec]:
+    """Observed ranges / categories of the data the model was fitted on."""
+    specs = []
+    for name in features:
+        col = frame[name]
+        if kinds[name] == "numeric":
+            finite = col[np.isfinite(col)]
+            lo = float(finite.min()) if len(finite) else None
+            hi = float(finite.max()) if len(finite) else None
+            specs.append(FeatureSpec(name, "numeric", min=lo, max=hi))
+        else:
+            specs.append(FeatureSpec(name, "categorical", categories=sorted(col.dropna().unique().tolist())))
+    return specs

@@ -1,0 +1,134 @@
+"""Builds a service's FastAPI app with what every LoanCRM process shares."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from shared.auth.dependencies import current_principal
+from shared.auth.tokens import Principal, TokenVerifier, http_jwks_source
+from shared.db import Database
+from shared.errors import Problem, install_problem_handlers, problem_response, problem_responses
+from shared.middleware import Metrics, RequestContextMiddleware
+from shared.settings import KernelSettings
+
+ReadyCheck = Callable[[], Awaitable[None]]
+
+
+class Liveness(BaseModel):
+    status: str
+    service: str
+
+
+class Readiness(BaseModel):
+    status: str
+    service: str
+    checks: dict[str, str]
+
+
+class WhoAmI(BaseModel):
+    sub: str
+    roles: list[str]
+    branch: str | None
+    scopes: list[str]
+
+
+def default_verifier(kernel: KernelSettings) -> TokenVerifier:
+    return TokenVerifier(
+        issuer=kernel.jwt_issuer,
+        audience=kernel.jwt_audience,
+        jwks_source=http_jwks_source(kernel.resolved_jwks_url(), timeout=kernel.peer_timeout_seconds),
+        cache_seconds=kernel.jwks_cache_seconds,
+    )
+
+
+def create_service_app(
+    *,
+    name: str,
+    title: str,
+    description: str,
+    kernel: KernelSettings,
+    database: Database,
+    routers: Sequence[APIRouter] = (),
+    public_routers: Sequence[APIRouter] = (),
+    verifier: TokenVerifier | None = None,
+    ready_checks: dict[str, ReadyCheck] | None = None,
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> FastAPI:
+    checks = dict(ready_checks or {})
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for hook in on_shutdown:
+            await hook()
+        database.dispose()
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        responses=problem_responses(401, 403, 422),
+    )
+    app.state.service_name = name
+    app.state.kernel = kernel
+    app.state.database = database
+    app.state.verifier = verifier or default_verifier(kernel)
+    metrics = Metrics(name)
+    app.state.metrics = metrics
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+
+    ops = APIRouter(tags=["operations"])
+
+    @ops.get("/health/live", response_model=Liveness, summary="The process is up")
+    async def live() -> Liveness:
+        return Liveness(status="ok", service=name)
+
+    @ops.get("/health/ready", response_model=Readiness, summary="The process can serve: database and peers reachable",
+             responses=problem_responses(503))
+    async def ready(request: Request) -> Response:
+        results: dict[str, str] = {}
+        try:
+            database.ping()
+            results["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any driver error means not ready
+            results["database"] = f"failed: {type(exc).__name__}"
+        for check_name, check in checks.items():
+            try:
+                await check()
+                results[check_name] = "ok"
+            except Exception as exc:  # noqa: BLE001
+                results[check_name] = f"failed: {exc}"
+        if all(v == "ok" for v in results.values()):
+            return JSONResponse(Readiness(status="ok", service=name, checks=results).model_dump())
+        problem = Problem(503, "Service unavailable", "Not ready: " + ", ".join(
+            f"{k} {v}" for k, v in results.items() if v != "ok"), extra={"checks": results})
+        return problem_response(request, problem)
+
+    @ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    secured = APIRouter(dependencies=[Depends(current_principal)])
+
+    @secured.get("/whoami", response_model=WhoAmI, tags=["operations"],
+                 summary="The identity this service verified from the access token")
+    async def whoami(principal: Principal = Depends(current_principal)) -> WhoAmI:
+        return WhoAmI(sub=principal.sub, roles=list(principal.roles), branch=principal.branch,
+                      scopes=sorted(principal.scopes))
+
+    app.include_router(ops)
+    for router in public_routers:
+        app.include_router(router)
+    app.include_router(secured)
+    # Every business route needs a verified token, even when the service is called directly.
+    for router in routers:
+        app.include_router(router, dependencies=[Depends(current_principal)])
+    return app

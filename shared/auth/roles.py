@@ -1,0 +1,35 @@
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    LOAN_OFFICER = "loan_officer"
+    RISK_ANALYST = "risk_analyst"
+    COLLECTOR = "collector"
+    AUDITOR = "auditor"
+    PARTNER = "partner"
+
+
+# What each role may ask for in a token's `scope`; a token's scope is the union over its roles.
+ROLE_SCOPES: dict[Role, frozenset[str]] = {
+    Role.ADMIN: frozenset(
+        {"customer:read", "customer:write", "scoring:read", "scoring:write", "monitoring:read",
+         "monitoring:write", "users:admin", "audit:read"}
+    ),
+    Role.LOAN_OFFICER: frozenset(
+        {"customer:read", "customer:write", "scoring:read", "scoring:write", "monitoring:read", "monitoring:write"}
+    ),
+    Role.RISK_ANALYST: frozenset(
+        {"customer:read", "scoring:read", "scoring:write", "scoring:models", "monitoring:read", "monitoring:write"}
+    ),
+    Role.COLLECTOR: frozenset({"customer:read", "monitoring:read", "monitoring:write"}),
+    Role.AUDITOR: frozenset({"customer:read", "scoring:read", "monitoring:read", "audit:read"}),
+    Role.PARTNER: frozenset({"customer:read", "customer:write", "scoring:read", "scoring:write", "monitoring:read"}),
+}
+
+
+def scopes_for(roles: list[str] | tuple[str, ...]) -> frozenset[str]:
+    granted: set[str] = set()
+    for role in roles:
+        granted |= ROLE_SCOPES.get(Role(role), frozenset())
+    return frozenset(granted)

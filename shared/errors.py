@@ -1,0 +1,135 @@
+"""RFC 9457 problem details for every error a service answers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("loancrm.errors")
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the input at fault, e.g. `body.national_id`.")
+    message: str
+
+
+class ProblemDetail(BaseModel):
+    type: str = Field(default="about:blank", description="URI reference identifying the problem type.")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class Problem(Exception):
+    """Raise anywhere to answer with a problem+json body."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        type_: str = "about:blank",
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type = type_
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+def field_problem(field: str, message: str, status: int = 422, title: str = "Invalid input") -> Problem:
+    return Problem(status, title, f"{field}: {message}", errors=[FieldError(field=field, message=message)])
+
+
+def problem_response(request: Request | None, problem: Problem) -> JSONResponse:
+    body = ProblemDetail(
+        type=problem.type,
+        title=problem.title,
+        status=problem.status,
+        detail=problem.detail,
+        instance=str(request.url.path) if request is not None else None,
+        request_id=getattr(request.state, "request_id", None) if request is not None else None,
+        errors=problem.errors,
+    ).model_dump(exclude_none=True)
+    body.update(problem.extra)
+    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=problem.headers)
+
+
+_STATUS_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    428: "Precondition required",
+    429: "Too many requests",
+    503: "Service unavailable",
+    504: "Gateway timeout",
+}
+
+
+def _loc_to_field(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _on_problem(request: Request, exc: Problem) -> JSONResponse:
+    return problem_response(request, exc)
+
+
+async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    title = _STATUS_TITLES.get(exc.status_code, "Error")
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+    return problem_response(request, Problem(exc.status_code, title, detail, headers=dict(exc.headers or {})))
+
+
+async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [FieldError(field=_loc_to_field(err["loc"]), message=err["msg"]) for err in exc.errors()]
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+    return problem_response(request, Problem(422, "Invalid input", detail, errors=errors))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The client learns only that it failed and which request to quote; the trace goes to the log.
+    log.exception("unhandled error", extra={"path": request.url.path})
+    return problem_response(request, Problem(500, "Internal error", "The request failed; quote the request id."))
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entry documenting problem+json bodies, so generated clients type errors."""
+    return {
+        status: {
+            "model": ProblemDetail,
+            "description": _STATUS_TITLES.get(status, "Error"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
+        }
+        for status in statuses
+    }

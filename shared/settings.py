@@ -1,0 +1,115 @@
+"""Settings from environment variables, with safe defaults.
+
+All names start with ``LOANCRM_``; per-service ones carry the service name, e.g. ``LOANCRM_CUSTOMER_PORT``,
+``LOANCRM_CUSTOMER_DATABASE_URL``, ``LOANCRM_CUSTOMER_URL``. A bad value stops start-up with one line naming
+the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+SERVICES = ("gateway", "customer", "scoring", "monitoring")
+
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+def _check_database_url(value: str) -> str:
+    if value:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a database URL (e.g. postgresql+psycopg://user@host:5432/db)") from None
+        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+    return value
+
+
+class KernelSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOANCRM_", extra="ignore")
+
+    var_dir: Path = Path("var")
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+
+    gateway_port: int = Field(8000, ge=1, le=65535)
+    customer_port: int = Field(8001, ge=1, le=65535)
+    scoring_port: int = Field(8002, ge=1, le=65535)
+    monitoring_port: int = Field(8003, ge=1, le=65535)
+
+    # Empty means a SQLite file under var_dir: the embedded default.
+    gateway_database_url: str = ""
+    customer_database_url: str = ""
+    scoring_database_url: str = ""
+    monitoring_database_url: str = ""
+
+    # Empty means http://host:port of that service on this machine.
+    gateway_url: str = ""
+    customer_url: str = ""
+    scoring_url: str = ""
+    monitoring_url: str = ""
+
+    jwt_issuer: str = "loancrm-gateway"
+    jwt_audience: str = "loancrm"
+    # Empty means the gateway's own /.well-known/jwks.json.
+    jwks_url: str = ""
+    # How long a service trusts its cached copy of the gateway's public keys.
+    jwks_cache_seconds: int = Field(300, ge=0)
+    peer_timeout_seconds: float = Field(2.0, gt=0)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("gateway_database_url", "customer_database_url", "scoring_database_url",
+                     "monitoring_database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return _check_database_url(value)
+
+    @field_validator("gateway_url", "customer_url", "scoring_url", "monitoring_url", "jwks_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    def port(self, service: str) -> int:
+        return getattr(self, f"{service}_port")
+
+    def database_url(self, service: str) -> str:
+        configured = getattr(self, f"{service}_database_url")
+        return configured or f"sqlite:///{(self.var_dir / f'{service}.db').as_posix()}"
+
+    def url(self, service: str) -> str:
+        return getattr(self, f"{service}_url") or f"http://{self.host}:{self.port(service)}"
+
+    def resolved_jwks_url(self) -> str:
+        return self.jwks_url or f"{self.url('gateway')}/.well-known/jwks.json"
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S] = KernelSettings) -> S:  # type: ignore[assignment]
+    """Build settings, turning pydantic's report into one line naming the variable."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = cls.model_config.get("env_prefix", "")
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        raise SettingsError(f"{(prefix + field).upper()}: {first['msg']}") from None
