@@ -15,10 +15,9 @@ from gateway.settings import GatewaySettings
 from gateway.tokens import service as token_service
 from gateway.tokens.views import router as token_router
 from gateway.users.views import router as users_router
-from shared.app import create_service_app
+from shared.app import create_service_app, uvicorn_factory
 from shared.auth.tokens import TokenVerifier
 from shared.db import Database
-from shared.logging import configure_logging
 from shared.settings import KernelSettings, load_settings
 
 
@@ -83,6 +82,4 @@ def create_app(
 
 def app() -> FastAPI:
     """Factory for uvicorn (`--factory`)."""
-    kernel = load_settings(KernelSettings)
-    configure_logging("gateway", kernel.log_level)
-    return create_app(kernel)
+    return uvicorn_factory("gateway", create_app)

@@ -15,7 +15,8 @@ from shared.auth.tokens import Principal, TokenVerifier, http_jwks_source
 from shared.db import Database
 from shared.errors import Problem, install_problem_handlers, problem_response, problem_responses
 from shared.middleware import Metrics, RequestContextMiddleware
-from shared.settings import KernelSettings
+from shared.logging import configure_logging
+from shared.settings import KernelSettings, load_settings
 
 ReadyCheck = Callable[[], Awaitable[None]]
 
@@ -132,3 +133,9 @@ def create_service_app(
     for router in routers:
         app.include_router(router, dependencies=[Depends(current_principal)])
     return app
+
+
+def uvicorn_factory(name: str, create_app: Callable[[KernelSettings], FastAPI]) -> FastAPI:
+    kernel = load_settings(KernelSettings)
+    configure_logging(name, kernel.log_level)
+    return create_app(kernel)

@@ -111,14 +111,16 @@ class Suite:
         return {"Authorization": f"Bearer {self.token(username, roles, branch)}"}
 
 
-def service_app(service: str, kernel: KernelSettings, verifier: TokenVerifier) -> FastAPI:
+def service_app(
+    service: str, kernel: KernelSettings, verifier: TokenVerifier, transports: dict[str, httpx.AsyncBaseTransport]
+) -> FastAPI:
     if service == "customer":
         from services.customer.main import create_app
     elif service == "scoring":
         from services.scoring.main import create_app
     else:
         from services.monitoring.main import create_app
-    return create_app(kernel, verifier=verifier)
+    return create_app(kernel, verifier=verifier, transports=transports)
 
 
 @contextmanager
@@ -135,22 +137,22 @@ def running_suite(backend: str, tmp: Path, **kernel_overrides: object) -> Iterat
         migrate.upgrade_all(kernel)
         bootstrap_gateway(kernel, GatewaySettings(), AdminSettings(user="admin", password=ADMIN_PASSWORD))
         services: dict[str, FastAPI] = {}
-        gateway_box: list[FastAPI] = []
+        boxes: dict[str, list[FastAPI]] = {name: [] for name in SERVICES}
+        # Every app reaches its peers in-process; the boxes are filled once all apps exist.
+        peers = {name: _LazyASGI(box) for name, box in boxes.items() if name != "gateway"}
 
         def verifier() -> TokenVerifier:
-            jwks_client = httpx.AsyncClient(transport=_LazyASGI(gateway_box), base_url="http://gateway")
+            jwks_client = httpx.AsyncClient(transport=_LazyASGI(boxes["gateway"]), base_url="http://gateway")
             return TokenVerifier(
                 issuer=kernel.jwt_issuer, audience=kernel.jwt_audience,
                 jwks_source=http_jwks_source("http://gateway/.well-known/jwks.json", client=jwks_client),
             )
 
         for name in ("customer", "scoring", "monitoring"):
-            services[name] = service_app(name, kernel, verifier())
-        gateway = create_gateway(
-            kernel, GatewaySettings(),
-            transports={name: httpx.ASGITransport(app) for name, app in services.items()},
-        )
-        gateway_box.append(gateway)
+            services[name] = service_app(name, kernel, verifier(), peers)
+            boxes[name].append(services[name])
+        gateway = create_gateway(kernel, GatewaySettings(), transports=peers)
+        boxes["gateway"].append(gateway)
         with ExitStack() as stack:
             client = stack.enter_context(TestClient(gateway, base_url="http://gateway"))
             direct = {name: stack.enter_context(TestClient(app, base_url=f"http://{name}"))

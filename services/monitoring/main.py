@@ -1,15 +1,21 @@
 """Post-loan monitoring: repayments, delinquency, classification, early warning, collections."""
 
+import httpx
 from fastapi import FastAPI
 
-from shared.app import create_service_app
+from shared.app import create_service_app, uvicorn_factory
 from shared.auth.tokens import TokenVerifier
 from shared.db import Database
-from shared.logging import configure_logging
 from shared.settings import KernelSettings, load_settings
 
 
-def create_app(kernel: KernelSettings | None = None, *, verifier: TokenVerifier | None = None) -> FastAPI:
+def create_app(
+    kernel: KernelSettings | None = None,
+    *,
+    verifier: TokenVerifier | None = None,
+    transports: dict[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    """`transports` replaces the network for calls to peers (tests pass in-process ones)."""
     kernel = kernel or load_settings(KernelSettings)
     return create_service_app(
         name="monitoring",
@@ -23,6 +29,4 @@ def create_app(kernel: KernelSettings | None = None, *, verifier: TokenVerifier 
 
 def app() -> FastAPI:
     """Factory for uvicorn (`--factory`)."""
-    kernel = load_settings(KernelSettings)
-    configure_logging("monitoring", kernel.log_level)
-    return create_app(kernel)
+    return uvicorn_factory("monitoring", create_app)
