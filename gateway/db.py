@@ -9,4 +9,4 @@ class GatewayTable(SQLModel, registry=new_registry()):
 
 
 metadata = GatewayTable.metadata
-idempotency = IdempotencyStore(idempotency_table(metadata))
+idempotency = IdempotencyStore(idempotency_table(metadata, "gateway"))

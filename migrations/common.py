@@ -19,6 +19,12 @@ def version_table(service: str) -> str:
     return f"alembic_version_{service}"
 
 
+def owned_objects_only(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001, ARG001
+    """Services may share one database: a table in it that this service's code does not define belongs to
+    another service (or is a version table), so autogenerate must never propose dropping it."""
+    return not (type_ == "table" and reflected and compare_to is None)
+
+
 def run(service: str) -> None:
     metadata = importlib.import_module(TABLE_MODULES[service]).metadata
     config = context.config
@@ -29,6 +35,7 @@ def run(service: str) -> None:
         # SQLite alters tables by copy-and-move; batch mode makes the same scripts work there and on PostgreSQL.
         "render_as_batch": True,
         "compare_type": True,
+        "include_object": owned_objects_only,
     }
     if context.is_offline_mode():
         context.configure(url=url, literal_binds=True, **options)

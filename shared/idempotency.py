@@ -23,9 +23,10 @@ from shared.errors import Problem, field_problem
 MAX_KEY_LENGTH = 200
 
 
-def idempotency_table(metadata: MetaData) -> Table:
+def idempotency_table(metadata: MetaData, service: str) -> Table:
+    # Named per service so that services sharing one database never share (or collide on) this table.
     return Table(
-        "idempotency_keys",
+        f"{service}_idempotency_keys",
         metadata,
         Column("owner", String(200), primary_key=True),
         Column("key", String(MAX_KEY_LENGTH), primary_key=True),

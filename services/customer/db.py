@@ -9,4 +9,4 @@ class CustomerTable(SQLModel, registry=new_registry()):
 
 
 metadata = CustomerTable.metadata
-idempotency = IdempotencyStore(idempotency_table(metadata))
+idempotency = IdempotencyStore(idempotency_table(metadata, "customer"))

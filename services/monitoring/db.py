@@ -9,4 +9,4 @@ class MonitoringTable(SQLModel, registry=new_registry()):
 
 
 metadata = MonitoringTable.metadata
-idempotency = IdempotencyStore(idempotency_table(metadata))
+idempotency = IdempotencyStore(idempotency_table(metadata, "monitoring"))

@@ -9,4 +9,4 @@ class ScoringTable(SQLModel, registry=new_registry()):
 
 
 metadata = ScoringTable.metadata
-idempotency = IdempotencyStore(idempotency_table(metadata))
+idempotency = IdempotencyStore(idempotency_table(metadata, "scoring"))
