@@ -8,6 +8,7 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request
 
 from gateway.db import metadata  # noqa: F401 - registers the idempotency table
+from gateway.limits.service import build_limiter
 from gateway.openapi.service import aggregate
 from gateway.proxy.service import ROUTED_SERVICES, Upstreams
 from gateway.proxy.views import router as proxy_router
@@ -55,6 +56,7 @@ def create_app(
 
         return check
 
+    limiter = build_limiter(kernel.redis_url)
     public = APIRouter()
 
     @public.get("/api/openapi.json", include_in_schema=False)
@@ -72,11 +74,12 @@ def create_app(
         routers=[users_router, proxy_router],
         verifier=verifier,
         ready_checks={name: peer_check(name) for name in ROUTED_SERVICES},
-        on_shutdown=[upstreams.aclose],
+        on_shutdown=[upstreams.aclose, limiter.aclose],
     )
     app.state.gateway_settings = gateway_settings
     app.state.passphrase = passphrase
     app.state.upstreams = upstreams
+    app.state.limiter = limiter
     return app
 
 

@@ -10,3 +10,5 @@ class GatewaySettings(BaseSettings):
     key_passphrase: SecretStr | None = None
     upstream_timeout_seconds: float = Field(30.0, gt=0)
     upstream_connect_timeout_seconds: float = Field(2.0, gt=0)
+    rate_limit_per_minute: int = Field(1200, ge=1)
+    sign_in_attempts_per_minute: int = Field(10, ge=1)

@@ -65,6 +65,15 @@ class KernelSettings(BaseSettings):
     # How long a service trusts its cached copy of the gateway's public keys.
     jwks_cache_seconds: int = Field(300, ge=0)
     peer_timeout_seconds: float = Field(2.0, gt=0)
+    # Empty means no Redis: counters and caches stay inside each process (the embedded default).
+    redis_url: str = ""
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -1,9 +1,10 @@
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
+from gateway.limits.dependencies import limit_api_calls
 from gateway.proxy.service import forward
 from shared.errors import problem_responses
 
-router = APIRouter(tags=["routing"])
+router = APIRouter(tags=["routing"], dependencies=[Depends(limit_api_calls)])
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -12,7 +13,7 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     "/api/{service}/{path:path}",
     methods=_METHODS,
     summary="Forward to a LoanCRM service (customer, scoring, monitoring) with the caller's token",
-    responses=problem_responses(404, 503, 504),
+    responses=problem_responses(404, 429, 503, 504),
     include_in_schema=False,
 )
 async def route_to_service(service: str, path: str, request: Request):  # noqa: ANN201 - a streamed passthrough

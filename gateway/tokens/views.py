@@ -1,7 +1,8 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 
+from gateway.limits.dependencies import limit_sign_in
 from gateway.tokens import service
 from gateway.tokens.models import JwkSet, TokenResponse
 from gateway.users.service import authenticate
@@ -14,7 +15,8 @@ router = APIRouter(tags=["authentication"])
     "/auth/token",
     response_model=TokenResponse,
     summary="OAuth2 password flow: exchange a username and password for an access token",
-    responses=problem_responses(400, 422),
+    responses=problem_responses(400, 422, 429),
+    dependencies=[Depends(limit_sign_in)],
 )
 def issue_token(
     request: Request,

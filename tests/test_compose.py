@@ -1,0 +1,76 @@
+"""docker-compose.yml cannot run here (no Docker engine), so its wiring is checked against the code."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+from gateway.settings import GatewaySettings
+from loancrm.bootstrap import AdminSettings
+from shared.settings import SERVICES, KernelSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def _known_variables() -> set[str]:
+    known = set()
+    for cls in (KernelSettings, GatewaySettings, AdminSettings, *_service_settings()):
+        prefix = cls.model_config["env_prefix"]
+        known |= {(prefix + name).upper() for name in cls.model_fields}
+    return known
+
+
+def _service_settings():
+    import importlib
+
+    for service in ("customer", "scoring", "monitoring"):
+        try:
+            module = importlib.import_module(f"services.{service}.settings")
+        except ModuleNotFoundError:
+            continue
+        yield from (v for v in vars(module).values()
+                    if isinstance(v, type) and "env_prefix" in getattr(v, "model_config", {})
+                    and v.__module__ == module.__name__)
+
+
+def test_every_service_of_the_suite_is_deployed_with_its_port_and_health_check():
+    services = COMPOSE["services"]
+    for name in SERVICES:
+        spec = services[name]
+        assert spec["command"] == ["loancrm", "serve", name]
+        port = str(KernelSettings().port(name))
+        assert spec["environment"][f"LOANCRM_{name.upper()}_PORT"] == port
+        assert port in " ".join(spec["healthcheck"]["test"])
+        assert spec["restart"] == "unless-stopped"
+        assert spec["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["gateway"]["ports"] == ["8000:8000"]
+    assert all("ports" not in services[name] for name in ("customer", "scoring", "monitoring"))
+    assert services["migrate"]["command"] == ["loancrm", "migrate"]
+    assert {"postgres", "redis"} <= set(services)
+    assert "healthcheck" in services["postgres"] and "healthcheck" in services["redis"]
+
+
+def test_every_variable_the_compose_file_sets_is_read_by_the_code():
+    known = _known_variables()
+    for name, spec in COMPOSE["services"].items():
+        for variable in spec.get("environment", {}):
+            if variable.startswith("LOANCRM_"):
+                assert variable in known, f"{name} sets {variable}, which no settings class reads"
+
+
+def test_peer_urls_point_at_services_that_exist_on_their_ports():
+    env = COMPOSE["services"]["gateway"]["environment"]
+    for name in SERVICES:
+        url = env[f"LOANCRM_{name.upper()}_URL"]
+        host, port = re.match(r"http://([a-z]+):(\d+)$", url).groups()
+        assert host == name and int(port) == KernelSettings().port(name)
+    for name in SERVICES:
+        database = COMPOSE["services"][name]["environment"][f"LOANCRM_{name.upper()}_DATABASE_URL"]
+        assert database.startswith("postgresql+psycopg://") and database.endswith(f"/loancrm_{name}")
+
+
+def test_no_secret_is_written_into_the_compose_file():
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "${POSTGRES_PASSWORD" in text and "${LOANCRM_GATEWAY_KEY_PASSPHRASE" in text
+    assert not re.search(r"(PASSWORD|PASSPHRASE):\s*['\"]?[A-Za-z0-9]", text)

@@ -1,0 +1,72 @@
+"""Every error a client can meet is RFC 9457 problem+json, with the field at fault; never a stack trace."""
+
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+from pydantic import BaseModel, Field
+
+from shared.app import create_service_app
+from shared.db import Database
+
+
+class _Loan(BaseModel):
+    principal: int = Field(gt=0)
+    term_months: int
+
+
+def _app(suite, tmp_path):
+    router = APIRouter()
+
+    @router.post("/loans")
+    def create(loan: _Loan) -> dict:
+        return {}
+
+    @router.get("/boom")
+    def boom() -> dict:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    return create_service_app(
+        name="probe", title="probe", description="probe", kernel=suite.kernel,
+        database=Database(f"sqlite:///{tmp_path / 'probe.db'}"), routers=[router],
+        verifier=suite.services["customer"].state.verifier,
+    )
+
+
+def test_validation_errors_name_each_field(suite, tmp_path):
+    with TestClient(_app(suite, tmp_path)) as client:
+        response = client.post("/loans", json={"principal": -5}, headers=suite.headers("admin"))
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    fields = {e["field"] for e in body["errors"]}
+    assert fields == {"body.principal", "body.term_months"}
+    assert body["title"] == "Invalid input" and body["instance"] == "/loans" and body["request_id"]
+
+
+def test_malformed_json_is_a_422_problem_not_a_500(suite, tmp_path):
+    with TestClient(_app(suite, tmp_path)) as client:
+        response = client.post("/loans", content=b"{not json", headers={**suite.headers("admin"),
+                                                                         "content-type": "application/json"})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"].startswith("body")
+
+
+def test_an_unexpected_failure_hides_its_internals(suite, tmp_path):
+    with TestClient(_app(suite, tmp_path), raise_server_exceptions=False) as client:
+        response = client.get("/boom", headers={**suite.headers("admin"), "X-Request-ID": "case-500"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "hunter2" not in response.text and "Traceback" not in response.text
+    assert response.json()["request_id"] == "case-500"
+
+
+def test_unknown_route_and_wrong_method_are_problems(suite):
+    missing = suite.direct["monitoring"].get("/no/such/thing", headers=suite.headers("admin"))
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    wrong = suite.client.delete("/auth/token")
+    assert wrong.status_code == 405 and wrong.json()["title"] == "Method not allowed"
+
+
+def test_openapi_types_the_error_bodies(suite):
+    spec = suite.direct["customer"].get("/openapi.json").json()
+    assert "ProblemDetail" in spec["components"]["schemas"]
+    whoami = spec["paths"]["/whoami"]["get"]["responses"]
+    assert "application/problem+json" in whoami["401"]["content"]

@@ -1,0 +1,87 @@
+"""Request limits at the gateway: password guessing is slowed, a runaway client is capped, Redis is shared."""
+
+import asyncio
+import os
+import uuid
+
+import httpx
+import pytest
+import redis
+
+from gateway.limits.service import MemoryCounter, RateLimiter, RedisCounter
+from gateway.main import create_app
+from gateway.settings import GatewaySettings
+
+
+@pytest.fixture
+def strict_gateway(suite):
+    from fastapi.testclient import TestClient
+
+    app = create_app(suite.kernel, GatewaySettings(rate_limit_per_minute=3, sign_in_attempts_per_minute=2),
+                     transports={name: httpx.ASGITransport(a) for name, a in suite.services.items()})
+    with TestClient(app, base_url="http://gateway") as client:
+        yield client
+
+
+def test_repeated_sign_in_attempts_are_refused_with_retry_after(strict_gateway):
+    answers = [strict_gateway.post("/auth/token", data={"username": "admin", "password": f"guess-{i}"})
+               for i in range(3)]
+    assert [a.status_code for a in answers] == [400, 400, 429]
+    assert int(answers[2].headers["retry-after"]) >= 1
+    assert answers[2].headers["content-type"] == "application/problem+json"
+
+
+def test_a_user_over_the_api_limit_gets_429_and_others_are_unaffected(suite, strict_gateway):
+    mine = suite.headers("admin")
+    statuses = [strict_gateway.get("/api/customer/health/live", headers=mine).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    other = suite.headers("limit.other", ["auditor"])
+    assert strict_gateway.get("/api/customer/health/live", headers=other).status_code == 200
+
+
+def test_memory_counter_starts_a_new_window():
+    now = [1000.0]
+    limiter = RateLimiter(MemoryCounter(clock=lambda: now[0]))
+
+    async def run():
+        first = [await limiter.hit("k", 2, window=60) for _ in range(3)]
+        now[0] += 60
+        return first, await limiter.hit("k", 2, window=60)
+
+    first, later = asyncio.run(run())
+    assert [v.allowed for v in first] == [True, True, False] and later.allowed
+
+
+def _redis_url() -> str:
+    url = os.environ.get("LOANCRM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is required in CI but unreachable: {exc}", pytrace=False)
+        pytest.skip(f"Redis unreachable: {exc}")
+    return url
+
+
+def test_two_gateways_share_counts_through_redis():
+    url = _redis_url()
+    key = f"test-{uuid.uuid4().hex}"
+
+    async def run():
+        a, b = RateLimiter(RedisCounter(url, MemoryCounter())), RateLimiter(RedisCounter(url, MemoryCounter()))
+        verdicts = [await a.hit(key, 3), await b.hit(key, 3), await a.hit(key, 3), await b.hit(key, 3)]
+        await a.aclose()
+        await b.aclose()
+        return verdicts
+
+    assert [v.allowed for v in asyncio.run(run())] == [True, True, True, False]
+
+
+def test_a_redis_outage_falls_back_to_local_counting():
+    async def run():
+        limiter = RateLimiter(RedisCounter("redis://127.0.0.1:1/0", MemoryCounter()))
+        verdicts = [await limiter.hit("k", 1) for _ in range(2)]
+        await limiter.aclose()
+        return verdicts
+
+    assert [v.allowed for v in asyncio.run(run())] == [True, False]
