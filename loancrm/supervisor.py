@@ -70,7 +70,9 @@ def run_all(kernel: KernelSettings) -> int:
     processes = {
         name: subprocess.Popen([sys.executable, "-m", "loancrm", "serve", name]) for name in SERVICES
     }
-    # SIGTERM (from a process manager) stops the suite like Ctrl-C does.
+    # Ctrl-C and SIGTERM (from a process manager) both stop the suite; SIGINT is set explicitly because a
+    # parent that ignores it (a test runner, nohup) would otherwise pass that on to us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         _wait_live(kernel, processes)

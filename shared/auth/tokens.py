@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from jose import jwt
+from jose import jwk, jwt
+from jose.backends.base import Key
 from jose.exceptions import ExpiredSignatureError, JWTClaimsError, JWTError
 
 ACCEPTED_ALGORITHMS = ("RS256",)
@@ -74,21 +75,22 @@ class TokenVerifier:
         self._source = jwks_source
         self._cache_seconds = cache_seconds
         self._clock = clock
-        self._keys: dict[str, dict[str, Any]] = {}
+        self._keys: dict[str, Key] = {}
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
 
     async def _refresh(self) -> None:
         async with self._lock:
             jwks = await self._source()
+            # Parsed once per key set: building the RSA key from its JWK costs as much as the signature check.
             self._keys = {
-                key["kid"]: key
+                key["kid"]: jwk.construct(key, key["alg"])
                 for key in jwks.get("keys", [])
                 if key.get("kid") and key.get("alg") in ACCEPTED_ALGORITHMS
             }
             self._fetched_at = self._clock()
 
-    async def _key_for(self, kid: str) -> dict[str, Any]:
+    async def _key_for(self, kid: str) -> Key:
         now = self._clock()
         stale = self._fetched_at is None or now - self._fetched_at > self._cache_seconds
         may_refetch = self._fetched_at is None or now - self._fetched_at > UNKNOWN_KID_REFETCH_SECONDS

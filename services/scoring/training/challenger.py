@@ -42,16 +42,17 @@ class Challenger:
     kinds: dict[str, FeatureKind]
     params: dict[str, Any] = field(default_factory=dict)
 
-    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
-        # The ONNX graph sees a missing category as "", so the in-process model must too.
-        out = frame[self.features].copy()
-        for c in self.features:
-            if self.kinds[c] == "categorical":
-                out[c] = out[c].fillna(MISSING_CATEGORY).astype(object)
-        return out
-
     def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.pipeline.predict_proba(self.prepare(frame))[:, 1]
+        return self.pipeline.predict_proba(_prepare(frame, self.features, self.kinds))[:, 1]
+
+
+def _prepare(frame: pd.DataFrame, features: list[str], kinds: dict[str, FeatureKind]) -> pd.DataFrame:
+    # The ONNX graph sees a missing category as "", so the in-process model must too.
+    out = frame[features].copy()
+    for c in features:
+        if kinds[c] == "categorical":
+            out[c] = out[c].fillna(MISSING_CATEGORY).astype(object)
+    return out
 
 
 def _encoder(features: list[str], kinds: dict[str, FeatureKind], impute: bool) -> ColumnTransformer:
@@ -124,8 +125,7 @@ def fit_challenger(
     if backend not in BACKENDS:
         raise ValueError(f"unknown challenger backend {backend!r}; choose from {sorted(BACKENDS)}")
     features = list(frame.columns)
-    shell = Challenger(backend, Pipeline([]), features, kinds)
-    data = shell.prepare(frame)
+    data = _prepare(frame, features, kinds)
     selection, final, params = BACKENDS[backend](
         data.iloc[train_idx], y[train_idx], data.iloc[val_idx], y[val_idx],
         data.iloc[fit_idx], y[fit_idx], features, kinds, seed,

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +42,7 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         out_dir=args.out,
     )
     flow = TrainingFlow(args.data, config)
-    with tqdm(total=len(flow.steps), desc="training", unit="step", file=sys.stderr) as bar, warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
+    with tqdm(total=len(flow.steps), desc="training", unit="step", file=sys.stderr) as bar:
 
         def advance(step: str) -> None:
             bar.set_postfix_str(f"{step} done")

@@ -93,6 +93,8 @@ def load_dataset(
         if col in dropped:
             continue
         series = frame[col]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            continue  # a timestamp is for splitting (date_column), never a feature
         if col not in forced and (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
             kinds[col] = "numeric"
             features[col] = series.astype(np.float64)

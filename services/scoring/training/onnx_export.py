@@ -48,6 +48,7 @@ def _set_metadata(model: onnx.ModelProto, family: str, features: list[str], scal
     props = {"family": family, "features": json.dumps(features), "scaling": json.dumps(scaling.to_dict())}
     onnx.helper.set_model_props(model, props)
     model.producer_name = "loancrm-scoring-training"
+    model.producer_version = "1"
 
 
 def scorecard_onnx(bins: list[dict[str, Any]], intercept: float, scaling: Scaling) -> bytes:
@@ -135,6 +136,7 @@ def challenger_onnx(model: Challenger, scaling: Scaling) -> bytes:
         model.pipeline, initial_types=types, options={id(model.pipeline): {"zipmap": False}}, target_opset=OPSETS
     )
     graph = onx.graph
+    graph.name = f"loancrm_{model.backend}"  # skl2onnx picks a random uuid; the bytes must be reproducible
     probs = next(o.name for o in graph.output if o.name != "label")
     graph.initializer.extend(
         [

@@ -52,10 +52,6 @@ def feeds_from_frame(schema: Sequence[FeatureSpec], frame: pd.DataFrame) -> dict
     return feeds
 
 
-def repeat_feeds(feeds: Mapping[str, np.ndarray], times: int) -> dict[str, np.ndarray]:
-    return {k: np.repeat(v, times, axis=0) for k, v in feeds.items()}
-
-
 def make_session(onnx_bytes: bytes) -> ort.InferenceSession:
     """One thread per session: a scoring service runs many small requests side by side."""
     opts = ort.SessionOptions()

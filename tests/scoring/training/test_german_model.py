@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.scoring.training import TrainResult, load_bundle, reason_codes, save_bundle, score_rows
+from services.scoring.training import ParityError, TrainResult, load_bundle, reason_codes, save_bundle, score_rows
 from services.scoring.training.dataset import load_dataset
+from services.scoring.training.onnx_export import parity_max_abs_diff
 from services.scoring.training.runtime import feeds_from_frame, feeds_from_rows, make_session
 from services.scoring.training.split import split_rows
 
@@ -172,7 +173,7 @@ def test_schema_describes_the_inputs(german: TrainResult) -> None:
             else:
                 assert spec.categories and spec.min is None
     duration = next(s for s in german.challenger.schema if s.name == "duration_in_month")
-    assert (duration.min, duration.max) == (4.0, 72.0)
+    assert 4.0 <= duration.min < duration.max <= 72.0  # observed on the rows the model was fitted on
 
 
 def test_card_iv_table_metrics_and_plots(german: TrainResult) -> None:
@@ -191,3 +192,10 @@ def test_card_iv_table_metrics_and_plots(german: TrainResult) -> None:
         assert set(model.plots) == {"roc", "ks", "score_distribution"}
         assert all(png.startswith(b"\x89PNG") for png in model.plots.values())
         assert len(model.sha256) == 64
+
+
+def test_pipeline_refuses_a_graph_that_drifts_from_its_model(german: TrainResult, test_rows: pd.DataFrame) -> None:
+    model = german.scorecard
+    off_by_a_bit = model.fitted.predict_pd(test_rows) + 2e-5
+    with pytest.raises(ParityError):
+        parity_max_abs_diff(model.onnx, model.schema, test_rows, off_by_a_bit)

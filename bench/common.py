@@ -1,0 +1,67 @@
+"""What the benchmarks share: latency statistics, result files, and a suite of real processes on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def percentiles(samples_s: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_s)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+    return {"p50_ms": round(pick(0.50), 3), "p99_ms": round(pick(0.99), 3),
+            "mean_ms": round(statistics.fmean(ordered) * 1000, 3), "n": len(ordered)}
+
+
+def write_result(name: str, result: dict) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"benchmark": name, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"), **result},
+                               indent=2, default=str))
+    return path
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+@contextmanager
+def running_suite(var_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[dict]:
+    """`loancrm up` in a scratch folder on free ports; yields the ports and an admin token."""
+    ports = dict(zip(("gateway", "customer", "scoring", "monitoring"), free_ports(4), strict=True))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOANCRM_")}
+    env.update({"LOANCRM_VAR_DIR": str(var_dir), "LOANCRM_ADMIN_PASSWORD": "bench-admin-password",
+                "LOANCRM_LOG_LEVEL": "WARNING", **(extra_env or {})})
+    env.update({f"LOANCRM_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    process = subprocess.Popen([sys.executable, "-m", "loancrm", "up"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in process.stdout:  # type: ignore[union-attr]
+            if "LoanCRM is up" in line:
+                break
+        else:
+            raise RuntimeError("loancrm up exited before it was up")
+        token = httpx.post(f"http://127.0.0.1:{ports['gateway']}/auth/token",
+                           data={"username": "admin", "password": "bench-admin-password"}).json()["access_token"]
+        yield {"ports": ports, "token": token}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
