@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -97,7 +98,7 @@ def create_service_app(
     async def ready(request: Request) -> Response:
         results: dict[str, str] = {}
         try:
-            database.ping()
+            await run_in_threadpool(database.ping)
             results["database"] = "ok"
         except Exception as exc:  # noqa: BLE001 - any driver error means not ready
             results["database"] = f"failed: {type(exc).__name__}"

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from shared.db import Database
-from shared.errors import Problem, field_problem
+from shared.errors import FieldError, Problem, field_problem
 
 MAX_KEY_LENGTH = 200
 
@@ -46,7 +46,7 @@ def check_key(key: str | None, required: bool) -> str | None:
         if required:
             raise Problem(
                 428, "Precondition required", "This write needs an Idempotency-Key header so it can be retried safely.",
-                errors=[{"field": "header.Idempotency-Key", "message": "required"}],  # type: ignore[list-item]
+                errors=[FieldError(field="header.Idempotency-Key", message="required")],
             )
         return None
     if len(key) > MAX_KEY_LENGTH or not key.isprintable():
@@ -77,7 +77,7 @@ class IdempotencyStore:
             raise Problem(
                 422, "Idempotency key reused",
                 "This Idempotency-Key was already used for a different request; use a new key.",
-                errors=[{"field": "header.Idempotency-Key", "message": "reused with a different request"}],  # type: ignore[list-item]
+                errors=[FieldError(field="header.Idempotency-Key", message="reused with a different request")],
             )
         return Outcome(row.status_code, json.loads(row.body), replayed=True)
 
