@@ -11,6 +11,7 @@ import sys
 BENCHMARKS = {
     "gateway": ("bench.bench_gateway", ["--requests", "1000"]),
     "scoring": ("bench.bench_scoring_onnx", []),
+    "scoring_api": ("bench.bench_scoring_api", ["--requests", "1000"]),
     "customer": ("bench.bench_customer", ["--customers", "100000"]),
     "monitoring": ("bench.bench_monitoring", ["--loans", "200000"]),
 }

@@ -49,10 +49,10 @@ def per_call_seconds(fn: Callable[[], object], budget: float) -> float:
     return float(np.median(rounds))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=0.5, help="time budget per measurement")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     result = train(DATA, "creditability", good="good", seed=0)
     frame = load_dataset(DATA, "creditability", good="good").frame

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
+from datetime import date
 
 from gateway.settings import GatewaySettings
 from gateway.users.models import UserCreate
@@ -19,10 +21,71 @@ def _up(_args: argparse.Namespace) -> int:
     admin = load_settings(bootstrap.AdminSettings)
     migrate.upgrade_all(kernel)
     generated = bootstrap.bootstrap_gateway(kernel, gateway, admin)
+    _ensure_champion(kernel)
     if generated:
         print(f"Created admin user {admin.user!r} with one-time password: {generated}\n"
               "Store it now; it is not shown again. Set LOANCRM_ADMIN_PASSWORD to choose your own.", flush=True)
     return supervisor.run_all(kernel)
+
+
+def _ensure_champion(kernel: KernelSettings) -> None:
+    from services.scoring.registry.flows import ensure_default_champion
+
+    installed = ensure_default_champion(kernel)
+    if installed is not None:
+        print(f"Trained and installed the default scoring champion {installed.label} (German credit data).",
+              flush=True)
+
+
+def _print_json(report: object) -> None:
+    if hasattr(report, "model_dump_json"):
+        print(report.model_dump_json(indent=2))
+    else:
+        print(json.dumps(report, indent=2, default=str))
+
+
+def _scoring_train(args: argparse.Namespace) -> int:
+    from services.scoring.cli import run_scoring_train
+
+    _print_json(run_scoring_train(args))
+    return 0
+
+
+def _scoring_psi(args: argparse.Namespace) -> int:
+    from services.scoring.cli import run_psi
+
+    _print_json(run_psi(args))
+    return 0
+
+
+def _customers_import(args: argparse.Namespace) -> int:
+    from services.customer.imports.flows import run_import_cli
+
+    report = run_import_cli(args.file, branch=args.branch, batch_size=args.batch_size)
+    _print_json(report)
+    return 1 if report.failed else 0
+
+
+def _customers_refresh(args: argparse.Namespace) -> int:
+    from services.customer.portrait.scheduled import run_refresh_cli
+
+    _print_json(run_refresh_cli(args.clusters))
+    return 0
+
+
+def _customers_rotate(_args: argparse.Namespace) -> int:
+    from services.customer.customers.scheduled import run_rotate_keys_cli
+
+    print(f"re-encrypted {run_rotate_keys_cli()} customers with the active key")
+    return 0
+
+
+def _monitoring_cob(args: argparse.Namespace) -> int:
+    from services.monitoring.cob.scheduled import run_cob_cli
+
+    report = run_cob_cli(load_settings(KernelSettings), args.date)
+    _print_json(report)
+    return 0 if report.status == "completed" else 1
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -112,6 +175,31 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--branch")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(func=_user_add)
+    scoring = commands.add_parser("scoring", help="credit scoring models").add_subparsers(dest="action", required=True)
+    from services.scoring.cli import add_psi_arguments, add_scoring_train_arguments
+
+    train = scoring.add_parser("train", help="train a scorecard and a challenger; register them as drafts")
+    add_scoring_train_arguments(train).set_defaults(func=_scoring_train)
+    psi = scoring.add_parser("psi", help="population stability of a model against recent scoring traffic")
+    add_psi_arguments(psi).set_defaults(func=_scoring_psi)
+
+    customers = commands.add_parser("customers", help="customer records").add_subparsers(dest="action", required=True)
+    imp = customers.add_parser("import", help="import customers from CSV or JSON lines, safely re-runnable")
+    imp.add_argument("file")
+    imp.add_argument("--branch", help="branch for rows that name none")
+    imp.add_argument("--batch-size", type=int, default=1000)
+    imp.set_defaults(func=_customers_import)
+    refresh = customers.add_parser("refresh-segments", help="recompute portraits, segments and clusters")
+    refresh.add_argument("--clusters", type=int, default=4)
+    refresh.set_defaults(func=_customers_refresh)
+    customers.add_parser("rotate-keys", help="re-encrypt personal data with the active key").set_defaults(
+        func=_customers_rotate)
+
+    monitoring = commands.add_parser("monitoring", help="post-loan monitoring").add_subparsers(
+        dest="action", required=True)
+    cob = monitoring.add_parser("cob", help="close of business for a date: age, classify, re-score, alert")
+    cob.add_argument("--date", required=True, type=date.fromisoformat, metavar="YYYY-MM-DD")
+    cob.set_defaults(func=_monitoring_cob)
     return parser
 
 

@@ -1,4 +1,7 @@
-from sqlmodel import SQLModel
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+from sqlmodel import Session, SQLModel
 
 from shared.db import new_registry
 from shared.idempotency import IdempotencyStore, idempotency_table
@@ -10,3 +13,9 @@ class MonitoringTable(SQLModel, registry=new_registry()):
 
 metadata = MonitoringTable.metadata
 idempotency = IdempotencyStore(idempotency_table(metadata, "monitoring"))
+
+
+def insert_ignoring(session: Session, table: Table) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING on either backend: for rows that must exist once, written concurrently."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()

@@ -3,6 +3,18 @@
 import httpx
 from fastapi import FastAPI
 
+from services.monitoring.checks.views import router as checks_router
+from services.monitoring.classification.views import router as classification_router
+from services.monitoring.cob.views import router as cob_router
+from services.monitoring.collections.views import router as collections_router
+from services.monitoring.alerts.views import router as alerts_router
+from services.monitoring.rules.views import router as rules_router
+from services.monitoring.delinquency.views import router as delinquency_router
+from services.monitoring.loans.views import router as loans_router
+from services.monitoring.repayments.views import router as repayments_router
+from services.monitoring.portfolio.views import router as portfolio_router
+from services.monitoring.peers import CustomerPeer, Peers, ScoringPeer
+from services.monitoring.settings import MonitoringSettings
 from shared.app import create_service_app, uvicorn_factory
 from shared.auth.tokens import TokenVerifier
 from shared.db import Database
@@ -17,14 +29,24 @@ def create_app(
 ) -> FastAPI:
     """`transports` replaces the network for calls to peers (tests pass in-process ones)."""
     kernel = kernel or load_settings(KernelSettings)
-    return create_service_app(
+    transports = transports or {}
+    peers = Peers(customer=CustomerPeer(kernel, transports.get("customer")),
+                  scoring=ScoringPeer(kernel, transports.get("scoring")))
+    app = create_service_app(
         name="monitoring",
         title="LoanCRM monitoring service",
         description="Watches every loan after disbursement.",
         kernel=kernel,
         database=Database(kernel.database_url("monitoring")),
         verifier=verifier,
+        routers=[loans_router, repayments_router, delinquency_router, classification_router,
+                 cob_router, alerts_router, rules_router, collections_router,
+                 checks_router, portfolio_router],
+        on_shutdown=[lambda: app.state.peers.aclose()],
     )
+    app.state.peers = peers
+    app.state.monitoring_settings = load_settings(MonitoringSettings)
+    return app
 
 
 def app() -> FastAPI:

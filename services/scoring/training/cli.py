@@ -5,9 +5,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from .models import TrainResult
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -26,8 +29,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     return parser
 
 
-def run_train(args: argparse.Namespace) -> dict[str, Any]:
-    """Train with a progress bar on stderr; returns (and optionally writes) the report."""
+def train_from_args(args: argparse.Namespace) -> TrainResult:
+    """Train with a progress bar on stderr."""
     from .flows import TrainConfig, TrainingFlow
     from .models import Scaling
 
@@ -48,11 +51,19 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
             bar.set_postfix_str(f"{step} done")
             bar.update(1)
 
-        result = flow.run(advance)
+        return flow.run(advance)
+
+
+def write_report(args: argparse.Namespace, result: TrainResult) -> dict[str, Any]:
     report = result.report()
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=2))
     return report
+
+
+def run_train(args: argparse.Namespace) -> dict[str, Any]:
+    """Train; returns (and optionally writes) the report."""
+    return write_report(args, train_from_args(args))
 
 
 def main(argv: list[str] | None = None) -> int:

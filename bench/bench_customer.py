@@ -1,0 +1,184 @@
+"""Customer records at volume on PostgreSQL: lookups by id, national ID and phone and a filtered page through a
+real uvicorn process, each beside /health/live in the same run; and the bulk import's rate beside a bare COPY.
+
+    python -m bench customer [--customers 1000000] [--requests 1000] [--import-rows 100000]
+
+Works in a throwaway database it creates and drops (LOANCRM_TEST_POSTGRES_URL or the local default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy.engine import make_url
+from tqdm import tqdm
+
+from bench.common import percentiles, running_suite, write_result
+from loancrm import migrate
+from services.customer.customers.pii import PiiVault, load_vault
+from services.customer.customers.validation import check_digit
+from services.customer.imports.flows import run_import_cli
+from services.customer.settings import CustomerSettings
+from shared.settings import KernelSettings
+
+DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+BRANCHES = [f"BR{n:03d}" for n in range(50)]
+_COLUMNS = ("id", "kind", "status", "name", "pii_kid", "national_id_enc", "national_id_hash", "phone_enc",
+            "phone_hash", "date_of_birth", "monthly_income", "branch", "kyc_status", "version", "created_by",
+            "created_at", "updated_at")
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _person(n: int, rng: random.Random) -> dict[str, object]:
+    """Customer number n: its resident ID and phone are unique by construction, not by luck."""
+    born = date(1960, 1, 1) + timedelta(days=rng.randrange(35 * 365))
+    first17 = f"{110000 + n // 1000 % 900000:06d}{born:%Y%m%d}{n % 1000:03d}"
+    return {"name": f"Customer {n}", "date_of_birth": born.isoformat(), "national_id": first17 + check_digit(first17),
+            "phone": f"13{n:09d}", "monthly_income": f"{rng.randrange(3000, 60000)}.00", "branch": rng.choice(BRANCHES)}
+
+
+def _rows(vault: PiiVault, start: int, count: int, seed: int) -> Iterator[tuple[object, ...]]:
+    rng, now = random.Random(seed), datetime.now(UTC)
+    for n in range(start, start + count):
+        p, row_id = _person(n, rng), uuid.uuid4().hex
+        created = now - timedelta(seconds=start + count - n)
+        yield (row_id, "individual", "active", p["name"], vault.active_kid,
+               vault.seal(p["national_id"], row_id=row_id, field="national_id"), vault.digest(p["national_id"]),
+               vault.seal(p["phone"], row_id=row_id, field="phone"), vault.digest(p["phone"]),
+               p["date_of_birth"], Decimal(p["monthly_income"]), p["branch"], "verified", 1, "bench", created, created)
+
+
+def _copy(conn: psycopg.Connection, table: str, rows: Iterator[tuple[object, ...]]) -> int:
+    written = 0
+    with conn.cursor().copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            written += 1
+    return written
+
+
+def _timed(client: httpx.Client, method: str, paths: list[tuple[str, dict | None]]) -> dict:
+    samples = []
+    for path, body in paths:
+        started = time.perf_counter()
+        response = client.request(method, path, json=body)
+        samples.append(time.perf_counter() - started)
+        assert response.status_code == 200, (path, response.status_code, response.text[:200])
+    return percentiles(samples)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="bench customer")
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=1000, help="timed calls per lookup kind")
+    parser.add_argument("--import-rows", type=int, default=100_000)
+    parser.add_argument("--postgres", default=None, help="admin URL (default LOANCRM_TEST_POSTGRES_URL or local)")
+    args = parser.parse_args(argv)
+    admin_url = args.postgres or os.environ.get("LOANCRM_TEST_POSTGRES_URL", DEFAULT_ADMIN_URL)
+    name = f"loancrm_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        return _run(args, url)
+    finally:
+        with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _run(args: argparse.Namespace, url: str) -> dict:
+    var_dir = Path(tempfile.mkdtemp(prefix="bench-customer-"))
+    kernel = KernelSettings(var_dir=var_dir, customer_database_url=url)
+    vault = load_vault(CustomerSettings(), var_dir)  # writes the key file the service will then reuse
+    migrate.upgrade(url, "customer")
+    rng = random.Random(7)
+
+    started = time.perf_counter()
+    with psycopg.connect(_libpq(url)) as conn:
+        _copy(conn, "customers", tqdm(_rows(vault, 0, args.customers, seed=1), total=args.customers,
+                                     desc="generating", unit="row"))
+        conn.commit()
+        conn.execute("ANALYZE customers")
+        sample = conn.execute("SELECT id FROM customers TABLESAMPLE SYSTEM (1) LIMIT %s", (args.requests,)).fetchall()
+        ids = [r[0] for r in sample] or [r[0] for r in conn.execute("SELECT id FROM customers LIMIT %s",
+                                                                     (args.requests,))]
+    load_seconds = time.perf_counter() - started
+
+    people = [_person(rng.randrange(args.customers), random.Random(0)) for _ in range(args.requests)]
+    results: dict[str, Any] = {"customers": args.customers, "generate_and_copy_seconds": round(load_seconds, 1)}
+    with running_suite(var_dir, {"LOANCRM_CUSTOMER_DATABASE_URL": url}) as suite:
+        gateway = f"http://127.0.0.1:{suite['ports']['gateway']}"
+        admin = {"Authorization": f"Bearer {suite['token']}"}
+        httpx.post(f"{gateway}/auth/users", headers={**admin, "Idempotency-Key": "bench-analyst"},
+                   json={"username": "bench.analyst", "password": "bench-analyst-password", "roles": ["risk_analyst"]})
+        token = httpx.post(f"{gateway}/auth/token", data={"username": "bench.analyst",
+                                                           "password": "bench-analyst-password"}).json()["access_token"]
+        # A risk analyst reads every branch, masked: no access-log write muddies the read latency.
+        with httpx.Client(base_url=f"http://127.0.0.1:{suite['ports']['customer']}",
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+            client.get("/health/live")
+            results["health_live"] = _timed(client, "GET", [("/health/live", None)] * args.requests)
+            results["by_id"] = _timed(client, "GET", [(f"/customers/{i}", None) for i in ids[:args.requests]])
+            results["by_national_id"] = _timed(client, "POST", [("/customers/lookup", {"national_id": p["national_id"]})
+                                                                 for p in people])
+            results["by_phone"] = _timed(client, "POST", [("/customers/lookup", {"phone": p["phone"]}) for p in people])
+            results["filtered_page"] = _timed(client, "GET", [(f"/customers?branch={rng.choice(BRANCHES)}&limit=50",
+                                                               None) for _ in range(args.requests)])
+    results["import"] = _import_rates(args, url, kernel, vault, var_dir)
+    _print(results)
+    path = write_result("customer", results)
+    print(f"written {path}")
+    return results
+
+
+def _import_rates(args: argparse.Namespace, url: str, kernel: KernelSettings, vault: PiiVault, var_dir: Path) -> dict:
+    rng, start = random.Random(3), args.customers
+    path = var_dir / "import.jsonl"
+    with path.open("w") as out:
+        for n in range(start, start + args.import_rows):
+            out.write(json.dumps(_person(n, rng)) + "\n")
+    started = time.perf_counter()
+    report = run_import_cli(path, kernel=kernel, progress=False)
+    ours = time.perf_counter() - started
+    assert report.created == args.import_rows, report.errors[:3]
+    with psycopg.connect(_libpq(url)) as conn:
+        conn.execute("CREATE TABLE customers_bare (LIKE customers INCLUDING ALL)")
+        rows = list(_rows(vault, start + args.import_rows, args.import_rows, seed=2))
+        started = time.perf_counter()
+        _copy(conn, "customers_bare", iter(rows))
+        conn.commit()
+        bare = time.perf_counter() - started
+    return {"rows": args.import_rows, "import_rows_per_s": round(args.import_rows / ours),
+            "bare_copy_rows_per_s": round(args.import_rows / bare), "slowdown_vs_bare": round(ours / bare, 1)}
+
+
+def _print(results: dict[str, Any]) -> None:
+    live = results["health_live"]["p50_ms"]
+    print(f"\ncustomers: {results['customers']:,}  (generated and copied in {results['generate_and_copy_seconds']} s)")
+    print(f"{'call':<16}{'p50 ms':>9}{'p99 ms':>9}{'p50 / live':>12}")
+    for key in ("health_live", "by_id", "by_national_id", "by_phone", "filtered_page"):
+        row = results[key]
+        print(f"{key:<16}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{row['p50_ms'] / live:>12.1f}")
+    imp = results["import"]
+    print(f"import: {imp['import_rows_per_s']:,} rows/s via the import flow vs {imp['bare_copy_rows_per_s']:,} rows/s "
+          f"bare COPY ({imp['slowdown_vs_bare']}x)")
+
+
+if __name__ == "__main__":
+    main()

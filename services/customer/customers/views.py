@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+
+from services.customer.common import Page
+from services.customer.customers import flows, service
+from services.customer.customers.models import (
+    Customer,
+    CustomerClose,
+    CustomerCreate,
+    CustomerKind,
+    CustomerLookup,
+    CustomerRead,
+    CustomerStatus,
+    CustomerUpdate,
+    KycStatus,
+)
+from services.customer.db import idempotency
+from services.customer.portrait.models import listing_filters
+from services.customer.web import Admin, IdempotencyKey, IfMatch, Manager, Reader, Writer, database, etag, \
+    expected_version, vault
+from shared.auth.tokens import Principal
+from shared.errors import problem_responses
+from shared.idempotency import check_key, fingerprint
+
+router = APIRouter(prefix="/customers", tags=["customers"])
+
+
+def _one(request: Request, principal: Principal, customer: Customer, via: str, session: Session) -> CustomerRead:
+    return service.present(session, vault(request), principal, [customer], via)[0]
+
+
+def _answer(read: CustomerRead, status_code: int = 200, replayed: bool = False) -> JSONResponse:
+    headers = {"ETag": etag(read.version)}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(read.model_dump(mode="json"), status_code=status_code, headers=headers)
+
+
+@router.post("", status_code=201, response_model=CustomerRead, summary="Register a customer",
+             description="Validates the resident ID (check digit, birth date), phone and money; refuses a duplicate "
+                         "national ID or phone with 409 naming the existing customer. A partner's registrations "
+                         "are recorded as its referrals.",
+             responses=problem_responses(403, 409, 422, 428))
+def register_customer(request: Request, command: CustomerCreate, principal: Writer,
+                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    key = check_key(idempotency_key, required=True)
+    # Only the id is remembered for replays: the idempotency table must never hold personal data in clear.
+    outcome = idempotency.run_once(
+        database(request), owner=principal.sub, key=key,
+        request_fingerprint=fingerprint("register_customer", command.model_dump(mode="json")),
+        command=lambda session: (201, {"id": service.register_customer(session, vault(request), command,
+                                                                       principal).id}),
+    )
+    with database(request).session() as session:
+        customer = service.get_visible(session, principal, outcome.body["id"])
+        read = _one(request, principal, customer, "register_customer", session)
+        session.commit()
+    return _answer(read, outcome.status_code, outcome.replayed)
+
+
+@router.get("", response_model=Page[CustomerRead], summary="List customers (cursor pages, filters, name prefix)",
+            description="Oldest first by creation time then id, so pages are stable. Loan officers see their "
+                        "branch, partners their referrals. segment, lifecycle and grade come from the portrait.",
+            responses=problem_responses(422))
+def list_customers(
+    request: Request,
+    principal: Reader,
+    branch: str | None = None,
+    status: CustomerStatus | None = None,
+    kind: CustomerKind | None = None,
+    kyc_status: KycStatus | None = None,
+    segment: str | None = Query(None, examples=["high_value"]),
+    lifecycle: str | None = Query(None, examples=["growing"]),
+    grade: str | None = Query(None, examples=["A"]),
+    name_prefix: str | None = Query(None, min_length=1, max_length=100),
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+) -> Page[CustomerRead]:
+    filters = [column == value for column, value in ((Customer.branch, branch), (Customer.status, status),
+                                                     (Customer.kind, kind), (Customer.kyc_status, kyc_status))
+               if value is not None]
+    filters += listing_filters(Customer.id, segment=segment, lifecycle=lifecycle, grade=grade)
+    with database(request).session() as session:
+        rows, next_cursor = service.list_customers(
+            session, principal, filters=filters, name_prefix=name_prefix, created_from=created_from,
+            created_to=created_to, cursor=cursor, limit=limit)
+        items = service.present(session, vault(request), principal, rows, "list_customers")
+        session.commit()
+    return Page[CustomerRead](items=items, next_cursor=next_cursor)
+
+
+@router.post("/lookup", response_model=list[CustomerRead], summary="Exact lookup by national ID, phone or email",
+             description="Matches through a keyed hash, never by decrypting every row. POST keeps identity numbers "
+                         "out of URLs and logs.",
+             responses=problem_responses(422))
+def lookup_customers(request: Request, command: CustomerLookup, principal: Reader) -> list[CustomerRead]:
+    with database(request).session() as session:
+        found = service.lookup(session, vault(request), principal, command)
+        items = service.present(session, vault(request), principal, found, "lookup_customers")
+        session.commit()
+    return items
+
+
+@router.get("/by-external-id/{external_id}", response_model=CustomerRead,
+            summary="Find a customer by the calling system's external id",
+            description="`source` defaults to the caller: each client system sees its own external ids.",
+            responses=problem_responses(404))
+def get_by_external_id(request: Request, external_id: str, principal: Reader,
+                       source: str | None = None) -> JSONResponse:
+    with database(request).session() as session:
+        customer = service.find_by_external_id(session, principal, source or principal.sub, external_id)
+        read = _one(request, principal, customer, "get_by_external_id", session)
+        session.commit()
+    return _answer(read)
+
+
+@router.get("/{customer_id}", response_model=CustomerRead, summary="Read a customer (ETag for later updates)",
+            description="Personal data is masked unless the caller is admin, auditor or a loan officer of the "
+                        "customer's branch; each full view is written to the access log.",
+            responses=problem_responses(404))
+def get_customer(request: Request, customer_id: str, principal: Reader) -> JSONResponse:
+    with database(request).session() as session:
+        read = _one(request, principal, service.get_visible(session, principal, customer_id), "get_customer",
+                    session)
+        session.commit()
+    return _answer(read)
+
+
+@router.patch("/{customer_id}", response_model=CustomerRead, summary="Update a customer's profile (If-Match)",
+              description="Needs `If-Match` with the ETag of your last read: 428 without it, 412 if someone "
+                          "changed the customer since.",
+              responses=problem_responses(403, 404, 409, 412, 422, 428))
+def update_profile(request: Request, customer_id: str, command: CustomerUpdate, principal: Writer,
+                   if_match: IfMatch = None) -> JSONResponse:
+    version = expected_version(if_match)
+    with database(request).session() as session:
+        customer = service.update_profile(session, vault(request), principal, customer_id, version, command)
+        read = _one(request, principal, customer, "update_profile", session)
+        session.commit()
+    return _answer(read)
+
+
+@router.post("/{customer_id}/closure", response_model=CustomerRead, summary="Close a customer (soft)",
+             description="The record stays readable with status `closed`; If-Match is honoured when sent.",
+             responses=problem_responses(403, 404, 409, 412))
+def close_customer(request: Request, customer_id: str, command: CustomerClose, principal: Manager,
+                   if_match: IfMatch = None) -> JSONResponse:
+    version = expected_version(if_match, required=False)
+    with database(request).session() as session:
+        customer = service.close_customer(session, principal, customer_id, command.reason, version)
+        read = _one(request, principal, customer, "close_customer", session)
+        session.commit()
+    return _answer(read)
+
+
+@router.post("/{customer_id}/erasure", response_model=CustomerRead, summary="Erase a customer's personal data (admin)",
+             description="Anonymises name, identity numbers, contact details, birth date and address, withdraws "
+                         "every consent and clears interaction notes; ids, loans, contacts and the audit trail stay.",
+             responses=problem_responses(403, 404, 409))
+def erase_customer(request: Request, customer_id: str, principal: Admin) -> JSONResponse:
+    with database(request).session() as session:
+        customer = flows.erase_customer(session, principal, customer_id)
+        read = _one(request, principal, customer, "erase_customer", session)
+        session.commit()
+    return _answer(read)

@@ -1,0 +1,68 @@
+"""The contact log: every call, visit and message, with its purpose and outcome."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from services.customer import scoping
+from services.customer.common import keyset, next_cursor, plain, utcnow
+from services.customer.customers.models import Customer
+from services.customer.campaigns.service import record_reply
+from services.customer.consents.models import Purpose
+from services.customer.consents.service import active_consent
+from services.customer.interactions.models import Channel, ContactPurpose, Direction, Interaction, InteractionCreate, \
+    InteractionRead
+from shared.auth.tokens import Principal
+from shared.errors import Problem, field_problem
+
+# A contact may be logged a little ahead of the server clock (device clocks drift), never days ahead.
+_CLOCK_SKEW_SECONDS = 300
+
+
+def log_interaction(session: Session, customer: Customer, command: InteractionCreate, by: str) -> InteractionRead:
+    if (command.occurred_at - utcnow()).total_seconds() > _CLOCK_SKEW_SECONDS:
+        raise field_problem("body.occurred_at", "cannot be in the future")
+    if (command.purpose == ContactPurpose.MARKETING and command.direction == Direction.OUTBOUND
+            and active_consent(session, customer.id, Purpose.MARKETING) is None):
+        raise Problem(409, "Consent required", "The customer has no marketing consent in force; outbound "
+                      "marketing contact is refused.", type_="urn:loancrm:customer:consent-required")
+    if command.campaign_id is not None:
+        record_reply(session, command.campaign_id, customer.id, command.outcome)
+    interaction = Interaction(customer_id=customer.id, branch=customer.branch, recorded_by=by,
+                              **plain(command.model_dump()))
+    session.add(interaction)
+    session.flush()
+    return InteractionRead.model_validate(interaction.model_dump())
+
+
+def list_interactions(
+    session: Session,
+    principal: Principal,
+    *,
+    customer_id: str | None,
+    channel: Channel | None,
+    officer: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[InteractionRead], str | None]:
+    """Newest first by (occurred_at, id)."""
+    query = select(Interaction).join(Customer, Customer.id == Interaction.customer_id)
+    scope = scoping.scope_filter(principal, Customer.branch, Customer.referred_by)
+    if scope is not None:
+        query = query.where(scope)
+    for column, value in ((Interaction.customer_id, customer_id), (Interaction.officer, officer),
+                          (Interaction.channel, channel.value if channel else None)):
+        if value is not None:
+            query = query.where(column == value)
+    if since:
+        query = query.where(Interaction.occurred_at >= since)
+    if until:
+        query = query.where(Interaction.occurred_at < until)
+    rows = session.exec(keyset(query, cursor, Interaction.occurred_at, Interaction.id, newest_first=True,
+                               limit=limit)).all()
+    return ([InteractionRead.model_validate(row.model_dump()) for row in rows[:limit]],
+            next_cursor(rows, limit, "occurred_at"))

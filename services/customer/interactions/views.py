@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+
+from services.customer.common import Page
+from services.customer.customers.service import get_changeable, get_visible
+from services.customer.interactions import service
+from services.customer.interactions.models import Channel, InteractionCreate, InteractionRead
+from services.customer.web import IdempotencyKey, Reader, create_once, database
+from shared.auth.dependencies import require_roles
+from shared.auth.roles import Role
+from shared.auth.tokens import Principal
+from shared.errors import problem_responses
+
+router = APIRouter(tags=["interactions"])
+# Collectors log their calls too (the monitoring service posts them on their behalf).
+ContactLogger = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.COLLECTOR,
+                                                           Role.PARTNER))]
+
+
+@router.post("/customers/{customer_id}/interactions", status_code=201, response_model=InteractionRead,
+             summary="Log a contact with the customer",
+             description="The contact log contract the monitoring service posts collection calls to. "
+                         "Needs an Idempotency-Key; a retry returns the first answer.",
+             responses=problem_responses(403, 404, 422, 428))
+def log_interaction(request: Request, customer_id: str, command: InteractionCreate, principal: ContactLogger,
+                    idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    def run(session: Session) -> InteractionRead:
+        if principal.has_role(Role.COLLECTOR, Role.ADMIN):
+            customer = get_visible(session, principal, customer_id)
+        else:
+            customer = get_changeable(session, principal, customer_id, active=False)
+        return service.log_interaction(session, customer, command, principal.sub)
+
+    return create_once(request, principal, idempotency_key,
+                       ("log_interaction", customer_id, command.model_dump(mode="json")), run)
+
+
+@router.get("/customers/{customer_id}/interactions", response_model=Page[InteractionRead],
+            summary="A customer's contact history, newest first", responses=problem_responses(404))
+def customer_interactions(request: Request, customer_id: str, principal: Reader, channel: Channel | None = None,
+                          cursor: str | None = None, limit: int = Query(50, ge=1, le=500)) -> Page[InteractionRead]:
+    with database(request).session() as session:
+        get_visible(session, principal, customer_id)
+        items, next_cursor = service.list_interactions(session, principal, customer_id=customer_id, channel=channel,
+                                                       officer=None, since=None, until=None, cursor=cursor,
+                                                       limit=limit)
+    return Page[InteractionRead](items=items, next_cursor=next_cursor)
+
+
+@router.get("/interactions", response_model=Page[InteractionRead],
+            summary="Search the contact log by customer, channel, officer and time",
+            description="Limited to the caller's branch (loan officers) or referrals (partners).",
+            responses=problem_responses(422))
+def search_interactions(request: Request, principal: Reader, customer_id: str | None = None,
+                        channel: Channel | None = None, officer: str | None = None, since: datetime | None = None,
+                        until: datetime | None = None, cursor: str | None = None,
+                        limit: int = Query(50, ge=1, le=500)) -> Page[InteractionRead]:
+    with database(request).session() as session:
+        items, next_cursor = service.list_interactions(session, principal, customer_id=customer_id, channel=channel,
+                                                       officer=officer, since=since, until=until, cursor=cursor,
+                                                       limit=limit)
+    return Page[InteractionRead](items=items, next_cursor=next_cursor)

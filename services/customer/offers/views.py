@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from services.customer.offers import service
+from services.customer.offers.catalogue import CATALOGUE
+from services.customer.offers.models import OfferList, ProductRead
+from services.customer.portrait.views import computed_portrait, peer_facts, require_visible
+from services.customer.web import Reader
+from shared.errors import problem_responses
+
+router = APIRouter(tags=["offers"])
+
+
+@router.get("/products", response_model=list[ProductRead], summary="The product catalogue and who each is open to",
+            responses=problem_responses(401))
+def list_products(_: Reader) -> list[ProductRead]:
+    return [service.product_read(product) for product in CATALOGUE]
+
+
+@router.get("/customers/{customer_id}/offers", response_model=OfferList,
+            summary="Next best offers for a customer, each with its reasons",
+            description="From the current portrait: eligibility by grade, segment and lifecycle; a high grade "
+                        "earns a better rate, a higher limit and the fast lane, a low grade guarantees, lower limits "
+                        "and credit-building products. Rules: services/customer/offers/catalogue.py.",
+            responses=problem_responses(404))
+async def next_best_offers(request: Request, customer_id: str, principal: Reader,
+                           limit: int = Query(3, ge=1, le=20)) -> OfferList:
+    await run_in_threadpool(require_visible, request, principal, customer_id)
+    score, loans = await peer_facts(request, customer_id)
+    portrait = await run_in_threadpool(computed_portrait, request, principal, customer_id, score, loans)
+    return service.next_best_offers(portrait, limit)

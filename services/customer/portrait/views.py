@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import asyncio
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Select, func
+from sqlmodel import select
+from starlette.concurrency import run_in_threadpool
+
+from services.customer import scoping
+from services.customer.common import Page, decode_cursor, encode_cursor
+from services.customer.customers.models import Customer
+from services.customer.customers.service import get_visible
+from services.customer.overview.peers import Loan, Score, Unavailable, or_unavailable
+from services.customer.portrait import service
+from services.customer.portrait.models import ClusterProfile, PortraitRead, Segment, SegmentMember
+from services.customer.web import Manager, Reader, database
+from shared.auth.dependencies import bearer_token
+from shared.auth.tokens import Principal
+from shared.errors import problem_responses
+
+router = APIRouter(tags=["portrait and segments"])
+
+async def peer_facts(request: Request, customer_id: str) -> tuple[Score | None | Unavailable, list[Loan] | Unavailable]:
+    peers, token = request.app.state.peers, bearer_token(request)
+    return await asyncio.gather(or_unavailable(peers.latest_score(token, customer_id)),
+                                or_unavailable(peers.loans(token, customer_id)))
+
+def computed_portrait(request: Request, principal: Principal, customer_id: str, score: Score | None | Unavailable,
+                      loans: list[Loan] | Unavailable) -> PortraitRead:
+    with database(request).session() as session:
+        customer = get_visible(session, principal, customer_id)
+        portrait = service.refresh_portrait(session, customer, score, loans)
+        session.commit()
+    return portrait
+
+@router.get("/customers/{customer_id}/portrait", response_model=PortraitRead,
+            summary="The customer's portrait: features, tier, lifecycle, retention risk, segments, cluster",
+            description="Computed now from the contact log, complaints and surveys plus the latest score "
+                        "(scoring) and loans (monitoring); a peer that does not answer leaves the last known "
+                        "figures and `score_status: unavailable`. Rules: services/customer/portrait/rules.py.",
+            responses=problem_responses(404))
+async def get_portrait(request: Request, customer_id: str, principal: Reader) -> PortraitRead:
+    # Check the scope before asking any peer, so an unknown id costs no outbound calls.
+    await run_in_threadpool(require_visible, request, principal, customer_id)
+    score, loans = await peer_facts(request, customer_id)
+    return await run_in_threadpool(computed_portrait, request, principal, customer_id, score, loans)
+
+def require_visible(request: Request, principal: Principal, customer_id: str) -> None:
+    with database(request).session() as session:
+        get_visible(session, principal, customer_id)
+
+class SegmentCount(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"segment": "high_value", "customers": 1250}]})
+    segment: Segment
+    customers: int
+
+class ClusterRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "cluster": 2, "label": "long-standing, many products, high income", "size": 4210,
+        "centre": {"tenure_months": 61.2, "products_held": 2.8}}]})
+    cluster: int
+    label: str
+    size: int
+    centre: dict[str, float]
+
+def _segment_query(principal: Principal, segment: Segment | None = None) -> Select:
+    query = select(SegmentMember).join(Customer, Customer.id == SegmentMember.customer_id)
+    scope = scoping.scope_filter(principal, Customer.branch, Customer.referred_by)
+    if scope is not None:
+        query = query.where(scope)
+    return query if segment is None else query.where(SegmentMember.segment == segment.value)
+
+@router.get("/segments", response_model=list[SegmentCount], summary="How many customers each segment holds",
+            description="Counts over the stored portraits, within the caller's branch for loan officers.",
+            responses=problem_responses(403))
+def segment_counts(request: Request, principal: Manager) -> list[SegmentCount]:
+    counted = _segment_query(principal).with_only_columns(SegmentMember.segment, func.count()) \
+        .group_by(SegmentMember.segment)
+    with database(request).session() as session:
+        counts = {segment: count for segment, count in session.execute(counted).all()}
+    return [SegmentCount(segment=s, customers=counts.get(s.value, 0)) for s in Segment]
+
+@router.get("/segments/{segment}/members", response_model=Page[str], summary="Customer ids in a segment, paged",
+            responses=problem_responses(422))
+def segment_members(request: Request, segment: Segment, principal: Manager, cursor: str | None = None,
+                    limit: int = Query(500, ge=1, le=5000)) -> Page[str]:
+    query = _segment_query(principal, segment).with_only_columns(SegmentMember.customer_id)
+    if cursor:
+        (last,) = decode_cursor(cursor, 1)
+        query = query.where(SegmentMember.customer_id > last)
+    with database(request).session() as session:
+        ids = list(session.exec(query.order_by(SegmentMember.customer_id).limit(limit + 1)).all())
+    return Page[str](items=ids[:limit], next_cursor=encode_cursor(ids[limit - 1]) if len(ids) > limit else None)
+
+@router.get("/clusters", response_model=list[ClusterRead], summary="The data-driven clusters and their profiles",
+            description="Refreshed by `run_refresh_cli` (k-means on standardised portrait features).",
+            responses=problem_responses(401))
+def list_clusters(request: Request, _: Reader) -> list[ClusterRead]:
+    with database(request).session() as session:
+        rows = session.exec(select(ClusterProfile).order_by(ClusterProfile.cluster)).all()
+    return [ClusterRead(cluster=r.cluster, label=r.label, size=r.size, centre=r.centre["raw"]) for r in rows]

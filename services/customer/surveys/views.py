@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+
+from services.customer.customers.service import get_changeable, get_visible
+from services.customer.surveys import service
+from services.customer.surveys.models import SurveyAnswer, SurveyRead, SurveySend, TaskRead, TaskStatus, TrendPoint
+from services.customer.surveys.service import TrendBy
+from services.customer.web import IdempotencyKey, Reader, Writer, create_once, database
+from shared.errors import problem_responses
+
+router = APIRouter(tags=["surveys"])
+
+
+@router.post("/customers/{customer_id}/surveys", status_code=201, response_model=SurveyRead,
+             summary="Send a satisfaction survey (CSAT per dimension, NPS)",
+             responses=problem_responses(403, 404, 409, 422, 428))
+def send_survey(request: Request, customer_id: str, command: SurveySend, principal: Writer,
+                idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    def run(session: Session) -> SurveyRead:
+        return service.send_survey(session, get_changeable(session, principal, customer_id), command, principal.sub)
+
+    return create_once(request, principal, idempotency_key,
+                       ("send_survey", customer_id, command.model_dump(mode="json")), run)
+
+
+@router.post("/surveys/{survey_id}/answer", response_model=SurveyRead, summary="Record the customer's answer",
+             description="Any CSAT of 2 or less, or an NPS of 6 or less, opens a follow-up task for the officer.",
+             responses=problem_responses(404, 409, 422))
+def record_answer(request: Request, survey_id: str, command: SurveyAnswer, principal: Writer) -> SurveyRead:
+    with database(request).session() as session:
+        answer = service.record_answer(session, principal, survey_id, command,
+                                       request.app.state.settings.survey_follow_up_days)
+        session.commit()
+    return answer
+
+
+@router.get("/customers/{customer_id}/surveys", response_model=list[SurveyRead],
+            summary="A customer's surveys, newest first", responses=problem_responses(404))
+def customer_surveys(request: Request, customer_id: str, principal: Reader) -> list[SurveyRead]:
+    with database(request).session() as session:
+        get_visible(session, principal, customer_id)
+        return service.customer_surveys(session, customer_id)
+
+
+@router.get("/satisfaction/trend", response_model=list[TrendPoint],
+            summary="Monthly satisfaction per customer, branch or officer", responses=problem_responses(422))
+def satisfaction_trend(request: Request, principal: Reader, by: TrendBy = TrendBy.BRANCH, key: str | None = None,
+                       since: datetime | None = None) -> list[TrendPoint]:
+    with database(request).session() as session:
+        return service.satisfaction_trend(session, principal, by, key, since)
+
+
+@router.get("/tasks", response_model=list[TaskRead], summary="Follow-up tasks, soonest due first",
+            responses=problem_responses(422))
+def list_tasks(request: Request, principal: Reader, officer: str | None = None, status: TaskStatus | None = None,
+               limit: int = Query(200, ge=1, le=1000)) -> list[TaskRead]:
+    with database(request).session() as session:
+        return service.list_tasks(session, principal, officer, status, limit)
+
+
+@router.post("/tasks/{task_id}/completion", response_model=TaskRead, summary="Mark a follow-up task done",
+             responses=problem_responses(404, 409))
+def complete_task(request: Request, task_id: str, principal: Writer) -> TaskRead:
+    with database(request).session() as session:
+        task = service.complete_task(session, principal, task_id)
+        session.commit()
+    return task

@@ -1,0 +1,78 @@
+"""FastAPI glue every customer feature shares: roles, the PII vault, idempotent creates, ETags."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from services.customer import scoping
+from services.customer.customers.pii import PiiVault
+from services.customer.db import idempotency
+from shared.auth.dependencies import require_roles
+from shared.auth.roles import Role
+from shared.auth.tokens import Principal
+from shared.db import Database
+from shared.errors import FieldError, Problem
+from shared.idempotency import check_key, fingerprint
+
+Reader = Annotated[Principal, Depends(require_roles(*scoping.READ_ROLES))]
+Writer = Annotated[Principal, Depends(require_roles(*scoping.WRITE_ROLES))]
+Manager = Annotated[Principal, Depends(require_roles(*scoping.MANAGER_ROLES))]
+Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+Auditor = Annotated[Principal, Depends(require_roles(*scoping.AUDIT_ROLES))]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key",
+                                              description="Required; a retry with the same key returns the first answer.")]
+IfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag from your last GET.")]
+
+_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
+
+
+def database(request: Request) -> Database:
+    return request.app.state.database
+
+
+def vault(request: Request) -> PiiVault:
+    return request.app.state.pii_vault
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def expected_version(if_match: str | None, *, required: bool = True) -> int | None:
+    if not if_match:
+        if required:
+            raise Problem(428, "Precondition required", "Send If-Match with the ETag of your last GET.",
+                          errors=[FieldError(field="header.If-Match", message="required")])
+        return None
+    match = _ETAG.match(if_match.strip())
+    if match is None:
+        raise Problem(412, "Precondition failed", "If-Match is not an ETag this service issued.")
+    return int(match.group(1))
+
+
+def create_once(
+    request: Request,
+    principal: Principal,
+    key: str | None,
+    payload: tuple[Any, ...],
+    command: Callable[[Session], BaseModel],
+    *,
+    etag_of: Callable[[dict[str, Any]], str] | None = None,
+) -> JSONResponse:
+    """A create a client may retry: the same Idempotency-Key returns the first 201 instead of acting twice."""
+    checked = check_key(key, required=True)
+    outcome = idempotency.run_once(
+        database(request), owner=principal.sub, key=checked, request_fingerprint=fingerprint(*payload),
+        command=lambda session: (201, command(session).model_dump(mode="json")),
+    )
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    if etag_of is not None and outcome.status_code == 201:
+        headers["ETag"] = etag_of(outcome.body)
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)

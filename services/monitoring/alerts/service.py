@@ -1,0 +1,90 @@
+"""Alerts: raised by rules (once per event), worked forward through their lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, select
+
+from services.monitoring.alerts.models import OPEN_STATUSES, TRANSITIONS, Alert, AlertEvent, AlertStatus
+from services.monitoring.db import insert_ignoring
+from services.monitoring.loans.models import Loan, new_id
+from services.monitoring.rules.engine import Facts
+from services.monitoring.rules.service import alert_drafts, due_date, enabled_rules
+from shared.errors import Problem
+
+
+def raise_alerts(session: Session, drafts: Sequence[dict[str, Any]]) -> int:
+    """Insert the drafts, skipping any event already alerted on (unique loan, rule, trigger); returns how many."""
+    if not drafts:
+        return 0
+    branches = dict(session.execute(sa_select(Loan.id, Loan.branch).where(
+        Loan.id.in_({d["loan_id"] for d in drafts}))).all())
+    rows = [{**d, "id": new_id(), "branch": branches[d["loan_id"]], "status": AlertStatus.OPEN.value,
+             "due_at": due_date(d["severity"], d["created_on"])} for d in drafts]
+    statement = insert_ignoring(session, Alert.__table__).returning(Alert.__table__.c.id)
+    return len(session.execute(statement, rows).all())
+
+
+def list_alerts(session: Session, *, branch: str | None, customer_id: str | None = None, loan_id: str | None = None,
+                status: AlertStatus | None = None, owner: str | None = None, limit: int = 100,
+                offset: int = 0) -> list[Alert]:
+    query = select(Alert)
+    for column, value in ((Alert.branch, branch), (Alert.customer_id, customer_id), (Alert.loan_id, loan_id),
+                          (Alert.status, status), (Alert.owner, owner)):
+        if value is not None:
+            query = query.where(column == value)
+    return list(session.exec(query.order_by(Alert.created_at, Alert.id).offset(offset).limit(limit)))
+
+
+def get_alert(session: Session, alert_id: str, branch: str | None) -> Alert:
+    alert = session.get(Alert, alert_id)
+    if alert is None or (branch is not None and alert.branch != branch):
+        raise Problem(404, "Not found", f"No alert {alert_id!r}.")
+    return alert
+
+
+def _move(session: Session, alert_id: str, to: AlertStatus, *, actor: str, branch: str | None, note: str | None,
+          as_of: date) -> Alert:
+    alert = get_alert(session, alert_id, branch)
+    current = AlertStatus(alert.status)
+    if to not in TRANSITIONS[current]:
+        raise Problem(409, "Conflict", f"An alert that is {current.value} cannot become {to.value}.")
+    session.add(AlertEvent(alert_id=alert.id, from_status=current.value, to_status=to.value, actor=actor, note=note))
+    alert.status = to.value
+    if to is AlertStatus.ACKNOWLEDGED or alert.owner is None:
+        alert.owner = actor
+    if to not in OPEN_STATUSES:
+        alert.closed_on = as_of
+    session.add(alert)
+    session.flush()
+    return alert
+
+
+def acknowledge_alert(session: Session, alert_id: str, **kwargs: Any) -> Alert:
+    return _move(session, alert_id, AlertStatus.ACKNOWLEDGED, **kwargs)
+
+
+def start_alert(session: Session, alert_id: str, **kwargs: Any) -> Alert:
+    return _move(session, alert_id, AlertStatus.IN_PROGRESS, **kwargs)
+
+
+def resolve_alert(session: Session, alert_id: str, **kwargs: Any) -> Alert:
+    return _move(session, alert_id, AlertStatus.RESOLVED, **kwargs)
+
+
+def dismiss_alert(session: Session, alert_id: str, **kwargs: Any) -> Alert:
+    """Close as a false positive: the rule fired but nothing was wrong (feeds the rule's precision)."""
+    return _move(session, alert_id, AlertStatus.FALSE_POSITIVE, **kwargs)
+
+
+def events(session: Session, alert_id: str) -> list[AlertEvent]:
+    return list(session.exec(select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.at)))
+
+
+def warn(session: Session, facts: Facts, kinds: Sequence[str] | None = None) -> int:
+    """Apply the enabled rules (of these kinds) to one event and raise what they find."""
+    return raise_alerts(session, alert_drafts(enabled_rules(session, kinds), facts))

@@ -1,0 +1,86 @@
+"""What the monitoring routes share: roles, the branch a caller may see, domain errors as problems, idempotency."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+
+from services.monitoring.db import idempotency
+from services.monitoring.errors import DomainError
+from services.monitoring.settings import MonitoringSettings
+from shared.auth.dependencies import require_roles
+from shared.auth.tokens import Principal
+from shared.auth.roles import Role
+from shared.db import Database
+from shared.errors import field_problem
+from shared.idempotency import Outcome, check_key, fingerprint
+
+READERS = (Role.ADMIN, Role.AUDITOR, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.COLLECTOR)
+Reader = Annotated[Principal, Depends(require_roles(*READERS))]
+Officer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER))]
+Collector = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.COLLECTOR, Role.LOAN_OFFICER))]
+Analyst = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.RISK_ANALYST))]
+Maker = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.RISK_ANALYST, Role.LOAN_OFFICER))]
+Operator = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+
+
+def branch_scope(principal: Principal) -> str | None:
+    """The one branch a loan officer works in; None means every branch (a loan officer without one sees none)."""
+    if principal.has_role(Role.ADMIN, Role.AUDITOR, Role.RISK_ANALYST, Role.COLLECTOR):
+        return None
+    return principal.branch or "\x00no-branch"
+
+
+def database(request: Request) -> Database:
+    return request.app.state.database
+
+
+def settings(request: Request) -> MonitoringSettings:
+    return request.app.state.monitoring_settings
+
+
+@contextmanager
+def domain_errors(prefix: str = "body") -> Iterator[None]:
+    """A rule's DomainError names its input; the client sees it as `prefix.field` in a 422 problem."""
+    try:
+        yield
+    except DomainError as exc:
+        raise field_problem(f"{prefix}.{exc.field}", exc.message) from None
+
+
+def bearer(request: Request) -> str:
+    return request.headers.get("authorization", "").partition(" ")[2].strip()
+
+
+def run_idempotent(
+    request: Request,
+    principal: Principal,
+    key: str | None,
+    *,
+    required: bool,
+    command_name: str,
+    payload: Any,
+    command: Callable[[Session], tuple[int, Any]],
+) -> Outcome:
+    """Run a write once per (caller, Idempotency-Key); a retry gets what the first call answered."""
+    checked = check_key(key, required=required)
+
+    def run(session: Session) -> tuple[int, Any]:
+        with domain_errors():
+            return command(session)
+
+    return idempotency.run_once(
+        database(request), owner=principal.sub, key=checked,
+        request_fingerprint=fingerprint(command_name, request.url.path, payload), command=run,
+    )
+
+
+def idempotent(request: Request, principal: Principal, key: str | None, **kwargs: Any) -> JSONResponse:
+    outcome = run_idempotent(request, principal, key, **kwargs)
+    return JSONResponse(outcome.body, status_code=outcome.status_code,
+                        headers={"Idempotent-Replayed": "true"} if outcome.replayed else None)

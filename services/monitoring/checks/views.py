@@ -1,0 +1,36 @@
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from services.monitoring import api
+from services.monitoring.business_day import business_date
+from services.monitoring.checks import service
+from services.monitoring.checks.models import CheckCompletion, CheckRead, CheckStatus
+from shared.errors import problem_responses
+
+router = APIRouter(tags=["post-loan checks"])
+
+
+@router.get("/checks", response_model=list[CheckRead],
+            summary="Post-loan check tasks (branch-scoped for loan officers)",
+            responses=problem_responses(422))
+def list_checks(request: Request, principal: api.Reader, loan_id: str | None = None,
+                status: CheckStatus | None = None, due_by: date | None = None,
+                limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[CheckRead]:
+    with api.database(request).session() as session:
+        found = service.list_checks(session, branch=api.branch_scope(principal), loan_id=loan_id, status=status,
+                                    due_by=due_by, limit=limit)
+        return [CheckRead.model_validate(c) for c in found]
+
+
+@router.post("/checks/{check_id}/complete", response_model=CheckRead,
+             summary="Record a check's findings (loan officer of the branch, admin)",
+             responses=problem_responses(404, 409))
+def complete_check(request: Request, check_id: str, command: CheckCompletion, principal: api.Officer) -> CheckRead:
+    with api.database(request).session() as session:
+        task = service.complete_check(session, check_id, command, by=principal.sub,
+                                      branch=api.branch_scope(principal),
+                                      as_of=business_date(session, api.settings(request)))
+        session.commit()
+        return CheckRead.model_validate(task)

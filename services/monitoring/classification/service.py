@@ -1,0 +1,74 @@
+"""Classification overrides under maker-checker: judgement may only make a class worse."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import Session, select
+
+from services.monitoring.classification.models import ClassOverride, OverrideDecision, OverrideRequest, OverrideStatus
+from services.monitoring.classification.rules import (
+    MIN_OBSERVATION_MONTHS,
+    ChangeCause,
+    apply_override,
+    in_observation,
+)
+from services.monitoring.delinquency import service as delinquency
+from services.monitoring.errors import DomainError
+from services.monitoring.loans import service as loans
+from services.monitoring.loans.models import Loan
+from shared.errors import Problem
+
+
+def request_override(session: Session, loan_id: str, command: OverrideRequest, *, maker: str, branch: str | None,
+                     as_of: date) -> ClassOverride:
+    loan = loans.get_loan(session, loan_id, branch)
+    apply_override(delinquency.to_class(loan.classification), delinquency.to_class(command.requested_class))
+    override = ClassOverride(loan_id=loan.id, requested_class=command.requested_class.value, reason=command.reason,
+                             maker=maker, requested_on=as_of)
+    session.add(override)
+    session.flush()
+    return override
+
+
+def decide_override(session: Session, override_id: str, command: OverrideDecision, *, checker: str,
+                    as_of: date) -> ClassOverride:
+    """Approve or reject; the checker must not be the maker, and the class is re-checked against today's floor."""
+    override = session.get(ClassOverride, override_id)
+    if override is None:
+        raise Problem(404, "Not found", f"No override {override_id!r}.")
+    if override.status != OverrideStatus.PENDING:
+        raise Problem(409, "Conflict", f"This override is already {override.status}.")
+    if override.maker == checker:
+        raise Problem(403, "Forbidden", "The checker of an override must be someone other than its maker.")
+    override.checker, override.decided_on, override.decision_note = checker, as_of, command.note
+    override.status = OverrideStatus.APPROVED if command.approve else OverrideStatus.REJECTED
+    session.add(override)
+    if command.approve:
+        loan = loans.lock_loan(session, override.loan_id, None)
+        try:
+            apply_override(delinquency.to_class(loan.classification), delinquency.to_class(override.requested_class))
+        except DomainError as exc:
+            raise Problem(409, "Conflict", f"The loan has worsened since the request: {exc.message}.") from None
+        loan.override_class = override.requested_class
+        delinquency.reassess(session, loan, as_of, cause=ChangeCause.OVERRIDE, reference=override.id)
+    session.flush()
+    return override
+
+
+def overrides(session: Session, loan_id: str) -> list[ClassOverride]:
+    return list(session.exec(select(ClassOverride).where(ClassOverride.loan_id == loan_id)
+                             .order_by(ClassOverride.created_at)))
+
+
+def restructure_loan(session: Session, loan_id: str, reason: str, *, branch: str | None, as_of: date) -> Loan:
+    """Mark the loan restructured today: at least special mention, and no better than now, for the observation
+    period (a year); the schedule itself is rebooked by the core system."""
+    loan = loans.lock_loan(session, loan_id, branch)
+    if in_observation(loan.restructured_on, as_of, MIN_OBSERVATION_MONTHS):
+        raise Problem(409, "Conflict", f"The loan is still in observation after its restructuring on "
+                                       f"{loan.restructured_on.isoformat()}.")
+    loan.restructured_on, loan.restructure_reason = as_of, reason
+    delinquency.reassess(session, loan, as_of, cause=ChangeCause.RESTRUCTURING, reference=None)
+    session.flush()
+    return loan

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field as PydanticField
+from sqlalchemy import JSON, Column
+from sqlmodel import Field
+
+from services.monitoring.alerts.models import AlertRead
+from services.monitoring.db import MonitoringTable
+from services.monitoring.loans.models import LoanSummary, PositiveAmount, money_column, new_id, now
+
+
+class ActionKind(StrEnum):
+    REMINDER = "reminder"
+    CALL = "call"
+    VISIT = "visit"
+    PROMISE_TO_PAY = "promise_to_pay"
+    RESTRUCTURING = "restructuring"
+    LEGAL = "legal"
+    WRITE_OFF = "write_off"
+
+
+class Channel(StrEnum):
+    BRANCH = "branch"
+    PHONE = "phone"
+    SMS = "sms"
+    APP = "app"
+    WECHAT = "wechat"
+    EMAIL = "email"
+    VISIT = "visit"
+
+
+class PromiseStatus(StrEnum):
+    PENDING = "pending"
+    KEPT = "kept"
+    BROKEN = "broken"
+
+
+class ContactLog(StrEnum):
+    WRITTEN = "written"  # in the customer's contact log
+    QUEUED = "queued"  # the customer service was unreachable; COB retries
+
+
+class CollectionAction(MonitoringTable, table=True):
+    __tablename__ = "collection_actions"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    loan_id: str = Field(foreign_key="loans.id", index=True, max_length=32)
+    alert_id: str | None = Field(default=None, foreign_key="alerts.id", max_length=32)
+    kind: str = Field(max_length=32)
+    channel: str = Field(max_length=16)
+    outcome: str = Field(max_length=200)
+    notes: str | None = Field(default=None, max_length=1000)
+    collector: str = Field(max_length=64)
+    occurred_on: date
+    occurred_at: datetime = Field(default_factory=now)
+    promised_amount: Decimal | None = Field(default=None, sa_column=money_column(nullable=True))
+    promised_date: date | None = None
+    promise_status: str | None = Field(default=None, max_length=16)
+
+
+class OutboxMessage(MonitoringTable, table=True):
+    """A write to a peer that must happen exactly once eventually: committed with the action, sent after."""
+
+    __tablename__ = "outbox"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    action_id: str = Field(foreign_key="collection_actions.id", index=True, max_length=32)
+    customer_id: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    delivered: bool = Field(default=False, index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=now)
+    delivered_at: datetime | None = None
+
+
+class ActionCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"kind": "promise_to_pay", "channel": "phone", "outcome": "borrower promised to pay", "alert_id": None,
+         "promised_amount": "2000.00", "promised_date": "2026-04-10", "notes": "salary due on the 9th"}]})
+
+    kind: ActionKind
+    channel: Channel
+    outcome: str = PydanticField(min_length=1, max_length=200)
+    notes: str | None = PydanticField(default=None, max_length=1000)
+    alert_id: str | None = None
+    promised_amount: PositiveAmount | None = None
+    promised_date: date | None = None
+
+
+class ActionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    loan_id: str
+    alert_id: str | None
+    kind: ActionKind
+    channel: Channel
+    outcome: str
+    notes: str | None
+    collector: str
+    occurred_on: date
+    promised_amount: Decimal | None
+    promised_date: date | None
+    promise_status: PromiseStatus | None
+    contact_log: ContactLog = ContactLog.QUEUED
+
+
+class QueueItem(BaseModel):
+    alert: AlertRead
+    loan: LoanSummary

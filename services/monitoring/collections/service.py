@@ -1,0 +1,113 @@
+"""Collections: actions on delinquent loans, promises to pay, the work queue, and the contact-log outbox."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import case, func
+from sqlmodel import Session, select
+
+from services.monitoring.alerts import service as alerts
+from services.monitoring.alerts.models import OPEN_STATUSES, Alert
+from services.monitoring.collections.models import (
+    ActionCreate,
+    ActionKind,
+    CollectionAction,
+    ContactLog,
+    OutboxMessage,
+    PromiseStatus,
+)
+from services.monitoring.errors import DomainError
+from services.monitoring.loans import service as loans
+from services.monitoring.loans.models import Loan, now
+from services.monitoring.loans.money import ZERO
+from services.monitoring.repayments.models import Posting, PostingStatus
+from services.monitoring.rules.engine import Facts
+from services.monitoring.rules.models import RuleKind
+
+def record_action(session: Session, loan_id: str, command: ActionCreate, *, collector: str, branch: str | None,
+                  as_of: date) -> CollectionAction:
+    """Record what a collector did; the contact-log entry for the customer service is queued in the same commit."""
+    loan = loans.get_loan(session, loan_id, branch)
+    is_promise = command.kind is ActionKind.PROMISE_TO_PAY
+    if is_promise and command.promised_amount is None:
+        raise DomainError("promised_amount", "a promise to pay needs the amount promised")
+    if is_promise and (command.promised_date is None or command.promised_date < as_of):
+        raise DomainError("promised_date", "a promise to pay needs a date, on or after the business date")
+    if not is_promise and (command.promised_amount is not None or command.promised_date is not None):
+        raise DomainError("kind", "only a promise to pay carries promised_amount and promised_date")
+    if command.alert_id is not None:
+        alerts.get_alert(session, command.alert_id, branch)
+    action = CollectionAction(loan_id=loan.id, collector=collector, occurred_on=as_of,
+                              promise_status=PromiseStatus.PENDING if is_promise else None,
+                              **command.model_dump())
+    session.add(action)
+    session.flush()
+    session.add(OutboxMessage(action_id=action.id, customer_id=loan.customer_id, payload={
+        "channel": command.channel.value, "direction": "outbound", "purpose": "collection",
+        "outcome": command.outcome, "officer": collector, "occurred_at": action.occurred_at.isoformat(),
+        "notes": f"[{command.kind.value}] {command.notes or ''}".strip()}))
+    session.flush()
+    return action
+
+
+def contact_log(session: Session, action_id: str) -> ContactLog:
+    delivered = session.exec(select(OutboxMessage.delivered).where(OutboxMessage.action_id == action_id)).first()
+    return ContactLog.WRITTEN if delivered else ContactLog.QUEUED
+
+
+def actions(session: Session, loan_id: str) -> list[CollectionAction]:
+    return list(session.exec(select(CollectionAction).where(CollectionAction.loan_id == loan_id)
+                             .order_by(CollectionAction.occurred_at)))
+
+
+def pending_messages(session: Session, action_id: str | None = None) -> list[OutboxMessage]:
+    query = select(OutboxMessage).where(OutboxMessage.delivered.is_(False))
+    if action_id is not None:
+        query = query.where(OutboxMessage.action_id == action_id)
+    return list(session.exec(query.order_by(OutboxMessage.created_at)))
+
+
+def mark_attempt(session: Session, message_id: str, error: str | None) -> None:
+    message = session.get(OutboxMessage, message_id)
+    message.attempts += 1
+    message.last_error = error[:500] if error else None
+    if error is None:
+        message.delivered, message.delivered_at = True, now()
+    session.add(message)
+
+
+def settle_promises(session: Session, as_of: date) -> tuple[int, int]:
+    """Promises whose date has passed: kept if the loan received the amount since the promise, else broken."""
+    due = session.exec(select(CollectionAction).where(
+        CollectionAction.promise_status == PromiseStatus.PENDING, CollectionAction.promised_date < as_of)).all()
+    kept = broken = 0
+    for promise in due:
+        paid = session.exec(select(func.coalesce(func.sum(Posting.amount), 0)).where(
+            Posting.loan_id == promise.loan_id, Posting.status == PostingStatus.POSTED,
+            Posting.value_date >= promise.occurred_on, Posting.value_date <= promise.promised_date)).one()
+        if paid >= promise.promised_amount:
+            promise.promise_status, kept = PromiseStatus.KEPT, kept + 1
+        else:
+            promise.promise_status, broken = PromiseStatus.BROKEN, broken + 1
+            loan = session.get(Loan, promise.loan_id)
+            alerts.warn(session, Facts(loan.id, loan.customer_id, as_of, promise={
+                "promise_id": promise.id, "amount": promise.promised_amount,
+                "promised_date": promise.promised_date, "paid": paid or ZERO}), kinds=[RuleKind.PROMISE_BROKEN])
+        session.add(promise)
+    return kept, broken
+
+
+_SEVERITY_RANK = case({"high": 3, "medium": 2, "low": 1}, value=Alert.severity, else_=0)
+
+
+def work_queue(session: Session, *, branch: str | None, owner: str | None = None,
+               limit: int = 100) -> list[tuple[Alert, Loan]]:
+    """Open alerts worst first: severity, then days past due, then the earliest due."""
+    query = select(Alert, Loan).join(Loan, Loan.id == Alert.loan_id).where(Alert.status.in_(OPEN_STATUSES))
+    if branch is not None:
+        query = query.where(Alert.branch == branch)
+    if owner is not None:
+        query = query.where(Alert.owner == owner)
+    query = query.order_by(_SEVERITY_RANK.desc(), Loan.dpd.desc(), Alert.due_at, Alert.id).limit(limit)
+    return list(session.exec(query).all())

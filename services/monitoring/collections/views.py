@@ -1,0 +1,60 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from services.monitoring import api
+from services.monitoring.alerts.models import AlertRead
+from services.monitoring.business_day import business_date
+from services.monitoring.collections import service
+from services.monitoring.collections.flows import deliver_outbox
+from services.monitoring.collections.models import ActionCreate, ActionRead, CollectionAction, QueueItem
+from services.monitoring.loans import service as loans
+from services.monitoring.loans.models import LoanSummary
+from shared.errors import problem_responses
+
+router = APIRouter(tags=["collections"])
+
+
+def _read(session, action: CollectionAction) -> ActionRead:  # noqa: ANN001
+    return ActionRead.model_validate({**action.model_dump(), "contact_log": service.contact_log(session, action.id)})
+
+
+@router.post("/loans/{loan_id}/collection-actions", status_code=201, response_model=ActionRead,
+             summary="Record a collection action or a promise to pay; it is written to the customer's contact log "
+                     "(queued and retried by COB if the customer service is down). Collector, loan officer, admin",
+             responses=problem_responses(404, 422, 428))
+async def record_action(request: Request, loan_id: str, command: ActionCreate, principal: api.Collector,
+                        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> ActionRead:
+    def run(session):  # noqa: ANN001, ANN202
+        action = service.record_action(session, loan_id, command, collector=principal.sub,
+                                       branch=api.branch_scope(principal),
+                                       as_of=business_date(session, api.settings(request)))
+        return 201, {"id": action.id}
+
+    outcome = await run_in_threadpool(api.run_idempotent, request, principal, idempotency_key, required=False,
+                                      command_name="record_action", payload=command.model_dump(mode="json"),
+                                      command=run)
+    action_id = outcome.body["id"]
+    await deliver_outbox(api.database(request), request.app.state.peers, api.bearer(request), action_id)
+    with api.database(request).session() as session:
+        return _read(session, session.get(CollectionAction, action_id))
+
+
+@router.get("/loans/{loan_id}/collection-actions", response_model=list[ActionRead],
+            summary="What collectors did on a loan", responses=problem_responses(404))
+def list_actions(request: Request, loan_id: str, principal: api.Reader) -> list[ActionRead]:
+    with api.database(request).session() as session:
+        loans.get_loan(session, loan_id, api.branch_scope(principal))
+        return [_read(session, a) for a in service.actions(session, loan_id)]
+
+
+@router.get("/collections/queue", response_model=list[QueueItem],
+            summary="The collections work queue: open alerts, worst first (branch-scoped for loan officers)",
+            responses=problem_responses(422))
+def work_queue(request: Request, principal: api.Collector, mine: bool = False,
+               limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[QueueItem]:
+    with api.database(request).session() as session:
+        rows = service.work_queue(session, branch=api.branch_scope(principal),
+                                  owner=principal.sub if mine else None, limit=limit)
+        return [QueueItem(alert=AlertRead.model_validate(a), loan=LoanSummary.model_validate(l)) for a, l in rows]

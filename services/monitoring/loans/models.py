@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+from uuid import uuid4
+
+from pydantic import BaseModel, ConfigDict, Field as PydanticField
+from sqlalchemy import Column, Index, Numeric, UniqueConstraint
+from sqlmodel import Field
+
+from services.monitoring.db import MonitoringTable
+from services.monitoring.loans.products import Product
+from services.monitoring.loans.schedule import MAX_TERM_MONTHS, RepaymentMethod
+
+
+def new_id() -> str:
+    return uuid4().hex
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def money_column(nullable: bool = False) -> Column:
+    return Column(Numeric(18, 2), nullable=nullable)
+
+
+class LoanStatus(StrEnum):
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class ClassName(StrEnum):
+    """Five-category classification in the API (五级分类), best to worst."""
+
+    NORMAL = "normal"
+    SPECIAL_MENTION = "special_mention"
+    SUBSTANDARD = "substandard"
+    DOUBTFUL = "doubtful"
+    LOSS = "loss"
+
+
+class Loan(MonitoringTable, table=True):
+    __tablename__ = "loans"
+    __table_args__ = (
+        UniqueConstraint("external_source", "external_id", name="uq_loans_external"),
+        Index("ix_loans_customer", "customer_id"),
+        Index("ix_loans_branch", "branch"),
+        Index("ix_loans_oldest_unpaid_due", "oldest_unpaid_due"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    external_id: str | None = Field(default=None, max_length=64)
+    # The client system (token subject) that named the external id; external ids are unique per system.
+    external_source: str | None = Field(default=None, max_length=64)
+    customer_id: str = Field(max_length=64)
+    product: str = Field(max_length=32)
+    principal: Decimal = Field(sa_column=money_column())
+    annual_rate: Decimal = Field(sa_column=Column(Numeric(9, 6), nullable=False))
+    term_months: int
+    repayment_method: str = Field(max_length=32)
+    disbursement_date: date
+    first_due_date: date | None = None
+    purpose: str = Field(max_length=200)
+    collateral: str | None = Field(default=None, max_length=200)
+    guarantor: str | None = Field(default=None, max_length=200)
+    officer: str = Field(max_length=64)
+    branch: str = Field(max_length=32)
+    status: str = Field(default=LoanStatus.ACTIVE, max_length=16)
+    outstanding_principal: Decimal = Field(sa_column=money_column())
+    credit_balance: Decimal = Field(default=Decimal("0.00"), sa_column=money_column())
+    # Due date of the oldest instalment with principal or interest unpaid: what COB ages from, set-based.
+    oldest_unpaid_due: date | None = None
+    dpd: int = 0
+    bucket: str = Field(default="M0", max_length=16)
+    classification: str = Field(default=ClassName.NORMAL, max_length=16)
+    ifrs9_stage: int = 1
+    override_class: str | None = Field(default=None, max_length=16)
+    restructured_on: date | None = None
+    restructure_reason: str | None = Field(default=None, max_length=200)
+    last_score: int | None = None
+    last_grade: str | None = Field(default=None, max_length=8)
+    scored_on: date | None = None
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=now)
+
+
+class Instalment(MonitoringTable, table=True):
+    __tablename__ = "instalments"
+
+    loan_id: str = Field(foreign_key="loans.id", primary_key=True, max_length=32)
+    number: int = Field(primary_key=True)
+    due_date: date
+    principal: Decimal = Field(sa_column=money_column())
+    interest: Decimal = Field(sa_column=money_column())
+    principal_paid: Decimal = Field(default=Decimal("0.00"), sa_column=money_column())
+    interest_paid: Decimal = Field(default=Decimal("0.00"), sa_column=money_column())
+
+
+# --- API schemas -----------------------------------------------------------------------------------------------
+
+PositiveAmount = Annotated[Decimal, PydanticField(gt=0, max_digits=16, decimal_places=2)]
+Rate = Annotated[Decimal, PydanticField(ge=0, le=1, max_digits=9, decimal_places=6,
+                                        description="Annual rate as a fraction: 0.0435 is 4.35%.")]
+
+
+class ScheduleRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"principal": "120000.00", "annual_rate": "0.0435", "term_months": 12,
+         "repayment_method": "equal_instalment", "disbursement_date": "2026-01-15"}]})
+
+    principal: PositiveAmount
+    annual_rate: Rate
+    term_months: int = PydanticField(ge=1, le=MAX_TERM_MONTHS)
+    repayment_method: RepaymentMethod
+    disbursement_date: date
+    first_due_date: date | None = None
+
+
+class LoanCreate(ScheduleRequest):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"customer_id": "c0ffee", "external_id": "CORE-2026-000123", "product": "personal_loan",
+         "principal": "120000.00", "annual_rate": "0.0435", "term_months": 12,
+         "repayment_method": "equal_instalment", "disbursement_date": "2026-01-15", "purpose": "home renovation",
+         "collateral": None, "guarantor": None, "officer": "li.wei", "branch": "BJ001"}]})
+
+    customer_id: str = PydanticField(min_length=1, max_length=64)
+    external_id: str | None = PydanticField(default=None, min_length=1, max_length=64)
+    product: Product
+    purpose: str = PydanticField(min_length=1, max_length=200)
+    collateral: str | None = PydanticField(default=None, max_length=200)
+    guarantor: str | None = PydanticField(default=None, max_length=200)
+    officer: str = PydanticField(min_length=1, max_length=64)
+    branch: str = PydanticField(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class InstalmentRead(BaseModel):
+    number: int
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    total: Decimal
+    principal_paid: Decimal = Decimal("0.00")
+    interest_paid: Decimal = Decimal("0.00")
+
+
+class SchedulePreview(BaseModel):
+    repayment_method: RepaymentMethod
+    total_principal: Decimal
+    total_interest: Decimal
+    total_repayment: Decimal
+    instalments: list[InstalmentRead]
+
+
+class LoanSummary(BaseModel):
+    """The shape other services read (`GET /loans?customer_id=`)."""
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"id": "4ab2c9d0e1f24a5b8c7d6e5f4a3b2c1d", "external_id": "CORE-2026-000123", "customer_id": "c0ffee",
+         "product": "personal_loan", "principal": "120000.00", "outstanding_principal": "80412.55", "dpd": 35,
+         "bucket": "M2", "classification": "special_mention", "ifrs9_stage": 2, "status": "active",
+         "disbursement_date": "2026-01-15"}]})
+
+    id: str
+    external_id: str | None
+    customer_id: str
+    product: Product
+    principal: Decimal
+    outstanding_principal: Decimal
+    dpd: int
+    bucket: str
+    classification: ClassName
+    ifrs9_stage: int = PydanticField(ge=1, le=3)
+    status: LoanStatus
+    disbursement_date: date
+
+
+class LoanRead(LoanSummary):
+    model_config = ConfigDict(json_schema_extra=None)
+
+    annual_rate: Decimal
+    term_months: int
+    repayment_method: RepaymentMethod
+    first_due_date: date | None
+    purpose: str
+    collateral: str | None
+    guarantor: str | None
+    officer: str
+    branch: str
+    credit_balance: Decimal
+    override_class: ClassName | None
+    restructured_on: date | None
+    created_at: datetime
+
+
+class LoanDetail(LoanRead):
+    schedule: list[InstalmentRead]

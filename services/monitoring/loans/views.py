@@ -1,0 +1,88 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from services.monitoring import api
+from services.monitoring.business_day import business_date
+from services.monitoring.loans import service
+from services.monitoring.loans.models import (
+    LoanCreate,
+    LoanDetail,
+    LoanRead,
+    LoanSummary,
+    SchedulePreview,
+    ScheduleRequest,
+)
+from shared.auth.roles import Role
+from shared.errors import Problem, field_problem, problem_responses
+
+router = APIRouter(tags=["loans"])
+
+
+def loan_detail(session, loan) -> LoanDetail:  # noqa: ANN001
+    rows = [service.instalment_read(r) for r in service.instalments(session, loan.id)]
+    read = LoanRead.model_validate(loan, from_attributes=True)
+    return LoanDetail.model_validate({**read.model_dump(), "schedule": rows})
+
+
+@router.post("/loans/schedule-preview", response_model=SchedulePreview,
+             summary="Preview a repayment schedule without creating a loan",
+             responses=problem_responses(422))
+def preview(command: ScheduleRequest, _: api.Reader) -> SchedulePreview:
+    with api.domain_errors():
+        return service.preview_schedule(command)
+
+
+@router.post("/loans", status_code=201, response_model=LoanDetail,
+             summary="Register a disbursed loan (loan officer of its branch, admin)",
+             responses=problem_responses(403, 409, 422, 428, 503))
+async def register_loan(
+    request: Request,
+    command: LoanCreate,
+    principal: api.Officer,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    if not principal.has_role(Role.ADMIN) and command.branch != principal.branch:
+        raise Problem(403, "Forbidden", "A loan officer registers loans for their own branch only.")
+    peers = request.app.state.peers
+    if not await peers.customer.customer_exists(command.customer_id, api.bearer(request)):
+        raise field_problem("body.customer_id", "no such customer in the customer service")
+    try:
+        latest = await peers.scoring.latest_score(command.customer_id, api.bearer(request))
+    except Problem:
+        latest = None  # without a baseline the first COB re-score sets one; booking the loan must not wait
+
+    def run(session):  # noqa: ANN001, ANN202
+        loan = service.register_loan(session, command, registered_by=principal.sub,
+                                     as_of=business_date(session, api.settings(request)), latest_score=latest)
+        session.flush()
+        return 201, loan_detail(session, loan).model_dump(mode="json")
+
+    return await run_in_threadpool(api.idempotent, request, principal, idempotency_key, required=False,
+                                   command_name="register_loan", payload=command.model_dump(mode="json"), command=run)
+
+
+@router.get("/loans", response_model=list[LoanSummary],
+            summary="Loans, by customer or external id (branch-scoped for loan officers)",
+            responses=problem_responses(422))
+def list_loans(
+    request: Request,
+    principal: api.Reader,
+    customer_id: str | None = None,
+    external_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[LoanSummary]:
+    with api.database(request).session() as session:
+        loans = service.list_loans(session, branch=api.branch_scope(principal), customer_id=customer_id,
+                                   external_id=external_id, limit=limit, offset=offset)
+        return [LoanSummary.model_validate(loan) for loan in loans]
+
+
+@router.get("/loans/{loan_id}", response_model=LoanDetail, summary="A loan with its schedule and what is paid",
+            responses=problem_responses(404))
+def get_loan(request: Request, loan_id: str, principal: api.Reader) -> LoanDetail:
+    with api.database(request).session() as session:
+        return loan_detail(session, service.get_loan(session, loan_id, api.branch_scope(principal)))

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field as PydanticField
+from sqlalchemy import JSON, Column
+from sqlmodel import Field
+
+from services.monitoring.db import MonitoringTable
+from services.monitoring.loans.models import now
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class RuleKind(StrEnum):
+    DPD_REACHED = "dpd_reached"  # params: days
+    CLASS_WORSENED = "class_worsened"  # params: at_least (class name)
+    PARTIAL_PAYMENT = "partial_payment"  # params: none; a repayment that leaves the loan overdue
+    SCORE_DROP = "score_drop"  # params: points, grade_notches
+    PROMISE_BROKEN = "promise_broken"  # params: grace_days
+
+
+class EarlyWarningRule(MonitoringTable, table=True):
+    """An early-warning rule as data: which evaluator, with which thresholds, raising which severity."""
+
+    __tablename__ = "early_warning_rules"
+
+    code: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=32)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    severity: str = Field(max_length=16)
+    enabled: bool = True
+    version: int = 1
+    updated_by: str = Field(default="shipped", max_length=64)
+    updated_at: datetime = Field(default_factory=now)
+
+
+class RuleWrite(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"name": "Sixty days overdue", "kind": "dpd_reached", "params": {"days": 61}, "severity": "high",
+         "enabled": True}]})
+
+    name: str = PydanticField(min_length=3, max_length=200)
+    kind: RuleKind
+    params: dict[str, Any] = PydanticField(default_factory=dict)
+    severity: Severity
+    enabled: bool = True
+
+
+class RuleRead(RuleWrite):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    version: int
+    updated_by: str
+    updated_at: datetime
+
+
+class RuleReview(BaseModel):
+    """How well a rule did: of its closed alerts, how many were real (precision); of the loans that went bad,
+    how many it warned about first (recall)."""
+
+    code: str
+    alerts: int
+    resolved: int
+    false_positives: int
+    precision: float | None = PydanticField(
+        description="resolved / (resolved + false positives); null without closed alerts")
+    loans_gone_bad: int
+    warned_before: int
+    recall: float | None = PydanticField(description="warned_before / loans_gone_bad; null when none went bad")

@@ -1,0 +1,119 @@
+"""Managing early-warning rules and applying the enabled ones to a loan's events."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import func, select as sa_select
+from sqlmodel import Session, select
+
+from services.monitoring.alerts.models import Alert, AlertStatus
+from services.monitoring.db import insert_ignoring
+from services.monitoring.delinquency.models import RiskChange
+from services.monitoring.errors import DomainError
+from services.monitoring.loans.models import Loan, now
+from services.monitoring.rules import engine
+from services.monitoring.rules.models import EarlyWarningRule, RuleReview, RuleWrite
+from shared.errors import Problem
+
+NON_PERFORMING = ("substandard", "doubtful", "loss")
+
+
+def list_rules(session: Session) -> list[EarlyWarningRule]:
+    """All rules; the shipped ones are installed on first use (insert-if-absent, so concurrent first uses cannot
+    collide) and an analyst's later edits are never overwritten."""
+    rules = list(session.exec(select(EarlyWarningRule).order_by(EarlyWarningRule.code)))
+    known = {rule.code for rule in rules}
+    missing = [{**rule, "kind": rule["kind"].value, "version": 1, "enabled": True, "updated_by": "shipped",
+                "updated_at": now()} for rule in engine.SHIPPED_RULES if rule["code"] not in known]
+    if not missing:
+        return rules
+    session.execute(insert_ignoring(session, EarlyWarningRule.__table__), missing)
+    return list(session.exec(select(EarlyWarningRule).order_by(EarlyWarningRule.code)))
+
+
+def enabled_rules(session: Session, kinds: Sequence[str] | None = None) -> list[EarlyWarningRule]:
+    return [r for r in list_rules(session) if r.enabled and (kinds is None or r.kind in kinds)]
+
+
+def _code(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:64]
+
+
+def create_rule(session: Session, command: RuleWrite, *, by: str) -> EarlyWarningRule:
+    engine.validate_params(command.kind, command.params)
+    code = _code(command.name)
+    if session.get(EarlyWarningRule, code) is not None:
+        raise DomainError("name", f"a rule named like this already exists ({code})")
+    rule = EarlyWarningRule(code=code, **command.model_dump(mode="json"), updated_by=by)
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def update_rule(session: Session, code: str, command: RuleWrite, *, by: str) -> EarlyWarningRule:
+    list_rules(session)
+    rule = session.get(EarlyWarningRule, code)
+    if rule is None:
+        raise Problem(404, "Not found", f"No rule {code!r}.")
+    if command.kind.value != rule.kind:
+        raise DomainError("kind", "a rule's kind cannot change; create a new rule instead")
+    engine.validate_params(command.kind, command.params)
+    for name, value in command.model_dump(mode="json").items():
+        setattr(rule, name, value)
+    rule.version += 1
+    rule.updated_by, rule.updated_at = by, now()
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def alert_drafts(rules: Sequence[EarlyWarningRule], facts: engine.Facts) -> list[dict[str, Any]]:
+    """What the enabled rules say about one event: rows ready for `alerts.service.raise_alerts`."""
+    drafts = []
+    for rule in rules:
+        hit = engine.evaluate(rule.kind, rule.params, facts)
+        if hit is not None:
+            drafts.append({"loan_id": facts.loan_id, "customer_id": facts.customer_id, "rule": rule.code,
+                           "severity": rule.severity, "trigger_key": hit.trigger,
+                           "evidence": {**hit.evidence, "rule_version": rule.version}, "created_on": facts.day})
+    return drafts
+
+
+def due_date(severity: str, day: date) -> date:
+    return day + timedelta(days={"high": 1, "medium": 3, "low": 7}[severity])
+
+
+def review_rule(session: Session, code: str, since: date, until: date, branch: str | None = None) -> RuleReview:
+    """Precision from how collectors closed the rule's alerts; recall against loans that became non-performing.
+
+    A loan "went bad" when its class first turned substandard or worse within [since, until]; the rule warned
+    about it if one of its alerts on that loan was raised on or before that day.
+    """
+    if session.get(EarlyWarningRule, code) is None:
+        raise Problem(404, "Not found", f"No rule {code!r}.")
+    if until < since:
+        raise DomainError("until", "must not be before since")
+    alerts = sa_select(Alert.status).where(Alert.rule == code, Alert.created_on >= since, Alert.created_on <= until)
+    bad = sa_select(RiskChange.loan_id, func.min(RiskChange.effective_date)).where(
+        RiskChange.field == "loan_class", RiskChange.to_value.in_(NON_PERFORMING),
+        RiskChange.effective_date >= since, RiskChange.effective_date <= until)
+    if branch is not None:
+        alerts = alerts.where(Alert.branch == branch)
+        bad = bad.join(Loan, Loan.id == RiskChange.loan_id).where(Loan.branch == branch)
+    statuses = list(session.execute(alerts).scalars())
+    resolved = statuses.count(AlertStatus.RESOLVED.value)
+    false_positives = statuses.count(AlertStatus.FALSE_POSITIVE.value)
+    gone_bad = dict(session.execute(bad.group_by(RiskChange.loan_id)).all())
+    first_warning = dict(session.execute(
+        sa_select(Alert.loan_id, func.min(Alert.created_on)).where(
+            Alert.rule == code, Alert.loan_id.in_(gone_bad)).group_by(Alert.loan_id)).all()) if gone_bad else {}
+    warned = sum(1 for loan_id, bad_on in gone_bad.items()
+                 if loan_id in first_warning and first_warning[loan_id] <= bad_on)
+    closed = resolved + false_positives
+    return RuleReview(code=code, alerts=len(statuses), resolved=resolved, false_positives=false_positives,
+                      precision=resolved / closed if closed else None, loans_gone_bad=len(gone_bad),
+                      warned_before=warned, recall=warned / len(gone_bad) if gone_bad else None)

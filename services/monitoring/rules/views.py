@@ -1,0 +1,47 @@
+from datetime import date
+
+from fastapi import APIRouter, Request
+
+from services.monitoring import api
+from services.monitoring.rules import service
+from services.monitoring.rules.models import RuleRead, RuleReview, RuleWrite
+from shared.errors import problem_responses
+
+router = APIRouter(tags=["early-warning rules"])
+
+
+@router.get("/rules", response_model=list[RuleRead], summary="Early-warning rules, shipped and added",
+            responses=problem_responses(401))
+def list_rules(request: Request, _: api.Reader) -> list[RuleRead]:
+    with api.database(request).session() as session:
+        rules = service.list_rules(session)
+        session.commit()
+        return [RuleRead.model_validate(r) for r in rules]
+
+
+@router.post("/rules", status_code=201, response_model=RuleRead, summary="Add a rule of a known kind (risk analyst)",
+             responses=problem_responses(422))
+def create_rule(request: Request, command: RuleWrite, principal: api.Analyst) -> RuleRead:
+    with api.database(request).session() as session, api.domain_errors():
+        rule = service.create_rule(session, command, by=principal.sub)
+        session.commit()
+        return RuleRead.model_validate(rule)
+
+
+@router.put("/rules/{code}", response_model=RuleRead,
+            summary="Change a rule's thresholds, severity or switch (risk analyst)",
+            responses=problem_responses(404, 422))
+def update_rule(request: Request, code: str, command: RuleWrite, principal: api.Analyst) -> RuleRead:
+    with api.database(request).session() as session, api.domain_errors():
+        rule = service.update_rule(session, code, command, by=principal.sub)
+        session.commit()
+        return RuleRead.model_validate(rule)
+
+
+@router.get("/rules/{code}/review", response_model=RuleReview,
+            summary="How a rule performed over a period: precision and recall (risk analyst, auditor, admin)",
+            responses=problem_responses(404, 422))
+def review_rule(request: Request, code: str, since: date, until: date, principal: api.Reader,
+                branch: str | None = None) -> RuleReview:
+    with api.database(request).session() as session, api.domain_errors("query"):
+        return service.review_rule(session, code, since, until, api.branch_scope(principal) or branch)

@@ -1,0 +1,44 @@
+"""What the scoring routes share: role gates, the per-app context, and running sync work off the event loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.scoring.peers import CustomerPeer, MonitoringPeer
+from services.scoring.registry.serving import ServingModels
+from services.scoring.registry.store import ArtifactStore
+from services.scoring.scores.service import ScoringContext
+from shared.auth.dependencies import require_roles
+from shared.auth.roles import Role
+from shared.auth.tokens import Principal
+from shared.db import Database
+
+Scorer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.PARTNER))]
+ScoreReader = Annotated[Principal, Depends(require_roles(
+    Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.AUDITOR, Role.PARTNER))]
+ModelReader = Annotated[Principal, Depends(require_roles(
+    Role.ADMIN, Role.RISK_ANALYST, Role.AUDITOR, Role.LOAN_OFFICER))]
+ModelManager = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.RISK_ANALYST))]
+
+
+@dataclass
+class ScoringState:
+    database: Database
+    store: ArtifactStore
+    serving: ServingModels
+    context: ScoringContext
+    customer: CustomerPeer
+    monitoring: MonitoringPeer
+
+
+def state(request: Request) -> ScoringState:
+    return request.app.state.scoring
+
+
+def own_only(principal: Principal) -> str | None:
+    """Partners see only what they created themselves; staff roles see everything."""
+    staff = (Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.AUDITOR)
+    return None if principal.has_role(*staff) else principal.sub

@@ -1,0 +1,144 @@
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+
+from services.scoring import api
+from services.scoring.applications import service
+from services.scoring.applications.models import (Application, ApplicationCreate, ApplicationDetail,
+                                                  ApplicationRead, ApplicationStatus, DecisionCommand,
+                                                  DisbursementCommand, EventRead)
+from services.scoring.db import idempotency
+from services.scoring.ids import new_id
+from services.scoring.scores import service as scores
+from services.scoring.scores.models import Score, ScoreInput
+from services.scoring.scores.views import features_for, score_read
+from shared.auth.dependencies import bearer_token, require_roles
+from shared.auth.roles import Role
+from shared.auth.tokens import Principal
+from shared.errors import field_problem, problem_responses
+from shared.idempotency import check_key, fingerprint
+
+router = APIRouter(prefix="/applications", tags=["applications"])
+Submitter = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER))]
+Decider = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST))]
+Reader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.AUDITOR))]
+
+
+def branch_scope(principal: Principal) -> str | None:
+    """Loan officers work their own branch's applications; other staff see every branch."""
+    return None if principal.has_role(Role.ADMIN, Role.RISK_ANALYST, Role.AUDITOR) else principal.branch
+
+
+def detail(session: Session, application: Application) -> ApplicationDetail:
+    return ApplicationDetail.model_validate({
+        **ApplicationRead.model_validate(application).model_dump(),
+        "score": score_read(session.get(Score, application.score_id)),
+        "history": [EventRead.model_validate(e) for e in service.history(session, application.id)],
+    })
+
+
+@router.post("", status_code=201, response_model=ApplicationDetail,
+             summary="Submit a credit application: scored, then approved, declined or queued for review "
+                     "(loan officer, admin)",
+             responses=problem_responses(403, 422, 428, 503))
+async def submit_application(
+    request: Request,
+    command: ApplicationCreate,
+    principal: Submitter,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    key = check_key(idempotency_key, required=False)
+    branch = command.branch or principal.branch
+    if branch is None:
+        raise field_problem("body.branch", "required when the submitter has no branch")
+    if branch_scope(principal) not in (None, branch):
+        raise field_problem("body.branch", "a loan officer submits for their own branch only", status=403,
+                            title="Forbidden")
+    state = api.state(request)
+    score_input = ScoreInput(customer_id=command.customer_id, features=command.features,
+                             requested_amount=command.amount)
+    assembled = await features_for(request, [score_input])
+    served, [row] = await run_in_threadpool(assembled.check, state, ["body.features"])
+
+    def run(session):  # noqa: ANN001, ANN202
+        application_id = new_id()
+        score = scores.score_applicant(session, state.context, served, scores.Applicant(
+            row, command.customer_id, command.amount, application_id), principal.sub)
+        application = service.submit_application(session, command, branch, score, principal.sub, application_id)
+        session.flush()
+        return 201, detail(session, application).model_dump(mode="json")
+
+    outcome = await run_in_threadpool(
+        idempotency.run_once, state.database, owner=principal.sub, key=key,
+        request_fingerprint=fingerprint("submit_application", command.model_dump(mode="json")), command=run)
+    return JSONResponse(outcome.body, status_code=outcome.status_code)
+
+
+@router.get("", response_model=list[ApplicationRead],
+            summary="Applications, oldest first; `status=in_review` is the review queue")
+def list_applications(
+    request: Request,
+    principal: Reader,
+    status: ApplicationStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[ApplicationRead]:
+    with api.state(request).database.session() as session:
+        return [ApplicationRead.model_validate(a)
+                for a in service.list_applications(session, status, branch_scope(principal), limit)]
+
+
+@router.get("/{application_id}", response_model=ApplicationDetail,
+            summary="An application with its score and status history", responses=problem_responses(404))
+def get_application(request: Request, application_id: str, principal: Reader) -> ApplicationDetail:
+    with api.state(request).database.session() as session:
+        return detail(session, service.get_application(session, application_id, branch_scope(principal)))
+
+
+@router.post("/{application_id}/decision", response_model=ApplicationDetail,
+             summary="Decide an application in review, with a reason; not by its submitter (maker-checker)",
+             responses=problem_responses(403, 404, 409))
+def decide_application(request: Request, application_id: str, command: DecisionCommand,
+                       principal: Decider) -> ApplicationDetail:
+    with api.state(request).database.session() as session:
+        application = service.get_application(session, application_id, branch_scope(principal))
+        limit = session.get(Score, application.score_id).suggested_limit
+        service.decide_application(session, application, command, limit, principal.sub)
+        session.commit()
+        return detail(session, application)
+
+
+@router.post("/{application_id}/disbursement", response_model=ApplicationDetail,
+             summary="Mark an approved application disbursed: registers the loan with monitoring, once "
+                     "(loan officer of its branch, admin)",
+             responses=problem_responses(403, 404, 409, 422, 503))
+async def mark_disbursed(request: Request, application_id: str, command: DisbursementCommand,
+                         principal: Submitter) -> ApplicationDetail:
+    state = api.state(request)
+
+    def load() -> Application:
+        with state.database.session() as session:
+            return service.get_application(session, application_id, branch_scope(principal))
+
+    application = await run_in_threadpool(load)
+    if application.status != ApplicationStatus.DISBURSED:
+        service.require_disbursable(application)
+        rate = command.annual_rate if command.annual_rate is not None else (
+            state.context.settings.base_annual_rate + Decimal(application.rate_adjustment_bps) / 10_000)
+        # The application id is the Idempotency-Key: a retry after a lost answer registers the same loan.
+        loan = await state.monitoring.register_loan(
+            service.loan_body(application, command.disbursement_date, rate, principal.sub), key=application.id,
+            token=bearer_token(request))
+
+    def link() -> ApplicationDetail:
+        with state.database.session() as session:
+            current = service.get_application(session, application_id)
+            if current.status != ApplicationStatus.DISBURSED:
+                service.mark_disbursed(session, current, loan["id"], principal.sub)
+                session.commit()
+            return detail(session, current)
+
+    return await run_in_threadpool(link)

@@ -1,0 +1,102 @@
+"""The input contract: each row is checked against the served models' feature schemas before scoring.
+
+Unknown feature, missing required feature, wrong type, non-finite or out-of-range number -> 422 naming the field.
+An unseen category or an explicit null is scored (Unknown / Missing bin) and reported as a warning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.scoring.registry.serving import Served
+from services.scoring.training.models import FeatureSpec
+from shared.errors import FieldError, Problem
+
+MAX_REPORTED_ERRORS = 50
+
+
+@dataclass(frozen=True)
+class Contract:
+    specs: dict[str, FeatureSpec]  # champion's specs, completed by the challenger's for features only it uses
+    required: frozenset[str]
+    tolerance: float
+
+    @classmethod
+    def of(cls, served: Served, tolerance: float) -> Contract:
+        specs = {s.name: s for s in served.challenger.schema()} if served.challenger else {}
+        champion = served.champion.schema()
+        specs.update({s.name: s for s in champion})
+        return cls(specs, frozenset(s.name for s in champion if s.required), tolerance)
+
+    def bounds(self, spec: FeatureSpec) -> tuple[float, float]:
+        lo = -math.inf if spec.min is None else spec.min
+        hi = math.inf if spec.max is None else spec.max
+        slack = (hi - lo) * self.tolerance if math.isfinite(hi - lo) else 0.0
+        # Hard rule: what was never negative in training (amounts, counts, ages) may not be negative now.
+        floor = 0.0 if spec.min is not None and spec.min >= 0 else -math.inf
+        return max(lo - slack, floor), hi + slack
+
+
+@dataclass
+class CheckedRow:
+    features: dict[str, Any]
+    warnings: list[dict[str, str]] = field(default_factory=list)
+
+
+def _check_value(contract: Contract, spec: FeatureSpec, value: Any, where: str, row: CheckedRow) -> str | None:
+    """An error message, or None (possibly after adding a warning)."""
+    if value is None or (spec.kind == "categorical" and value == ""):
+        if not spec.nullable:
+            return "must not be null"
+        row.warnings.append({"field": where, "code": "missing_value", "message": "scored in the Missing bin"})
+        return None
+    if spec.kind == "numeric":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "must be a number"
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an integer beyond float range
+            finite = False
+        if not finite:
+            return "must be a finite number"
+        lo, hi = contract.bounds(spec)
+        if not lo <= value <= hi:
+            return (f"{value} is outside the accepted range [{lo:g}, {hi:g}] (training range "
+                    f"[{spec.min:g}, {spec.max:g}] widened by {contract.tolerance:.0%})")
+        return None
+    if not isinstance(value, str):
+        return "must be a string (a category)"
+    if spec.categories is not None and value not in spec.categories:
+        row.warnings.append({"field": where, "code": "unseen_category",
+                             "message": f"{value!r} was never seen in training; scored in the Unknown bin"})
+    return None
+
+
+def check_row(contract: Contract, features: Mapping[str, Any], prefix: str,
+              errors: list[FieldError]) -> CheckedRow:
+    row = CheckedRow(dict(features))
+    for name in sorted(contract.required - features.keys()):
+        errors.append(FieldError(field=f"{prefix}.{name}", message="required by the model"))
+    for name, value in features.items():
+        where = f"{prefix}.{name}"
+        spec = contract.specs.get(name)
+        message = "not a feature of the served model" if spec is None else _check_value(
+            contract, spec, value, where, row)
+        if message is not None:
+            errors.append(FieldError(field=where, message=message))
+    return row
+
+
+def check_rows(contract: Contract, rows: Sequence[Mapping[str, Any]], prefixes: Sequence[str]) -> list[CheckedRow]:
+    """All rows checked; any error -> one 422 listing (the first few) bad fields."""
+    errors: list[FieldError] = []
+    checked = [check_row(contract, row, prefix, errors) for row, prefix in zip(rows, prefixes, strict=True)]
+    if errors:
+        shown = errors[:MAX_REPORTED_ERRORS]
+        detail = "; ".join(f"{e.field}: {e.message}" for e in shown[:5])
+        more = f" (and {len(errors) - len(shown)} more)" if len(errors) > len(shown) else ""
+        raise Problem(422, "Invalid input", detail + more, errors=shown)
+    return checked

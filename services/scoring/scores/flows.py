@@ -1,0 +1,61 @@
+"""Assembling what is scored: the caller's features, plus, for a customer, the relationship data from the
+customer service's portrait (after checking the credit-bureau consent)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from services.scoring.peers import CustomerPeer
+from services.scoring.registry.serving import Served
+from services.scoring.scores.models import ScoreInput
+
+# Customers fetched side by side for a batch: enough to hide latency without flooding the customer service.
+PORTRAIT_CONCURRENCY = 16
+
+
+def model_features(served: Served) -> dict[str, str]:
+    """Feature name -> kind, over the champion and the challenger."""
+    models = [served.champion] + ([served.challenger] if served.challenger else [])
+    return {spec.name: spec.kind for model in models for spec in model.schema()}
+
+
+def _as_feature(kind: str, value: Any) -> Any:
+    # The portrait sends money as decimal strings; a numeric feature wants the number.
+    if kind == "numeric" and isinstance(value, str):
+        return float(value)
+    return value
+
+
+async def customer_features(peer: CustomerPeer, customer_id: str, token: str,
+                            wanted: dict[str, str]) -> dict[str, Any]:
+    """The portrait's fields the served models use (tenure, contacts, satisfaction, complaints, ...)."""
+    await peer.require_consent(customer_id, token)
+    portrait = await peer.portrait(customer_id, token)
+    return {name: _as_feature(wanted[name], value) for name, value in portrait.items() if name in wanted}
+
+
+Previous = dict[str, tuple[str, dict[str, Any]]]  # customer id -> (last score id, its stored inputs)
+
+
+async def assemble(peer: CustomerPeer, served: Served, inputs: Sequence[ScoreInput], token: str,
+                   previous: Previous) -> tuple[list[dict[str, Any]], list[list[dict[str, str]]]]:
+    """Feature dicts in input order, and warnings per row. For a customer, the caller's features win over the
+    portrait, which wins over the inputs of the customer's last score (what a re-scoring by id relies on)."""
+    wanted = model_features(served)
+    limit = asyncio.Semaphore(PORTRAIT_CONCURRENCY)
+
+    async def one(item: ScoreInput) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        if item.customer_id is None:
+            return dict(item.features), []
+        async with limit:
+            fetched = await customer_features(peer, item.customer_id, token, wanted)
+        score_id, earlier = previous.get(item.customer_id, ("", {}))
+        reused = sorted(earlier.keys() - fetched.keys() - item.features.keys())
+        notes = [{"field": "body.features", "code": "previous_inputs",
+                  "message": f"{', '.join(reused)} taken from score {score_id}"}] if reused else []
+        return {**earlier, **fetched, **item.features}, notes
+
+    pairs = await asyncio.gather(*(one(item) for item in inputs))
+    return [features for features, _ in pairs], [notes for _, notes in pairs]

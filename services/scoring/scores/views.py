@@ -1,0 +1,131 @@
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from services.scoring import api
+from services.scoring.db import idempotency
+from services.scoring.registry.serving import Served
+from services.scoring.scores import service
+from services.scoring.scores.contract import CheckedRow, Contract, check_rows
+from services.scoring.scores.flows import Previous, assemble
+from services.scoring.scores.models import BatchRead, BatchRequest, ScoreInput, ScoreRead
+from shared.auth.dependencies import bearer_token
+from shared.auth.tokens import Principal
+from shared.errors import field_problem, problem_responses
+from shared.idempotency import check_key, fingerprint
+
+router = APIRouter(tags=["scores"])
+
+
+def score_read(row: Any) -> ScoreRead:
+    """From a stored Score or the dict just inserted."""
+    data = row if isinstance(row, dict) else row.model_dump()
+    return ScoreRead.model_validate({**data, "points": round(data["score"])})
+
+
+@dataclass
+class Assembled:
+    served: Served | None
+    features: list[dict[str, Any]]
+    notes: list[list[dict[str, str]]]
+
+    def check(self, state: api.ScoringState, prefixes: list[str]) -> tuple[Served, list[CheckedRow]]:
+        """Against the served models' contract; the notes on how the features were assembled become warnings."""
+        served = self.served or state.serving.current()
+        rows = check_rows(Contract.of(served, state.context.settings.range_tolerance), self.features, prefixes)
+        for row, notes in zip(rows, self.notes, strict=True):
+            row.warnings.extend(notes)
+        return served, rows
+
+
+async def features_for(request: Request, inputs: list[ScoreInput]) -> Assembled:
+    """Plain rows need no peer call, and so no extra hop to the thread pool for the models."""
+    if all(item.customer_id is None for item in inputs):
+        return Assembled(None, [dict(item.features) for item in inputs], [[] for _ in inputs])
+    state = api.state(request)
+
+    def served_and_previous() -> tuple[Served, Previous]:
+        with state.database.session() as session:
+            ids = [item.customer_id for item in inputs if item.customer_id is not None]
+            return state.serving.current(), service.latest_inputs(session, ids)
+
+    served, previous = await run_in_threadpool(served_and_previous)
+    features, notes = await assemble(state.customer, served, inputs, bearer_token(request), previous)
+    return Assembled(served, features, notes)
+
+
+def _score(request: Request, principal: Principal, key: str | None, command_name: str, payload: Any,
+           inputs: list[ScoreInput], assembled: Assembled, prefixes: list[str], batch: bool) -> JSONResponse:
+    state = api.state(request)
+    served, rows = assembled.check(state, prefixes)
+    applicants = [service.Applicant(row, item.customer_id, item.requested_amount) for row, item in zip(rows, inputs)]
+
+    def run(session):  # noqa: ANN001, ANN202
+        scored = [score_read(r) for r in service.score_applicants(session, state.context, served, applicants,
+                                                                   principal.sub)]
+        body = BatchRead(model_version=served.champion.label, count=len(scored), scores=scored) if batch else scored[0]
+        return 201, body.model_dump(mode="json")
+
+    outcome = idempotency.run_once(state.database, owner=principal.sub, key=key,
+                                   request_fingerprint=fingerprint(command_name, payload), command=run)
+    return JSONResponse(outcome.body, status_code=outcome.status_code)
+
+
+@router.post("/scores", status_code=201, response_model=ScoreRead,
+             summary="Score one applicant by features and/or customer id (loan officer, risk analyst, partner, admin)",
+             responses=problem_responses(403, 422, 428, 503))
+async def score_applicant(
+    request: Request,
+    command: ScoreInput,
+    principal: api.Scorer,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    key = check_key(idempotency_key, required=False)
+    if command.customer_id is None and not command.features:
+        raise field_problem("body.features", "give the applicant's features, a customer_id, or both")
+    assembled = await features_for(request, [command])
+    return await run_in_threadpool(_score, request, principal, key, "score_applicant", command.model_dump(mode="json"),
+                                   [command], assembled, ["body.features"], False)
+
+
+@router.post("/scores:batch", status_code=201, response_model=BatchRead,
+             summary="Score up to 10,000 rows in one call, in one model run (loan officer, risk analyst, partner, admin)",
+             responses=problem_responses(403, 422, 428, 503))
+async def score_batch(
+    request: Request,
+    command: BatchRequest,
+    principal: api.Scorer,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    key = check_key(idempotency_key, required=False)
+    limit = api.state(request).context.settings.max_batch_rows
+    if len(command.rows) > limit:
+        raise field_problem("body.rows", f"at most {limit} rows per call")
+    for i, item in enumerate(command.rows):
+        if item.customer_id is None and not item.features:
+            raise field_problem(f"body.rows.{i}", "give the row's features, a customer_id, or both")
+    assembled = await features_for(request, command.rows)
+    prefixes = [f"body.rows.{i}.features" for i in range(len(command.rows))]
+    return await run_in_threadpool(_score, request, principal, key, "score_batch", command.model_dump(mode="json"),
+                                   command.rows, assembled, prefixes, True)
+
+
+@router.get("/scores/{score_id}", response_model=ScoreRead, summary="One stored score",
+            responses=problem_responses(404))
+def get_score(request: Request, score_id: str, principal: api.ScoreReader) -> ScoreRead:
+    with api.state(request).database.session() as session:
+        return score_read(service.get_score(session, score_id, api.own_only(principal)))
+
+
+@router.get("/scores", response_model=list[ScoreRead], summary="A customer's scores, newest first")
+def list_scores(
+    request: Request,
+    principal: api.ScoreReader,
+    customer_id: Annotated[str, Query(min_length=1, max_length=64)],
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> list[ScoreRead]:
+    with api.state(request).database.session() as session:
+        return [score_read(s) for s in service.list_scores(session, customer_id, limit, api.own_only(principal))]

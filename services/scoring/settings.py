@@ -1,0 +1,69 @@
+"""Settings of the scoring service (`LOANCRM_SCORING_*`): policy, input tolerance, hot-loading, hashing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Decision = Literal["approve", "review", "decline"]
+
+
+class GradeBand(BaseModel):
+    """Scores at or above `min_score` (and below the next band up) get this grade and treatment."""
+
+    grade: str = Field(min_length=1, max_length=8)
+    min_score: float
+    decision: Decision
+    max_limit: Decimal = Field(ge=0, decimal_places=2)
+    rate_adjustment_bps: int
+
+
+# Scaling 600 points at 50:1, PDO 20: the German book's average applicant (30% bad) sits near 510 points.
+DEFAULT_GRADES = [
+    GradeBand(grade="A", min_score=560, decision="approve", max_limit=Decimal("200000.00"), rate_adjustment_bps=-50),
+    GradeBand(grade="B", min_score=535, decision="approve", max_limit=Decimal("100000.00"), rate_adjustment_bps=0),
+    GradeBand(grade="C", min_score=510, decision="review", max_limit=Decimal("50000.00"), rate_adjustment_bps=100),
+    GradeBand(grade="D", min_score=485, decision="review", max_limit=Decimal("20000.00"), rate_adjustment_bps=250),
+    GradeBand(grade="E", min_score=float("-inf"), decision="decline", max_limit=Decimal("0.00"),
+              rate_adjustment_bps=0),
+]
+
+
+class ScoringSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOANCRM_SCORING_", extra="ignore")
+
+    # JSON list of bands, e.g. LOANCRM_SCORING_GRADES='[{"grade":"A","min_score":560,"decision":"approve",
+    # "max_limit":"200000","rate_adjustment_bps":-50}, ...]'; the lowest band should have min_score -inf.
+    grades: list[GradeBand] = Field(default_factory=lambda: list(DEFAULT_GRADES), min_length=1)
+    # A numeric input may lie this fraction of the training range beyond the observed min/max; a feature never
+    # negative in training must not be negative (a hard rule).
+    range_tolerance: float = Field(0.5, ge=0)
+    # Every process re-reads which model is champion at most this often (0 = on every request).
+    champion_refresh_seconds: float = Field(2.0, ge=0)
+    top_reasons: int = Field(4, ge=1, le=20)
+    max_batch_rows: int = Field(10_000, ge=1)
+    # Inputs stored with a score keep these fields only as HMAC-SHA256 digests (identifiers, sex and marital
+    # status, nationality). JSON list, e.g. LOANCRM_SCORING_PERSONAL_FIELDS='["national_id","phone"]'.
+    personal_fields: list[str] = Field(default_factory=lambda: [
+        "personal_status_and_sex", "foreign_worker", "national_id", "name", "phone", "email", "date_of_birth"])
+    # Empty means a key generated once into <var_dir>/scoring_hash.key (mode 0600).
+    hash_key: SecretStr = SecretStr("")
+    # A draft model is refused validation below this test AUC or above this ONNX parity error.
+    min_test_auc: float = Field(0.6, ge=0, le=1)
+    max_parity_error: float = Field(1e-5, gt=0)
+    # A disbursed loan's annual rate, unless given: this base plus the grade's rate adjustment.
+    base_annual_rate: Decimal = Field(Decimal("0.0435"), ge=0, le=1)
+    # SQLite only: NORMAL (in WAL mode) skips the fsync on every commit, so a stored score costs ~0.3 ms, not
+    # ~3 ms; a commit survives a process crash but the last ones may be lost on power loss. FULL restores
+    # fsync-per-commit. PostgreSQL is not affected.
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    # Recent scores compared with the training sample for PSI.
+    psi_window: int = Field(5000, ge=10)
+
+    @field_validator("grades")
+    @classmethod
+    def _ordered(cls, bands: list[GradeBand]) -> list[GradeBand]:
+        return sorted(bands, key=lambda b: b.min_score, reverse=True)

@@ -1,0 +1,134 @@
+"""Typed client of the customer service, for the scoring and monitoring services (and the gateway's tests)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from shared.clients.base import ServiceClient
+from shared.errors import Problem
+
+
+class ConsentPurpose(StrEnum):
+    CREDIT_BUREAU_QUERY = "credit_bureau_query"
+    MARKETING = "marketing"
+    PARTNER_DATA_SHARING = "partner_data_sharing"
+
+
+class Customer(BaseModel):
+    """The fields peers rely on; personal data arrives masked unless the caller's role allows full view."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    kind: str
+    status: str
+    name: str | None
+    national_id: str | None
+    phone: str | None
+    pii_view: Literal["full", "masked"]
+    date_of_birth: date | None
+    monthly_income: Decimal | None
+    assets: Decimal | None
+    branch: str
+    kyc_status: str
+    referred_by: str | None
+    external_id: str | None
+    version: int
+    created_at: datetime
+
+
+class ConsentCheck(BaseModel):
+    customer_id: str
+    purpose: ConsentPurpose
+    allowed: bool
+    granted_at: datetime | None
+
+
+class Portrait(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    customer_id: str
+    tenure_months: int
+    products_held: int
+    contacts_90d: int
+    days_since_last_contact: int | None
+    csat_avg: float | None
+    csat_trend: float | None
+    nps_latest: int | None
+    complaints_12m: int
+    monthly_income: Decimal | None
+    latest_score: int | None
+    latest_grade: str | None
+    value_tier: str
+    lifecycle_stage: str
+    retention_risk: bool
+    segments: list[str]
+    cluster: int | None
+
+
+class Interaction(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    customer_id: str
+    channel: str
+    direction: str
+    purpose: str
+    outcome: str
+    officer: str
+    occurred_at: datetime
+    notes: str | None
+
+
+class CustomerNotFound(Problem):
+    def __init__(self, customer_id: str) -> None:
+        super().__init__(404, "Not found", f"The customer service has no customer {customer_id!r} for this caller.",
+                         extra={"service": "customer", "customer_id": customer_id})
+        self.customer_id = customer_id
+
+
+class CustomerClient(ServiceClient):
+    def __init__(self, base_url: str, *, timeout: float = 2.0, retries: int = 2,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__("customer", base_url, timeout=timeout, retries=retries, transport=transport)
+
+    async def _json(self, method: str, path: str, customer_id: str, *, token: str, ok: int = 200,
+                    **kwargs: Any) -> Any:
+        response = await self.request(method, path, token=token, **kwargs)
+        if response.status_code == 404:
+            raise CustomerNotFound(customer_id)
+        if response.status_code != ok:
+            body = response.json() if response.headers.get("content-type", "").endswith("json") else {}
+            raise Problem(response.status_code, body.get("title", "Customer service error"),
+                          body.get("detail") or f"The customer service answered {response.status_code}.",
+                          extra={"service": "customer"})
+        return response.json()
+
+    async def get_customer(self, customer_id: str, *, token: str) -> Customer:
+        return Customer.model_validate(await self._json("GET", f"/customers/{customer_id}", customer_id, token=token))
+
+    async def check_consent(self, customer_id: str, purpose: ConsentPurpose | str, *, token: str) -> ConsentCheck:
+        """May `purpose` be done for this customer now? Processing that needs a consent must refuse when not."""
+        body = await self._json("GET", f"/customers/{customer_id}/consents/check", customer_id, token=token,
+                                params={"purpose": str(purpose)})
+        return ConsentCheck.model_validate(body)
+
+    async def get_portrait(self, customer_id: str, *, token: str) -> Portrait:
+        return Portrait.model_validate(await self._json("GET", f"/customers/{customer_id}/portrait", customer_id,
+                                                        token=token))
+
+    async def log_interaction(self, customer_id: str, *, token: str, idempotency_key: str, channel: str,
+                              direction: str, purpose: str, outcome: str, officer: str, occurred_at: datetime,
+                              notes: str | None = None) -> Interaction:
+        """Post a contact (e.g. a collection call); the same idempotency_key on a retry never logs it twice."""
+        body = {"channel": channel, "direction": direction, "purpose": purpose, "outcome": outcome,
+                "officer": officer, "occurred_at": occurred_at.isoformat(), "notes": notes}
+        return Interaction.model_validate(await self._json(
+            "POST", f"/customers/{customer_id}/interactions", customer_id, token=token, ok=201, json=body,
+            idempotency_key=idempotency_key))

@@ -1,0 +1,75 @@
+"""Typed client of the monitoring service, for services that show a customer's loans and open alerts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from shared.clients.base import PeerUnavailable, ServiceClient
+from shared.errors import Problem
+from shared.settings import KernelSettings
+
+
+class LoanSummary(BaseModel):
+    id: str
+    external_id: str | None
+    customer_id: str
+    product: str
+    principal: Decimal
+    outstanding_principal: Decimal
+    dpd: int
+    bucket: str
+    classification: Literal["normal", "special_mention", "substandard", "doubtful", "loss"]
+    ifrs9_stage: int
+    status: Literal["active", "closed"]
+    disbursement_date: date
+
+
+class AlertSummary(BaseModel):
+    id: str
+    loan_id: str
+    customer_id: str
+    rule: str
+    severity: Literal["low", "medium", "high"]
+    status: Literal["open", "acknowledged", "in_progress", "resolved", "false_positive"]
+    owner: str | None
+    due_at: date
+    evidence: dict[str, Any]
+    created_at: datetime
+
+
+_LOANS = TypeAdapter(list[LoanSummary])
+_ALERTS = TypeAdapter(list[AlertSummary])
+
+
+class MonitoringClient(ServiceClient):
+    def __init__(self, kernel: KernelSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__("monitoring", kernel.url("monitoring"), timeout=kernel.peer_timeout_seconds,
+                         transport=transport)
+
+    def _ok(self, response: httpx.Response) -> Any:
+        if response.status_code >= 500:
+            raise PeerUnavailable(self.service, f"answered {response.status_code}")
+        if response.status_code >= 400:
+            body = response.json() if response.headers.get("content-type", "").endswith("json") else {}
+            raise Problem(response.status_code, body.get("title", "Error"), body.get("detail"),
+                          extra={"service": self.service})
+        return response.json()
+
+    async def loans_for_customer(self, customer_id: str, token: str) -> list[LoanSummary]:
+        response = await self.request("GET", "/loans", token=token, params={"customer_id": customer_id})
+        return _LOANS.validate_python(self._ok(response))
+
+    async def open_alerts_for_customer(self, customer_id: str, token: str) -> list[AlertSummary]:
+        response = await self.request("GET", "/alerts", token=token,
+                                      params={"customer_id": customer_id, "status": "open"})
+        return _ALERTS.validate_python(self._ok(response))
+
+    async def register_loan(self, loan: dict[str, Any], *, token: str, idempotency_key: str) -> LoanSummary:
+        """`loan` as `POST /loans` takes it; the key makes a retry return the loan booked the first time."""
+        response = await self.request("POST", "/loans", token=token, json=loan, idempotency_key=idempotency_key)
+        return LoanSummary.model_validate(self._ok(response))

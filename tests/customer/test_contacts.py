@@ -1,0 +1,105 @@
+"""The contact log, complaints with deadlines, and surveys that call for follow-up."""
+
+from datetime import UTC, datetime, timedelta
+
+from tests.customer.factory import key, unique
+
+CALL = {"channel": "phone", "direction": "outbound", "purpose": "collection", "outcome": "promise_to_pay",
+        "officer": "zhao.lei", "occurred_at": "2026-03-02T10:15:00Z", "notes": "Will pay on Friday."}
+
+
+def _ago(days):
+    return (datetime.now(UTC) - timedelta(days=days)).isoformat()
+
+
+def test_a_collection_call_is_logged_once_even_when_retried(api, actors):
+    customer = actors.register(actors.officer("IN01"), branch="IN01")
+    collector = actors.user("collector")
+    url, headers = f"/customers/{customer['id']}/interactions", {**collector, **key()}
+    first = api.post(url, json=CALL, headers=headers)
+    again = api.post(url, json=CALL, headers=headers)
+    assert first.status_code == again.status_code == 201 and first.json()["id"] == again.json()["id"]
+    stored = first.json()
+    assert stored["purpose"] == "collection" and stored["branch"] == "IN01" and stored["occurred_at"] == "2026-03-02T10:15:00Z"
+    assert len(api.get(url, headers=collector).json()["items"]) == 1
+    bad = api.post(url, json={**CALL, "channel": "pigeon"}, headers={**collector, **key()})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.channel"
+    future = api.post(url, json={**CALL, "occurred_at": "2999-01-01T00:00:00Z"}, headers={**collector, **key()})
+    assert future.status_code == 422 and future.json()["errors"][0]["field"] == "body.occurred_at"
+
+
+def test_the_contact_log_filters_by_channel_officer_and_time(api, actors):
+    branch = unique("IN").replace(".", "")[:10]
+    officer = actors.officer(branch)
+    customer = actors.register(officer, branch=branch)
+    url = f"/customers/{customer['id']}/interactions"
+    for channel, who, at in (("phone", "a.one", "2026-01-01T09:00:00Z"), ("wechat", "a.one", "2026-02-01T09:00:00Z"),
+                             ("visit", "b.two", "2026-03-01T09:00:00Z")):
+        assert api.post(url, json={**CALL, "channel": channel, "officer": who, "occurred_at": at,
+                                   "purpose": "service"}, headers={**officer, **key()}).status_code == 201
+    by_officer = api.get("/interactions", params={"officer": "a.one", "customer_id": customer["id"]}, headers=officer)
+    assert [i["channel"] for i in by_officer.json()["items"]] == ["wechat", "phone"]
+    window = api.get("/interactions", params={"customer_id": customer["id"], "since": "2026-01-15T00:00:00Z",
+                                              "until": "2026-02-15T00:00:00Z"}, headers=officer)
+    assert [i["channel"] for i in window.json()["items"]] == ["wechat"]
+    page = api.get(url, params={"limit": 2}, headers=officer).json()
+    rest = api.get(url, params={"limit": 2, "cursor": page["next_cursor"]}, headers=officer).json()
+    assert [i["channel"] for i in page["items"] + rest["items"]] == ["visit", "wechat", "phone"]
+    assert api.get("/interactions", params={"customer_id": customer["id"]},
+                   headers=actors.officer("ELSEWHERE")).json()["items"] == []
+
+
+def test_overdue_complaints_are_listed_for_managers_until_answered(api, actors):
+    branch = unique("CP").replace(".", "")[:10]
+    officer = actors.officer(branch)
+    customer = actors.register(officer, branch=branch)
+    url = f"/customers/{customer['id']}/complaints"
+    late = api.post(url, json={"kind": "complaint", "channel": "branch", "category": "fees",
+                               "received_at": _ago(20)}, headers={**officer, **key()}).json()
+    fresh = api.post(url, json={"kind": "feedback", "channel": "app", "category": "app_ux"},
+                     headers={**officer, **key()}).json()
+    assert late["overdue"] is True and fresh["overdue"] is False and late["assigned_to"]
+    overdue = [c["id"] for c in api.get("/complaints/overdue", headers=officer).json()]
+    assert overdue == [late["id"]]
+    assert late["id"] not in [c["id"] for c in api.get("/complaints/overdue", headers=actors.officer("CPX")).json()]
+    assert api.get("/complaints/overdue", headers=actors.user("collector")).status_code == 403
+
+    no_answer = api.post(f"/complaints/{late['id']}/response", json={"status": "resolved"}, headers=officer)
+    assert no_answer.status_code == 422 and no_answer.json()["errors"][0]["field"] == "body.response"
+    done = api.post(f"/complaints/{late['id']}/response", json={"status": "resolved", "response": "Fee refunded."},
+                    headers=officer)
+    assert done.status_code == 200 and done.json()["responded_at"] and done.json()["overdue"] is False
+    reopen = api.post(f"/complaints/{late['id']}/response", json={"status": "in_progress"}, headers=officer)
+    assert reopen.status_code == 409
+    assert api.get("/complaints/overdue", headers=officer).json() == []
+
+
+def test_a_low_survey_answer_opens_a_follow_up_for_the_officer(api, actors):
+    branch = unique("SV").replace(".", "")[:10]
+    officer = actors.officer(branch)
+    owner = unique("rm")
+    customer = actors.register(officer, branch=branch)
+    sent = api.post(f"/customers/{customer['id']}/surveys", json={"channel": "sms", "officer": owner},
+                    headers={**officer, **key()}).json()
+    assert sent["answered_at"] is None
+    happy = {"service_efficiency": 5, "service_quality": 5, "product_range": 4, "staff_attitude": 5,
+             "resolution_speed": 4, "nps": 9}
+    unhappy = {**happy, "resolution_speed": 1, "nps": 5}
+    bad = api.post(f"/surveys/{sent['id']}/answer", json={**happy, "nps": 11}, headers=officer)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.nps"
+    answered = api.post(f"/surveys/{sent['id']}/answer", json=unhappy, headers=officer).json()
+    assert answered["csat_avg"] == 4.0 and answered["follow_up_task_id"]
+    assert api.post(f"/surveys/{sent['id']}/answer", json=unhappy, headers=officer).status_code == 409
+    tasks = api.get("/tasks", params={"officer": owner, "status": "open"}, headers=officer).json()
+    assert len(tasks) == 1 and "resolution_speed 1" in tasks[0]["reason"] and "NPS 5" in tasks[0]["reason"]
+    assert api.post(f"/tasks/{tasks[0]['id']}/completion", headers=officer).status_code == 200
+    assert api.get("/tasks", params={"officer": owner, "status": "open"}, headers=officer).json() == []
+
+    second = api.post(f"/customers/{customer['id']}/surveys", json={"channel": "app", "officer": owner},
+                      headers={**officer, **key()}).json()
+    assert api.post(f"/surveys/{second['id']}/answer", json=happy, headers=officer).json()["follow_up_task_id"] is None
+    trend = api.get("/satisfaction/trend", params={"by": "branch", "key": branch}, headers=officer).json()
+    assert len(trend) == 1 and trend[0]["responses"] == 2 and trend[0]["csat_avg"] == 4.3
+    assert trend[0]["nps_avg"] == 7.0
+    per_officer = api.get("/satisfaction/trend", params={"by": "officer", "key": owner}, headers=officer).json()
+    assert per_officer[0]["key"] == owner

@@ -1,0 +1,1 @@
+from tests.monitoring.api.helpers import peers  # noqa: F401

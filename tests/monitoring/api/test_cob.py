@@ -1,0 +1,193 @@
+"""Close of business: ageing through the stored loans, idempotency per date, resume after a crash, isolation.
+
+COB dates only move forward, so each test works in a year of its own, later than the tests above it.
+"""
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+
+import pytest
+from sqlalchemy import update
+
+from services.monitoring.cob import flows
+from services.monitoring.cob.scheduled import NO_TOKEN, default_steps, run_cob_cli
+from services.monitoring.loans.models import Loan
+from tests.monitoring.api.helpers import alerts_of, assert_problem, cob, loan_now, officer, register, set_today
+
+
+def state(loan):
+    return loan["dpd"], loan["bucket"], loan["classification"], loan["ifrs9_stage"]
+
+
+def test_cob_ages_a_stored_loan_across_every_class_boundary(suite, peers):
+    set_today(suite, date(2027, 1, 10))
+    loan = register(suite, peers, disbursement_date="2027-01-10", term_months=36)  # first due 2027-02-10
+    expected = [
+        (date(2027, 2, 11), (1, "M1", "special_mention", 2)),
+        (date(2027, 5, 11), (90, "M3", "special_mention", 2)),
+        (date(2027, 5, 12), (91, "M4+", "substandard", 3)),
+        (date(2027, 11, 7), (270, "M4+", "substandard", 3)),
+        (date(2027, 11, 8), (271, "M4+", "doubtful", 3)),
+        (date(2028, 2, 5), (360, "M4+", "doubtful", 3)),
+        (date(2028, 2, 6), (361, "M4+", "loss", 3)),
+    ]
+    for day, want in expected:
+        response = cob(suite, day)
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "completed"
+        assert state(loan_now(suite, loan["id"])) == want, day
+    history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=suite.headers("admin")).json()
+    classes = [(h["to_value"], h["effective_date"]) for h in history if h["field"] == "loan_class"]
+    assert classes == [("normal", "2027-01-10"), ("special_mention", "2027-02-11"), ("substandard", "2027-05-12"),
+                       ("doubtful", "2027-11-08"), ("loss", "2028-02-06")]
+    assert all(h["cause"] == "cob_ageing" for h in history)
+    rules = sorted(a["rule"] for a in alerts_of(suite, loan["id"]))
+    assert rules == ["dpd_over_30", "dpd_over_90", "missed_payment", "non_performing"]
+    business = suite.direct["monitoring"].get("/business-date", headers=suite.headers("admin")).json()
+    assert business == {"business_date": "2028-02-06", "last_cob": "2028-02-06"}
+
+
+def test_a_date_runs_once_and_earlier_dates_are_refused(suite, peers):
+    set_today(suite, date(2029, 1, 10))
+    loan = register(suite, peers, disbursement_date="2029-01-10")
+    first = cob(suite, date(2029, 3, 1))
+    again = cob(suite, date(2029, 3, 1))
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    assert len(alerts_of(suite, loan["id"])) == 1
+    assert_problem(cob(suite, date(2029, 2, 1)), 422, "body.business_date")
+
+
+def _ctx(suite, day, chunk_size=2, **extra):
+    app = suite.services["monitoring"]
+    settings = app.state.monitoring_settings.model_copy(update={"cob_chunk_size": chunk_size})
+    return flows.CobContext(database=app.state.database, settings=settings, day=day, peers=None, token=None, **extra)
+
+
+def _crash(number):
+    if number == 1:
+        raise RuntimeError("power cut in chunk 1")
+
+
+def test_a_crashed_run_resumes_where_it_stopped_without_duplicate_alerts(suite, peers):
+    set_today(suite, date(2030, 1, 10))
+    loans = [register(suite, peers, disbursement_date="2030-01-10") for _ in range(5)]
+    day = date(2030, 2, 11)
+    with pytest.raises(RuntimeError):
+        asyncio.run(flows.run_cob(_ctx(suite, day, before_commit=_crash), triggered_by="test", steps=default_steps()))
+    crashed = flows.report(suite.database("monitoring"), day)
+    assert crashed.status == "running" and crashed.chunks_done == 1 and crashed.chunks_total > 2
+    sliced = asyncio.run(flows.run_cob(_ctx(suite, day), triggered_by="test", max_chunks=1))
+    assert sliced.status == "running" and sliced.chunks_done == 2
+    finished = asyncio.run(flows.run_cob(_ctx(suite, day), triggered_by="test", steps=default_steps()))
+    assert finished.status == "completed" and finished.chunks_done == finished.chunks_total
+    assert finished.attempts == 3 and finished.steps["rescore"] == {"status": "skipped", "reason": NO_TOKEN}
+    for loan in loans:
+        assert state(loan_now(suite, loan["id"])) == (1, "M1", "special_mention", 2)
+        assert [a["rule"] for a in alerts_of(suite, loan["id"])] == ["missed_payment"]
+        history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=suite.headers("admin")).json()
+        assert len([h for h in history if h["field"] == "bucket"]) == 2  # M0 at booking, M1 by COB, once
+
+
+def test_a_loan_that_fails_is_reported_and_the_rest_are_aged(suite, peers):
+    set_today(suite, date(2031, 1, 10))
+    good, bad = (register(suite, peers, disbursement_date="2031-01-10") for _ in range(2))
+    with suite.database("monitoring").session() as session:
+        session.execute(update(Loan).where(Loan.id == bad["id"]).values(product="mystery"))
+        session.commit()
+    try:
+        report = cob(suite, date(2031, 2, 11)).json()
+    finally:
+        with suite.database("monitoring").session() as session:
+            session.execute(update(Loan).where(Loan.id == bad["id"]).values(product="personal_loan"))
+            session.commit()
+    assert report["status"] == "completed"
+    assert [(f["loan_id"], f["step"]) for f in report["failures"]] == [(bad["id"], "ageing")]
+    assert "mystery" in report["failures"][0]["error"]
+    assert loan_now(suite, good["id"])["dpd"] == 1 and loan_now(suite, bad["id"])["dpd"] == 0
+
+
+def test_cob_rescores_borrowers_and_warns_on_a_sharp_fall(suite, peers):
+    set_today(suite, date(2032, 1, 10))
+    customer = peers.new_customer()
+    peers.scores[customer] = {"customer_id": customer, "points": 640, "grade": "B"}  # the baseline at booking
+    loan = register(suite, peers, customer_id=customer, disbursement_date="2032-01-10")
+    first = cob(suite, date(2032, 1, 11)).json()
+    assert first["steps"]["rescore"]["status"] == "done" and customer not in peers.batches[-1]  # scored yesterday
+    peers.scores[customer] = {"customer_id": customer, "points": 560, "grade": "D"}
+    cob(suite, date(2032, 2, 10))
+    assert customer in peers.batches[-1]
+    drops = [a for a in alerts_of(suite, loan["id"]) if a["rule"] == "score_drop"]
+    assert len(drops) == 1 and drops[0]["evidence"]["from_points"] == 640 and drops[0]["evidence"]["to_points"] == 560
+    peers.down.add("scoring")
+    try:
+        down = cob(suite, date(2032, 3, 15)).json()
+    finally:
+        peers.down.discard("scoring")
+    assert down["status"] == "completed" and down["steps"]["rescore"]["status"] == "skipped"
+    assert "scoring" in down["steps"]["rescore"]["reason"]
+
+
+def test_the_command_line_closes_a_date_and_skips_peers_without_a_token(suite, peers, monkeypatch):
+    monkeypatch.delenv("LOANCRM_API_TOKEN", raising=False)
+    set_today(suite, date(2033, 1, 10))
+    loan = register(suite, peers, disbursement_date="2033-01-10")
+    report = run_cob_cli(suite.kernel, date(2033, 2, 11), progress=False)
+    assert report.status == "completed" and report.steps["rescore"] == {"status": "skipped", "reason": NO_TOKEN}
+    assert loan_now(suite, loan["id"])["dpd"] == 1
+
+
+def test_a_pause_stops_the_dpd_clock_for_its_days(suite, peers):
+    set_today(suite, date(2034, 1, 10))
+    loan = register(suite, peers, disbursement_date="2034-01-10")  # first due 2034-02-10
+    cob(suite, date(2034, 2, 15))
+    path = f"/loans/{loan['id']}/delinquency-pauses"
+    bad = suite.direct["monitoring"].post(path, headers=officer(suite),
+                                          json={"start": "2034-02-12", "end": "2034-02-11", "reason": "dispute"})
+    assert_problem(bad, 422, "body.end")
+    paused = suite.direct["monitoring"].post(path, headers=officer(suite),
+                                             json={"start": "2034-02-12", "end": "2034-02-21", "reason": "dispute"})
+    assert paused.status_code == 201, paused.text
+    assert loan_now(suite, loan["id"])["dpd"] == 1  # only Feb 11 counts; Feb 12-15 are paused
+    cob(suite, date(2034, 3, 1))
+    assert loan_now(suite, loan["id"])["dpd"] == 19 - 10
+    listed = suite.direct["monitoring"].get(path, headers=officer(suite)).json()
+    assert [(p["start"], p["end"], p["reason"]) for p in listed] == [("2034-02-12", "2034-02-21", "dispute")]
+
+
+def test_a_restructured_loan_stays_special_mention_for_a_year_then_may_cure(suite, peers):
+    set_today(suite, date(2035, 1, 10))
+    loan = register(suite, peers, disbursement_date="2035-01-10", first_due_date="2036-03-01")
+    path = f"/loans/{loan['id']}/restructuring"
+    restructured = suite.direct["monitoring"].post(path, json={"reason": "term extended"}, headers=officer(suite))
+    assert restructured.status_code == 200, restructured.text
+    assert state(restructured.json()) == (0, "M0", "special_mention", 2)
+    assert_problem(suite.direct["monitoring"].post(path, json={"reason": "again"}, headers=officer(suite)), 409)
+    cob(suite, date(2036, 1, 9))
+    assert loan_now(suite, loan["id"])["classification"] == "special_mention"
+    cob(suite, date(2036, 1, 10))  # a year after the restructuring: judged on its days past due again
+    assert loan_now(suite, loan["id"])["classification"] == "normal"
+    causes = [(h["cause"], h["to_value"]) for h in suite.direct["monitoring"].get(
+        f"/loans/{loan['id']}/history", headers=officer(suite)).json() if h["field"] == "loan_class"]
+    assert causes == [("cob_ageing", "normal"), ("restructuring", "special_mention"), ("cob_ageing", "normal")]
+
+
+def test_two_workers_closing_one_date_age_each_loan_once(suite, peers):
+    set_today(suite, date(2037, 1, 10))
+    loans = [register(suite, peers, disbursement_date="2037-01-10") for _ in range(4)]
+    day = date(2037, 2, 11)
+    asyncio.run(flows.run_cob(_ctx(suite, day), triggered_by="test", max_chunks=0))  # plan the chunks only
+
+    def worker(_):
+        return asyncio.run(flows.run_cob(_ctx(suite, day), triggered_by="test", steps=default_steps()))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reports = list(pool.map(worker, range(2)))
+    assert {r.status for r in reports} == {"completed"}
+    final = flows.report(suite.database("monitoring"), day)
+    assert final.chunks_done == final.chunks_total
+    for loan in loans:
+        history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=officer(suite)).json()
+        assert [h["to_value"] for h in history if h["field"] == "bucket"] == ["M0", "M1"]
+        assert [a["rule"] for a in alerts_of(suite, loan["id"])] == ["missed_payment"]

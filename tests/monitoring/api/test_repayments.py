@@ -1,0 +1,134 @@
+"""Repayments: allocation, idempotency, reversal, backdating and parallel postings, seen through balances."""
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from tests.monitoring.api.helpers import assert_problem, officer, register, role, set_today
+
+D = Decimal
+
+
+def pay(suite, loan_id, amount, key=None, headers=None, **extra):
+    return suite.direct["monitoring"].post(
+        f"/loans/{loan_id}/repayments", json={"amount": amount, **extra},
+        headers={**(headers or officer(suite)), "Idempotency-Key": key or uuid.uuid4().hex})
+
+
+def check(suite, loan_id):
+    body = suite.direct["monitoring"].get(f"/loans/{loan_id}/balance-check", headers=role(suite, "auditor")).json()
+    assert body["consistent"], body
+    return body
+
+
+def loan_detail(suite, loan_id):
+    return suite.direct["monitoring"].get(f"/loans/{loan_id}", headers=officer(suite)).json()
+
+
+@pytest.fixture
+def loan(suite, peers):
+    set_today(suite, date(2026, 2, 15))
+    return register(suite, peers)
+
+
+def test_an_instalment_paid_on_its_due_date_pays_interest_then_principal(suite, loan):
+    first = loan["schedule"][0]
+    response = pay(suite, loan["id"], first["total"])
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["interest"], body["principal"], body["overpayment"]) == (first["interest"], first["principal"], "0.00")
+    assert body["loan"]["outstanding_principal"] == str(D("12000.00") - D(first["principal"]))
+    assert body["loan"]["dpd"] == 0 and body["value_date"] == "2026-02-15"
+    assert check(suite, loan["id"])["principal_repaid"] == first["principal"]
+
+
+def test_a_partial_payment_goes_to_interest_first(suite, loan):
+    body = pay(suite, loan["id"], "50.00").json()
+    assert (body["interest"], body["principal"]) == ("50.00", "0.00")
+    check(suite, loan["id"])
+
+
+def test_early_and_over_payment_close_the_loan_and_keep_the_excess_as_credit(suite, loan):
+    total_owed = sum(D(r["total"]) for r in loan["schedule"])
+    body = pay(suite, loan["id"], str(total_owed + D("10.00"))).json()
+    assert body["overpayment"] == "10.00" and body["principal"] == "12000.00"
+    assert body["loan"]["status"] == "closed" and body["loan"]["outstanding_principal"] == "0.00"
+    assert check(suite, loan["id"])["credit_balance"] == "10.00"
+    assert_problem(pay(suite, loan["id"], "1.00"), 422, "body.amount")
+
+
+def test_a_repayment_needs_an_idempotency_key_and_a_retry_posts_once(suite, loan):
+    no_key = suite.direct["monitoring"].post(f"/loans/{loan['id']}/repayments", json={"amount": "100.00"},
+                                             headers=officer(suite))
+    assert_problem(no_key, 428)
+    first, again = pay(suite, loan["id"], "100.00", key="pay-1"), pay(suite, loan["id"], "100.00", key="pay-1")
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert check(suite, loan["id"])["received"] == "100.00"
+    assert_problem(pay(suite, loan["id"], "200.00", key="pay-1"), 422, "header.Idempotency-Key")
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"amount": "0"}, "body.amount"), ({"amount": "-1"}, "body.amount"), ({"amount": "1.234"}, "body.amount"),
+    ({"amount": "10", "value_date": "2026-02-16"}, "body.value_date"),
+    ({"amount": "10", "value_date": "2026-01-01"}, "body.value_date"),
+])
+def test_bad_repayments_are_refused_naming_the_field(suite, loan, body, field):
+    response = suite.direct["monitoring"].post(f"/loans/{loan['id']}/repayments", json=body,
+                                               headers={**officer(suite), "Idempotency-Key": uuid.uuid4().hex})
+    assert_problem(response, 422, field)
+
+
+def test_only_the_loans_branch_and_officers_post(suite, loan):
+    assert_problem(pay(suite, loan["id"], "10.00", headers=officer(suite, "SH002")), 404)
+    assert_problem(pay(suite, loan["id"], "10.00", headers=role(suite, "collector")), 403)
+    assert_problem(pay(suite, "no-such-loan", "10.00"), 404)
+
+
+def test_a_reversal_makes_the_money_owed_again(suite, loan):
+    posting = pay(suite, loan["id"], loan["schedule"][0]["total"]).json()
+    reversed_ = suite.direct["monitoring"].post(f"/postings/{posting['id']}/reversal",
+                                                json={"reason": "cheque bounced"}, headers=officer(suite))
+    assert reversed_.status_code == 200, reversed_.text
+    assert reversed_.json()["status"] == "reversed" and reversed_.json()["loan"]["outstanding_principal"] == "12000.00"
+    assert check(suite, loan["id"])["received"] == "0.00"
+    again = suite.direct["monitoring"].post(f"/postings/{posting['id']}/reversal", json={"reason": "again"},
+                                            headers=officer(suite))
+    assert_problem(again, 409)
+
+
+def test_a_backdated_repayment_cures_the_past_and_appends_the_correction(suite, peers):
+    set_today(suite, date(2026, 2, 15))
+    loan = register(suite, peers)
+    set_today(suite, date(2026, 5, 1))
+    three = str(sum(D(r["total"]) for r in loan["schedule"][:3]))
+    late = pay(suite, loan["id"], "10.00").json()["loan"]
+    assert (late["dpd"], late["bucket"], late["classification"]) == (75, "M3", "special_mention")
+    body = pay(suite, loan["id"], three, value_date="2026-02-15").json()
+    assert (body["loan"]["dpd"], body["loan"]["bucket"], body["loan"]["classification"]) == (0, "M0", "normal")
+    history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=officer(suite)).json()
+    backdated = [h for h in history if h["cause"] == "backdated_repayment"]
+    assert {(h["field"], h["from_value"], h["to_value"], h["effective_date"]) for h in backdated} >= {
+        ("bucket", "M1", "M0", "2026-02-16"), ("loan_class", "special_mention", "normal", "2026-02-16")}
+    assert all(h["recorded_on"] == "2026-05-01" for h in backdated)
+    # What was recorded before stays: history is appended to, never rewritten.
+    assert any(h["cause"] == "repayment" and h["to_value"] == "M3" for h in history)
+    # The earlier 10.00 now lands after the backdated three instalments: on the fourth.
+    assert check(suite, loan["id"])["received"] == str(D(three) + D("10.00"))
+
+
+def test_parallel_postings_on_one_loan_end_with_an_exact_balance(suite, loan):
+    def post(i):
+        return pay(suite, loan["id"], "100.00", key=f"parallel-{loan['id']}-{i}").status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(post, range(24)))
+    assert codes == [201] * 24
+    body = check(suite, loan["id"])
+    assert body["received"] == "2400.00"
+    postings = suite.direct["monitoring"].get(f"/loans/{loan['id']}/postings", headers=officer(suite)).json()
+    assert len(postings) == 24
+    assert sum(D(p["principal"]) + D(p["interest"]) for p in postings) == D("2400.00")

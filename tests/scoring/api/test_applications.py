@@ -1,0 +1,111 @@
+"""Applications: policy decision at submission, maker-checker review, disbursement registering the loan."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.scoring.main import create_app
+from shared.settings import KernelSettings
+from tests.scoring.api.helpers import closed_port, new_customer
+
+
+@pytest.fixture(scope="module")
+def people(suite, champion):  # noqa: ANN001, ANN201
+    return {
+        "maker": suite.headers("maker.app", ["loan_officer"], branch="BJ001"),
+        "checker": suite.headers("checker.app", ["loan_officer"], branch="BJ001"),
+        "analyst": suite.headers("analyst.app", ["risk_analyst"]),
+        "other_branch": suite.headers("officer.sh", ["loan_officer"], branch="SH001"),
+    }
+
+
+@pytest.fixture(scope="module")
+def by_decision(suite, people, applicants):  # noqa: ANN001, ANN201
+    """One German applicant per policy decision, found by scoring the first 200."""
+    rows = [{"features": a} for a in applicants[:200]]
+    scores = suite.direct["scoring"].post("/scores:batch", json={"rows": rows}, headers=people["analyst"]).json()
+    found = {}
+    for applicant, score in zip(applicants, scores["scores"]):
+        found.setdefault(score["decision"], applicant)
+    assert set(found) == {"approve", "review", "decline"}
+    return found
+
+
+def _body(suite, headers, features):  # noqa: ANN001, ANN202
+    return {"customer_id": new_customer(suite, headers), "product": "personal_loan", "amount": "8000.00",
+            "term_months": 12, "purpose": "home renovation", "features": features}
+
+
+def _submit(suite, headers, features, key=None, body=None):  # noqa: ANN001, ANN202
+    extra = {"Idempotency-Key": key} if key else {}
+    return suite.direct["scoring"].post("/applications", json=body or _body(suite, headers, features),
+                                        headers={**headers, **extra})
+
+
+def test_the_policy_approves_declines_or_queues_for_review(suite, people, by_decision):
+    expected = {"approve": "approved", "decline": "declined", "review": "in_review"}
+    for decision, features in by_decision.items():
+        response = _submit(suite, people["maker"], features)
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert body["policy_decision"] == decision and body["status"] == expected[decision]
+        assert body["score"]["decision"] == decision and body["branch"] == "BJ001"
+        assert [h["to_status"] for h in body["history"]] == [expected[decision]]
+    queue = suite.direct["scoring"].get("/applications", params={"status": "in_review"}, headers=people["checker"])
+    assert queue.status_code == 200 and {a["status"] for a in queue.json()} == {"in_review"}
+
+
+def test_review_needs_a_second_person_and_a_reason(suite, people, by_decision):
+    application = _submit(suite, people["maker"], by_decision["review"]).json()
+    path = f"/applications/{application['id']}/decision"
+    client = suite.direct["scoring"]
+    own = client.post(path, json={"decision": "approve", "reason": "my own customer"}, headers=people["maker"])
+    assert own.status_code == 403 and "maker-checker" in own.json()["detail"].lower()
+    assert client.post(path, json={"decision": "approve"}, headers=people["checker"]).status_code == 422
+    assert client.post(path, json={"decision": "approve", "reason": "not my branch"},
+                       headers=people["other_branch"]).status_code == 404
+    decided = client.post(path, json={"decision": "approve", "reason": "income verified"}, headers=people["checker"])
+    assert decided.status_code == 200, decided.text
+    body = decided.json()
+    assert body["status"] == "approved" and body["decided_by"] == "checker.app"
+    assert body["decision_reason"] == "income verified" and body["approved_amount"] is not None
+    assert [(h["from_status"], h["to_status"], h["actor"]) for h in body["history"]] == [
+        (None, "in_review", "maker.app"), ("in_review", "approved", "checker.app")]
+    again = client.post(path, json={"decision": "decline", "reason": "changed my mind"}, headers=people["analyst"])
+    assert again.status_code == 409
+
+
+def test_an_approved_application_is_disbursed_once_and_linked_both_ways(suite, people, by_decision):
+    body = _body(suite, people["maker"], by_decision["approve"])
+    application = _submit(suite, people["maker"], None, key="submit-approve-1", body=body).json()
+    replay = _submit(suite, people["maker"], None, key="submit-approve-1", body=body)
+    assert replay.status_code == 201 and replay.json()["id"] == application["id"]
+    path = f"/applications/{application['id']}/disbursement"
+    client = suite.direct["scoring"]
+    first = client.post(path, json={"disbursement_date": "2026-01-15"}, headers=people["maker"])
+    assert first.status_code == 200, first.text
+    loan_id = first.json()["loan_id"]
+    assert first.json()["status"] == "disbursed" and loan_id
+    second = client.post(path, json={"disbursement_date": "2026-01-15"}, headers=people["checker"])
+    assert second.status_code == 200 and second.json()["loan_id"] == loan_id
+    loan = suite.direct["monitoring"].get(f"/loans/{loan_id}", headers=people["maker"]).json()
+    assert loan["external_id"] == application["id"] and loan["customer_id"] == application["customer_id"]
+    assert loan["principal"] == application["approved_amount"]
+
+
+def test_a_declined_application_cannot_be_disbursed(suite, people, by_decision):
+    application = _submit(suite, people["maker"], by_decision["decline"]).json()
+    response = suite.direct["scoring"].post(f"/applications/{application['id']}/disbursement",
+                                            json={"disbursement_date": "2026-01-15"}, headers=people["maker"])
+    assert response.status_code == 409
+
+
+def test_a_monitoring_service_that_is_down_is_a_503_and_the_application_stays_approved(suite, people, by_decision):
+    application = _submit(suite, people["maker"], by_decision["approve"]).json()
+    kernel = KernelSettings(**{**suite.kernel.model_dump(), "monitoring_url": f"http://127.0.0.1:{closed_port()}"})
+    app = create_app(kernel, verifier=suite.services["scoring"].state.verifier)
+    with TestClient(app, base_url="http://scoring") as client:
+        response = client.post(f"/applications/{application['id']}/disbursement",
+                               json={"disbursement_date": "2026-01-15"}, headers=people["maker"])
+    assert response.status_code == 503 and response.json()["service"] == "monitoring"
+    still = suite.direct["scoring"].get(f"/applications/{application['id']}", headers=people["maker"]).json()
+    assert still["status"] == "approved" and still["loan_id"] is None
