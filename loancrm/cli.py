@@ -13,9 +13,20 @@ from gateway.users.models import UserCreate
 from shared.settings import SERVICES, KernelSettings, SettingsError, load_settings
 
 
+def _check_service_settings() -> None:
+    """Read every service's own settings now, so a bad value stops start-up with one line, not a traceback."""
+    from services.customer.settings import CustomerSettings
+    from services.monitoring.settings import BatchSettings, MonitoringSettings
+    from services.scoring.settings import ScoringSettings
+
+    for cls in (CustomerSettings, ScoringSettings, MonitoringSettings, BatchSettings):
+        load_settings(cls)
+
+
 def _up(_args: argparse.Namespace) -> int:
     from loancrm import bootstrap, migrate, supervisor
 
+    _check_service_settings()
     kernel = load_settings(KernelSettings)
     gateway = load_settings(GatewaySettings)
     admin = load_settings(bootstrap.AdminSettings)
@@ -91,6 +102,7 @@ def _monitoring_cob(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from loancrm import supervisor
 
+    _check_service_settings()
     supervisor.serve(load_settings(KernelSettings), args.service)
     return 0
 

@@ -53,3 +53,14 @@ def test_the_command_line_prints_one_line_and_exits_2(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("loancrm: invalid setting LOANCRM_CUSTOMER_PORT:")
+
+
+@pytest.mark.parametrize(("variable", "value"), [("LOANCRM_SCORING_MAX_BATCH_ROWS", "lots"),
+                                                 ("LOANCRM_MONITORING_COB_CHUNK_SIZE", "big")])
+def test_a_service_setting_stops_serve_with_one_line(tmp_path, variable, value):
+    env = {**os.environ, "LOANCRM_VAR_DIR": str(tmp_path), variable: value}
+    result = subprocess.run([sys.executable, "-m", "loancrm", "serve", "scoring"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(f"loancrm: invalid setting {variable}:")
