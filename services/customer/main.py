@@ -11,14 +11,16 @@ from services.customer.customers.pii import load_vault
 from services.customer.customers.views import router as customers_router
 from services.customer.imports.views import router as imports_router
 from services.customer.interactions.views import router as interactions_router
-from services.customer.overview.peers import Peers
 from services.customer.offers.views import router as offers_router
+from services.customer.overview.sections import OVERVIEW_TIMEOUT_SECONDS
 from services.customer.overview.views import router as overview_router
 from services.customer.portrait.views import router as portrait_router
 from services.customer.settings import CustomerSettings
 from services.customer.surveys.views import router as surveys_router
 from shared.app import create_service_app, uvicorn_factory
 from shared.auth.tokens import TokenVerifier
+from shared.clients.monitoring import MonitoringClient
+from shared.clients.scoring import ScoringClient
 from shared.db import Database
 from shared.settings import KernelSettings, load_settings
 
@@ -33,7 +35,11 @@ def create_app(
     """`transports` replaces the network for calls to peers (tests pass in-process ones)."""
     kernel = kernel or load_settings(KernelSettings)
     settings = settings or load_settings(CustomerSettings)
-    peers = Peers(kernel, transports or {})
+    transports = transports or {}
+    # The 360° view and the portrait degrade a slow peer to `unavailable` rather than wait or retry.
+    timeout = min(kernel.peer_timeout_seconds, OVERVIEW_TIMEOUT_SECONDS)
+    scoring = ScoringClient(kernel, transports.get("scoring"), timeout=timeout, retries=0)
+    monitoring = MonitoringClient(kernel, transports.get("monitoring"), timeout=timeout, retries=0)
     app = create_service_app(
         name="customer",
         title="LoanCRM customer service",
@@ -43,10 +49,11 @@ def create_app(
         verifier=verifier,
         routers=[imports_router, customers_router, consents_router, interactions_router, complaints_router, surveys_router,
                  portrait_router, overview_router, offers_router, campaigns_router, access_log_router],
-        on_shutdown=[peers.aclose],
+        on_shutdown=[scoring.aclose, monitoring.aclose],
     )
     app.state.settings = settings
-    app.state.peers = peers
+    app.state.scoring = scoring
+    app.state.monitoring = monitoring
     app.state.pii_vault = load_vault(settings, kernel.var_dir)
     return app
 

@@ -13,7 +13,8 @@ from services.monitoring.delinquency.views import router as delinquency_router
 from services.monitoring.loans.views import router as loans_router
 from services.monitoring.repayments.views import router as repayments_router
 from services.monitoring.portfolio.views import router as portfolio_router
-from services.monitoring.peers import CustomerPeer, Peers, ScoringPeer
+from services.monitoring.transactions.views import router as transactions_router
+from services.monitoring.peers import connect
 from services.monitoring.settings import MonitoringSettings
 from shared.app import create_service_app, uvicorn_factory
 from shared.auth.tokens import TokenVerifier
@@ -29,9 +30,7 @@ def create_app(
 ) -> FastAPI:
     """`transports` replaces the network for calls to peers (tests pass in-process ones)."""
     kernel = kernel or load_settings(KernelSettings)
-    transports = transports or {}
-    peers = Peers(customer=CustomerPeer(kernel, transports.get("customer")),
-                  scoring=ScoringPeer(kernel, transports.get("scoring")))
+    peers = connect(kernel, transports)
     app = create_service_app(
         name="monitoring",
         title="LoanCRM monitoring service",
@@ -41,7 +40,7 @@ def create_app(
         verifier=verifier,
         routers=[loans_router, repayments_router, delinquency_router, classification_router,
                  cob_router, alerts_router, rules_router, collections_router,
-                 checks_router, portfolio_router],
+                 checks_router, portfolio_router, transactions_router],
         on_shutdown=[lambda: app.state.peers.aclose()],
     )
     app.state.peers = peers

@@ -18,8 +18,16 @@ class MonitoringSettings(BaseSettings):
     cob_chunk_size: int = Field(5000, ge=1, le=1_000_000)
     # A borrower is re-scored by COB when its last score is at least this old.
     rescore_every_days: int = Field(30, ge=1)
+    # A borrower's contact log and complaints are read by COB when last read at least this long ago.
+    contact_check_every_days: int = Field(30, ge=1)
+    # Penalty interest per day on overdue principal and interest, by product, e.g. {"personal_loan": "0.0005"}
+    # (0.05% a day, 1.5 times a 12% annual rate, a common contract term). Off for a product not named here.
+    penalty_daily_rates: dict[str, Decimal] = Field(default_factory=dict)
     # Loss given default assumed for expected loss (a fraction).
     default_lgd: Decimal = Field(Decimal("0.45"), ge=0, le=1)
+
+    def penalty_rate(self, product: str) -> Decimal:
+        return self.penalty_daily_rates.get(product, Decimal("0"))
 
 
 class BatchSettings(BaseSettings):

@@ -7,13 +7,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.scoring.peers import CustomerPeer, MonitoringPeer
 from services.scoring.registry.serving import ServingModels
 from services.scoring.registry.store import ArtifactStore
 from services.scoring.scores.service import ScoringContext
+from services.scoring.scores.shadow import ShadowQueue
 from shared.auth.dependencies import require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
+from shared.clients.customer import CustomerClient
+from shared.clients.monitoring import MonitoringClient
 from shared.db import Database
 
 Scorer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.PARTNER))]
@@ -30,8 +32,9 @@ class ScoringState:
     store: ArtifactStore
     serving: ServingModels
     context: ScoringContext
-    customer: CustomerPeer
-    monitoring: MonitoringPeer
+    shadow: ShadowQueue
+    customer: CustomerClient
+    monitoring: MonitoringClient
 
 
 def state(request: Request) -> ScoringState:

@@ -7,16 +7,18 @@ from sqlalchemy import event
 from services.scoring.api import ScoringState
 from services.scoring.applications.views import router as applications_router
 from services.scoring.hashing import load_hash_key
-from services.scoring.peers import CustomerPeer, MonitoringPeer
 from services.scoring.registry.flows import artifact_store
 from services.scoring.registry.serving import ServingModels
 from services.scoring.registry.views import router as registry_router
 from services.scoring.scores.service import ScoringContext
+from services.scoring.scores.shadow import ShadowQueue
 from services.scoring.scores.views import router as scores_router
 from services.scoring.settings import ScoringSettings
 from services.scoring.stability.views import router as stability_router
 from shared.app import create_service_app, uvicorn_factory
 from shared.auth.tokens import TokenVerifier
+from shared.clients.customer import CustomerClient
+from shared.clients.monitoring import MonitoringClient
 from shared.db import Database
 from shared.settings import KernelSettings, load_settings
 
@@ -46,8 +48,11 @@ def create_app(
     transports = transports or {}
     database = scoring_database(kernel, settings)
     store = artifact_store(kernel)
-    customer = CustomerPeer(kernel, transports.get("customer"))
-    monitoring = MonitoringPeer(kernel, transports.get("monitoring"))
+    customer = CustomerClient(kernel.url("customer"), timeout=kernel.peer_timeout_seconds,
+                              transport=transports.get("customer"))
+    monitoring = MonitoringClient(kernel, transports.get("monitoring"))
+    context = ScoringContext(settings, load_hash_key(settings, kernel.var_dir))
+    shadow = ShadowQueue(database, context)
     app = create_service_app(
         name="scoring",
         title="LoanCRM scoring service",
@@ -56,13 +61,12 @@ def create_app(
         database=database,
         routers=[registry_router, scores_router, stability_router, applications_router],
         verifier=verifier,
-        on_shutdown=[customer.aclose, monitoring.aclose],
+        on_shutdown=[shadow.aclose, customer.aclose, monitoring.aclose],
     )
     app.state.scoring = ScoringState(
         database=database, store=store,
         serving=ServingModels(database, store, settings.champion_refresh_seconds),
-        context=ScoringContext(settings, load_hash_key(settings, kernel.var_dir)),
-        customer=customer, monitoring=monitoring,
+        context=context, shadow=shadow, customer=customer, monitoring=monitoring,
     )
     return app
 

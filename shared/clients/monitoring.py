@@ -47,9 +47,11 @@ _ALERTS = TypeAdapter(list[AlertSummary])
 
 
 class MonitoringClient(ServiceClient):
-    def __init__(self, kernel: KernelSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        super().__init__("monitoring", kernel.url("monitoring"), timeout=kernel.peer_timeout_seconds,
-                         transport=transport)
+    def __init__(self, kernel: KernelSettings, transport: httpx.AsyncBaseTransport | None = None, *,
+                 timeout: float | None = None, retries: int = 2) -> None:
+        """`timeout` defaults to the kernel's peer timeout; a caller that degrades instead may ask for less."""
+        super().__init__("monitoring", kernel.url("monitoring"), timeout=timeout or kernel.peer_timeout_seconds,
+                         retries=retries, transport=transport)
 
     def _ok(self, response: httpx.Response) -> Any:
         if response.status_code >= 500:
@@ -68,6 +70,11 @@ class MonitoringClient(ServiceClient):
         response = await self.request("GET", "/alerts", token=token,
                                       params={"customer_id": customer_id, "status": "open"})
         return _ALERTS.validate_python(self._ok(response))
+
+    async def loan_by_external_id(self, external_id: str, *, token: str) -> LoanSummary | None:
+        response = await self.request("GET", "/loans", token=token, params={"external_id": external_id})
+        loans = _LOANS.validate_python(self._ok(response))
+        return loans[0] if loans else None
 
     async def register_loan(self, loan: dict[str, Any], *, token: str, idempotency_key: str) -> LoanSummary:
         """`loan` as `POST /loans` takes it; the key makes a retry return the loan booked the first time."""

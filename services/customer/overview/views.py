@@ -15,13 +15,15 @@ from services.customer.customers.models import CustomerRead
 from services.customer.customers.service import get_visible, present
 from services.customer.interactions.models import InteractionRead
 from services.customer.interactions.service import list_interactions
-from services.customer.overview.peers import Alert, Loan, Score, Unavailable, or_unavailable
+from services.customer.overview.sections import Unavailable, or_unavailable
 from services.customer.portrait.models import PortraitRead
 from services.customer.portrait.service import refresh_portrait
 from services.customer.portrait.views import peer_facts, require_visible
 from services.customer.web import Reader, database, vault
 from shared.auth.dependencies import bearer_token
 from shared.auth.tokens import Principal
+from shared.clients.monitoring import AlertSummary, LoanSummary
+from shared.clients.scoring import Score
 from shared.errors import problem_responses
 
 router = APIRouter(tags=["overview"])
@@ -35,12 +37,12 @@ class ScoreSection(BaseModel):
 
 class LoansSection(BaseModel):
     status: Literal["available"] = "available"
-    items: list[Loan]
+    items: list[LoanSummary]
 
 
 class AlertsSection(BaseModel):
     status: Literal["available"] = "available"
-    items: list[Alert]
+    items: list[AlertSummary]
 
 
 class Overview(BaseModel):
@@ -50,8 +52,10 @@ class Overview(BaseModel):
         "recent_interactions": [], "open_complaints": [],
         "portrait": PortraitRead.model_json_schema()["examples"][0],
         "score": {"status": "available", "latest": {
-            "id": "s1", "customer_id": "3f2b9c0e8d7a4e1f9a6b5c4d3e2f1a0b", "model_version": "scorecard-3", "pd": 0.04,
-            "points": 642, "grade": "A", "decision": "approve", "reasons": [], "created_at": "2026-11-20T10:00:00Z"}},
+            "id": "s1", "customer_id": "3f2b9c0e8d7a4e1f9a6b5c4d3e2f1a0b", "application_id": None,
+            "model_version": "scorecard-3", "pd": 0.04, "score": 642.3, "points": 642, "grade": "A",
+            "decision": "approve", "suggested_limit": "20000.00", "rate_adjustment_bps": 0, "reasons": [],
+            "warnings": [], "created_at": "2026-11-20T10:00:00Z"}},
         "loans": {"status": "unavailable", "reason": "The monitoring service is unavailable: connection refused."},
         "alerts": {"status": "unavailable", "reason": "The monitoring service is unavailable: connection refused."}}]})
 
@@ -66,7 +70,7 @@ class Overview(BaseModel):
 
 
 def _local_part(request: Request, principal: Principal, customer_id: str, score: Score | None | Unavailable,
-                loans: list[Loan] | Unavailable) -> dict[str, object]:
+                loans: list[LoanSummary] | Unavailable) -> dict[str, object]:
     with database(request).session() as session:
         customer = get_visible(session, principal, customer_id)
         profile = present(session, vault(request), principal, [customer], "overview")[0]
@@ -90,7 +94,8 @@ async def get_overview(request: Request, customer_id: str, principal: Reader) ->
     await run_in_threadpool(require_visible, request, principal, customer_id)
     (score, loans), alerts = await asyncio.gather(
         peer_facts(request, customer_id),
-        or_unavailable(request.app.state.peers.open_alerts(bearer_token(request), customer_id)))
+        or_unavailable("monitoring", request.app.state.monitoring.open_alerts_for_customer(
+            customer_id, bearer_token(request))))
     local = await run_in_threadpool(_local_part, request, principal, customer_id, score, loans)
     return Overview(
         **local,

@@ -8,7 +8,7 @@ from sqlmodel import select
 from tqdm import tqdm
 
 from services.customer.customers.models import Customer
-from services.customer.overview.peers import Unavailable
+from services.customer.overview.sections import Unavailable
 from services.customer.portrait import clusters, service
 from shared.db import Database
 from shared.settings import KernelSettings, load_settings

@@ -12,10 +12,12 @@ from services.customer.common import as_utc, utcnow
 from services.customer.complaints.models import Complaint, ComplaintKind
 from services.customer.customers.models import Customer, CustomerStatus
 from services.customer.interactions.models import Interaction
-from services.customer.overview.peers import Loan, Score, Unavailable
+from services.customer.overview.sections import Unavailable
 from services.customer.portrait import clusters, rules
 from services.customer.portrait.models import ClusterProfile, CustomerPortrait, PortraitRead, SegmentMember
 from services.customer.surveys.service import answered_since, csat_of
+from shared.clients.monitoring import LoanSummary
+from shared.clients.scoring import Score
 
 
 def _months_between(start: datetime, end: datetime) -> int:
@@ -23,7 +25,8 @@ def _months_between(start: datetime, end: datetime) -> int:
 
 
 def features(session: Session, customer: Customer, score: Score | None | Unavailable,
-             loans: list[Loan] | Unavailable, stored: CustomerPortrait | None) -> tuple[rules.Features, list[float]]:
+             loans: list[LoanSummary] | Unavailable,
+             stored: CustomerPortrait | None) -> tuple[rules.Features, list[float]]:
     """The rule inputs, and the CSAT of each answer of the last 12 months (oldest first)."""
     now = utcnow()
     contacts = select(func.count()).select_from(Interaction).where(Interaction.customer_id == customer.id)
@@ -60,7 +63,7 @@ def features(session: Session, customer: Customer, score: Score | None | Unavail
 
 
 def refresh_portrait(session: Session, customer: Customer, score: Score | None | Unavailable,
-                     loans: list[Loan] | Unavailable) -> PortraitRead:
+                     loans: list[LoanSummary] | Unavailable) -> PortraitRead:
     """Compute, store (for segment queries and campaigns) and return one customer's portrait."""
     stored = session.get(CustomerPortrait, customer.id)
     facts, csat = features(session, customer, score, loans, stored)

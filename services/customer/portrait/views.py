@@ -11,23 +11,26 @@ from services.customer import scoping
 from services.customer.common import Page, decode_cursor, encode_cursor
 from services.customer.customers.models import Customer
 from services.customer.customers.service import get_visible
-from services.customer.overview.peers import Loan, Score, Unavailable, or_unavailable
+from services.customer.overview.sections import Unavailable, or_unavailable
 from services.customer.portrait import service
 from services.customer.portrait.models import ClusterProfile, PortraitRead, Segment, SegmentMember
 from services.customer.web import Manager, Reader, database
 from shared.auth.dependencies import bearer_token
 from shared.auth.tokens import Principal
+from shared.clients.monitoring import LoanSummary
+from shared.clients.scoring import Score
 from shared.errors import problem_responses
 
 router = APIRouter(tags=["portrait and segments"])
 
-async def peer_facts(request: Request, customer_id: str) -> tuple[Score | None | Unavailable, list[Loan] | Unavailable]:
-    peers, token = request.app.state.peers, bearer_token(request)
-    return await asyncio.gather(or_unavailable(peers.latest_score(token, customer_id)),
-                                or_unavailable(peers.loans(token, customer_id)))
+async def peer_facts(request: Request,
+                     customer_id: str) -> tuple[Score | None | Unavailable, list[LoanSummary] | Unavailable]:
+    state, token = request.app.state, bearer_token(request)
+    return await asyncio.gather(or_unavailable("scoring", state.scoring.latest_score(customer_id, token=token)),
+                                or_unavailable("monitoring", state.monitoring.loans_for_customer(customer_id, token)))
 
 def computed_portrait(request: Request, principal: Principal, customer_id: str, score: Score | None | Unavailable,
-                      loans: list[Loan] | Unavailable) -> PortraitRead:
+                      loans: list[LoanSummary] | Unavailable) -> PortraitRead:
     with database(request).session() as session:
         customer = get_visible(session, principal, customer_id)
         portrait = service.refresh_portrait(session, customer, score, loans)

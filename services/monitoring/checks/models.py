@@ -14,6 +14,7 @@ from services.monitoring.loans.models import new_id, now
 class CheckKind(StrEnum):
     USE_OF_FUNDS = "use_of_funds"  # 首次跟踪检查: were the funds used for the stated purpose
     RISK_REVIEW = "risk_review"  # the loan fell to special mention or worse: look at it
+    PERIODIC = "periodic"  # 定期检查: the routine check, at an interval set by class and amount
 
 
 class CheckStatus(StrEnum):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -13,19 +13,25 @@ from tqdm import tqdm
 from services.monitoring.alerts.service import warn
 from services.monitoring.collections.flows import deliver_outbox
 from services.monitoring.collections.service import settle_promises
-from services.monitoring.checks.service import schedule_risk_reviews
+from services.monitoring.checks.service import schedule_periodic_checks, schedule_risk_reviews
 from services.monitoring.cob.flows import CobContext, Step, run_cob
 from services.monitoring.cob.models import CobReport
 from services.monitoring.loans.models import Loan, LoanStatus
-from services.monitoring.peers import CustomerPeer, Peers, ScoringPeer
+from services.monitoring.peers import connect
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import RuleKind
 from services.monitoring.settings import BatchSettings, MonitoringSettings
+from services.monitoring.transactions.service import customers_with_feed, warn_on_feed
+from shared.clients.customer import CustomerNotFound, Portrait
+from shared.clients.scoring import Score, ScoreRow
 from shared.db import Database
 from shared.errors import Problem
 from shared.settings import KernelSettings, load_settings
 
 RESCORE_BATCH = 500
+# Portraits read side by side: enough to hide latency without flooding the customer service.
+PORTRAIT_CONCURRENCY = 16
+FEED_BATCH = 500
 NO_TOKEN = "no token to call peers with (set LOANCRM_API_TOKEN for batch runs)"
 
 
@@ -45,30 +51,41 @@ def _batches(items: list[str], size: int) -> Iterator[list[str]]:
 def _due_for_rescore(ctx: CobContext) -> list[str]:
     stale = ctx.day - timedelta(days=ctx.settings.rescore_every_days)
     with ctx.database.session() as session:
+        # Only borrowers the scoring service has scored: re-scoring by id reuses their stored inputs, and one
+        # never scored (no application features) would fail the whole batch.
         return list(session.execute(select(Loan.customer_id).distinct().where(
-            Loan.status == LoanStatus.ACTIVE, or_(Loan.scored_on.is_(None), Loan.scored_on <= stale))
+            Loan.status == LoanStatus.ACTIVE, Loan.scored_on <= stale)
             .order_by(Loan.customer_id)).scalars())
 
 
-def _store_scores(ctx: CobContext, scores: list[dict[str, Any]]) -> int:
-    """Keep each borrower's new score on their loans; a sharp fall raises the score-drop rule."""
+Visit = Callable[[Loan], Facts | None]  # notes what COB learnt on a loan; the facts to warn on, if any
+
+
+def _visit_borrowers(ctx: CobContext, visits: Iterable[tuple[str, Visit]], kind: RuleKind) -> int:
+    """Apply each borrower's visit to their active loans, warning with `kind`'s rules; returns alerts raised."""
     raised = 0
     with ctx.database.session() as session:
-        for score in scores:
-            points = score.get("points", score.get("score"))
-            if points is None:
-                continue
-            loans = session.execute(select(Loan).where(Loan.customer_id == score["customer_id"],
+        for customer_id, visit in visits:
+            loans = session.execute(select(Loan).where(Loan.customer_id == customer_id,
                                                        Loan.status == LoanStatus.ACTIVE)).scalars()
             for loan in loans:
-                facts = Facts(loan.id, loan.customer_id, ctx.day, score={
-                    "previous_points": loan.last_score, "points": int(points),
-                    "previous_grade": loan.last_grade, "grade": score.get("grade")})
-                raised += warn(session, facts, kinds=[RuleKind.SCORE_DROP])
-                loan.last_score, loan.last_grade, loan.scored_on = int(points), score.get("grade"), ctx.day
+                facts = visit(loan)
+                if facts is not None:
+                    raised += warn(session, facts, kinds=[kind])
                 session.add(loan)
         session.commit()
     return raised
+
+
+def _rescored(day: date, score: Score) -> Visit:
+    """Keep the borrower's new score on the loan; a sharp fall from the last one is the score-drop rule's."""
+    def visit(loan: Loan) -> Facts:
+        facts = Facts(loan.id, loan.customer_id, day, score={
+            "previous_points": loan.last_score, "points": score.points,
+            "previous_grade": loan.last_grade, "grade": score.grade})
+        loan.last_score, loan.last_grade, loan.scored_on = score.points, score.grade, day
+        return facts
+    return visit
 
 
 async def rescore(ctx: CobContext) -> dict[str, Any]:
@@ -78,12 +95,58 @@ async def rescore(ctx: CobContext) -> dict[str, Any]:
     scored = raised = 0
     for batch in _batches(customers, RESCORE_BATCH):
         try:
-            scores = await ctx.peers.scoring.score_batch(batch, ctx.token)
+            scores = await ctx.peers.scoring.score_batch([ScoreRow(customer_id=c) for c in batch], token=ctx.token)
         except Problem as exc:
             return skipped(f"scoring service: {exc.detail}") | {"customers_scored": scored}
-        raised += await asyncio.to_thread(_store_scores, ctx, scores)
+        visits = [(score.customer_id, _rescored(ctx.day, score)) for score in scores]
+        raised += await asyncio.to_thread(_visit_borrowers, ctx, visits, RuleKind.SCORE_DROP)
         scored += len(scores)
     return done(customers_due=len(customers), customers_scored=scored, alerts_raised=raised)
+
+
+def _due_for_contact_check(ctx: CobContext) -> list[str]:
+    stale = ctx.day - timedelta(days=ctx.settings.contact_check_every_days)
+    with ctx.database.session() as session:
+        return list(session.execute(select(Loan.customer_id).distinct().where(
+            Loan.status == LoanStatus.ACTIVE, or_(Loan.contacts_checked_on.is_(None),
+                                                  Loan.contacts_checked_on <= stale))
+            .order_by(Loan.customer_id)).scalars())
+
+
+def _contacts_read(day: date, portrait: Portrait | None) -> Visit:
+    """Note the check; a complaint followed by silence is the complaint-silence rule's."""
+    def visit(loan: Loan) -> Facts | None:
+        loan.contacts_checked_on = day
+        if portrait is None:
+            return None
+        return Facts(loan.id, loan.customer_id, day, contact={
+            "complaints_12m": portrait.complaints_12m, "days_since_last_contact": portrait.days_since_last_contact})
+    return visit
+
+
+async def contact_silence(ctx: CobContext) -> dict[str, Any]:
+    if ctx.peers is None or not ctx.token:
+        return skipped(NO_TOKEN)
+    customers = await asyncio.to_thread(_due_for_contact_check, ctx)
+    limit = asyncio.Semaphore(PORTRAIT_CONCURRENCY)
+
+    async def portrait(customer_id: str) -> Portrait | None:
+        async with limit:
+            try:
+                return await ctx.peers.customer.get_portrait(customer_id, token=ctx.token)
+            except CustomerNotFound:
+                return None  # gone from the customer service: nothing to read, checked all the same
+
+    checked = raised = 0
+    for batch in _batches(customers, RESCORE_BATCH):
+        try:
+            portraits = await asyncio.gather(*(portrait(c) for c in batch))
+        except Problem as exc:
+            return skipped(f"customer service: {exc.detail}") | {"customers_checked": checked}
+        visits = [(c, _contacts_read(ctx.day, p)) for c, p in zip(batch, portraits, strict=True)]
+        raised += await asyncio.to_thread(_visit_borrowers, ctx, visits, RuleKind.COMPLAINT_SILENCE)
+        checked += len(batch)
+    return done(customers_checked=checked, alerts_raised=raised)
 
 
 def _settle_promises(ctx: CobContext) -> dict[str, Any]:
@@ -109,16 +172,33 @@ async def outbox(ctx: CobContext) -> dict[str, Any]:
 def _schedule_reviews(ctx: CobContext) -> dict[str, Any]:
     with ctx.database.session() as session:
         created = schedule_risk_reviews(session, ctx.day)
+        periodic = schedule_periodic_checks(session, ctx.day)
         session.commit()
-    return done(reviews_scheduled=created)
+    return done(reviews_scheduled=created, periodic_checks_scheduled=periodic)
 
 
 async def check_tasks(ctx: CobContext) -> dict[str, Any]:
     return await asyncio.to_thread(_schedule_reviews, ctx)
 
 
+def _feed_rules(ctx: CobContext) -> dict[str, Any]:
+    with ctx.database.session() as session:
+        customers = customers_with_feed(session, ctx.day)
+    raised = 0
+    for batch in _batches(customers, FEED_BATCH):
+        with ctx.database.session() as session:
+            raised += warn_on_feed(session, batch, ctx.day)
+            session.commit()
+    return done(customers_checked=len(customers), alerts_raised=raised)
+
+
+async def feed_rules(ctx: CobContext) -> dict[str, Any]:
+    return await asyncio.to_thread(_feed_rules, ctx)
+
+
 def default_steps() -> dict[str, Step]:
-    return {"check_tasks": check_tasks, "promises": promises, "rescore": rescore, "contact_log_outbox": outbox}
+    return {"check_tasks": check_tasks, "promises": promises, "feed_rules": feed_rules, "rescore": rescore,
+            "contact_silence": contact_silence, "contact_log_outbox": outbox}
 
 
 def run_cob_cli(kernel: KernelSettings, business_date: date, *, progress: bool = True,
@@ -130,7 +210,7 @@ def run_cob_cli(kernel: KernelSettings, business_date: date, *, progress: bool =
 
     async def main() -> CobReport:
         # aiohttp sessions belong to one event loop, so the clients are made inside this one.
-        peers = Peers(CustomerPeer(kernel), ScoringPeer(kernel)) if token else None
+        peers = connect(kernel) if token else None
         ctx = CobContext(database=database, settings=settings, day=business_date, peers=peers, token=token)
         with tqdm(desc=f"COB {business_date.isoformat()}", unit="chunk", disable=not progress) as bar:
             def advance(done_chunks: int, total: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from services.monitoring.collections import service
@@ -30,8 +31,9 @@ async def deliver_outbox(database: Database, peers: Peers, token: str,
     for message_id, customer_id, payload in await asyncio.to_thread(_pending, database, action_id):
         error = None
         try:
-            await peers.customer.record_interaction(customer_id, payload, key=f"monitoring-outbox-{message_id}",
-                                                    token=token)
+            await peers.customer.log_interaction(
+                customer_id, token=token, idempotency_key=f"monitoring-outbox-{message_id}",
+                **{**payload, "occurred_at": datetime.fromisoformat(payload["occurred_at"])})
             delivered += 1
         except Problem as exc:
             error = last_error = exc.detail or exc.title

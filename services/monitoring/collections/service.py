@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from sqlalchemy import case, func
@@ -45,10 +46,15 @@ def record_action(session: Session, loan_id: str, command: ActionCreate, *, coll
     session.flush()
     session.add(OutboxMessage(action_id=action.id, customer_id=loan.customer_id, payload={
         "channel": command.channel.value, "direction": "outbound", "purpose": "collection",
-        "outcome": command.outcome, "officer": collector, "occurred_at": action.occurred_at.isoformat(),
+        "outcome": outcome_code(command.outcome), "officer": collector, "occurred_at": action.occurred_at.isoformat(),
         "notes": f"[{command.kind.value}] {command.notes or ''}".strip()}))
     session.flush()
     return action
+
+
+def outcome_code(outcome: str) -> str:
+    """The contact log files outcomes as snake_case codes ("no answer" -> "no_answer")."""
+    return re.sub(r"[^a-z0-9]+", "_", outcome.lower()).strip("_")[:64] or "unknown"
 
 
 def contact_log(session: Session, action_id: str) -> ContactLog:

@@ -83,6 +83,10 @@ class Loan(MonitoringTable, table=True):
     last_score: int | None = None
     last_grade: str | None = Field(default=None, max_length=8)
     scored_on: date | None = None
+    # When COB last read the borrower's contact log and complaints (the complaint-silence rule).
+    contacts_checked_on: date | None = None
+    # Penalty interest per day on overdue principal and interest, fixed at booking from the product's setting.
+    penalty_daily_rate: Decimal = Field(default=Decimal("0"), sa_column=Column(Numeric(9, 6), nullable=False))
     created_by: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=now)
 
@@ -97,6 +101,7 @@ class Instalment(MonitoringTable, table=True):
     interest: Decimal = Field(sa_column=money_column())
     principal_paid: Decimal = Field(default=Decimal("0.00"), sa_column=money_column())
     interest_paid: Decimal = Field(default=Decimal("0.00"), sa_column=money_column())
+    penalty_paid: Decimal = Field(default=Decimal("0.00"), sa_column=money_column())
 
 
 # --- API schemas -----------------------------------------------------------------------------------------------
@@ -144,6 +149,7 @@ class InstalmentRead(BaseModel):
     total: Decimal
     principal_paid: Decimal = Decimal("0.00")
     interest_paid: Decimal = Decimal("0.00")
+    penalty_paid: Decimal = Decimal("0.00")
 
 
 class SchedulePreview(BaseModel):
@@ -190,6 +196,7 @@ class LoanRead(LoanSummary):
     officer: str
     branch: str
     credit_balance: Decimal
+    penalty_daily_rate: Decimal
     override_class: ClassName | None
     restructured_on: date | None
     created_at: datetime

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 from decimal import Decimal
 
 from sqlalchemy import func, select as sa_select, update
@@ -26,6 +25,7 @@ from services.monitoring.loans.schedule import generate_schedule
 from services.monitoring.loans.money import ZERO
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import RuleKind
+from shared.clients.scoring import Score
 from shared.errors import Problem
 
 
@@ -48,7 +48,7 @@ def find_by_external_id(session: Session, source: str, external_id: str) -> Loan
 
 
 def register_loan(session: Session, command: LoanCreate, *, registered_by: str, as_of: date,
-                  latest_score: dict[str, Any] | None = None) -> Loan:
+                  latest_score: Score | None = None, penalty_daily_rate: Decimal = ZERO) -> Loan:
     """Book a disbursed loan with its schedule and its risk state on the business date.
 
     `latest_score` (the scoring service's latest for the borrower) is the baseline later re-scores compare with.
@@ -64,12 +64,12 @@ def register_loan(session: Session, command: LoanCreate, *, registered_by: str, 
         repayment_method=command.repayment_method.value,
         external_source=registered_by if command.external_id else None,
         outstanding_principal=command.principal,
+        penalty_daily_rate=penalty_daily_rate,
         oldest_unpaid_due=preview.instalments[0].due_date,
         created_by=registered_by,
     )
-    points = (latest_score or {}).get("points", (latest_score or {}).get("score"))
-    if points is not None:
-        loan.last_score, loan.last_grade, loan.scored_on = int(points), latest_score.get("grade"), as_of
+    if latest_score is not None:
+        loan.last_score, loan.last_grade, loan.scored_on = latest_score.points, latest_score.grade, as_of
     session.add(loan)
     session.flush()
     session.add_all(Instalment(loan_id=loan.id, number=i.number, due_date=i.due_date, principal=i.principal,
@@ -125,7 +125,7 @@ def instalments(session: Session, loan_id: str) -> list[Instalment]:
 def instalment_read(row: Instalment) -> InstalmentRead:
     return InstalmentRead(number=row.number, due_date=row.due_date, principal=row.principal, interest=row.interest,
                           total=row.principal + row.interest, principal_paid=row.principal_paid,
-                          interest_paid=row.interest_paid)
+                          interest_paid=row.interest_paid, penalty_paid=row.penalty_paid)
 
 
 def oldest_unpaid_due(rows: list[Instalment]) -> date | None:

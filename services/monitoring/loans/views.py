@@ -16,6 +16,7 @@ from services.monitoring.loans.models import (
     ScheduleRequest,
 )
 from shared.auth.roles import Role
+from shared.clients.customer import CustomerNotFound
 from shared.errors import Problem, field_problem, problem_responses
 
 router = APIRouter(tags=["loans"])
@@ -47,16 +48,19 @@ async def register_loan(
     if not principal.has_role(Role.ADMIN) and command.branch != principal.branch:
         raise Problem(403, "Forbidden", "A loan officer registers loans for their own branch only.")
     peers = request.app.state.peers
-    if not await peers.customer.customer_exists(command.customer_id, api.bearer(request)):
-        raise field_problem("body.customer_id", "no such customer in the customer service")
     try:
-        latest = await peers.scoring.latest_score(command.customer_id, api.bearer(request))
+        await peers.customer.get_customer(command.customer_id, token=api.bearer(request))
+    except CustomerNotFound:
+        raise field_problem("body.customer_id", "no such customer in the customer service") from None
+    try:
+        latest = await peers.scoring.latest_score(command.customer_id, token=api.bearer(request))
     except Problem:
-        latest = None  # without a baseline the first COB re-score sets one; booking the loan must not wait
+        latest = None  # booking must not wait; without a baseline COB does not re-score the borrower
 
     def run(session):  # noqa: ANN001, ANN202
         loan = service.register_loan(session, command, registered_by=principal.sub,
-                                     as_of=business_date(session, api.settings(request)), latest_score=latest)
+                                     as_of=business_date(session, api.settings(request)), latest_score=latest,
+                                     penalty_daily_rate=api.settings(request).penalty_rate(command.product))
         session.flush()
         return 201, loan_detail(session, loan).model_dump(mode="json")
 

@@ -38,6 +38,8 @@ class Posting(MonitoringTable, table=True):
     overpayment: Decimal = Field(default=Decimal("0.00"), sa_column=money_column())
     lines: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     status: str = Field(default=PostingStatus.POSTED, max_length=16)
+    # Whether the loan was still overdue right after this posting: partial payments in a row are a warning sign.
+    left_overdue: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     reversal_reason: str | None = Field(default=None, max_length=200)
     reversed_by: str | None = Field(default=None, max_length=64)
     reversed_on: date | None = None

@@ -16,7 +16,7 @@ from services.monitoring.errors import DomainError
 from services.monitoring.loans import service as loans
 from services.monitoring.loans.allocation import DueItem, InstalmentAllocation, allocate
 from services.monitoring.loans.models import Instalment, Loan, LoanStatus
-from services.monitoring.loans.money import ZERO
+from services.monitoring.loans.money import ZERO, to_cents
 from services.monitoring.loans.products import ProductPolicy, policy
 from services.monitoring.loans.schedule import Instalment as ScheduledInstalment
 from services.monitoring.repayments.models import BalanceCheck, Posting, PostingStatus, RepaymentCreate
@@ -29,6 +29,19 @@ def active_postings(session: Session, loan_id: str) -> list[Posting]:
     return list(session.exec(
         select(Posting).where(Posting.loan_id == loan_id, Posting.status == PostingStatus.POSTED)
         .order_by(Posting.value_date, Posting.created_at, Posting.id)))
+
+
+def _partials_in_a_row(session: Session, loan_id: str, look_back: int = 12) -> int:
+    """How many of the latest live postings, newest first, each left the loan overdue."""
+    latest = session.exec(
+        select(Posting.left_overdue).where(Posting.loan_id == loan_id, Posting.status == PostingStatus.POSTED)
+        .order_by(Posting.value_date.desc(), Posting.created_at.desc(), Posting.id.desc()).limit(look_back)).all()
+    count = 0
+    for left_overdue in latest:
+        if not left_overdue:
+            break
+        count += 1
+    return count
 
 
 def _paid_lines(postings: Sequence[Posting]) -> list[PaidLines]:
@@ -46,22 +59,36 @@ def _scheduled(rows: Sequence[Instalment]) -> list[ScheduledInstalment]:
             for r in rows]
 
 
-def _apply(rules: ProductPolicy, rows: list[Instalment], posting: Posting) -> Decimal:
+def _penalty_due(row: Instalment, daily_rate: Decimal, on: date) -> Decimal:
+    """Penalty interest for each day the instalment has been overdue, less what was paid of it. It is charged on
+    what the instalment still owes on `on`: a part paid late earns no penalty for its late days (the borrower's
+    favour, and what keeps a backdated replay from needing a day-by-day ledger)."""
+    days = (on - row.due_date).days
+    if daily_rate == 0 or days <= 0:
+        return ZERO
+    owed = row.principal - row.principal_paid + row.interest - row.interest_paid
+    return max(to_cents(owed * daily_rate * days) - row.penalty_paid, ZERO)
+
+
+def _apply(rules: ProductPolicy, daily_rate: Decimal, rows: list[Instalment], posting: Posting) -> Decimal:
     """Allocate one posting on top of what the instalments already show paid; returns the overpayment."""
     unpaid = [r for r in rows if r.principal_paid < r.principal or r.interest_paid < r.interest]
     due_now = [r for r in unpaid if r.due_date <= posting.value_date]
-    owed_now = sum((r.principal - r.principal_paid + r.interest - r.interest_paid for r in due_now), ZERO)
+    penalties = {r.number: _penalty_due(r, daily_rate, posting.value_date) for r in due_now}
+    owed_now = sum((r.principal - r.principal_paid + r.interest - r.interest_paid + penalties[r.number]
+                    for r in due_now), ZERO)
     # A payment no larger than what is due cannot reach later instalments: leaving them out keeps a posting on a
     # 30-year mortgage as cheap as one on a 12-month loan.
     candidates = due_now if posting.amount <= owed_now else unpaid
-    dues = [DueItem(r.number, r.due_date, ZERO, r.interest - r.interest_paid, r.principal - r.principal_paid)
-            for r in candidates]
+    dues = [DueItem(r.number, r.due_date, penalties.get(r.number, ZERO), r.interest - r.interest_paid,
+                    r.principal - r.principal_paid) for r in candidates]
     split = allocate(posting.amount, dues, rules.order, rules.strategy, as_of=posting.value_date)
     by_number = {r.number: r for r in candidates}
     for line in split.lines:
         if line.total > 0:
             by_number[line.number].principal_paid += line.principal
             by_number[line.number].interest_paid += line.interest
+            by_number[line.number].penalty_paid += line.penalty
     posting.principal, posting.interest = split.component_total("principal"), split.component_total("interest")
     posting.penalty, posting.overpayment = split.component_total("penalty"), split.overpayment
     posting.lines = [{"number": l.number, "principal": str(l.principal), "interest": str(l.interest),
@@ -77,7 +104,7 @@ def _receive(session: Session, loan: Loan, posting: Posting) -> None:
     rows = loans.unpaid_instalments(session, loan.id, due_by=posting.value_date)
     if posting.amount > sum((r.principal - r.principal_paid + r.interest - r.interest_paid for r in rows), ZERO):
         rows = loans.unpaid_instalments(session, loan.id)
-    loan.credit_balance += _apply(policy(loan.product), rows, posting)
+    loan.credit_balance += _apply(policy(loan.product), loan.penalty_daily_rate, rows, posting)
     loan.outstanding_principal -= posting.principal
     session.add_all([*rows, posting])
     session.flush()
@@ -90,8 +117,8 @@ def _reallocate(session: Session, loan: Loan) -> tuple[list[Instalment], list[Po
     postings = active_postings(session, loan.id)
     rules = policy(loan.product)
     for row in rows:
-        row.principal_paid = row.interest_paid = ZERO
-    loan.credit_balance = sum((_apply(rules, rows, p) for p in postings), ZERO)
+        row.principal_paid = row.interest_paid = row.penalty_paid = ZERO
+    loan.credit_balance = sum((_apply(rules, loan.penalty_daily_rate, rows, p) for p in postings), ZERO)
     loan.outstanding_principal = loans.outstanding(rows)
     loan.oldest_unpaid_due = loans.oldest_unpaid_due(rows)
     session.add_all([*rows, *postings])
@@ -139,8 +166,11 @@ def post_repayment(session: Session, loan_id: str, command: RepaymentCreate, *, 
     before = delinquency.stored_state(loan)
     records = _rebook(session, loan, value_date, as_of, cause, posting.id, old_lines, received=posting)
     overdue = loans.overdue_amount(session, loan.id, as_of)
+    posting.left_overdue = overdue > 0
+    session.add(posting)
     alerts.warn(session, Facts(loan.id, loan.customer_id, as_of, before, delinquency.stored_state(loan),
-                               payment={"posting_id": posting.id, "amount": posting.amount, "overdue_after": overdue}))
+                               payment={"posting_id": posting.id, "amount": posting.amount, "overdue_after": overdue,
+                                        "partials_in_a_row": _partials_in_a_row(session, loan.id)}))
     return posting, records
 
 
@@ -178,10 +208,11 @@ def balance_check(session: Session, loan: Loan) -> BalanceCheck:
     interest = sum((p.interest for p in live), ZERO)
     received = sum((p.amount for p in live), ZERO)
     overpaid = sum((p.overpayment for p in live), ZERO)
+    penalty = sum((p.penalty for p in live), ZERO)
     unpaid = loans.outstanding(rows)
     scheduled_interest_paid = sum((r.interest_paid for r in rows), ZERO)
     consistent = (loan.principal - repaid == loan.outstanding_principal == unpaid
-                  and interest == scheduled_interest_paid and received == repaid + interest + overpaid
+                  and interest == scheduled_interest_paid and received == repaid + interest + penalty + overpaid
                   and overpaid == loan.credit_balance)
     return BalanceCheck(loan_id=loan.id, principal=loan.principal, principal_repaid=repaid,
                         outstanding_principal=loan.outstanding_principal, schedule_principal_unpaid=unpaid,

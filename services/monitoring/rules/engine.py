@@ -5,6 +5,7 @@ Evaluators are pure: they read the facts of one event on one loan and return the
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -14,6 +15,17 @@ from typing import Any
 from services.monitoring.classification.rules import LoanClass, RiskState
 from services.monitoring.errors import DomainError
 from services.monitoring.rules.models import RuleKind
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One borrower's account transactions (rows as mappings, oldest first) and what the feed-wide rules need."""
+
+    transactions: tuple[Mapping[str, Any], ...]
+    # Payer account that repaid this borrower -> every borrower it repaid -> their housing estate (or None).
+    payers: Mapping[str, Mapping[str, str | None]]
+    disbursed_on: date
+    principal: Decimal
 
 
 @dataclass(frozen=True)
@@ -28,12 +40,15 @@ class Facts:
     payment: Mapping[str, Any] | None = None  # posting_id, amount, overdue_after
     score: Mapping[str, Any] | None = None  # previous_points, points, previous_grade, grade
     promise: Mapping[str, Any] | None = None  # promise_id, amount, promised_date
+    feed: Feed | None = None
+    contact: Mapping[str, Any] | None = None  # complaints_12m, days_since_last_contact (from the portrait)
 
 
 @dataclass(frozen=True)
 class Hit:
     trigger: str  # with (loan, rule) unique: the same event never raises two alerts
     evidence: dict[str, Any] = field(default_factory=dict)
+    severity: str | None = None  # when the evidence makes it worse than the rule's own severity
 
 
 def _grade_notches(previous: str, current: str) -> int:
@@ -60,12 +75,16 @@ def _class_worsened(params: Mapping[str, Any], facts: Facts) -> Hit | None:
                {"from": previous, "to": facts.after.loan_class.name.lower(), "dpd": facts.after.dpd})
 
 
-def _partial_payment(_params: Mapping[str, Any], facts: Facts) -> Hit | None:
+def _partial_payment(params: Mapping[str, Any], facts: Facts) -> Hit | None:
     payment = facts.payment
     if payment is None or Decimal(str(payment["overdue_after"])) <= 0:
         return None
+    in_a_row = int(payment.get("partials_in_a_row", 1))
+    if in_a_row < params.get("in_a_row", 1):
+        return None
     return Hit(f"posting:{payment['posting_id']}", {"amount": str(payment["amount"]),
-                                                    "still_overdue": str(payment["overdue_after"])})
+                                                    "still_overdue": str(payment["overdue_after"]),
+                                                    "partials_in_a_row": in_a_row})
 
 
 def _score_drop(params: Mapping[str, Any], facts: Facts) -> Hit | None:
@@ -88,11 +107,109 @@ def _promise_broken(params: Mapping[str, Any], facts: Facts) -> Hit | None:
                                                     "promised_date": promise["promised_date"].isoformat()})
 
 
+def _salary_stopped(params: Mapping[str, Any], facts: Facts) -> Hit | None:
+    if facts.feed is None:
+        return None
+    paid = [t["booked_on"] for t in facts.feed.transactions if t["kind"] == "salary" and t["direction"] == "credit"]
+    # A borrower never paid a salary through this bank has nothing that could stop.
+    if len(paid) < params["min_credits"] or (facts.day - max(paid)).days <= params["gap_days"]:
+        return None
+    last = max(paid)
+    return Hit(f"salary:{last.isoformat()}", {"last_salary_on": last.isoformat(),
+                                              "days_without": (facts.day - last).days, "salary_credits": len(paid)})
+
+
+def _shared_payer(params: Mapping[str, Any], facts: Facts) -> Hit | None:
+    if facts.feed is None or not facts.feed.payers:
+        return None
+    payer, repaid = max(facts.feed.payers.items(), key=lambda item: len(item[1]))
+    if len(repaid) < params["borrowers"]:
+        return None
+    estates = Counter(estate for estate in repaid.values() if estate)
+    shared = [estate for estate, count in estates.items() if count >= 2]
+    # Escalation is a new event: the trigger differs, so a worse finding raises its own alert.
+    return Hit(f"payer:{payer}:{'estate' if shared else 'borrowers'}",
+               {"payer_account": payer, "borrowers": len(repaid), "shared_estates": sorted(shared)},
+               severity=params["estate_severity"] if shared else None)
+
+
+def _card_cash_out(params: Mapping[str, Any], facts: Facts) -> Hit | None:
+    if facts.feed is None:
+        return None
+    round_to, window = Decimal(params["round_to"]), params["window_days"]
+    rows = facts.feed.transactions
+    for repaid in (t for t in rows if t["kind"] == "repayment" and t["direction"] == "credit"):
+        by_merchant: dict[str, list[Mapping[str, Any]]] = {}
+        for t in rows:
+            if (t["kind"] == "card_purchase" and t["direction"] == "debit" and t["merchant"]
+                    and t["account"] == repaid["account"] and t["amount"] % round_to == 0
+                    and 0 <= (repaid["booked_on"] - t["booked_on"]).days <= window):
+                by_merchant.setdefault(t["merchant"], []).append(t)
+        for merchant, spent in by_merchant.items():
+            total = sum((t["amount"] for t in spent), Decimal(0))
+            if len(spent) >= params["min_purchases"] and repaid["amount"] >= total * Decimal(params["repaid_share"]):
+                return Hit(f"cashout:{repaid['account']}:{merchant}:{repaid['booked_on'].isoformat()}",
+                           {"account": repaid["account"], "merchant": merchant, "purchases": len(spent),
+                            "spent": str(total), "repaid": str(repaid["amount"]),
+                            "repaid_on": repaid["booked_on"].isoformat()})
+    return None
+
+
+def _funds_moved_on(params: Mapping[str, Any], facts: Facts) -> Hit | None:
+    feed = facts.feed
+    if feed is None:
+        return None
+    own = {t["account"] for t in feed.transactions}
+    moved = [t for t in feed.transactions
+             if t["kind"] in ("transfer", "cash") and t["direction"] == "debit"
+             and t["loan_id"] in (None, facts.loan_id) and t["counterparty"] not in own
+             and 0 <= (t["booked_on"] - feed.disbursed_on).days <= params["within_days"]]
+    total = sum((t["amount"] for t in moved), Decimal(0))
+    if not moved or total < feed.principal * Decimal(params["share"]):
+        return None
+    return Hit(f"funds:{facts.loan_id}", {"moved": str(total), "principal": str(feed.principal),
+                                         "to": sorted({t["counterparty"] or t["kind"] for t in moved}),
+                                         "within_days": params["within_days"]})
+
+
+def _complaint_silence(params: Mapping[str, Any], facts: Facts) -> Hit | None:
+    contact = facts.contact
+    if contact is None or contact["complaints_12m"] < params["min_complaints"]:
+        return None
+    silent = contact["days_since_last_contact"]
+    # A complaint with no contact ever logged is silence too.
+    if silent is not None and silent < params["silent_days"]:
+        return None
+    return Hit(f"silence:{facts.day.isoformat()}", {"complaints_12m": contact["complaints_12m"],
+                                                   "days_since_last_contact": silent})
+
+
 def _require_int(name: str, minimum: int) -> Callable[[Mapping[str, Any]], None]:
     def check(params: Mapping[str, Any]) -> None:
         value = params.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise DomainError(f"params.{name}", f"must be an integer of at least {minimum}")
+    return check
+
+
+def _require_decimal(name: str, *, at_most: Decimal | None = None) -> Callable[[Mapping[str, Any]], None]:
+    """A positive decimal (as a string, e.g. "0.5", so JSON keeps it exact), at most `at_most` when given."""
+    def check(params: Mapping[str, Any]) -> None:
+        raw = params.get(name)
+        try:
+            value = Decimal(str(raw))
+        except ArithmeticError:
+            value = Decimal(0)
+        if isinstance(raw, bool) or not value.is_finite() or value <= 0 or (at_most is not None and value > at_most):
+            limit = f" and at most {at_most}" if at_most is not None else ""
+            raise DomainError(f"params.{name}", f"must be a decimal above 0{limit}, e.g. \"0.5\"")
+    return check
+
+
+def _require_severity(name: str) -> Callable[[Mapping[str, Any]], None]:
+    def check(params: Mapping[str, Any]) -> None:
+        if params.get(name) not in ("low", "medium", "high"):
+            raise DomainError(f"params.{name}", "must be a severity: low, medium or high")
     return check
 
 
@@ -107,14 +224,25 @@ EVALUATORS: dict[RuleKind, Callable[[Mapping[str, Any], Facts], Hit | None]] = {
     RuleKind.PARTIAL_PAYMENT: _partial_payment,
     RuleKind.SCORE_DROP: _score_drop,
     RuleKind.PROMISE_BROKEN: _promise_broken,
+    RuleKind.SALARY_STOPPED: _salary_stopped,
+    RuleKind.SHARED_PAYER: _shared_payer,
+    RuleKind.CARD_CASH_OUT: _card_cash_out,
+    RuleKind.FUNDS_MOVED_ON: _funds_moved_on,
+    RuleKind.COMPLAINT_SILENCE: _complaint_silence,
 }
 
 VALIDATORS: dict[RuleKind, list[Callable[[Mapping[str, Any]], None]]] = {
     RuleKind.DPD_REACHED: [_require_int("days", 1)],
     RuleKind.CLASS_WORSENED: [_require_class],
-    RuleKind.PARTIAL_PAYMENT: [],
+    RuleKind.PARTIAL_PAYMENT: [_require_int("in_a_row", 1)],
     RuleKind.SCORE_DROP: [_require_int("points", 1), _require_int("grade_notches", 1)],
     RuleKind.PROMISE_BROKEN: [_require_int("grace_days", 0)],
+    RuleKind.SALARY_STOPPED: [_require_int("gap_days", 1), _require_int("min_credits", 1)],
+    RuleKind.SHARED_PAYER: [_require_int("borrowers", 2), _require_severity("estate_severity")],
+    RuleKind.CARD_CASH_OUT: [_require_decimal("round_to"), _require_int("min_purchases", 1),
+                             _require_int("window_days", 0), _require_decimal("repaid_share", at_most=Decimal(1))],
+    RuleKind.FUNDS_MOVED_ON: [_require_int("within_days", 0), _require_decimal("share", at_most=Decimal(1))],
+    RuleKind.COMPLAINT_SILENCE: [_require_int("min_complaints", 1), _require_int("silent_days", 1)],
 }
 
 
@@ -136,10 +264,21 @@ SHIPPED_RULES: list[dict[str, Any]] = [
      "params": {"days": 91}, "severity": "high"},
     {"code": "non_performing", "name": "Classified substandard or worse", "kind": RuleKind.CLASS_WORSENED,
      "params": {"at_least": "substandard"}, "severity": "high"},
-    {"code": "partial_payment", "name": "A repayment left the loan overdue", "kind": RuleKind.PARTIAL_PAYMENT,
-     "params": {}, "severity": "low"},
+    {"code": "partial_payment", "name": "Two repayments in a row left the loan overdue",
+     "kind": RuleKind.PARTIAL_PAYMENT, "params": {"in_a_row": 2}, "severity": "low"},
     {"code": "score_drop", "name": "Score fell by 50 points or two grades", "kind": RuleKind.SCORE_DROP,
      "params": {"points": 50, "grade_notches": 2}, "severity": "medium"},
     {"code": "promise_broken", "name": "A promise to pay was broken", "kind": RuleKind.PROMISE_BROKEN,
      "params": {"grace_days": 0}, "severity": "medium"},
+    {"code": "salary_stopped", "name": "Salary credits stopped for over 45 days", "kind": RuleKind.SALARY_STOPPED,
+     "params": {"gap_days": 45, "min_credits": 3}, "severity": "medium"},
+    {"code": "shared_payer", "name": "One account repays three or more borrowers' loans",
+     "kind": RuleKind.SHARED_PAYER, "params": {"borrowers": 3, "estate_severity": "high"}, "severity": "medium"},
+    {"code": "card_cash_out", "name": "Round sums at one merchant repaid at once", "kind": RuleKind.CARD_CASH_OUT,
+     "params": {"round_to": "1000", "min_purchases": 2, "window_days": 3, "repaid_share": "0.9"},
+     "severity": "high"},
+    {"code": "funds_moved_on", "name": "Half the loan moved to other accounts within a week of disbursement",
+     "kind": RuleKind.FUNDS_MOVED_ON, "params": {"within_days": 7, "share": "0.5"}, "severity": "high"},
+    {"code": "complaint_silence", "name": "A complaint, then no contact for 60 days",
+     "kind": RuleKind.COMPLAINT_SILENCE, "params": {"min_complaints": 1, "silent_days": 60}, "severity": "medium"},
 ]

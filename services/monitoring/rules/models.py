@@ -21,9 +21,19 @@ class Severity(StrEnum):
 class RuleKind(StrEnum):
     DPD_REACHED = "dpd_reached"  # params: days
     CLASS_WORSENED = "class_worsened"  # params: at_least (class name)
-    PARTIAL_PAYMENT = "partial_payment"  # params: none; a repayment that leaves the loan overdue
+    PARTIAL_PAYMENT = "partial_payment"  # params: in_a_row; that many repayments in a row left the loan overdue
     SCORE_DROP = "score_drop"  # params: points, grade_notches
     PROMISE_BROKEN = "promise_broken"  # params: grace_days
+    # On the account-transactions feed:
+    SALARY_STOPPED = "salary_stopped"  # params: gap_days, min_credits
+    SHARED_PAYER = "shared_payer"  # params: borrowers, estate_severity
+    CARD_CASH_OUT = "card_cash_out"  # params: round_to, min_purchases, window_days, repaid_share
+    FUNDS_MOVED_ON = "funds_moved_on"  # params: within_days, share
+    # On the customer service's contact log and complaints (its portrait):
+    COMPLAINT_SILENCE = "complaint_silence"  # params: min_complaints, silent_days
+
+
+FEED_KINDS = (RuleKind.SALARY_STOPPED, RuleKind.SHARED_PAYER, RuleKind.CARD_CASH_OUT, RuleKind.FUNDS_MOVED_ON)
 
 
 class EarlyWarningRule(MonitoringTable, table=True):

@@ -78,7 +78,7 @@ def alert_drafts(rules: Sequence[EarlyWarningRule], facts: engine.Facts) -> list
         hit = engine.evaluate(rule.kind, rule.params, facts)
         if hit is not None:
             drafts.append({"loan_id": facts.loan_id, "customer_id": facts.customer_id, "rule": rule.code,
-                           "severity": rule.severity, "trigger_key": hit.trigger,
+                           "severity": hit.severity or rule.severity, "trigger_key": hit.trigger,
                            "evidence": {**hit.evidence, "rule_version": rule.version}, "created_on": facts.day})
     return drafts
 

@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from services.scoring import api
 from services.scoring.applications import service
+from services.scoring.applications.flows import register_loan_once
 from services.scoring.applications.models import (Application, ApplicationCreate, ApplicationDetail,
                                                   ApplicationRead, ApplicationStatus, DecisionCommand,
                                                   DisbursementCommand, EventRead)
@@ -64,10 +65,13 @@ async def submit_application(
     assembled = await features_for(request, [score_input])
     served, [row] = await run_in_threadpool(assembled.check, state, ["body.features"])
 
+    scored: list[tuple[scores.Applicant, dict]] = []
+
     def run(session):  # noqa: ANN001, ANN202
         application_id = new_id()
-        score = scores.score_applicant(session, state.context, served, scores.Applicant(
-            row, command.customer_id, command.amount, application_id), principal.sub)
+        applicant = scores.Applicant(row, command.customer_id, command.amount, application_id)
+        score = scores.score_applicant(session, state.context, served, applicant, principal.sub)
+        scored.append((applicant, score))
         application = service.submit_application(session, command, branch, score, principal.sub, application_id)
         session.flush()
         return 201, detail(session, application).model_dump(mode="json")
@@ -75,6 +79,8 @@ async def submit_application(
     outcome = await run_in_threadpool(
         idempotency.run_once, state.database, owner=principal.sub, key=key,
         request_fingerprint=fingerprint("submit_application", command.model_dump(mode="json")), command=run)
+    if not outcome.replayed:  # a replayed answer was shadowed the first time
+        state.shadow.put(served.challenger, [scored[0][0]], [scored[0][1]])
     return JSONResponse(outcome.body, status_code=outcome.status_code)
 
 
@@ -129,15 +135,15 @@ async def mark_disbursed(request: Request, application_id: str, command: Disburs
         rate = command.annual_rate if command.annual_rate is not None else (
             state.context.settings.base_annual_rate + Decimal(application.rate_adjustment_bps) / 10_000)
         # The application id is the Idempotency-Key: a retry after a lost answer registers the same loan.
-        loan = await state.monitoring.register_loan(
-            service.loan_body(application, command.disbursement_date, rate, principal.sub), key=application.id,
-            token=bearer_token(request))
+        loan = await register_loan_once(
+            state.monitoring, service.loan_body(application, command.disbursement_date, rate, principal.sub),
+            key=application.id, token=bearer_token(request))
 
     def link() -> ApplicationDetail:
         with state.database.session() as session:
             current = service.get_application(session, application_id)
             if current.status != ApplicationStatus.DISBURSED:
-                service.mark_disbursed(session, current, loan["id"], principal.sub)
+                service.mark_disbursed(session, current, loan.id, principal.sub)
                 session.commit()
             return detail(session, current)
 

@@ -7,9 +7,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from services.scoring.peers import CustomerPeer
 from services.scoring.registry.serving import Served
 from services.scoring.scores.models import ScoreInput
+from shared.clients.base import PeerTimeout, PeerUnavailable
+from shared.clients.customer import ConsentPurpose, CustomerClient, CustomerNotFound
+from shared.errors import Problem, field_problem
 
 # Customers fetched side by side for a batch: enough to hide latency without flooding the customer service.
 PORTRAIT_CONCURRENCY = 16
@@ -28,18 +30,36 @@ def _as_feature(kind: str, value: Any) -> Any:
     return value
 
 
-async def customer_features(peer: CustomerPeer, customer_id: str, token: str,
+async def customer_features(peer: CustomerClient, customer_id: str, token: str,
                             wanted: dict[str, str]) -> dict[str, Any]:
-    """The portrait's fields the served models use (tenure, contacts, satisfaction, complaints, ...)."""
-    await peer.require_consent(customer_id, token)
-    portrait = await peer.portrait(customer_id, token)
+    """The portrait's fields the served models use (tenure, contacts, satisfaction, complaints, ...), once the
+    customer has consented to the credit-bureau query scoring stands for."""
+    purpose = ConsentPurpose.CREDIT_BUREAU_QUERY
+    try:
+        consent = await peer.check_consent(customer_id, purpose, token=token)
+        if not consent.allowed:
+            raise Problem(403, "consent required",
+                          f"Customer {customer_id!r} has not consented to {purpose}; scoring needs it.",
+                          extra={"purpose": str(purpose)})
+        portrait = (await peer.get_portrait(customer_id, token=token)).model_dump(mode="json")
+    except CustomerNotFound as exc:
+        raise field_problem("body.customer_id", f"no customer {customer_id!r} in the customer service") from exc
+    except (PeerUnavailable, PeerTimeout):
+        raise
+    except Problem as exc:
+        if exc.status in (401, 403) and exc.extra.get("service") == "customer":
+            raise Problem(403, "Forbidden",
+                          f"The customer service refused access to customer {customer_id!r}.") from exc
+        if exc.status >= 500:  # never a 500 of ours: the peer misbehaved
+            raise PeerUnavailable(peer.service, f"answered {exc.status}") from exc
+        raise
     return {name: _as_feature(wanted[name], value) for name, value in portrait.items() if name in wanted}
 
 
 Previous = dict[str, tuple[str, dict[str, Any]]]  # customer id -> (last score id, its stored inputs)
 
 
-async def assemble(peer: CustomerPeer, served: Served, inputs: Sequence[ScoreInput], token: str,
+async def assemble(peer: CustomerClient, served: Served, inputs: Sequence[ScoreInput], token: str,
                    previous: Previous) -> tuple[list[dict[str, Any]], list[list[dict[str, str]]]]:
     """Feature dicts in input order, and warnings per row. For a customer, the caller's features win over the
     portrait, which wins over the inputs of the customer's last score (what a re-scoring by id relies on)."""

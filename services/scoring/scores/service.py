@@ -66,17 +66,24 @@ def _rows(ctx: ScoringContext, model: LoadedModel, applicants: Sequence[Applican
 
 def score_applicants(session: Session, ctx: ScoringContext, served: Served, applicants: Sequence[Applicant],
                      actor: str) -> list[dict[str, Any]]:
-    """Score, store (champion and shadow rows) and return the champion's rows, in the order given."""
+    """Score with the champion, store and return its rows, in the order given. The challenger's shadow rows
+    are `shadow_rows`', computed after the answer (see scores/shadow.py)."""
     inputs = [hash_personal(ctx.hash_key, a.row.features, ctx.settings.personal_fields) for a in applicants]
     champion = _rows(ctx, served.champion, applicants, inputs, shadow=False, actor=actor,
                      champion_ids=[None] * len(applicants))
-    stored = list(champion)
-    if served.challenger is not None:
-        stored += _rows(ctx, served.challenger, applicants, inputs, shadow=True, actor=actor,
-                        champion_ids=[r["id"] for r in champion])
     # A Core executemany: the ORM's bulk path costs as much again for a 10,000-row batch.
-    session.execute(insert(Score.__table__), stored)
+    session.execute(insert(Score.__table__), champion)
     return champion
+
+
+def shadow_rows(ctx: ScoringContext, challenger: LoadedModel, applicants: Sequence[Applicant],
+                champion: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The challenger's twin of each champion row (same inputs, caller and time), in one model run."""
+    rows = _rows(ctx, challenger, applicants, [c["inputs"] for c in champion], shadow=True, actor="",
+                 champion_ids=[c["id"] for c in champion])
+    for row, twin in zip(rows, champion, strict=True):
+        row["created_by"], row["created_at"] = twin["created_by"], twin["created_at"]
+    return rows
 
 
 def score_applicant(session: Session, ctx: ScoringContext, served: Served, applicant: Applicant,

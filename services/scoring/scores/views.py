@@ -63,14 +63,18 @@ def _score(request: Request, principal: Principal, key: str | None, command_name
     served, rows = assembled.check(state, prefixes)
     applicants = [service.Applicant(row, item.customer_id, item.requested_amount) for row, item in zip(rows, inputs)]
 
+    champion: list[dict[str, Any]] = []
+
     def run(session):  # noqa: ANN001, ANN202
-        scored = [score_read(r) for r in service.score_applicants(session, state.context, served, applicants,
-                                                                   principal.sub)]
+        champion.extend(service.score_applicants(session, state.context, served, applicants, principal.sub))
+        scored = [score_read(r) for r in champion]
         body = BatchRead(model_version=served.champion.label, count=len(scored), scores=scored) if batch else scored[0]
         return 201, body.model_dump(mode="json")
 
     outcome = idempotency.run_once(state.database, owner=principal.sub, key=key,
                                    request_fingerprint=fingerprint(command_name, payload), command=run)
+    if not outcome.replayed:  # a replayed answer was shadowed the first time
+        state.shadow.put(served.challenger, applicants, champion)
     return JSONResponse(outcome.body, status_code=outcome.status_code)
 
 

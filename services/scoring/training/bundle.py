@@ -35,6 +35,7 @@ class ModelBundle:
     manifest: dict[str, Any]
     onnx: dict[str, bytes]
     _sessions: dict[str, ort.InferenceSession] = field(default_factory=dict, repr=False)
+    _schemas: dict[str, list[FeatureSpec]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -49,7 +50,10 @@ class ModelBundle:
         return self.manifest["models"][role]
 
     def schema(self, role: str = DEFAULT_ROLE) -> list[FeatureSpec]:
-        return [FeatureSpec.from_dict(s) for s in self.model_meta(role)["schema"]]
+        """Parsed once per role: every scoring request reads it (treat as read-only)."""
+        if role not in self._schemas:
+            self._schemas[role] = [FeatureSpec.from_dict(s) for s in self.model_meta(role)["schema"]]
+        return self._schemas[role]
 
     def session(self, role: str = DEFAULT_ROLE) -> ort.InferenceSession:
         """Created once per bundle and role, then reused (InferenceSession.run is thread-safe)."""

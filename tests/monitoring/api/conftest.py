@@ -1,1 +1,1 @@
-from tests.monitoring.api.helpers import peers  # noqa: F401
+from tests.monitoring.api.helpers import borrowers  # noqa: F401

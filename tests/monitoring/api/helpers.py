@@ -1,81 +1,73 @@
-"""Helpers for the monitoring API tests: a stand-in customer/scoring peer, users per role, loans, business dates."""
+"""Helpers for the monitoring API tests: real borrowers, peers taken down for real, users, loans, business dates."""
 
 from __future__ import annotations
 
+import socket
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
 from services.monitoring.business_day import set_business_date
-from services.monitoring.peers import CustomerPeer, Peers, ScoringPeer
+from services.monitoring.peers import connect
+from tests.customer.factory import key, person
 
 
-class FakePeers:
-    """The customer and scoring services as monitoring sees them, with switches to take them down.
+class Borrowers:
+    """Real customers, made through the real customer service, with the consent scoring by id needs."""
 
-    The real ones are built in parallel; this stand-in holds the contract monitoring relies on.
-    """
+    def __init__(self, suite) -> None:  # noqa: ANN001
+        self.suite = suite
 
-    def __init__(self) -> None:
-        self.customers: set[str] = set()
-        self.interactions: list[dict[str, Any]] = []
-        self.batches: list[list[str]] = []
-        self.scores: dict[str, dict[str, Any]] = {}
-        self.down: set[str] = set()
-        self.app = FastAPI()
-
-        @self.app.middleware("http")
-        async def outage(request: Request, call_next):  # noqa: ANN001, ANN202
-            service = request.headers.get("host", "").split(":")[0]
-            if service in self.down:
-                return JSONResponse({"title": "down"}, status_code=503)
-            return await call_next(request)
-
-        @self.app.get("/customers/{customer_id}")
-        def customer(customer_id: str) -> JSONResponse:
-            if customer_id not in self.customers:
-                return JSONResponse({"title": "Not found"}, status_code=404)
-            return JSONResponse({"id": customer_id})
-
-        @self.app.post("/customers/{customer_id}/interactions")
-        async def interaction(customer_id: str, request: Request) -> JSONResponse:
-            self.interactions.append({"customer_id": customer_id, "key": request.headers.get("idempotency-key"),
-                                      **(await request.json())})
-            return JSONResponse({"id": uuid.uuid4().hex}, status_code=201)
-
-        @self.app.get("/scores")
-        def latest(customer_id: str) -> JSONResponse:
-            return JSONResponse({"items": [self.scores[customer_id]] if customer_id in self.scores else []})
-
-        @self.app.post("/scores:batch")
-        async def batch(request: Request) -> JSONResponse:
-            ids = [row["customer_id"] for row in (await request.json())["rows"]]
-            self.batches.append(ids)
-            return JSONResponse({"scores": [self.scores[c] for c in ids if c in self.scores]})
-
-    def install(self, app: FastAPI, kernel) -> None:  # noqa: ANN001
-        transport = httpx.ASGITransport(self.app)
-        # The host names the service, so the stand-in knows which one a switch takes down.
-        kernel = kernel.model_copy(update={"customer_url": "http://customer", "scoring_url": "http://scoring"})
-        app.state.peers = Peers(customer=CustomerPeer(kernel, transport), scoring=ScoringPeer(kernel, transport))
-
-    def new_customer(self) -> str:
-        customer_id = uuid.uuid4().hex
-        self.customers.add(customer_id)
+    def new_customer(self, branch: str = "BJ001") -> str:
+        direct = self.suite.direct["customer"]
+        headers = admin(self.suite)
+        response = direct.post("/customers", json=person(branch=branch), headers={**headers, **key()})
+        assert response.status_code == 201, response.text
+        customer_id = response.json()["id"]
+        consent = direct.post(f"/customers/{customer_id}/consents", json={
+            "purpose": "credit_bureau_query", "source": "branch_form"}, headers={**headers, **key()})
+        assert consent.status_code == 201, consent.text
         return customer_id
+
+    def contact_log(self, customer_id: str) -> list[dict[str, Any]]:
+        response = self.suite.direct["customer"].get(f"/customers/{customer_id}/interactions",
+                                                     headers=admin(self.suite))
+        assert response.status_code == 200, response.text
+        return response.json()["items"]
 
 
 @pytest.fixture(scope="module")
-def peers(suite) -> FakePeers:  # noqa: ANN001
-    fake = FakePeers()
-    fake.install(suite.services["monitoring"], suite.kernel)
-    return fake
+def borrowers(suite) -> Borrowers:  # noqa: ANN001
+    return Borrowers(suite)
+
+
+def closed_port() -> int:
+    """A port nothing listens on: a peer that is down for real."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def peer_down(suite, name: str) -> Iterator[None]:  # noqa: ANN001
+    """Point monitoring's client of `name` (customer or scoring) at a closed port for the block."""
+    app = suite.services["monitoring"]
+    working = app.state.peers
+    kernel = suite.kernel.model_copy(update={f"{name}_url": f"http://127.0.0.1:{closed_port()}"})
+    # A plain socket transport: the connection is really refused.
+    down = getattr(connect(kernel, {name: httpx.AsyncHTTPTransport()}), name)
+    app.state.peers = replace(working, **{name: down})
+    try:
+        yield
+    finally:
+        app.state.peers = working
 
 
 def set_today(suite, day: date) -> None:  # noqa: ANN001
@@ -100,9 +92,10 @@ def loan_body(customer_id: str, **overrides: Any) -> dict[str, Any]:
     return body
 
 
-def register(suite, peers: FakePeers, headers: dict[str, str] | None = None,  # noqa: ANN001
+def register(suite, borrowers: Borrowers, headers: dict[str, str] | None = None,  # noqa: ANN001
              **overrides: Any) -> dict[str, Any]:
-    body = loan_body(overrides.pop("customer_id", None) or peers.new_customer(), **overrides)
+    customer_id = overrides.pop("customer_id", None) or borrowers.new_customer(overrides.get("branch", "BJ001"))
+    body = loan_body(customer_id, **overrides)
     response = suite.direct["monitoring"].post("/loans", json=body, headers={
         **(headers or officer(suite, body["branch"])), "Idempotency-Key": uuid.uuid4().hex})
     assert response.status_code == 201, response.text

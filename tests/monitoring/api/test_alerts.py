@@ -11,9 +11,9 @@ def act(suite, alert_id, action, headers):
     return suite.direct["monitoring"].post(f"/alerts/{alert_id}/{action}", json={"note": "called"}, headers=headers)
 
 
-def test_an_alert_moves_forward_only_and_remembers_its_owner(suite, peers):
+def test_an_alert_moves_forward_only_and_remembers_its_owner(suite, borrowers):
     set_today(suite, date(2027, 1, 10))
-    loan = register(suite, peers, disbursement_date="2027-01-10")
+    loan = register(suite, borrowers, disbursement_date="2027-01-10")
     cob(suite, date(2027, 2, 11))
     listed = suite.direct["monitoring"].get("/alerts", params={"customer_id": loan["customer_id"], "status": "open"},
                                             headers=role(suite, "auditor")).json()
@@ -43,9 +43,9 @@ def test_an_alert_moves_forward_only_and_remembers_its_owner(suite, peers):
     assert open_now == []
 
 
-def test_a_false_positive_closes_an_open_alert(suite, peers):
+def test_a_false_positive_closes_an_open_alert(suite, borrowers):
     set_today(suite, date(2028, 1, 10))
-    loan = register(suite, peers, disbursement_date="2028-01-10")
+    loan = register(suite, borrowers, disbursement_date="2028-01-10")
     cob(suite, date(2028, 2, 11))
     alert = alerts_of(suite, loan["id"])[0]
     assert act(suite, alert["id"], "dismiss", officer(suite)).json()["status"] == "false_positive"
@@ -58,18 +58,18 @@ def _pay(suite, loan_id, amount):
     return response.json()
 
 
-def test_a_payment_that_leaves_the_loan_overdue_raises_partial_payment_and_a_full_one_does_not(suite, peers):
+def test_two_short_payments_in_a_row_raise_partial_payment_and_one_does_not(suite, borrowers):
     set_today(suite, date(2029, 1, 10))
-    loan = register(suite, peers, disbursement_date="2029-01-10")
+    loan = register(suite, borrowers, disbursement_date="2029-01-10")
     cob(suite, date(2029, 2, 12))
-    partial = _pay(suite, loan["id"], "50.00")
-    rules = [a["rule"] for a in alerts_of(suite, loan["id"])]
-    assert rules.count("partial_payment") == 1
+    first = _pay(suite, loan["id"], "50.00")
+    assert first["loan"]["dpd"] == 2
+    assert "partial_payment" not in [a["rule"] for a in alerts_of(suite, loan["id"])]
+    _pay(suite, loan["id"], "40.00")
     [partial_alert] = [a for a in alerts_of(suite, loan["id"]) if a["rule"] == "partial_payment"]
-    assert partial_alert["evidence"]["amount"] == "50.00"
-    _pay(suite, loan["id"], str(Decimal(loan["schedule"][0]["total"]) - Decimal("50.00")))
+    assert partial_alert["evidence"]["amount"] == "40.00" and partial_alert["evidence"]["partials_in_a_row"] == 2
+    _pay(suite, loan["id"], str(Decimal(loan["schedule"][0]["total"]) - Decimal("90.00")))
     assert [a["rule"] for a in alerts_of(suite, loan["id"])].count("partial_payment") == 1
-    assert partial["loan"]["dpd"] == 2
 
 
 def _rule_body(**overrides):
@@ -79,7 +79,7 @@ def _rule_body(**overrides):
     return body
 
 
-def test_analysts_tune_rules_as_data_and_others_cannot(suite, peers):
+def test_analysts_tune_rules_as_data_and_others_cannot(suite, borrowers):
     analyst = role(suite, "risk_analyst")
     rules = suite.direct["monitoring"].get("/rules", headers=role(suite, "auditor")).json()
     assert {r["code"] for r in rules} >= {"missed_payment", "dpd_over_30", "dpd_over_90", "non_performing",
@@ -99,7 +99,7 @@ def test_analysts_tune_rules_as_data_and_others_cannot(suite, peers):
         name="An instalment was missed", params={"days": 1}, severity="low", enabled=False)).json()
     assert switched_off["version"] == 2 and switched_off["updated_by"] == "risk.analyst.one"
     set_today(suite, date(2030, 1, 10))
-    loan = register(suite, peers, disbursement_date="2030-01-10")
+    loan = register(suite, borrowers, disbursement_date="2030-01-10")
     cob(suite, date(2030, 2, 11))
     assert alerts_of(suite, loan["id"]) == []  # missed_payment is off
     cob(suite, date(2030, 4, 12))

@@ -17,9 +17,9 @@ def complete(suite, check_id, headers, outcome="satisfactory"):
                                            json={"outcome": outcome, "findings": "invoices seen on site"})
 
 
-def test_a_new_loan_gets_its_use_of_funds_check_and_the_officer_records_it(suite, peers):
+def test_a_new_loan_gets_its_use_of_funds_check_and_the_officer_records_it(suite, borrowers):
     set_today(suite, date(2027, 1, 10))
-    loan = register(suite, peers, disbursement_date="2027-01-10")
+    loan = register(suite, borrowers, disbursement_date="2027-01-10")
     [task] = checks_of(suite, loan["id"])
     assert (task["kind"], task["due_date"], task["status"], task["officer"]) == (
         "use_of_funds", "2027-01-25", "open", "officer.bj001")
@@ -32,9 +32,9 @@ def test_a_new_loan_gets_its_use_of_funds_check_and_the_officer_records_it(suite
     assert checks_of(suite, loan["id"], status="open") == []
 
 
-def test_a_loan_that_turns_bad_gets_one_review(suite, peers):
+def test_a_loan_that_turns_bad_gets_one_review(suite, borrowers):
     set_today(suite, date(2028, 1, 10))
-    loan = register(suite, peers, disbursement_date="2028-01-10")
+    loan = register(suite, borrowers, disbursement_date="2028-01-10")
     report = cob(suite, date(2028, 2, 11)).json()
     assert report["steps"]["check_tasks"]["status"] == "done"
     cob(suite, date(2028, 2, 11))
@@ -50,10 +50,10 @@ def _act(suite, alert_id, *actions):
         assert response.status_code == 200, response.text
 
 
-def test_a_rule_review_measures_precision_and_recall(suite, peers):
+def test_a_rule_review_measures_precision_and_recall(suite, borrowers):
     set_today(suite, date(2029, 1, 10))
     # A branch of their own, so loans of the tests above do not count.
-    warned, noise, unwarned = (register(suite, peers, disbursement_date="2029-01-10", branch="RV001")
+    warned, noise, unwarned = (register(suite, borrowers, disbursement_date="2029-01-10", branch="RV001")
                                for _ in range(3))
     cob(suite, date(2029, 1, 20))
     overridden = suite.direct["monitoring"].post(
@@ -82,3 +82,26 @@ def test_a_rule_review_measures_precision_and_recall(suite, peers):
     assert_problem(bad_window, 422, "query.until")
     assert_problem(suite.direct["monitoring"].get("/rules/nope/review", headers=role(suite, "auditor"),
                                                   params={"since": "2029-01-01", "until": "2029-12-31"}), 404)
+
+
+def test_after_the_first_check_periodic_checks_follow_closer_for_worse_and_larger_loans(suite, borrowers):
+    set_today(suite, date(2030, 1, 10))
+    small = register(suite, borrowers, disbursement_date="2030-01-10", first_due_date="2030-03-10")
+    large = register(suite, borrowers, disbursement_date="2030-01-10", first_due_date="2030-03-10",
+                     principal="1500000.00")
+    cob(suite, date(2030, 1, 11))
+    assert {c["kind"] for c in checks_of(suite, small["id"])} == {"use_of_funds"}  # the first check comes first
+    for loan in (small, large):
+        [first] = checks_of(suite, loan["id"])
+        assert complete(suite, first["id"], officer(suite)).status_code == 200
+    report = cob(suite, date(2030, 1, 12)).json()
+    assert report["steps"]["check_tasks"]["periodic_checks_scheduled"] == 2
+    periodic = {name: [c["due_date"] for c in checks_of(suite, loan["id"], status="open")]
+                for name, loan in (("small", small), ("large", large))}
+    assert periodic == {"small": ["2030-07-10"], "large": ["2030-04-11"]}  # 180 and 90 days after the first check
+    cob(suite, date(2030, 3, 11))  # the first instalment is missed: special mention
+    [due] = [c["due_date"] for c in checks_of(suite, small["id"], status="open") if c["kind"] == "periodic"]
+    assert due == "2030-04-10"  # brought forward to a month
+    cob(suite, date(2030, 3, 12))
+    assert [c["due_date"] for c in checks_of(suite, small["id"], status="open") if c["kind"] == "periodic"] == [
+        "2030-04-10"]  # and left there, not pushed on day by day

@@ -9,10 +9,10 @@ from tests.monitoring.api.helpers import assert_problem, officer, register, role
 TODAY = date(2026, 6, 30)
 
 
-def loan_overdue(suite, peers, dpd, product="personal_loan"):
+def loan_overdue(suite, borrowers, dpd, product="personal_loan"):
     """A loan whose first instalment fell due `dpd` days before the business date and was never paid."""
     first_due = TODAY - timedelta(days=dpd)
-    return register(suite, peers, product=product, term_months=24, first_due_date=first_due.isoformat(),
+    return register(suite, borrowers, product=product, term_months=24, first_due_date=first_due.isoformat(),
                     disbursement_date=(first_due - timedelta(days=20)).isoformat())
 
 
@@ -26,8 +26,8 @@ def today(suite):
     (31, "M2", "special_mention", 2), (90, "M3", "special_mention", 2), (91, "M4+", "substandard", 3),
     (270, "M4+", "substandard", 3), (271, "M4+", "doubtful", 3), (360, "M4+", "doubtful", 3), (361, "M4+", "loss", 3),
 ])
-def test_a_loan_is_classified_by_its_floor_at_each_boundary_day(suite, peers, dpd, bucket, loan_class, stage):
-    loan = loan_overdue(suite, peers, dpd)
+def test_a_loan_is_classified_by_its_floor_at_each_boundary_day(suite, borrowers, dpd, bucket, loan_class, stage):
+    loan = loan_overdue(suite, borrowers, dpd)
     stored = suite.direct["monitoring"].get(f"/loans/{loan['id']}", headers=officer(suite)).json()
     assert (stored["dpd"], stored["bucket"], stored["classification"], stored["ifrs9_stage"]) == (
         dpd, bucket, loan_class, stage)
@@ -37,8 +37,8 @@ def test_a_loan_is_classified_by_its_floor_at_each_boundary_day(suite, peers, dp
     (90, "special_mention"), (91, "substandard"), (120, "substandard"), (121, "doubtful"), (180, "doubtful"),
     (181, "loss"),
 ])
-def test_credit_cards_follow_their_own_floors(suite, peers, dpd, loan_class):
-    assert loan_overdue(suite, peers, dpd, product="credit_card")["classification"] == loan_class
+def test_credit_cards_follow_their_own_floors(suite, borrowers, dpd, loan_class):
+    assert loan_overdue(suite, borrowers, dpd, product="credit_card")["classification"] == loan_class
 
 
 def _override(suite, loan_id, requested, headers):
@@ -51,8 +51,8 @@ def _decide(suite, override_id, headers, approve=True):
                                            json={"approve": approve, "note": "credit committee"})
 
 
-def test_an_override_applies_only_after_someone_else_approves_it(suite, peers):
-    loan = loan_overdue(suite, peers, 0)
+def test_an_override_applies_only_after_someone_else_approves_it(suite, borrowers):
+    loan = loan_overdue(suite, borrowers, 0)
     maker = suite.headers("analyst.maker", ["risk_analyst"])
     proposed = _override(suite, loan["id"], "substandard", maker)
     assert proposed.status_code == 201, proposed.text
@@ -71,14 +71,14 @@ def test_an_override_applies_only_after_someone_else_approves_it(suite, peers):
     assert_problem(_decide(suite, proposed.json()["id"], suite.headers("analyst.checker")), 409)
 
 
-def test_an_override_can_never_improve_a_class(suite, peers):
-    loan = loan_overdue(suite, peers, 100)
+def test_an_override_can_never_improve_a_class(suite, borrowers):
+    loan = loan_overdue(suite, borrowers, 100)
     assert_problem(_override(suite, loan["id"], "special_mention", officer(suite)), 422, "body.requested_class")
     assert _override(suite, loan["id"], "substandard", officer(suite)).status_code == 201
 
 
-def test_a_rejected_override_changes_nothing(suite, peers):
-    loan = loan_overdue(suite, peers, 0)
+def test_a_rejected_override_changes_nothing(suite, borrowers):
+    loan = loan_overdue(suite, borrowers, 0)
     proposed = _override(suite, loan["id"], "doubtful", officer(suite)).json()
     rejected = _decide(suite, proposed["id"], suite.headers("analyst.checker", ["risk_analyst"]), approve=False)
     assert rejected.json()["status"] == "rejected"

@@ -4,8 +4,9 @@ COB dates only move forward, so each test works in a year of its own, later than
 """
 
 import asyncio
+import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -13,16 +14,28 @@ from sqlalchemy import update
 from services.monitoring.cob import flows
 from services.monitoring.cob.scheduled import NO_TOKEN, default_steps, run_cob_cli
 from services.monitoring.loans.models import Loan
-from tests.monitoring.api.helpers import alerts_of, assert_problem, cob, loan_now, officer, register, set_today
+from services.scoring.registry.flows import ensure_default_champion
+from tests.monitoring.api.helpers import (
+    admin,
+    alerts_of,
+    assert_problem,
+    cob,
+    loan_now,
+    officer,
+    peer_down,
+    register,
+    set_today,
+)
+from tests.scoring.api.conftest import german_rows
 
 
 def state(loan):
     return loan["dpd"], loan["bucket"], loan["classification"], loan["ifrs9_stage"]
 
 
-def test_cob_ages_a_stored_loan_across_every_class_boundary(suite, peers):
+def test_cob_ages_a_stored_loan_across_every_class_boundary(suite, borrowers):
     set_today(suite, date(2027, 1, 10))
-    loan = register(suite, peers, disbursement_date="2027-01-10", term_months=36)  # first due 2027-02-10
+    loan = register(suite, borrowers, disbursement_date="2027-01-10", term_months=36)  # first due 2027-02-10
     expected = [
         (date(2027, 2, 11), (1, "M1", "special_mention", 2)),
         (date(2027, 5, 11), (90, "M3", "special_mention", 2)),
@@ -48,9 +61,9 @@ def test_cob_ages_a_stored_loan_across_every_class_boundary(suite, peers):
     assert business == {"business_date": "2028-02-06", "last_cob": "2028-02-06"}
 
 
-def test_a_date_runs_once_and_earlier_dates_are_refused(suite, peers):
+def test_a_date_runs_once_and_earlier_dates_are_refused(suite, borrowers):
     set_today(suite, date(2029, 1, 10))
-    loan = register(suite, peers, disbursement_date="2029-01-10")
+    loan = register(suite, borrowers, disbursement_date="2029-01-10")
     first = cob(suite, date(2029, 3, 1))
     again = cob(suite, date(2029, 3, 1))
     assert first.status_code == again.status_code == 200
@@ -70,9 +83,9 @@ def _crash(number):
         raise RuntimeError("power cut in chunk 1")
 
 
-def test_a_crashed_run_resumes_where_it_stopped_without_duplicate_alerts(suite, peers):
+def test_a_crashed_run_resumes_where_it_stopped_without_duplicate_alerts(suite, borrowers):
     set_today(suite, date(2030, 1, 10))
-    loans = [register(suite, peers, disbursement_date="2030-01-10") for _ in range(5)]
+    loans = [register(suite, borrowers, disbursement_date="2030-01-10") for _ in range(5)]
     day = date(2030, 2, 11)
     with pytest.raises(RuntimeError):
         asyncio.run(flows.run_cob(_ctx(suite, day, before_commit=_crash), triggered_by="test", steps=default_steps()))
@@ -90,9 +103,9 @@ def test_a_crashed_run_resumes_where_it_stopped_without_duplicate_alerts(suite, 
         assert len([h for h in history if h["field"] == "bucket"]) == 2  # M0 at booking, M1 by COB, once
 
 
-def test_a_loan_that_fails_is_reported_and_the_rest_are_aged(suite, peers):
+def test_a_loan_that_fails_is_reported_and_the_rest_are_aged(suite, borrowers):
     set_today(suite, date(2031, 1, 10))
-    good, bad = (register(suite, peers, disbursement_date="2031-01-10") for _ in range(2))
+    good, bad = (register(suite, borrowers, disbursement_date="2031-01-10") for _ in range(2))
     with suite.database("monitoring").session() as session:
         session.execute(update(Loan).where(Loan.id == bad["id"]).values(product="mystery"))
         session.commit()
@@ -108,39 +121,53 @@ def test_a_loan_that_fails_is_reported_and_the_rest_are_aged(suite, peers):
     assert loan_now(suite, good["id"])["dpd"] == 1 and loan_now(suite, bad["id"])["dpd"] == 0
 
 
-def test_cob_rescores_borrowers_and_warns_on_a_sharp_fall(suite, peers):
+@pytest.fixture(scope="module")
+def champion(suite):  # noqa: ANN001, ANN201
+    """The scoring service's default champion, trained once for this module's suite."""
+    ensure_default_champion(suite.kernel)
+    suite.services["scoring"].state.scoring.serving.invalidate()
+
+
+def test_cob_rescores_borrowers_and_warns_on_a_sharp_fall(suite, borrowers, champion):
     set_today(suite, date(2032, 1, 10))
-    customer = peers.new_customer()
-    peers.scores[customer] = {"customer_id": customer, "points": 640, "grade": "B"}  # the baseline at booking
-    loan = register(suite, peers, customer_id=customer, disbursement_date="2032-01-10")
+    customer = borrowers.new_customer()
+    scored = suite.direct["scoring"].post("/scores", json={"customer_id": customer, "features": german_rows()[0]},
+                                          headers=admin(suite))
+    assert scored.status_code == 201, scored.text
+    baseline = scored.json()
+    loan = register(suite, borrowers, customer_id=customer, disbursement_date="2032-01-10")
     first = cob(suite, date(2032, 1, 11)).json()
-    assert first["steps"]["rescore"]["status"] == "done" and customer not in peers.batches[-1]  # scored yesterday
-    peers.scores[customer] = {"customer_id": customer, "points": 560, "grade": "D"}
-    cob(suite, date(2032, 2, 10))
-    assert customer in peers.batches[-1]
+    assert first["steps"]["rescore"]["status"] == "done", first["steps"]["rescore"]
+    assert first["steps"]["rescore"]["customers_due"] == 0  # the booking stored its baseline yesterday
+    with suite.database("monitoring").session() as session:
+        stored = session.get(Loan, loan["id"])
+        assert (stored.last_score, stored.last_grade) == (baseline["points"], baseline["grade"])
+        # Say the borrower stood 80 points higher at booking: the re-score a month on (same inputs) falls sharply.
+        session.execute(update(Loan).where(Loan.id == loan["id"]).values(last_score=baseline["points"] + 80))
+        session.commit()
+    month_on = cob(suite, date(2032, 2, 10)).json()
+    assert month_on["steps"]["rescore"]["customers_scored"] >= 1, month_on["steps"]
     drops = [a for a in alerts_of(suite, loan["id"]) if a["rule"] == "score_drop"]
-    assert len(drops) == 1 and drops[0]["evidence"]["from_points"] == 640 and drops[0]["evidence"]["to_points"] == 560
-    peers.down.add("scoring")
-    try:
+    assert len(drops) == 1 and drops[0]["evidence"]["from_points"] == baseline["points"] + 80
+    assert drops[0]["evidence"]["to_points"] == baseline["points"]
+    with peer_down(suite, "scoring"):
         down = cob(suite, date(2032, 3, 15)).json()
-    finally:
-        peers.down.discard("scoring")
     assert down["status"] == "completed" and down["steps"]["rescore"]["status"] == "skipped"
     assert "scoring" in down["steps"]["rescore"]["reason"]
 
 
-def test_the_command_line_closes_a_date_and_skips_peers_without_a_token(suite, peers, monkeypatch):
+def test_the_command_line_closes_a_date_and_skips_peers_without_a_token(suite, borrowers, monkeypatch):
     monkeypatch.delenv("LOANCRM_API_TOKEN", raising=False)
     set_today(suite, date(2033, 1, 10))
-    loan = register(suite, peers, disbursement_date="2033-01-10")
+    loan = register(suite, borrowers, disbursement_date="2033-01-10")
     report = run_cob_cli(suite.kernel, date(2033, 2, 11), progress=False)
     assert report.status == "completed" and report.steps["rescore"] == {"status": "skipped", "reason": NO_TOKEN}
     assert loan_now(suite, loan["id"])["dpd"] == 1
 
 
-def test_a_pause_stops_the_dpd_clock_for_its_days(suite, peers):
+def test_a_pause_stops_the_dpd_clock_for_its_days(suite, borrowers):
     set_today(suite, date(2034, 1, 10))
-    loan = register(suite, peers, disbursement_date="2034-01-10")  # first due 2034-02-10
+    loan = register(suite, borrowers, disbursement_date="2034-01-10")  # first due 2034-02-10
     cob(suite, date(2034, 2, 15))
     path = f"/loans/{loan['id']}/delinquency-pauses"
     bad = suite.direct["monitoring"].post(path, headers=officer(suite),
@@ -156,9 +183,9 @@ def test_a_pause_stops_the_dpd_clock_for_its_days(suite, peers):
     assert [(p["start"], p["end"], p["reason"]) for p in listed] == [("2034-02-12", "2034-02-21", "dispute")]
 
 
-def test_a_restructured_loan_stays_special_mention_for_a_year_then_may_cure(suite, peers):
+def test_a_restructured_loan_stays_special_mention_for_a_year_then_may_cure(suite, borrowers):
     set_today(suite, date(2035, 1, 10))
-    loan = register(suite, peers, disbursement_date="2035-01-10", first_due_date="2036-03-01")
+    loan = register(suite, borrowers, disbursement_date="2035-01-10", first_due_date="2036-03-01")
     path = f"/loans/{loan['id']}/restructuring"
     restructured = suite.direct["monitoring"].post(path, json={"reason": "term extended"}, headers=officer(suite))
     assert restructured.status_code == 200, restructured.text
@@ -173,9 +200,9 @@ def test_a_restructured_loan_stays_special_mention_for_a_year_then_may_cure(suit
     assert causes == [("cob_ageing", "normal"), ("restructuring", "special_mention"), ("cob_ageing", "normal")]
 
 
-def test_two_workers_closing_one_date_age_each_loan_once(suite, peers):
+def test_two_workers_closing_one_date_age_each_loan_once(suite, borrowers):
     set_today(suite, date(2037, 1, 10))
-    loans = [register(suite, peers, disbursement_date="2037-01-10") for _ in range(4)]
+    loans = [register(suite, borrowers, disbursement_date="2037-01-10") for _ in range(4)]
     day = date(2037, 2, 11)
     asyncio.run(flows.run_cob(_ctx(suite, day), triggered_by="test", max_chunks=0))  # plan the chunks only
 
@@ -191,3 +218,32 @@ def test_two_workers_closing_one_date_age_each_loan_once(suite, peers):
         history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=officer(suite)).json()
         assert [h["to_value"] for h in history if h["field"] == "bucket"] == ["M0", "M1"]
         assert [a["rule"] for a in alerts_of(suite, loan["id"])] == ["missed_payment"]
+
+
+def test_a_complaint_followed_by_silence_warns_once_a_check_period(suite, borrowers):
+    set_today(suite, date(2040, 1, 10))
+    silent, talking, content = (register(suite, borrowers, disbursement_date="2040-01-10") for _ in range(3))
+    customer = suite.direct["customer"]
+    for loan, days_ago in ((silent, 90), (talking, 2), (content, 90)):
+        logged = customer.post(f"/customers/{loan['customer_id']}/interactions", headers={
+            **admin(suite), "Idempotency-Key": uuid.uuid4().hex}, json={
+            "channel": "phone", "direction": "outbound", "purpose": "post_loan_follow_up", "outcome": "reached",
+            "officer": "officer.bj001", "occurred_at": (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()})
+        assert logged.status_code == 201, logged.text
+    for loan in (silent, talking):
+        complained = customer.post(f"/customers/{loan['customer_id']}/complaints", headers={
+            **admin(suite), "Idempotency-Key": uuid.uuid4().hex}, json={
+            "kind": "complaint", "channel": "phone", "category": "fees",
+            "received_at": (datetime.now(UTC) - timedelta(days=80)).isoformat()})
+        assert complained.status_code == 201, complained.text
+    report = cob(suite, date(2040, 1, 11)).json()
+    assert report["steps"]["contact_silence"]["status"] == "done", report["steps"]
+    [alert] = [a for a in alerts_of(suite, silent["id"]) if a["rule"] == "complaint_silence"]
+    assert alert["evidence"] == {"complaints_12m": 1, "days_since_last_contact": 90, "rule_version": 1}
+    for quiet in (talking, content):
+        assert [a for a in alerts_of(suite, quiet["id"]) if a["rule"] == "complaint_silence"] == []
+    cob(suite, date(2040, 1, 12))  # checked yesterday: not read again until the period is over
+    assert len([a for a in alerts_of(suite, silent["id"]) if a["rule"] == "complaint_silence"]) == 1
+    with peer_down(suite, "customer"):
+        down = cob(suite, date(2040, 3, 1)).json()
+    assert down["status"] == "completed" and down["steps"]["contact_silence"]["status"] == "skipped"

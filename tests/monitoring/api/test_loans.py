@@ -10,7 +10,7 @@ import pytest
 
 from shared.clients.monitoring import MonitoringClient
 
-from tests.monitoring.api.helpers import assert_problem, loan_body, officer, register, role, set_today
+from tests.monitoring.api.helpers import assert_problem, loan_body, officer, peer_down, register, role, set_today
 
 PREVIEW = {"principal": "10000.00", "annual_rate": "0.0435", "term_months": 7, "disbursement_date": "2026-01-31"}
 
@@ -68,8 +68,8 @@ def test_bad_schedule_input_is_a_422_naming_the_field(suite, overrides, field):
     assert_problem(response, 422, field)
 
 
-def test_a_registered_loan_keeps_its_schedule_and_is_listed_for_its_customer(suite, peers):
-    loan = register(suite, peers, external_id=f"CORE-{uuid.uuid4().hex[:8]}")
+def test_a_registered_loan_keeps_its_schedule_and_is_listed_for_its_customer(suite, borrowers):
+    loan = register(suite, borrowers, external_id=f"CORE-{uuid.uuid4().hex[:8]}")
     assert loan["status"] == "active" and loan["dpd"] == 0 and loan["bucket"] == "M0"
     assert loan["classification"] == "normal" and loan["ifrs9_stage"] == 1
     assert loan["outstanding_principal"] == "12000.00" and len(loan["schedule"]) == 12
@@ -83,8 +83,8 @@ def test_a_registered_loan_keeps_its_schedule_and_is_listed_for_its_customer(sui
     assert [row["id"] for row in by_external] == [loan["id"]]
 
 
-def test_registering_twice_with_one_key_books_one_loan(suite, peers):
-    body = loan_body(peers.new_customer(), external_id=f"CORE-{uuid.uuid4().hex[:8]}")
+def test_registering_twice_with_one_key_books_one_loan(suite, borrowers):
+    body = loan_body(borrowers.new_customer(), external_id=f"CORE-{uuid.uuid4().hex[:8]}")
     headers = {**officer(suite), "Idempotency-Key": uuid.uuid4().hex}
     first = suite.direct["monitoring"].post("/loans", json=body, headers=headers)
     again = suite.direct["monitoring"].post("/loans", json=body, headers=headers)
@@ -99,37 +99,32 @@ def test_registering_twice_with_one_key_books_one_loan(suite, peers):
     assert_problem(duplicate, 409)
 
 
-def test_an_unknown_customer_or_a_missing_customer_service_is_a_clear_problem(suite, peers):
+def test_an_unknown_customer_or_a_missing_customer_service_is_a_clear_problem(suite, borrowers):
     unknown = suite.direct["monitoring"].post("/loans", json=loan_body("nobody"), headers=officer(suite))
     assert_problem(unknown, 422, "body.customer_id")
-    peers.down.add("customer")
-    try:
-        down = suite.direct["monitoring"].post("/loans", json=loan_body(peers.new_customer()), headers=officer(suite))
-    finally:
-        peers.down.discard("customer")
+    customer = borrowers.new_customer()
+    with peer_down(suite, "customer"):
+        down = suite.direct["monitoring"].post("/loans", json=loan_body(customer), headers=officer(suite))
     assert assert_problem(down, 503)["service"] == "customer"
-    peers.down.add("scoring")
-    try:
-        without_score = register(suite, peers)  # the score baseline is optional; booking goes on
-    finally:
-        peers.down.discard("scoring")
+    with peer_down(suite, "scoring"):
+        without_score = register(suite, borrowers)  # the score baseline is optional; booking goes on
     assert without_score["status"] == "active"
 
 
-def test_a_loan_in_the_future_is_refused(suite, peers):
-    body = loan_body(peers.new_customer(), disbursement_date="2026-02-01")
+def test_a_loan_in_the_future_is_refused(suite, borrowers):
+    body = loan_body(borrowers.new_customer(), disbursement_date="2026-02-01")
     response = suite.direct["monitoring"].post("/loans", json=body, headers=officer(suite))
     assert_problem(response, 422, "body.disbursement_date")
 
 
-def test_branches_and_roles_bound_who_sees_and_books_what(suite, peers):
-    loan = register(suite, peers)
+def test_branches_and_roles_bound_who_sees_and_books_what(suite, borrowers):
+    loan = register(suite, borrowers)
     assert suite.direct["monitoring"].get(f"/loans/{loan['id']}", headers=officer(suite, "SH002")).status_code == 404
     assert suite.direct["monitoring"].get(f"/loans/{loan['id']}", headers=officer(suite)).status_code == 200
-    other_branch = suite.direct["monitoring"].post("/loans", json=loan_body(peers.new_customer(), branch="SH002"),
+    other_branch = suite.direct["monitoring"].post("/loans", json=loan_body(borrowers.new_customer(), branch="SH002"),
                                                    headers=officer(suite))
     assert_problem(other_branch, 403)
-    by_collector = suite.direct["monitoring"].post("/loans", json=loan_body(peers.new_customer()),
+    by_collector = suite.direct["monitoring"].post("/loans", json=loan_body(borrowers.new_customer()),
                                                    headers=role(suite, "collector"))
     assert_problem(by_collector, 403)
     listed = suite.direct["monitoring"].get("/loans", params={"customer_id": loan["customer_id"]},
@@ -137,14 +132,14 @@ def test_branches_and_roles_bound_who_sees_and_books_what(suite, peers):
     assert listed.json() == []
 
 
-def test_a_loan_booked_late_is_aged_on_the_business_date(suite, peers):
-    loan = register(suite, peers, disbursement_date="2025-10-01")
+def test_a_loan_booked_late_is_aged_on_the_business_date(suite, borrowers):
+    loan = register(suite, borrowers, disbursement_date="2025-10-01")
     # First instalment due 2025-11-01, nothing paid by 2026-01-31: 91 days overdue.
     assert (loan["dpd"], loan["bucket"], loan["classification"], loan["ifrs9_stage"]) == (91, "M4+", "substandard", 3)
 
 
-def test_the_shared_client_reads_what_other_services_rely_on(suite, peers):
-    loan = register(suite, peers)
+def test_the_shared_client_reads_what_other_services_rely_on(suite, borrowers):
+    loan = register(suite, borrowers)
     token = suite.token("officer.bj001")
 
     async def read():
@@ -160,8 +155,8 @@ def test_the_shared_client_reads_what_other_services_rely_on(suite, peers):
     assert alerts == []
 
 
-def test_the_gateway_routes_to_monitoring_with_the_callers_token(suite, peers):
-    loan = register(suite, peers)
+def test_the_gateway_routes_to_monitoring_with_the_callers_token(suite, borrowers):
+    loan = register(suite, borrowers)
     response = suite.client.get("/api/monitoring/loans", params={"customer_id": loan["customer_id"]},
                                 headers=officer(suite))
     assert response.status_code == 200 and [row["id"] for row in response.json()] == [loan["id"]]

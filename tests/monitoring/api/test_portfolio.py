@@ -9,18 +9,18 @@ from tests.monitoring.api.helpers import cob, officer, register, role, set_today
 TODAY = date(2027, 1, 10)
 
 
-def overdue(suite, peers, dpd, **overrides):
+def overdue(suite, borrowers, dpd, **overrides):
     first_due = TODAY - timedelta(days=dpd)
-    return register(suite, peers, first_due_date=first_due.isoformat(),
+    return register(suite, borrowers, first_due_date=first_due.isoformat(),
                     disbursement_date=(first_due - timedelta(days=20)).isoformat(), **overrides)
 
 
 @pytest.fixture(scope="module")
-def book(suite, peers):
+def book(suite, borrowers):
     set_today(suite, TODAY)
-    current = register(suite, peers, disbursement_date="2027-01-10")
-    late = overdue(suite, peers, 45)
-    bad = overdue(suite, peers, 100, principal="6000.00", branch="SH002", officer="officer.sh002",
+    current = register(suite, borrowers, disbursement_date="2027-01-10")
+    late = overdue(suite, borrowers, 45)
+    bad = overdue(suite, borrowers, 100, principal="6000.00", branch="SH002", officer="officer.sh002",
                   headers=officer(suite, "SH002"))
     return current, late, bad
 

@@ -29,9 +29,9 @@ def loan_detail(suite, loan_id):
 
 
 @pytest.fixture
-def loan(suite, peers):
+def loan(suite, borrowers):
     set_today(suite, date(2026, 2, 15))
-    return register(suite, peers)
+    return register(suite, borrowers)
 
 
 def test_an_instalment_paid_on_its_due_date_pays_interest_then_principal(suite, loan):
@@ -100,9 +100,9 @@ def test_a_reversal_makes_the_money_owed_again(suite, loan):
     assert_problem(again, 409)
 
 
-def test_a_backdated_repayment_cures_the_past_and_appends_the_correction(suite, peers):
+def test_a_backdated_repayment_cures_the_past_and_appends_the_correction(suite, borrowers):
     set_today(suite, date(2026, 2, 15))
-    loan = register(suite, peers)
+    loan = register(suite, borrowers)
     set_today(suite, date(2026, 5, 1))
     three = str(sum(D(r["total"]) for r in loan["schedule"][:3]))
     late = pay(suite, loan["id"], "10.00").json()["loan"]
@@ -132,3 +132,25 @@ def test_parallel_postings_on_one_loan_end_with_an_exact_balance(suite, loan):
     postings = suite.direct["monitoring"].get(f"/loans/{loan['id']}/postings", headers=officer(suite)).json()
     assert len(postings) == 24
     assert sum(D(p["principal"]) + D(p["interest"]) for p in postings) == D("2400.00")
+
+
+def test_penalty_interest_is_charged_per_product_and_taken_first(suite, borrowers):
+    set_today(suite, date(2026, 2, 25))
+    app = suite.services["monitoring"]
+    settings = app.state.monitoring_settings
+    app.state.monitoring_settings = settings.model_copy(update={"penalty_daily_rates": {"business_loan": D("0.0005")}})
+    try:
+        fined = register(suite, borrowers, product="business_loan")
+    finally:
+        app.state.monitoring_settings = settings
+    plain = register(suite, borrowers)  # personal loans carry no penalty unless configured
+    assert (D(fined["penalty_daily_rate"]), D(plain["penalty_daily_rate"])) == (D("0.0005"), 0)
+    first = fined["schedule"][0]  # due 2026-02-15, ten days overdue on the business date
+    penalty = (D(first["total"]) * D("0.0005") * 10).quantize(D("0.01"))
+    body = pay(suite, fined["id"], "100.00").json()
+    assert (body["penalty"], body["interest"]) == (str(penalty), str(D("100.00") - penalty))
+    again = pay(suite, fined["id"], "1.00").json()
+    assert again["penalty"] == "0.00"  # already paid for these days
+    assert loan_detail(suite, fined["id"])["schedule"][0]["penalty_paid"] == str(penalty)
+    check(suite, fined["id"])
+    assert pay(suite, plain["id"], "100.00").json()["penalty"] == "0.00"

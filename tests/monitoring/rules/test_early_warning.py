@@ -7,7 +7,7 @@ import pytest
 
 from services.monitoring.classification.rules import Ifrs9Stage, LoanClass, RiskState
 from services.monitoring.errors import DomainError
-from services.monitoring.rules.engine import SHIPPED_RULES, Facts, evaluate, validate_params
+from services.monitoring.rules.engine import SHIPPED_RULES, Facts, Feed, evaluate, validate_params
 from services.monitoring.rules.models import RuleKind
 
 DAY = date(2026, 3, 1)
@@ -22,6 +22,21 @@ def facts(**kwargs):
     return Facts("loan-1", "cust-1", DAY, **kwargs)
 
 
+def txn(booked_on, amount, direction, kind, account="acc-1", **extra):
+    return {"account": account, "booked_on": booked_on, "amount": Decimal(amount), "direction": direction,
+            "kind": kind, "loan_id": None, "counterparty": None, "merchant": None, "payer_account": None,
+            "housing_estate": None, **extra}
+
+
+def fed(*transactions, payers=None, disbursed_on=date(2026, 2, 20), principal="10000.00"):
+    return facts(feed=Feed(tuple(transactions), payers or {}, disbursed_on, Decimal(principal)))
+
+
+SALARIES = [txn(date(2025, 11, 10), "9000", "credit", "salary"), txn(date(2025, 12, 10), "9000", "credit", "salary")]
+REPAID_BY = {"payer-9": {"cust-1": "Sunshine Garden", "cust-2": "Moon Court", "cust-3": None}}
+CASH_OUT = [txn(date(2026, 2, 26), "5000", "debit", "card_purchase", merchant="M-1"),
+            txn(date(2026, 2, 27), "3000", "debit", "card_purchase", merchant="M-1")]
+
 CASES = {
     "missed_payment": (facts(before=state(0), after=state(1)), facts(before=state(1), after=state(2))),
     "dpd_over_30": (facts(before=state(30), after=state(31)), facts(before=state(29), after=state(30))),
@@ -29,15 +44,33 @@ CASES = {
     "non_performing": (
         facts(before=state(90, LoanClass.SPECIAL_MENTION), after=state(91, LoanClass.SUBSTANDARD)),
         facts(before=state(91, LoanClass.SUBSTANDARD), after=state(271, LoanClass.DOUBTFUL))),
-    "partial_payment": (
-        facts(payment={"posting_id": "p1", "amount": Decimal("50"), "overdue_after": Decimal("10.00")}),
-        facts(payment={"posting_id": "p2", "amount": Decimal("60"), "overdue_after": Decimal("0.00")})),
+    "partial_payment": (  # the second short payment in a row fires; the first alone does not
+        facts(payment={"posting_id": "p2", "amount": Decimal("50"), "overdue_after": Decimal("10.00"),
+                       "partials_in_a_row": 2}),
+        facts(payment={"posting_id": "p1", "amount": Decimal("50"), "overdue_after": Decimal("60.00"),
+                       "partials_in_a_row": 1})),
     "score_drop": (
         facts(score={"previous_points": 650, "points": 600, "previous_grade": "B", "grade": "B"}),
         facts(score={"previous_points": 650, "points": 601, "previous_grade": "B", "grade": "C"})),
     "promise_broken": (
         facts(promise={"promise_id": "x", "amount": Decimal("100"), "promised_date": date(2026, 2, 28)}),
         facts(promise={"promise_id": "y", "amount": Decimal("100"), "promised_date": DAY})),
+    "salary_stopped": (  # the last of three salaries came 81 days ago; then one 16 days ago
+        fed(txn(date(2025, 10, 10), "9000", "credit", "salary"), *SALARIES),
+        fed(*SALARIES, txn(date(2026, 2, 13), "9000", "credit", "salary"))),
+    "shared_payer": (fed(payers=REPAID_BY), fed(payers={"payer-9": {"cust-1": None, "cust-2": None}})),
+    "card_cash_out": (  # round sums at one merchant repaid at once; the same sums not repaid, or not round
+        fed(*CASH_OUT, txn(date(2026, 2, 28), "8000", "credit", "repayment")),
+        fed(txn(date(2026, 2, 26), "4999.50", "debit", "card_purchase", merchant="M-1"),
+            txn(date(2026, 2, 27), "3000", "debit", "card_purchase", merchant="M-1"),
+            txn(date(2026, 2, 28), "8000", "credit", "repayment"))),
+    "funds_moved_on": (
+        fed(txn(date(2026, 2, 22), "6000", "debit", "transfer", counterparty="stranger-1")),
+        fed(txn(date(2026, 2, 22), "6000", "debit", "transfer", counterparty="acc-1"),
+            txn(date(2026, 3, 1), "6000", "debit", "transfer", counterparty="stranger-1"))),
+    "complaint_silence": (
+        facts(contact={"complaints_12m": 1, "days_since_last_contact": 60}),
+        facts(contact={"complaints_12m": 1, "days_since_last_contact": 59})),
 }
 
 
@@ -62,6 +95,13 @@ def test_a_grade_fall_of_two_notches_is_a_score_drop_even_with_few_points():
     assert evaluate(rule["kind"], rule["params"], first_score) is None
 
 
+def test_a_payment_that_clears_the_arrears_is_never_partial():
+    rule = RULES["partial_payment"]
+    cleared = facts(payment={"posting_id": "p3", "amount": Decimal("60"), "overdue_after": Decimal("0.00"),
+                             "partials_in_a_row": 0})
+    assert evaluate(rule["kind"], {"in_a_row": 1}, cleared) is None
+
+
 def test_rules_refuse_nonsense_thresholds():
     with pytest.raises(DomainError) as exc:
         validate_params(RuleKind.DPD_REACHED, {"days": 0})
@@ -70,3 +110,42 @@ def test_rules_refuse_nonsense_thresholds():
         validate_params(RuleKind.CLASS_WORSENED, {"at_least": "catastrophic"})
     with pytest.raises(DomainError):
         validate_params(RuleKind.SCORE_DROP, {"points": "fifty", "grade_notches": 2})
+
+
+def test_borrowers_of_one_payer_in_one_estate_raise_the_severity():
+    rule = RULES["shared_payer"]
+    several = evaluate(rule["kind"], rule["params"], CASES["shared_payer"][0])
+    assert several.severity is None and several.evidence["borrowers"] == 3
+    same_estate = {"payer-9": {"cust-1": "Sunshine Garden", "cust-2": "Sunshine Garden", "cust-3": None}}
+    worse = evaluate(rule["kind"], rule["params"], fed(payers=same_estate))
+    assert worse.severity == "high" and worse.evidence["shared_estates"] == ["Sunshine Garden"]
+    assert worse.trigger != several.trigger  # the escalation is an alert of its own
+
+
+def test_card_cash_out_needs_the_repayment_to_cover_the_spending():
+    rule = RULES["card_cash_out"]
+    partly = fed(*CASH_OUT, txn(date(2026, 2, 28), "1000", "credit", "repayment"))
+    assert evaluate(rule["kind"], rule["params"], partly) is None
+    late = fed(*CASH_OUT, txn(date(2026, 3, 5), "8000", "credit", "repayment"))
+    assert evaluate(rule["kind"], rule["params"], late) is None
+
+
+def test_feed_rules_refuse_nonsense_thresholds():
+    for kind, params, field in [
+        (RuleKind.CARD_CASH_OUT, {"round_to": "0", "min_purchases": 2, "window_days": 3, "repaid_share": "0.9"},
+         "params.round_to"),
+        (RuleKind.FUNDS_MOVED_ON, {"within_days": 7, "share": "1.5"}, "params.share"),
+        (RuleKind.SHARED_PAYER, {"borrowers": 3, "estate_severity": "dire"}, "params.estate_severity"),
+        (RuleKind.SALARY_STOPPED, {"gap_days": 0, "min_credits": 3}, "params.gap_days"),
+    ]:
+        with pytest.raises(DomainError) as exc:
+            validate_params(kind, params)
+        assert exc.value.field == field
+
+
+def test_silence_needs_a_complaint_and_never_contacted_counts_as_silent():
+    rule = RULES["complaint_silence"]
+    assert evaluate(rule["kind"], rule["params"], facts(contact={"complaints_12m": 0,
+                                                                 "days_since_last_contact": 400})) is None
+    assert evaluate(rule["kind"], rule["params"], facts(contact={"complaints_12m": 2,
+                                                                 "days_since_last_contact": None})) is not None

@@ -68,6 +68,7 @@ def test_stored_scores_are_read_back_by_id_and_by_customer_newest_first(suite, o
 
 def test_personal_inputs_are_stored_hashed_and_the_challenger_shadows_unseen(suite, officer, applicants):
     body = _post(suite, officer, {"features": applicants[1]}).json()
+    suite.services["scoring"].state.scoring.shadow.drain()  # shadows are stored after the answer
     with suite.database("scoring").session() as session:
         from sqlmodel import select
 
@@ -81,6 +82,24 @@ def test_personal_inputs_are_stored_hashed_and_the_challenger_shadows_unseen(sui
     assert key_file.stat().st_mode & 0o777 == 0o600
     # The shadow is never answered: not by id, not in the customer's list.
     assert suite.direct["scoring"].get(f"/scores/{shadow.id}", headers=officer).status_code == 404
+
+
+def test_shadows_are_stored_after_the_answer_once_per_champion_score(suite, officer, applicants):
+    shadow = suite.services["scoring"].state.scoring.shadow
+    headers = {**officer, "Idempotency-Key": "shadow-once"}
+    first = _post(suite, headers, {"features": applicants[5]}).json()
+    assert _post(suite, headers, {"features": applicants[5]}).json()["id"] == first["id"]  # replayed
+    batch = _post(suite, officer, {"rows": [{"features": a} for a in applicants[6:9]]}, path="/scores:batch").json()
+    shadow.drain()
+    ids = [first["id"]] + [s["id"] for s in batch["scores"]]
+    with suite.database("scoring").session() as session:
+        from sqlmodel import select
+
+        twins = session.exec(select(Score).where(Score.champion_score_id.in_(ids))).all()
+        caller = session.get(Score, first["id"]).created_by
+    assert sorted(t.champion_score_id for t in twins) == sorted(ids) and all(t.shadow for t in twins)
+    assert {t.created_by for t in twins} == {caller}
+    assert shadow.drain() == 0
 
 
 @pytest.mark.parametrize("change, field, words", [

@@ -1,0 +1,84 @@
+"""The account-transactions feed: what the core banking system saw move on borrowers' accounts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field as PydanticField
+from sqlalchemy import Index
+from sqlmodel import Field
+
+from services.monitoring.db import MonitoringTable
+from services.monitoring.loans.models import PositiveAmount, money_column, new_id, now
+
+MAX_BATCH_ROWS = 10_000
+
+
+class Direction(StrEnum):
+    CREDIT = "credit"
+    DEBIT = "debit"
+
+
+class TransactionKind(StrEnum):
+    SALARY = "salary"
+    REPAYMENT = "repayment"
+    CARD_PURCHASE = "card_purchase"
+    TRANSFER = "transfer"
+    CASH = "cash"
+    OTHER = "other"
+
+
+class AccountTransaction(MonitoringTable, table=True):
+    __tablename__ = "account_transactions"
+    __table_args__ = (Index("ix_account_transactions_customer_booked", "customer_id", "booked_on"),
+                      Index("ix_account_transactions_payer", "payer_account"))
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    account: str = Field(max_length=64)
+    customer_id: str = Field(max_length=64)
+    loan_id: str | None = Field(default=None, max_length=32)
+    booked_on: date
+    amount: Decimal = Field(sa_column=money_column())
+    direction: str = Field(max_length=8)
+    kind: str = Field(max_length=16)
+    counterparty: str | None = Field(default=None, max_length=64)
+    merchant: str | None = Field(default=None, max_length=128)
+    payer_account: str | None = Field(default=None, max_length=64)
+    housing_estate: str | None = Field(default=None, max_length=128)
+    recorded_by: str = Field(max_length=64)
+    recorded_at: datetime = Field(default_factory=now)
+
+
+class TransactionRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"account": "6222-0001", "customer_id": "c0ffee", "booked_on": "2026-02-15", "amount": "1066.19",
+         "direction": "credit", "kind": "repayment", "payer_account": "6222-0777",
+         "housing_estate": "Sunshine Garden"}]})
+
+    account: str = PydanticField(min_length=1, max_length=64)
+    customer_id: str = PydanticField(min_length=1, max_length=64)
+    loan_id: str | None = PydanticField(default=None, min_length=1, max_length=32,
+                                        description="The loan a repayment or a disbursement belongs to")
+    booked_on: date
+    amount: PositiveAmount
+    direction: Direction
+    kind: TransactionKind
+    counterparty: str | None = PydanticField(default=None, max_length=64,
+                                             description="The other account of a transfer")
+    merchant: str | None = PydanticField(default=None, max_length=128, description="Where a card was used")
+    payer_account: str | None = PydanticField(default=None, max_length=64,
+                                              description="The account a repayment came from")
+    housing_estate: str | None = PydanticField(default=None, max_length=128,
+                                               description="The estate of the property a mortgage repayment is for")
+
+
+class TransactionBatch(BaseModel):
+    rows: list[TransactionRow] = PydanticField(min_length=1, max_length=MAX_BATCH_ROWS)
+
+
+class BatchReceipt(BaseModel):
+    accepted: int
+    customers_checked: int
+    alerts_raised: int

@@ -1,0 +1,89 @@
+"""Taking in the account-transactions feed and applying the feed rules to the borrowers it concerns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+
+from sqlalchemy import insert, select as sa_select
+from sqlmodel import Session
+
+from services.monitoring.alerts.service import raise_alerts
+from services.monitoring.errors import DomainError
+from services.monitoring.loans.models import Loan, LoanStatus, new_id, now
+from services.monitoring.rules.engine import Facts, Feed
+from services.monitoring.rules.models import FEED_KINDS
+from services.monitoring.rules.service import alert_drafts, enabled_rules
+from services.monitoring.transactions.models import AccountTransaction, BatchReceipt, TransactionRow
+
+TXNS = AccountTransaction.__table__
+# How far back the rules look: a year of salaries, and the weeks around a disbursement.
+LOOKBACK_DAYS = 400
+
+
+def record_transactions(session: Session, rows: Sequence[TransactionRow], *, by: str, as_of: date) -> BatchReceipt:
+    """Store a batch of the feed (all or nothing) and warn on the borrowers it concerns."""
+    loan_ids = {row.loan_id for row in rows if row.loan_id}
+    owners = dict(session.execute(sa_select(Loan.id, Loan.customer_id).where(Loan.id.in_(loan_ids))).all())
+    for i, row in enumerate(rows):
+        if row.loan_id and owners.get(row.loan_id) != row.customer_id:
+            raise DomainError(f"rows.{i}.loan_id", "no such loan of this customer")
+        if row.booked_on > as_of:
+            raise DomainError(f"rows.{i}.booked_on", f"must not be after the business date {as_of.isoformat()}")
+    recorded_at = now()
+    session.execute(insert(TXNS), [{**row.model_dump(mode="python"), "id": new_id(), "recorded_by": by,
+                                    "recorded_at": recorded_at} for row in rows])
+    payers = {row.payer_account for row in rows if row.payer_account}
+    # A new borrower repaid by a known payer concerns every borrower that payer repays.
+    also = session.execute(sa_select(TXNS.c.customer_id).distinct().where(TXNS.c.payer_account.in_(payers))).scalars()
+    customers = {row.customer_id for row in rows} | set(also)
+    return BatchReceipt(accepted=len(rows), customers_checked=len(customers),
+                        alerts_raised=warn_on_feed(session, customers, as_of))
+
+
+def warn_on_feed(session: Session, customer_ids: Iterable[str], day: date) -> int:
+    """Apply the enabled feed rules to each active loan of these borrowers, on what the feed holds up to `day`."""
+    customer_ids = set(customer_ids)
+    rules = enabled_rules(session, kinds=FEED_KINDS)
+    if not rules or not customer_ids:
+        return 0
+    loans = session.execute(sa_select(Loan.id, Loan.customer_id, Loan.disbursement_date, Loan.principal).where(
+        Loan.customer_id.in_(customer_ids), Loan.status == LoanStatus.ACTIVE)).all()
+    if not loans:
+        return 0
+    rows = session.execute(sa_select(TXNS).where(
+        TXNS.c.customer_id.in_({loan.customer_id for loan in loans}),
+        TXNS.c.booked_on > day - timedelta(days=LOOKBACK_DAYS), TXNS.c.booked_on <= day)
+        .order_by(TXNS.c.booked_on, TXNS.c.id)).mappings().all()
+    by_customer: dict[str, list] = {}
+    for row in rows:
+        by_customer.setdefault(row["customer_id"], []).append(row)
+    repaid = _repaid_by_payer(session, {row["payer_account"] for row in rows if row["payer_account"]})
+    drafts = []
+    for loan in loans:
+        mine = tuple(by_customer.get(loan.customer_id, ()))
+        payers = {p: repaid[p] for p in {t["payer_account"] for t in mine if t["payer_account"]}}
+        feed = Feed(transactions=mine, payers=payers, disbursed_on=loan.disbursement_date, principal=loan.principal)
+        drafts += alert_drafts(rules, Facts(loan.id, loan.customer_id, day, feed=feed))
+    return raise_alerts(session, drafts)
+
+
+def _repaid_by_payer(session: Session, payers: set[str]) -> dict[str, dict[str, str | None]]:
+    """Payer account -> each borrower it repaid -> the housing estate their repayments named (any, if several)."""
+    repaid: dict[str, dict[str, str | None]] = {}
+    if not payers:
+        return repaid
+    for payer, customer, estate in session.execute(
+            sa_select(TXNS.c.payer_account, TXNS.c.customer_id, TXNS.c.housing_estate).distinct().where(
+                TXNS.c.payer_account.in_(payers), TXNS.c.kind == "repayment")):
+        borrowers = repaid.setdefault(payer, {})
+        borrowers[customer] = borrowers.get(customer) or estate
+    return repaid
+
+
+def customers_with_feed(session: Session, day: date) -> list[str]:
+    """Borrowers with an active loan and feed rows in the look-back: whom COB re-checks (salary stops need time)."""
+    return list(session.execute(sa_select(TXNS.c.customer_id).distinct().join(
+        Loan.__table__, Loan.__table__.c.customer_id == TXNS.c.customer_id).where(
+        Loan.__table__.c.status == LoanStatus.ACTIVE.value,
+        TXNS.c.booked_on > day - timedelta(days=LOOKBACK_DAYS)).order_by(TXNS.c.customer_id)).scalars())

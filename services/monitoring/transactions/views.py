@@ -1,0 +1,32 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from services.monitoring import api
+from services.monitoring.business_day import business_date
+from services.monitoring.transactions import service
+from services.monitoring.transactions.models import MAX_BATCH_ROWS, BatchReceipt, TransactionBatch
+from shared.errors import problem_responses
+
+router = APIRouter(tags=["account transactions"])
+
+
+@router.post("/transactions:batch", status_code=201, response_model=BatchReceipt,
+             summary=f"Take in up to {MAX_BATCH_ROWS:,} rows of the account-transactions feed (admin, loan officer)",
+             description="All or nothing; a bad row is a 422 naming `body.rows.N.field`. The feed rules (salary "
+                         "stopped, shared payer, card cash-out, funds moved on) run on the borrowers concerned. "
+                         "Idempotency-Key required: a retry returns the first receipt.",
+             responses=problem_responses(422, 428))
+async def record_transactions(request: Request, command: TransactionBatch, principal: api.Officer,
+                              idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+                              ) -> JSONResponse:
+    def run(session):  # noqa: ANN001, ANN202
+        receipt = service.record_transactions(session, command.rows, by=principal.sub,
+                                              as_of=business_date(session, api.settings(request)))
+        return 201, receipt.model_dump(mode="json")
+
+    return await run_in_threadpool(api.idempotent, request, principal, idempotency_key, required=True,
+                                   command_name="record_transactions", payload=command.model_dump(mode="json"),
+                                   command=run)
