@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,11 +24,16 @@ class MonitoringSettings(BaseSettings):
     # Penalty interest per day on overdue principal and interest, by product, e.g. {"personal_loan": "0.0005"}
     # (0.05% a day, 1.5 times a 12% annual rate, a common contract term). Off for a product not named here.
     penalty_daily_rates: dict[str, Decimal] = Field(default_factory=dict)
-    # Loss given default assumed for expected loss (a fraction).
+    # Loss given default assumed for expected loss (a fraction), by product, e.g. {"mortgage": "0.25"};
+    # default_lgd for a product not named here.
     default_lgd: Decimal = Field(Decimal("0.45"), ge=0, le=1)
+    lgd_by_product: dict[str, Annotated[Decimal, Field(ge=0, le=1)]] = Field(default_factory=dict)
 
     def penalty_rate(self, product: str) -> Decimal:
         return self.penalty_daily_rates.get(product, Decimal("0"))
+
+    def lgd(self, product: str) -> Decimal:
+        return self.lgd_by_product.get(product, self.default_lgd)
 
 
 class BatchSettings(BaseSettings):

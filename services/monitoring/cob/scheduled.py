@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from services.monitoring.alerts.service import warn
@@ -17,6 +18,7 @@ from services.monitoring.checks.service import schedule_periodic_checks, schedul
 from services.monitoring.cob.flows import CobContext, Step, run_cob
 from services.monitoring.cob.models import CobReport
 from services.monitoring.loans.models import Loan, LoanStatus
+from services.monitoring.loans.service import note_score, note_segments
 from services.monitoring.peers import connect
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import RuleKind
@@ -58,7 +60,7 @@ def _due_for_rescore(ctx: CobContext) -> list[str]:
             .order_by(Loan.customer_id)).scalars())
 
 
-Visit = Callable[[Loan], Facts | None]  # notes what COB learnt on a loan; the facts to warn on, if any
+Visit = Callable[[Session, Loan], Facts | None]  # notes what COB learnt on a loan; the facts to warn on, if any
 
 
 def _visit_borrowers(ctx: CobContext, visits: Iterable[tuple[str, Visit]], kind: RuleKind) -> int:
@@ -69,7 +71,7 @@ def _visit_borrowers(ctx: CobContext, visits: Iterable[tuple[str, Visit]], kind:
             loans = session.execute(select(Loan).where(Loan.customer_id == customer_id,
                                                        Loan.status == LoanStatus.ACTIVE)).scalars()
             for loan in loans:
-                facts = visit(loan)
+                facts = visit(session, loan)
                 if facts is not None:
                     raised += warn(session, facts, kinds=[kind])
                 session.add(loan)
@@ -79,11 +81,11 @@ def _visit_borrowers(ctx: CobContext, visits: Iterable[tuple[str, Visit]], kind:
 
 def _rescored(day: date, score: Score) -> Visit:
     """Keep the borrower's new score on the loan; a sharp fall from the last one is the score-drop rule's."""
-    def visit(loan: Loan) -> Facts:
+    def visit(_: Session, loan: Loan) -> Facts:
         facts = Facts(loan.id, loan.customer_id, day, score={
             "previous_points": loan.last_score, "points": score.points,
             "previous_grade": loan.last_grade, "grade": score.grade})
-        loan.last_score, loan.last_grade, loan.scored_on = score.points, score.grade, day
+        note_score(loan, score, day)
         return facts
     return visit
 
@@ -114,11 +116,13 @@ def _due_for_contact_check(ctx: CobContext) -> list[str]:
 
 
 def _contacts_read(day: date, portrait: Portrait | None) -> Visit:
-    """Note the check; a complaint followed by silence is the complaint-silence rule's."""
-    def visit(loan: Loan) -> Facts | None:
+    """Note the check and the borrower's segments (portfolio figures read them); a complaint followed by silence
+    is the complaint-silence rule's."""
+    def visit(session: Session, loan: Loan) -> Facts | None:
         loan.contacts_checked_on = day
         if portrait is None:
             return None
+        note_segments(session, loan, portrait.value_tier, portrait.segments)
         return Facts(loan.id, loan.customer_id, day, contact={
             "complaints_12m": portrait.complaints_12m, "days_since_last_contact": portrait.days_since_last_contact})
     return visit

@@ -83,12 +83,25 @@ class Loan(MonitoringTable, table=True):
     last_score: int | None = None
     last_grade: str | None = Field(default=None, max_length=8)
     scored_on: date | None = None
+    # The scoring service's PD behind last_score: expected loss uses it, falling back to a PD by class without.
+    last_pd: Decimal | None = Field(default=None, sa_column=Column(Numeric(9, 6), nullable=True))
+    # The borrower's value tier from the customer portrait, refreshed with the contact check (portfolio figures).
+    value_tier: str | None = Field(default=None, max_length=16)
     # When COB last read the borrower's contact log and complaints (the complaint-silence rule).
     contacts_checked_on: date | None = None
     # Penalty interest per day on overdue principal and interest, fixed at booking from the product's setting.
     penalty_daily_rate: Decimal = Field(default=Decimal("0"), sa_column=Column(Numeric(9, 6), nullable=False))
     created_by: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=now)
+
+
+class LoanSegment(MonitoringTable, table=True):
+    """The borrower's named segments from the customer portrait, copied per loan so figures group set-based."""
+
+    __tablename__ = "loan_segments"
+
+    loan_id: str = Field(foreign_key="loans.id", primary_key=True, max_length=32)
+    segment: str = Field(primary_key=True, max_length=32)
 
 
 class Instalment(MonitoringTable, table=True):

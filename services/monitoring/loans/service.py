@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, select as sa_select, update
+from sqlalchemy import delete, func, select as sa_select, update
 from sqlmodel import Session, select
 
 from services.monitoring.alerts import service as alerts
@@ -18,6 +18,7 @@ from services.monitoring.loans.models import (
     InstalmentRead,
     Loan,
     LoanCreate,
+    LoanSegment,
     ScheduleRequest,
     SchedulePreview,
 )
@@ -27,6 +28,8 @@ from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import RuleKind
 from shared.clients.scoring import Score
 from shared.errors import Problem
+
+PD_PLACES = Decimal("0.000001")  # the stored PD's scale (loans.last_pd)
 
 
 def preview_schedule(command: ScheduleRequest) -> SchedulePreview:
@@ -45,6 +48,19 @@ def preview_schedule(command: ScheduleRequest) -> SchedulePreview:
 
 def find_by_external_id(session: Session, source: str, external_id: str) -> Loan | None:
     return session.exec(select(Loan).where(Loan.external_source == source, Loan.external_id == external_id)).first()
+
+
+def note_score(loan: Loan, score: Score, day: date) -> None:
+    """Keep the borrower's latest score on the loan: the baseline of re-scores, and the PD of expected loss."""
+    loan.last_score, loan.last_grade, loan.scored_on = score.points, score.grade, day
+    loan.last_pd = Decimal(str(score.pd)).quantize(PD_PLACES)
+
+
+def note_segments(session: Session, loan: Loan, value_tier: str, segments: list[str]) -> None:
+    """Replace the loan's copy of its borrower's value tier and named segments (from the customer portrait)."""
+    loan.value_tier = value_tier
+    session.execute(delete(LoanSegment).where(LoanSegment.loan_id == loan.id))
+    session.add_all(LoanSegment(loan_id=loan.id, segment=s) for s in set(segments))
 
 
 def register_loan(session: Session, command: LoanCreate, *, registered_by: str, as_of: date,
@@ -69,7 +85,7 @@ def register_loan(session: Session, command: LoanCreate, *, registered_by: str, 
         created_by=registered_by,
     )
     if latest_score is not None:
-        loan.last_score, loan.last_grade, loan.scored_on = latest_score.points, latest_score.grade, as_of
+        note_score(loan, latest_score, as_of)
     session.add(loan)
     session.flush()
     session.add_all(Instalment(loan_id=loan.id, number=i.number, due_date=i.due_date, principal=i.principal,

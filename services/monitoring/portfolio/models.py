@@ -11,6 +11,10 @@ class GroupBy(StrEnum):
     BRANCH = "branch"
     PRODUCT = "product"
     OFFICER = "officer"
+    # From the customer portrait, copied onto loans by COB's contact check. A loan in several segments counts in
+    # each segment's group (so groups may add up to more than the portfolio); one in none is in the null group.
+    SEGMENT = "segment"
+    VALUE_TIER = "value_tier"
 
 
 class Chart(StrEnum):
@@ -26,13 +30,18 @@ class BucketFigures(BaseModel):
 
 
 class GroupFigures(BaseModel):
-    group: str | None = Field(description="The branch, product or officer; null for the whole portfolio.")
+    group: str | None = Field(description="The branch, product, officer, segment or value tier; null for the whole "
+                                          "portfolio, or for loans with no segment (tier) known yet.")
     loans: int
     outstanding: Decimal
     npl_ratio: float | None = Field(description="Substandard + doubtful + loss over all outstanding principal.")
     par30: float | None = Field(description="Outstanding of loans more than 30 days past due, over all outstanding.")
     par90: float | None
-    expected_loss: Decimal = Field(description="Sum of PD × LGD × EAD, PD by class, EAD the outstanding principal.")
+    expected_loss: Decimal = Field(description=(
+        "Sum of PD × LGD × EAD: PD from the borrower's latest score (by class when never scored), LGD by product, "
+        "EAD the outstanding principal plus interest due and unpaid."))
+    pd_from_score: int = Field(description="Loans whose expected loss used the scoring service's PD.")
+    pd_from_class: int = Field(description="Loans without a score, whose expected loss used the PD by class.")
     buckets: list[BucketFigures]
 
 

@@ -17,7 +17,7 @@ router = APIRouter(tags=["portfolio"])
 def _figures(request: Request, principal, group_by: GroupBy | None) -> PortfolioFigures:  # noqa: ANN001
     with api.database(request).session() as session:
         return service.figures(session, business_date(session, api.settings(request)), group_by=group_by,
-                               branch=api.branch_scope(principal), lgd=api.settings(request).default_lgd)
+                               branch=api.branch_scope(principal), lgd=api.settings(request).lgd)
 
 
 def _rolls(request: Request, principal, start: date | None, end: date | None) -> RollRates:  # noqa: ANN001
@@ -36,7 +36,8 @@ def _vintages(request: Request, principal, months: int) -> list[Vintage]:  # noq
 
 
 @router.get("/portfolio/figures", response_model=PortfolioFigures,
-            summary="NPL ratio, PAR30/PAR90, buckets and expected loss, for the portfolio or by branch/product/officer",
+            summary="NPL ratio, PAR30/PAR90, buckets and expected loss, for the portfolio or by branch, product, "
+                    "officer, segment or value tier",
             responses=problem_responses(422))
 def portfolio_figures(request: Request, principal: api.Reader, group_by: GroupBy | None = None) -> PortfolioFigures:
     return _figures(request, principal, group_by)

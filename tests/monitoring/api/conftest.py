@@ -1,1 +1,1 @@
-from tests.monitoring.api.helpers import borrowers  # noqa: F401
+from tests.monitoring.api.helpers import borrowers, champion  # noqa: F401

@@ -16,6 +16,7 @@ import pytest
 
 from services.monitoring.business_day import set_business_date
 from services.monitoring.peers import connect
+from services.scoring.registry.flows import ensure_default_champion
 from tests.customer.factory import key, person
 
 
@@ -46,6 +47,13 @@ class Borrowers:
 @pytest.fixture(scope="module")
 def borrowers(suite) -> Borrowers:  # noqa: ANN001
     return Borrowers(suite)
+
+
+@pytest.fixture(scope="module")
+def champion(suite):  # noqa: ANN001, ANN201
+    """The scoring service's default champion, trained once for this module's suite."""
+    ensure_default_champion(suite.kernel)
+    suite.services["scoring"].state.scoring.serving.invalidate()
 
 
 def closed_port() -> int:

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import update
@@ -14,7 +15,6 @@ from sqlalchemy import update
 from services.monitoring.cob import flows
 from services.monitoring.cob.scheduled import NO_TOKEN, default_steps, run_cob_cli
 from services.monitoring.loans.models import Loan
-from services.scoring.registry.flows import ensure_default_champion
 from tests.monitoring.api.helpers import (
     admin,
     alerts_of,
@@ -121,13 +121,6 @@ def test_a_loan_that_fails_is_reported_and_the_rest_are_aged(suite, borrowers):
     assert loan_now(suite, good["id"])["dpd"] == 1 and loan_now(suite, bad["id"])["dpd"] == 0
 
 
-@pytest.fixture(scope="module")
-def champion(suite):  # noqa: ANN001, ANN201
-    """The scoring service's default champion, trained once for this module's suite."""
-    ensure_default_champion(suite.kernel)
-    suite.services["scoring"].state.scoring.serving.invalidate()
-
-
 def test_cob_rescores_borrowers_and_warns_on_a_sharp_fall(suite, borrowers, champion):
     set_today(suite, date(2032, 1, 10))
     customer = borrowers.new_customer()
@@ -142,6 +135,7 @@ def test_cob_rescores_borrowers_and_warns_on_a_sharp_fall(suite, borrowers, cham
     with suite.database("monitoring").session() as session:
         stored = session.get(Loan, loan["id"])
         assert (stored.last_score, stored.last_grade) == (baseline["points"], baseline["grade"])
+        assert stored.last_pd == Decimal(str(baseline["pd"])).quantize(Decimal("0.000001"))
         # Say the borrower stood 80 points higher at booking: the re-score a month on (same inputs) falls sharply.
         session.execute(update(Loan).where(Loan.id == loan["id"]).values(last_score=baseline["points"] + 80))
         session.commit()
