@@ -83,6 +83,13 @@ def _timed(client: httpx.Client, method: str, paths: list[tuple[str, dict | None
     return percentiles(samples)
 
 
+def _token(gateway: str, admin: dict[str, str], role: str) -> str:
+    username, password = f"bench.{role}", f"bench-{role}-password"
+    httpx.post(f"{gateway}/auth/users", headers={**admin, "Idempotency-Key": f"bench-{role}"},
+               json={"username": username, "password": password, "roles": [role]})
+    return httpx.post(f"{gateway}/auth/token", data={"username": username, "password": password}).json()["access_token"]
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="bench customer")
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -125,22 +132,27 @@ def _run(args: argparse.Namespace, url: str) -> dict:
     with running_suite(var_dir, {"LOANCRM_CUSTOMER_DATABASE_URL": url}) as suite:
         gateway = f"http://127.0.0.1:{suite['ports']['gateway']}"
         admin = {"Authorization": f"Bearer {suite['token']}"}
-        httpx.post(f"{gateway}/auth/users", headers={**admin, "Idempotency-Key": "bench-analyst"},
-                   json={"username": "bench.analyst", "password": "bench-analyst-password", "roles": ["risk_analyst"]})
-        token = httpx.post(f"{gateway}/auth/token", data={"username": "bench.analyst",
-                                                           "password": "bench-analyst-password"}).json()["access_token"]
-        # A risk analyst reads every branch, masked: no access-log write muddies the read latency.
-        with httpx.Client(base_url=f"http://127.0.0.1:{suite['ports']['customer']}",
-                          headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        customer = f"http://127.0.0.1:{suite['ports']['customer']}"
+        with httpx.Client(base_url=customer, timeout=30) as client:
             client.get("/health/live")
             results["health_live"] = _timed(client, "GET", [("/health/live", None)] * args.requests)
-            results["by_id"] = _timed(client, "GET", [(f"/customers/{i}", None) for i in ids[:args.requests]])
-            results["by_national_id"] = _timed(client, "POST", [("/customers/lookup", {"national_id": p["national_id"]})
-                                                                 for p in people])
-            results["by_phone"] = _timed(client, "POST", [("/customers/lookup", {"phone": p["phone"]}) for p in people])
-            results["filtered_page"] = _timed(client, "GET", [(f"/customers?branch={rng.choice(BRANCHES)}&limit=50",
-                                                               None) for _ in range(args.requests)])
-    results["import"] = _import_rates(args, url, kernel, vault, var_dir)
+        # Two realistic readers: a risk analyst sees every branch masked (no access-log write); an auditor sees
+        # every branch in full, so each read decrypts for display and appends a row to the PII access log.
+        for role, key in (("risk_analyst", "masked"), ("auditor", "full_view")):
+            token = _token(gateway, admin, role)
+            with httpx.Client(base_url=customer, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+                client.get("/health/live")
+                results[key] = {
+                    "role": role,
+                    "by_id": _timed(client, "GET", [(f"/customers/{i}", None) for i in ids[:args.requests]]),
+                    "by_national_id": _timed(client, "POST", [("/customers/lookup", {"national_id": p["national_id"]})
+                                                              for p in people]),
+                    "by_phone": _timed(client, "POST", [("/customers/lookup", {"phone": p["phone"]}) for p in people]),
+                    "filtered_page": _timed(client, "GET", [(f"/customers?branch={rng.choice(BRANCHES)}&limit=50",
+                                                             None) for _ in range(args.requests)]),
+                }
+    if args.import_rows:
+        results["import"] = _import_rates(args, url, kernel, vault, var_dir)
     _print(results)
     path = write_result("customer", results)
     print(f"written {path}")
@@ -171,11 +183,15 @@ def _import_rates(args: argparse.Namespace, url: str, kernel: KernelSettings, va
 def _print(results: dict[str, Any]) -> None:
     live = results["health_live"]["p50_ms"]
     print(f"\ncustomers: {results['customers']:,}  (generated and copied in {results['generate_and_copy_seconds']} s)")
-    print(f"{'call':<16}{'p50 ms':>9}{'p99 ms':>9}{'p50 / live':>12}")
-    for key in ("health_live", "by_id", "by_national_id", "by_phone", "filtered_page"):
-        row = results[key]
-        print(f"{key:<16}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{row['p50_ms'] / live:>12.1f}")
-    imp = results["import"]
+    print(f"{'call':<16}{'view':>10}{'p50 ms':>9}{'p99 ms':>9}{'p50 / live':>12}")
+    print(f"{'health_live':<16}{'':>10}{live:>9.2f}{results['health_live']['p99_ms']:>9.2f}{1.0:>12.1f}")
+    for view in ("masked", "full_view"):
+        for key in ("by_id", "by_national_id", "by_phone", "filtered_page"):
+            row = results[view][key]
+            print(f"{key:<16}{view:>10}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{row['p50_ms'] / live:>12.1f}")
+    imp = results.get("import")
+    if imp is None:
+        return
     print(f"import: {imp['import_rows_per_s']:,} rows/s via the import flow vs {imp['bare_copy_rows_per_s']:,} rows/s "
           f"bare COPY ({imp['slowdown_vs_bare']}x)")
 

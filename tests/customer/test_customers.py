@@ -255,3 +255,22 @@ def test_two_officers_saving_at_once_with_one_etag_cannot_both_win(api, actors):
     winner = next(a for a in answers if a.status_code == 200).json()["occupation"]
     final = api.get(url, headers=officer)
     assert final.json()["occupation"] == winner and final.headers["etag"] == '"2"'
+
+
+def test_full_views_by_list_and_lookup_log_every_customer_shown_and_masked_views_log_none(api, actors):
+    officer = actors.officer("BJ131")
+    first = actors.register(officer, **person(branch="BJ131"))
+    second = actors.register(officer, **person(branch="BJ131"))
+    auditor, analyst = actors.user("auditor"), actors.user("risk_analyst")
+
+    masked = api.get("/customers", params={"branch": "BJ131"}, headers=analyst).json()["items"]
+    assert {c["pii_view"] for c in masked} == {"masked"} and len(masked) == 2
+    listed = api.get("/customers", params={"branch": "BJ131"}, headers=auditor).json()["items"]
+    assert {c["id"] for c in listed} == {first["id"], second["id"]} and {c["pii_view"] for c in listed} == {"full"}
+    found = api.post("/customers/lookup", json={"phone": second["phone"]}, headers=auditor).json()
+    assert [c["id"] for c in found] == [second["id"]] and found[0]["pii_view"] == "full"
+
+    for customer, vias in ((first, {"list_customers"}), (second, {"list_customers", "lookup_customers"})):
+        log = api.get("/access-log", params={"customer_id": customer["id"]}, headers=auditor).json()["items"]
+        assert {e["via"] for e in log if e["via"] != "register_customer"} == vias
+        assert all(e["action"] == "full_view" for e in log)

@@ -20,7 +20,8 @@ def record_access(session: Session, principal: Principal, customer_ids: Iterable
     rows = [{"customer_id": cid, "actor": principal.sub, "roles": ",".join(principal.roles), "action": action,
              "via": via, "request_id": request_id_var.get(), "at": now} for cid in customer_ids]
     if rows:
-        session.execute(insert(PiiAccess), rows)
+        # One multi-row INSERT: a single round trip, and atomic even when the read runs in autocommit.
+        session.execute(insert(PiiAccess).values(rows))
 
 
 def list_access(session: Session, *, customer_id: str | None, actor: str | None, since: datetime | None,

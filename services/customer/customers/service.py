@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -33,6 +34,9 @@ from shared.errors import Problem, field_problem
 PII_FIELDS = ("national_id", "phone", "email")
 _MASKS = {"national_id": mask_national_id, "phone": mask_phone, "email": mask_email}
 _UNIQUE_PII = {"national_id": "national ID", "phone": "phone number"}
+# Reads that only present customers select plain rows: no identity map, no change tracking to build per row.
+_ROW = tuple(Customer.__table__.columns)
+_READ_COLUMNS = tuple(name for name in CustomerRead.model_fields if name not in (*PII_FIELDS, "pii_view"))
 
 
 def not_found(customer_id: str) -> Problem:
@@ -80,7 +84,7 @@ def reseal_with_active_key(session: Session, vault: PiiVault, batch: int = 500) 
         changed += len(rows)
 
 
-def present(session: Session, vault: PiiVault, principal: Principal, customers: list[Customer],
+def present(session: Session, vault: PiiVault, principal: Principal, customers: Sequence[Any],
             via: str) -> list[CustomerRead]:
     """Masked or full per the caller's role and branch; every full view goes to the access log."""
     reads, seen_in_full = [], []
@@ -91,8 +95,9 @@ def present(session: Session, vault: PiiVault, principal: Principal, customers: 
             seen_in_full.append(customer.id)
         if not full:
             pii = {name: None if value is None else _MASKS[name](value) for name, value in pii.items()}
-        reads.append(CustomerRead.model_validate({**customer.model_dump(), **pii,
-                                                  "pii_view": "full" if full else "masked"}))
+        # Only the columns the response shows: cheaper than dumping the whole ORM row per customer.
+        row = {name: getattr(customer, name) for name in _READ_COLUMNS}
+        reads.append(CustomerRead.model_validate({**row, **pii, "pii_view": "full" if full else "masked"}))
     record_access(session, principal, seen_in_full, AccessAction.FULL_VIEW, via)
     return reads
 
@@ -104,6 +109,14 @@ def get_visible(session: Session, principal: Principal, customer_id: str) -> Cus
     if customer is None or not scoping.can_see(principal, customer.branch, customer.referred_by):
         raise not_found(customer_id)
     return customer
+
+
+def read_visible(session: Session, principal: Principal, customer_id: str) -> Any:
+    """`get_visible` for a pure read: a plain row (attribute access like the model) without ORM tracking."""
+    row = session.execute(select(*_ROW).where(Customer.id == customer_id)).first()
+    if row is None or not scoping.can_see(principal, row.branch, row.referred_by):
+        raise not_found(customer_id)
+    return row
 
 
 def get_changeable(session: Session, principal: Principal, customer_id: str, *, active: bool = True) -> Customer:
@@ -128,7 +141,7 @@ def find_by_external_id(session: Session, principal: Principal, source: str, ext
     return customer
 
 
-def lookup(session: Session, vault: PiiVault, principal: Principal, command: CustomerLookup) -> list[Customer]:
+def lookup(session: Session, vault: PiiVault, principal: Principal, command: CustomerLookup) -> list[Any]:
     """Exact match on national ID, phone or email through the keyed hash; all given must match."""
     conditions = []
     if command.national_id is not None:
@@ -143,7 +156,7 @@ def lookup(session: Session, vault: PiiVault, principal: Principal, command: Cus
         conditions.append(Customer.email_hash == vault.digest(command.email.lower()))
     if not conditions:
         raise field_problem("body", "give at least one of national_id, phone, email")
-    return list(session.exec(_scoped(select(Customer).where(*conditions), principal)).all())
+    return list(session.execute(_scoped(select(*_ROW).where(*conditions), principal)).all())
 
 
 def list_customers(
@@ -156,16 +169,16 @@ def list_customers(
     created_to: datetime | None,
     cursor: str | None,
     limit: int,
-) -> tuple[list[Customer], str | None]:
+) -> tuple[list[Any], str | None]:
     """Oldest first by (created_at, id): stable under inserts, so a cursor never skips or repeats a row."""
-    query = _scoped(select(Customer), principal).where(*filters)
+    query = _scoped(select(*_ROW), principal).where(*filters)
     if name_prefix:
         query = query.where(Customer.name.startswith(name_prefix, autoescape=True))
     if created_from:
         query = query.where(Customer.created_at >= created_from)
     if created_to:
         query = query.where(Customer.created_at < created_to)
-    rows = list(session.exec(keyset(query, cursor, Customer.created_at, Customer.id, newest_first=False,
+    rows = list(session.execute(keyset(query, cursor, Customer.created_at, Customer.id, newest_first=False,
                                     limit=limit)).all())
     return rows[:limit], next_cursor(rows, limit, "created_at")
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from pydantic import TypeAdapter
 from sqlmodel import Session
 
 from services.customer.common import Page
@@ -22,23 +24,24 @@ from services.customer.customers.models import (
 from services.customer.db import idempotency
 from services.customer.portrait.models import listing_filters
 from services.customer.web import Admin, IdempotencyKey, IfMatch, Manager, Reader, Writer, database, etag, \
-    expected_version, vault
+    expected_version, json_response, read_session, vault
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
 from shared.idempotency import check_key, fingerprint
 
 router = APIRouter(prefix="/customers", tags=["customers"])
+_READS = TypeAdapter(list[CustomerRead])
 
 
-def _one(request: Request, principal: Principal, customer: Customer, via: str, session: Session) -> CustomerRead:
+def _one(request: Request, principal: Principal, customer: Customer | Any, via: str, session: Session) -> CustomerRead:
     return service.present(session, vault(request), principal, [customer], via)[0]
 
 
-def _answer(read: CustomerRead, status_code: int = 200, replayed: bool = False) -> JSONResponse:
+def _answer(read: CustomerRead, status_code: int = 200, replayed: bool = False) -> Response:
     headers = {"ETag": etag(read.version)}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(read.model_dump(mode="json"), status_code=status_code, headers=headers)
+    return json_response(read, status_code, headers)
 
 
 @router.post("", status_code=201, response_model=CustomerRead, summary="Register a customer",
@@ -47,7 +50,7 @@ def _answer(read: CustomerRead, status_code: int = 200, replayed: bool = False) 
                          "are recorded as its referrals.",
              responses=problem_responses(403, 409, 422, 428))
 def register_customer(request: Request, command: CustomerCreate, principal: Writer,
-                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                      idempotency_key: IdempotencyKey = None) -> Response:
     key = check_key(idempotency_key, required=True)
     # Only the id is remembered for replays: the idempotency table must never hold personal data in clear.
     outcome = idempotency.run_once(
@@ -82,30 +85,30 @@ def list_customers(
     created_to: datetime | None = None,
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=500),
-) -> Page[CustomerRead]:
+) -> Response:
     filters = [column == value for column, value in ((Customer.branch, branch), (Customer.status, status),
                                                      (Customer.kind, kind), (Customer.kyc_status, kyc_status))
                if value is not None]
     filters += listing_filters(Customer.id, segment=segment, lifecycle=lifecycle, grade=grade)
-    with database(request).session() as session:
+    with read_session(request) as session:
         rows, next_cursor = service.list_customers(
             session, principal, filters=filters, name_prefix=name_prefix, created_from=created_from,
             created_to=created_to, cursor=cursor, limit=limit)
         items = service.present(session, vault(request), principal, rows, "list_customers")
         session.commit()
-    return Page[CustomerRead](items=items, next_cursor=next_cursor)
+    return json_response(Page[CustomerRead](items=items, next_cursor=next_cursor))
 
 
 @router.post("/lookup", response_model=list[CustomerRead], summary="Exact lookup by national ID, phone or email",
              description="Matches through a keyed hash, never by decrypting every row. POST keeps identity numbers "
                          "out of URLs and logs.",
              responses=problem_responses(422))
-def lookup_customers(request: Request, command: CustomerLookup, principal: Reader) -> list[CustomerRead]:
-    with database(request).session() as session:
+def lookup_customers(request: Request, command: CustomerLookup, principal: Reader) -> Response:
+    with read_session(request) as session:
         found = service.lookup(session, vault(request), principal, command)
         items = service.present(session, vault(request), principal, found, "lookup_customers")
         session.commit()
-    return items
+    return Response(_READS.dump_json(items), media_type="application/json")
 
 
 @router.get("/by-external-id/{external_id}", response_model=CustomerRead,
@@ -113,8 +116,8 @@ def lookup_customers(request: Request, command: CustomerLookup, principal: Reade
             description="`source` defaults to the caller: each client system sees its own external ids.",
             responses=problem_responses(404))
 def get_by_external_id(request: Request, external_id: str, principal: Reader,
-                       source: str | None = None) -> JSONResponse:
-    with database(request).session() as session:
+                       source: str | None = None) -> Response:
+    with read_session(request) as session:
         customer = service.find_by_external_id(session, principal, source or principal.sub, external_id)
         read = _one(request, principal, customer, "get_by_external_id", session)
         session.commit()
@@ -125,9 +128,9 @@ def get_by_external_id(request: Request, external_id: str, principal: Reader,
             description="Personal data is masked unless the caller is admin, auditor or a loan officer of the "
                         "customer's branch; each full view is written to the access log.",
             responses=problem_responses(404))
-def get_customer(request: Request, customer_id: str, principal: Reader) -> JSONResponse:
-    with database(request).session() as session:
-        read = _one(request, principal, service.get_visible(session, principal, customer_id), "get_customer",
+def get_customer(request: Request, customer_id: str, principal: Reader) -> Response:
+    with read_session(request) as session:
+        read = _one(request, principal, service.read_visible(session, principal, customer_id), "get_customer",
                     session)
         session.commit()
     return _answer(read)
@@ -138,7 +141,7 @@ def get_customer(request: Request, customer_id: str, principal: Reader) -> JSONR
                           "changed the customer since.",
               responses=problem_responses(403, 404, 409, 412, 422, 428))
 def update_profile(request: Request, customer_id: str, command: CustomerUpdate, principal: Writer,
-                   if_match: IfMatch = None) -> JSONResponse:
+                   if_match: IfMatch = None) -> Response:
     version = expected_version(if_match)
     with database(request).session() as session:
         customer = service.update_profile(session, vault(request), principal, customer_id, version, command)
@@ -151,7 +154,7 @@ def update_profile(request: Request, customer_id: str, command: CustomerUpdate, 
              description="The record stays readable with status `closed`; If-Match is honoured when sent.",
              responses=problem_responses(403, 404, 409, 412))
 def close_customer(request: Request, customer_id: str, command: CustomerClose, principal: Manager,
-                   if_match: IfMatch = None) -> JSONResponse:
+                   if_match: IfMatch = None) -> Response:
     version = expected_version(if_match, required=False)
     with database(request).session() as session:
         customer = service.close_customer(session, principal, customer_id, command.reason, version)
@@ -164,7 +167,7 @@ def close_customer(request: Request, customer_id: str, command: CustomerClose, p
              description="Anonymises name, identity numbers, contact details, birth date and address, withdraws "
                          "every consent and clears interaction notes; ids, loans, contacts and the audit trail stay.",
              responses=problem_responses(403, 404, 409))
-def erase_customer(request: Request, customer_id: str, principal: Admin) -> JSONResponse:
+def erase_customer(request: Request, customer_id: str, principal: Admin) -> Response:
     with database(request).session() as session:
         customer = flows.erase_customer(session, principal, customer_id)
         read = _one(request, principal, customer, "erase_customer", session)
