@@ -20,6 +20,18 @@ class ConsentPurpose(StrEnum):
     PARTNER_DATA_SHARING = "partner_data_sharing"
 
 
+class Channel(StrEnum):
+    """Where a contact with the customer happened; the contact log accepts exactly these."""
+
+    BRANCH = "branch"
+    PHONE = "phone"
+    SMS = "sms"
+    APP = "app"
+    WECHAT = "wechat"
+    EMAIL = "email"
+    VISIT = "visit"
+
+
 class Customer(BaseModel):
     """The fields peers rely on; personal data arrives masked unless the caller's role allows full view."""
 

@@ -9,16 +9,7 @@ from sqlmodel import Field
 
 from services.customer.common import TIMESTAMP_SQL, UtcDateTime, new_id, utcnow
 from services.customer.db import CustomerTable
-
-
-class Channel(StrEnum):
-    BRANCH = "branch"
-    PHONE = "phone"
-    SMS = "sms"
-    APP = "app"
-    WECHAT = "wechat"
-    EMAIL = "email"
-    VISIT = "visit"
+from shared.clients.customer import Channel  # the contact log's channels are its contract
 
 
 class Direction(StrEnum):

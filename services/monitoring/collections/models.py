@@ -12,6 +12,7 @@ from sqlmodel import Field
 from services.monitoring.alerts.models import AlertRead
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.models import LoanSummary, PositiveAmount, money_column, new_id, now
+from shared.clients.customer import Channel  # the contact log's channels are its contract
 
 
 class ActionKind(StrEnum):
@@ -22,16 +23,6 @@ class ActionKind(StrEnum):
     RESTRUCTURING = "restructuring"
     LEGAL = "legal"
     WRITE_OFF = "write_off"
-
-
-class Channel(StrEnum):
-    BRANCH = "branch"
-    PHONE = "phone"
-    SMS = "sms"
-    APP = "app"
-    WECHAT = "wechat"
-    EMAIL = "email"
-    VISIT = "visit"
 
 
 class PromiseStatus(StrEnum):
