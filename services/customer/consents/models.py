@@ -9,12 +9,8 @@ from sqlmodel import Field
 
 from services.customer.common import TIMESTAMP_SQL, UtcDateTime, new_id, utcnow
 from services.customer.db import CustomerTable
-
-
-class Purpose(StrEnum):
-    CREDIT_BUREAU_QUERY = "credit_bureau_query"
-    MARKETING = "marketing"
-    PARTNER_DATA_SHARING = "partner_data_sharing"
+# Peers ask about exactly these purposes, so the client's contract is the one definition.
+from shared.clients.customer import ConsentPurpose as Purpose
 
 
 class ConsentSource(StrEnum):
