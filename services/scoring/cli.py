@@ -5,14 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from services.scoring.hashing import load_hash_key
-from services.scoring.registry.flows import artifact_store, reference_rows, register_trained
-from services.scoring.scores.service import ScoringContext
-from services.scoring.settings import ScoringSettings
-from services.scoring.stability.flows import report_for
-from services.scoring.training.cli import add_train_arguments, train_from_args, write_report
-from shared.db import Database
+from services.scoring.training.cli import add_train_arguments
 from shared.settings import KernelSettings, load_settings
+
+# The handlers import the registry and scoring stack only when run: `loancrm` builds this parser for every
+# command, and `loancrm serve gateway` should not pay a second for loading the model registry.
 
 
 def add_scoring_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -26,6 +23,10 @@ def add_scoring_train_arguments(parser: argparse.ArgumentParser) -> argparse.Arg
 
 def run_scoring_train(args: argparse.Namespace) -> dict[str, Any]:
     """Train, write the report, and (unless --no-register) register the models as drafts for review."""
+    from services.scoring.registry.flows import artifact_store, reference_rows, register_trained
+    from services.scoring.training.cli import train_from_args, write_report
+    from shared.db import Database
+
     result = train_from_args(args)
     report = write_report(args, result)
     if args.no_register:
@@ -49,6 +50,13 @@ def add_psi_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
 
 def run_psi(args: argparse.Namespace) -> dict[str, Any]:
     """The PSI report (bands 0.1 / 0.25) of a model, read straight from the scoring database."""
+    from services.scoring.hashing import load_hash_key
+    from services.scoring.registry.flows import artifact_store
+    from services.scoring.scores.service import ScoringContext
+    from services.scoring.settings import ScoringSettings
+    from services.scoring.stability.flows import report_for
+    from shared.db import Database
+
     kernel = load_settings(KernelSettings)
     settings = load_settings(ScoringSettings)
     database = Database(kernel.database_url("scoring"))
