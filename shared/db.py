@@ -37,7 +37,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No pre-ping: it costs every request a round trip. A connection the server dropped fails its request with a
+    # 503 (shared/errors.py), and SQLAlchemy then discards the whole pool, so the retry gets a fresh connection.
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
 class Database:

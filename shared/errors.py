@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -110,6 +111,18 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONR
     return problem_response(request, Problem(422, "Invalid input", detail, errors=errors))
 
 
+async def _on_database_unavailable(request: Request, exc: DBAPIError) -> JSONResponse:
+    if not (exc.connection_invalidated or isinstance(exc, OperationalError)):
+        return await _on_unexpected(request, exc)
+    # Lost connection, server restarting, lock wait exhausted: a retry is safe (a write retried with its
+    # Idempotency-Key replays the first answer if its commit did land).
+    log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc.orig).__name__})
+    return problem_response(request, Problem(503, "Service unavailable",
+                                             "The database is unavailable; retry shortly (a write with the same "
+                                             "Idempotency-Key).",
+                                             headers={"Retry-After": "1"}))
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The client learns only that it failed and which request to quote; the trace goes to the log.
     log.exception("unhandled error", extra={"path": request.url.path})
@@ -120,6 +133,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(DBAPIError, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

@@ -48,6 +48,11 @@ def postgres_reachable() -> str | None:
         return str(exc).strip().splitlines()[0]
 
 
+def postgres_libpq_url() -> str:
+    """The admin connection as libpq wants it, for tests that act on the server itself."""
+    return _libpq(make_url(postgres_admin_url()))
+
+
 def _libpq(url) -> str:  # noqa: ANN001
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 

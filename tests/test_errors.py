@@ -1,11 +1,15 @@
 """Every error a client can meet is RFC 9457 problem+json, with the field at fault; never a stack trace."""
 
+import psycopg
+import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
+from sqlalchemy.engine import make_url
 
 from shared.app import create_service_app
 from shared.db import Database
+from tests.support import postgres_libpq_url
 
 
 class _Loan(BaseModel):
@@ -70,3 +74,23 @@ def test_openapi_types_the_error_bodies(suite):
     assert "ProblemDetail" in spec["components"]["schemas"]
     whoami = spec["paths"]["/whoami"]["get"]["responses"]
     assert "application/problem+json" in whoami["401"]["content"]
+
+
+def test_a_dropped_database_connection_is_a_503_and_the_retry_succeeds(suite):
+    """The server drops the service's pooled connections (a failover or restart): that request fails cleanly
+    with a 503 to retry, and the next one gets a fresh connection."""
+    if suite.backend != "postgres":
+        pytest.skip("only a database server can drop connections")
+    client, headers = suite.direct["customer"], suite.headers("admin")
+    assert client.get("/customers", headers=headers).status_code == 200  # a pooled connection now exists
+    database = make_url(suite.database("customer").url).database
+    with psycopg.connect(postgres_libpq_url(), autocommit=True) as admin:
+        dropped = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+                                (database,)).fetchone()[0]
+    assert dropped >= 1
+    first = client.get("/customers", headers=headers)
+    assert first.status_code == 503, first.text
+    assert first.headers["content-type"] == "application/problem+json"
+    assert first.headers["retry-after"] == "1"
+    assert "Traceback" not in first.text
+    assert client.get("/customers", headers=headers).status_code == 200

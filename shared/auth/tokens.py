@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,9 @@ ACCEPTED_ALGORITHMS = ("RS256",)
 # A token naming a key we do not know triggers at most one JWKS refetch per this many seconds,
 # so forged `kid`s cannot turn the service into a flood of requests against the gateway.
 UNKNOWN_KID_REFETCH_SECONDS = 10.0
+# Verified tokens remembered (exact token string -> principal) until they expire or the key set changes: a
+# client sends one token many times, and the RSA check plus claim parsing is most of what auth costs a request.
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class InvalidToken(Exception):
@@ -75,6 +79,7 @@ class TokenVerifier:
         self._source = jwks_source
         self._cache_seconds = cache_seconds
         self._clock = clock
+        self._verified: OrderedDict[str, Principal] = OrderedDict()
         self._keys: dict[str, Key] = {}
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
@@ -83,11 +88,15 @@ class TokenVerifier:
         async with self._lock:
             jwks = await self._source()
             # Parsed once per key set: building the RSA key from its JWK costs as much as the signature check.
-            self._keys = {
+            keys = {
                 key["kid"]: jwk.construct(key, key["alg"])
                 for key in jwks.get("keys", [])
                 if key.get("kid") and key.get("alg") in ACCEPTED_ALGORITHMS
             }
+            if keys.keys() != self._keys.keys():
+                # A key withdrawn from the set takes the tokens it signed with it.
+                self._verified.clear()
+            self._keys = keys
             self._fetched_at = self._clock()
 
     async def _key_for(self, kid: str) -> Key:
@@ -102,6 +111,22 @@ class TokenVerifier:
         return key
 
     async def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None and self._fresh_keys():
+            if cached.expires_at > time.time():
+                self._verified.move_to_end(token)
+                return cached
+            del self._verified[token]
+        principal = await self._verify_uncached(token)
+        self._verified[token] = principal
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    def _fresh_keys(self) -> bool:
+        return self._fetched_at is not None and self._clock() - self._fetched_at <= self._cache_seconds
+
+    async def _verify_uncached(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except JWTError as exc:

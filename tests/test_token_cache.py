@@ -1,0 +1,82 @@
+"""The verifier remembers tokens it has checked, but never past their expiry or their signing key."""
+
+import asyncio
+import time
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jose import jwk, jwt
+import pytest
+
+from shared.auth.tokens import InvalidToken, TokenVerifier
+
+ISSUER, AUDIENCE = "https://issuer.test", "loancrm"
+
+
+def _key(kid: str) -> tuple[str, dict]:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = jwk.construct(private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode(), "RS256").to_dict()
+    return pem, {**public, "kid": kid, "alg": "RS256", "use": "sig"}
+
+
+class KeySet:
+    def __init__(self, *keys: dict) -> None:
+        self.keys = list(keys)
+        self.fetches = 0
+
+    async def __call__(self) -> dict:
+        self.fetches += 1
+        return {"keys": self.keys}
+
+
+def _token(pem: str, kid: str, exp: int) -> str:
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "olga", "iat": exp - 300, "exp": exp, "jti": "j1",
+              "roles": ["loan_officer"]}
+    return jwt.encode(claims, pem, algorithm="RS256", headers={"kid": kid})
+
+
+def _verifier(keys: KeySet, clock: list[float]) -> TokenVerifier:
+    return TokenVerifier(issuer=ISSUER, audience=AUDIENCE, jwks_source=keys, cache_seconds=60,
+                         clock=lambda: clock[0])
+
+
+def test_a_remembered_token_is_refused_once_it_expires():
+    pem, public = _key("k1")
+    expires = int(time.time()) + 1
+    token = _token(pem, "k1", expires)
+    verifier = _verifier(KeySet(public), [0.0])
+    assert asyncio.run(verifier.verify(token)).sub == "olga"
+    assert asyncio.run(verifier.verify(token)).sub == "olga"  # from memory
+    time.sleep(max(0.0, expires + 1 - time.time()) + 0.05)  # jose compares whole seconds
+    with pytest.raises(InvalidToken, match="expired"):
+        asyncio.run(verifier.verify(token))
+
+
+def test_a_withdrawn_signing_key_takes_its_remembered_tokens_with_it():
+    old_pem, old_public = _key("old")
+    _, new_public = _key("new")
+    now = time.time()
+    token = _token(old_pem, "old", int(now) + 600)
+    keys, clock = KeySet(old_public), [0.0]
+    verifier = _verifier(keys, clock)
+    assert asyncio.run(verifier.verify(token)).sub == "olga"
+    keys.keys = [new_public]  # the gateway rotated and withdrew the old key
+    clock[0] = 61.0  # the key set is due for a refetch
+    with pytest.raises(InvalidToken, match="unknown key"):
+        asyncio.run(verifier.verify(token))
+    assert keys.fetches == 2
+
+
+def test_a_different_token_string_is_verified_afresh():
+    pem, public = _key("k1")
+    now = time.time()
+    token = _token(pem, "k1", int(now) + 600)
+    verifier = _verifier(KeySet(public), [0.0])
+    asyncio.run(verifier.verify(token))
+    head, payload, signature = token.split(".")
+    forged = f"{head}.{payload}.{signature[:-4]}AAAA"
+    with pytest.raises(InvalidToken, match="signature"):
+        asyncio.run(verifier.verify(forged))
