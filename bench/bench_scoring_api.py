@@ -1,7 +1,12 @@
 """Scoring API latency: POST /scores (one applicant, champion + shadow challenger, stored) through a real
 uvicorn process, beside the same process's /health/live as the floor. Target: p50 within 2x the floor.
 
-    python -m bench.bench_scoring_api [--requests 1000] [--concurrency 4]
+    python -m bench scoring_api [--requests 1000] [--concurrency 4]
+
+Same client, same process, same run for both targets. Each POST is answered only once the champion's score row
+is committed (SQLite by default, as `loancrm up` runs); the challenger's shadow row is stored after the answer,
+in batches. A POST costs several times the floor's CPU, so other load on the machine stretches it more than the
+floor: compare runs made on an otherwise idle machine.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from services.scoring.registry.serving import ServingModels
 from services.scoring.registry.store import ArtifactStore
 from services.scoring.scores.service import ScoringContext
 from services.scoring.scores.shadow import ShadowQueue
+from services.scoring.scores.store import ScoreWriter
 from shared.auth.dependencies import require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
@@ -33,6 +34,7 @@ class ScoringState:
     serving: ServingModels
     context: ScoringContext
     shadow: ShadowQueue
+    writer: ScoreWriter
     customer: CustomerClient
     monitoring: MonitoringClient
 

@@ -6,12 +6,14 @@ from sqlalchemy import event
 
 from services.scoring.api import ScoringState
 from services.scoring.applications.views import router as applications_router
+from services.scoring.db import idempotency
 from services.scoring.hashing import load_hash_key
 from services.scoring.registry.flows import artifact_store
 from services.scoring.registry.serving import ServingModels
 from services.scoring.registry.views import router as registry_router
 from services.scoring.scores.service import ScoringContext
 from services.scoring.scores.shadow import ShadowQueue
+from services.scoring.scores.store import ScoreWriter
 from services.scoring.scores.views import router as scores_router
 from services.scoring.settings import ScoringSettings
 from services.scoring.stability.views import router as stability_router
@@ -52,7 +54,8 @@ def create_app(
                               transport=transports.get("customer"))
     monitoring = MonitoringClient(kernel, transports.get("monitoring"))
     context = ScoringContext(settings, load_hash_key(settings, kernel.var_dir))
-    shadow = ShadowQueue(database, context)
+    writer = ScoreWriter(database, idempotency.table)
+    shadow = ShadowQueue(writer, context)
     app = create_service_app(
         name="scoring",
         title="LoanCRM scoring service",
@@ -61,12 +64,12 @@ def create_app(
         database=database,
         routers=[registry_router, scores_router, stability_router, applications_router],
         verifier=verifier,
-        on_shutdown=[shadow.aclose, customer.aclose, monitoring.aclose],
+        on_shutdown=[shadow.aclose, writer.aclose, customer.aclose, monitoring.aclose],
     )
     app.state.scoring = ScoringState(
         database=database, store=store,
         serving=ServingModels(database, store, settings.champion_refresh_seconds),
-        context=context, shadow=shadow, customer=customer, monitoring=monitoring,
+        context=context, shadow=shadow, writer=writer, customer=customer, monitoring=monitoring,
     )
     return app
 

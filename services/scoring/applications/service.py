@@ -3,10 +3,12 @@ only an approved application is disbursed, once."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from services.scoring.applications.models import (Application, ApplicationCreate, ApplicationEvent,
@@ -46,21 +48,38 @@ def submit_application(session: Session, command: ApplicationCreate, branch: str
     return application
 
 
-def get_application(session: Session, application_id: str, branch: str | None = None) -> Application:
+@dataclass(frozen=True)
+class Scope:
+    """Which applications a caller may see: one branch's (loan officers), one submitter's (partners), or all."""
+
+    branch: str | None = None
+    submitted_by: str | None = None
+
+    def allows(self, application: Application) -> bool:
+        return (self.branch is None or application.branch == self.branch) and \
+            (self.submitted_by is None or application.submitted_by == self.submitted_by)
+
+
+EVERYTHING = Scope()
+
+
+def get_application(session: Session, application_id: str, scope: Scope = EVERYTHING) -> Application:
     application = session.get(Application, application_id)
-    if application is None or (branch is not None and application.branch != branch):
+    if application is None or not scope.allows(application):
         raise Problem(404, "Not found", f"No application {application_id!r}.")
     return application
 
 
-def list_applications(session: Session, status: ApplicationStatus | None, branch: str | None,
+def list_applications(session: Session, status: ApplicationStatus | None, scope: Scope,
                       limit: int) -> list[Application]:
     """The review queue is `status=in_review`: oldest first, so nothing waits forever."""
     query = select(Application).order_by(Application.created_at, Application.id).limit(limit)
     if status is not None:
         query = query.where(Application.status == status)
-    if branch is not None:
-        query = query.where(Application.branch == branch)
+    if scope.branch is not None:
+        query = query.where(Application.branch == scope.branch)
+    if scope.submitted_by is not None:
+        query = query.where(Application.submitted_by == scope.submitted_by)
     return list(session.exec(query).all())
 
 
@@ -77,6 +96,15 @@ def decide_application(session: Session, application: Application, command: Deci
     if actor == application.submitted_by:
         raise Problem(403, "Forbidden", "Maker-checker: the person who submitted an application cannot decide it.")
     to = ApplicationStatus.APPROVED if command.decision == ReviewDecision.APPROVE else ApplicationStatus.DECLINED
+    # Claimed in the database, not only checked on the row read: of two deciders racing, the second finds the
+    # application no longer in review (PostgreSQL re-checks the condition once the first commits; SQLite lets
+    # one writer in) and gets the 409, so a decision is never overwritten.
+    claimed = session.execute(update(Application).where(
+        Application.id == application.id, Application.status == ApplicationStatus.IN_REVIEW,  # type: ignore[arg-type]
+    ).values(status=to).execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        session.rollback()
+        raise Problem(409, "Conflict", "This application was decided meanwhile; it is no longer in review.")
     if to == ApplicationStatus.APPROVED:
         application.approved_amount = command.approved_amount or min(application.amount, suggested_limit)
     application.decided_by = actor

@@ -24,14 +24,24 @@ from shared.errors import field_problem, problem_responses
 from shared.idempotency import check_key, fingerprint
 
 router = APIRouter(prefix="/applications", tags=["applications"])
-Submitter = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER))]
+Submitter = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.PARTNER))]
+Disburser = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER))]
 Decider = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST))]
-Reader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.AUDITOR))]
+Reader = Annotated[Principal, Depends(require_roles(
+    Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.AUDITOR, Role.PARTNER))]
+_STAFF = (Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.AUDITOR)
 
 
 def branch_scope(principal: Principal) -> str | None:
     """Loan officers work their own branch's applications; other staff see every branch."""
     return None if principal.has_role(Role.ADMIN, Role.RISK_ANALYST, Role.AUDITOR) else principal.branch
+
+
+def scope(principal: Principal) -> service.Scope:
+    """What a caller may see: a partner (who is no staff) only the applications it submitted itself."""
+    if principal.has_role(*_STAFF):
+        return service.Scope(branch=branch_scope(principal))
+    return service.Scope(submitted_by=principal.sub)
 
 
 def detail(session: Session, application: Application) -> ApplicationDetail:
@@ -44,7 +54,7 @@ def detail(session: Session, application: Application) -> ApplicationDetail:
 
 @router.post("", status_code=201, response_model=ApplicationDetail,
              summary="Submit a credit application: scored, then approved, declined or queued for review "
-                     "(loan officer, admin)",
+                     "(loan officer, partner, admin; a partner then sees only its own applications)",
              responses=problem_responses(403, 422, 428, 503))
 async def submit_application(
     request: Request,
@@ -56,7 +66,7 @@ async def submit_application(
     branch = command.branch or principal.branch
     if branch is None:
         raise field_problem("body.branch", "required when the submitter has no branch")
-    if branch_scope(principal) not in (None, branch):
+    if principal.has_role(*_STAFF) and branch_scope(principal) not in (None, branch):
         raise field_problem("body.branch", "a loan officer submits for their own branch only", status=403,
                             title="Forbidden")
     state = api.state(request)
@@ -94,14 +104,14 @@ def list_applications(
 ) -> list[ApplicationRead]:
     with api.state(request).database.session() as session:
         return [ApplicationRead.model_validate(a)
-                for a in service.list_applications(session, status, branch_scope(principal), limit)]
+                for a in service.list_applications(session, status, scope(principal), limit)]
 
 
 @router.get("/{application_id}", response_model=ApplicationDetail,
             summary="An application with its score and status history", responses=problem_responses(404))
 def get_application(request: Request, application_id: str, principal: Reader) -> ApplicationDetail:
     with api.state(request).database.session() as session:
-        return detail(session, service.get_application(session, application_id, branch_scope(principal)))
+        return detail(session, service.get_application(session, application_id, scope(principal)))
 
 
 @router.post("/{application_id}/decision", response_model=ApplicationDetail,
@@ -110,7 +120,7 @@ def get_application(request: Request, application_id: str, principal: Reader) ->
 def decide_application(request: Request, application_id: str, command: DecisionCommand,
                        principal: Decider) -> ApplicationDetail:
     with api.state(request).database.session() as session:
-        application = service.get_application(session, application_id, branch_scope(principal))
+        application = service.get_application(session, application_id, scope(principal))
         limit = session.get(Score, application.score_id).suggested_limit
         service.decide_application(session, application, command, limit, principal.sub)
         session.commit()
@@ -122,12 +132,12 @@ def decide_application(request: Request, application_id: str, command: DecisionC
                      "(loan officer of its branch, admin)",
              responses=problem_responses(403, 404, 409, 422, 503))
 async def mark_disbursed(request: Request, application_id: str, command: DisbursementCommand,
-                         principal: Submitter) -> ApplicationDetail:
+                         principal: Disburser) -> ApplicationDetail:
     state = api.state(request)
 
     def load() -> Application:
         with state.database.session() as session:
-            return service.get_application(session, application_id, branch_scope(principal))
+            return service.get_application(session, application_id, scope(principal))
 
     application = await run_in_threadpool(load)
     if application.status != ApplicationStatus.DISBURSED:

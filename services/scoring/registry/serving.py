@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlmodel import select
 
@@ -21,16 +22,26 @@ from shared.errors import Problem
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """A served model version; what every score reads of it is read once (ORM attributes cost microseconds)."""
+
     model: ModelVersion
     bundle: ModelBundle
 
-    @property
+    @cached_property
+    def id(self) -> str:
+        return self.model.id
+
+    @cached_property
     def role(self) -> str:
         return self.model.role
 
-    @property
+    @cached_property
     def label(self) -> str:
         return self.model.label
+
+    @cached_property
+    def reason_unit(self) -> str:
+        return self.bundle.model_meta(self.role)["reason_meta"]["unit"]
 
     def schema(self) -> list[FeatureSpec]:
         return self.bundle.schema(self.role)
@@ -58,6 +69,14 @@ class ServingModels:
         """After this process changed the registry, re-read it on the next request."""
         with self._lock:
             self._checked_at = None
+
+    def fresh(self) -> Served | None:
+        """The served models if no re-read is due (no database work: safe on the event loop), else None."""
+        with self._lock:
+            if self._checked_at is None or self._served is None or \
+                    self.clock() - self._checked_at >= self.refresh_seconds:
+                return None
+            return self._served
 
     def current(self) -> Served:
         with self._lock:

@@ -16,6 +16,7 @@ from services.scoring.training.models import FeatureSpec
 from shared.errors import FieldError, Problem
 
 MAX_REPORTED_ERRORS = 50
+_last_contract: tuple[Served, float, Contract] | None = None  # (served, tolerance, its contract)
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,17 @@ class Contract:
 
     @classmethod
     def of(cls, served: Served, tolerance: float) -> Contract:
+        """Built once per served pair (a promotion or a refresh of the registry makes a new `Served`)."""
+        global _last_contract
+        last = _last_contract
+        if last is not None and last[0] is served and last[1] == tolerance:
+            return last[2]
         specs = {s.name: s for s in served.challenger.schema()} if served.challenger else {}
         champion = served.champion.schema()
         specs.update({s.name: s for s in champion})
-        return cls(specs, frozenset(s.name for s in champion if s.required), tolerance)
+        contract = cls(specs, frozenset(s.name for s in champion if s.required), tolerance)
+        _last_contract = (served, tolerance, contract)
+        return contract
 
     def bounds(self, spec: FeatureSpec) -> tuple[float, float]:
         lo = -math.inf if spec.min is None else spec.min
@@ -62,6 +70,8 @@ def _check_value(contract: Contract, spec: FeatureSpec, value: Any, where: str, 
             finite = False
         if not finite:
             return "must be a finite number"
+        if spec.special_values and value in spec.special_values:
+            return None  # a code with a bin of its own (e.g. -1 = no data), outside the range by design
         lo, hi = contract.bounds(spec)
         if not lo <= value <= hi:
             return (f"{value} is outside the accepted range [{lo:g}, {hi:g}] (training range "
@@ -69,7 +79,7 @@ def _check_value(contract: Contract, spec: FeatureSpec, value: Any, where: str, 
         return None
     if not isinstance(value, str):
         return "must be a string (a category)"
-    if spec.categories is not None and value not in spec.categories:
+    if spec.categories is not None and value not in spec.categories and value not in (spec.special_values or ()):
         row.warnings.append({"field": where, "code": "unseen_category",
                              "message": f"{value!r} was never seen in training; scored in the Unknown bin"})
     return None

@@ -36,7 +36,7 @@ class ScoringContext:
 
 
 def _reasons(model: LoadedModel, result: dict[str, Any]) -> list[dict[str, Any]]:
-    unit = model.bundle.model_meta(model.role)["reason_meta"]["unit"]
+    unit = model.reason_unit
     points = result.get("points_per_feature") or {}
     return [{"feature": r["feature"], "impact": r["impact"], "unit": unit, "points": points.get(r["feature"])}
             for r in result["reasons"]]
@@ -53,7 +53,7 @@ def _rows(ctx: ScoringContext, model: LoadedModel, applicants: Sequence[Applican
         treat = treatment(ctx.settings, result["score"], applicant.requested_amount)
         rows.append({
             "id": new_id(), "customer_id": applicant.customer_id, "application_id": applicant.application_id,
-            "model_id": model.model.id, "model_version": model.label, "shadow": shadow,
+            "model_id": model.id, "model_version": model.label, "shadow": shadow,
             "champion_score_id": champion_id, "pd": result["pd"], "score": result["score"], "grade": treat.grade,
             "decision": treat.decision, "suggested_limit": treat.suggested_limit,
             "rate_adjustment_bps": treat.rate_adjustment_bps, "reasons": [] if shadow else _reasons(model, result),
@@ -64,13 +64,20 @@ def _rows(ctx: ScoringContext, model: LoadedModel, applicants: Sequence[Applican
     return rows
 
 
+def champion_rows(ctx: ScoringContext, served: Served, applicants: Sequence[Applicant],
+                  actor: str) -> list[dict[str, Any]]:
+    """The champion's score rows (personal inputs hashed), in the order given, ready to store; the challenger's
+    shadow rows are `shadow_rows`, computed after the answer (see scores/shadow.py)."""
+    inputs = [hash_personal(ctx.hash_key, a.row.features, ctx.settings.personal_fields) for a in applicants]
+    return _rows(ctx, served.champion, applicants, inputs, shadow=False, actor=actor,
+                 champion_ids=[None] * len(applicants))
+
+
 def score_applicants(session: Session, ctx: ScoringContext, served: Served, applicants: Sequence[Applicant],
                      actor: str) -> list[dict[str, Any]]:
-    """Score with the champion, store and return its rows, in the order given. The challenger's shadow rows
-    are `shadow_rows`', computed after the answer (see scores/shadow.py)."""
-    inputs = [hash_personal(ctx.hash_key, a.row.features, ctx.settings.personal_fields) for a in applicants]
-    champion = _rows(ctx, served.champion, applicants, inputs, shadow=False, actor=actor,
-                     champion_ids=[None] * len(applicants))
+    """Score with the champion and store its rows in `session`'s transaction (a write that stores more than
+    scores, such as an application). POST /scores stores through scores/store.py instead."""
+    champion = champion_rows(ctx, served, applicants, actor)
     # A Core executemany: the ORM's bulk path costs as much again for a 10,000-row batch.
     session.execute(insert(Score.__table__), champion)
     return champion

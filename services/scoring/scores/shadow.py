@@ -1,6 +1,7 @@
 """Shadow scoring after the answer: the challenger's twins of the champion's scores are computed and stored by
-one background thread, many requests at a time (one model run, one insert, one commit), so shadowing adds
-next to nothing to a score's latency. `drain()` stores everything queued so far (tests call it)."""
+one background thread, many requests at a time (one model run, one executemany, one commit, which on PostgreSQL
+does not wait for the WAL flush: shadow rows are analytics, never an answer), so shadowing adds next to nothing
+to a score's latency. `drain()` stores everything queued so far (tests call it)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,9 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import insert
-
 from services.scoring.registry.serving import LoadedModel
 from services.scoring.scores import service
-from services.scoring.scores.models import Score
-from shared.db import Database
+from services.scoring.scores.store import ScoreWriter
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -31,8 +29,8 @@ class _Pending:
 
 
 class ShadowQueue:
-    def __init__(self, database: Database, context: service.ScoringContext) -> None:
-        self.database = database
+    def __init__(self, writer: ScoreWriter, context: service.ScoringContext) -> None:
+        self.writer = writer
         self.context = context
         self._pending: list[_Pending] = []
         self._lock = threading.Lock()
@@ -64,10 +62,7 @@ class ShadowQueue:
                 rows += service.shadow_rows(self.context, group[0].challenger,
                                             [a for p in group for a in p.applicants],
                                             [c for p in group for c in p.champion])
-            if rows:
-                with self.database.session() as session:
-                    session.execute(insert(Score.__table__), rows)
-                    session.commit()
+            self.writer.store(rows, durable=False)
             return len(rows)
 
     def _run(self) -> None:

@@ -48,6 +48,8 @@ def score_reference(bundle: ModelBundle, role: str, rows: Sequence[Mapping[str, 
 def _bin_index(table: Mapping[str, Any], value: Any, categories: Mapping[Any, int]) -> int:
     if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
         return table["missing_index"]
+    if table.get("special_values") and value in table["special_values"]:
+        return table["special_index"]
     if table["kind"] == "numeric":
         return int(np.searchsorted(table["splits"] or [], float(value), side="right"))
     return categories.get(value, table.get("unknown_index", table["missing_index"]))

@@ -24,9 +24,24 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--base-points", type=float, default=600.0)
     parser.add_argument("--base-odds", type=float, default=50.0)
     parser.add_argument("--pdo", type=float, default=20.0)
+    parser.add_argument("--special-values", action="append", default=[], metavar="FEATURE=V1,V2",
+                        help="values of FEATURE that code 'no data' or another special case (e.g. -1, 999): the "
+                             "scorecard gives them a bin of their own; repeat for more features")
     parser.add_argument("--report", default=None, help="write the JSON report here")
     parser.add_argument("--out", default=None, help="directory for ONNX files, bundle, card and plots")
     return parser
+
+
+def parse_special_values(given: list[str]) -> dict[str, list[str]]:
+    """["months_since_default=-1,999", ...] -> {"months_since_default": ["-1", "999"]}."""
+    out: dict[str, list[str]] = {}
+    for item in given:
+        name, sep, values = item.partition("=")
+        codes = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not name.strip() or not codes:
+            raise SystemExit(f"--special-values wants FEATURE=V1,V2, not {item!r}")
+        out.setdefault(name.strip(), []).extend(codes)
+    return out
 
 
 def train_from_args(args: argparse.Namespace) -> TrainResult:
@@ -43,6 +58,7 @@ def train_from_args(args: argparse.Namespace) -> TrainResult:
         relationship_features=tuple(f.strip() for f in args.relationship_features.split(",") if f.strip()),
         challenger=args.challenger,
         out_dir=args.out,
+        special_values=parse_special_values(getattr(args, "special_values", None) or []),
     )
     flow = TrainingFlow(args.data, config)
     with tqdm(total=len(flow.steps), desc="training", unit="step", file=sys.stderr) as bar:

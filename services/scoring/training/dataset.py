@@ -106,16 +106,20 @@ def load_dataset(
     return Dataset(features, y, kinds, sha, target, None if good is None else str(good), dates)
 
 
-def feature_schema(frame: pd.DataFrame, kinds: dict[str, FeatureKind], features: list[str]) -> list[FeatureSpec]:
-    """Observed ranges / categories of the data the model was fitted on."""
+def feature_schema(frame: pd.DataFrame, kinds: dict[str, FeatureKind], features: list[str],
+                   special: dict[str, list] | None = None) -> list[FeatureSpec]:
+    """Observed ranges / categories of the data the model was fitted on; a feature's special values (codes
+    such as -1 for "no data") are accepted as they are and left out of its range."""
     specs = []
     for name in features:
         col = frame[name]
+        codes = list((special or {}).get(name) or []) or None
         if kinds[name] == "numeric":
-            finite = col[np.isfinite(col)]
+            finite = col[np.isfinite(col) & ~col.isin(codes or [])]
             lo = float(finite.min()) if len(finite) else None
             hi = float(finite.max()) if len(finite) else None
-            specs.append(FeatureSpec(name, "numeric", min=lo, max=hi))
+            specs.append(FeatureSpec(name, "numeric", min=lo, max=hi, special_values=codes))
         else:
-            specs.append(FeatureSpec(name, "categorical", categories=sorted(col.dropna().unique().tolist())))
+            specs.append(FeatureSpec(name, "categorical", categories=sorted(col.dropna().unique().tolist()),
+                                     special_values=codes))
     return specs

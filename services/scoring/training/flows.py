@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from .models import PD_OUTPUT, POINTS_OUTPUT, SCORE_OUTPUT, ModelResult, Scaling
 from .onnx_export import challenger_onnx, parity_max_abs_diff, scorecard_onnx
 from .reasons import occlusion_reason_meta, scorecard_reason_meta
 from .runtime import feeds_from_frame, make_session
-from .scorecard import ScorecardParams, fit_scorecard, iv_table
+from .scorecard import ScorecardParams, SpecialValues, fit_scorecard, iv_table
 from .split import SplitIndices, split_rows
 
 MODEL_FAMILIES = ("scorecard", *BACKENDS)  # every family the pipeline can fit and convert
@@ -40,22 +40,44 @@ class TrainConfig:
     challenger: str = "lightgbm"
     scorecard: ScorecardParams = field(default_factory=ScorecardParams)
     out_dir: str | Path | None = None
+    # Per feature, values that code "no data" or another special case (e.g. {"months_since_default": ["-1"]}):
+    # the scorecard gives them a bin of their own. Given as text (as on the command line) or as values.
+    special_values: Mapping[str, Sequence[Any]] = field(default_factory=dict)
 
 
-def stress_frame(frame: pd.DataFrame, ds: Dataset) -> pd.DataFrame:
+def special_values_for(ds: Dataset, given: Mapping[str, Sequence[Any]]) -> SpecialValues:
+    """The special values as the feature's kind wants them: numbers for a numeric column, text otherwise."""
+    out: SpecialValues = {}
+    for name, values in given.items():
+        if name not in ds.kinds:
+            raise ValueError(f"special values for {name!r}, which is not a feature column")
+        try:
+            out[name] = [float(v) if ds.kinds[name] == "numeric" else str(v) for v in values]
+        except ValueError:
+            raise ValueError(f"special values of the numeric column {name!r} must be numbers: {list(values)}") from None
+    return out
+
+
+def stress_frame(frame: pd.DataFrame, ds: Dataset, special: SpecialValues | None = None) -> pd.DataFrame:
     """The rows twice more: once with every numeric missing, once with every category unseen/missing,
-    so that parity also covers the missing and unknown bins."""
+    so that parity also covers the missing and unknown bins (and once per special value, for its bin)."""
     no_num = frame.copy()
     no_num[ds.numeric] = np.nan
     odd_cat = frame.copy()
     for i, c in enumerate(ds.categorical):
         odd_cat[c] = _UNSEEN if i % 2 == 0 else np.nan
-    return pd.concat([frame, no_num, odd_cat], ignore_index=True)
+    specials = []
+    for name, values in (special or {}).items():
+        for value in values:
+            coded = frame.copy()
+            coded[name] = value
+            specials.append(coded)
+    return pd.concat([frame, no_num, odd_cat, *specials], ignore_index=True)
 
 
 def build_model(
     family: str, ds: Dataset, parts: SplitIndices, scaling: Scaling, seed: int,
-    scorecard_params: ScorecardParams = ScorecardParams(),
+    scorecard_params: ScorecardParams = ScorecardParams(), special: SpecialValues | None = None,
 ) -> ModelResult:
     """Fit one family, export it to ONNX, prove parity, measure it."""
     fit_rows = ds.frame.iloc[parts.fit]
@@ -63,11 +85,11 @@ def build_model(
     val = ds.frame.iloc[parts.validation]
     if family == "scorecard":
         train_rows = ds.frame.iloc[parts.train]
-        selection = fit_scorecard(train_rows, ds.y[parts.train], ds.kinds, scaling, scorecard_params)
-        final = fit_scorecard(fit_rows, ds.y[parts.fit], ds.kinds, scaling, scorecard_params)
+        selection = fit_scorecard(train_rows, ds.y[parts.train], ds.kinds, scaling, scorecard_params, special)
+        final = fit_scorecard(fit_rows, ds.y[parts.fit], ds.kinds, scaling, scorecard_params, special)
         bins = final.bins()
         onnx_bytes = scorecard_onnx(bins, final.intercept, scaling)
-        schema = feature_schema(fit_rows, ds.kinds, final.features)
+        schema = feature_schema(fit_rows, ds.kinds, final.features, special)
         reason_meta = scorecard_reason_meta(bins)
         params: dict[str, Any] = {
             **scorecard_params.to_dict(),
@@ -82,13 +104,13 @@ def build_model(
         )
         bins = None
         onnx_bytes = challenger_onnx(final, scaling)
-        schema = feature_schema(fit_rows, ds.kinds, final.features)
+        schema = feature_schema(fit_rows, ds.kinds, final.features, special)
         reason_meta = occlusion_reason_meta(fit_rows, schema)
         params = final.params
         outputs = [PD_OUTPUT, SCORE_OUTPUT]
         fitted = final
 
-    stress = stress_frame(test, ds)
+    stress = stress_frame(test, ds, special)
     parity = parity_max_abs_diff(onnx_bytes, schema, stress, fitted.predict_pd(stress))
     y_val, y_test = ds.y[parts.validation], ds.y[parts.test]
     pd_val = selection.predict_pd(val)
@@ -128,6 +150,7 @@ class TrainingFlow:
         self.models: dict[str, ModelResult] = {}
         self.relationship: dict[str, Any] | None = None
         self.result: TrainResult
+        self.special: SpecialValues = {}
 
     @property
     def steps(self) -> list[tuple[str, Callable[[], None]]]:
@@ -149,6 +172,7 @@ class TrainingFlow:
     def load(self) -> None:
         c = self.config
         self.ds = load_dataset(self.data, c.target, c.good, c.date_column, list(c.categorical or []), list(c.exclude or []))
+        self.special = special_values_for(self.ds, c.special_values)
         unknown = [f for f in c.relationship_features if f not in self.ds.kinds]
         if unknown:
             raise ValueError(f"relationship features not among the feature columns: {unknown}")
@@ -158,17 +182,20 @@ class TrainingFlow:
 
     def scorecard(self) -> None:
         c = self.config
-        self.models["scorecard"] = build_model("scorecard", self.ds, self.parts, c.scaling, c.seed, c.scorecard)
+        self.models["scorecard"] = build_model("scorecard", self.ds, self.parts, c.scaling, c.seed, c.scorecard,
+                                               self.special)
 
     def challenger(self) -> None:
         c = self.config
-        self.models["challenger"] = build_model(c.challenger, self.ds, self.parts, c.scaling, c.seed)
+        self.models["challenger"] = build_model(c.challenger, self.ds, self.parts, c.scaling, c.seed,
+                                                special=self.special)
 
     def relationship_lift(self) -> None:
         """Scorecard without the relationship columns, same split: what do they add on the test set?"""
         c, ds, parts = self.config, self.ds, self.parts
         without = [f for f in ds.features if f not in set(c.relationship_features)]
-        reduced = fit_scorecard(ds.frame.iloc[parts.fit][without], ds.y[parts.fit], ds.kinds, c.scaling, c.scorecard)
+        reduced = fit_scorecard(ds.frame.iloc[parts.fit][without], ds.y[parts.fit], ds.kinds, c.scaling, c.scorecard,
+                                self.special)
         auc_without = evaluate(ds.y[parts.test], reduced.predict_pd(ds.frame.iloc[parts.test])).auc
         auc_with = self.models["scorecard"].test.auc
         self.relationship = {
@@ -228,6 +255,7 @@ def train(
     challenger: str = "lightgbm",
     scorecard_params: ScorecardParams | None = None,
     out_dir: str | Path | None = None,
+    special_values: Mapping[str, Sequence[Any]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train the scorecard and the challenger on a CSV path or DataFrame; see ``TrainResult``.
@@ -238,6 +266,6 @@ def train(
         target=target, good=good, seed=seed, date_column=date_column,
         scaling=Scaling(base_points, base_odds, pdo), relationship_features=tuple(relationship_features),
         categorical=categorical, exclude=exclude, challenger=challenger,
-        scorecard=scorecard_params or ScorecardParams(), out_dir=out_dir,
+        scorecard=scorecard_params or ScorecardParams(), out_dir=out_dir, special_values=dict(special_values or {}),
     )
     return TrainingFlow(data, config).run(progress)

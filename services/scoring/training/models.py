@@ -59,9 +59,13 @@ class FeatureSpec:
     min: float | None = None
     max: float | None = None
     categories: list[str] | None = None
+    special_values: list[Any] | None = None  # codes with a bin of their own (e.g. -1 = no data), outside the range
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if data["special_values"] is None:  # schemas without special values stay as they were
+            del data["special_values"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:

@@ -65,12 +65,12 @@ def scorecard_onnx(bins: list[dict[str, Any]], intercept: float, scaling: Scalin
         values = np.asarray(table["contribution"], dtype=np.float64)
         if table["kind"] == "numeric":
             inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, 1]))
-            splits = table["splits"]
+            splits, shift = table["splits"], 0
             if not splits:  # single bin: a split at +inf keeps the same "count splits <= x" rule
-                splits, values = [np.inf], np.concatenate([values[:1], values])
+                splits, values, shift = [np.inf], np.concatenate([values[:1], values]), 1
             inits += [
                 _const(p + "splits", [splits], np.float64),
-                _const(p + "missing", values.size - 1, np.int64),
+                _const(p + "missing", table["missing_index"] + shift, np.int64),
                 _const(p + "table", values, np.float64),
             ]
             nodes += [
@@ -80,8 +80,22 @@ def scorecard_onnx(bins: list[dict[str, Any]], intercept: float, scaling: Scalin
                 helper.make_node("Cast", [p + "ge"], [p + "ge_i"], to=TensorProto.INT64),
                 helper.make_node("ReduceSum", [p + "ge_i", "axis1"], [p + "bin"], keepdims=1),
                 helper.make_node("IsNaN", [name], [p + "nan"]),
-                helper.make_node("Where", [p + "nan", p + "missing", p + "bin"], [p + "idx"]),
+                helper.make_node("Where", [p + "nan", p + "missing", p + "bin"],
+                                 [p + "idx" if not table.get("special_values") else p + "regular"]),
             ]
+            if table.get("special_values"):  # a special value is looked up before the thresholds
+                inits += [
+                    # as the float32 input sees them (x arrives as float32, then is cast to double)
+                    _const(p + "specials", [np.asarray(table["special_values"], np.float32)], np.float64),
+                    _const(p + "special", table["special_index"] + shift, np.int64),
+                ]
+                nodes += [
+                    helper.make_node("Equal", [p + "x", p + "specials"], [p + "eq"]),
+                    helper.make_node("Cast", [p + "eq"], [p + "eq_i"], to=TensorProto.INT64),
+                    helper.make_node("ReduceMax", [p + "eq_i"], [p + "any_i"], axes=[1], keepdims=1),
+                    helper.make_node("Cast", [p + "any_i"], [p + "any"], to=TensorProto.BOOL),
+                    helper.make_node("Where", [p + "any", p + "special", p + "regular"], [p + "idx"]),
+                ]
         else:
             inputs.append(helper.make_tensor_value_info(name, TensorProto.STRING, [None, 1]))
             keys, ids = [], []
@@ -90,6 +104,9 @@ def scorecard_onnx(bins: list[dict[str, Any]], intercept: float, scaling: Scalin
                 ids += [b] * len(group)
             keys.append(MISSING_CATEGORY)
             ids.append(table["missing_index"])
+            for value in table.get("special_values") or []:
+                keys.append(str(value))
+                ids.append(table["special_index"])
             inits.append(_const(p + "table", values, np.float64))
             nodes.append(
                 helper.make_node(

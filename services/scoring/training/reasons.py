@@ -44,8 +44,9 @@ def occlusion_reason_meta(frame: pd.DataFrame, schema: Sequence[FeatureSpec]) ->
 
 
 def _top(impacts: np.ndarray, features: list[str], top_k: int) -> list[tuple[str, float]]:
-    order = sorted(range(len(features)), key=lambda j: (-impacts[j], j))
-    return [(features[j], float(impacts[j])) for j in order[:top_k] if impacts[j] > _MIN_IMPACT]
+    values = impacts.tolist()  # Python floats: indexing a numpy array element by element is slow
+    order = sorted(range(len(features)), key=lambda j: (-values[j], j))
+    return [(features[j], values[j]) for j in order[:top_k] if values[j] > _MIN_IMPACT]
 
 
 def reason_codes(
@@ -64,13 +65,15 @@ def reason_codes(
     features: list[str] = meta["features"]
     if not rows:
         return []
-    schema = [FeatureSpec.from_dict(s) for s in model_meta["schema"]]
+
+    def schema() -> list[FeatureSpec]:  # parsed only when the model has to be run here
+        return [FeatureSpec.from_dict(s) for s in model_meta["schema"]]
 
     if meta["method"] == "points_shortfall":
         if isinstance(source, Mapping) and POINTS_OUTPUT in source:
             points = np.asarray(source[POINTS_OUTPUT], dtype=np.float64)
         else:
-            points = source.run([POINTS_OUTPUT], feeds_from_rows(schema, rows))[0].astype(np.float64)
+            points = source.run([POINTS_OUTPUT], feeds_from_rows(schema(), rows))[0].astype(np.float64)
         max_points = np.array([meta["max_points"][f] for f in features])
         return [_top(max_points - p, features, top_k) for p in points]
 
@@ -82,7 +85,7 @@ def reason_codes(
         for row in rows:
             variants.append(row)
             variants.extend({**row, f: reference[f]} for f in features)
-        pd_ = source.run([PD_OUTPUT], feeds_from_rows(schema, variants))[0].astype(np.float64)
+        pd_ = source.run([PD_OUTPUT], feeds_from_rows(schema(), variants))[0].astype(np.float64)
         pd_ = pd_.reshape(len(rows), len(features) + 1)
         return [_top(r[0] - r[1:], features, top_k) for r in pd_]
 

@@ -38,6 +38,11 @@ class ScorecardParams:
         return {"min_iv": self.min_iv, "C": self.C, "max_n_bins": self.max_n_bins, "min_bin_size": self.min_bin_size}
 
 
+# Per feature, values that code "no data" or another special case (-1, 999, "N/A"...): they get a bin of their
+# own instead of being binned with the values they happen to be near.
+SpecialValues = dict[str, list[Any]]
+
+
 @dataclass
 class Scorecard:
     binning: BinningProcess
@@ -47,10 +52,12 @@ class Scorecard:
     scaling: Scaling
     iv: dict[str, float]
     dropped_for_sign: list[str] = field(default_factory=list)
+    special: SpecialValues = field(default_factory=dict)
 
     def woe(self, frame: pd.DataFrame) -> pd.DataFrame:
         with _quiet():
-            out = self.binning.transform(frame[self.binning.variable_names], metric="woe", metric_missing="empirical")
+            out = self.binning.transform(frame[self.binning.variable_names], metric="woe", metric_missing="empirical",
+                                         metric_special="empirical")
         return out[self.features]
 
     def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
@@ -62,13 +69,14 @@ class Scorecard:
 
     def bins(self) -> list[dict[str, Any]]:
         """Per selected feature: bins with WoE, logit contribution and points, then the missing bin
-        (and, for categoricals, the unknown-category bin)."""
+        (and, for categoricals, the unknown-category bin), then the special-values bin if it has any."""
         n = len(self.features)
         base = self.scaling.offset / n - self.scaling.factor * self.intercept / n
         tables = []
         for coef, name in zip(self.lr.coef_[0], self.features):
             with _quiet():
-                table = _feature_bins(self.binning.get_binned_variable(name), self.kinds[name])
+                table = _feature_bins(self.binning.get_binned_variable(name), self.kinds[name],
+                                      self.special.get(name, []))
             table["coefficient"] = float(coef)
             table["contribution"] = [float(coef * w) for w in table["woe"]]
             table["points"] = [base - self.scaling.factor * c for c in table["contribution"]]
@@ -78,7 +86,7 @@ class Scorecard:
         return tables
 
 
-def _feature_bins(optb: Any, kind: FeatureKind) -> dict[str, Any]:
+def _feature_bins(optb: Any, kind: FeatureKind, special: list[Any]) -> dict[str, Any]:
     build = optb.binning_table.build()
     counts = build["Count"].to_numpy()
     events = build["Event"].to_numpy()
@@ -93,18 +101,25 @@ def _feature_bins(optb: Any, kind: FeatureKind) -> dict[str, Any]:
         groups = [[str(c) for c in g] for g in optb.splits]
         labels = [", ".join(g) for g in groups] + ["Missing", "Unknown"]
         probes = np.array([g[0] for g in groups] + [np.nan, _UNKNOWN_PROBE], dtype=object)
-    # Ask optbinning itself for each bin's WoE, so the ONNX graph reproduces its transform exactly.
-    woe = optb.transform(probes, metric="woe", metric_missing="empirical")
     n_bins = len(probes) - (1 if kind == "numeric" else 2)
-    bin_counts = [int(c) for c in counts[:n_bins]] + [int(counts[n_bins + 1])]  # skip the unused Special row
+    if special:  # its own bin, last (the indices of the missing and unknown bins stay where they were)
+        labels.append("Special")
+        probes = np.concatenate([probes, np.array(special[:1], dtype=probes.dtype)])
+    # Ask optbinning itself for each bin's WoE, so the ONNX graph reproduces its transform exactly.
+    woe = optb.transform(probes, metric="woe", metric_missing="empirical", metric_special="empirical")
+    # optbinning's table: the regular bins, then Special, then Missing.
+    bin_counts = [int(c) for c in counts[:n_bins]] + [int(counts[n_bins + 1])]
     bin_events = [int(e) for e in events[:n_bins]] + [int(events[n_bins + 1])]
     if kind == "categorical":
         bin_counts.append(0)
         bin_events.append(0)
+    if special:
+        bin_counts.append(int(counts[n_bins]))
+        bin_events.append(int(events[n_bins]))
     rates = [e / c if c else None for e, c in zip(bin_events, bin_counts)]
     regular = [r for r in rates[:n_bins] if r is not None]
     trend = "ascending" if regular == sorted(regular) else "descending" if regular == sorted(regular, reverse=True) else "none"
-    return {
+    table = {
         "feature": optb.name,
         "kind": kind,
         "splits": splits,
@@ -118,13 +133,20 @@ def _feature_bins(optb: Any, kind: FeatureKind) -> dict[str, Any]:
         "missing_index": n_bins,
         "unknown_index": n_bins + 1 if kind == "categorical" else None,
     }
+    if special:  # absent otherwise, so a model without special values exports as it always did
+        table.update(special_values=list(special), special_index=len(labels) - 1)
+    return table
 
 
-def fit_binning(frame: pd.DataFrame, y: np.ndarray, kinds: dict[str, FeatureKind], params: ScorecardParams) -> BinningProcess:
+def fit_binning(frame: pd.DataFrame, y: np.ndarray, kinds: dict[str, FeatureKind], params: ScorecardParams,
+                special: SpecialValues | None = None) -> BinningProcess:
     names = list(frame.columns)
     numeric = [c for c in names if kinds[c] == "numeric"]
     categorical = [c for c in names if kinds[c] == "categorical"]
-    fit_params = {c: {"monotonic_trend": "auto_asc_desc"} for c in numeric}
+    fit_params: dict[str, dict[str, Any]] = {c: {"monotonic_trend": "auto_asc_desc"} for c in numeric}
+    for name, values in (special or {}).items():
+        if name in names:
+            fit_params.setdefault(name, {})["special_codes"] = list(values)
     binning = BinningProcess(
         names,
         categorical_variables=categorical,
@@ -145,11 +167,13 @@ def fit_scorecard(
     kinds: dict[str, FeatureKind],
     scaling: Scaling,
     params: ScorecardParams = ScorecardParams(),
+    special: SpecialValues | None = None,
 ) -> Scorecard:
-    binning = fit_binning(frame, y, kinds, params)
+    special = {name: values for name, values in (special or {}).items() if name in frame.columns and values}
+    binning = fit_binning(frame, y, kinds, params, special)
     with _quiet():
         summary = binning.summary().set_index("name")
-        woe = binning.transform(frame, metric="woe", metric_missing="empirical")
+        woe = binning.transform(frame, metric="woe", metric_missing="empirical", metric_special="empirical")
     iv = {str(k): float(v) for k, v in summary["iv"].items()}
     features = [str(f) for f in binning.get_support(names=True)]
     if not features:
@@ -163,7 +187,7 @@ def fit_scorecard(
         weakest = min(wrong, key=lambda f: iv[f])
         features.remove(weakest)
         dropped.append(weakest)
-    return Scorecard(binning, lr, features, {f: kinds[f] for f in frame.columns}, scaling, iv, dropped)
+    return Scorecard(binning, lr, features, {f: kinds[f] for f in frame.columns}, scaling, iv, dropped, special)
 
 
 def iv_table(card: Scorecard) -> list[dict[str, Any]]:

@@ -109,3 +109,63 @@ def test_a_monitoring_service_that_is_down_is_a_503_and_the_application_stays_ap
     assert response.status_code == 503 and response.json()["service"] == "monitoring"
     still = suite.direct["scoring"].get(f"/applications/{application['id']}", headers=people["maker"]).json()
     assert still["status"] == "approved" and still["loan_id"] is None
+
+
+def test_a_partner_submits_and_sees_only_its_own_applications(suite, people, by_decision):
+    partner = suite.headers("partner.app", ["partner"])
+    rival = suite.headers("rival.app", ["partner"])
+    client = suite.direct["scoring"]
+    body = {**_body(suite, partner, by_decision["review"]), "branch": "BJ001"}
+    submitted = client.post("/applications", json=body, headers=partner)
+    assert submitted.status_code == 201, submitted.text
+    application = submitted.json()
+    assert application["submitted_by"] == "partner.app" and application["status"] == "in_review"
+    mine = client.get(f"/applications/{application['id']}", headers=partner)
+    assert mine.status_code == 200 and mine.json()["score"]["id"] == application["score_id"]
+    assert client.get(f"/scores/{application['score_id']}", headers=partner).status_code == 200
+    # Another partner sees none of it; staff see it as before.
+    assert client.get(f"/applications/{application['id']}", headers=rival).status_code == 404
+    assert client.get(f"/scores/{application['score_id']}", headers=rival).status_code == 404
+    assert application["id"] not in {a["id"] for a in client.get("/applications", headers=rival).json()}
+    listed = client.get("/applications", params={"limit": 500}, headers=partner).json()
+    assert application["id"] in {a["id"] for a in listed} and {a["submitted_by"] for a in listed} == {"partner.app"}
+    assert client.get(f"/applications/{application['id']}", headers=people["checker"]).status_code == 200
+    # A partner neither decides nor disburses; the bank's checker decides the partner's application.
+    path = f"/applications/{application['id']}"
+    assert client.post(f"{path}/decision", json={"decision": "approve", "reason": "looks fine"},
+                       headers=partner).status_code == 403
+    assert client.post(f"{path}/disbursement", json={"disbursement_date": "2026-01-15"},
+                       headers=partner).status_code == 403
+    decided = client.post(f"{path}/decision", json={"decision": "approve", "reason": "partner file checked"},
+                          headers=people["checker"])
+    assert decided.status_code == 200 and decided.json()["status"] == "approved"
+    assert client.get(path, headers=partner).json()["status"] == "approved"
+
+
+def test_a_partner_without_a_branch_must_name_one(suite, by_decision):
+    partner = suite.headers("partner.app", ["partner"])
+    response = suite.direct["scoring"].post("/applications", json=_body(suite, partner, by_decision["approve"]),
+                                            headers=partner)
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "body.branch"
+
+
+def test_racing_decisions_never_overwrite_the_first(suite, people, by_decision):
+    """Two checkers decide the same application at once, one to approve, one to decline: one wins, the other
+    is told so (409, or a 503 to retry on SQLite, whose retry is the 409), and the stored decision is the winner's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    application = _submit(suite, people["maker"], by_decision["review"]).json()
+    path = f"/applications/{application['id']}/decision"
+    client = suite.direct["scoring"]
+    commands = [({"decision": "approve", "reason": "income verified"}, people["checker"]),
+                ({"decision": "decline", "reason": "too much debt"}, people["analyst"])] * 3
+    with ThreadPoolExecutor(len(commands)) as pool:
+        answers = list(pool.map(lambda c: client.post(path, json=c[0], headers=c[1]), commands))
+    won = [a for a in answers if a.status_code == 200]
+    assert len(won) == 1, [a.status_code for a in answers]
+    assert {a.status_code for a in answers if a is not won[0]} <= {409, 503}
+    final = client.get(f"/applications/{application['id']}", headers=people["analyst"]).json()
+    assert final["status"] == won[0].json()["status"] and final["decided_by"] == won[0].json()["decided_by"]
+    assert [h["to_status"] for h in final["history"]] == ["in_review", final["status"]]
+    retried = client.post(path, json={"decision": "decline", "reason": "second thoughts"}, headers=people["analyst"])
+    assert retried.status_code == 409 and retried.headers["content-type"] == "application/problem+json"
