@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -111,16 +113,28 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONR
     return problem_response(request, Problem(422, "Invalid input", detail, errors=errors))
 
 
+_UNAVAILABLE = Problem(503, "Service unavailable",
+                       "The database is unavailable; retry shortly (a write with the same Idempotency-Key).",
+                       headers={"Retry-After": "1"})
+
+
 async def _on_database_unavailable(request: Request, exc: DBAPIError) -> JSONResponse:
     if not (exc.connection_invalidated or isinstance(exc, OperationalError)):
         return await _on_unexpected(request, exc)
     # Lost connection, server restarting, lock wait exhausted: a retry is safe (a write retried with its
     # Idempotency-Key replays the first answer if its commit did land).
     log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc.orig).__name__})
-    return problem_response(request, Problem(503, "Service unavailable",
-                                             "The database is unavailable; retry shortly (a write with the same "
-                                             "Idempotency-Key).",
-                                             headers={"Retry-After": "1"}))
+    return problem_response(request, _UNAVAILABLE)
+
+
+async def _on_driver_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The same, for an error from a driver used directly (a hot path that skips SQLAlchemy's execution): the
+    pool cannot know its connections died, so it is emptied here."""
+    database = getattr(request.app.state, "database", None)
+    if database is not None:
+        database.engine.dispose()
+    log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+    return problem_response(request, _UNAVAILABLE)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -134,6 +148,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(DBAPIError, _on_database_unavailable)
+    app.add_exception_handler(psycopg.OperationalError, _on_driver_unavailable)
+    app.add_exception_handler(sqlite3.OperationalError, _on_driver_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -65,8 +66,9 @@ class IdempotencyStore:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def _stored(self, session: Session, owner: str, key: str, print_: str) -> Outcome | None:
-        row = session.execute(
+    def stored(self, connection: Session | Connection, owner: str, key: str, print_: str) -> Outcome | None:
+        """The answer remembered for (owner, key), or None; 422 if the key was used for another request."""
+        row = connection.execute(
             select(self.table.c.fingerprint, self.table.c.status_code, self.table.c.body).where(
                 self.table.c.owner == owner, self.table.c.key == key
             )
@@ -93,7 +95,7 @@ class IdempotencyStore:
         """Run `command` (which must not commit) once per (owner, key) and commit it with the remembered answer."""
         with db.session() as session:
             if key is not None:
-                stored = self._stored(session, owner, key, request_fingerprint)
+                stored = self.stored(session, owner, key, request_fingerprint)
                 if stored is not None:
                     return stored
             status_code, body = command(session)
@@ -108,7 +110,7 @@ class IdempotencyStore:
                 session.commit()
             except IntegrityError:
                 session.rollback()
-                stored = self._stored(session, owner, key, request_fingerprint) if key is not None else None
+                stored = self.stored(session, owner, key, request_fingerprint) if key is not None else None
                 if stored is None:
                     raise Problem(409, "Conflict", "A concurrent write changed the same record; retry.") from None
                 return stored

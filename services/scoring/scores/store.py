@@ -27,14 +27,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
 
+from services.scoring.db import idempotency
 from services.scoring.scores.models import Score
 from shared.db import Database
-from shared.errors import FieldError, Problem
+from shared.idempotency import Outcome
 
 
 _SQLITE_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (primary codes: the low byte of an extended one)
@@ -63,12 +64,6 @@ class KeyRow:
     fingerprint: str
     status_code: int
     body: str  # the answer's JSON text, as sent
-
-
-@dataclass(frozen=True)
-class Stored:
-    status_code: int
-    body: str
 
 
 class ScoreWriter:
@@ -200,7 +195,8 @@ class ScoreWriter:
         lost = self._dialect.is_disconnect(exc, pooled.dbapi_connection, None)
         if lost:
             # The whole pool, as SQLAlchemy's own execution path does: its other connections are as dead as this one.
-            self.database.engine.pool._invalidate(pooled, exc)  # noqa: SLF001
+            pooled.invalidate(exc)
+            self.database.engine.dispose()
         else:
             try:
                 pooled.rollback()
@@ -210,16 +206,7 @@ class ScoreWriter:
         raise DBAPIError.instance(sql, None, exc, self._dialect.loaded_dbapi.Error, connection_invalidated=lost,
                                   dialect=self._dialect) from exc
 
-    def stored(self, owner: str, key: str, fingerprint: str) -> Stored | None:
+    def stored(self, owner: str, key: str, fingerprint: str) -> Outcome | None:
         """The answer remembered for (owner, key), or None; 422 if the key was used for another request."""
-        table = self.key_table
         with self.database.engine.connect() as conn:
-            row = conn.execute(select(table.c.fingerprint, table.c.status_code, table.c.body).where(
-                table.c.owner == owner, table.c.key == key)).first()
-        if row is None:
-            return None
-        if row.fingerprint != fingerprint:
-            raise Problem(422, "Idempotency key reused",
-                          "This Idempotency-Key was already used for a different request; use a new key.",
-                          errors=[FieldError(field="header.Idempotency-Key", message="reused with a different request")])
-        return Stored(row.status_code, row.body)
+            return idempotency.stored(conn, owner, key, fingerprint)

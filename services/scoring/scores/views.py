@@ -3,7 +3,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from services.scoring import api
@@ -96,7 +96,7 @@ async def _stored_answer(state: api.ScoringState, principal: Principal, key: str
         first = await run_in_threadpool(writer.stored, key_row.owner, key_row.key, key_row.fingerprint)
         if first is None:
             raise Problem(409, "Conflict", "A concurrent write changed the same record; retry.")
-        return Response(first.body, status_code=first.status_code, media_type="application/json")
+        return JSONResponse(first.body, status_code=first.status_code)
     state.shadow.put(scored.served.challenger, scored.applicants, scored.champion)
     return Response(scored.body, status_code=201, media_type="application/json")
 
