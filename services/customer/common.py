@@ -12,7 +12,8 @@ from enum import Enum
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy import DateTime, Numeric, and_, or_
+from sqlalchemy import Connection, DateTime, Numeric, and_, or_
+from sqlalchemy.orm import Session
 
 from shared.errors import field_problem
 
@@ -64,7 +65,7 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     return values
 
 
-def _cursor_time(value: str) -> datetime:
+def cursor_time(value: str) -> datetime:
     try:
         return as_utc(datetime.fromisoformat(value))
     except ValueError:
@@ -77,7 +78,7 @@ def keyset(query: Any, cursor: str | None, at_column: Any, id_column: Any, *, ne
     Fetches one row more than the page, which tells `next_cursor` whether another page exists."""
     if cursor:
         at, last_id = decode_cursor(cursor, 2)
-        at = _cursor_time(at)
+        at = cursor_time(at)
         if newest_first:
             query = query.where(or_(at_column < at, and_(at_column == at, id_column < last_id)))
         else:
@@ -96,3 +97,9 @@ def next_cursor(rows: Sequence[Any], limit: int, at_field: str) -> str | None:
 def plain(values: dict[str, Any]) -> dict[str, Any]:
     """Enum members as their plain values, so every database driver stores the same text."""
     return {key: value.value if isinstance(value, Enum) else value for key, value in values.items()}
+
+
+def connection_of(session: Session | Connection) -> Connection:
+    """The connection a statement runs on, for code that serves both ORM sessions (writes) and the bare
+    autocommit connections of reads."""
+    return session.connection() if isinstance(session, Session) else session

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import false, or_
@@ -33,9 +34,17 @@ def can_change(principal: Principal, branch: str, referred_by: str | None) -> bo
 
 
 def full_view(principal: Principal, branch: str) -> bool:
+    return full_view_test(principal)(branch)
+
+
+def full_view_test(principal: Principal) -> Callable[[str], bool]:
+    """`full_view` decided once per request: a page asks it per row, and the roles do not change in between."""
     if principal.has_role(Role.ADMIN, Role.AUDITOR):
-        return True
-    return principal.has_role(Role.LOAN_OFFICER) and principal.branch is not None and principal.branch == branch
+        return lambda _branch: True
+    own = principal.branch if principal.has_role(Role.LOAN_OFFICER) else None
+    if own is None:
+        return lambda _branch: False
+    return lambda branch: branch == own
 
 
 def scope_filter(principal: Principal, branch_column: Any, referred_column: Any) -> Any | None:
@@ -50,3 +59,18 @@ def scope_filter(principal: Principal, branch_column: Any, referred_column: Any)
     if not clauses:
         return false()
     return or_(*clauses)
+
+
+def scope_shape(principal: Principal) -> tuple[str, dict[str, str]]:
+    """`scope_filter` for statements built once and reused: which clause applies ("all" for none, "none" for
+    false, else "officer", "partner" or "officerpartner", ORed) and the values of its bind parameters
+    `scope_branch` and `scope_sub`. Keep the two functions in step."""
+    if principal.has_role(*_SEE_ALL):
+        return "all", {}
+    params = {}
+    if principal.has_role(Role.LOAN_OFFICER) and principal.branch is not None:
+        params["scope_branch"] = principal.branch
+    if principal.has_role(Role.PARTNER):
+        params["scope_sub"] = principal.sub
+    shape = ("officer" if "scope_branch" in params else "") + ("partner" if "scope_sub" in params else "")
+    return shape or "none", params

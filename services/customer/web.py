@@ -10,6 +10,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from pydantic_core import to_json
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from services.customer import scoping
@@ -39,20 +41,25 @@ def database(request: Request) -> Database:
 
 
 @contextmanager
-def read_session(request: Request) -> Iterator[Session]:
-    """A session for a read that makes at most one write of its own (the access-log rows of a full view).
+def read_session(request: Request) -> Iterator[Connection]:
+    """A bare connection for a read that makes at most one write of its own (the access-log rows of a full view).
 
     Each statement commits on its own (autocommit), which saves the BEGIN and COMMIT round trips a read would
-    otherwise pay. Still safe: the read is a single SELECT, and the access-log INSERT is itself atomic and durable
-    before the response leaves, so unmasked data is never returned unless its access-log row is committed."""
-    with database(request).session() as session:
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        yield session
+    otherwise pay, and no ORM session is built (about 0.1 ms a request). Still safe: the read is a single SELECT,
+    and the access-log INSERT is itself atomic and durable before the response leaves, so unmasked data is never
+    returned unless its access-log row is committed. Shares the service's connection pool."""
+    engine = getattr(request.app.state, "autocommit_engine", None)
+    if engine is None:
+        engine = request.app.state.autocommit_engine = database(request).engine.execution_options(
+            isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        yield connection
 
 
-def json_response(model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """Serialise an already validated model once, in pydantic-core, instead of FastAPI validating it again."""
-    return Response(model.model_dump_json(), status_code=status_code, headers=headers, media_type="application/json")
+def json_body(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Plain values (dicts, lists, dates, Decimals) serialised once by pydantic-core, the same way a model's
+    fields would be: for responses built straight from rows, with no model to validate per item."""
+    return Response(to_json(content), status_code=status_code, headers=headers, media_type="application/json")
 
 
 def vault(request: Request) -> PiiVault:

@@ -103,3 +103,23 @@ def test_a_low_survey_answer_opens_a_follow_up_for_the_officer(api, actors):
     assert trend[0]["nps_avg"] == 7.0
     per_officer = api.get("/satisfaction/trend", params={"by": "officer", "key": owner}, headers=officer).json()
     assert per_officer[0]["key"] == owner
+
+
+def test_a_complaint_is_due_in_calendar_days_from_when_the_bank_received_it(api, actors):
+    officer = actors.officer("CP77")
+    customer = actors.register(officer, branch="CP77")
+    url = f"/customers/{customer['id']}/complaints"
+    # Received on a Friday afternoon, logged later: 15 calendar days (weekends count) to the minute from receipt.
+    received = datetime(2026, 11, 6, 16, 40, tzinfo=UTC)
+    filed = api.post(url, json={"kind": "complaint", "channel": "branch", "category": "fees",
+                                "received_at": received.isoformat()}, headers={**officer, **key()})
+    assert filed.status_code == 201, filed.text
+    due = datetime.fromisoformat(filed.json()["due_at"].replace("Z", "+00:00"))
+    assert due == received + timedelta(days=15) and due.isoformat().startswith("2026-11-21T16:40")
+    assert filed.json()["overdue"] is True  # judged on today's clock, not on a business date
+    # Without received_at the clock starts now.
+    fresh = api.post(url, json={"kind": "complaint", "channel": "phone", "category": "fees"},
+                     headers={**officer, **key()}).json()
+    started = datetime.fromisoformat(fresh["opened_at"].replace("Z", "+00:00"))
+    assert datetime.fromisoformat(fresh["due_at"].replace("Z", "+00:00")) - started == timedelta(days=15)
+    assert fresh["overdue"] is False

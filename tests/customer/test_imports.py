@@ -4,6 +4,7 @@ import csv
 import io
 import json
 
+from services.customer.imports import flows
 from services.customer.imports.flows import run_import_cli
 from tests.customer.factory import birth_date, key, national_id, person
 
@@ -65,3 +66,26 @@ def test_an_upload_that_is_not_text_is_a_422(api, actors):
     response = api.post("/customers/imports", files={"file": ("x.csv", b"\xff\xfe\x00bad", "text/csv")},
                         headers={**actors.admin(), **key()})
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "body.file"
+
+
+def test_a_person_registered_while_the_batch_was_checked_is_counted_once(suite, api, actors, tmp_path, monkeypatch):
+    officer = actors.officer("IM03")
+    rows = [_good("IM03") for _ in range(3)]
+    twin = rows[1]
+    path = tmp_path / "customers.jsonl"
+    path.write_text("\n".join(json.dumps(row) for row in rows))
+    real, raced = flows.customer_row, []
+
+    def racing(vault, command, principal, branch):
+        # After the batch's duplicate check, before its insert: a branch registers the same person.
+        if command.national_id == twin["national_id"] and not raced:
+            raced.append(api.post("/customers", json=twin, headers={**officer, **key()}).status_code)
+        return real(vault, command, principal, branch)
+
+    monkeypatch.setattr(flows, "customer_row", racing)
+    report = run_import_cli(path, kernel=suite.kernel, progress=False)
+    assert raced == [201]
+    assert (report.created, report.already_present, report.failed) == (2, 1, 0)
+    for row in rows:
+        found = api.post("/customers/lookup", json={"national_id": row["national_id"]}, headers=officer).json()
+        assert len(found) == 1

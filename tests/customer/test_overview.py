@@ -1,12 +1,14 @@
 """The 360° view and the portrait, with peers answering and with peers down."""
 
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
 from services.customer.main import create_app
+from services.customer.overview.sections import OVERVIEW_TIMEOUT_SECONDS
 from services.customer.portrait.scheduled import refresh_segments
 from shared.settings import KernelSettings
 from tests.customer.factory import key, unique
@@ -113,3 +115,32 @@ def test_clusters_are_refreshed_by_the_batch_and_described(suite, api, actors):
     assert sum(c["size"] for c in clusters) >= 4 and all(c["label"] for c in clusters)
     portrait = api.get(f"/customers/{created['id']}/portrait", headers=officer).json()
     assert portrait["cluster"] in {c["cluster"] for c in clusters} and portrait["cluster_label"]
+
+
+@pytest.fixture(scope="module")
+def customer_with_hanging_peers(suite):
+    """Scoring and monitoring point at a real socket that completes the TCP handshake (the kernel queues the
+    connection) but never reads or answers: the peer is 'up' and hangs, the worst case for a caller."""
+    with socket.socket() as hanging:
+        hanging.bind(("127.0.0.1", 0))
+        hanging.listen(64)
+        url = f"http://127.0.0.1:{hanging.getsockname()[1]}"
+        kernel = KernelSettings(**{**suite.kernel.model_dump(), "scoring_url": url, "monitoring_url": url})
+        app = create_app(kernel, verifier=suite.services["customer"].state.verifier, transports={})
+        with TestClient(app, base_url="http://customer") as client:
+            yield client
+
+
+def test_a_peer_that_hangs_degrades_to_unavailable_within_the_short_timeout(actors, customer_with_hanging_peers):
+    officer = actors.officer("OV02")
+    customer = actors.register(officer, branch="OV02")
+    started = time.monotonic()
+    response = customer_with_hanging_peers.get(f"/customers/{customer['id']}/overview", headers=officer)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    view = response.json()
+    for section in ("score", "loans", "alerts"):
+        assert view[section]["status"] == "unavailable" and "in time" in view[section]["reason"], view[section]
+    assert view["customer"]["id"] == customer["id"]
+    # The three peer calls wait side by side, each at most the overview's short timeout, never one after another.
+    assert OVERVIEW_TIMEOUT_SECONDS <= elapsed < 2 * OVERVIEW_TIMEOUT_SECONDS, elapsed

@@ -5,23 +5,41 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import JSON, Connection, bindparam, text
 from sqlmodel import Session, select
 
 from services.customer.access_log.models import AccessAction, PiiAccess, PiiAccessRead
-from services.customer.common import Page, decode_cursor, encode_cursor, utcnow
+from services.customer.common import Page, connection_of, decode_cursor, encode_cursor, utcnow
 from shared.auth.tokens import Principal
 from shared.logging import request_id_var
 
 
-def record_access(session: Session, principal: Principal, customer_ids: Iterable[str], action: AccessAction,
-                  via: str) -> None:
-    now = utcnow()
-    rows = [{"customer_id": cid, "actor": principal.sub, "roles": ",".join(principal.roles), "action": action,
-             "via": via, "request_id": request_id_var.get(), "at": now} for cid in customer_ids]
-    if rows:
-        # One multi-row INSERT: a single round trip, and atomic even when the read runs in autocommit.
-        session.execute(insert(PiiAccess).values(rows))
+# One INSERT whatever the number of customers seen, with the ids as one array (PostgreSQL) or one JSON list
+# (SQLite): a single round trip, atomic even when the read runs in autocommit, and a fixed text that is parsed
+# once. (A multi-row VALUES insert is compiled afresh for every request: 15 ms for a page of 50 customers.) On
+# PostgreSQL it goes straight to the driver, the same way as the reads in customers/service.py.
+_COLUMNS = "customer_id, actor, roles, action, via, request_id, at"
+_POSTGRES_INSERT = (f"INSERT INTO pii_access_log ({_COLUMNS}) SELECT unnest(%(ids)s::varchar[]), %(actor)s, "
+                    "%(roles)s, %(action)s, %(via)s, %(request_id)s, %(at)s")
+_SQLITE_INSERT = text(f"INSERT INTO pii_access_log ({_COLUMNS}) SELECT value, :actor, :roles, :action, :via, "
+                      ":request_id, :at FROM json_each(:ids)").bindparams(
+    bindparam("ids", type_=JSON), bindparam("at", type_=PiiAccess.__table__.c.at.type))
+
+
+def record_access(session: Session | Connection, principal: Principal, customer_ids: Iterable[str],
+                  action: AccessAction, via: str) -> None:
+    """Appends one access-log row per customer, committed with (or, in autocommit, before) the read's answer."""
+    ids = list(customer_ids)
+    if not ids:
+        return
+    params = {"ids": ids, "actor": principal.sub, "roles": ",".join(principal.roles),
+              "action": AccessAction(action).value, "via": via, "request_id": request_id_var.get(), "at": utcnow()}
+    connection = connection_of(session)
+    if connection.dialect.name == "postgresql":
+        with connection.connection.cursor() as cursor:
+            cursor.execute(_POSTGRES_INSERT, params)
+    else:
+        connection.execute(_SQLITE_INSERT, params)
 
 
 def list_access(session: Session, *, customer_id: str | None, actor: str | None, since: datetime | None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
@@ -21,6 +21,18 @@ _NEXT = {
 }
 
 
+def response_deadline(received_at: datetime, response_days: int) -> datetime:
+    """When the answer to a complaint is due: `response_days` calendar days after the bank received it, to the
+    minute (received 3 March 16:40 UTC with 15 days -> due 18 March 16:40 UTC).
+
+    The rule is the regulator's, stated to customers in calendar days from receipt: weekends and holidays count,
+    and the clock starts at `received_at` (a letter logged days later keeps its real date), not when it was typed
+    in. This service keeps no business date of its own (the end-of-day business date belongs to the monitoring
+    service's loan accounting, and a complaint's deadline must not stand still while a batch is late), so
+    "overdue" is judged against the current UTC time, the instant a customer would judge it by."""
+    return as_utc(received_at) + timedelta(days=response_days)
+
+
 def read(complaint: Complaint) -> ComplaintRead:
     overdue = complaint.status in OPEN_STATUSES and as_utc(complaint.due_at) < utcnow()
     return ComplaintRead.model_validate({**complaint.model_dump(), "overdue": overdue})
@@ -32,7 +44,7 @@ def file_complaint(session: Session, customer: Customer, command: ComplaintCreat
     if opened > utcnow():
         raise field_problem("body.received_at", "cannot be in the future")
     complaint = Complaint(customer_id=customer.id, branch=customer.branch, recorded_by=by, opened_at=opened,
-                          due_at=opened + timedelta(days=response_days), assigned_to=command.assigned_to or by,
+                          due_at=response_deadline(opened, response_days), assigned_to=command.assigned_to or by,
                           **plain(command.model_dump(exclude={"assigned_to", "received_at"})))
     session.add(complaint)
     session.flush()

@@ -78,6 +78,11 @@ class Customer(CustomerTable, table=True):
     phone_hash: str | None = Field(default=None, max_length=64, unique=True)
     email_enc: str | None = Field(default=None, max_length=600)
     email_hash: str | None = Field(default=None, max_length=64, index=True)
+    # What roles without full view are shown (e.g. 110***********123X), kept beside the ciphertext so a masked
+    # read decrypts nothing. Holds no more than every such reader already sees; cleared by erasure.
+    national_id_masked: str | None = Field(default=None, max_length=18)
+    phone_masked: str | None = Field(default=None, max_length=11)
+    email_masked: str | None = Field(default=None, max_length=260)
     date_of_birth: date | None = None
     business_registration_no: str | None = Field(default=None, max_length=18)
     address: str | None = Field(default=None, max_length=300)

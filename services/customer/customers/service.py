@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Connection, and_, bindparam, false, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from services.customer import scoping
 from services.customer.access_log.models import AccessAction
 from services.customer.access_log.service import record_access
-from services.customer.common import keyset, new_id, next_cursor, plain, utcnow
+from services.customer.common import as_utc, cents, connection_of, cursor_time, decode_cursor, encode_cursor, \
+    new_id, plain, utcnow
 from services.customer.customers import validation
 from services.customer.customers.models import (
     REQUIRED_ON_UPDATE,
@@ -27,6 +28,7 @@ from services.customer.customers.models import (
     KycStatus,
 )
 from services.customer.customers.pii import PiiVault, mask_email, mask_national_id, mask_phone
+from services.customer.portrait.models import listing_filters
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.errors import Problem, field_problem
@@ -34,9 +36,16 @@ from shared.errors import Problem, field_problem
 PII_FIELDS = ("national_id", "phone", "email")
 _MASKS = {"national_id": mask_national_id, "phone": mask_phone, "email": mask_email}
 _UNIQUE_PII = {"national_id": "national ID", "phone": "phone number"}
-# Reads that only present customers select plain rows: no identity map, no change tracking to build per row.
-_ROW = tuple(Customer.__table__.columns)
-_READ_COLUMNS = tuple(name for name in CustomerRead.model_fields if name not in (*PII_FIELDS, "pii_view"))
+# Reads that only present customers select plain Core rows: no identity map, no change tracking, no ORM loading
+# per row. They fetch exactly what a response shows (in CustomerRead's order) plus the sealed personal data.
+_SHOWN = tuple(name for name in CustomerRead.model_fields if name not in (*PII_FIELDS, "pii_view"))
+_FETCHED = (*_SHOWN, "pii_kid", *(f"{name}_enc" for name in PII_FIELDS), *(f"{name}_masked" for name in PII_FIELDS))
+_ROW = tuple(Customer.__table__.c[name] for name in _FETCHED)
+_KID = len(_SHOWN)
+_MASKED_OFFSET = len(PII_FIELDS)  # from a field's ciphertext column to its mask column
+_TIMES = tuple(_SHOWN.index(name) for name in ("created_at", "updated_at", "closed_at", "erased_at"))
+_MONEY = tuple(_SHOWN.index(name) for name in ("monthly_income", "assets"))
+_ID, _BRANCH = _SHOWN.index("id"), _SHOWN.index("branch")
 
 
 def not_found(customer_id: str) -> Problem:
@@ -60,6 +69,7 @@ def sealed(vault: PiiVault, row_id: str, values: dict[str, str | None]) -> dict[
         value = values.get(name)
         columns[f"{name}_enc"] = None if value is None else vault.seal(value, row_id=row_id, field=name)
         columns[f"{name}_hash"] = None if value is None else vault.digest(value)
+        columns[f"{name}_masked"] = None if value is None else _MASKS[name](value)
     return columns
 
 
@@ -71,11 +81,15 @@ def _seal(vault: PiiVault, customer: Customer, changes: dict[str, str | None]) -
 
 
 def reseal_with_active_key(session: Session, vault: PiiVault, batch: int = 500) -> int:
-    """Key rotation: re-encrypt rows sealed with an older key; returns how many changed. Safe to re-run."""
+    """Key rotation: re-encrypt rows sealed with an older key (and store the masks of rows that lack them);
+    returns how many changed. Safe to re-run."""
     changed = 0
     while True:
-        rows = session.exec(select(Customer).where(Customer.pii_kid.is_not(None),
-                                                   Customer.pii_kid != vault.active_kid).limit(batch)).all()
+        rows = session.exec(select(Customer).where(Customer.pii_kid.is_not(None), or_(
+            Customer.pii_kid != vault.active_kid,
+            # Rows written before masks were stored get them here too.
+            *(and_(getattr(Customer, f"{name}_enc").is_not(None), getattr(Customer, f"{name}_masked").is_(None))
+              for name in PII_FIELDS))).limit(batch)).all()
         if not rows:
             return changed
         for customer in rows:
@@ -84,22 +98,51 @@ def reseal_with_active_key(session: Session, vault: PiiVault, batch: int = 500) 
         changed += len(rows)
 
 
+def shown(session: Session | Connection, vault: PiiVault, principal: Principal, customers: Sequence[Any],
+          via: str) -> list[dict[str, Any]]:
+    """Customers as the caller may see them, as plain dicts shaped (and serialised) exactly like `CustomerRead`:
+    personal data masked or in full per the caller's role and branch; every full view goes to the access log,
+    in one statement, before anything is returned.
+
+    Reads pass rows of `_ROW`; writes pass their ORM object. Built straight from the columns because validating a
+    `CustomerRead` per row cost more than the query: the values come from our own table, already checked on the
+    way in. Only a full view decrypts; a masked one shows the masks stored beside the ciphertexts."""
+    full_for = scoping.full_view_test(principal)
+    out, seen_in_full = [], []
+    for customer in customers:
+        row = tuple(getattr(customer, name) for name in _FETCHED) if isinstance(customer, Customer) else customer
+        values = dict(zip(_SHOWN, row))
+        for index in _TIMES:
+            if row[index] is not None:
+                values[_SHOWN[index]] = as_utc(row[index])
+        for index in _MONEY:
+            if row[index] is not None:
+                values[_SHOWN[index]] = cents(row[index])
+        full = full_for(row[_BRANCH])
+        kid, row_id, any_pii = row[_KID] or "", row[_ID], False
+        for offset, name in enumerate(PII_FIELDS, start=_KID + 1):
+            sealed_value = row[offset]
+            if sealed_value is None:
+                values[name] = None
+            elif full:
+                any_pii = True
+                values[name] = vault.open(sealed_value, kid=kid, row_id=row_id, field=name)
+            else:
+                # The stored mask; a row sealed before masks were stored is masked from its clear value.
+                values[name] = row[offset + _MASKED_OFFSET] or _MASKS[name](
+                    vault.open(sealed_value, kid=kid, row_id=row_id, field=name))
+        values["pii_view"] = "full" if full else "masked"
+        if full and any_pii:
+            seen_in_full.append(row_id)
+        out.append(values)
+    record_access(session, principal, seen_in_full, AccessAction.FULL_VIEW, via)
+    return out
+
+
 def present(session: Session, vault: PiiVault, principal: Principal, customers: Sequence[Any],
             via: str) -> list[CustomerRead]:
-    """Masked or full per the caller's role and branch; every full view goes to the access log."""
-    reads, seen_in_full = [], []
-    for customer in customers:
-        full = scoping.full_view(principal, customer.branch)
-        pii = reveal(vault, customer)
-        if full and any(pii.values()):
-            seen_in_full.append(customer.id)
-        if not full:
-            pii = {name: None if value is None else _MASKS[name](value) for name, value in pii.items()}
-        # Only the columns the response shows: cheaper than dumping the whole ORM row per customer.
-        row = {name: getattr(customer, name) for name in _READ_COLUMNS}
-        reads.append(CustomerRead.model_validate({**row, **pii, "pii_view": "full" if full else "masked"}))
-    record_access(session, principal, seen_in_full, AccessAction.FULL_VIEW, via)
-    return reads
+    """`shown` as models, for callers that embed a customer in a larger response (the 360° view)."""
+    return [CustomerRead.model_validate(values) for values in shown(session, vault, principal, customers, via)]
 
 
 # --- reads -------------------------------------------------------------------------------------------------
@@ -111,12 +154,12 @@ def get_visible(session: Session, principal: Principal, customer_id: str) -> Cus
     return customer
 
 
-def read_visible(session: Session, principal: Principal, customer_id: str) -> Any:
-    """`get_visible` for a pure read: a plain row (attribute access like the model) without ORM tracking."""
-    row = session.execute(select(*_ROW).where(Customer.id == customer_id)).first()
-    if row is None or not scoping.can_see(principal, row.branch, row.referred_by):
+def read_visible(session: Session | Connection, principal: Principal, customer_id: str) -> Sequence[Any]:
+    """`get_visible` for a pure read: a plain row of `_ROW` without ORM tracking."""
+    rows = _fetch(session, ("by_id",), lambda: _BASE.where(_TABLE.c.id == bindparam("id")), {"id": customer_id})
+    if not rows or not scoping.can_see(principal, rows[0][_BRANCH], rows[0][_REFERRED_BY]):
         raise not_found(customer_id)
-    return row
+    return rows[0]
 
 
 def get_changeable(session: Session, principal: Principal, customer_id: str, *, active: bool = True) -> Customer:
@@ -141,46 +184,128 @@ def find_by_external_id(session: Session, principal: Principal, source: str, ext
     return customer
 
 
-def lookup(session: Session, vault: PiiVault, principal: Principal, command: CustomerLookup) -> list[Any]:
+def lookup(session: Session | Connection, vault: PiiVault, principal: Principal, command: CustomerLookup) -> list[Any]:
     """Exact match on national ID, phone or email through the keyed hash; all given must match."""
-    conditions = []
+    params: dict[str, Any] = {}
     if command.national_id is not None:
-        conditions.append(Customer.national_id_hash == vault.digest(command.national_id.strip().upper()))
+        params["national_id_hash"] = vault.digest(command.national_id.strip().upper())
     if command.phone is not None:
         try:
             phone = validation.mobile_phone(command.phone)
         except ValueError as exc:
             raise field_problem("body.phone", str(exc)) from None
-        conditions.append(Customer.phone_hash == vault.digest(phone))
+        params["phone_hash"] = vault.digest(phone)
     if command.email is not None:
-        conditions.append(Customer.email_hash == vault.digest(command.email.lower()))
-    if not conditions:
+        params["email_hash"] = vault.digest(command.email.lower())
+    if not params:
         raise field_problem("body", "give at least one of national_id, phone, email")
-    return list(session.execute(_scoped(select(*_ROW).where(*conditions), principal)).all())
+    scope, scope_params = scoping.scope_shape(principal)
+    names = tuple(params)
+    return _fetch(session, ("lookup", names, scope),
+                  lambda: _scoped_base(scope).where(*(_TABLE.c[name] == bindparam(name) for name in names)),
+                  {**params, **scope_params})
+
+
+LIST_EQUALITY_FILTERS = ("branch", "status", "kind", "kyc_status")
 
 
 def list_customers(
-    session: Session,
+    session: Session | Connection,
     principal: Principal,
     *,
-    filters: list[Any],
-    name_prefix: str | None,
-    created_from: datetime | None,
-    created_to: datetime | None,
-    cursor: str | None,
+    equal: dict[str, str | None],
+    segment: str | None = None,
+    lifecycle: str | None = None,
+    grade: str | None = None,
+    name_prefix: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    cursor: str | None = None,
     limit: int,
 ) -> tuple[list[Any], str | None]:
-    """Oldest first by (created_at, id): stable under inserts, so a cursor never skips or repeats a row."""
-    query = _scoped(select(*_ROW), principal).where(*filters)
+    """Oldest first by (created_at, id): stable under inserts, so a cursor never skips or repeats a row.
+    `equal` filters columns of LIST_EQUALITY_FILTERS; segment, lifecycle and grade come from the portrait."""
+    params: dict[str, Any] = {name: plain({name: value})[name] for name, value in equal.items() if value is not None}
+    portrait = {"segment": segment, "lifecycle": lifecycle, "grade": grade}
+    params.update({name: value for name, value in portrait.items() if value is not None})
     if name_prefix:
-        query = query.where(Customer.name.startswith(name_prefix, autoescape=True))
+        params["name_like"] = _like_prefix(name_prefix)
     if created_from:
-        query = query.where(Customer.created_at >= created_from)
+        params["created_from"] = created_from
     if created_to:
-        query = query.where(Customer.created_at < created_to)
-    rows = list(session.execute(keyset(query, cursor, Customer.created_at, Customer.id, newest_first=False,
-                                    limit=limit)).all())
-    return rows[:limit], next_cursor(rows, limit, "created_at")
+        params["created_to"] = created_to
+    if cursor:
+        after_at, after_id = decode_cursor(cursor, 2)
+        params["after_at"], params["after_id"] = cursor_time(after_at), str(after_id)
+    scope, scope_params = scoping.scope_shape(principal)
+    shape = ("list", scope, tuple(sorted(params)))
+    rows = _fetch(session, shape, lambda: _listing(scope, set(params)), {**params, **scope_params, "limit": limit + 1})
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor(as_utc(last[_CREATED_AT]).isoformat(), last[_ID])
+
+
+def _listing(scope: str, given: set[str]) -> Any:
+    c = _TABLE.c
+    query = _scoped_base(scope).where(*(c[name] == bindparam(name) for name in LIST_EQUALITY_FILTERS
+                                        if name in given))
+    query = query.where(*listing_filters(c.id, **{name: bindparam(name) if name in given else None
+                                                  for name in ("segment", "lifecycle", "grade")}))
+    if "name_like" in given:
+        query = query.where(c.name.like(bindparam("name_like"), escape="/"))
+    if "created_from" in given:
+        query = query.where(c.created_at >= bindparam("created_from", type_=c.created_at.type))
+    if "created_to" in given:
+        query = query.where(c.created_at < bindparam("created_to", type_=c.created_at.type))
+    if "after_at" in given:
+        after_at = bindparam("after_at", type_=c.created_at.type)
+        query = query.where(or_(c.created_at > after_at, and_(c.created_at == after_at, c.id > bindparam("after_id"))))
+    return query.order_by(c.created_at, c.id).limit(bindparam("limit"))
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
+# --- the read statements ---------------------------------------------------------------------------------
+# The hot reads (by id, exact lookup, a page) come in a handful of shapes. Each shape's statement is built once
+# with bind parameters and, on PostgreSQL, compiled once to SQL that runs straight on the driver's cursor: the
+# rows come back as plain tuples with psycopg's own types (str, Decimal, date, aware datetime), which is what
+# `shown` reads. That skips SQLAlchemy's per-call statement building, cache-key walk and result wrapping
+# (about 0.2 ms for one row, 0.8 ms for a page of 50). Other databases run the cached statement through
+# SQLAlchemy, which converts their types (SQLite keeps dates as text) into the same Python values.
+
+_TABLE = Customer.__table__
+_BASE = select(*_ROW)
+_REFERRED_BY = _SHOWN.index("referred_by")
+_CREATED_AT = _SHOWN.index("created_at")
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+_SQL: dict[tuple[Any, ...], str] = {}
+
+
+def _scoped_base(scope: str) -> Any:
+    c = _TABLE.c
+    clauses = {"all": [], "none": [false()], "officer": [c.branch == bindparam("scope_branch")],
+               "partner": [c.referred_by == bindparam("scope_sub")],
+               "officerpartner": [or_(c.branch == bindparam("scope_branch"), c.referred_by == bindparam("scope_sub"))]}
+    return _BASE.where(*clauses[scope])
+
+
+def _fetch(session: Session | Connection, shape: tuple[Any, ...], build: Callable[[], Any],
+           params: dict[str, Any]) -> list[Any]:
+    statement = _STATEMENTS.get(shape)
+    if statement is None:
+        statement = _STATEMENTS[shape] = build()
+    connection = connection_of(session)
+    if connection.dialect.name != "postgresql":
+        return list(connection.execute(statement, params).all())
+    sql = _SQL.get(shape)
+    if sql is None:
+        sql = _SQL[shape] = str(statement.compile(dialect=connection.dialect))
+    with connection.connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 # --- writes ------------------------------------------------------------------------------------------------
@@ -322,7 +447,7 @@ def close_customer(session: Session, principal: Principal, customer_id: str, rea
 
 
 _ERASED_FIELDS = ("name", "date_of_birth", "business_registration_no", "address", "occupation", "employer",
-                  "pii_kid", *(f"{name}_{suffix}" for name in PII_FIELDS for suffix in ("enc", "hash")))
+                  "pii_kid", *(f"{name}_{suffix}" for name in PII_FIELDS for suffix in ("enc", "hash", "masked")))
 
 
 def anonymise(session: Session, principal: Principal, customer_id: str) -> Customer:

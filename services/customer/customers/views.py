@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import TypeAdapter
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from services.customer.common import Page
@@ -22,26 +22,25 @@ from services.customer.customers.models import (
     KycStatus,
 )
 from services.customer.db import idempotency
-from services.customer.portrait.models import listing_filters
 from services.customer.web import Admin, IdempotencyKey, IfMatch, Manager, Reader, Writer, database, etag, \
-    expected_version, json_response, read_session, vault
+    expected_version, json_body, read_session, vault
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
 from shared.idempotency import check_key, fingerprint
 
 router = APIRouter(prefix="/customers", tags=["customers"])
-_READS = TypeAdapter(list[CustomerRead])
 
 
-def _one(request: Request, principal: Principal, customer: Customer | Any, via: str, session: Session) -> CustomerRead:
-    return service.present(session, vault(request), principal, [customer], via)[0]
+def _one(request: Request, principal: Principal, customer: Customer | Any, via: str,
+         session: Session | Connection) -> dict[str, Any]:
+    return service.shown(session, vault(request), principal, [customer], via)[0]
 
 
-def _answer(read: CustomerRead, status_code: int = 200, replayed: bool = False) -> Response:
-    headers = {"ETag": etag(read.version)}
+def _answer(read: dict[str, Any], status_code: int = 200, replayed: bool = False) -> Response:
+    headers = {"ETag": etag(read["version"])}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return json_response(read, status_code, headers)
+    return json_body(read, status_code, headers)
 
 
 @router.post("", status_code=201, response_model=CustomerRead, summary="Register a customer",
@@ -86,17 +85,14 @@ def list_customers(
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=500),
 ) -> Response:
-    filters = [column == value for column, value in ((Customer.branch, branch), (Customer.status, status),
-                                                     (Customer.kind, kind), (Customer.kyc_status, kyc_status))
-               if value is not None]
-    filters += listing_filters(Customer.id, segment=segment, lifecycle=lifecycle, grade=grade)
     with read_session(request) as session:
         rows, next_cursor = service.list_customers(
-            session, principal, filters=filters, name_prefix=name_prefix, created_from=created_from,
+            session, principal, equal={"branch": branch, "status": status, "kind": kind, "kyc_status": kyc_status},
+            segment=segment, lifecycle=lifecycle, grade=grade, name_prefix=name_prefix, created_from=created_from,
             created_to=created_to, cursor=cursor, limit=limit)
-        items = service.present(session, vault(request), principal, rows, "list_customers")
+        items = service.shown(session, vault(request), principal, rows, "list_customers")
         session.commit()
-    return json_response(Page[CustomerRead](items=items, next_cursor=next_cursor))
+    return json_body({"items": items, "next_cursor": next_cursor})
 
 
 @router.post("/lookup", response_model=list[CustomerRead], summary="Exact lookup by national ID, phone or email",
@@ -106,9 +102,9 @@ def list_customers(
 def lookup_customers(request: Request, command: CustomerLookup, principal: Reader) -> Response:
     with read_session(request) as session:
         found = service.lookup(session, vault(request), principal, command)
-        items = service.present(session, vault(request), principal, found, "lookup_customers")
+        items = service.shown(session, vault(request), principal, found, "lookup_customers")
         session.commit()
-    return Response(_READS.dump_json(items), media_type="application/json")
+    return json_body(items)
 
 
 @router.get("/by-external-id/{external_id}", response_model=CustomerRead,
@@ -117,7 +113,7 @@ def lookup_customers(request: Request, command: CustomerLookup, principal: Reade
             responses=problem_responses(404))
 def get_by_external_id(request: Request, external_id: str, principal: Reader,
                        source: str | None = None) -> Response:
-    with read_session(request) as session:
+    with database(request).session() as session:
         customer = service.find_by_external_id(session, principal, source or principal.sub, external_id)
         read = _one(request, principal, customer, "get_by_external_id", session)
         session.commit()

@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+import psycopg
 from pydantic import ValidationError
 from sqlalchemy import insert, or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, select
 from tqdm import tqdm
 
 from services.customer.customers.models import Customer, CustomerCreate
@@ -106,9 +107,9 @@ class CustomerImport:
                                               branch_for_new(self.principal, command.branch)))
             try:
                 if fresh:
-                    session.execute(insert(Customer), fresh)
+                    _insert_rows(session, fresh)
                 session.commit()
-            except IntegrityError:
+            except (IntegrityError, psycopg.errors.UniqueViolation):
                 # Someone registered one of these people meanwhile: retry row by row to find which.
                 session.rollback()
                 if len(batch) == 1:
@@ -138,6 +139,21 @@ class CustomerImport:
         if batch:
             self._commit(batch)
         return self.report
+
+
+def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """New customers as complete column dicts (all with the same keys). On PostgreSQL one COPY in the batch's
+    transaction, several times faster than INSERTs; a unique clash still fails the batch, which is retried row by
+    row. Elsewhere a Core executemany (not the ORM's bulk path: the rows need no object machinery)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(insert(Customer.__table__), rows)
+        return
+    columns = list(rows[0])
+    with connection.connection.cursor() as cursor, \
+            cursor.copy(f"COPY {Customer.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in columns])
 
 
 def import_text(database: Database, vault: PiiVault, principal: Principal, text: str, fmt: ImportFormat,
