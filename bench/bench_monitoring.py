@@ -2,8 +2,9 @@
 
     python -m bench monitoring [--loans 1000000] [--postings 2000] [--chunk-size 5000]
 
-- COB over N generated loans (10% delinquent, ageing from yesterday's stored state) beside a bare read of the same
-  rows with a server-side cursor, in the same run;
+- COB over N generated loans (10% delinquent, ageing from the state yesterday's COB left: the loans' risk state,
+  one open routine check per loan, yesterday's run record) beside a bare read of the same rows with a
+  server-side cursor, in the same run;
 - repayments posted one by one through the service layer (allocation, history, rules, one commit each) beside
   bare single-row INSERT + COMMITs of the same posting rows.
 Works in a throwaway database it creates and drops (LOANCRM_TEST_POSTGRES_URL or the local default).
@@ -54,6 +55,16 @@ FROM (SELECT i, due, GREATEST(0, (%(today)s::date - 1) - due) AS dpd
                            ELSE %(today)s::date + (1 + i %% 28) END AS due
             FROM generate_series(1, %(n)s) AS i) AS d) AS s
 """
+# ...and what else yesterday's COB left: its run record, and one open routine post-loan check per loan.
+_YESTERDAY = """
+INSERT INTO check_tasks (id, loan_id, branch, officer, kind, due_date, status, created_at)
+SELECT md5('check' || id), id, branch, officer, 'periodic', %(today)s::date + (abs(hashtext(id)) %% 180), 'open', now()
+FROM loans;
+INSERT INTO cob_runs (business_date, status, chunk_size, chunks_total, chunks_done, loans_processed, loans_changed,
+                      history_appended, alerts_raised, failures, attempts, steps, triggered_by, started_at,
+                      finished_at)
+VALUES (%(today)s::date - 1, 'completed', 5000, 0, 0, 0, 0, 0, 0, 0, 1, '{}', 'bench', now(), now())
+"""
 
 
 def _libpq(url: str) -> str:
@@ -67,10 +78,15 @@ def _timed(action) -> tuple[float, object]:  # noqa: ANN001
 
 
 def _generate(url: str, loans: int) -> float:
+    def sql(template: str) -> str:
+        return template.replace("%(n)s", str(loans)).replace("%(today)s", f"'{TODAY.isoformat()}'").replace("%%", "%")
+
     with psycopg.connect(_libpq(url)) as conn:
-        seconds, _ = _timed(lambda: conn.execute(_GENERATE.replace("%(n)s", str(loans)).replace(
-            "%(today)s", f"'{TODAY.isoformat()}'").replace("%%", "%")))
+        seconds, _ = _timed(lambda: conn.execute(sql(_GENERATE)))
+        for statement in sql(_YESTERDAY).split(";"):
+            conn.execute(statement)
         conn.execute("ANALYZE loans")
+        conn.execute("ANALYZE check_tasks")
     return seconds
 
 

@@ -30,7 +30,8 @@ class CheckOutcome(StrEnum):
 class CheckTask(MonitoringTable, table=True):
     __tablename__ = "check_tasks"
     __table_args__ = (UniqueConstraint("loan_id", "kind", "due_date", name="uq_check_tasks_due"),
-                      Index("ix_check_tasks_open", "status", "due_date"))
+                      Index("ix_check_tasks_open", "status", "due_date"),
+                      Index("ix_check_tasks_completed", "completed_on"))
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     loan_id: str = Field(foreign_key="loans.id", max_length=32)

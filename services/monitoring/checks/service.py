@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, select as sa_select, update
+from sqlalchemy import case, func, select as sa_select, update
 from sqlmodel import Session, select
 
 from services.monitoring.checks.models import CheckCompletion, CheckKind, CheckStatus, CheckTask
@@ -50,35 +50,48 @@ def schedule_risk_reviews(session: Session, day: date) -> int:
                                rows).all())
 
 
-def schedule_periodic_checks(session: Session, day: date) -> int:
+def schedule_periodic_checks(session: Session, day: date, since: date | None = None) -> int:
     """Keep one open routine check per active loan: once the last one is done, a periodic check due an interval
-    after it; an open periodic check is brought forward when the loan's class now calls for a closer one."""
-    tasks = CheckTask.__table__
+    after it; an open periodic check is brought forward when the loan's class now calls for a closer one.
+
+    With `since` (the previous close of business) only what can have moved is looked at: loans whose routine
+    check was completed, or whose class changed, on or after it. Without it, every active loan.
+    """
+    tasks, loans, changes = CheckTask.__table__, Loan.__table__, RiskChange.__table__
     routine = (CheckKind.USE_OF_FUNDS.value, CheckKind.PERIODIC.value)
-    last_done = dict(session.execute(sa_select(tasks.c.loan_id, func.max(tasks.c.completed_on)).where(
-        tasks.c.kind.in_(routine), tasks.c.status == CheckStatus.DONE.value).group_by(tasks.c.loan_id)).all())
-    pending = {loan_id: (task_id, kind, due) for task_id, loan_id, kind, due in session.execute(
-        sa_select(tasks.c.id, tasks.c.loan_id, tasks.c.kind, tasks.c.due_date).where(
-            tasks.c.kind.in_(routine), tasks.c.status == CheckStatus.OPEN.value))}
-    loans = session.execute(sa_select(Loan.id, Loan.branch, Loan.officer, Loan.classification, Loan.principal,
-                                      Loan.disbursement_date).where(Loan.status == LoanStatus.ACTIVE)).all()
-    created, moved = [], []
-    for loan in loans:
+    open_routine = sa_select(tasks.c.id).where(tasks.c.loan_id == loans.c.id, tasks.c.kind.in_(routine),
+                                               tasks.c.status == CheckStatus.OPEN.value).exists()
+    last_done = sa_select(func.max(tasks.c.completed_on)).where(
+        tasks.c.loan_id == loans.c.id, tasks.c.kind.in_(routine),
+        tasks.c.status == CheckStatus.DONE.value).scalar_subquery()
+    needing = sa_select(loans.c.id, loans.c.branch, loans.c.officer, loans.c.classification, loans.c.principal,
+                        loans.c.disbursement_date, last_done.label("last_done")).where(
+        loans.c.status == LoanStatus.ACTIVE.value, ~open_routine)
+    if since is not None:
+        needing = needing.where(loans.c.id.in_(sa_select(tasks.c.loan_id).where(
+            tasks.c.completed_on >= since, tasks.c.kind.in_(routine), tasks.c.status == CheckStatus.DONE.value)))
+    created = []
+    for loan in session.execute(needing):
         interval = timedelta(days=check_interval(loan.classification, loan.principal))
-        open_task = pending.get(loan.id)
-        if open_task is None:
-            anchor = last_done.get(loan.id, loan.disbursement_date + timedelta(days=USE_OF_FUNDS_DAYS))
-            created.append({"id": new_id(), "loan_id": loan.id, "branch": loan.branch, "officer": loan.officer,
-                            "kind": CheckKind.PERIODIC.value, "due_date": max(anchor + interval, day),
-                            "status": CheckStatus.OPEN.value, "created_at": now()})
-        elif open_task[1] == CheckKind.PERIODIC and open_task[2] > day + interval:
-            moved.append({"b_id": open_task[0], "b_due": day + interval})
+        anchor = loan.last_done or loan.disbursement_date + timedelta(days=USE_OF_FUNDS_DAYS)
+        created.append({"id": new_id(), "loan_id": loan.id, "branch": loan.branch, "officer": loan.officer,
+                        "kind": CheckKind.PERIODIC.value, "due_date": max(anchor + interval, day),
+                        "status": CheckStatus.OPEN.value, "created_at": now()})
+    # A periodic check is due at most an interval after it was set, so only a loan whose class worsened since
+    # can need a closer one; normal loans never do (their interval depends on the principal alone). One UPDATE.
+    closer = case((loans.c.classification == ClassName.SPECIAL_MENTION.value,
+                   day + timedelta(days=SPECIAL_MENTION_DAYS)), else_=day + timedelta(days=NON_PERFORMING_DAYS))
+    bring_forward = update(tasks).where(
+        tasks.c.loan_id == loans.c.id, tasks.c.kind == CheckKind.PERIODIC.value,
+        tasks.c.status == CheckStatus.OPEN.value, loans.c.status == LoanStatus.ACTIVE.value,
+        loans.c.classification != ClassName.NORMAL.value, tasks.c.due_date > closer).values(due_date=closer)
+    if since is not None:
+        bring_forward = bring_forward.where(loans.c.id.in_(sa_select(changes.c.loan_id).where(
+            changes.c.field == "loan_class", changes.c.recorded_on >= since)))
     if created:
         session.execute(insert_ignoring(session, tasks), created)
-    if moved:
-        session.execute(update(tasks).where(tasks.c.id == bindparam("b_id")).values(due_date=bindparam("b_due")),
-                        moved)
-    return len(created) + len(moved)
+    moved = session.execute(bring_forward).rowcount
+    return len(created) + moved
 
 
 def list_checks(session: Session, *, branch: str | None, loan_id: str | None = None,

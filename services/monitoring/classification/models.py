@@ -7,7 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field as PydanticField
 from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
-from services.monitoring.loans.models import ClassName, new_id, now
+from services.monitoring.loans.models import ClassName, Rate, new_id, now
+from services.monitoring.loans.schedule import MAX_TERM_MONTHS
 
 
 class OverrideStatus(StrEnum):
@@ -66,6 +67,17 @@ class OverrideRead(BaseModel):
 
 class RestructuringRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"reason": "term extended by 12 months after the borrower's shop closed for renovation"}]})
+        {"reason": "term extended by 12 months after the borrower's shop closed for renovation"},
+        {"reason": "rate cut and term extended", "annual_rate": "0.0350", "term_months": 24,
+         "effective_date": "2026-03-31"}]})
 
     reason: str = PydanticField(min_length=5, max_length=200)
+    annual_rate: Rate | None = PydanticField(
+        default=None, description="The new rate from effective_date; with term_months or alone, the schedule after "
+                                  "that date is rebooked (without either, only the classification changes)")
+    term_months: int | None = PydanticField(
+        default=None, ge=1, le=MAX_TERM_MONTHS,
+        description="Instalments of the new schedule (default: as many as were still to fall due)")
+    effective_date: date | None = PydanticField(
+        default=None, description="Rebook from this date (default the business date): not after it, nor before "
+                                  "the last posting's value date")

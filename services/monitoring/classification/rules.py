@@ -156,6 +156,10 @@ def apply_override(floor_class: LoanClass, requested_class: LoanClass) -> LoanCl
     return requested_class
 
 
+# Days past due beyond which a loan is in stage 2 and stage 3 (IFRS 9's rebuttable presumptions).
+STAGE2_DPD, STAGE3_DPD = 30, 90
+
+
 def ifrs9_stage(
     dpd: int,
     loan_class: LoanClass,
@@ -163,8 +167,8 @@ def ifrs9_stage(
     significant_increase: bool = False,
     grade_notches_down: int = 0,
     sicr_notches: int = 2,
-    stage2_dpd: int = 30,
-    stage3_dpd: int = 90,
+    stage2_dpd: int = STAGE2_DPD,
+    stage3_dpd: int = STAGE3_DPD,
 ) -> Ifrs9Stage:
     """Stage 3 beyond `stage3_dpd` or in default (substandard or worse); stage 2 beyond `stage2_dpd` or on a
     significant increase in credit risk (flagged, a grade fall of `sicr_notches` or more, or special mention)."""

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
-from services.monitoring.classification.models import ClassOverride, OverrideDecision, OverrideRequest, OverrideStatus
+from services.monitoring.classification.models import (
+    ClassOverride,
+    OverrideDecision,
+    OverrideRequest,
+    OverrideStatus,
+    RestructuringRequest,
+)
 from services.monitoring.classification.rules import (
     MIN_OBSERVATION_MONTHS,
     ChangeCause,
@@ -16,7 +23,8 @@ from services.monitoring.classification.rules import (
 from services.monitoring.delinquency import service as delinquency
 from services.monitoring.errors import DomainError
 from services.monitoring.loans import service as loans
-from services.monitoring.loans.models import Loan
+from services.monitoring.loans.models import Loan, LoanStatus
+from services.monitoring.repayments.models import Posting, PostingStatus
 from shared.errors import Problem
 
 
@@ -61,14 +69,25 @@ def overrides(session: Session, loan_id: str) -> list[ClassOverride]:
                              .order_by(ClassOverride.created_at)))
 
 
-def restructure_loan(session: Session, loan_id: str, reason: str, *, branch: str | None, as_of: date) -> Loan:
+def restructure_loan(session: Session, loan_id: str, command: RestructuringRequest, *, branch: str | None,
+                     by: str, as_of: date) -> Loan:
     """Mark the loan restructured today: at least special mention, and no better than now, for the observation
-    period (a year); the schedule itself is rebooked by the core system."""
+    period (a year). With a new rate and/or term, the schedule after the effective date is rebooked too."""
     loan = loans.lock_loan(session, loan_id, branch)
     if in_observation(loan.restructured_on, as_of, MIN_OBSERVATION_MONTHS):
         raise Problem(409, "Conflict", f"The loan is still in observation after its restructuring on "
                                        f"{loan.restructured_on.isoformat()}.")
-    loan.restructured_on, loan.restructure_reason = as_of, reason
+    if command.annual_rate is not None or command.term_months is not None:
+        if loan.status != LoanStatus.ACTIVE:
+            raise Problem(409, "Conflict", "Only an active loan's schedule can be rebooked.")
+        last_value_date = session.exec(select(func.max(Posting.value_date)).where(
+            Posting.loan_id == loan.id, Posting.status == PostingStatus.POSTED)).one()
+        loans.rebook_schedule(session, loan, effective=command.effective_date or as_of,
+                              annual_rate=command.annual_rate, term_months=command.term_months,
+                              reason=command.reason, by=by, last_value_date=last_value_date, as_of=as_of)
+    elif command.effective_date is not None:
+        raise DomainError("effective_date", "applies only to a rebooking (with annual_rate or term_months)")
+    loan.restructured_on, loan.restructure_reason = as_of, command.reason
     delinquency.reassess(session, loan, as_of, cause=ChangeCause.RESTRUCTURING, reference=None)
     session.flush()
     return loan

@@ -54,13 +54,14 @@ def list_overrides(request: Request, loan_id: str, principal: api.Reader) -> lis
 
 
 @router.post("/loans/{loan_id}/restructuring", response_model=LoanSummary,
-             summary="Record a restructuring: at least special mention, never improving, for a year "
-                     "(loan officer, admin)",
+             summary="Record a restructuring: at least special mention, never improving, for a year; with a new "
+                     "rate and/or term, rebook the schedule after the effective date (loan officer, admin)",
              responses=problem_responses(404, 409, 422))
 def restructure_loan(request: Request, loan_id: str, command: RestructuringRequest,
                      principal: api.Officer) -> LoanSummary:
     with api.database(request).session() as session:
-        loan = service.restructure_loan(session, loan_id, command.reason, branch=api.branch_scope(principal),
-                                        as_of=business_date(session, api.settings(request)))
+        with api.domain_errors():
+            loan = service.restructure_loan(session, loan_id, command, branch=api.branch_scope(principal),
+                                            by=principal.sub, as_of=business_date(session, api.settings(request)))
         session.commit()
         return LoanSummary.model_validate(loan)

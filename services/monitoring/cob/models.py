@@ -27,6 +27,8 @@ class CobRun(MonitoringTable, table=True):
     chunk_size: int
     chunks_total: int = 0
     chunks_done: int = 0
+    # Loans ageing could change when the run was planned: the others are current.
+    loans_total: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     loans_processed: int = 0
     loans_changed: int = 0
     history_appended: int = 0
@@ -84,7 +86,7 @@ class FailureRead(BaseModel):
 class CobReport(BaseModel):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
         {"business_date": "2026-03-31", "status": "completed", "chunk_size": 5000, "chunks_total": 200,
-         "chunks_done": 200, "loans_processed": 100000, "loans_changed": 100000, "history_appended": 5210,
+         "chunks_done": 200, "loans_total": 100000, "loans_processed": 100000, "loans_changed": 100000, "history_appended": 5210,
          "alerts_raised": 812, "attempts": 1,
          "steps": {"rescore": {"status": "skipped", "reason": "no token to call peers with"}},
          "failures": [], "started_at": "2026-03-31T18:00:00Z", "finished_at": "2026-03-31T18:00:41Z"}]})
@@ -94,7 +96,9 @@ class CobReport(BaseModel):
     chunk_size: int
     chunks_total: int
     chunks_done: int
-    loans_processed: int
+    loans_total: int = PydanticField(description="Loans to age, counted when the run was planned (overdue, still "
+                                                 "carrying days past due, or restructured); current loans need nothing")
+    loans_processed: int = PydanticField(description="Loans aged so far: progress is loans_processed / loans_total")
     loans_changed: int
     history_appended: int
     alerts_raised: int

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -16,7 +16,7 @@ from services.monitoring.collections.flows import deliver_outbox
 from services.monitoring.collections.service import settle_promises
 from services.monitoring.checks.service import schedule_periodic_checks, schedule_risk_reviews
 from services.monitoring.cob.flows import CobContext, Step, run_cob
-from services.monitoring.cob.models import CobReport
+from services.monitoring.cob.models import CobReport, CobRun, RunStatus
 from services.monitoring.loans.models import Loan, LoanStatus
 from services.monitoring.loans.service import note_score, note_segments
 from services.monitoring.peers import connect
@@ -176,7 +176,9 @@ async def outbox(ctx: CobContext) -> dict[str, Any]:
 def _schedule_reviews(ctx: CobContext) -> dict[str, Any]:
     with ctx.database.session() as session:
         created = schedule_risk_reviews(session, ctx.day)
-        periodic = schedule_periodic_checks(session, ctx.day)
+        since = session.execute(select(func.max(CobRun.business_date)).where(
+            CobRun.business_date < ctx.day, CobRun.status == RunStatus.COMPLETED)).scalar()
+        periodic = schedule_periodic_checks(session, ctx.day, since=since)
         session.commit()
     return done(reviews_scheduled=created, periodic_checks_scheduled=periodic)
 

@@ -16,7 +16,8 @@ class RiskChange(MonitoringTable, table=True):
 
     __tablename__ = "risk_changes"
     __table_args__ = (Index("ix_risk_changes_loan", "loan_id", "effective_date"),
-                      Index("ix_risk_changes_field_date", "field", "effective_date"))
+                      Index("ix_risk_changes_field_date", "field", "effective_date"),
+                      Index("ix_risk_changes_field_recorded", "field", "recorded_on"))
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     loan_id: str = Field(foreign_key="loans.id", max_length=32)

@@ -13,6 +13,8 @@ from services.monitoring.classification.rules import (
     ChangeCause,
     ChangeRecord,
     Ifrs9Stage,
+    STAGE2_DPD,
+    STAGE3_DPD,
     LoanClass,
     RiskState,
     classification_floor,
@@ -31,7 +33,7 @@ from services.monitoring.delinquency.rules import (
 )
 from services.monitoring.errors import DomainError
 from services.monitoring.loans.models import ClassName, Loan
-from services.monitoring.loans.products import policy
+from services.monitoring.loans.products import POLICIES, policy
 from services.monitoring.loans.schedule import Instalment as ScheduledInstalment
 
 # DPD moves every day; history keeps the changes a banker reports on.
@@ -72,6 +74,16 @@ def assess(loan: Loan | Row, dpd: int, as_of: date) -> RiskState:
         loan_class = max(loan_class, to_class(loan.override_class))
     return RiskState(dpd=dpd, bucket=rules.buckets.bucket_for(dpd).name, loan_class=loan_class,
                      stage=ifrs9_stage(dpd, loan_class))
+
+
+def state_thresholds() -> tuple[int, ...]:
+    """The DPD values at which `assess` can give a plain loan (no override, restructuring or pause) another
+    bucket, class or stage, over every product: between two of them only the DPD moves."""
+    days = {STAGE2_DPD + 1, STAGE3_DPD + 1}
+    for rules in POLICIES.values():
+        days.update(b.min_days for b in rules.buckets.buckets if b.min_days > 0)
+        days.update(f.min_dpd for f in rules.floors.floors)
+    return tuple(sorted(days))
 
 
 def stored_state(loan: Loan) -> RiskState:

@@ -49,6 +49,7 @@ class Loan(MonitoringTable, table=True):
         Index("ix_loans_customer", "customer_id"),
         Index("ix_loans_branch", "branch"),
         Index("ix_loans_oldest_unpaid_due", "oldest_unpaid_due"),
+        Index("ix_loans_restructured_on", "restructured_on"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
@@ -115,6 +116,40 @@ class Instalment(MonitoringTable, table=True):
     principal_paid: Decimal = Field(default=Decimal("0.00"), sa_column=money_column())
     interest_paid: Decimal = Field(default=Decimal("0.00"), sa_column=money_column())
     penalty_paid: Decimal = Field(default=Decimal("0.00"), sa_column=money_column())
+
+
+class ScheduleRebooking(MonitoringTable, table=True):
+    """A restructuring that rebooked the schedule from `effective_date`: what fell due by then stays as it was;
+    the instalments after it were superseded (kept in `superseded_instalments`) by a new schedule of the
+    principal not yet due, on the new rate and term."""
+
+    __tablename__ = "schedule_rebookings"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    loan_id: str = Field(foreign_key="loans.id", index=True, max_length=32)
+    effective_date: date
+    principal_rescheduled: Decimal = Field(sa_column=money_column())
+    annual_rate_before: Decimal = Field(sa_column=Column(Numeric(9, 6), nullable=False))
+    annual_rate_after: Decimal = Field(sa_column=Column(Numeric(9, 6), nullable=False))
+    term_months: int  # instalments of the new schedule
+    reason: str = Field(max_length=200)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=now)
+
+
+class SupersededInstalment(MonitoringTable, table=True):
+    """An instalment as it stood when a rebooking replaced it (a part-paid one stays, cut to what was paid)."""
+
+    __tablename__ = "superseded_instalments"
+
+    rebooking_id: str = Field(foreign_key="schedule_rebookings.id", primary_key=True, max_length=32)
+    number: int = Field(primary_key=True)
+    due_date: date
+    principal: Decimal = Field(sa_column=money_column())
+    interest: Decimal = Field(sa_column=money_column())
+    principal_paid: Decimal = Field(sa_column=money_column())
+    interest_paid: Decimal = Field(sa_column=money_column())
+    penalty_paid: Decimal = Field(sa_column=money_column())
 
 
 # --- API schemas -----------------------------------------------------------------------------------------------
@@ -215,5 +250,23 @@ class LoanRead(LoanSummary):
     created_at: datetime
 
 
+class RebookingRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    effective_date: date
+    principal_rescheduled: Decimal
+    annual_rate_before: Decimal
+    annual_rate_after: Decimal
+    term_months: int
+    reason: str
+    created_by: str
+    created_at: datetime
+    superseded: list[InstalmentRead] = PydanticField(description="The instalments this rebooking replaced, as "
+                                                                 "they stood then")
+
+
 class LoanDetail(LoanRead):
     schedule: list[InstalmentRead]
+    rebookings: list[RebookingRead] = PydanticField(
+        default_factory=list, description="Restructurings that rebooked the schedule, oldest first, each with the "
+                                          "instalments it superseded")

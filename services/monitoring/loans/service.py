@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import delete, func, select as sa_select, update
+from sqlalchemy import delete, func, update
 from sqlmodel import Session, select
 
 from services.monitoring.alerts import service as alerts
@@ -19,8 +19,11 @@ from services.monitoring.loans.models import (
     Loan,
     LoanCreate,
     LoanSegment,
+    RebookingRead,
+    ScheduleRebooking,
     ScheduleRequest,
     SchedulePreview,
+    SupersededInstalment,
 )
 from services.monitoring.loans.schedule import generate_schedule
 from services.monitoring.loans.money import ZERO
@@ -113,10 +116,12 @@ def lock_loan(session: Session, loan_id: str, branch: str | None) -> Loan:
     transaction first, so concurrent writers queue on the busy timeout instead of failing on lock upgrade.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa_select(Loan.id).where(Loan.id == loan_id).with_for_update())
+        # One round trip: the locked row is read fresh into the session.
+        loan = session.exec(select(Loan).where(Loan.id == loan_id).with_for_update()
+                            .execution_options(populate_existing=True)).first()
     else:
         session.execute(update(Loan).where(Loan.id == loan_id).values(id=Loan.id))
-    loan = session.get(Loan, loan_id, populate_existing=True)
+        loan = session.get(Loan, loan_id, populate_existing=True)
     if loan is None or (branch is not None and loan.branch != branch):
         raise Problem(404, "Not found", f"No loan {loan_id!r}.")
     return loan
@@ -138,7 +143,7 @@ def instalments(session: Session, loan_id: str) -> list[Instalment]:
     return list(session.exec(select(Instalment).where(Instalment.loan_id == loan_id).order_by(Instalment.number)))
 
 
-def instalment_read(row: Instalment) -> InstalmentRead:
+def instalment_read(row: Instalment | SupersededInstalment) -> InstalmentRead:
     return InstalmentRead(number=row.number, due_date=row.due_date, principal=row.principal, interest=row.interest,
                           total=row.principal + row.interest, principal_paid=row.principal_paid,
                           interest_paid=row.interest_paid, penalty_paid=row.penalty_paid)
@@ -173,3 +178,76 @@ def overdue_amount(session: Session, loan_id: str, as_of: date) -> Decimal:
                                         - Instalment.interest_paid))
                         .where(Instalment.loan_id == loan_id, Instalment.due_date < as_of)).one()
     return Decimal(owed or 0)
+
+
+def rebookings(session: Session, loan_id: str) -> list[RebookingRead]:
+    found = list(session.exec(select(ScheduleRebooking).where(ScheduleRebooking.loan_id == loan_id)
+                              .order_by(ScheduleRebooking.effective_date, ScheduleRebooking.created_at)))
+    superseded: dict[str, list[InstalmentRead]] = {}
+    if found:
+        for row in session.exec(select(SupersededInstalment).where(
+                SupersededInstalment.rebooking_id.in_([r.id for r in found]))
+                .order_by(SupersededInstalment.number)):
+            superseded.setdefault(row.rebooking_id, []).append(instalment_read(row))
+    fields = set(RebookingRead.model_fields) - {"superseded"}
+    return [RebookingRead.model_validate({**{f: getattr(r, f) for f in fields}, "superseded": superseded.get(r.id, [])})
+            for r in found]
+
+
+def rebooked_on(session: Session, loan: Loan) -> date | None:
+    """The effective date of the loan's latest rebooking: money cannot be dated (or undone) before it. Only a
+    restructured loan can have one."""
+    if loan.restructured_on is None:
+        return None
+    return session.exec(select(func.max(ScheduleRebooking.effective_date))
+                        .where(ScheduleRebooking.loan_id == loan.id)).one()
+
+
+def rebook_schedule(session: Session, loan: Loan, *, effective: date, annual_rate: Decimal | None,
+                    term_months: int | None, reason: str, by: str, last_value_date: date | None,
+                    as_of: date) -> ScheduleRebooking:
+    """Restructure the schedule from `effective`: instalments due by then stay (arrears stay arrears); the later
+    ones are superseded (kept as history; one part-paid stays, cut to what was paid); the principal not yet due is
+    scheduled afresh on the new rate and term, from the last due date on or before `effective`. The caller holds
+    the loan's lock and reassesses it."""
+    if effective > as_of:
+        raise DomainError("effective_date", f"must not be after the business date {as_of.isoformat()}")
+    floor = max(d for d in (loan.disbursement_date, last_value_date, rebooked_on(session, loan)) if d)
+    if effective < floor:
+        raise DomainError("effective_date", f"must not be before {floor.isoformat()} (disbursement, the last "
+                                            "posting's value date or the last rebooking)")
+    rows = instalments(session, loan.id)
+    kept = [r for r in rows if r.due_date <= effective]
+    later = [r for r in rows if r.due_date > effective]
+    rescheduled = loan.outstanding_principal - sum((r.principal - r.principal_paid for r in kept), ZERO)
+    if rescheduled <= 0:
+        raise DomainError("effective_date", "nothing is left to reschedule: all the principal owed has fallen due")
+    touched = [r for r in later if r.principal_paid or r.interest_paid or r.penalty_paid]
+    rate = loan.annual_rate if annual_rate is None else annual_rate
+    term = term_months or max(1, len(later) - len(touched))
+    anchor = max((r.due_date for r in kept), default=loan.disbursement_date)
+    fresh = generate_schedule(rescheduled, rate, term, loan.repayment_method, anchor)
+    rebooking = ScheduleRebooking(loan_id=loan.id, effective_date=effective, principal_rescheduled=rescheduled,
+                                  annual_rate_before=loan.annual_rate, annual_rate_after=rate, term_months=term,
+                                  reason=reason, created_by=by)
+    session.add(rebooking)
+    session.flush()
+    session.add_all(SupersededInstalment(
+        rebooking_id=rebooking.id, number=r.number, due_date=r.due_date, principal=r.principal, interest=r.interest,
+        principal_paid=r.principal_paid, interest_paid=r.interest_paid, penalty_paid=r.penalty_paid) for r in later)
+    for row in later:
+        if row in touched:
+            row.principal, row.interest = row.principal_paid, row.interest_paid
+            session.add(row)
+        else:
+            session.delete(row)
+    session.flush()  # the superseded numbers are free before the new instalments take them
+    top = max((r.number for r in [*kept, *touched]), default=0)
+    session.add_all(Instalment(loan_id=loan.id, number=top + i.number, due_date=i.due_date, principal=i.principal,
+                               interest=i.interest) for i in fresh)
+    loan.annual_rate, loan.term_months = rate, top + term
+    session.flush()
+    loan.oldest_unpaid_due = next_unpaid_due(session, loan.id)
+    session.add(loan)
+    return rebooking
+

@@ -25,7 +25,8 @@ router = APIRouter(tags=["loans"])
 def loan_detail(session, loan) -> LoanDetail:  # noqa: ANN001
     rows = [service.instalment_read(r) for r in service.instalments(session, loan.id)]
     read = LoanRead.model_validate(loan, from_attributes=True)
-    return LoanDetail.model_validate({**read.model_dump(), "schedule": rows})
+    return LoanDetail.model_validate({**read.model_dump(), "schedule": rows,
+                                      "rebookings": service.rebookings(session, loan.id)})
 
 
 @router.post("/loans/schedule-preview", response_model=SchedulePreview,

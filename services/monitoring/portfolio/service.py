@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import calendar
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, Subquery, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Subquery,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from services.monitoring.classification.rules import expected_loss
@@ -16,7 +32,6 @@ from services.monitoring.delinquency.models import RiskChange
 from services.monitoring.delinquency.rules import DEFAULT_BUCKETS
 from services.monitoring.loans.models import ClassName, Instalment, Loan, LoanSegment, LoanStatus
 from services.monitoring.loans.money import CENT, ZERO
-from services.monitoring.loans.schedule import add_months
 from services.monitoring.portfolio.models import (
     BucketFigures,
     GroupBy,
@@ -55,16 +70,52 @@ def _active(group_by: GroupBy | None, branch: str | None) -> tuple[Select, list]
     return query, [getattr(Loan, group_by.value)]
 
 
+def _days(session: Session, later: Any, earlier: Any) -> ColumnElement[int]:
+    """Whole days from `earlier` to `later` (dates), in SQL on either backend."""
+    if session.get_bind().dialect.name == "postgresql":
+        return type_coerce(later - earlier, Integer)
+    return cast(func.julianday(later) - func.julianday(earlier), Integer)
+
+
+def _positive(amount: ColumnElement[Decimal]) -> ColumnElement[Decimal]:
+    return case((amount > 0, amount), else_=0)
+
+
+def _exposures(session: Session, as_of: date) -> tuple[Subquery, Subquery, Subquery]:
+    """Per loan, what it owes on `as_of` beyond its outstanding principal: interest due and unpaid; interest of the
+    running period accrued to `as_of` (pro rata by days, not yet due, less any paid early); penalty interest
+    charged on overdue instalments and not paid (as a repayment that day would charge it)."""
+    unpaid = (select(Instalment.loan_id, func.sum(Instalment.interest - Instalment.interest_paid).label("interest"))
+              .where(Instalment.due_date <= as_of).group_by(Instalment.loan_id).subquery())
+    current, previous = aliased(Instalment), aliased(Instalment)
+    start = func.coalesce(previous.due_date, Loan.disbursement_date)
+    accrued_to_date = func.round(current.interest * _days(session, literal(as_of), start)
+                                 / _days(session, current.due_date, start), 2)
+    accrued = (select(current.loan_id, func.sum(_positive(accrued_to_date - current.interest_paid)).label("accrued"))
+               .join(Loan, Loan.id == current.loan_id)
+               .outerjoin(previous, and_(previous.loan_id == current.loan_id, previous.number == current.number - 1))
+               .where(current.due_date > as_of, start < as_of).group_by(current.loan_id).subquery())
+    owed = (Instalment.principal - Instalment.principal_paid + Instalment.interest - Instalment.interest_paid)
+    charged = func.round(owed * Loan.penalty_daily_rate * _days(session, literal(as_of), Instalment.due_date), 2)
+    penalties = (select(Instalment.loan_id, func.sum(_positive(charged - Instalment.penalty_paid)).label("penalty"))
+                 .join(Loan, Loan.id == Instalment.loan_id)
+                 .where(Instalment.due_date < as_of, Loan.penalty_daily_rate > 0).group_by(Instalment.loan_id)
+                 .subquery())
+    return unpaid, accrued, penalties
+
+
 def _expected_losses(session: Session, as_of: date, group_by: GroupBy | None, branch: str | None,
                      lgd: Callable[[str], Decimal]) -> dict[str | None, dict[str, Any]]:
     """Per group: PD × LGD × EAD, PD the latest score's (the class table's without one), LGD the product's, EAD
-    outstanding principal plus interest due and unpaid on the business date."""
-    unpaid = (select(Instalment.loan_id, func.sum(Instalment.interest - Instalment.interest_paid).label("interest"))
-              .where(Instalment.due_date <= as_of).group_by(Instalment.loan_id).subquery())
-    ead = func.sum(Loan.outstanding_principal + func.coalesce(unpaid.c.interest, 0))
+    outstanding principal plus interest due and unpaid, interest accrued but not yet due, and unpaid penalties,
+    all on the business date."""
+    unpaid, accrued, penalties = _exposures(session, as_of)
+    ead = func.sum(Loan.outstanding_principal + func.coalesce(unpaid.c.interest, 0)
+                   + func.coalesce(accrued.c.accrued, 0) + func.coalesce(penalties.c.penalty, 0))
     shape = [Loan.last_pd, Loan.classification, Loan.product]
     query, keys = _active(group_by, branch)
-    query = query.outerjoin(unpaid, unpaid.c.loan_id == Loan.id).add_columns(*keys, *shape, func.count(), ead)
+    query = (query.outerjoin(unpaid, unpaid.c.loan_id == Loan.id).outerjoin(accrued, accrued.c.loan_id == Loan.id)
+             .outerjoin(penalties, penalties.c.loan_id == Loan.id).add_columns(*keys, *shape, func.count(), ead))
     losses: dict[str | None, dict[str, Any]] = defaultdict(lambda: {"el": ZERO, "scored": 0, "by_class": 0})
     for row in session.execute(query.group_by(*keys, *shape)).all():
         pd, loan_class, product, count, exposure = row[-5:]
@@ -128,29 +179,56 @@ def roll_rates(session: Session, start: date, end: date, *, branch: str | None) 
     return RollRates(start=start, end=end, counts=counts, rates=rates)
 
 
+def _month_index(column: Any) -> ColumnElement[int]:
+    return extract("year", column) * 12 + extract("month", column)
+
+
+def month_on_book_expressions(disbursed: Any, bad_on: Any, as_of: date) -> tuple[ColumnElement[int],
+                                                                                ColumnElement[int]]:
+    """SQL for the last month on book ended by `as_of`, and the first month on book ending on or after `bad_on`
+    (NULL without one), for loans disbursed on `disbursed`; months end on add_months(disbursed, m)."""
+    # add_months(d, m) <= as_of: an earlier month, or as_of's month with d's day (clamped) reached.
+    as_of_is_month_end = as_of.day == calendar.monthrange(as_of.year, as_of.month)[1]
+    observed = (as_of.year * 12 + as_of.month) - _month_index(disbursed) - case(
+        (or_(extract("day", disbursed) <= as_of.day, literal(as_of_is_month_end)), 0), else_=1)
+    # bad_on <= add_months(d, m): from bad_on's month on if d's day (clamped) is not before bad_on's day.
+    went_bad = _month_index(bad_on) - _month_index(disbursed) + case(
+        (extract("day", disbursed) >= extract("day", bad_on), 0), else_=1)
+    return observed, went_bad
+
+
 def vintages(session: Session, as_of: date, *, months: int, branch: str | None) -> list[Vintage]:
-    """Per disbursement month: the share of loans that have been more than 30 days past due, by month on book."""
+    """Per disbursement month: the share of loans that have been more than 30 days past due, by month on book.
+
+    Month m of a loan disbursed on d ends on add_months(d, m) (clamped to month end). In SQL, per loan: the last
+    month on book observed by `as_of` (month m is observed when it has ended by then), and the month on book in
+    which it first went bad (the first m whose end is on or after that day); the loans are counted by cohort and
+    those two figures, and only those few counts come back to make the curves.
+    """
     first_bad = (select(RiskChange.loan_id, func.min(RiskChange.effective_date).label("on"))
                  .where(RiskChange.field == "bucket", RiskChange.to_value.in_(BAD_BUCKETS),
                         RiskChange.effective_date <= as_of)
                  .group_by(RiskChange.loan_id).subquery())
-    query = (select(Loan.disbursement_date, Loan.principal, first_bad.c.on)
+    disbursed = Loan.disbursement_date
+    observed, went_bad = month_on_book_expressions(disbursed, first_bad.c.on, as_of)
+    cohort = (extract("year", disbursed) * 100 + extract("month", disbursed)).label("cohort")
+    query = (select(cohort, observed.label("observed"), went_bad.label("went_bad"), func.count(),
+                    func.sum(Loan.principal))
              .outerjoin(first_bad, first_bad.c.loan_id == Loan.id))
     if branch is not None:
         query = query.where(Loan.branch == branch)
-    cohorts: dict[str, list[tuple[date, Decimal, date | None]]] = defaultdict(list)
-    for disbursed, principal, bad_on in session.execute(query).all():
-        cohorts[disbursed.strftime("%Y-%m")].append((disbursed, principal, bad_on))
+    cohorts: dict[int, list[tuple[int, int | None, int, Decimal]]] = defaultdict(list)
+    for key, seen, bad_in, count, principal in session.execute(query.group_by(cohort, "observed", "went_bad")):
+        cohorts[int(key)].append((int(seen), None if bad_in is None else int(bad_in), count, _cents(principal)))
     result = []
-    for cohort, members in sorted(cohorts.items()):
+    for key, groups in sorted(cohorts.items()):
         curve = []
         for month in range(1, months + 1):
-            observed = [m for m in members if add_months(m[0], month) <= as_of]
-            if not observed:
+            seen = [(bad_in, count) for observed_to, bad_in, count, _ in groups if observed_to >= month]
+            if not seen:
                 break
-            bad = sum(1 for disbursed, _, bad_on in observed
-                      if bad_on is not None and bad_on <= add_months(disbursed, month))
-            curve.append(bad / len(observed))
-        result.append(Vintage(cohort=cohort, loans=len(members), principal=sum((m[1] for m in members), ZERO),
-                              curve=curve))
+            total = sum(count for _, count in seen)
+            curve.append(sum(count for bad_in, count in seen if bad_in is not None and bad_in <= month) / total)
+        result.append(Vintage(cohort=f"{key // 100:04d}-{key % 100:02d}", loans=sum(g[2] for g in groups),
+                              principal=sum((g[3] for g in groups), ZERO), curve=curve))
     return result

@@ -152,6 +152,9 @@ def post_repayment(session: Session, loan_id: str, command: RepaymentCreate, *, 
         raise DomainError("value_date", f"must not be after the business date {as_of.isoformat()}")
     if value_date < loan.disbursement_date:
         raise DomainError("value_date", "must not be before the disbursement date")
+    rebooked = loans.rebooked_on(session, loan)
+    if rebooked is not None and value_date < rebooked:
+        raise DomainError("value_date", f"must not be before the schedule's rebooking on {rebooked.isoformat()}")
     if loan.status == LoanStatus.CLOSED:
         raise DomainError("amount", "the loan is fully repaid; nothing is owed")
     if command.external_id and session.exec(select(Posting.id).where(
@@ -184,6 +187,10 @@ def reverse_posting(session: Session, posting_id: str, reason: str, *, branch: s
     posting = session.get(Posting, posting_id, populate_existing=True)
     if posting.status == PostingStatus.REVERSED:
         raise Problem(409, "Conflict", "This posting is already reversed.")
+    rebooked = loans.rebooked_on(session, loan)
+    if rebooked is not None and posting.value_date < rebooked:
+        raise Problem(409, "Conflict", f"The posting is dated before the schedule's rebooking on "
+                                       f"{rebooked.isoformat()}; it cannot be undone against the new schedule.")
     old_lines = _paid_lines(active_postings(session, loan.id))
     posting.status, posting.reversal_reason = PostingStatus.REVERSED, reason
     posting.reversed_by, posting.reversed_on = reversed_by, as_of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -127,8 +128,28 @@ def admin(suite) -> dict[str, str]:  # noqa: ANN001
     return suite.headers("admin")
 
 
-def cob(suite, day: date):  # noqa: ANN001, ANN201
+def start_cob(suite, day: date):  # noqa: ANN001, ANN201
     return suite.direct["monitoring"].post("/cob/runs", json={"business_date": day.isoformat()}, headers=admin(suite))
+
+
+def wait_for_cob(suite, location: str, timeout: float = 120.0):  # noqa: ANN001, ANN201
+    """Poll the run until it completes; returns the GET response with its report."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = suite.direct["monitoring"].get(location, headers=admin(suite))
+        assert got.status_code == 200, got.text
+        if got.json()["status"] == "completed":
+            return got
+        assert time.monotonic() < deadline, f"COB still running after {timeout}s: {got.json()}"
+        time.sleep(0.02)
+
+
+def cob(suite, day: date):  # noqa: ANN001, ANN201
+    """Close `day` as a client does: start the run, then follow its Location until it completes."""
+    started = start_cob(suite, day)
+    if started.status_code != 202:
+        return started  # a problem, or a date already closed (200 with its report)
+    return wait_for_cob(suite, started.headers["location"])
 
 
 def loan_now(suite, loan_id: str) -> dict[str, Any]:  # noqa: ANN001

@@ -4,6 +4,8 @@ COB dates only move forward, so each test works in a year of its own, later than
 """
 
 import asyncio
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +27,8 @@ from tests.monitoring.api.helpers import (
     peer_down,
     register,
     set_today,
+    start_cob,
+    wait_for_cob,
 )
 from tests.scoring.api.conftest import german_rows
 
@@ -241,3 +245,57 @@ def test_a_complaint_followed_by_silence_warns_once_a_check_period(suite, borrow
     with peer_down(suite, "customer"):
         down = cob(suite, date(2040, 3, 1)).json()
     assert down["status"] == "completed" and down["steps"]["contact_silence"]["status"] == "skipped"
+
+
+def test_cob_over_http_runs_in_the_background_and_shows_its_progress(suite, borrowers, monkeypatch):
+    from services.monitoring.cob import views
+
+    set_today(suite, date(2041, 1, 10))
+    loans = [register(suite, borrowers, disbursement_date="2041-01-10") for _ in range(3)]
+    release = threading.Event()
+
+    async def hold(ctx):  # a step that waits for the test: the run stays "running" until released
+        await asyncio.to_thread(release.wait, 60)
+        return {"status": "done", "held": True}
+
+    monkeypatch.setattr(views, "default_steps", lambda: {"hold": hold})
+    day = date(2041, 2, 11)
+    started = start_cob(suite, day)
+    assert started.status_code == 202, started.text
+    assert started.headers["location"] == "/cob/runs/2041-02-11"
+    assert started.json()["business_date"] == "2041-02-11" and started.json()["status"] == "running"
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # ageing done, the held step not: the run shows its progress
+            progress = suite.direct["monitoring"].get(started.headers["location"], headers=admin(suite)).json()
+            if progress["chunks_done"] == progress["chunks_total"]:
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert progress["status"] == "running" and progress["loans_total"] >= len(loans)
+        assert progress["loans_processed"] == progress["loans_total"]
+        again = start_cob(suite, day)  # a second start while it runs answers the running run
+        assert again.status_code == 202 and again.json()["status"] == "running"
+        assert again.json()["attempts"] == 1
+    finally:
+        release.set()
+    finished = wait_for_cob(suite, started.headers["location"]).json()
+    assert finished["status"] == "completed" and finished["steps"] == {"hold": {"status": "done", "held": True}}
+    assert finished["attempts"] == 1 and finished["finished_at"] is not None
+    for loan in loans:
+        assert state(loan_now(suite, loan["id"])) == (1, "M1", "special_mention", 2)
+    closed = start_cob(suite, day)  # a closed date answers its report at once
+    assert closed.status_code == 200 and closed.json() == finished
+
+
+def test_a_run_stopped_by_a_crash_is_resumed_by_the_next_start(suite, borrowers):
+    set_today(suite, date(2042, 1, 10))
+    loan = register(suite, borrowers, disbursement_date="2042-01-10")
+    day = date(2042, 2, 11)
+    with pytest.raises(RuntimeError):
+        asyncio.run(flows.run_cob(_ctx(suite, day, before_commit=_crash), triggered_by="test"))
+    resumed = start_cob(suite, day)
+    assert resumed.status_code == 202 and resumed.json()["attempts"] == 2
+    finished = wait_for_cob(suite, resumed.headers["location"]).json()
+    assert finished["status"] == "completed" and finished["chunks_done"] == finished["chunks_total"]
+    assert state(loan_now(suite, loan["id"])) == (1, "M1", "special_mention", 2)

@@ -53,10 +53,22 @@ def unhappy(suite, customer_id):
     assert answer.status_code == 200, answer.text
 
 
-def ead(loan):
-    """Outstanding principal plus the interest due (and unpaid) by today."""
-    due = sum(Decimal(i["interest"]) for i in loan["schedule"] if date.fromisoformat(i["due_date"]) <= TODAY)
-    return Decimal(loan["outstanding_principal"]) + due
+def ead(loan, today=TODAY):
+    """Outstanding principal, the interest due by today, the running period's interest accrued to today, and the
+    penalty interest charged on overdue instalments (nothing has been paid on these loans)."""
+    cent, rate = Decimal("0.01"), Decimal(loan["penalty_daily_rate"])
+    exposure, start = Decimal(loan["outstanding_principal"]), date.fromisoformat(loan["disbursement_date"])
+    for instalment in loan["schedule"]:
+        due, interest = date.fromisoformat(instalment["due_date"]), Decimal(instalment["interest"])
+        if due <= today:
+            exposure += interest
+            owed = Decimal(instalment["principal"]) + interest
+            exposure += (owed * rate * (today - due).days).quantize(cent)
+        elif start < today:
+            exposure += (interest * (today - start).days / (due - start).days).quantize(cent)
+            break
+        start = due
+    return exposure
 
 
 @pytest.fixture
@@ -81,8 +93,8 @@ def test_the_portfolio_shows_npl_par_buckets_and_expected_loss(suite, book, mort
     assert (whole["group"], whole["loans"], whole["outstanding"]) == (None, 4, "42000.00")
     assert whole["npl_ratio"] == pytest.approx(6 / 42)
     assert (whole["par30"], whole["par90"]) == (pytest.approx(18 / 42), pytest.approx(6 / 42))
-    # Unscored: PD 1% / 5% / 30% by class, LGD 45%, EAD with the interest due and unpaid. Scored: its PD, the
-    # mortgage LGD of 25%, nothing due yet.
+    # Unscored: PD 1% / 5% / 30% by class, LGD 45%, EAD with the interest due and unpaid and the interest accrued
+    # since the last due date. Scored: its PD, the mortgage LGD of 25%, disbursed today: nothing due or accrued.
     assert (ead(current), ead(scored)) == (Decimal("12000.00"), Decimal("12000.00")) and ead(bad) > 6000
     by_class = [expected_loss(Decimal(p), Decimal("0.45"), ead(loan))
                 for p, loan in [("0.01", current), ("0.05", late), ("0.30", bad)]]
