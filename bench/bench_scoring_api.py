@@ -1,7 +1,10 @@
 """Scoring API latency: POST /scores (one applicant, champion + shadow challenger, stored) through a real
 uvicorn process, beside the same process's /health/live as the floor. Target: p50 within 2x the floor.
 
-    python -m bench scoring_api [--requests 1000] [--concurrency 4]
+    python -m bench scoring_api [--requests 1000] [--concurrency 1 4]
+
+Each concurrency is measured on its own: at 1 the ratio is one request's latency; at 4 (more clients than the
+machine's two cores) the process is busy throughout, so the ratio follows CPU per request.
 
 Same client, same process, same run for both targets. Each POST is answered only once the champion's score row
 is committed (SQLite by default, as `loancrm up` runs); the challenger's shadow row is stored after the answer,
@@ -63,10 +66,29 @@ def _wait_for_champion(url: str, headers: dict[str, str], body: dict, timeout: f
         time.sleep(0.5)
 
 
+def _measure(base: str, headers: dict[str, str], applicants: list[dict], requests: int, concurrency: int) -> dict:
+    asyncio.run(_load("POST", f"{base}/scores", headers, applicants, 100, concurrency))  # warm-up
+    measured = {
+        "scoring /health/live (floor)": asyncio.run(
+            _load("GET", f"{base}/health/live", headers, [None], requests, concurrency)),
+        "POST /scores": asyncio.run(_load("POST", f"{base}/scores", headers, applicants, requests, concurrency)),
+    }
+    floor, scored = measured["scoring /health/live (floor)"], measured["POST /scores"]
+    ratios = {"scores_p50_vs_floor": round(scored["p50_ms"] / floor["p50_ms"], 2),
+              "scores_p99_vs_floor": round(scored["p99_ms"] / floor["p99_ms"], 2)}
+    print(f"concurrency {concurrency}")
+    print(f"{'target':32} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+    for name, row in measured.items():
+        print(f"{name:32} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['rps']:8.0f}")
+    for name, value in ratios.items():
+        print(f"{name:32} {value}")
+    return {"targets": measured, "ratios": ratios}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="bench scoring_api")
     parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
     args = parser.parse_args(argv)
     applicants = [{"features": a} for a in _applicants()]
     with tempfile.TemporaryDirectory() as scratch, running_suite(Path(scratch)) as suite:
@@ -74,22 +96,8 @@ def main(argv: list[str] | None = None) -> dict:
         headers = {"Authorization": f"Bearer {suite['token']}"}
         base = f"http://127.0.0.1:{suite['ports']['scoring']}"
         _wait_for_champion(f"{base}/scores", headers, applicants[0])
-        asyncio.run(_load("POST", f"{base}/scores", headers, applicants, 100, args.concurrency))  # warm-up
-        measured = {
-            "scoring /health/live (floor)": asyncio.run(
-                _load("GET", f"{base}/health/live", headers, [None], args.requests, args.concurrency)),
-            "POST /scores": asyncio.run(
-                _load("POST", f"{base}/scores", headers, applicants, args.requests, args.concurrency)),
-        }
-    floor, scored = measured["scoring /health/live (floor)"], measured["POST /scores"]
-    ratios = {"scores_p50_vs_floor": round(scored["p50_ms"] / floor["p50_ms"], 2),
-              "scores_p99_vs_floor": round(scored["p99_ms"] / floor["p99_ms"], 2)}
-    print(f"{'target':32} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
-    for name, row in measured.items():
-        print(f"{name:32} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['rps']:8.0f}")
-    for name, value in ratios.items():
-        print(f"{name:32} {value}")
-    result = {"concurrency": args.concurrency, "requests": args.requests, "targets": measured, "ratios": ratios}
+        runs = {str(c): _measure(base, headers, applicants, args.requests, c) for c in args.concurrency}
+    result = {"requests": args.requests, "by_concurrency": runs}
     print(f"written to {write_result('scoring_api', result)}")
     return result
 
