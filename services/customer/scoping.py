@@ -49,22 +49,21 @@ def full_view_test(principal: Principal) -> Callable[[str], bool]:
 
 def scope_filter(principal: Principal, branch_column: Any, referred_column: Any) -> Any | None:
     """A WHERE clause limiting a query to what the caller may see; None when it may see everything."""
-    if principal.has_role(*_SEE_ALL):
+    shape, params = scope_shape(principal)
+    if shape == "all":
         return None
     clauses = []
-    if principal.has_role(Role.LOAN_OFFICER) and principal.branch is not None:
-        clauses.append(branch_column == principal.branch)
-    if principal.has_role(Role.PARTNER):
-        clauses.append(referred_column == principal.sub)
-    if not clauses:
-        return false()
-    return or_(*clauses)
+    if "scope_branch" in params:
+        clauses.append(branch_column == params["scope_branch"])
+    if "scope_sub" in params:
+        clauses.append(referred_column == params["scope_sub"])
+    return or_(*clauses) if clauses else false()
 
 
 def scope_shape(principal: Principal) -> tuple[str, dict[str, str]]:
-    """`scope_filter` for statements built once and reused: which clause applies ("all" for none, "none" for
+    """The caller's scope for statements built once and reused: which clause applies ("all" for none, "none" for
     false, else "officer", "partner" or "officerpartner", ORed) and the values of its bind parameters
-    `scope_branch` and `scope_sub`. Keep the two functions in step."""
+    `scope_branch` and `scope_sub`. `scope_filter` is the same rule with the values inlined."""
     if principal.has_role(*_SEE_ALL):
         return "all", {}
     params = {}

@@ -69,7 +69,6 @@ class KeyRow:
 class ScoreWriter:
     def __init__(self, database: Database, key_table: Table) -> None:
         self.database = database
-        self.key_table = key_table
         dialect = database.engine.dialect
         self._dialect = dialect
         self._scores = _Insert(Score.__table__, dialect)  # type: ignore[arg-type]
