@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pydantic_core import to_json
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import registry
 from sqlmodel import Session, SQLModel, create_engine
 
 __all__ = ["Database", "new_registry", "SQLModel"]
+
+log = logging.getLogger(__name__)
+# How often a SQLite database's WAL is checkpointed (off the request path): the WAL holds at most what is written
+# in that time.
+CHECKPOINT_SECONDS = 1.0
 
 
 def new_registry() -> registry:
@@ -24,7 +32,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # No checkpoint inside a commit: copying the WAL back and syncing the file took a request's commit from
+    # ~0.1 ms to several ms, every few hundred writes. The Database's own thread checkpoints instead.
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
+
+
+def _json_text(value: object) -> str:
+    # JSON columns through pydantic-core's serialiser: the same JSON as json.dumps (compact, UTF-8 unescaped) in a
+    # quarter of the time, which a stored score (four JSON columns) pays on every request.
+    return to_json(value).decode()
 
 
 def make_engine(url: str) -> Engine:
@@ -34,18 +51,63 @@ def make_engine(url: str) -> Engine:
             from pathlib import Path
 
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False}, json_serializer=_json_text)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping: it costs every request a round trip. A connection the server dropped fails its request with a
     # 503 (shared/errors.py), and SQLAlchemy then discards the whole pool, so the retry gets a fresh connection.
-    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800, json_serializer=_json_text)
+
+
+class _WalCheckpointer:
+    """Checkpoints a SQLite database's WAL from a thread of its own, every `interval` seconds. PASSIVE never
+    waits for or blocks readers and writers (SQLite runs it with the GIL released), and a WAL fully checkpointed is
+    reused from its start by the next write, so the file stays bounded by what is written between two runs."""
+
+    def __init__(self, engine: Engine, interval: float) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._stopped:
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        try:
+            with self._engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception:  # noqa: BLE001 - a missed checkpoint is retried on the next tick; the WAL just grows
+            log.warning("sqlite WAL checkpoint failed", exc_info=True)
+
+    def stop(self) -> None:
+        with self._lock:
+            thread, self._thread, self._stopped = self._thread, None, True
+        if thread is not None:
+            self._stop.set()
+            thread.join()
+            self.checkpoint()  # leave the database file complete behind us
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, checkpoint_seconds: float = CHECKPOINT_SECONDS) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self._checkpointer: _WalCheckpointer | None = None
+        if not self.is_postgres:
+            self._checkpointer = _WalCheckpointer(self.engine, checkpoint_seconds)
+            # Started by the first connection: a Database that is never used costs no thread.
+            event.listen(self.engine, "connect", lambda *_: self._checkpointer.start())  # type: ignore[union-attr]
 
     @property
     def is_postgres(self) -> bool:
@@ -61,4 +123,6 @@ class Database:
             conn.exec_driver_sql("SELECT 1")
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()

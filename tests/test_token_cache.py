@@ -80,3 +80,34 @@ def test_a_different_token_string_is_verified_afresh():
     forged = f"{head}.{payload}.{signature[:-4]}AAAA"
     with pytest.raises(InvalidToken, match="signature"):
         asyncio.run(verifier.verify(forged))
+
+
+def test_a_role_gate_on_a_route_without_the_services_token_check_still_verifies_the_token():
+    """require_roles reuses the principal the business routers' token check found, and checks the token itself
+    wherever that check did not run first."""
+    from fastapi import Depends, FastAPI
+    from fastapi.testclient import TestClient
+
+    from shared.auth.dependencies import require_roles
+    from shared.errors import install_problem_handlers
+
+    pem, public = _key("k1")
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.state.verifier = _verifier(KeySet(public), [0.0])
+
+    @app.get("/officers-only", dependencies=[Depends(require_roles("loan_officer"))])
+    async def officers_only() -> dict:
+        return {"ok": True}
+
+    @app.get("/admins-only", dependencies=[Depends(require_roles("admin"))])
+    async def admins_only() -> dict:
+        return {"ok": True}
+
+    token = _token(pem, "k1", int(time.time()) + 300)
+    with TestClient(app) as client:
+        assert client.get("/officers-only").status_code == 401
+        assert client.get("/officers-only", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+        assert client.get("/officers-only", headers={"Authorization": f"Bearer {token}"}).json() == {"ok": True}
+        refused = client.get("/admins-only", headers={"Authorization": f"Bearer {token}"})
+        assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
