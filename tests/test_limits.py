@@ -52,6 +52,36 @@ def test_memory_counter_starts_a_new_window():
     assert [v.allowed for v in first] == [True, True, False] and later.allowed
 
 
+def test_a_burst_across_the_edge_of_a_minute_is_still_limited():
+    """Two guesses just before a minute turns and one just after: still three within 60 s, so refused."""
+    now = [1019.9]
+    limiter = RateLimiter(MemoryCounter(clock=lambda: now[0]))
+
+    async def run():
+        before = [await limiter.hit("k", 2, window=60) for _ in range(2)]
+        now[0] = 1020.2
+        return before, await limiter.hit("k", 2, window=60)
+
+    before, after = asyncio.run(run())
+    assert [v.allowed for v in before] == [True, True]
+    assert not after.allowed and after.retry_after >= 59
+
+
+def test_retry_after_is_when_the_next_attempt_is_allowed():
+    now = [1000.0]
+    limiter = RateLimiter(MemoryCounter(clock=lambda: now[0]))
+
+    async def run():
+        refused = [await limiter.hit("k", 3, window=60) for _ in range(4)][-1]
+        now[0] += refused.retry_after - 2
+        too_soon = await limiter.hit("k", 3, window=60)
+        now[0] += too_soon.retry_after
+        return refused, too_soon, await limiter.hit("k", 3, window=60)
+
+    refused, too_soon, on_time = asyncio.run(run())
+    assert not refused.allowed and not too_soon.allowed and on_time.allowed
+
+
 def _redis_url() -> str:
     url = os.environ.get("LOANCRM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     try:

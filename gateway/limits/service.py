@@ -1,4 +1,9 @@
-"""Fixed-window request limits: per user on the API, per username on sign-in (slows password guessing).
+"""Sliding-window request limits: per user on the API, per username on sign-in (slows password guessing).
+
+A fixed window let a burst straddling its edge through twice (two guesses at 0:59, two more at 1:00). The count
+is instead the current minute's plus the previous minute's weighted by how much of it still lies within the
+last 60 seconds (the usual sliding-window estimate: two counters a key, no log of timestamps). Refused attempts
+count too, so a client that ignores Retry-After stays refused.
 
 With LOANCRM_REDIS_URL set, counts live in Redis so every gateway replica shares them; without it (the
 embedded default) they live in this process.
@@ -6,6 +11,7 @@ embedded default) they live in this process.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,20 +32,27 @@ class Verdict:
     retry_after: int
 
 
+@dataclass(frozen=True)
+class Counts:
+    current: int  # in this window, this hit included
+    previous: int  # in the window before
+    elapsed: float  # seconds of this window gone by
+
+
 class MemoryCounter:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._counts: dict[tuple[str, int], int] = {}
 
-    async def incr(self, key: str, window: int) -> tuple[int, int]:
+    async def incr(self, key: str, window: int) -> Counts:
         now = self._clock()
         slot = int(now // window)
-        # Drop finished windows so memory stays bounded by the number of active callers.
+        # Drop windows no estimate needs any more, so memory stays bounded by the number of active callers.
         if len(self._counts) > 10_000:
-            self._counts = {k: v for k, v in self._counts.items() if k[1] >= slot}
+            self._counts = {k: v for k, v in self._counts.items() if k[1] >= slot - 1}
         count = self._counts.get((key, slot), 0) + 1
         self._counts[(key, slot)] = count
-        return count, int((slot + 1) * window - now) + 1
+        return Counts(count, self._counts.get((key, slot - 1), 0), now - slot * window)
 
 
 class RedisCounter:
@@ -48,18 +61,19 @@ class RedisCounter:
         self._fallback = fallback
         self._clock = clock
 
-    async def incr(self, key: str, window: int) -> tuple[int, int]:
+    async def incr(self, key: str, window: int) -> Counts:
         now = self._clock()
         slot = int(now // window)
-        redis_key = f"loancrm:rl:{key}:{slot}"
+        current, previous = f"loancrm:rl:{key}:{slot}", f"loancrm:rl:{key}:{slot - 1}"
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
-                count, _ = await pipe.incr(redis_key).expire(redis_key, window + 1).execute()
+                # Kept for two windows: the next window's estimate still reads this one.
+                count, _, before = await pipe.incr(current).expire(current, 2 * window + 1).get(previous).execute()
         except (RedisError, OSError) as exc:
             # A limiter outage must not become an API outage: count locally until Redis is back.
             log.warning("rate limiter falling back to memory", error=str(exc))
             return await self._fallback.incr(key, window)
-        return int(count), int((slot + 1) * window - now) + 1
+        return Counts(int(count), int(before or 0), now - slot * window)
 
     async def aclose(self) -> None:
         await self._redis.aclose()
@@ -70,12 +84,24 @@ class RateLimiter:
         self.counter = counter
 
     async def hit(self, key: str, limit: int, window: int = 60) -> Verdict:
-        count, reset_in = await self.counter.incr(key, window)
-        return Verdict(allowed=count <= limit, limit=limit, remaining=max(0, limit - count), retry_after=reset_in)
+        counts = await self.counter.incr(key, window)
+        used = counts.current + counts.previous * (1 - counts.elapsed / window)
+        return Verdict(allowed=used <= limit, limit=limit, remaining=max(0, int(limit - used)),
+                       retry_after=_retry_after(counts, limit, window))
 
     async def aclose(self) -> None:
         if isinstance(self.counter, RedisCounter):
             await self.counter.aclose()
+
+
+def _retry_after(counts: Counts, limit: int, window: int) -> int:
+    """Whole seconds until one more hit would be allowed, if nothing else came meanwhile."""
+    room = limit - 1 - counts.current  # what the previous window's weight must fall to, within this window
+    if room >= 0:
+        wait = 0.0 if counts.previous <= room else (1 - room / counts.previous) * window - counts.elapsed
+    else:  # only in the next window, where this window is the previous one and the weight falls from 1
+        wait = window - counts.elapsed + (1 - (limit - 1) / counts.current) * window
+    return max(1, math.ceil(wait))
 
 
 def build_limiter(redis_url: str) -> RateLimiter:
