@@ -45,9 +45,9 @@ def parse_special_values(given: list[str]) -> dict[str, list[str]]:
 
 
 def train_from_args(args: argparse.Namespace) -> TrainResult:
-    """Train with a progress bar on stderr."""
+    """Train with a progress bar on stderr; unusable data ends the command with one line that says why."""
     from .flows import TrainConfig, TrainingFlow
-    from .models import Scaling
+    from .models import DataError, Scaling
 
     config = TrainConfig(
         target=args.target,
@@ -67,7 +67,10 @@ def train_from_args(args: argparse.Namespace) -> TrainResult:
             bar.set_postfix_str(f"{step} done")
             bar.update(1)
 
-        return flow.run(advance)
+        try:
+            return flow.run(advance)
+        except DataError as exc:
+            raise SystemExit(f"cannot train: {exc}") from None
 
 
 def write_report(args: argparse.Namespace, result: TrainResult) -> dict[str, Any]:

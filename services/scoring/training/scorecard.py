@@ -12,7 +12,7 @@ import pandas as pd
 from optbinning import BinningProcess
 from sklearn.linear_model import LogisticRegression
 
-from .models import FeatureKind, Scaling
+from .models import DataError, FeatureKind, Scaling
 
 # optbinning's WoE is ln(%good / %bad): a riskier bin has a lower WoE, so every coefficient must be negative
 # for a riskier bin to cost points. A positive one (collinearity) would reward risk, so that feature goes.
@@ -177,7 +177,7 @@ def fit_scorecard(
     iv = {str(k): float(v) for k, v in summary["iv"].items()}
     features = [str(f) for f in binning.get_support(names=True)]
     if not features:
-        raise ValueError(f"no feature reaches the information-value threshold {params.min_iv}")
+        raise DataError(f"no feature reaches the information-value threshold {params.min_iv}")
     dropped: list[str] = []
     while True:
         lr = LogisticRegression(C=params.C, max_iter=2000).fit(woe[features].to_numpy(), y)

@@ -2,11 +2,14 @@
 identifiers, targets that are not clean 0/1 or good/bad, rare categories, and input errors on the command line."""
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from services.scoring.training import MODEL_FAMILIES
+from services.scoring.training import MODEL_FAMILIES, DataError
+from services.scoring.training.cli import add_train_arguments, run_train
 from services.scoring.training.dataset import load_dataset
 from services.scoring.training.flows import build_model
 from services.scoring.training.models import Scaling
@@ -28,3 +31,57 @@ def test_columns_named_with_punctuation_are_the_onnx_inputs(family: str) -> None
     assert [i.name for i in session.get_inputs()] == model.features
     out = session.run(["pd"], feeds_from_rows(model.schema, [{"NumberOfTime30-59 (ratio)": 0.9}]))[0]
     assert np.all(np.isfinite(out)) and model.parity_max_abs_diff <= 1e-5
+
+
+def _labelled(target: list) -> pd.DataFrame:  # noqa: ANN001
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"x": rng.normal(size=len(target)), "status": target})
+
+
+@pytest.mark.parametrize(
+    ("target", "good", "message"),
+    [
+        (["N", "Y"] * 50 + ["maybe"], "N", r"\['N', 'Y', 'maybe'\]; with good='N'"),  # was counted as bad
+        (["N", "Y"] * 50, "no", r"\['N', 'Y'\]; with good='no'"),  # a typo: every row was bad
+        ([0, 1] * 50 + [None], None, "missing on 1 rows"),  # was dropped without a word
+        ([0, 1, 2] * 30, None, "pass good="),
+    ],
+)
+def test_a_target_that_is_not_cleanly_good_or_bad_is_refused(target: list, good: str | None, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        load_dataset(_labelled(target), "status", good=good)
+
+
+def test_a_column_named_like_a_model_output_is_refused() -> None:
+    """A bureau "score" column would clash with the graphs' "score" output inside ONNX."""
+    frame = _labelled([0, 1] * 50).rename(columns={"x": "score"})
+    with pytest.raises(DataError, match=r"\['score'\] have the names of model outputs"):
+        load_dataset(frame, "status")
+
+
+def test_too_few_bad_rows_to_split_is_refused() -> None:
+    with pytest.raises(DataError, match="only 3 bad rows"):
+        split_rows(np.array([1, 1, 1] + [0] * 200), 0)
+
+
+def test_unusable_data_ends_the_command_with_one_line(tmp_path) -> None:
+    """Not a traceback: the analyst sees what to change (and a missing file is no different)."""
+    csv = tmp_path / "book.csv"
+    _labelled(["N", "Y"] * 50 + ["maybe"]).to_csv(csv, index=False)
+    parser = add_train_arguments(argparse.ArgumentParser())
+    with pytest.raises(SystemExit, match=r"^cannot train: target has values"):
+        run_train(parser.parse_args(["--data", str(csv), "--target", "status", "--good", "N"]))
+    with pytest.raises(SystemExit, match=r"^cannot train: cannot read .*nope\.csv"):
+        run_train(parser.parse_args(["--data", str(tmp_path / "nope.csv"), "--target", "status"]))
+    with pytest.raises(SystemExit, match=r"^cannot train: date column 'x' has missing or unparseable values"):
+        _labelled(["N", "Y"] * 50).to_csv(csv, index=False)
+        run_train(parser.parse_args(["--data", str(csv), "--target", "status", "--good", "N", "--date-column", "x"]))
+
+
+def test_a_yyyymmdd_number_is_a_date_and_any_other_number_is_not() -> None:
+    booked = pd.date_range("2021-12-01", periods=100, freq="D")
+    frame = _labelled([0, 1] * 50).assign(booked=booked.strftime("%Y%m%d").astype(int))
+    ds = load_dataset(frame, "status", date_column="booked")
+    assert ds.dates.tolist() == booked.tolist()
+    with pytest.raises(DataError, match="unparseable"):  # pandas took it for nanoseconds since 1970
+        load_dataset(frame, "status", date_column="x")
