@@ -104,6 +104,9 @@ def load_dataset(
         if dates.isna().any():
             raise DataError(f"date column {date_column!r} has missing or unparseable values")
 
+    unknown = [c for c in [*(categorical or []), *(exclude or [])] if c not in frame.columns]
+    if unknown:  # a mistyped --exclude would otherwise leave the id column in as a feature
+        raise DataError(f"columns {unknown} not in data")
     dropped = {target, date_column, *(exclude or [])}
     forced = set(categorical or [])
     kinds: dict[str, FeatureKind] = {}

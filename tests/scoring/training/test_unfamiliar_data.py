@@ -109,3 +109,21 @@ def test_rare_categories_share_one_bin_instead_of_being_binned_by_chance() -> No
     assert any(rare <= set(group) for group in employer["groups"])
     # Binned one by one, the tail made employer's IV look huge (0.6) and the scorecard lost AUC on the test set.
     assert employer["iv"] < 0.3 and model.test.auc > 0.70 and model.parity_max_abs_diff <= 1e-5
+
+
+def test_the_command_line_excludes_ids_and_takes_integer_coded_categories(tmp_path) -> None:
+    """Taiwan-default-like: an ID row number and EDUCATION coded 0-6 (risk not monotonic in the code)."""
+    rng = np.random.default_rng(5)
+    n = 1200
+    education = rng.choice([1, 2, 3, 4], n)
+    bad = rng.random(n) < np.where(education == 3, 0.45, 0.12)
+    csv = tmp_path / "taiwan.csv"
+    pd.DataFrame({"ID": np.arange(1, n + 1), "EDUCATION": education, "LIMIT_BAL": rng.lognormal(11, 0.5, n).round(),
+                  "default.payment.next.month": bad.astype(int)}).to_csv(csv, index=False)
+    parser = add_train_arguments(argparse.ArgumentParser())
+    report = run_train(parser.parse_args(["--data", str(csv), "--target", "default.payment.next.month",
+                                          "--exclude", "ID", "--categorical", "EDUCATION"]))
+    assert report["features"] == ["EDUCATION", "LIMIT_BAL"]
+    assert "EDUCATION" in report["scorecard"]["features"] and report["scorecard"]["test_auc"] > 0.6
+    with pytest.raises(SystemExit, match=r"columns \['Id'\] not in data"):
+        run_train(parser.parse_args(["--data", str(csv), "--target", "default.payment.next.month", "--exclude", "Id"]))
