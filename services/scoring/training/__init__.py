@@ -30,6 +30,7 @@ _EXPORTS = {
     "score_rows": "bundle",
     "reason_codes": "reasons",
     "ParityError": "onnx_export",
+    "DataError": "models",
 }
 
 __all__ = sorted(_EXPORTS)

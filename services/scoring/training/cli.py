@@ -20,6 +20,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--date-column", default=None, help="split out-of-time on this column (newest = test)")
     parser.add_argument("--relationship-features", default="", help="comma-separated columns for the AUC-lift check")
+    parser.add_argument("--exclude", default="", help="comma-separated columns that are not features (ids, keys)")
+    parser.add_argument("--categorical", default="", help="comma-separated numeric columns that code categories "
+                                                          "(e.g. EDUCATION 1-6), binned as categories")
     parser.add_argument("--challenger", default="lightgbm", choices=["lightgbm", "sklearn_gbm"])
     parser.add_argument("--base-points", type=float, default=600.0)
     parser.add_argument("--base-odds", type=float, default=50.0)
@@ -44,10 +47,14 @@ def parse_special_values(given: list[str]) -> dict[str, list[str]]:
     return out
 
 
+def _columns(given: str) -> tuple[str, ...]:
+    return tuple(f.strip() for f in given.split(",") if f.strip())
+
+
 def train_from_args(args: argparse.Namespace) -> TrainResult:
-    """Train with a progress bar on stderr."""
+    """Train with a progress bar on stderr; unusable data ends the command with one line that says why."""
     from .flows import TrainConfig, TrainingFlow
-    from .models import Scaling
+    from .models import DataError, Scaling
 
     config = TrainConfig(
         target=args.target,
@@ -55,7 +62,9 @@ def train_from_args(args: argparse.Namespace) -> TrainResult:
         seed=args.seed,
         date_column=args.date_column,
         scaling=Scaling(args.base_points, args.base_odds, args.pdo),
-        relationship_features=tuple(f.strip() for f in args.relationship_features.split(",") if f.strip()),
+        relationship_features=_columns(args.relationship_features),
+        exclude=_columns(args.exclude),
+        categorical=_columns(args.categorical),
         challenger=args.challenger,
         out_dir=args.out,
         special_values=parse_special_values(getattr(args, "special_values", None) or []),
@@ -67,7 +76,10 @@ def train_from_args(args: argparse.Namespace) -> TrainResult:
             bar.set_postfix_str(f"{step} done")
             bar.update(1)
 
-        return flow.run(advance)
+        try:
+            return flow.run(advance)
+        except DataError as exc:
+            raise SystemExit(f"cannot train: {exc}") from None
 
 
 def write_report(args: argparse.Namespace, result: TrainResult) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .models import FeatureKind, FeatureSpec
+from .models import PD_OUTPUT, POINTS_OUTPUT, SCORE_OUTPUT, DataError, FeatureKind, FeatureSpec
 
 
 @dataclass
@@ -41,19 +41,39 @@ def _sha256_of(data: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
         buf = io.StringIO()
         data.to_csv(buf, index=False)
         return data.copy(), hashlib.sha256(buf.getvalue().encode()).hexdigest()
-    raw = Path(data).read_bytes()
-    return pd.read_csv(io.BytesIO(raw)), hashlib.sha256(raw).hexdigest()
+    try:
+        raw = Path(data).read_bytes()
+        return pd.read_csv(io.BytesIO(raw)), hashlib.sha256(raw).hexdigest()
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"cannot read {data}: {exc}") from None
 
 
 def _encode_target(values: pd.Series, good: str | None) -> np.ndarray:
+    # Every row must be plainly good or bad: a third value (a typo, "indeterminate") passing for bad, or
+    # unlabelled rows vanishing, would change the population the model and its card describe.
+    if values.isna().any():
+        raise DataError(f"the target is missing on {int(values.isna().sum())} rows; label them or drop them")
     if good is not None:
-        return (values.astype(str) != str(good)).to_numpy(dtype=np.int64)
+        text = values.astype(str)
+        distinct = sorted(text.unique().tolist())
+        if str(good) not in distinct or len(distinct) > 2:
+            raise DataError(f"target has values {distinct}; with good={str(good)!r} it must hold that value and "
+                            "exactly one other (the bad one)")
+        return (text != str(good)).to_numpy(dtype=np.int64)
     distinct = set(values.unique().tolist())
     if distinct <= {0, 1}:
         return values.to_numpy(dtype=np.int64)
-    raise ValueError(
+    raise DataError(
         f"target has values {sorted(map(str, distinct))}; pass good=<value> to say which one is 'good'"
     )
+
+
+def _parse_dates(values: pd.Series) -> pd.Series:
+    """Dates as text (ISO and the like) or as yyyymmdd numbers, as bank extracts often have them; pandas would
+    read any other number as nanoseconds since 1970. NaT where a value is not a date."""
+    if pd.api.types.is_numeric_dtype(values):
+        return pd.to_datetime(values.round().astype("Int64").astype(str), format="%Y%m%d", errors="coerce")
+    return pd.to_datetime(values, errors="coerce")
 
 
 def as_category(series: pd.Series) -> pd.Series:
@@ -71,20 +91,22 @@ def load_dataset(
 ) -> Dataset:
     frame, sha = _sha256_of(data)
     if target not in frame.columns:
-        raise ValueError(f"target column {target!r} not in data")
-    frame = frame[frame[target].notna()].reset_index(drop=True)
+        raise DataError(f"target column {target!r} not in data")
     y = _encode_target(frame[target], good)
     if len(np.unique(y)) != 2:
-        raise ValueError("target needs both good and bad rows")
+        raise DataError("target needs both good and bad rows")
 
     dates = None
     if date_column is not None:
         if date_column not in frame.columns:
-            raise ValueError(f"date column {date_column!r} not in data")
-        dates = pd.to_datetime(frame[date_column])
+            raise DataError(f"date column {date_column!r} not in data")
+        dates = _parse_dates(frame[date_column])
         if dates.isna().any():
-            raise ValueError(f"date column {date_column!r} has missing or unparseable values")
+            raise DataError(f"date column {date_column!r} has missing or unparseable values")
 
+    unknown = [c for c in [*(categorical or []), *(exclude or [])] if c not in frame.columns]
+    if unknown:  # a mistyped --exclude would otherwise leave the id column in as a feature
+        raise DataError(f"columns {unknown} not in data")
     dropped = {target, date_column, *(exclude or [])}
     forced = set(categorical or [])
     kinds: dict[str, FeatureKind] = {}
@@ -102,7 +124,11 @@ def load_dataset(
             kinds[col] = "categorical"
             features[col] = as_category(series)
     if not kinds:
-        raise ValueError("no feature columns left")
+        raise DataError("no feature columns left")
+    # The graphs' outputs carry these names, and an ONNX input cannot share a name with an output.
+    taken = [c for c in kinds if c in (PD_OUTPUT, SCORE_OUTPUT, POINTS_OUTPUT)]
+    if taken:
+        raise DataError(f"columns {taken} have the names of model outputs; rename them")
     return Dataset(features, y, kinds, sha, target, None if good is None else str(good), dates)
 
 

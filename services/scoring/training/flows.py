@@ -16,7 +16,7 @@ from .card import build_card, render_markdown
 from .challenger import BACKENDS, fit_challenger
 from .dataset import Dataset, feature_schema, load_dataset
 from .metrics import evaluate
-from .models import PD_OUTPUT, POINTS_OUTPUT, SCORE_OUTPUT, ModelResult, Scaling, SplitInfo, TrainResult
+from .models import PD_OUTPUT, POINTS_OUTPUT, SCORE_OUTPUT, DataError, ModelResult, Scaling, SplitInfo, TrainResult
 from .onnx_export import challenger_onnx, parity_max_abs_diff, scorecard_onnx
 from .reasons import occlusion_reason_meta, scorecard_reason_meta
 from .runtime import feeds_from_frame, make_session
@@ -50,11 +50,11 @@ def special_values_for(ds: Dataset, given: Mapping[str, Sequence[Any]]) -> Speci
     out: SpecialValues = {}
     for name, values in given.items():
         if name not in ds.kinds:
-            raise ValueError(f"special values for {name!r}, which is not a feature column")
+            raise DataError(f"special values for {name!r}, which is not a feature column")
         try:
             out[name] = [float(v) if ds.kinds[name] == "numeric" else str(v) for v in values]
         except ValueError:
-            raise ValueError(f"special values of the numeric column {name!r} must be numbers: {list(values)}") from None
+            raise DataError(f"special values of the numeric column {name!r} must be numbers: {list(values)}") from None
     return out
 
 
@@ -175,7 +175,7 @@ class TrainingFlow:
         self.special = special_values_for(self.ds, c.special_values)
         unknown = [f for f in c.relationship_features if f not in self.ds.kinds]
         if unknown:
-            raise ValueError(f"relationship features not among the feature columns: {unknown}")
+            raise DataError(f"relationship features not among the feature columns: {unknown}")
 
     def split(self) -> None:
         self.parts, self.split_info = split_rows(self.ds.y, self.config.seed, self.ds.dates)

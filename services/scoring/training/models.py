@@ -17,6 +17,10 @@ SCORE_OUTPUT = "score"
 POINTS_OUTPUT = "points_per_feature"
 
 
+class DataError(ValueError):
+    """The training data, or an option describing it, cannot be used; the message says what to change."""
+
+
 @dataclass(frozen=True)
 class Scaling:
     """points = offset + factor * ln(odds good:bad), factor = pdo / ln 2."""

@@ -154,6 +154,7 @@ def challenger_onnx(model: Challenger, scaling: Scaling) -> bytes:
     )
     graph = onx.graph
     graph.name = f"loancrm_{model.backend}"  # skl2onnx picks a random uuid; the bytes must be reproducible
+    _restore_input_names(graph, model.features)
     probs = next(o.name for o in graph.output if o.name != "label")
     graph.initializer.extend(
         [
@@ -188,6 +189,16 @@ def challenger_onnx(model: Challenger, scaling: Scaling) -> bytes:
     _set_metadata(onx, model.backend, model.features, scaling)
     onnx.checker.check_model(onx, full_check=True)
     return onx.SerializeToString()
+
+
+def _restore_input_names(graph: onnx.GraphProto, features: list[str]) -> None:
+    """skl2onnx turns a column such as "NumberOfTime30-59Days" into the input "NumberOfTime30_59Days"; the
+    graph is fed by the raw column names, so the inputs (and the nodes reading them) get those back."""
+    renamed = {i.name: f for i, f in zip(graph.input, features) if i.name != f}
+    for i in graph.input:
+        i.name = renamed.get(i.name, i.name)
+    for node in graph.node:
+        node.input[:] = [renamed.get(n, n) for n in node.input]
 
 
 def parity_max_abs_diff(

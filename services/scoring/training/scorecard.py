@@ -12,7 +12,7 @@ import pandas as pd
 from optbinning import BinningProcess
 from sklearn.linear_model import LogisticRegression
 
-from .models import FeatureKind, Scaling
+from .models import DataError, FeatureKind, Scaling
 
 # optbinning's WoE is ln(%good / %bad): a riskier bin has a lower WoE, so every coefficient must be negative
 # for a riskier bin to cost points. A positive one (collinearity) would reward risk, so that feature goes.
@@ -33,9 +33,13 @@ class ScorecardParams:
     C: float = 0.1  # L2 strength of the logistic regression on WoE values
     max_n_bins: int = 8
     min_bin_size: float = 0.05
+    # Categories rarer than this share of the rows share one "others" bin: binned by their own few rows (an
+    # employer seen once), they land in the best or worst bin by chance and the scorecard learns noise.
+    cat_cutoff: float = 0.01
 
     def to_dict(self) -> dict[str, Any]:
-        return {"min_iv": self.min_iv, "C": self.C, "max_n_bins": self.max_n_bins, "min_bin_size": self.min_bin_size}
+        return {"min_iv": self.min_iv, "C": self.C, "max_n_bins": self.max_n_bins, "min_bin_size": self.min_bin_size,
+                "cat_cutoff": self.cat_cutoff}
 
 
 # Per feature, values that code "no data" or another special case (-1, 999, "N/A"...): they get a bin of their
@@ -144,6 +148,7 @@ def fit_binning(frame: pd.DataFrame, y: np.ndarray, kinds: dict[str, FeatureKind
     numeric = [c for c in names if kinds[c] == "numeric"]
     categorical = [c for c in names if kinds[c] == "categorical"]
     fit_params: dict[str, dict[str, Any]] = {c: {"monotonic_trend": "auto_asc_desc"} for c in numeric}
+    fit_params.update({c: {"cat_cutoff": params.cat_cutoff} for c in categorical})
     for name, values in (special or {}).items():
         if name in names:
             fit_params.setdefault(name, {})["special_codes"] = list(values)
@@ -177,7 +182,7 @@ def fit_scorecard(
     iv = {str(k): float(v) for k, v in summary["iv"].items()}
     features = [str(f) for f in binning.get_support(names=True)]
     if not features:
-        raise ValueError(f"no feature reaches the information-value threshold {params.min_iv}")
+        raise DataError(f"no feature reaches the information-value threshold {params.min_iv}")
     dropped: list[str] = []
     while True:
         lr = LogisticRegression(C=params.C, max_iter=2000).fit(woe[features].to_numpy(), y)

@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from .models import SplitInfo
+from .models import DataError, SplitInfo
 
 TEST_SIZE = 0.30
 VALIDATION_SIZE = 0.15  # of all rows; used for model selection before the final refit
+MIN_ROWS_PER_CLASS = 4  # the fewest with which both stratified splits leave each part both classes
 
 
 @dataclass
@@ -35,6 +36,10 @@ def split_rows(
     n = len(y)
     idx = np.arange(n)
     if dates is None:
+        counts = np.bincount(y, minlength=2)
+        if counts.min() < MIN_ROWS_PER_CLASS:
+            rarer = "bad" if counts[1] < counts[0] else "good"
+            raise DataError(f"only {counts.min()} {rarer} rows: train, validation and test each need some")
         rest, test = train_test_split(idx, test_size=test_size, stratify=y, random_state=seed)
         train, val = train_test_split(
             rest, test_size=validation_size / (1.0 - test_size), stratify=y[rest], random_state=seed
@@ -49,7 +54,7 @@ def split_rows(
     train, val, test = order[: n - n_test - n_val], order[n - n_test - n_val : n - n_test], order[n - n_test :]
     for name, part in (("train", train), ("validation", val), ("test", test)):
         if len(np.unique(y[part])) < 2:
-            raise ValueError(f"out-of-time {name} period has only one class")
+            raise DataError(f"out-of-time {name} period has only one class")
     ranges = {
         name: [str(dates.iloc[part].min().date()), str(dates.iloc[part].max().date())]
         for name, part in (("train", train), ("validation", val), ("test", test))
