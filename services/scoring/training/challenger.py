@@ -71,6 +71,26 @@ def _lightgbm(seed: int, n_estimators: int) -> lgb.LGBMClassifier:
     )
 
 
+def _float32_splits(pipeline: Pipeline) -> Pipeline:
+    """Each split point lowered to the largest float32 at or below it. The ONNX tree ensemble compares float32
+    inputs with float32 split points; LightGBM's double split points, rounded to nearest, sent an input equal to
+    the rounded value the other way (PD off by 1e-3 on a book with long decimals). With float32 data, `x <= t` and
+    `x <= floor32(t)` agree for every input, so the model's answers do not change."""
+    gbm = pipeline.named_steps["gbm"]
+    lines = gbm.booster_.model_to_string().split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("threshold="):
+            splits = np.array(line.removeprefix("threshold=").split(), dtype=np.float64)
+            lowered = splits.astype(np.float32)
+            above = lowered.astype(np.float64) > splits
+            lowered[above] = np.nextafter(lowered[above], np.float32(-np.inf))
+            lines[i] = "threshold=" + " ".join(f"{v:.17g}" for v in lowered.astype(np.float64))
+    # tree_sizes (byte offsets for parallel loading) no longer match the edited trees; without it LightGBM reads
+    # the trees one after the other.
+    gbm._Booster = lgb.Booster(model_str="\n".join(line for line in lines if not line.startswith("tree_sizes=")))
+    return pipeline
+
+
 def _fit_lightgbm(
     train: pd.DataFrame, y_train: np.ndarray, val: pd.DataFrame, y_val: np.ndarray,
     full: pd.DataFrame, y_full: np.ndarray, features: list[str], kinds: dict[str, FeatureKind], seed: int,
@@ -83,8 +103,10 @@ def _fit_lightgbm(
         callbacks=[lgb.early_stopping(PATIENCE, first_metric_only=True, verbose=False)],
     )
     n_trees = max(int(probe.best_iteration_ or MAX_TREES), 50)
-    selection = Pipeline([("pre", pre), ("gbm", _lightgbm(seed, n_trees).fit(pre.transform(train), y_train))])
-    final = Pipeline([("pre", _encoder(features, kinds, impute=False)), ("gbm", _lightgbm(seed, n_trees))]).fit(full, y_full)
+    selection = _float32_splits(
+        Pipeline([("pre", pre), ("gbm", _lightgbm(seed, n_trees).fit(pre.transform(train), y_train))]))
+    final = _float32_splits(
+        Pipeline([("pre", _encoder(features, kinds, impute=False)), ("gbm", _lightgbm(seed, n_trees))]).fit(full, y_full))
     return selection, final, {**LIGHTGBM_DEFAULTS, "n_estimators": n_trees}
 
 

@@ -119,7 +119,8 @@ def load_dataset(
             continue  # a timestamp is for splitting (date_column), never a feature
         if col not in forced and (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
             kinds[col] = "numeric"
-            features[col] = series.astype(np.float64)
+            # The served graphs take float32 inputs: training and parity see exactly the values serving will.
+            features[col] = series.astype(np.float32).astype(np.float64)
         else:
             kinds[col] = "categorical"
             features[col] = as_category(series)

@@ -127,3 +127,22 @@ def test_the_command_line_excludes_ids_and_takes_integer_coded_categories(tmp_pa
     assert "EDUCATION" in report["scorecard"]["features"] and report["scorecard"]["test_auc"] > 0.6
     with pytest.raises(SystemExit, match=r"columns \['Id'\] not in data"):
         run_train(parser.parse_args(["--data", str(csv), "--target", "default.payment.next.month", "--exclude", "Id"]))
+
+
+@pytest.mark.parametrize("backend", ["lightgbm", "sklearn_gbm"])
+def test_split_points_between_neighbouring_float32_values_keep_onnx_parity(backend: str) -> None:
+    """A book with long decimals (utilisation 0.3345...) puts trees' split points a float32 step away from data
+    values; the graph, fed float32, must still take the same branch as the model for every row."""
+    rng = np.random.default_rng(3)
+    base = np.float32(np.arange(1, 31) / 7)  # none exact in binary: each sits between two float32 neighbours
+    step_up = rng.random(3000) < 0.5
+    x = np.where(step_up, np.nextafter(base[rng.integers(0, 30, 3000)], np.float32(np.inf)),
+                 base[rng.integers(0, 30, 3000)])
+    # The risk flips between a value and its float32 neighbour, so the trees must split exactly there.
+    bad = rng.random(3000) < np.where(step_up, 0.8, 0.2)
+    frame = pd.DataFrame({"utilisation": x.astype(np.float64), "noise": rng.normal(size=3000),
+                          "status": np.where(bad, "default", "repaid")})
+    ds = load_dataset(frame, "status", good="repaid")
+    parts, _ = split_rows(ds.y, 0)
+    model = build_model(backend, ds, parts, Scaling(), seed=0)  # raises ParityError beyond 1e-5
+    assert model.parity_max_abs_diff <= 1e-5 and model.test.auc > 0.55  # the trees did split there
