@@ -75,7 +75,6 @@ class _WalCheckpointer:
     def start(self) -> None:
         with self._lock:
             if self._thread is None and not self._stopped:
-                self._stop.clear()
                 self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
                 self._thread.start()
 
