@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .models import PD_OUTPUT, POINTS_OUTPUT, SCORE_OUTPUT, DataError, FeatureKind, FeatureSpec
+from .models import INTERNAL_PREFIX, PD_OUTPUT, POINTS_OUTPUT, SCORE_OUTPUT, DataError, FeatureKind, FeatureSpec
 
 
 @dataclass
@@ -126,10 +126,11 @@ def load_dataset(
             features[col] = as_category(series)
     if not kinds:
         raise DataError("no feature columns left")
-    # The graphs' outputs carry these names, and an ONNX input cannot share a name with an output.
-    taken = [c for c in kinds if c in (PD_OUTPUT, SCORE_OUTPUT, POINTS_OUTPUT)]
+    # The graphs' outputs and inner tensors carry these names, and an ONNX input cannot share a name with them.
+    taken = [c for c in kinds if c in (PD_OUTPUT, SCORE_OUTPUT, POINTS_OUTPUT) or c.startswith(INTERNAL_PREFIX)]
     if taken:
-        raise DataError(f"columns {taken} have the names of model outputs; rename them")
+        raise DataError(f"columns {taken} have the names of model outputs or start with {INTERNAL_PREFIX!r}; "
+                        "rename them")
     return Dataset(features, y, kinds, sha, target, None if good is None else str(good), dates)
 
 

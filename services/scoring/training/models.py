@@ -15,6 +15,9 @@ FeatureKind = Literal["numeric", "categorical"]
 PD_OUTPUT = "pd"
 SCORE_OUTPUT = "score"
 POINTS_OUTPUT = "points_per_feature"
+# The graphs' own tensors are named under this prefix, so that no column (a "logit" or an "offset" in someone's
+# book) can collide with one of them; a column may not start with it.
+INTERNAL_PREFIX = "loancrm."
 
 
 class DataError(ValueError):

@@ -20,10 +20,11 @@ from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 
 from .challenger import Challenger
-from .models import PD_OUTPUT, POINTS_OUTPUT, SCORE_OUTPUT, FeatureSpec, Scaling
+from .models import INTERNAL_PREFIX, PD_OUTPUT, POINTS_OUTPUT, SCORE_OUTPUT, FeatureSpec, Scaling
 from .runtime import MISSING_CATEGORY, feeds_from_frame, make_session
 
 OPSETS = {"": 17, "ai.onnx.ml": 3}
+_P = INTERNAL_PREFIX
 PARITY_TOLERANCE = 1e-5
 _PD_CLIP = 1e-12  # keeps ln(odds) finite for the score of a challenger that is certain
 
@@ -54,14 +55,14 @@ def _set_metadata(model: onnx.ModelProto, family: str, features: list[str], scal
 def scorecard_onnx(bins: list[dict[str, Any]], intercept: float, scaling: Scaling) -> bytes:
     nodes: list[onnx.NodeProto] = []
     inits: list[onnx.TensorProto] = [
-        _const("axis1", [1], np.int64),
-        _const("intercept", intercept, np.float64),
-        _const("neg_factor", -scaling.factor, np.float64),
-        _const("base_points", scaling.offset / len(bins) - scaling.factor * intercept / len(bins), np.float64),
+        _const(_P + "axis1", [1], np.int64),
+        _const(_P + "intercept", intercept, np.float64),
+        _const(_P + "neg_factor", -scaling.factor, np.float64),
+        _const(_P + "base_points", scaling.offset / len(bins) - scaling.factor * intercept / len(bins), np.float64),
     ]
     inputs, contributions = [], []
     for i, table in enumerate(bins):
-        name, p = table["feature"], f"f{i}_"
+        name, p = table["feature"], f"{_P}f{i}_"
         values = np.asarray(table["contribution"], dtype=np.float64)
         if table["kind"] == "numeric":
             inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, 1]))
@@ -78,7 +79,7 @@ def scorecard_onnx(bins: list[dict[str, Any]], intercept: float, scaling: Scalin
                 # bin index = number of split points <= x, as numpy.digitize(right=False) in optbinning
                 helper.make_node("GreaterOrEqual", [p + "x", p + "splits"], [p + "ge"]),
                 helper.make_node("Cast", [p + "ge"], [p + "ge_i"], to=TensorProto.INT64),
-                helper.make_node("ReduceSum", [p + "ge_i", "axis1"], [p + "bin"], keepdims=1),
+                helper.make_node("ReduceSum", [p + "ge_i", _P + "axis1"], [p + "bin"], keepdims=1),
                 helper.make_node("IsNaN", [name], [p + "nan"]),
                 helper.make_node("Where", [p + "nan", p + "missing", p + "bin"],
                                  [p + "idx" if not table.get("special_values") else p + "regular"]),
@@ -118,17 +119,17 @@ def scorecard_onnx(bins: list[dict[str, Any]], intercept: float, scaling: Scalin
         contributions.append(p + "contrib")
 
     nodes += [
-        helper.make_node("Concat", contributions, ["contrib"], axis=1),
-        helper.make_node("ReduceSum", ["contrib", "axis1"], ["contrib_sum"], keepdims=0),
-        helper.make_node("Add", ["contrib_sum", "intercept"], ["logit"]),
-        helper.make_node("Sigmoid", ["logit"], ["pd64"]),
-        helper.make_node("Cast", ["pd64"], [PD_OUTPUT], to=TensorProto.FLOAT),
+        helper.make_node("Concat", contributions, [_P + "contrib"], axis=1),
+        helper.make_node("ReduceSum", [_P + "contrib", _P + "axis1"], [_P + "contrib_sum"], keepdims=0),
+        helper.make_node("Add", [_P + "contrib_sum", _P + "intercept"], [_P + "logit"]),
+        helper.make_node("Sigmoid", [_P + "logit"], [_P + "pd64"]),
+        helper.make_node("Cast", [_P + "pd64"], [PD_OUTPUT], to=TensorProto.FLOAT),
         # points = base - factor * contribution, so that sum(points) = offset + factor * ln(odds good:bad)
-        helper.make_node("Mul", ["contrib", "neg_factor"], ["points_scaled"]),
-        helper.make_node("Add", ["points_scaled", "base_points"], ["points64"]),
-        helper.make_node("Cast", ["points64"], [POINTS_OUTPUT], to=TensorProto.FLOAT),
-        helper.make_node("ReduceSum", ["points64", "axis1"], ["score64"], keepdims=0),
-        helper.make_node("Cast", ["score64"], [SCORE_OUTPUT], to=TensorProto.FLOAT),
+        helper.make_node("Mul", [_P + "contrib", _P + "neg_factor"], [_P + "points_scaled"]),
+        helper.make_node("Add", [_P + "points_scaled", _P + "base_points"], [_P + "points64"]),
+        helper.make_node("Cast", [_P + "points64"], [POINTS_OUTPUT], to=TensorProto.FLOAT),
+        helper.make_node("ReduceSum", [_P + "points64", _P + "axis1"], [_P + "score64"], keepdims=0),
+        helper.make_node("Cast", [_P + "score64"], [SCORE_OUTPUT], to=TensorProto.FLOAT),
     ]
     outputs = [
         helper.make_tensor_value_info(PD_OUTPUT, TensorProto.FLOAT, [None]),
@@ -158,25 +159,25 @@ def challenger_onnx(model: Challenger, scaling: Scaling) -> bytes:
     probs = next(o.name for o in graph.output if o.name != "label")
     graph.initializer.extend(
         [
-            _const("pd_col", 1, np.int64),
-            _const("pd_lo", _PD_CLIP, np.float64),
-            _const("pd_hi", 1.0 - _PD_CLIP, np.float64),
-            _const("one", 1.0, np.float64),
-            _const("factor", scaling.factor, np.float64),
-            _const("offset", scaling.offset, np.float64),
+            _const(_P + "pd_col", 1, np.int64),
+            _const(_P + "pd_lo", _PD_CLIP, np.float64),
+            _const(_P + "pd_hi", 1.0 - _PD_CLIP, np.float64),
+            _const(_P + "one", 1.0, np.float64),
+            _const(_P + "factor", scaling.factor, np.float64),
+            _const(_P + "offset", scaling.offset, np.float64),
         ]
     )
     graph.node.extend(
         [
-            helper.make_node("Gather", [probs, "pd_col"], [PD_OUTPUT], axis=1),
-            helper.make_node("Cast", [PD_OUTPUT], ["pd64"], to=TensorProto.DOUBLE),
-            helper.make_node("Clip", ["pd64", "pd_lo", "pd_hi"], ["pd_clipped"]),
-            helper.make_node("Sub", ["one", "pd_clipped"], ["good64"]),
-            helper.make_node("Div", ["good64", "pd_clipped"], ["odds"]),
-            helper.make_node("Log", ["odds"], ["ln_odds"]),
-            helper.make_node("Mul", ["ln_odds", "factor"], ["scaled"]),
-            helper.make_node("Add", ["scaled", "offset"], ["score64"]),
-            helper.make_node("Cast", ["score64"], [SCORE_OUTPUT], to=TensorProto.FLOAT),
+            helper.make_node("Gather", [probs, _P + "pd_col"], [PD_OUTPUT], axis=1),
+            helper.make_node("Cast", [PD_OUTPUT], [_P + "pd64"], to=TensorProto.DOUBLE),
+            helper.make_node("Clip", [_P + "pd64", _P + "pd_lo", _P + "pd_hi"], [_P + "pd_clipped"]),
+            helper.make_node("Sub", [_P + "one", _P + "pd_clipped"], [_P + "good64"]),
+            helper.make_node("Div", [_P + "good64", _P + "pd_clipped"], [_P + "odds"]),
+            helper.make_node("Log", [_P + "odds"], [_P + "ln_odds"]),
+            helper.make_node("Mul", [_P + "ln_odds", _P + "factor"], [_P + "scaled"]),
+            helper.make_node("Add", [_P + "scaled", _P + "offset"], [_P + "score64"]),
+            helper.make_node("Cast", [_P + "score64"], [SCORE_OUTPUT], to=TensorProto.FLOAT),
         ]
     )
     del graph.output[:]

@@ -55,7 +55,7 @@ def test_a_target_that_is_not_cleanly_good_or_bad_is_refused(target: list, good:
 def test_a_column_named_like_a_model_output_is_refused() -> None:
     """A bureau "score" column would clash with the graphs' "score" output inside ONNX."""
     frame = _labelled([0, 1] * 50).rename(columns={"x": "score"})
-    with pytest.raises(DataError, match=r"\['score'\] have the names of model outputs"):
+    with pytest.raises(DataError, match=r"\[.score.\] have the names of model outputs"):
         load_dataset(frame, "status")
 
 
@@ -146,3 +146,14 @@ def test_split_points_between_neighbouring_float32_values_keep_onnx_parity(backe
     parts, _ = split_rows(ds.y, 0)
     model = build_model(backend, ds, parts, Scaling(), seed=0)  # raises ParityError beyond 1e-5
     assert model.parity_max_abs_diff <= 1e-5 and model.test.auc > 0.55  # the trees did split there
+
+
+@pytest.mark.parametrize("family", MODEL_FAMILIES)
+def test_columns_named_like_the_graphs_own_tensors_train_and_serve(family: str) -> None:
+    """A book's "offset", "odds" or "logit" column: the graphs' inner tensors are named apart from any column."""
+    names = {"debt_ratio": "logit", "employment": "odds", "region": "offset"}
+    loans = synthetic_loans(n=800).drop(columns="application_date").rename(columns=names)
+    ds = load_dataset(loans, "status", good="repaid")
+    parts, _ = split_rows(ds.y, 0)
+    model = build_model(family, ds, parts, Scaling(), seed=0)
+    assert {"logit", "odds", "offset"} & set(model.features) and model.parity_max_abs_diff <= 1e-5
