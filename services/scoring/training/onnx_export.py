@@ -155,8 +155,8 @@ def challenger_onnx(model: Challenger, scaling: Scaling) -> bytes:
     )
     graph = onx.graph
     graph.name = f"loancrm_{model.backend}"  # skl2onnx picks a random uuid; the bytes must be reproducible
-    _restore_input_names(graph, model.features)
-    probs = next(o.name for o in graph.output if o.name != "label")
+    probs = _P + graph.output[1].name  # a classifier's outputs: label, then probabilities
+    _namespace(graph, model.features)
     graph.initializer.extend(
         [
             _const(_P + "pd_col", 1, np.int64),
@@ -192,14 +192,22 @@ def challenger_onnx(model: Challenger, scaling: Scaling) -> bytes:
     return onx.SerializeToString()
 
 
-def _restore_input_names(graph: onnx.GraphProto, features: list[str]) -> None:
-    """skl2onnx turns a column such as "NumberOfTime30-59Days" into the input "NumberOfTime30_59Days"; the
-    graph is fed by the raw column names, so the inputs (and the nodes reading them) get those back."""
-    renamed = {i.name: f for i, f in zip(graph.input, features) if i.name != f}
+def _namespace(graph: onnx.GraphProto, features: list[str]) -> None:
+    """skl2onnx names its tensors freely ("label", "variable", ...) and turns a column such as
+    "NumberOfTime30-59Days" into the input "NumberOfTime30_59Days". Its tensors move under the internal prefix and
+    the inputs get the raw column names back, so no column can collide with either."""
+    inputs = {i.name: f for i, f in zip(graph.input, features, strict=True)}
+    inner = {n: _P + n for node in graph.node for n in node.output if n}
+    inner.update({t.name: _P + t.name for t in graph.initializer})
     for i in graph.input:
-        i.name = renamed.get(i.name, i.name)
+        i.name = inputs[i.name]
+    for t in graph.initializer:
+        t.name = inner[t.name]
+    for info in [*graph.output, *graph.value_info]:
+        info.name = inner.get(info.name, info.name)
     for node in graph.node:
-        node.input[:] = [renamed.get(n, n) for n in node.input]
+        node.input[:] = [inputs.get(n) or inner.get(n, n) for n in node.input]
+        node.output[:] = [inner.get(n, n) for n in node.output]
 
 
 def parity_max_abs_diff(

@@ -150,10 +150,12 @@ def test_split_points_between_neighbouring_float32_values_keep_onnx_parity(backe
 
 @pytest.mark.parametrize("family", MODEL_FAMILIES)
 def test_columns_named_like_the_graphs_own_tensors_train_and_serve(family: str) -> None:
-    """A book's "offset", "odds" or "logit" column: the graphs' inner tensors are named apart from any column."""
-    names = {"debt_ratio": "logit", "employment": "odds", "region": "offset"}
+    """A book's "offset", "odds", "logit" or "label" column: the graphs' inner tensors (ours and skl2onnx's) are
+    named apart from any column."""
+    names = {"debt_ratio": "logit", "employment": "odds", "region": "offset", "monthly_income": "label",
+             "channel": "probabilities", "tenure_months": "variable"}
     loans = synthetic_loans(n=800).drop(columns="application_date").rename(columns=names)
     ds = load_dataset(loans, "status", good="repaid")
     parts, _ = split_rows(ds.y, 0)
     model = build_model(family, ds, parts, Scaling(), seed=0)
-    assert {"logit", "odds", "offset"} & set(model.features) and model.parity_max_abs_diff <= 1e-5
+    assert set(names.values()) & set(model.features) and model.parity_max_abs_diff <= 1e-5
