@@ -63,14 +63,15 @@ class _Target:
         self._next = 0
 
     async def round(self, requests: int, concurrency: int) -> None:
-        assert self.session is not None
+        session = self.session
+        assert session is not None
 
         async def worker(count: int) -> None:
             for _ in range(count):
                 body = self.bodies[self._next % len(self.bodies)]
                 self._next += 1
                 started = time.perf_counter()
-                async with self.session.request(self.method, self.url, json=body) as response:  # type: ignore[union-attr]
+                async with session.request(self.method, self.url, json=body) as response:
                     await response.read()
                     assert response.status in (200, 201), response.status
                 self.latencies.append(time.perf_counter() - started)

@@ -45,8 +45,15 @@ def test_a_commit_does_not_checkpoint_and_the_background_thread_keeps_the_wal_bo
 def test_once_the_database_is_disposed_its_file_alone_holds_every_commit(tmp_path):
     database = Database(f"sqlite:///{tmp_path / 'service.db'}", checkpoint_seconds=3600)
     _write(database, 300)
-    database.dispose()
-    # A backup that copies only the main file (the WAL forgotten) still has every note.
-    shutil.copy(tmp_path / "service.db", tmp_path / "backup.db")
+    # Another process still has the file open (a CLI command, a reader), so closing ours is not SQLite's last
+    # close, which would checkpoint by itself.
+    other = sqlite3.connect(tmp_path / "service.db")
+    try:
+        other.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        database.dispose()
+        # A backup that copies only the main file (the WAL forgotten) still has every note.
+        shutil.copy(tmp_path / "service.db", tmp_path / "backup.db")
+    finally:
+        other.close()
     with sqlite3.connect(tmp_path / "backup.db") as copy:
         assert copy.execute("SELECT count(*) FROM notes").fetchone() == (300,)

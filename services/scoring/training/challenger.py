@@ -105,8 +105,8 @@ def _fit_lightgbm(
     n_trees = max(int(probe.best_iteration_ or MAX_TREES), 50)
     selection = _float32_splits(
         Pipeline([("pre", pre), ("gbm", _lightgbm(seed, n_trees).fit(pre.transform(train), y_train))]))
-    final = _float32_splits(
-        Pipeline([("pre", _encoder(features, kinds, impute=False)), ("gbm", _lightgbm(seed, n_trees))]).fit(full, y_full))
+    final = Pipeline([("pre", _encoder(features, kinds, impute=False)), ("gbm", _lightgbm(seed, n_trees))])
+    final = _float32_splits(final.fit(full, y_full))
     return selection, final, {**LIGHTGBM_DEFAULTS, "n_estimators": n_trees}
 
 
