@@ -1,4 +1,4 @@
-"""Maker-checker: every act that lowers a loan's recognised risk or what it owes is a request another person approves."""
+"""Maker-checker: an act that lowers a loan's recognised risk or what it owes is a request another person approves."""
 
 from __future__ import annotations
 

@@ -145,7 +145,7 @@ def approve_pause(session: Session, loan: Loan, request: ChangeRequest, *, as_of
 
 
 def approve_waiver(session: Session, loan: Loan, request: ChangeRequest, *, as_of: date,
-                   settings: MonitoringSettings) -> Applied:  # noqa: ARG001
+                   settings: MonitoringSettings) -> Applied:
     command = WaiverRequest.model_validate(request.payload)
     if command.component is WaivedComponent.PENALTY:
         return repayments.waive_penalty(session, loan, command.amount, as_of=as_of)
@@ -153,20 +153,20 @@ def approve_waiver(session: Session, loan: Loan, request: ChangeRequest, *, as_o
 
 
 def approve_write_off(session: Session, loan: Loan, request: ChangeRequest, *, as_of: date,
-                      settings: MonitoringSettings) -> Applied:  # noqa: ARG001
+                      settings: MonitoringSettings) -> Applied:
     _check_write_off(loan, settings)
     return repayments.write_off_loan(session, loan, as_of=as_of)
 
 
 def approve_restructuring(session: Session, loan: Loan, request: ChangeRequest, *, as_of: date,
-                          settings: MonitoringSettings) -> Applied:  # noqa: ARG001
+                          settings: MonitoringSettings) -> Applied:
     command = RestructuringRequest.model_validate(request.payload)
     classification.restructure_loan(session, loan, command, by=request.maker, as_of=as_of, reference=request.id)
     return {"restructured_on": as_of.isoformat(), "classification": loan.classification}
 
 
 def approve_override(session: Session, loan: Loan, request: ChangeRequest, *, as_of: date,
-                     settings: MonitoringSettings) -> Applied:  # noqa: ARG001
+                     settings: MonitoringSettings) -> Applied:
     command = OverrideRequest.model_validate(request.payload)
     classification.override_classification(session, loan, command, as_of=as_of, reference=request.id)
     return {"classification": loan.classification}

@@ -3,6 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from services.monitoring import api
@@ -31,7 +32,7 @@ Checker = Annotated[Principal, Depends(require_roles(*CHECKER_ROLES))]
 REQUEST_PROBLEMS = problem_responses(404, 409, 422)
 
 
-def _requested(request: Request, principal: Principal, key: str | None, name: str, command,  # noqa: ANN001
+def _requested(request: Request, principal: Principal, key: str | None, name: str, command: BaseModel,
                make: Callable[[Session], ChangeRequest]) -> JSONResponse:
     def run(session: Session) -> tuple[int, dict]:
         made = make(session)

@@ -98,7 +98,8 @@ def _exposures(session: Session, as_of: date) -> tuple[Subquery, Subquery, Subqu
                .where(current.due_date > as_of, start < as_of).group_by(current.loan_id).subquery())
     owed = (Instalment.principal - Instalment.principal_paid + Instalment.interest - Instalment.interest_paid)
     charged = func.round(owed * Loan.penalty_daily_rate * _days(session, literal(as_of), Instalment.due_date), 2)
-    penalties = (select(Instalment.loan_id, func.sum(_positive(charged - Instalment.penalty_paid - Instalment.penalty_waived)).label("penalty"))
+    unpaid_penalty = charged - Instalment.penalty_paid - Instalment.penalty_waived
+    penalties = (select(Instalment.loan_id, func.sum(_positive(unpaid_penalty)).label("penalty"))
                  .join(Loan, Loan.id == Instalment.loan_id)
                  .where(Instalment.due_date < as_of, Loan.penalty_daily_rate > 0).group_by(Instalment.loan_id)
                  .subquery())
