@@ -203,10 +203,10 @@ def decide_request(session: Session, request_id: str, command: Decision, *, chec
         session.add(request)
         session.flush()
         return request
-    request.status = RequestStatus.APPROVED.value
-    _event(session, request, Step.APPROVED, checker, as_of, note=command.note)
     if loan.status == LoanStatus.WRITTEN_OFF:
         raise Problem(409, "Conflict", "The loan was written off since the request.")
+    request.status = RequestStatus.APPROVED.value
+    _event(session, request, Step.APPROVED, checker, as_of, note=command.note)
     try:
         detail = APPLY[kind](session, loan, request, as_of=as_of, settings=settings)
     except DomainError as exc:

@@ -250,3 +250,15 @@ def test_a_restructuring_and_an_override_wait_for_the_checker_and_show_in_one_qu
         ("restructuring", "special_mention", asked.json()["id"])}
     assert decide(suite, override.json()["id"]).status_code == 200
     assert loan_now(suite, loan["id"])["classification"] == "doubtful"
+
+
+def test_a_request_that_no_longer_holds_on_the_day_of_approval_is_refused(suite, borrowers):
+    loan = overdue(suite, borrowers, 5)
+    first = loan["schedule"][0]
+    asked = post(suite, f"/loans/{loan['id']}/waivers", {"component": "interest", "amount": first["interest"],
+                                                         "reason": "goodwill after a branch error"}).json()
+    assert post(suite, f"/loans/{loan['id']}/repayments", {"amount": first["total"]}).status_code == 201
+    assert_problem(decide(suite, asked["id"]), 409)  # the interest was paid meanwhile: nothing left to waive
+    assert loan_now(suite, loan["id"])["schedule"][0]["interest_waived"] == "0.00"
+    rejected = decide(suite, asked["id"], approve=False)
+    assert (rejected.status_code, rejected.json()["status"]) == (200, "rejected")
