@@ -8,6 +8,7 @@ from services.monitoring.classification.views import router as classification_ro
 from services.monitoring.cob.views import router as cob_router
 from services.monitoring.collections.views import router as collections_router
 from services.monitoring.alerts.views import router as alerts_router
+from services.monitoring.approvals.views import router as approvals_router
 from services.monitoring.rules.views import router as rules_router
 from services.monitoring.delinquency.views import router as delinquency_router
 from services.monitoring.loans.views import router as loans_router
@@ -40,7 +41,7 @@ def create_app(
         verifier=verifier,
         routers=[loans_router, repayments_router, delinquency_router, classification_router,
                  cob_router, alerts_router, rules_router, collections_router,
-                 checks_router, portfolio_router, transactions_router],
+                 checks_router, portfolio_router, transactions_router, approvals_router],
         on_shutdown=[lambda: app.state.peers.aclose()],
     )
     app.state.peers = peers

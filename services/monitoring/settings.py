@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +28,12 @@ class MonitoringSettings(BaseSettings):
     # default_lgd for a product not named here.
     default_lgd: Decimal = Field(Decimal("0.45"), ge=0, le=1)
     lgd_by_product: dict[str, Annotated[Decimal, Field(ge=0, le=1)]] = Field(default_factory=dict)
+    # A delinquency pause may start at most this many days before the business date (never before disbursement),
+    # and lasts at most pause_max_days days: a pause cannot erase months of arrears at once.
+    pause_max_backdate_days: int = Field(30, ge=0, le=3650)
+    pause_max_days: int = Field(90, ge=1, le=3650)
+    # The best class a loan may be in to be written off.
+    write_off_min_class: Literal["special_mention", "substandard", "doubtful", "loss"] = "loss"
 
     def penalty_rate(self, product: str) -> Decimal:
         return self.penalty_daily_rates.get(product, Decimal("0"))

@@ -2,6 +2,7 @@
 
 from services.monitoring import business_day  # noqa: F401
 from services.monitoring.alerts import models as alert_models  # noqa: F401
+from services.monitoring.approvals import models as approval_models  # noqa: F401
 from services.monitoring.checks import models as check_models  # noqa: F401
 from services.monitoring.classification import models as classification_models  # noqa: F401
 from services.monitoring.cob import models as cob_models  # noqa: F401

@@ -25,7 +25,7 @@ class LoanSummary(BaseModel):
     bucket: str
     classification: Literal["normal", "special_mention", "substandard", "doubtful", "loss"]
     ifrs9_stage: int
-    status: Literal["active", "closed"]
+    status: Literal["active", "closed", "written_off"]
     disbursement_date: date
 
 

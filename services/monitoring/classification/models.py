@@ -1,38 +1,12 @@
 from __future__ import annotations
 
-from datetime import date, datetime
-from enum import StrEnum
+from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field as PydanticField
-from sqlmodel import Field
 
-from services.monitoring.db import MonitoringTable
-from services.monitoring.loans.models import ClassName, Rate, new_id, now
+from services.monitoring.approvals.models import RequestStatus
+from services.monitoring.loans.models import ClassName, Rate
 from services.monitoring.loans.schedule import MAX_TERM_MONTHS
-
-
-class OverrideStatus(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-
-
-class ClassOverride(MonitoringTable, table=True):
-    """A judgement that a loan is worse than its floor: proposed by a maker, applied only once a checker approves."""
-
-    __tablename__ = "class_overrides"
-
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    loan_id: str = Field(foreign_key="loans.id", index=True, max_length=32)
-    requested_class: str = Field(max_length=16)
-    reason: str = Field(max_length=500)
-    status: str = Field(default=OverrideStatus.PENDING, max_length=16)
-    maker: str = Field(max_length=64)
-    checker: str | None = Field(default=None, max_length=64)
-    requested_on: date
-    decided_on: date | None = None
-    decision_note: str | None = Field(default=None, max_length=500)
-    created_at: datetime = Field(default_factory=now)
 
 
 class OverrideRequest(BaseModel):
@@ -43,21 +17,14 @@ class OverrideRequest(BaseModel):
     reason: str = PydanticField(min_length=5, max_length=500)
 
 
-class OverrideDecision(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"approve": True, "note": "agreed at credit committee"}]})
-
-    approve: bool
-    note: str | None = PydanticField(default=None, max_length=500)
-
-
 class OverrideRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    """A class override as the class-override routes show it: a change request of kind class_override."""
 
     id: str
     loan_id: str
     requested_class: ClassName
     reason: str
-    status: OverrideStatus
+    status: RequestStatus
     maker: str
     checker: str | None
     requested_on: date

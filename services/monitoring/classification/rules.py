@@ -209,6 +209,8 @@ class ChangeCause(StrEnum):
     RESTRUCTURING = "restructuring"
     OVERRIDE = "override"
     POLICY_CHANGE = "policy_change"
+    WAIVER = "waiver"
+    WRITE_OFF = "write_off"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Classification overrides under maker-checker: judgement may only make a class worse."""
+"""Class overrides (judgement may only make a class worse) and restructuring, as applied once approved."""
 
 from __future__ import annotations
 
@@ -7,13 +7,7 @@ from datetime import date
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from services.monitoring.classification.models import (
-    ClassOverride,
-    OverrideDecision,
-    OverrideRequest,
-    OverrideStatus,
-    RestructuringRequest,
-)
+from services.monitoring.classification.models import OverrideRequest, RestructuringRequest
 from services.monitoring.classification.rules import (
     MIN_OBSERVATION_MONTHS,
     ChangeCause,
@@ -28,66 +22,53 @@ from services.monitoring.repayments.models import Posting, PostingStatus
 from shared.errors import Problem
 
 
-def request_override(session: Session, loan_id: str, command: OverrideRequest, *, maker: str, branch: str | None,
-                     as_of: date) -> ClassOverride:
-    loan = loans.get_loan(session, loan_id, branch)
+def check_override(loan: Loan, command: OverrideRequest) -> None:
     apply_override(delinquency.to_class(loan.classification), delinquency.to_class(command.requested_class))
-    override = ClassOverride(loan_id=loan.id, requested_class=command.requested_class.value, reason=command.reason,
-                             maker=maker, requested_on=as_of)
-    session.add(override)
-    session.flush()
-    return override
 
 
-def decide_override(session: Session, override_id: str, command: OverrideDecision, *, checker: str,
-                    as_of: date) -> ClassOverride:
-    """Approve or reject; the checker must not be the maker, and the class is re-checked against today's floor."""
-    override = session.get(ClassOverride, override_id)
-    if override is None:
-        raise Problem(404, "Not found", f"No override {override_id!r}.")
-    if override.status != OverrideStatus.PENDING:
-        raise Problem(409, "Conflict", f"This override is already {override.status}.")
-    if override.maker == checker:
-        raise Problem(403, "Forbidden", "The checker of an override must be someone other than its maker.")
-    override.checker, override.decided_on, override.decision_note = checker, as_of, command.note
-    override.status = OverrideStatus.APPROVED if command.approve else OverrideStatus.REJECTED
-    session.add(override)
-    if command.approve:
-        loan = loans.lock_loan(session, override.loan_id, None)
-        try:
-            apply_override(delinquency.to_class(loan.classification), delinquency.to_class(override.requested_class))
-        except DomainError as exc:
-            raise Problem(409, "Conflict", f"The loan has worsened since the request: {exc.message}.") from None
-        loan.override_class = override.requested_class
-        delinquency.reassess(session, loan, as_of, cause=ChangeCause.OVERRIDE, reference=override.id)
-    session.flush()
-    return override
+def override_classification(session: Session, loan: Loan, command: OverrideRequest, *, as_of: date,
+                            reference: str) -> None:
+    """Hold the loan at the requested class or worse; re-checked against today's floor. The caller holds the lock."""
+    try:
+        check_override(loan, command)
+    except DomainError as exc:
+        raise Problem(409, "Conflict", f"The loan has worsened since the request: {exc.message}.") from None
+    loan.override_class = command.requested_class.value
+    delinquency.reassess(session, loan, as_of, cause=ChangeCause.OVERRIDE, reference=reference)
 
 
-def overrides(session: Session, loan_id: str) -> list[ClassOverride]:
-    return list(session.exec(select(ClassOverride).where(ClassOverride.loan_id == loan_id)
-                             .order_by(ClassOverride.created_at)))
+def _last_value_date(session: Session, loan: Loan) -> date | None:
+    return session.exec(select(func.max(Posting.value_date)).where(
+        Posting.loan_id == loan.id, Posting.status == PostingStatus.POSTED)).one()
 
 
-def restructure_loan(session: Session, loan_id: str, command: RestructuringRequest, *, branch: str | None,
-                     by: str, as_of: date) -> Loan:
-    """Mark the loan restructured today: at least special mention, and no better than now, for the observation
-    period (a year). With a new rate and/or term, the schedule after the effective date is rebooked too."""
-    loan = loans.lock_loan(session, loan_id, branch)
+def check_restructuring(session: Session, loan: Loan, command: RestructuringRequest, as_of: date) -> None:
+    """What restructure_loan would refuse, without changing anything."""
     if in_observation(loan.restructured_on, as_of, MIN_OBSERVATION_MONTHS):
         raise Problem(409, "Conflict", f"The loan is still in observation after its restructuring on "
                                        f"{loan.restructured_on.isoformat()}.")
     if command.annual_rate is not None or command.term_months is not None:
         if loan.status != LoanStatus.ACTIVE:
             raise Problem(409, "Conflict", "Only an active loan's schedule can be rebooked.")
-        last_value_date = session.exec(select(func.max(Posting.value_date)).where(
-            Posting.loan_id == loan.id, Posting.status == PostingStatus.POSTED)).one()
-        loans.rebook_schedule(session, loan, effective=command.effective_date or as_of,
-                              annual_rate=command.annual_rate, term_months=command.term_months,
-                              reason=command.reason, by=by, last_value_date=last_value_date, as_of=as_of)
+        loans.check_rebooking(session, loan, loans.instalments(session, loan.id),
+                              effective=command.effective_date or as_of,
+                              last_value_date=_last_value_date(session, loan), as_of=as_of)
     elif command.effective_date is not None:
         raise DomainError("effective_date", "applies only to a rebooking (with annual_rate or term_months)")
+
+
+def restructure_loan(session: Session, loan: Loan, command: RestructuringRequest, *, by: str, as_of: date,
+                     reference: str) -> Loan:
+    """Mark the loan restructured today: at least special mention, and no better than now, for the observation
+    period (a year). With a new rate and/or term, the schedule after the effective date is rebooked too.
+    The caller holds the loan's lock."""
+    check_restructuring(session, loan, command, as_of)
+    if command.annual_rate is not None or command.term_months is not None:
+        loans.rebook_schedule(session, loan, effective=command.effective_date or as_of,
+                              annual_rate=command.annual_rate, term_months=command.term_months,
+                              reason=command.reason, by=by, last_value_date=_last_value_date(session, loan),
+                              as_of=as_of)
     loan.restructured_on, loan.restructure_reason = as_of, command.reason
-    delinquency.reassess(session, loan, as_of, cause=ChangeCause.RESTRUCTURING, reference=None)
+    delinquency.reassess(session, loan, as_of, cause=ChangeCause.RESTRUCTURING, reference=reference)
     session.flush()
     return loan

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field as PydanticField
 from sqlalchemy import Index
@@ -57,13 +58,27 @@ class DelinquencyPause(MonitoringTable, table=True):
     created_at: datetime = Field(default_factory=now)
 
 
-class PauseCreate(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"start": "2026-03-01", "end": "2026-03-31", "reason": "borrower disputes the February instalment"}]})
+class PauseReason(StrEnum):
+    """Why the DPD clock may stop: a closed list, so a pause cannot be justified by free text alone."""
 
-    start: date
-    end: date | None = None
-    reason: str = PydanticField(min_length=3, max_length=200)
+    DISPUTE = "dispute"  # the borrower disputes what is due
+    NATURAL_DISASTER = "natural_disaster"
+    BEREAVEMENT = "bereavement"
+    MILITARY_SERVICE = "military_service"
+    PAYMENT_HOLIDAY = "payment_holiday"  # a relief scheme ordered by the regulator
+    BANK_ERROR = "bank_error"  # the bank failed to collect or to credit a payment
+
+
+class PauseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"start": "2026-03-01", "end": "2026-03-31", "reason": "dispute",
+         "note": "borrower disputes the February instalment"}]})
+
+    start: date = PydanticField(description="Not before disbursement, nor more than the configured number of days "
+                                            "before the business date (LOANCRM_MONITORING_PAUSE_MAX_BACKDATE_DAYS)")
+    end: date = PydanticField(description="Inclusive; at most LOANCRM_MONITORING_PAUSE_MAX_DAYS days after start")
+    reason: PauseReason
+    note: str | None = PydanticField(default=None, max_length=150)
 
 
 class PauseRead(BaseModel):

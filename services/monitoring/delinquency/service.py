@@ -191,22 +191,33 @@ def history(session: Session, loan_id: str) -> list[RiskChange]:
                              .order_by(RiskChange.recorded_at, RiskChange.effective_date)))
 
 
-def pause_delinquency(session: Session, loan: Loan, command: PauseCreate, *, by: str,
-                      as_of: date) -> DelinquencyPause:
-    """Stop the DPD clock over [start, end] (e.g. a dispute); the loan is reassessed at once with cause `pause`.
-
-    The caller holds the loan's lock.
-    """
-    try:
-        Pause(command.start, command.end, command.reason)  # validates the range and the reason
-    except DomainError as exc:
-        raise DomainError(exc.field.removeprefix("pause."), exc.message) from None
+def check_pause(loan: Loan, command: PauseCreate, as_of: date, *, max_backdate_days: int, max_days: int) -> None:
+    """A pause may start neither before disbursement, nor after the business date, nor more than
+    `max_backdate_days` before it, and lasts at most `max_days` days (both inclusive)."""
+    if command.end < command.start:
+        raise DomainError("end", "must not be before the pause start")
     if command.start > as_of:
         raise DomainError("start", f"must not be after the business date {as_of.isoformat()}")
-    pause = DelinquencyPause(loan_id=loan.id, created_by=by, **command.model_dump())
+    if command.start < loan.disbursement_date:
+        raise DomainError("start", f"must not be before the disbursement date {loan.disbursement_date.isoformat()}")
+    if (as_of - command.start).days > max_backdate_days:
+        raise DomainError("start", f"must not be more than {max_backdate_days} days before the business date "
+                                   f"{as_of.isoformat()}")
+    if (command.end - command.start).days + 1 > max_days:
+        raise DomainError("end", f"a pause lasts at most {max_days} days")
+
+
+def pause_delinquency(session: Session, loan: Loan, command: PauseCreate, *, by: str, as_of: date,
+                      reference: str) -> DelinquencyPause:
+    """Stop the DPD clock over [start, end] (e.g. a dispute); the loan is reassessed at once with cause `pause`.
+
+    Only an approved request applies it (see approvals); the caller holds the loan's lock and has checked it.
+    """
+    reason = command.reason.value + (f": {command.note}" if command.note else "")
+    pause = DelinquencyPause(loan_id=loan.id, start=command.start, end=command.end, reason=reason, created_by=by)
     session.add(pause)
     session.flush()
-    reassess(session, loan, as_of, cause=ChangeCause.PAUSE, reference=pause.id)
+    reassess(session, loan, as_of, cause=ChangeCause.PAUSE, reference=reference)
     return pause
 
 

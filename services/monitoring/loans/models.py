@@ -30,6 +30,7 @@ def money_column(nullable: bool = False) -> Column:
 class LoanStatus(StrEnum):
     ACTIVE = "active"
     CLOSED = "closed"
+    WRITTEN_OFF = "written_off"  # out of the book after an approved write-off: COB no longer ages it
 
 
 class ClassName(StrEnum):
@@ -92,6 +93,9 @@ class Loan(MonitoringTable, table=True):
     contacts_checked_on: date | None = None
     # Penalty interest per day on overdue principal and interest, fixed at booking from the product's setting.
     penalty_daily_rate: Decimal = Field(default=Decimal("0"), sa_column=Column(Numeric(9, 6), nullable=False))
+    # Principal, interest and penalty owed when an approved write-off took the loan out of the book.
+    written_off_on: date | None = None
+    written_off_amount: Decimal | None = Field(default=None, sa_column=money_column(nullable=True))
     created_by: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=now)
 
@@ -116,6 +120,12 @@ class Instalment(MonitoringTable, table=True):
     principal_paid: Decimal = Field(default=Decimal("0.00"), sa_column=money_column())
     interest_paid: Decimal = Field(default=Decimal("0.00"), sa_column=money_column())
     penalty_paid: Decimal = Field(default=Decimal("0.00"), sa_column=money_column())
+    # Approved waivers: interest_waived was taken off `interest` (what is owed); penalty_waived off the penalty
+    # the instalment accrues.
+    interest_waived: Decimal = Field(default=Decimal("0.00"), sa_column=Column(
+        Numeric(18, 2), nullable=False, server_default="0"))
+    penalty_waived: Decimal = Field(default=Decimal("0.00"), sa_column=Column(
+        Numeric(18, 2), nullable=False, server_default="0"))
 
 
 class ScheduleRebooking(MonitoringTable, table=True):
@@ -198,6 +208,8 @@ class InstalmentRead(BaseModel):
     principal_paid: Decimal = Decimal("0.00")
     interest_paid: Decimal = Decimal("0.00")
     penalty_paid: Decimal = Decimal("0.00")
+    interest_waived: Decimal = Decimal("0.00")
+    penalty_waived: Decimal = Decimal("0.00")
 
 
 class SchedulePreview(BaseModel):
@@ -247,6 +259,8 @@ class LoanRead(LoanSummary):
     penalty_daily_rate: Decimal
     override_class: ClassName | None
     restructured_on: date | None
+    written_off_on: date | None
+    written_off_amount: Decimal | None
     created_at: datetime
 
 

@@ -144,9 +144,11 @@ def instalments(session: Session, loan_id: str) -> list[Instalment]:
 
 
 def instalment_read(row: Instalment | SupersededInstalment) -> InstalmentRead:
+    waived = ({"interest_waived": row.interest_waived, "penalty_waived": row.penalty_waived}
+              if isinstance(row, Instalment) else {})
     return InstalmentRead(number=row.number, due_date=row.due_date, principal=row.principal, interest=row.interest,
                           total=row.principal + row.interest, principal_paid=row.principal_paid,
-                          interest_paid=row.interest_paid, penalty_paid=row.penalty_paid)
+                          interest_paid=row.interest_paid, penalty_paid=row.penalty_paid, **waived)
 
 
 def oldest_unpaid_due(rows: list[Instalment]) -> date | None:
@@ -203,6 +205,22 @@ def rebooked_on(session: Session, loan: Loan) -> date | None:
                         .where(ScheduleRebooking.loan_id == loan.id)).one()
 
 
+def check_rebooking(session: Session, loan: Loan, rows: list[Instalment], *, effective: date,
+                    last_value_date: date | None, as_of: date) -> Decimal:
+    """Whether the schedule can be rebooked from `effective`; returns the principal that would be rescheduled."""
+    if effective > as_of:
+        raise DomainError("effective_date", f"must not be after the business date {as_of.isoformat()}")
+    floor = max(d for d in (loan.disbursement_date, last_value_date, rebooked_on(session, loan)) if d)
+    if effective < floor:
+        raise DomainError("effective_date", f"must not be before {floor.isoformat()} (disbursement, the last "
+                                            "posting's value date or the last rebooking)")
+    rescheduled = loan.outstanding_principal - sum((r.principal - r.principal_paid for r in rows
+                                                    if r.due_date <= effective), ZERO)
+    if rescheduled <= 0:
+        raise DomainError("effective_date", "nothing is left to reschedule: all the principal owed has fallen due")
+    return rescheduled
+
+
 def rebook_schedule(session: Session, loan: Loan, *, effective: date, annual_rate: Decimal | None,
                     term_months: int | None, reason: str, by: str, last_value_date: date | None,
                     as_of: date) -> ScheduleRebooking:
@@ -210,18 +228,11 @@ def rebook_schedule(session: Session, loan: Loan, *, effective: date, annual_rat
     ones are superseded (kept as history; one part-paid stays, cut to what was paid); the principal not yet due is
     scheduled afresh on the new rate and term, from the last due date on or before `effective`. The caller holds
     the loan's lock and reassesses it."""
-    if effective > as_of:
-        raise DomainError("effective_date", f"must not be after the business date {as_of.isoformat()}")
-    floor = max(d for d in (loan.disbursement_date, last_value_date, rebooked_on(session, loan)) if d)
-    if effective < floor:
-        raise DomainError("effective_date", f"must not be before {floor.isoformat()} (disbursement, the last "
-                                            "posting's value date or the last rebooking)")
     rows = instalments(session, loan.id)
+    rescheduled = check_rebooking(session, loan, rows, effective=effective, last_value_date=last_value_date,
+                                  as_of=as_of)
     kept = [r for r in rows if r.due_date <= effective]
     later = [r for r in rows if r.due_date > effective]
-    rescheduled = loan.outstanding_principal - sum((r.principal - r.principal_paid for r in kept), ZERO)
-    if rescheduled <= 0:
-        raise DomainError("effective_date", "nothing is left to reschedule: all the principal owed has fallen due")
     touched = [r for r in later if r.principal_paid or r.interest_paid or r.penalty_paid]
     rate = loan.annual_rate if annual_rate is None else annual_rate
     term = term_months or max(1, len(later) - len(touched))

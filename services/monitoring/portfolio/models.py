@@ -42,6 +42,8 @@ class GroupFigures(BaseModel):
         "EAD the outstanding principal plus interest due and unpaid."))
     pd_from_score: int = Field(description="Loans whose expected loss used the scoring service's PD.")
     pd_from_class: int = Field(description="Loans without a score, whose expected loss used the PD by class.")
+    written_off_loans: int = Field(description="Loans written off (not in the figures above: out of the book).")
+    written_off: Decimal = Field(description="What those loans owed when they were written off.")
     buckets: list[BucketFigures]
 
 

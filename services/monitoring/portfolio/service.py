@@ -58,9 +58,10 @@ def _cents(amount: object) -> Decimal:
     return Decimal(str(amount or 0)).quantize(CENT)
 
 
-def _active(group_by: GroupBy | None, branch: str | None) -> tuple[Select, list]:
+def _active(group_by: GroupBy | None, branch: str | None,
+            status: LoanStatus = LoanStatus.ACTIVE) -> tuple[Select, list]:
     """Active loans (of `branch`) and the grouping's key columns; a loan in several segments is a row in each."""
-    query = select().select_from(Loan).where(Loan.status == LoanStatus.ACTIVE)
+    query = select().select_from(Loan).where(Loan.status == status)
     if branch is not None:
         query = query.where(Loan.branch == branch)
     if group_by is None:
@@ -97,7 +98,8 @@ def _exposures(session: Session, as_of: date) -> tuple[Subquery, Subquery, Subqu
                .where(current.due_date > as_of, start < as_of).group_by(current.loan_id).subquery())
     owed = (Instalment.principal - Instalment.principal_paid + Instalment.interest - Instalment.interest_paid)
     charged = func.round(owed * Loan.penalty_daily_rate * _days(session, literal(as_of), Instalment.due_date), 2)
-    penalties = (select(Instalment.loan_id, func.sum(_positive(charged - Instalment.penalty_paid)).label("penalty"))
+    unpaid_penalty = charged - Instalment.penalty_paid - Instalment.penalty_waived
+    penalties = (select(Instalment.loan_id, func.sum(_positive(unpaid_penalty)).label("penalty"))
                  .join(Loan, Loan.id == Instalment.loan_id)
                  .where(Instalment.due_date < as_of, Loan.penalty_daily_rate > 0).group_by(Instalment.loan_id)
                  .subquery())
@@ -134,6 +136,7 @@ def figures(session: Session, as_of: date, *, group_by: GroupBy | None, branch: 
     query = query.add_columns(*keys, *columns, func.count(), func.sum(Loan.outstanding_principal))
     totals: dict[str | None, dict] = defaultdict(lambda: {
         "loans": 0, "outstanding": ZERO, "npl": ZERO, "par30": ZERO, "par90": ZERO,
+        "written_off_loans": 0, "written_off": ZERO,
         "buckets": defaultdict(lambda: [0, ZERO])})
     for row in session.execute(query.group_by(*keys, *columns)).all():
         bucket, loan_class, par30, par90, count, amount = row[-6:]
@@ -146,11 +149,20 @@ def figures(session: Session, as_of: date, *, group_by: GroupBy | None, branch: 
         entry["par90"] += amount if par90 else ZERO
         entry["buckets"][bucket][0] += count
         entry["buckets"][bucket][1] += amount
+    written_off, keys = _active(group_by, branch, LoanStatus.WRITTEN_OFF)
+    for row in session.execute(written_off.add_columns(*keys, func.count(), func.sum(Loan.written_off_amount))
+                               .group_by(*keys)).all():
+        if not row[-2]:
+            continue  # an aggregate without groups answers one row, of none
+        entry = totals[row[0] if keys else None]
+        entry["written_off_loans"] += row[-2]
+        entry["written_off"] += _cents(row[-1])
     losses = _expected_losses(session, as_of, group_by, branch, lgd)
     groups = [GroupFigures(
         group=key, loans=e["loans"], outstanding=e["outstanding"], npl_ratio=_ratio(e["npl"], e["outstanding"]),
         par30=_ratio(e["par30"], e["outstanding"]), par90=_ratio(e["par90"], e["outstanding"]),
         expected_loss=losses[key]["el"], pd_from_score=losses[key]["scored"], pd_from_class=losses[key]["by_class"],
+        written_off_loans=e["written_off_loans"], written_off=e["written_off"],
         buckets=[BucketFigures(bucket=b, loans=e["buckets"][b][0], outstanding=e["buckets"][b][1])
                  for b in BUCKET_ORDER]) for key, e in sorted(totals.items(), key=lambda kv: str(kv[0]))]
     return PortfolioFigures(as_of=as_of, group_by=group_by, groups=groups)

@@ -67,7 +67,7 @@ def _penalty_due(row: Instalment, daily_rate: Decimal, on: date) -> Decimal:
     if daily_rate == 0 or days <= 0:
         return ZERO
     owed = row.principal - row.principal_paid + row.interest - row.interest_paid
-    return max(to_cents(owed * daily_rate * days) - row.penalty_paid, ZERO)
+    return max(to_cents(owed * daily_rate * days) - row.penalty_paid - row.penalty_waived, ZERO)
 
 
 def _apply(rules: ProductPolicy, daily_rate: Decimal, rows: list[Instalment], posting: Posting) -> Decimal:
@@ -143,6 +143,13 @@ def _rebook(session: Session, loan: Loan, since: date, as_of: date, cause: Chang
     return delinquency.reassess(session, loan, as_of, cause=cause, reference=reference)
 
 
+def _refuse_written_off(loan: Loan) -> None:
+    # Replaying postings would put a written-off loan back in the book; recoveries are booked outside it.
+    if loan.status == LoanStatus.WRITTEN_OFF:
+        raise Problem(409, "Conflict", f"The loan was written off on {loan.written_off_on.isoformat()}; its postings "
+                                       "can no longer change.")
+
+
 def post_repayment(session: Session, loan_id: str, command: RepaymentCreate, *, branch: str | None, posted_by: str,
                    as_of: date) -> tuple[Posting, list[ChangeRecord]]:
     """Book money received; a value date before the business date replays delinquency from that date."""
@@ -157,6 +164,7 @@ def post_repayment(session: Session, loan_id: str, command: RepaymentCreate, *, 
         raise DomainError("value_date", f"must not be before the schedule's rebooking on {rebooked.isoformat()}")
     if loan.status == LoanStatus.CLOSED:
         raise DomainError("amount", "the loan is fully repaid; nothing is owed")
+    _refuse_written_off(loan)
     if command.external_id and session.exec(select(Posting.id).where(
             Posting.loan_id == loan.id, Posting.external_id == command.external_id)).first():
         raise Problem(409, "Conflict", f"A posting with external_id {command.external_id!r} already exists.")
@@ -187,6 +195,7 @@ def reverse_posting(session: Session, posting_id: str, reason: str, *, branch: s
     posting = session.get(Posting, posting_id, populate_existing=True)
     if posting.status == PostingStatus.REVERSED:
         raise Problem(409, "Conflict", "This posting is already reversed.")
+    _refuse_written_off(loan)
     rebooked = loans.rebooked_on(session, loan)
     if rebooked is not None and posting.value_date < rebooked:
         raise Problem(409, "Conflict", f"The posting is dated before the schedule's rebooking on "
@@ -225,3 +234,76 @@ def balance_check(session: Session, loan: Loan) -> BalanceCheck:
                         outstanding_principal=loan.outstanding_principal, schedule_principal_unpaid=unpaid,
                         interest_repaid=interest, schedule_interest_paid=scheduled_interest_paid, received=received,
                         credit_balance=loan.credit_balance, consistent=consistent)
+
+
+def interest_due(session: Session, loan: Loan, as_of: date) -> list[tuple[Instalment, Decimal]]:
+    """Interest fallen due by `as_of` and unpaid, per instalment, oldest first."""
+    rows = loans.unpaid_instalments(session, loan.id, due_by=as_of)
+    return [(r, r.interest - r.interest_paid) for r in rows if r.interest > r.interest_paid]
+
+
+def penalty_due(session: Session, loan: Loan, as_of: date) -> list[tuple[Instalment, Decimal]]:
+    """Penalty interest charged by `as_of` and neither paid nor waived, per instalment, oldest first."""
+    rows = loans.unpaid_instalments(session, loan.id, due_by=as_of)
+    return [(r, due) for r in rows if (due := _penalty_due(r, loan.penalty_daily_rate, as_of)) > 0]
+
+
+def _spread(amount: Decimal, dues: list[tuple[Instalment, Decimal]], what: str,
+            as_of: date) -> list[tuple[Instalment, Decimal]]:
+    """Split a waiver over the instalments, oldest first; never more than is due."""
+    total = sum((due for _, due in dues), ZERO)
+    if amount > total:
+        raise DomainError("amount", f"exceeds the {what} due on {as_of.isoformat()} ({total})")
+    shares, left = [], amount
+    for row, due in dues:
+        share = min(left, due)
+        if share:
+            shares.append((row, share))
+            left -= share
+    return shares
+
+
+def _lines(shares: list[tuple[Instalment, Decimal]]) -> list[dict[str, str | int]]:
+    return [{"number": row.number, "amount": str(share)} for row, share in shares]
+
+
+def waive_penalty(session: Session, loan: Loan, amount: Decimal, *, as_of: date) -> dict[str, object]:
+    """Forgive penalty interest due: the instalments accrue that much less. DPD counts principal and interest
+    only, so the risk state does not move. The caller holds the loan's lock."""
+    shares = _spread(amount, penalty_due(session, loan, as_of), "penalty", as_of)
+    for row, share in shares:
+        row.penalty_waived += share
+        session.add(row)
+    session.flush()
+    return {"component": "penalty", "amount": str(amount), "lines": _lines(shares)}
+
+
+def waive_interest(session: Session, loan: Loan, amount: Decimal, *, as_of: date,
+                   reference: str) -> dict[str, object]:
+    """Forgive interest due: it comes off what the instalments owe (kept in interest_waived), which may cure an
+    instalment, so the loan is reassessed with cause `waiver`. The caller holds the loan's lock."""
+    shares = _spread(amount, interest_due(session, loan, as_of), "interest", as_of)
+    for row, share in shares:
+        row.interest -= share
+        row.interest_waived += share
+        session.add(row)
+    session.flush()
+    loan.oldest_unpaid_due = loans.next_unpaid_due(session, loan.id)
+    if loan.oldest_unpaid_due is None:
+        loan.status = LoanStatus.CLOSED
+    delinquency.reassess(session, loan, as_of, cause=ChangeCause.WAIVER, reference=reference)
+    return {"component": "interest", "amount": str(amount), "lines": _lines(shares)}
+
+
+def write_off_loan(session: Session, loan: Loan, *, as_of: date) -> dict[str, object]:
+    """Take the loan out of the book for what it owes today (principal, interest due, penalty): COB no longer
+    ages it and portfolio figures count it as written off. The caller holds the loan's lock."""
+    if loan.status != LoanStatus.ACTIVE:
+        raise Problem(409, "Conflict", f"Only an active loan can be written off; this one is {loan.status}.")
+    interest = sum((due for _, due in interest_due(session, loan, as_of)), ZERO)
+    penalty = sum((due for _, due in penalty_due(session, loan, as_of)), ZERO)
+    amount = loan.outstanding_principal + interest + penalty
+    loan.status, loan.written_off_on, loan.written_off_amount = LoanStatus.WRITTEN_OFF, as_of, amount
+    session.add(loan)
+    return {"principal": str(loan.outstanding_principal), "interest": str(interest), "penalty": str(penalty),
+            "amount": str(amount)}

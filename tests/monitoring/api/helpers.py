@@ -158,3 +158,10 @@ def loan_now(suite, loan_id: str) -> dict[str, Any]:  # noqa: ANN001
 
 def alerts_of(suite, loan_id: str) -> list[dict[str, Any]]:  # noqa: ANN001
     return suite.direct["monitoring"].get("/alerts", params={"loan_id": loan_id}, headers=admin(suite)).json()
+
+
+def decide(suite, request_id: str, headers: dict[str, str] | None = None,  # noqa: ANN001
+           approve: bool = True) -> httpx.Response:
+    """A checker (a risk analyst unless `headers` says who) decides a change request."""
+    return suite.direct["monitoring"].post(f"/change-requests/{request_id}/decision", json={"approve": approve},
+                                           headers=headers or role(suite, "risk_analyst"))

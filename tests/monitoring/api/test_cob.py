@@ -22,6 +22,7 @@ from tests.monitoring.api.helpers import (
     alerts_of,
     assert_problem,
     cob,
+    decide,
     loan_now,
     officer,
     peer_down,
@@ -174,6 +175,7 @@ def test_a_pause_stops_the_dpd_clock_for_its_days(suite, borrowers):
     paused = suite.direct["monitoring"].post(path, headers=officer(suite),
                                              json={"start": "2034-02-12", "end": "2034-02-21", "reason": "dispute"})
     assert paused.status_code == 201, paused.text
+    assert decide(suite, paused.json()["id"]).status_code == 200
     assert loan_now(suite, loan["id"])["dpd"] == 1  # only Feb 11 counts; Feb 12-15 are paused
     cob(suite, date(2034, 3, 1))
     assert loan_now(suite, loan["id"])["dpd"] == 19 - 10
@@ -186,8 +188,9 @@ def test_a_restructured_loan_stays_special_mention_for_a_year_then_may_cure(suit
     loan = register(suite, borrowers, disbursement_date="2035-01-10", first_due_date="2036-03-01")
     path = f"/loans/{loan['id']}/restructuring"
     restructured = suite.direct["monitoring"].post(path, json={"reason": "term extended"}, headers=officer(suite))
-    assert restructured.status_code == 200, restructured.text
-    assert state(restructured.json()) == (0, "M0", "special_mention", 2)
+    assert restructured.status_code == 201, restructured.text
+    assert decide(suite, restructured.json()["id"]).status_code == 200
+    assert state(loan_now(suite, loan["id"])) == (0, "M0", "special_mention", 2)
     assert_problem(suite.direct["monitoring"].post(path, json={"reason": "again"}, headers=officer(suite)), 409)
     cob(suite, date(2036, 1, 9))
     assert loan_now(suite, loan["id"])["classification"] == "special_mention"

@@ -4,7 +4,7 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
-from tests.monitoring.api.helpers import assert_problem, officer, register, role, set_today
+from tests.monitoring.api.helpers import assert_problem, decide, officer, register, role, set_today
 
 D = Decimal
 
@@ -26,8 +26,10 @@ def consistent(suite, loan_id):
 
 
 def restructure(suite, loan_id, **body):
-    return suite.direct["monitoring"].post(f"/loans/{loan_id}/restructuring", json={"reason": "hardship", **body},
-                                           headers=officer(suite))
+    """Request a restructuring and, when the request is accepted, have a risk analyst approve it."""
+    requested = suite.direct["monitoring"].post(f"/loans/{loan_id}/restructuring",
+                                                json={"reason": "hardship", **body}, headers=officer(suite))
+    return decide(suite, requested.json()["id"]) if requested.status_code == 201 else requested
 
 
 def test_a_new_rate_and_term_rebook_what_is_not_yet_due_and_keep_the_old_schedule(suite, borrowers):
