@@ -20,6 +20,9 @@ Money = PydanticField(gt=0, max_digits=16, decimal_places=2)
 
 class ApplicationStatus(StrEnum):
     IN_REVIEW = "in_review"
+    # Approved by an officer above what they may approve alone; `approved_amount` is their proposal until a member
+    # of the credit committee approves (or declines) it.
+    IN_COMMITTEE = "in_committee"
     APPROVED = "approved"
     DECLINED = "declined"
     DISBURSED = "disbursed"

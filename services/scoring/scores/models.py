@@ -75,8 +75,11 @@ class BatchRequest(BaseModel):
 class Reason(BaseModel):
     feature: str
     impact: float = PydanticField(description="How much this feature lowered the score, in `unit`.")
-    unit: str = PydanticField(description="points (scorecard shortfall from the feature's best bin) or pd (occlusion)")
+    unit: str = PydanticField(description="points (scorecard shortfall from the feature's best bin), pd (occlusion), "
+                                          "or input_contract (the input was held for review, see `code`)")
     points: float | None = PydanticField(default=None, description="Points the feature earned (scorecard only).")
+    code: str | None = PydanticField(default=None, description="unit input_contract only: the warning "
+                                     "(unseen_category, missing_value) that sent an approval to review")
 
 
 class InputWarning(BaseModel):
