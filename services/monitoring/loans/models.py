@@ -13,6 +13,9 @@ from sqlmodel import Field
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.products import Product
 from services.monitoring.loans.schedule import MAX_TERM_MONTHS, RepaymentMethod
+from shared.db import money_column
+
+__all__ = ["money_column"]  # the kernel's, re-exported for the monitoring models that import it from here
 
 
 def new_id() -> str:
@@ -21,10 +24,6 @@ def new_id() -> str:
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def money_column(nullable: bool = False) -> Column:
-    return Column(Numeric(18, 2), nullable=nullable)
 
 
 class LoanStatus(StrEnum):
