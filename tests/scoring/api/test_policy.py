@@ -158,3 +158,29 @@ def test_the_gateway_accepts_credit_committee_members(suite):
     assert created.status_code == 201, created.text
     token = suite.client.post("/auth/token", data={"username": "committee.gw", "password": "a long passphrase"})
     assert token.status_code == 200 and "scoring:write" in token.json()["scope"].split()
+
+
+@pytest.mark.parametrize("amount, term", [("99999999999999.99", 24), ("0.01", 1)])
+def test_an_amount_reaches_monitoring_to_the_cent(suite, people, graded, monkeypatch, amount, term):
+    """Found 2: on SQLite the scoring service's money column passed through a float; a cent was lost on the way to
+    monitoring. A policy configured for such amounts (the defaults refuse them) books them exactly."""
+    from services.scoring.settings import ProductBand
+
+    settings = suite.services["scoring"].state.scoring.context.settings
+    monkeypatch.setattr(settings, "products", {**settings.products, "personal_loan": ProductBand(
+        min_amount=Decimal("0.01"), max_amount=Decimal("99999999999999.99"), min_term_months=1, max_term_months=480,
+        min_rate=Decimal("0.01"), max_rate=Decimal("0.30"))})
+    monkeypatch.setattr(settings, "grades", [g.model_copy(update={"max_limit": Decimal("99999999999999.99")})
+                                             for g in settings.grades])
+    client = suite.direct["scoring"]
+    application = _application(suite, people["maker"], _in_review(graded), amount=amount, term_months=term).json()
+    assert application["amount"] == amount
+    path = f"/applications/{application['id']}"
+    decided = client.post(f"{path}/decision", headers=people["committee"],
+                          json={"decision": "approve", "reason": "configured policy", "approved_amount": amount})
+    assert decided.status_code == 200, decided.text
+    paid = client.post(f"{path}/disbursement", headers=people["maker"], json={"disbursement_date": "2026-01-15"})
+    assert paid.status_code == 200, paid.text
+    assert client.get(path, headers=people["maker"]).json()["approved_amount"] == amount
+    loan = suite.direct["monitoring"].get(f"/loans/{paid.json()['loan_id']}", headers=people["maker"]).json()
+    assert loan["principal"] == amount
