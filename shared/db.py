@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
+import operator
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import operator
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -117,7 +116,7 @@ def _real(element: _RealOnSqlite, compiler: Any, **kw: Any) -> str:
     return f"CAST({compiler.process(element.expr, **kw)} AS REAL)"
 
 
-class round_money(FunctionElement):  # noqa: N801 - used like func.round
+class round_money(FunctionElement):  # lower case: used like func.round
     """An amount rounded to the cent in SQL: round(x, 2) on PostgreSQL, round(x) of the cents on SQLite."""
 
     type = Money()

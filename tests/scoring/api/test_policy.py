@@ -128,7 +128,8 @@ def test_above_the_grade_limit_or_the_threshold_the_credit_committee_approves(su
     # Not disbursable yet; no officer finishes it; the committee does.
     assert client.post(f"{path}/disbursement", headers=people["maker"],
                        json={"disbursement_date": "2026-01-15"}).status_code == 409
-    officer = client.post(f"{path}/decision", headers=people["analyst"], json={"decision": "approve", "reason": "fine by me"})
+    officer = client.post(f"{path}/decision", headers=people["analyst"],
+                          json={"decision": "approve", "reason": "fine by me"})
     assert officer.status_code == 403
     final = client.post(f"{path}/decision", headers=people["committee"],
                         json={"decision": "approve", "reason": "committee minute 14"})
