@@ -8,7 +8,7 @@ is scored as. Never better than the feature's worst learned bin, so that an odd 
   category, or a quantile of the training values) that gives the highest average PD when put in every row of a
   training sample.
 
-Serving substitutes the fallback before the graph runs (runtime.category / runtime._num); bundles of format 1,
+Serving substitutes the fallback before the graph runs (runtime.category, runtime._numbers); bundles of format 1,
 which predate the rule, get it derived here from their binning table when loaded (scorecards only).
 """
 from __future__ import annotations

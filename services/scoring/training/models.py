@@ -92,6 +92,11 @@ class FeatureSpec:
         """The categories (and categorical special values) the model has a bin for."""
         return frozenset(self.categories or ()) | frozenset(str(v) for v in self.special_values or ())
 
+    @cached_property
+    def fed(self) -> dict[str, str]:
+        """Serving's memo of text -> category fed to the graph (runtime._categories)."""
+        return {}
+
 
 @dataclass
 class SplitMetrics:

@@ -34,11 +34,29 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and v.strip() == "")
 
 
-def _num(spec: FeatureSpec, v: Any) -> float:
-    if _missing(v):
+def _numbers(spec: FeatureSpec, values: Sequence[Any]) -> np.ndarray:
+    out = np.array([math.nan if v is None or (isinstance(v, str) and v.strip() == "") else float(v) for v in values],
+                   dtype=np.float32).reshape(-1, 1)
+    if spec.fallback is not None and not spec.missing_learned:
         # No missing bin learned: the feature's worst value instead (the fail-safe of the input contract).
-        return float(spec.fallback) if spec.fallback is not None and not spec.missing_learned else math.nan
-    return float(v)
+        out[np.isnan(out)] = np.float32(spec.fallback)
+    return out
+
+
+_MEMO_LIMIT = 4096  # distinct texts remembered per feature: a book's categories, not every odd value sent
+
+
+def _categories(spec: FeatureSpec, values: Sequence[Any]) -> np.ndarray:
+    memo = spec.fed  # text -> category fed, as `category` decides it (10k-row batches repeat a few values)
+    out = []
+    for v in values:
+        fed = memo.get(v) if type(v) is str else None
+        if fed is None:
+            fed = category(spec, v)
+            if type(v) is str and len(memo) < _MEMO_LIMIT:
+                memo[v] = fed
+        out.append(fed)
+    return np.array(out, dtype=object).reshape(-1, 1)
 
 
 def category(spec: FeatureSpec, v: Any) -> str:
@@ -57,10 +75,7 @@ def feeds_from_rows(schema: Sequence[FeatureSpec], rows: Sequence[Mapping[str, A
     feeds: dict[str, np.ndarray] = {}
     for spec in schema:
         values = [row.get(spec.name) for row in rows]
-        if spec.kind == "numeric":
-            feeds[spec.name] = np.array([_num(spec, v) for v in values], dtype=np.float32).reshape(-1, 1)
-        else:
-            feeds[spec.name] = np.array([category(spec, v) for v in values], dtype=object).reshape(-1, 1)
+        feeds[spec.name] = _numbers(spec, values) if spec.kind == "numeric" else _categories(spec, values)
     return feeds
 
 
@@ -89,7 +104,7 @@ def feeds_from_frame(schema: Sequence[FeatureSpec], frame: pd.DataFrame) -> dict
                 col = col.fillna(float(spec.fallback))
             feeds[spec.name] = col.to_numpy(dtype=np.float32).reshape(-1, 1)
         else:
-            feeds[spec.name] = np.array([category(spec, v) for v in col], dtype=object).reshape(-1, 1)
+            feeds[spec.name] = _categories(spec, col.tolist())
     return feeds
 
 
