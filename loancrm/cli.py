@@ -10,6 +10,7 @@ from datetime import date
 
 from gateway.settings import GatewaySettings
 from gateway.users.models import UserCreate
+from shared.auth.roles import Role
 from shared.settings import SERVICES, KernelSettings, SettingsError, load_settings
 
 
@@ -183,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     add = user.add_parser("add", help="create a user")
     add.add_argument("username")
     add.add_argument("--role", action="append", required=True,
-                     choices=["admin", "loan_officer", "risk_analyst", "collector", "auditor", "partner"])
+                     choices=[role.value for role in Role])
     add.add_argument("--branch")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(func=_user_add)

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import logging
+import operator
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import Column, Numeric, event
+from sqlalchemy.engine import Dialect, Engine, make_url
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import registry
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
 
-__all__ = ["Database", "new_registry", "SQLModel"]
+__all__ = ["Database", "Money", "SQLModel", "money_column", "new_registry", "round_money"]
 
 log = logging.getLogger(__name__)
 # How often a SQLite database's WAL is checkpointed (off the request path): the WAL holds at most what is written
@@ -24,6 +31,110 @@ CHECKPOINT_SECONDS = 1.0
 def new_registry() -> registry:
     """A registry (and so a MetaData) of a service's own, so no service's tables leak into another's."""
     return registry()
+
+
+CENT = Decimal("0.01")
+
+
+class _SqliteCents(Numeric):
+    """NUMERIC(18, 2) in the DDL, integer cents in the rows: SQLite's NUMERIC keeps a REAL (15 significant digits,
+    so 99,999,999,999,999.99 came back a cent off), an INTEGER is exact. No float conversion either way."""
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> None:
+        return None
+
+
+class Money(TypeDecorator):
+    """THE money column type of every service: NUMERIC(18, 2) on PostgreSQL, integer cents on SQLite, Decimal in
+    Python on both. Arithmetic with it in SQL (sums, differences, times a rate or a day count) stays Money, so its
+    result is read back in units on SQLite too; round with `round_money`, not round(x, 2)."""
+
+    impl = Numeric(18, 2, asdecimal=True)
+    cache_ok = True
+
+    class comparator_factory(TypeDecorator.Comparator):
+        def operate(self, op: Any, *other: Any, **kwargs: Any) -> ColumnElement[Any]:
+            # cents * days / days would be an INTEGER division on SQLite: the dividend is made REAL first.
+            if op is operator.truediv and not isinstance(self.expr, _RealOnSqlite):
+                return _RealOnSqlite(self.expr).operate(op, *other, **kwargs)
+            return super().operate(op, *other, **kwargs)
+
+        def _adapt_expression(self, op: Any, other_comparator: Any) -> tuple[Any, Any]:
+            if op in (operator.add, operator.sub, operator.mul, operator.truediv):
+                return op, self.type
+            return super()._adapt_expression(op, other_comparator)
+
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        # amount > 0 binds 0 as money (0 cents on SQLite); amount * 2 or amount / 7 bind a plain number.
+        if op in (operator.mul, operator.truediv):
+            return Numeric()
+        return self
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return dialect.type_descriptor(_SqliteCents(18, 2) if dialect.name == "sqlite" else Numeric(18, 2))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, float):  # a float is no money: refused before it can round a cent away
+            raise TypeError("money must be a Decimal (or int/str), never a float")
+        amount = Decimal(value).quantize(CENT, ROUND_HALF_UP)
+        return int(amount.scaleb(2)) if dialect.name == "sqlite" else amount
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name != "sqlite":
+            return Decimal(value).quantize(CENT, ROUND_HALF_UP)
+        # An integer from a column; a float from SQL arithmetic (a rate, a division), rounded as PostgreSQL would.
+        cents = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+        return cents.scaleb(-2).quantize(CENT, ROUND_HALF_UP)
+
+
+class _RealOnSqlite(ColumnElement[Decimal]):
+    inherit_cache = True
+
+    def __init__(self, expr: ColumnElement[Any]) -> None:
+        self.expr = expr
+        self.type = Money()
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return self.expr._from_objects
+
+
+@compiles(_RealOnSqlite)
+def _plain(element: _RealOnSqlite, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.expr, **kw)
+
+
+@compiles(_RealOnSqlite, "sqlite")
+def _real(element: _RealOnSqlite, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.expr, **kw)} AS REAL)"
+
+
+class round_money(FunctionElement):  # lower case: used like func.round
+    """An amount rounded to the cent in SQL: round(x, 2) on PostgreSQL, round(x) of the cents on SQLite."""
+
+    type = Money()
+    inherit_cache = True
+
+
+@compiles(round_money)
+def _round_units(element: round_money, compiler: Any, **kw: Any) -> str:
+    return f"round({compiler.process(element.clauses, **kw)}, 2)"
+
+
+@compiles(round_money, "sqlite")
+def _round_cents(element: round_money, compiler: Any, **kw: Any) -> str:
+    return f"round({compiler.process(element.clauses, **kw)})"
+
+
+def money_column(nullable: bool = False, server_default: str | None = None) -> Column:
+    return Column(Money(), nullable=nullable, server_default=server_default)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001

@@ -12,9 +12,10 @@ from enum import Enum
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy import Connection, DateTime, Numeric, and_, or_
+from sqlalchemy import Connection, DateTime, and_, or_
 from sqlalchemy.orm import Session
 
+from shared.db import Money as MoneyColumn
 from shared.errors import field_problem
 
 
@@ -39,7 +40,7 @@ def cents(value: Decimal) -> Decimal:
 # Always two decimals on the way out, so 21000.5 reads back as "21000.50" whether or not it went via the database.
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, examples=["12000.00"]), AfterValidator(cents)]
 MoneyOut = Annotated[Decimal, AfterValidator(cents)]
-MONEY_SQL = Numeric(18, 2)
+MONEY_SQL = MoneyColumn()  # the kernel's exact money type
 TIMESTAMP_SQL = DateTime(timezone=True)
 
 

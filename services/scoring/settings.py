@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Decision = Literal["approve", "review", "decline"]
@@ -32,12 +32,54 @@ DEFAULT_GRADES = [
 ]
 
 
+class ProductBand(BaseModel):
+    """What may be lent under one product: amount and term asked for and approved, and the annual rate booked."""
+
+    min_amount: Decimal = Field(gt=0, decimal_places=2)
+    max_amount: Decimal = Field(gt=0, decimal_places=2)
+    min_term_months: int = Field(ge=1)
+    max_term_months: int = Field(ge=1)
+    min_rate: Decimal = Field(ge=0, le=1)
+    max_rate: Decimal = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ProductBand:
+        if self.min_amount > self.max_amount or self.min_term_months > self.max_term_months \
+                or self.min_rate > self.max_rate:
+            raise ValueError("each band's minimum must not exceed its maximum")
+        return self
+
+
+def _band(amounts: tuple[str, str], terms: tuple[int, int], rates: tuple[str, str]) -> ProductBand:
+    return ProductBand(min_amount=Decimal(amounts[0]), max_amount=Decimal(amounts[1]), min_term_months=terms[0],
+                       max_term_months=terms[1], min_rate=Decimal(rates[0]), max_rate=Decimal(rates[1]))
+
+
+# Every default rate (base 4.35% plus a grade's adjustment, 3.85% to 6.85%) lies in every band.
+DEFAULT_PRODUCTS = {
+    "personal_loan": _band(("1000.00", "500000.00"), (3, 84), ("0.03", "0.24")),
+    "mortgage": _band(("50000.00", "10000000.00"), (60, 360), ("0.025", "0.12")),
+    "business_loan": _band(("10000.00", "5000000.00"), (6, 120), ("0.03", "0.20")),
+    "credit_card": _band(("500.00", "200000.00"), (1, 60), ("0.03", "0.36")),
+}
+
+
 class ScoringSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOANCRM_SCORING_", extra="ignore")
 
     # JSON list of bands, e.g. LOANCRM_SCORING_GRADES='[{"grade":"A","min_score":560,"decision":"approve",
     # "max_limit":"200000","rate_adjustment_bps":-50}, ...]'; the lowest band should have min_score -inf.
     grades: list[GradeBand] = Field(default_factory=lambda: list(DEFAULT_GRADES), min_length=1)
+    # JSON object of product -> band, e.g. LOANCRM_SCORING_PRODUCTS='{"personal_loan": {"min_amount": "1000",
+    # "max_amount": "500000", "min_term_months": 3, "max_term_months": 84, "min_rate": "0.03", "max_rate": "0.24"},
+    # ...}'; a product missing from it cannot be applied for.
+    products: dict[str, ProductBand] = Field(default_factory=lambda: dict(DEFAULT_PRODUCTS))
+    # An approval above this amount needs a member of the credit committee (a second, higher approval); below it a
+    # loan officer or risk analyst decides. The policy never approves above it on its own.
+    committee_threshold: Decimal = Field(Decimal("100000.00"), gt=0, decimal_places=2)
+    # The credit committee may approve above the grade's limit (never above the product's maximum nor the amount
+    # asked for); false makes the grade's limit a hard 422 for everybody.
+    committee_may_exceed_grade_limit: bool = True
     # A numeric input may lie this fraction of the training range beyond the observed min/max; a feature never
     # negative in training must not be negative (a hard rule).
     range_tolerance: float = Field(0.5, ge=0)

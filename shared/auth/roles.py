@@ -8,6 +8,7 @@ class Role(StrEnum):
     COLLECTOR = "collector"
     AUDITOR = "auditor"
     PARTNER = "partner"
+    CREDIT_COMMITTEE = "credit_committee"  # the higher authority: approvals above the policy's committee threshold
 
 
 # What each role may ask for in a token's `scope`; a token's scope is the union over its roles.
@@ -25,6 +26,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.COLLECTOR: frozenset({"customer:read", "monitoring:read", "monitoring:write"}),
     Role.AUDITOR: frozenset({"customer:read", "scoring:read", "monitoring:read", "audit:read"}),
     Role.PARTNER: frozenset({"customer:read", "customer:write", "scoring:read", "scoring:write", "monitoring:read"}),
+    Role.CREDIT_COMMITTEE: frozenset({"customer:read", "scoring:read", "scoring:write", "monitoring:read"}),
 }
 
 

@@ -27,6 +27,7 @@ class Reason(BaseModel):
     impact: float
     unit: str
     points: float | None = None
+    code: str | None = None  # unit "input_contract": the warning that sent an approval to review
 
 
 class Score(BaseModel):

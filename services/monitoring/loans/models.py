@@ -13,6 +13,9 @@ from sqlmodel import Field
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.products import Product
 from services.monitoring.loans.schedule import MAX_TERM_MONTHS, RepaymentMethod
+from shared.db import money_column
+
+__all__ = ["money_column"]  # the kernel's, re-exported for the monitoring models that import it from here
 
 
 def new_id() -> str:
@@ -21,10 +24,6 @@ def new_id() -> str:
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def money_column(nullable: bool = False) -> Column:
-    return Column(Numeric(18, 2), nullable=nullable)
 
 
 class LoanStatus(StrEnum):
@@ -122,10 +121,8 @@ class Instalment(MonitoringTable, table=True):
     penalty_paid: Decimal = Field(default=Decimal("0.00"), sa_column=money_column())
     # Approved waivers: interest_waived was taken off `interest` (what is owed); penalty_waived off the penalty
     # the instalment accrues.
-    interest_waived: Decimal = Field(default=Decimal("0.00"), sa_column=Column(
-        Numeric(18, 2), nullable=False, server_default="0"))
-    penalty_waived: Decimal = Field(default=Decimal("0.00"), sa_column=Column(
-        Numeric(18, 2), nullable=False, server_default="0"))
+    interest_waived: Decimal = Field(default=Decimal("0.00"), sa_column=money_column(server_default="0"))
+    penalty_waived: Decimal = Field(default=Decimal("0.00"), sa_column=money_column(server_default="0"))
 
 
 class ScheduleRebooking(MonitoringTable, table=True):

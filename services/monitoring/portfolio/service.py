@@ -40,6 +40,7 @@ from services.monitoring.portfolio.models import (
     RollRates,
     Vintage,
 )
+from shared.db import round_money
 
 # Probability of default by class: expected loss's fallback for a loan the scoring service has not scored.
 PD_BY_CLASS = {ClassName.NORMAL: Decimal("0.01"), ClassName.SPECIAL_MENTION: Decimal("0.05"),
@@ -90,14 +91,14 @@ def _exposures(session: Session, as_of: date) -> tuple[Subquery, Subquery, Subqu
               .where(Instalment.due_date <= as_of).group_by(Instalment.loan_id).subquery())
     current, previous = aliased(Instalment), aliased(Instalment)
     start = func.coalesce(previous.due_date, Loan.disbursement_date)
-    accrued_to_date = func.round(current.interest * _days(session, literal(as_of), start)
-                                 / _days(session, current.due_date, start), 2)
+    accrued_to_date = round_money(current.interest * _days(session, literal(as_of), start)
+                                  / _days(session, current.due_date, start))
     accrued = (select(current.loan_id, func.sum(_positive(accrued_to_date - current.interest_paid)).label("accrued"))
                .join(Loan, Loan.id == current.loan_id)
                .outerjoin(previous, and_(previous.loan_id == current.loan_id, previous.number == current.number - 1))
                .where(current.due_date > as_of, start < as_of).group_by(current.loan_id).subquery())
     owed = (Instalment.principal - Instalment.principal_paid + Instalment.interest - Instalment.interest_paid)
-    charged = func.round(owed * Loan.penalty_daily_rate * _days(session, literal(as_of), Instalment.due_date), 2)
+    charged = round_money(owed * Loan.penalty_daily_rate * _days(session, literal(as_of), Instalment.due_date))
     unpaid_penalty = charged - Instalment.penalty_paid - Instalment.penalty_waived
     penalties = (select(Instalment.loan_id, func.sum(_positive(unpaid_penalty)).label("penalty"))
                  .join(Loan, Loan.id == Instalment.loan_id)

@@ -8,11 +8,12 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field as PydanticField
-from sqlalchemy import JSON, Column, Numeric
+from sqlalchemy import JSON, Column
 from sqlmodel import Field
 
 from services.scoring.db import ScoringTable
 from services.scoring.ids import new_id, now
+from shared.db import money_column
 from services.scoring.scores.models import Decision, ScoreRead
 
 Money = PydanticField(gt=0, max_digits=16, decimal_places=2)
@@ -20,6 +21,9 @@ Money = PydanticField(gt=0, max_digits=16, decimal_places=2)
 
 class ApplicationStatus(StrEnum):
     IN_REVIEW = "in_review"
+    # Approved by an officer above what they may approve alone; `approved_amount` is their proposal until a member
+    # of the credit committee approves (or declines) it.
+    IN_COMMITTEE = "in_committee"
     APPROVED = "approved"
     DECLINED = "declined"
     DISBURSED = "disbursed"
@@ -44,7 +48,7 @@ class Application(ScoringTable, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     customer_id: str = Field(max_length=64, index=True)
     product: str = Field(max_length=32)
-    amount: Decimal = Field(sa_column=Column(Numeric(18, 2), nullable=False))
+    amount: Decimal = Field(sa_column=money_column())
     term_months: int
     purpose: str = Field(max_length=200)
     repayment_method: str = Field(max_length=32)
@@ -52,7 +56,7 @@ class Application(ScoringTable, table=True):
     status: str = Field(max_length=16, index=True)
     score_id: str = Field(foreign_key="scores.id", max_length=32)
     policy_decision: str = Field(max_length=16)
-    approved_amount: Decimal | None = Field(default=None, sa_column=Column(Numeric(18, 2), nullable=True))
+    approved_amount: Decimal | None = Field(default=None, sa_column=money_column(nullable=True))
     rate_adjustment_bps: int
     submitted_by: str = Field(max_length=64)
     decided_by: str | None = Field(default=None, max_length=64)

@@ -1,5 +1,6 @@
-"""Application rules: the policy decides at submission; review cases need a second person (maker-checker);
-only an approved application is disbursed, once."""
+"""Application rules: the policy decides at submission; review cases need a second person (maker-checker), and an
+approval above what one officer may approve a third, of the credit committee; every approval and disbursement
+stays within the decision policy's bounds (policy/service.py); only an approved application is disbursed, once."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from sqlmodel import Session, select
 from services.scoring.applications.models import (Application, ApplicationCreate, ApplicationEvent,
                                                   ApplicationStatus, DecisionCommand, ReviewDecision)
 from services.scoring.ids import now
+from services.scoring.policy import service as policy
+from services.scoring.scores.models import Score
+from services.scoring.settings import ScoringSettings
 from shared.errors import Problem
 
 _STATUS_FOR_DECISION = {"approve": ApplicationStatus.APPROVED, "decline": ApplicationStatus.DECLINED,
@@ -29,21 +33,34 @@ def _record(session: Session, application: Application, to: ApplicationStatus, a
     session.add(application)
 
 
+def check_request(settings: ScoringSettings, command: ApplicationCreate) -> None:
+    """Before anything is scored: the amount and term asked for lie in the product's bands (422 otherwise)."""
+    policy.check_application(settings, command.product, command.amount, command.term_months)
+
+
 def submit_application(session: Session, command: ApplicationCreate, branch: str, score: dict[str, Any],
-                       actor: str, application_id: str) -> Application:
-    """`score` is the stored champion score of this application; its decision sets the first status."""
+                       actor: str, application_id: str, settings: ScoringSettings) -> Application:
+    """`score` is the stored champion score of this application; its decision sets the first status, except that
+    the policy alone approves nothing above the committee threshold (that goes to review)."""
     decision = score["decision"]
+    approved = min(command.amount, score["suggested_limit"]) if decision == "approve" else None
+    reason = f"policy: grade {score['grade']} -> {decision}"
+    held = [f"{r['feature']} {r['code']}" for r in score["reasons"] if r.get("unit") == "input_contract"]
+    if held:
+        reason += f" (input contract: {', '.join(held)})"
+    if approved is not None and not policy.auto_approvable(settings, approved):
+        decision, approved = "review", None
+        reason += f"; above the committee threshold of {settings.committee_threshold}: review"
     status = _STATUS_FOR_DECISION[decision]
     application = Application(
         id=application_id, customer_id=command.customer_id, product=command.product, amount=command.amount,
         term_months=command.term_months, purpose=command.purpose, repayment_method=command.repayment_method,
-        branch=branch, status=status, score_id=score["id"], policy_decision=decision,
-        approved_amount=min(command.amount, score["suggested_limit"]) if decision == "approve" else None,
-        rate_adjustment_bps=score["rate_adjustment_bps"], submitted_by=actor,
+        branch=branch, status=status, score_id=score["id"], policy_decision=score["decision"],
+        approved_amount=approved, rate_adjustment_bps=score["rate_adjustment_bps"], submitted_by=actor,
     )
     session.add(application)
     session.flush()
-    _record(session, application, status, actor, f"policy: grade {score['grade']} -> {decision}",
+    _record(session, application, status, actor, reason,
             {"score_id": score["id"], "grade": score["grade"], "score": score["score"]})
     return application
 
@@ -88,28 +105,47 @@ def history(session: Session, application_id: str) -> list[ApplicationEvent]:
                              .order_by(ApplicationEvent.at, ApplicationEvent.id)).all())
 
 
-def decide_application(session: Session, application: Application, command: DecisionCommand, suggested_limit: Decimal,
-                       actor: str) -> Application:
-    if application.status != ApplicationStatus.IN_REVIEW:
-        raise Problem(409, "Conflict", f"Only an application in review can be decided; this one is "
-                                       f"{application.status}.")
+def decide_application(session: Session, application: Application, command: DecisionCommand, score: Score,
+                       actor: str, settings: ScoringSettings, *, by_committee: bool) -> Application:
+    """In review: approved, declined, or (an approval above what an officer may approve alone) passed to the credit
+    committee. In committee: approved or declined by a member of the committee, neither its submitter nor the
+    officer who proposed it."""
+    current = application.status
+    if current not in (ApplicationStatus.IN_REVIEW, ApplicationStatus.IN_COMMITTEE):
+        raise Problem(409, "Conflict", f"Only an application in review or in committee can be decided; this one is "
+                                       f"{current}.")
     if actor == application.submitted_by:
         raise Problem(403, "Forbidden", "Maker-checker: the person who submitted an application cannot decide it.")
-    to = ApplicationStatus.APPROVED if command.decision == ReviewDecision.APPROVE else ApplicationStatus.DECLINED
+    if current == ApplicationStatus.IN_COMMITTEE:
+        if not by_committee:
+            raise Problem(403, "Forbidden", "This approval is above what an officer may approve alone: a member of "
+                                            "the credit committee decides it.")
+        if actor == application.decided_by:
+            raise Problem(403, "Forbidden", "The officer who proposed this approval cannot also give the committee's.")
+    to = ApplicationStatus.DECLINED
+    amount = None
+    if command.decision == ReviewDecision.APPROVE:
+        amount = command.approved_amount or application.approved_amount or min(application.amount,
+                                                                               score.suggested_limit)
+        higher = policy.needs_committee(settings, product=application.product, requested=application.amount,
+                                        grade=score.grade, amount=amount, field="body.approved_amount",
+                                        by_committee=by_committee)
+        to = ApplicationStatus.IN_COMMITTEE if higher else ApplicationStatus.APPROVED
     # Claimed in the database, not only checked on the row read: of two deciders racing, the second finds the
-    # application no longer in review (PostgreSQL re-checks the condition once the first commits; SQLite lets
+    # application no longer where it was (PostgreSQL re-checks the condition once the first commits; SQLite lets
     # one writer in) and gets the 409, so a decision is never overwritten.
     claimed = session.execute(update(Application).where(
-        Application.id == application.id, Application.status == ApplicationStatus.IN_REVIEW,  # type: ignore[arg-type]
+        Application.id == application.id, Application.status == current,  # type: ignore[arg-type]
     ).values(status=to).execution_options(synchronize_session=False))
     if claimed.rowcount != 1:
         session.rollback()
         raise Problem(409, "Conflict", "This application was decided meanwhile; it is no longer in review.")
-    if to == ApplicationStatus.APPROVED:
-        application.approved_amount = command.approved_amount or min(application.amount, suggested_limit)
+    if amount is not None:
+        application.approved_amount = amount
     application.decided_by = actor
     application.decision_reason = command.reason
-    _record(session, application, to, actor, command.reason, from_status=ApplicationStatus.IN_REVIEW)
+    details = {"approved_amount": str(amount)} if amount is not None else None
+    _record(session, application, to, actor, command.reason, details, from_status=current)
     return application
 
 
@@ -128,6 +164,20 @@ def require_disbursable(application: Application) -> None:
     if application.status != ApplicationStatus.APPROVED:
         raise Problem(409, "Conflict", f"Only an approved application can be disbursed; this one is "
                                        f"{application.status}.")
+
+
+def disbursement_rate(settings: ScoringSettings, application: Application, given: Decimal | None) -> Decimal:
+    """The rate the loan is booked at (given, or base plus the grade's adjustment), inside the product's band; and
+    the approved amount still inside the bounds (an approval recorded before them is not paid out past them)."""
+    band = policy.product_band(settings, application.product, field="product")
+    approved = application.approved_amount
+    if approved is None or approved > application.amount or approved > band.max_amount:
+        raise Problem(409, "Conflict", f"The approved amount {approved} exceeds the amount asked for or the "
+                                       f"{application.product} maximum; it cannot be paid out.")
+    rate = given if given is not None else (
+        settings.base_annual_rate + Decimal(application.rate_adjustment_bps) / 10_000)
+    policy.check_rate(settings, application.product, rate, "body.annual_rate")
+    return rate
 
 
 def mark_disbursed(session: Session, application: Application, loan_id: str, actor: str) -> Application:

@@ -1,4 +1,3 @@
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -26,15 +25,17 @@ from shared.idempotency import check_key, fingerprint
 router = APIRouter(prefix="/applications", tags=["applications"])
 Submitter = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.PARTNER))]
 Disburser = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER))]
-Decider = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST))]
+Decider = Annotated[Principal, Depends(require_roles(
+    Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.CREDIT_COMMITTEE))]
 Reader = Annotated[Principal, Depends(require_roles(
-    Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.AUDITOR, Role.PARTNER))]
-_STAFF = (Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.AUDITOR)
+    Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.AUDITOR, Role.PARTNER, Role.CREDIT_COMMITTEE))]
+_STAFF = (Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.AUDITOR, Role.CREDIT_COMMITTEE)
 
 
 def branch_scope(principal: Principal) -> str | None:
     """Loan officers work their own branch's applications; other staff see every branch."""
-    return None if principal.has_role(Role.ADMIN, Role.RISK_ANALYST, Role.AUDITOR) else principal.branch
+    return None if principal.has_role(Role.ADMIN, Role.RISK_ANALYST, Role.AUDITOR, Role.CREDIT_COMMITTEE) \
+        else principal.branch
 
 
 def scope(principal: Principal) -> service.Scope:
@@ -70,6 +71,7 @@ async def submit_application(
         raise field_problem("body.branch", "a loan officer submits for their own branch only", status=403,
                             title="Forbidden")
     state = api.state(request)
+    service.check_request(state.context.settings, command)
     score_input = ScoreInput(customer_id=command.customer_id, features=command.features,
                              requested_amount=command.amount)
     assembled = await features_for(request, [score_input])
@@ -82,7 +84,8 @@ async def submit_application(
         applicant = scores.Applicant(row, command.customer_id, command.amount, application_id)
         score = scores.score_applicant(session, state.context, served, applicant, principal.sub)
         scored.append((applicant, score))
-        application = service.submit_application(session, command, branch, score, principal.sub, application_id)
+        application = service.submit_application(session, command, branch, score, principal.sub, application_id,
+                                                 state.context.settings)
         session.flush()
         return 201, detail(session, application).model_dump(mode="json")
 
@@ -115,14 +118,17 @@ def get_application(request: Request, application_id: str, principal: Reader) ->
 
 
 @router.post("/{application_id}/decision", response_model=ApplicationDetail,
-             summary="Decide an application in review, with a reason; not by its submitter (maker-checker)",
-             responses=problem_responses(403, 404, 409))
+             summary="Decide an application in review (or in committee, credit committee only), with a reason; not "
+                     "by its submitter (maker-checker)",
+             responses=problem_responses(403, 404, 409, 422))
 def decide_application(request: Request, application_id: str, command: DecisionCommand,
                        principal: Decider) -> ApplicationDetail:
-    with api.state(request).database.session() as session:
+    state = api.state(request)
+    with state.database.session() as session:
         application = service.get_application(session, application_id, scope(principal))
-        limit = session.get(Score, application.score_id).suggested_limit
-        service.decide_application(session, application, command, limit, principal.sub)
+        service.decide_application(session, application, command, session.get(Score, application.score_id),
+                                   principal.sub, state.context.settings,
+                                   by_committee=principal.has_role(Role.CREDIT_COMMITTEE))
         session.commit()
         return detail(session, application)
 
@@ -142,8 +148,7 @@ async def mark_disbursed(request: Request, application_id: str, command: Disburs
     application = await run_in_threadpool(load)
     if application.status != ApplicationStatus.DISBURSED:
         service.require_disbursable(application)
-        rate = command.annual_rate if command.annual_rate is not None else (
-            state.context.settings.base_annual_rate + Decimal(application.rate_adjustment_bps) / 10_000)
+        rate = service.disbursement_rate(state.context.settings, application, command.annual_rate)
         # The application id is the Idempotency-Key: a retry after a lost answer registers the same loan.
         loan = await register_loan_once(
             state.monitoring, service.loan_body(application, command.disbursement_date, rate, principal.sub),

@@ -1,7 +1,10 @@
 """The input contract: each row is checked against the served models' feature schemas before scoring.
 
 Unknown feature, missing required feature, wrong type, non-finite or out-of-range number -> 422 naming the field.
-An unseen category or an explicit null is scored (Unknown / Missing bin) and reported as a warning.
+A category is first normalised as the model's training decided (case, surrounding space: FeatureSpec.text). An
+unseen category, or a null where training had none, is scored as the feature's worst learned bin (its fallback,
+see training/contract.py); a null where training had some, in the Missing bin. Either is a contract warning, and an
+answer with one is never approved by the policy alone (policy/service.py).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from services.scoring.registry.serving import Served
 from services.scoring.training.models import FeatureSpec
+from services.scoring.training.runtime import normalise_text
 from shared.errors import FieldError, Problem
 
 MAX_REPORTED_ERRORS = 50
@@ -54,12 +58,21 @@ class CheckedRow:
     warnings: list[dict[str, str]] = field(default_factory=list)
 
 
+def _warn(row: CheckedRow, spec: FeatureSpec, where: str, code: str, message: str) -> None:
+    row.warnings.append({"field": where, "feature": spec.name, "code": code, "message": message})
+
+
 def _check_value(contract: Contract, spec: FeatureSpec, value: Any, where: str, row: CheckedRow) -> str | None:
     """An error message, or None (possibly after adding a warning)."""
-    if value is None or (spec.kind == "categorical" and value == ""):
+    if isinstance(value, str) and spec.kind == "categorical":
+        value = normalise_text(value, spec.text)
+        row.features[spec.name] = value  # stored as scored
+    if value is None or (spec.kind == "categorical" and isinstance(value, str) and value.strip() == ""):
         if not spec.nullable:
             return "must not be null"
-        row.warnings.append({"field": where, "code": "missing_value", "message": "scored in the Missing bin"})
+        worst = spec.fallback is not None and not spec.missing_learned
+        _warn(row, spec, where, "missing_value", "no missing value in training: scored as the feature's worst bin"
+              if worst else "scored in the Missing bin")
         return None
     if spec.kind == "numeric":
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -79,9 +92,9 @@ def _check_value(contract: Contract, spec: FeatureSpec, value: Any, where: str, 
         return None
     if not isinstance(value, str):
         return "must be a string (a category)"
-    if spec.categories is not None and value not in spec.categories and value not in (spec.special_values or ()):
-        row.warnings.append({"field": where, "code": "unseen_category",
-                             "message": f"{value!r} was never seen in training; scored in the Unknown bin"})
+    if spec.categories is not None and value not in spec.known:
+        _warn(row, spec, where, "unseen_category", f"{value!r} was never seen in training; scored as the feature's "
+              f"{'worst' if spec.fallback is not None else 'Unknown'} bin")
     return None
 
 

@@ -8,11 +8,12 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field as PydanticField
-from sqlalchemy import JSON, Column, Index, Numeric
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field
 
 from services.scoring.db import ScoringTable
 from services.scoring.ids import new_id, now
+from shared.db import money_column
 
 MAX_BATCH_ROWS = 10_000
 
@@ -39,7 +40,7 @@ class Score(ScoringTable, table=True):
     score: float
     grade: str = Field(max_length=8)
     decision: str = Field(max_length=16)
-    suggested_limit: Decimal = Field(sa_column=Column(Numeric(18, 2), nullable=False))
+    suggested_limit: Decimal = Field(sa_column=money_column())
     rate_adjustment_bps: int
     reasons: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     warnings: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
@@ -75,8 +76,11 @@ class BatchRequest(BaseModel):
 class Reason(BaseModel):
     feature: str
     impact: float = PydanticField(description="How much this feature lowered the score, in `unit`.")
-    unit: str = PydanticField(description="points (scorecard shortfall from the feature's best bin) or pd (occlusion)")
+    unit: str = PydanticField(description="points (scorecard shortfall from the feature's best bin), pd (occlusion), "
+                                          "or input_contract (the input was held for review, see `code`)")
     points: float | None = PydanticField(default=None, description="Points the feature earned (scorecard only).")
+    code: str | None = PydanticField(default=None, description="unit input_contract only: the warning "
+                                     "(unseen_category, missing_value) that sent an approval to review")
 
 
 class InputWarning(BaseModel):

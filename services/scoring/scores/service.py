@@ -11,7 +11,7 @@ from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
 from services.scoring.hashing import hash_personal, is_hashed
-from services.scoring.policy.service import treatment
+from services.scoring.policy.service import Treatment, treatment
 from services.scoring.registry.serving import LoadedModel, Served
 from services.scoring.scores.contract import CheckedRow
 from services.scoring.scores.models import Score
@@ -42,6 +42,12 @@ def _reasons(model: LoadedModel, result: dict[str, Any]) -> list[dict[str, Any]]
             for r in result["reasons"]]
 
 
+def _held_for(treat: Treatment) -> list[dict[str, Any]]:
+    """Each contract warning that turned an approval into a review, as a reason code of its own (first)."""
+    return [{"feature": w.get("feature") or w["field"], "impact": 0.0, "unit": "input_contract", "points": None,
+             "code": w["code"]} for w in treat.held_for]
+
+
 def _rows(ctx: ScoringContext, model: LoadedModel, applicants: Sequence[Applicant], inputs: Sequence[dict[str, Any]],
           *, shadow: bool, actor: str, champion_ids: Sequence[str | None]) -> list[dict[str, Any]]:
     # One ONNX run for the whole batch; the shadow needs no reason codes.
@@ -50,13 +56,14 @@ def _rows(ctx: ScoringContext, model: LoadedModel, applicants: Sequence[Applican
     created = now()
     rows = []
     for applicant, stored_inputs, result, champion_id in zip(applicants, inputs, results, champion_ids, strict=True):
-        treat = treatment(ctx.settings, result["score"], applicant.requested_amount)
+        treat = treatment(ctx.settings, result["score"], applicant.requested_amount, applicant.row.warnings)
         rows.append({
             "id": new_id(), "customer_id": applicant.customer_id, "application_id": applicant.application_id,
             "model_id": model.id, "model_version": model.label, "shadow": shadow,
             "champion_score_id": champion_id, "pd": result["pd"], "score": result["score"], "grade": treat.grade,
             "decision": treat.decision, "suggested_limit": treat.suggested_limit,
-            "rate_adjustment_bps": treat.rate_adjustment_bps, "reasons": [] if shadow else _reasons(model, result),
+            "rate_adjustment_bps": treat.rate_adjustment_bps,
+            "reasons": [] if shadow else [*_held_for(treat), *_reasons(model, result)],
             "warnings": applicant.row.warnings,
             "inputs": stored_inputs,
             "points_per_feature": result.get("points_per_feature"), "created_at": created, "created_by": actor,

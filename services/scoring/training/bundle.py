@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnxruntime as ort
 
+from .contract import upgrade_format1
 from .models import PD_OUTPUT, POINTS_OUTPUT, SCORE_OUTPUT, FeatureSpec, Scaling
 from .reasons import reason_codes
 from .runtime import feeds_from_rows, make_session
@@ -25,7 +26,15 @@ from .runtime import feeds_from_rows, make_session
 if TYPE_CHECKING:
     from .models import TrainResult
 
-BUNDLE_FORMAT = "loancrm-scoring-bundle/1"
+# Format 2 adds the input contract to each feature's schema (text rule, missing bin learned, fallback); format 1
+# bundles still load, their contract derived on loading (contract.upgrade_format1).
+BUNDLE_FORMAT = "loancrm-scoring-bundle/2"
+_FORMAT_1 = "loancrm-scoring-bundle/1"
+INPUT_CONTRACT = {
+    "text": "per feature: strip_casefold, strip or exact, decided at training",
+    "unseen_category": "scored as the feature's fallback, its worst learned bin",
+    "missing_without_learned_bin": "scored as the feature's fallback, its worst learned bin",
+}
 DEFAULT_ROLE = "scorecard"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed so that the same model gives the same bytes
 
@@ -66,6 +75,7 @@ class ModelBundle:
 def _manifest(result: TrainResult) -> dict[str, Any]:
     return {
         "format": BUNDLE_FORMAT,
+        "input_contract": INPUT_CONTRACT,
         "data_sha256": result.data_sha256,
         "target": result.target,
         "good_value": result.good_value,
@@ -100,12 +110,15 @@ def load_bundle(source: str | Path | bytes) -> ModelBundle:
     raw = source if isinstance(source, bytes) else Path(source).read_bytes()
     with zipfile.ZipFile(io.BytesIO(raw)) as zf:
         manifest = json.loads(zf.read("manifest.json"))
-        if manifest.get("format") != BUNDLE_FORMAT:
+        if manifest.get("format") not in (BUNDLE_FORMAT, _FORMAT_1):
             raise ValueError(f"not a {BUNDLE_FORMAT} file")
         onnx_models = {role: zf.read(meta["path"]) for role, meta in manifest["models"].items()}
     for role, data in onnx_models.items():
         if hashlib.sha256(data).hexdigest() != manifest["models"][role]["onnx_sha256"]:
             raise ValueError(f"{role}.onnx does not match the sha256 in the manifest")
+    if manifest["format"] == _FORMAT_1:
+        for meta in manifest["models"].values():
+            upgrade_format1(meta)
     return ModelBundle(manifest, onnx_models)
 
 

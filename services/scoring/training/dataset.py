@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .models import INTERNAL_PREFIX, PD_OUTPUT, POINTS_OUTPUT, SCORE_OUTPUT, DataError, FeatureKind, FeatureSpec
+from .runtime import TEXT_RULES, normalise_text
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Dataset:
     target: str
     good_value: str | None
     dates: pd.Series | None
+    text_rules: dict[str, str]  # per categorical feature, how its text is normalised (runtime.TEXT_RULES)
 
     @property
     def features(self) -> list[str]:
@@ -76,9 +78,19 @@ def _parse_dates(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, errors="coerce")
 
 
-def as_category(series: pd.Series) -> pd.Series:
-    """Categorical values as Python str, missing as NaN (optbinning's missing bin)."""
-    return series.map(lambda v: np.nan if pd.isna(v) or v == "" else str(v)).astype(object)
+def text_rule(series: pd.Series) -> str:
+    """The most forgiving normalisation that keeps the column's categories apart: case and surrounding space are
+    ignored unless the book itself tells "A" from "a" (or "a" from "a ")."""
+    distinct = {str(v) for v in series.dropna().unique()}
+    return next(rule for rule in TEXT_RULES if len({normalise_text(v, rule) for v in distinct}) == len(distinct))
+
+
+def as_category(series: pd.Series, rule: str | None = None) -> pd.Series:
+    """Categorical values as normalised Python str, missing (or blank) as NaN (optbinning's missing bin)."""
+    def one(v: object) -> object:
+        text = "" if pd.isna(v) else normalise_text(str(v), rule)
+        return np.nan if text == "" else text
+    return series.map(one).astype(object)
 
 
 def load_dataset(
@@ -110,6 +122,7 @@ def load_dataset(
     dropped = {target, date_column, *(exclude or [])}
     forced = set(categorical or [])
     kinds: dict[str, FeatureKind] = {}
+    rules: dict[str, str] = {}
     features = pd.DataFrame(index=frame.index)
     for col in frame.columns:
         if col in dropped:
@@ -123,7 +136,8 @@ def load_dataset(
             features[col] = series.astype(np.float32).astype(np.float64)
         else:
             kinds[col] = "categorical"
-            features[col] = as_category(series)
+            rules[col] = text_rule(series)
+            features[col] = as_category(series, rules[col])
     if not kinds:
         raise DataError("no feature columns left")
     # The graphs' outputs and inner tensors carry these names, and an ONNX input cannot share a name with them.
@@ -131,13 +145,16 @@ def load_dataset(
     if taken:
         raise DataError(f"columns {taken} have the names of model outputs or start with {INTERNAL_PREFIX!r}; "
                         "rename them")
-    return Dataset(features, y, kinds, sha, target, None if good is None else str(good), dates)
+    return Dataset(features, y, kinds, sha, target, None if good is None else str(good), dates, rules)
 
 
 def feature_schema(frame: pd.DataFrame, kinds: dict[str, FeatureKind], features: list[str],
-                   special: dict[str, list] | None = None) -> list[FeatureSpec]:
+                   special: dict[str, list] | None = None, text_rules: dict[str, str] | None = None,
+                   ) -> list[FeatureSpec]:
     """Observed ranges / categories of the data the model was fitted on; a feature's special values (codes
-    such as -1 for "no data") are accepted as they are and left out of its range."""
+    such as -1 for "no data") are accepted as they are and left out of its range. Each spec records whether a
+    missing value was seen (else the model has no missing bin to learn from) and, for a category, its text rule;
+    the fallback is the model's to set (training/contract.py)."""
     specs = []
     for name in features:
         col = frame[name]
@@ -146,8 +163,10 @@ def feature_schema(frame: pd.DataFrame, kinds: dict[str, FeatureKind], features:
             finite = col[np.isfinite(col) & ~col.isin(codes or [])]
             lo = float(finite.min()) if len(finite) else None
             hi = float(finite.max()) if len(finite) else None
-            specs.append(FeatureSpec(name, "numeric", min=lo, max=hi, special_values=codes))
+            specs.append(FeatureSpec(name, "numeric", min=lo, max=hi, special_values=codes,
+                                     missing_learned=bool(col.isna().any())))
         else:
             specs.append(FeatureSpec(name, "categorical", categories=sorted(col.dropna().unique().tolist()),
-                                     special_values=codes))
+                                     special_values=codes, text=(text_rules or {}).get(name, "exact"),
+                                     missing_learned=bool(col.isna().any())))
     return specs

@@ -14,12 +14,13 @@ from . import plots
 from .bundle import save_bundle
 from .card import build_card, render_markdown
 from .challenger import BACKENDS, fit_challenger
+from .contract import scorecard_fallbacks, with_fallbacks, worst_values
 from .dataset import Dataset, feature_schema, load_dataset
 from .metrics import evaluate
 from .models import PD_OUTPUT, POINTS_OUTPUT, SCORE_OUTPUT, DataError, ModelResult, Scaling, SplitInfo, TrainResult
 from .onnx_export import challenger_onnx, parity_max_abs_diff, scorecard_onnx
 from .reasons import occlusion_reason_meta, scorecard_reason_meta
-from .runtime import feeds_from_frame, make_session
+from .runtime import contract_frame, feeds_from_frame, make_session
 from .scorecard import ScorecardParams, SpecialValues, fit_scorecard, iv_table
 from .split import SplitIndices, split_rows
 
@@ -89,7 +90,8 @@ def build_model(
         final = fit_scorecard(fit_rows, ds.y[parts.fit], ds.kinds, scaling, scorecard_params, special)
         bins = final.bins()
         onnx_bytes = scorecard_onnx(bins, final.intercept, scaling)
-        schema = feature_schema(fit_rows, ds.kinds, final.features, special)
+        schema = with_fallbacks(feature_schema(fit_rows, ds.kinds, final.features, special, ds.text_rules),
+                                scorecard_fallbacks(bins))
         reason_meta = scorecard_reason_meta(bins)
         params: dict[str, Any] = {
             **scorecard_params.to_dict(),
@@ -104,14 +106,16 @@ def build_model(
         )
         bins = None
         onnx_bytes = challenger_onnx(final, scaling)
-        schema = feature_schema(fit_rows, ds.kinds, final.features, special)
+        schema = feature_schema(fit_rows, ds.kinds, final.features, special, ds.text_rules)
+        schema = with_fallbacks(schema, worst_values(final.predict_pd, fit_rows, schema, seed))
         reason_meta = occlusion_reason_meta(fit_rows, schema)
         params = final.params
         outputs = [PD_OUTPUT, SCORE_OUTPUT]
         fitted = final
 
     stress = stress_frame(test, ds, special)
-    parity = parity_max_abs_diff(onnx_bytes, schema, stress, fitted.predict_pd(stress))
+    # Both sides see what serving feeds the graph: unseen and unlearned missing values replaced by the fallback.
+    parity = parity_max_abs_diff(onnx_bytes, schema, stress, fitted.predict_pd(contract_frame(schema, stress)))
     y_val, y_test = ds.y[parts.validation], ds.y[parts.test]
     pd_val = selection.predict_pd(val)
     onnx_test = make_session(onnx_bytes).run([PD_OUTPUT, SCORE_OUTPUT], feeds_from_frame(schema, test))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 FeatureKind = Literal["numeric", "categorical"]
@@ -67,16 +68,34 @@ class FeatureSpec:
     max: float | None = None
     categories: list[str] | None = None
     special_values: list[Any] | None = None  # codes with a bin of their own (e.g. -1 = no data), outside the range
+    # The input contract (bundle format 2; None in older bundles). `text`: how a category is normalised before it
+    # is looked up, decided at training ("strip_casefold", "strip" or "exact"). `missing_learned`: training had
+    # missing values, so a missing one is scored in its own bin. `fallback`: the value scored in place of an
+    # unseen category or of a missing value without a learned bin: the feature's worst (see training/contract.py).
+    text: str | None = None
+    missing_learned: bool | None = None
+    fallback: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        if data["special_values"] is None:  # schemas without special values stay as they were
-            del data["special_values"]
+        for key in ("special_values", "text", "missing_learned", "fallback"):
+            if data[key] is None:  # schemas without them stay as they were
+                del data[key]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
         return cls(**data)
+
+    @cached_property
+    def known(self) -> frozenset[str]:
+        """The categories (and categorical special values) the model has a bin for."""
+        return frozenset(self.categories or ()) | frozenset(str(v) for v in self.special_values or ())
+
+    @cached_property
+    def fed(self) -> dict[str, str]:
+        """Serving's memo of text -> category fed to the graph (runtime._categories)."""
+        return {}
 
 
 @dataclass

@@ -12,6 +12,7 @@ import pandas as pd
 from optbinning import BinningProcess
 from sklearn.linear_model import LogisticRegression
 
+from .contract import fail_safe_table
 from .models import DataError, FeatureKind, Scaling
 
 # optbinning's WoE is ln(%good / %bad): a riskier bin has a lower WoE, so every coefficient must be negative
@@ -73,7 +74,8 @@ class Scorecard:
 
     def bins(self) -> list[dict[str, Any]]:
         """Per selected feature: bins with WoE, logit contribution and points, then the missing bin
-        (and, for categoricals, the unknown-category bin), then the special-values bin if it has any."""
+        (and, for categoricals, the unknown-category bin), then the special-values bin if it has any. The unknown
+        bin, and a missing bin no row fell in, score as the worst bin (contract.fail_safe_table)."""
         n = len(self.features)
         base = self.scaling.offset / n - self.scaling.factor * self.intercept / n
         tables = []
@@ -84,6 +86,7 @@ class Scorecard:
             table["coefficient"] = float(coef)
             table["contribution"] = [float(coef * w) for w in table["woe"]]
             table["points"] = [base - self.scaling.factor * c for c in table["contribution"]]
+            fail_safe_table(table)
             table["max_points"] = max(table["points"])
             table["iv"] = self.iv[name]
             tables.append(table)

@@ -126,12 +126,12 @@ def test_a_missing_required_feature_is_refused(suite, officer, applicants):
     assert response.json()["errors"][0]["field"] == "body.features.duration_in_month"
 
 
-def test_an_unseen_category_is_scored_in_the_unknown_bin_with_a_warning(suite, officer, applicants):
+def test_an_unseen_category_is_scored_as_the_worst_bin_with_a_warning(suite, officer, applicants):
     response = _post(suite, officer, {"features": {**applicants[3], "purpose": "space travel"}})
     assert response.status_code == 201, response.text
     warnings = response.json()["warnings"]
     assert warnings == [{"field": "body.features.purpose", "code": "unseen_category",
-                         "message": "'space travel' was never seen in training; scored in the Unknown bin"}]
+                         "message": "'space travel' was never seen in training; scored as the feature's worst bin"}]
     nulled = _post(suite, officer, {"features": {**applicants[3], "credit_amount": None}}).json()
     assert nulled["warnings"][0]["code"] == "missing_value"
 
