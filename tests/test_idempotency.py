@@ -3,6 +3,7 @@ runs), never a 500, and the write happens once; on SQLite and PostgreSQL. Keys e
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import uuid
@@ -17,6 +18,7 @@ from services.customer.db import idempotency as customer_keys
 from services.monitoring.db import idempotency as monitoring_keys
 from services.monitoring.repayments.models import Posting
 from services.monitoring.transactions.models import AccountTransaction
+from shared.clients.base import ServiceClient
 from tests.customer.factory import person
 from tests.monitoring.api.helpers import admin, borrowers, champion, loan_body, officer, register  # noqa: F401
 from tests.scoring.api.conftest import german_rows
@@ -195,3 +197,23 @@ def test_retention_and_lease_are_settings(suite):
     assert customer_keys.retention == timedelta(hours=suite.kernel.idempotency_retention_hours)
     assert customer_keys.lease == timedelta(seconds=suite.kernel.idempotency_lease_seconds)
 
+
+
+def test_a_peer_client_waits_for_a_keys_first_request_and_gets_its_answer():
+    answers = iter([(409, {"Retry-After": "0"}), (201, {"Idempotent-Replayed": "true"})])
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["Idempotency-Key"])
+        status, headers = next(answers)
+        return httpx.Response(status, headers=headers, json={})
+
+    async def post() -> httpx.Response:
+        client = ServiceClient("customer", "http://customer", transport=httpx.MockTransport(handler))
+        try:
+            return await client.request("POST", "/customers", token="t", json={}, idempotency_key="k-1")
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(post()).status_code == 201
+    assert seen == ["k-1", "k-1"]
