@@ -78,6 +78,11 @@ def in_progress() -> Problem:
                                     "to get its answer.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+def _conflict() -> Problem:
+    return Problem(409, "Conflict", "A concurrent write changed the same record; retry.",
+                   headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def _aware(value: datetime) -> datetime:
     # SQLite gives DateTime(timezone=True) back naive; every stored time is UTC.
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
@@ -200,9 +205,12 @@ class IdempotencyStore:
         commit (then its writes and the answer commit together); one that must (a long import in batches) is
         protected by the claim alone. `lease` overrides the store's for commands known to run long."""
         if key is None:
-            with db.session() as session:
-                status_code, body = command(session)
-                session.commit()
+            try:
+                with db.session() as session:
+                    status_code, body = command(session)
+                    session.commit()
+            except IntegrityError:
+                raise _conflict() from None
             return Outcome(status_code, body, replayed=False)
         if self.purge_due():
             self.purge(db)
@@ -223,8 +231,7 @@ class IdempotencyStore:
                 session.commit()
         except IntegrityError:
             self._release(db, owner, key, claim)
-            raise Problem(409, "Conflict", "A concurrent write changed the same record; retry.",
-                          headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
+            raise _conflict() from None
         except BaseException:
             self._release(db, owner, key, claim)
             raise

@@ -124,14 +124,27 @@ def alerts_on(session: Session, loan_id: str, rule: str) -> list[Alert]:
                              .order_by(Alert.created_on, Alert.created_at, Alert.id)))
 
 
+def alerts_by_loan(session: Session, loan_ids: Sequence[str],
+                   rules: Sequence[str]) -> dict[tuple[str, str], list[Alert]]:
+    """(loan, rule) -> its alerts, for many loans in one query."""
+    found: dict[tuple[str, str], list[Alert]] = {}
+    if loan_ids and rules:
+        for alert in session.exec(select(Alert).where(Alert.loan_id.in_(loan_ids), Alert.rule.in_(rules))
+                                  .order_by(Alert.created_on, Alert.created_at, Alert.id)):
+            found.setdefault((alert.loan_id, alert.rule), []).append(alert)
+    return found
+
+
 def reconcile(session: Session, rule: EarlyWarningRule, facts: Facts, found: Sequence[engine.Hit], *,
-              disproof: Callable[[Alert], tuple[str, str] | None], as_of: date) -> int:
+              disproof: Callable[[Alert], tuple[str, str] | None], as_of: date,
+              existing: Sequence[Alert] | None = None) -> int:
     """Make a loan's alerts of an event rule agree with the events the rule finds in the whole known history:
     each event found has one alert (raised, restated, or reopened if a correction had closed it); an open alert
     whose event is no longer found is closed when `disproof` names what disproved it (reference, note). Returns
-    how many alerts were raised."""
+    how many alerts were raised. `existing` are the loan's alerts of the rule, when the caller read them already."""
     by_trigger = {hit.trigger: hit for hit in found}
-    known = {alert.trigger_key: alert for alert in alerts_on(session, facts.loan_id, rule.code)}
+    known = {alert.trigger_key: alert for alert in (
+        alerts_on(session, facts.loan_id, rule.code) if existing is None else existing)}
     for trigger, alert in known.items():
         hit = by_trigger.get(trigger)
         status = AlertStatus(alert.status)

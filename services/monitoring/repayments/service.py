@@ -22,7 +22,8 @@ from services.monitoring.alerts.service import (
 from services.monitoring.classification.rules import ChangeCause, ChangeRecord, LoanClass, RiskState
 from services.monitoring.delinquency import service as delinquency
 from services.monitoring.delinquency.models import DelinquencyPause
-from services.monitoring.delinquency.rules import Posting as PaidLines, replay_delinquency, state_on
+from services.monitoring.delinquency.rules import Posting as PaidLines
+from services.monitoring.delinquency.rules import replay_delinquency, state_on
 from services.monitoring.errors import DomainError
 from services.monitoring.loans import service as loans
 from services.monitoring.loans.allocation import DueItem, InstalmentAllocation, allocate
@@ -273,9 +274,10 @@ def _follow_facts(session: Session, loan: Loan, rows: list[Instalment], postings
             loan.id, loan.customer_id, as_of, payment={"posting_id": p.id, "amount": p.amount,
                                                        "overdue_after": runs[p.id][0],
                                                        "partials_in_a_row": runs[p.id][1]}))]
-        reconcile(session, rule, facts, hits, as_of=as_of, disproof=lambda alert: (
+        in_a_row = rule.params["in_a_row"]
+        reconcile(session, rule, facts, hits, as_of=as_of, disproof=lambda alert, in_a_row=in_a_row: (
             reference, f"{what} {reference}: judged on value dates, posting "
-                       f"{alert.trigger_key.removeprefix('posting:')} no longer makes {rule.params['in_a_row']} "
+                       f"{alert.trigger_key.removeprefix('posting:')} no longer makes {in_a_row} "
                        f"partial payments in a row"))
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select as sa_select
 from sqlmodel import Session
 
 from services.monitoring.alerts.models import Alert
-from services.monitoring.alerts.service import raise_alerts, reconcile
+from services.monitoring.alerts.service import alerts_by_loan, raise_alerts, reconcile
 from services.monitoring.errors import DomainError
 from services.monitoring.loans.models import Loan, LoanStatus, new_id, now
 from services.monitoring.rules.engine import Facts, Feed, evaluate_all
@@ -68,6 +68,8 @@ def warn_on_feed(session: Session, customer_ids: Iterable[str], day: date, known
     for row in rows:
         by_customer.setdefault(row["customer_id"], []).append(row)
     repaid = _repaid_by_payer(session, {row["payer_account"] for row in rows if row["payer_account"]})
+    salary_rules = [rule for rule in rules if rule.kind == RuleKind.SALARY_STOPPED]
+    known = alerts_by_loan(session, [loan.id for loan in loans], [rule.code for rule in salary_rules])
     drafts, raised = [], 0
     for loan in loans:
         mine = tuple(by_customer.get(loan.customer_id, ()))
@@ -78,7 +80,8 @@ def warn_on_feed(session: Session, customer_ids: Iterable[str], day: date, known
         for rule in rules:
             if rule.kind == RuleKind.SALARY_STOPPED:
                 raised += reconcile(session, rule, facts, evaluate_all(rule.kind, rule.params, facts),
-                                    disproof=_salary_disproof(mine, rule.params["gap_days"]), as_of=day)
+                                    disproof=_salary_disproof(mine, rule.params["gap_days"]), as_of=day,
+                                    existing=known.get((loan.id, rule.code), []))
             else:
                 drafts += alert_drafts([rule], facts)
     return raised + raise_alerts(session, drafts)
