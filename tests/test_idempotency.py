@@ -57,7 +57,7 @@ def assert_one_answer(answers: list[httpx.Response], status: int) -> dict[str, A
     return bodies[0]
 
 
-def count(suite, service: str, statement) -> int:  # noqa: ANN001
+def count(suite, service: str, statement) -> int:
     with suite.database(service).session() as session:
         return session.execute(statement).scalar_one()
 
@@ -110,11 +110,11 @@ def test_parallel_scores_with_one_key_answer_the_first_score(suite, champion):  
     assert suite.direct["scoring"].get(f"/scores/{first['id']}", headers=scorer).status_code == 200
 
 
-def _keys(service: str):  # noqa: ANN202
+def _keys(service: str):
     return {"customer": customer_keys, "monitoring": monitoring_keys}[service]
 
 
-def _plant(suite, service: str, owner: str, key: str, print_: str, *, lease_until: datetime) -> None:  # noqa: ANN001
+def _plant(suite, service: str, owner: str, key: str, print_: str, *, lease_until: datetime) -> None:
     """A claim left behind by a request that is still running (or crashed) with this key."""
     table = _keys(service).table
     with suite.database(service).engine.begin() as conn:
@@ -122,7 +122,7 @@ def _plant(suite, service: str, owner: str, key: str, print_: str, *, lease_unti
                                           claimant=uuid.uuid4().hex, lease_until=lease_until))
 
 
-def _fingerprint_of(suite, service: str, owner: str, key: str) -> str:  # noqa: ANN001
+def _fingerprint_of(suite, service: str, owner: str, key: str) -> str:
     table = _keys(service).table
     with suite.database(service).engine.connect() as conn:
         return conn.execute(select(table.c.fingerprint).where(table.c.owner == owner, table.c.key == key)).scalar_one()

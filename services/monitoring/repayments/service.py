@@ -276,9 +276,9 @@ def _follow_facts(session: Session, loan: Loan, rows: list[Instalment], postings
                                                        "partials_in_a_row": runs[p.id][1]}))]
         in_a_row = rule.params["in_a_row"]
         reconcile(session, rule, facts, hits, as_of=as_of, disproof=lambda alert, in_a_row=in_a_row: (
-            reference, f"{what} {reference}: judged on value dates, posting "
-                       f"{alert.trigger_key.removeprefix('posting:')} no longer makes {in_a_row} "
-                       f"partial payments in a row"))
+            reference, (f"{what} {reference}: judged on value dates, posting "
+                        f"{alert.trigger_key.removeprefix('posting:')} no longer makes {in_a_row} "
+                        f"partial payments in a row")))
 
 
 def post_repayment(session: Session, loan_id: str, command: RepaymentCreate, *, branch: str | None, posted_by: str,
