@@ -25,7 +25,7 @@ IMPORT_LEASE = timedelta(minutes=30)
                          "reported with their line and reason, good ones committed in batches. Rows already on "
                          "file (same national ID or external id) are counted in `already_present`, so a re-run "
                          "creates no duplicates. Format from `format`, else the file name (.csv or JSON lines).",
-             responses=problem_responses(413, 422, 428))
+             responses=problem_responses(409, 413, 422, 428))
 async def import_customers(request: Request, principal: Writer, file: UploadFile = File(...),
                            format: ImportFormat | None = None,  # noqa: A002 - the query parameter's public name
                            idempotency_key: IdempotencyKey = None) -> JSONResponse:

@@ -108,7 +108,7 @@ async def _stored_answer(state: api.ScoringState, principal: Principal, key: str
 
 @router.post("/scores", status_code=201, response_model=ScoreRead,
              summary="Score one applicant by features and/or customer id (loan officer, risk analyst, partner, admin)",
-             responses=problem_responses(403, 422, 428, 503))
+             responses=problem_responses(403, 409, 422, 428, 503))
 async def score_applicant(
     request: Request,
     command: ScoreInput,
@@ -129,7 +129,7 @@ async def score_applicant(
 
 @router.post("/scores:batch", status_code=201, response_model=BatchRead,
              summary="Score up to 10,000 rows in one call, in one model run (loan officer, risk analyst, partner, admin)",
-             responses=problem_responses(403, 422, 428, 503))
+             responses=problem_responses(403, 409, 422, 428, 503))
 async def score_batch(
     request: Request,
     command: BatchRequest,
