@@ -85,11 +85,9 @@ def test_partial_payment_judges_the_value_date_not_the_booking_date(suite, borro
     assert "partial_payment" not in by_rule(suite, loan["id"], {"partial_payment"})
     pay(suite, loan["id"], "100.00")  # one real partial payment
     assert "partial_payment" not in by_rule(suite, loan["id"], {"partial_payment"})
-    second = pay(suite, loan["id"], "100.00")
+    pay(suite, loan["id"], "100.00")
     [alert] = by_rule(suite, loan["id"], {"partial_payment"})["partial_payment"]
     assert alert["evidence"]["partials_in_a_row"] == 2 and alert["evidence"]["amount"] == "100.00"
-    postings = suite.direct["monitoring"].get(f"/loans/{loan['id']}/postings", headers=officer(suite)).json()
-    assert postings[-1]["id"] == second["id"]
 
 
 # The feed --------------------------------------------------------------------------------------------------------
