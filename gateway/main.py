@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 
-from gateway.db import metadata  # noqa: F401 - registers the idempotency table
+from gateway.db import idempotency
 from gateway.limits.service import build_limiter
 from gateway.openapi.service import aggregate
 from gateway.proxy.service import ROUTED_SERVICES, Upstreams
@@ -64,6 +64,7 @@ def create_app(
         return await aggregate(request.app.openapi(), upstreams.clients)
 
     app = create_service_app(
+        idempotency=idempotency,
         name="gateway",
         title="LoanCRM API gateway",
         description="Sign in at /auth/token; every service is reached under /api/{service}/. "

@@ -15,6 +15,7 @@ from shared.auth.dependencies import current_principal
 from shared.auth.tokens import Principal, TokenVerifier, http_jwks_source
 from shared.db import Database
 from shared.errors import Problem, install_problem_handlers, problem_response, problem_responses
+from shared.idempotency import IdempotencyStore
 from shared.middleware import Metrics, RequestContextMiddleware
 from shared.logging import configure_logging
 from shared.settings import KernelSettings, load_settings
@@ -61,8 +62,12 @@ def create_service_app(
     verifier: TokenVerifier | None = None,
     ready_checks: dict[str, ReadyCheck] | None = None,
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+    idempotency: IdempotencyStore | None = None,
 ) -> FastAPI:
     checks = dict(ready_checks or {})
+    if idempotency is not None:
+        idempotency.configure(retention_hours=kernel.idempotency_retention_hours,
+                              lease_seconds=kernel.idempotency_lease_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

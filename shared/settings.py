@@ -67,6 +67,11 @@ class KernelSettings(BaseSettings):
     peer_timeout_seconds: float = Field(2.0, gt=0)
     # Empty means no Redis: counters and caches stay inside each process (the embedded default).
     redis_url: str = ""
+    # How long a write's Idempotency-Key is remembered (a retry within it gets the first answer; after it the key
+    # is forgotten and may be reused), and how long a request's claim on its key lasts before a retry may take
+    # the key over (a claimant that crashed blocks its key no longer than this).
+    idempotency_retention_hours: float = Field(24, gt=0, le=24 * 30)
+    idempotency_lease_seconds: float = Field(60, gt=0, le=24 * 3600)
 
     @field_validator("redis_url")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -90,12 +91,13 @@ def create_once(
     command: Callable[[Session], BaseModel],
     *,
     etag_of: Callable[[dict[str, Any]], str] | None = None,
+    lease: timedelta | None = None,
 ) -> JSONResponse:
     """A create a client may retry: the same Idempotency-Key returns the first 201 instead of acting twice."""
     checked = check_key(key, required=True)
     outcome = idempotency.run_once(
         database(request), owner=principal.sub, key=checked, request_fingerprint=fingerprint(*payload),
-        command=lambda session: (201, command(session).model_dump(mode="json")),
+        command=lambda session: (201, command(session).model_dump(mode="json")), lease=lease,
     )
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
     if etag_of is not None and outcome.status_code == 201:

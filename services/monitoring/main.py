@@ -9,6 +9,8 @@ from services.monitoring.cob.views import router as cob_router
 from services.monitoring.collections.views import router as collections_router
 from services.monitoring.alerts.views import router as alerts_router
 from services.monitoring.approvals.views import router as approvals_router
+
+from services.monitoring.db import idempotency
 from services.monitoring.rules.views import router as rules_router
 from services.monitoring.delinquency.views import router as delinquency_router
 from services.monitoring.loans.views import router as loans_router
@@ -33,6 +35,7 @@ def create_app(
     kernel = kernel or load_settings(KernelSettings)
     peers = connect(kernel, transports)
     app = create_service_app(
+        idempotency=idempotency,
         name="monitoring",
         title="LoanCRM monitoring service",
         description="Watches every loan after disbursement.",

@@ -57,6 +57,7 @@ def create_app(
     writer = ScoreWriter(database, idempotency.table)
     shadow = ShadowQueue(writer, context)
     app = create_service_app(
+        idempotency=idempotency,
         name="scoring",
         title="LoanCRM scoring service",
         description="Probability of default, points, grade and decision for applicants and borrowers.",

@@ -14,6 +14,14 @@ from shared.logging import request_id_var
 # A retry is safe only when repeating the call cannot act twice.
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _RETRY_STATUSES = frozenset({502, 503, 504})
+_MAX_RETRY_AFTER = 1.0  # seconds a peer call waits for a key's first request before trying again
+
+
+def _seconds(retry_after: str) -> float:
+    try:
+        return max(float(retry_after), 0.0)
+    except ValueError:
+        return _MAX_RETRY_AFTER
 
 
 class PeerUnavailable(Problem):
@@ -89,7 +97,13 @@ class ServiceClient:
                 if last:
                     raise PeerUnavailable(self.service, type(exc).__name__) from exc
             else:
-                if response.status_code not in _RETRY_STATUSES or last:
+                # 409 with Retry-After on a keyed write: the key's first request (e.g. ours, timed out) still runs.
+                running = idempotency_key is not None and response.status_code == 409 and \
+                    "retry-after" in response.headers
+                if not (response.status_code in _RETRY_STATUSES or running) or last:
                     return response
+                if running:
+                    await asyncio.sleep(min(_seconds(response.headers["retry-after"]), _MAX_RETRY_AFTER))
+                    continue
             await asyncio.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -19,7 +19,7 @@ CampaignReader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOA
 
 
 @router.post("", status_code=201, response_model=CampaignRead, summary="Create a campaign for a segment and grades",
-             responses=problem_responses(403, 422, 428))
+             responses=problem_responses(403, 409, 422, 428))
 def create_campaign(request: Request, command: CampaignCreate, principal: Manager,
                     idempotency_key: IdempotencyKey = None) -> JSONResponse:
     def run(session: Session) -> CampaignRead:

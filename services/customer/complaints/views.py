@@ -17,7 +17,7 @@ router = APIRouter(tags=["complaints"])
              summary="File feedback or a complaint",
              description="Due LOANCRM_CUSTOMER_COMPLAINT_RESPONSE_DAYS (default 15) calendar days after "
                          "`received_at` (default: now), weekends and holidays included; overdue is judged on the "
-                         "current time.", responses=problem_responses(403, 404, 422, 428))
+                         "current time.", responses=problem_responses(403, 404, 409, 422, 428))
 def file_complaint(request: Request, customer_id: str, command: ComplaintCreate, principal: Writer,
                    idempotency_key: IdempotencyKey = None) -> JSONResponse:
     days = request.app.state.settings.complaint_response_days

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import APIRouter, File, Request, UploadFile
@@ -15,6 +16,8 @@ from shared.errors import Problem, field_problem, problem_responses
 
 router = APIRouter(prefix="/customers/imports", tags=["imports"])
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # larger files go through `loancrm customers import`
+# 20 MB of rows can take minutes; a retry meanwhile must wait for the report rather than import alongside.
+IMPORT_LEASE = timedelta(minutes=30)
 
 
 @router.post("", status_code=201, response_model=ImportReport, summary="Import customers from CSV or JSON lines",
@@ -22,7 +25,7 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # larger files go through `loancrm customer
                          "reported with their line and reason, good ones committed in batches. Rows already on "
                          "file (same national ID or external id) are counted in `already_present`, so a re-run "
                          "creates no duplicates. Format from `format`, else the file name (.csv or JSON lines).",
-             responses=problem_responses(413, 422, 428))
+             responses=problem_responses(409, 413, 422, 428))
 async def import_customers(request: Request, principal: Writer, file: UploadFile = File(...),
                            format: ImportFormat | None = None,  # noqa: A002 - the query parameter's public name
                            idempotency_key: IdempotencyKey = None) -> JSONResponse:
@@ -40,4 +43,5 @@ async def import_customers(request: Request, principal: Writer, file: UploadFile
         return import_text(database(request), vault(request), principal, text, fmt)
 
     return await run_in_threadpool(create_once, request, principal, idempotency_key,
-                                   ("import_customers", fmt, hashlib.sha256(raw).hexdigest()), run)
+                                   ("import_customers", fmt, hashlib.sha256(raw).hexdigest()), run,
+                                   lease=IMPORT_LEASE)

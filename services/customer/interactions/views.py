@@ -28,7 +28,7 @@ ContactLogger = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN
              summary="Log a contact with the customer",
              description="The contact log contract the monitoring service posts collection calls to. "
                          "Needs an Idempotency-Key; a retry returns the first answer.",
-             responses=problem_responses(403, 404, 422, 428))
+             responses=problem_responses(403, 404, 409, 422, 428))
 def log_interaction(request: Request, customer_id: str, command: InteractionCreate, principal: ContactLogger,
                     idempotency_key: IdempotencyKey = None) -> JSONResponse:
     def run(session: Session) -> InteractionRead:

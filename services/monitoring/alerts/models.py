@@ -19,15 +19,23 @@ class AlertStatus(StrEnum):
     IN_PROGRESS = "in_progress"
     RESOLVED = "resolved"
     FALSE_POSITIVE = "false_positive"
+    # Closed by the system: a correction (a backdated posting, a reversal, feed rows filling a gap) showed the
+    # facts the alert stated never held. `corrected_by` names the posting or feed row.
+    RESOLVED_BY_CORRECTION = "resolved_by_correction"
 
 
-# Forward only: an alert is never reopened; a new event raises a new alert.
+# People work an alert forward only. The system closes one a correction disproves and reopens that same alert
+# when a later correction (e.g. reversing the posting) makes its facts true again, instead of raising a twin.
 TRANSITIONS: dict[AlertStatus, frozenset[AlertStatus]] = {
-    AlertStatus.OPEN: frozenset({AlertStatus.ACKNOWLEDGED, AlertStatus.FALSE_POSITIVE}),
-    AlertStatus.ACKNOWLEDGED: frozenset({AlertStatus.IN_PROGRESS, AlertStatus.RESOLVED, AlertStatus.FALSE_POSITIVE}),
-    AlertStatus.IN_PROGRESS: frozenset({AlertStatus.RESOLVED, AlertStatus.FALSE_POSITIVE}),
+    AlertStatus.OPEN: frozenset({AlertStatus.ACKNOWLEDGED, AlertStatus.FALSE_POSITIVE,
+                                 AlertStatus.RESOLVED_BY_CORRECTION}),
+    AlertStatus.ACKNOWLEDGED: frozenset({AlertStatus.IN_PROGRESS, AlertStatus.RESOLVED, AlertStatus.FALSE_POSITIVE,
+                                         AlertStatus.RESOLVED_BY_CORRECTION}),
+    AlertStatus.IN_PROGRESS: frozenset({AlertStatus.RESOLVED, AlertStatus.FALSE_POSITIVE,
+                                        AlertStatus.RESOLVED_BY_CORRECTION}),
     AlertStatus.RESOLVED: frozenset(),
     AlertStatus.FALSE_POSITIVE: frozenset(),
+    AlertStatus.RESOLVED_BY_CORRECTION: frozenset({AlertStatus.OPEN}),
 }
 OPEN_STATUSES = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.IN_PROGRESS)
 
@@ -44,7 +52,7 @@ class Alert(MonitoringTable, table=True):
     branch: str = Field(max_length=32)
     rule: str = Field(max_length=64)
     severity: str = Field(max_length=16)
-    status: str = Field(default=AlertStatus.OPEN, max_length=16)
+    status: str = Field(default=AlertStatus.OPEN, max_length=32)
     owner: str | None = Field(default=None, max_length=64)
     due_at: date
     evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -52,6 +60,7 @@ class Alert(MonitoringTable, table=True):
     created_on: date
     created_at: datetime = Field(default_factory=now)
     closed_on: date | None = None
+    corrected_by: str | None = Field(default=None, max_length=64)
 
 
 class AlertEvent(MonitoringTable, table=True):
@@ -61,8 +70,8 @@ class AlertEvent(MonitoringTable, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     alert_id: str = Field(foreign_key="alerts.id", index=True, max_length=32)
-    from_status: str = Field(max_length=16)
-    to_status: str = Field(max_length=16)
+    from_status: str = Field(max_length=32)
+    to_status: str = Field(max_length=32)
     actor: str = Field(max_length=64)
     note: str | None = Field(default=None, max_length=500)
     at: datetime = Field(default_factory=now)
@@ -84,6 +93,8 @@ class AlertRead(BaseModel):
     due_at: date
     evidence: dict[str, Any]
     created_at: datetime
+    corrected_by: str | None = PydanticField(
+        default=None, description="When resolved_by_correction: the posting or feed row that disproved the alert")
 
 
 class AlertAction(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
@@ -12,7 +12,9 @@ from sqlmodel import Session, select
 from services.monitoring.alerts.models import OPEN_STATUSES, TRANSITIONS, Alert, AlertEvent, AlertStatus
 from services.monitoring.db import insert_ignoring
 from services.monitoring.loans.models import Loan, new_id
+from services.monitoring.rules import engine
 from services.monitoring.rules.engine import Facts
+from services.monitoring.rules.models import EarlyWarningRule
 from services.monitoring.rules.service import alert_drafts, due_date, enabled_rules
 from shared.errors import Problem
 
@@ -88,3 +90,73 @@ def events(session: Session, alert_id: str) -> list[AlertEvent]:
 def warn(session: Session, facts: Facts, kinds: Sequence[str] | None = None) -> int:
     """Apply the enabled rules (of these kinds) to one event and raise what they find."""
     return raise_alerts(session, alert_drafts(enabled_rules(session, kinds), facts))
+
+
+SYSTEM = "system:correction"
+
+
+def close_by_correction(session: Session, alert: Alert, *, reference: str, note: str, as_of: date) -> None:
+    """A correction showed the alert's facts never held: closed, naming the posting or feed row that showed it."""
+    session.add(AlertEvent(alert_id=alert.id, from_status=alert.status,
+                           to_status=AlertStatus.RESOLVED_BY_CORRECTION.value, actor=SYSTEM, note=note[:500]))
+    alert.status, alert.corrected_by, alert.closed_on = AlertStatus.RESOLVED_BY_CORRECTION.value, reference, as_of
+    session.add(alert)
+
+
+def reopen_after_correction(session: Session, alert: Alert, evidence: dict[str, Any], *, note: str) -> None:
+    """A later correction made a disproved alert's facts true again: the same alert is open again."""
+    session.add(AlertEvent(alert_id=alert.id, from_status=alert.status, to_status=AlertStatus.OPEN.value,
+                           actor=SYSTEM, note=note[:500]))
+    alert.status, alert.corrected_by, alert.closed_on = AlertStatus.OPEN.value, None, None
+    alert.evidence = evidence
+    session.add(alert)
+
+
+def restate(session: Session, alert: Alert, evidence: dict[str, Any]) -> None:
+    """An alert that still stands states its facts as recomputed."""
+    if alert.evidence != evidence:
+        alert.evidence = evidence
+        session.add(alert)
+
+
+def alerts_on(session: Session, loan_id: str, rule: str) -> list[Alert]:
+    return list(session.exec(select(Alert).where(Alert.loan_id == loan_id, Alert.rule == rule)
+                             .order_by(Alert.created_on, Alert.created_at, Alert.id)))
+
+
+def alerts_by_loan(session: Session, loan_ids: Sequence[str],
+                   rules: Sequence[str]) -> dict[tuple[str, str], list[Alert]]:
+    """(loan, rule) -> its alerts, for many loans in one query."""
+    found: dict[tuple[str, str], list[Alert]] = {}
+    if loan_ids and rules:
+        for alert in session.exec(select(Alert).where(Alert.loan_id.in_(loan_ids), Alert.rule.in_(rules))
+                                  .order_by(Alert.created_on, Alert.created_at, Alert.id)):
+            found.setdefault((alert.loan_id, alert.rule), []).append(alert)
+    return found
+
+
+def reconcile(session: Session, rule: EarlyWarningRule, facts: Facts, found: Sequence[engine.Hit], *,
+              disproof: Callable[[Alert], tuple[str, str] | None], as_of: date,
+              existing: Sequence[Alert] | None = None) -> int:
+    """Make a loan's alerts of an event rule agree with the events the rule finds in the whole known history:
+    each event found has one alert (raised, restated, or reopened if a correction had closed it); an open alert
+    whose event is no longer found is closed when `disproof` names what disproved it (reference, note). Returns
+    how many alerts were raised. `existing` are the loan's alerts of the rule, when the caller read them already."""
+    by_trigger = {hit.trigger: hit for hit in found}
+    known = {alert.trigger_key: alert for alert in (
+        alerts_on(session, facts.loan_id, rule.code) if existing is None else existing)}
+    for trigger, alert in known.items():
+        hit = by_trigger.get(trigger)
+        status = AlertStatus(alert.status)
+        if hit is not None:
+            evidence = {**hit.evidence, "rule_version": rule.version}
+            if status is AlertStatus.RESOLVED_BY_CORRECTION:
+                reopen_after_correction(session, alert, evidence, note="the facts hold again in the corrected "
+                                                                       "history")
+            elif status in OPEN_STATUSES:
+                restate(session, alert, evidence)
+        elif status in OPEN_STATUSES:
+            disproved = disproof(alert)
+            if disproved is not None:
+                close_by_correction(session, alert, reference=disproved[0], note=disproved[1], as_of=as_of)
+    return raise_alerts(session, alert_drafts([rule], facts, [h for h in found if h.trigger not in known]))

@@ -193,7 +193,8 @@ def _feed_rules(ctx: CobContext) -> dict[str, Any]:
     raised = 0
     for batch in _batches(customers, FEED_BATCH):
         with ctx.database.session() as session:
-            raised += warn_on_feed(session, batch, ctx.day)
+            # Closing the day says its feed is in: a salary gap runs to this day.
+            raised += warn_on_feed(session, batch, ctx.day, known_until=ctx.day)
             session.commit()
     return done(customers_checked=len(customers), alerts_raised=raised)
 

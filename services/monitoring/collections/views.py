@@ -23,7 +23,7 @@ def _read(session, action: CollectionAction) -> ActionRead:  # noqa: ANN001
 @router.post("/loans/{loan_id}/collection-actions", status_code=201, response_model=ActionRead,
              summary="Record a collection action or a promise to pay; it is written to the customer's contact log "
                      "(queued and retried by COB if the customer service is down). Collector, loan officer, admin",
-             responses=problem_responses(404, 422, 428))
+             responses=problem_responses(404, 409, 422, 428))
 async def record_action(request: Request, loan_id: str, command: ActionCreate, principal: api.Collector,
                         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> ActionRead:
     def run(session):  # noqa: ANN001, ANN202

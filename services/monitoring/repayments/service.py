@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlmodel import Session, select
 
 from services.monitoring.alerts import service as alerts
-from services.monitoring.classification.rules import ChangeCause, ChangeRecord
+from services.monitoring.alerts.models import OPEN_STATUSES, Alert, AlertStatus
+from services.monitoring.alerts.service import (
+    alerts_on,
+    close_by_correction,
+    raise_alerts,
+    reconcile,
+    reopen_after_correction,
+    restate,
+)
+from services.monitoring.classification.rules import ChangeCause, ChangeRecord, LoanClass, RiskState
 from services.monitoring.delinquency import service as delinquency
+from services.monitoring.delinquency.models import DelinquencyPause
 from services.monitoring.delinquency.rules import Posting as PaidLines
+from services.monitoring.delinquency.rules import replay_delinquency, state_on
 from services.monitoring.errors import DomainError
 from services.monitoring.loans import service as loans
 from services.monitoring.loans.allocation import DueItem, InstalmentAllocation, allocate
@@ -20,8 +32,9 @@ from services.monitoring.loans.money import ZERO, to_cents
 from services.monitoring.loans.products import ProductPolicy, policy
 from services.monitoring.loans.schedule import Instalment as ScheduledInstalment
 from services.monitoring.repayments.models import BalanceCheck, Posting, PostingStatus, RepaymentCreate
-from services.monitoring.rules.engine import Facts
-from services.monitoring.rules.models import RuleKind
+from services.monitoring.rules.engine import Facts, evaluate, evaluate_all
+from services.monitoring.rules.models import EarlyWarningRule, RuleKind
+from services.monitoring.rules.service import alert_drafts, enabled_rules
 from shared.errors import Problem
 
 
@@ -126,8 +139,10 @@ def _reallocate(session: Session, loan: Loan) -> tuple[list[Instalment], list[Po
 
 
 def _rebook(session: Session, loan: Loan, since: date, as_of: date, cause: ChangeCause, reference: str,
-            old_lines: list[PaidLines], received: Posting | None = None) -> list[ChangeRecord]:
-    """Bring instalments, balances and risk state in line with the live postings, then record what changed."""
+            old_lines: list[PaidLines], received: Posting | None = None,
+            ) -> tuple[list[ChangeRecord], tuple[list[Instalment], list[Posting]] | None]:
+    """Bring instalments, balances and risk state in line with the live postings, then record what changed.
+    Also returns the instalments and postings when every posting was split again (a correction of the past)."""
     if received is not None and since == as_of and session.exec(select(Posting.id).where(
             Posting.loan_id == loan.id, Posting.status == PostingStatus.POSTED,
             Posting.value_date > received.value_date).limit(1)).first() is None:
@@ -137,10 +152,133 @@ def _rebook(session: Session, loan: Loan, since: date, as_of: date, cause: Chang
         rows, postings = _reallocate(session, loan)
     loan.status = LoanStatus.ACTIVE if loan.oldest_unpaid_due is not None else LoanStatus.CLOSED
     session.add(loan)
+    reallocated = None if rows is None else (rows, postings)
     if rows is not None and since < as_of:
         return delinquency.replay(session, loan, _scheduled(rows), old_lines, _paid_lines(postings), since, as_of,
-                                  cause=cause, reference=reference)
-    return delinquency.reassess(session, loan, as_of, cause=cause, reference=reference)
+                                  cause=cause, reference=reference), reallocated
+    return delinquency.reassess(session, loan, as_of, cause=cause, reference=reference), reallocated
+
+
+def _partial_runs(rows: Sequence[Instalment], postings: Sequence[Posting]) -> dict[str, tuple[Decimal, int]]:
+    """Each live posting (value-date order): what was still overdue right after it, judged on its value date (not
+    on the day it was booked), and how many postings in a row, up to it, left the loan overdue."""
+    paid: dict[int, Decimal] = {}
+    runs: dict[str, tuple[Decimal, int]] = {}
+    in_a_row = 0
+    for posting in postings:
+        for line in posting.lines:
+            paid[line["number"]] = paid.get(line["number"], ZERO) + _d(line["principal"]) + _d(line["interest"])
+        overdue = sum((max(r.principal + r.interest - paid.get(r.number, ZERO), ZERO)
+                       for r in rows if r.due_date < posting.value_date), ZERO)
+        in_a_row = in_a_row + 1 if overdue > 0 else 0
+        runs[posting.id] = (overdue, in_a_row)
+    return runs
+
+
+def _timeline(session: Session, loan: Loan, rows: Sequence[Instalment], postings: Sequence[Posting],
+              as_of: date, thresholds: set[int]) -> tuple[list[date], Callable[[date], RiskState]]:
+    """The corrected risk path from the first day money can be dated: the days on which a state or rule threshold
+    can be crossed, and the state on any day."""
+    start = loans.rebooked_on(session, loan) or loan.disbursement_date
+    pauses = delinquency.pauses_of(session, DelinquencyPause.loan_id == loan.id).get(loan.id, [])
+    points = replay_delinquency(_scheduled(rows), _paid_lines(postings), start, as_of, pauses=pauses,
+                                scheme=policy(loan.product).buckets)
+    days = {as_of}
+    for point, following in zip(points, [*points[1:], None], strict=True):
+        days.add(point.on)
+        last = following.on - timedelta(days=1) if following else as_of
+        if point.ageing:
+            days.update(d for t in thresholds if point.on < (d := point.on + timedelta(days=t - point.dpd)) <= last)
+
+    def state(day: date) -> RiskState:
+        return delinquency.assess(loan, state_on(points, day).dpd, day)
+
+    return sorted(days), state
+
+
+def _holds(rule: EarlyWarningRule, state: RiskState) -> bool:
+    if rule.kind == RuleKind.DPD_REACHED:
+        return state.dpd >= rule.params["days"]
+    return state.loan_class >= LoanClass[rule.params["at_least"].upper()]
+
+
+def _recomputed(rule: EarlyWarningRule, loan: Loan, alert: Alert, then: RiskState) -> dict[str, Any]:
+    """The alert's evidence with the facts of its day as the corrected path has them."""
+    hit = evaluate(rule.kind, rule.params, Facts(loan.id, loan.customer_id, alert.created_on, None, then))
+    evidence = {**alert.evidence, **(hit.evidence if hit is not None else {})}
+    if "from" in alert.evidence:  # the class it came from belongs to the event that raised it
+        evidence["from"] = alert.evidence["from"]
+    return evidence
+
+
+def _follow_state_rule(session: Session, loan: Loan, rule: EarlyWarningRule, days: Sequence[date],
+                       state: Callable[[date], RiskState], *, since: date, as_of: date, reference: str,
+                       what: str) -> int:
+    """A DPD or class alert claims the loan was in a state on the day it was raised. After a correction dated
+    `since`, each open alert from then on is judged against the corrected path: disproved, it is closed naming
+    the posting; standing, it states the recomputed facts. If the loan is in the state now and no alert says so,
+    the one a correction had closed within this stretch is reopened, or else one is raised for its first day."""
+    episode: date | None = None
+    for day in days:
+        if not _holds(rule, state(day)):
+            episode = None
+        elif episode is None:
+            episode = day
+    found = alerts_on(session, loan.id, rule.code)
+    standing = 0
+    for alert in found:
+        if AlertStatus(alert.status) not in OPEN_STATUSES:
+            continue
+        if alert.created_on < since:
+            standing += 1
+            continue
+        then = state(alert.created_on)
+        if _holds(rule, then):
+            restate(session, alert, _recomputed(rule, loan, alert, then))
+            standing += 1
+        else:
+            close_by_correction(session, alert, reference=reference, as_of=as_of, note=(
+                f"{what} {reference}: on {alert.created_on.isoformat()} the loan was {then.dpd} days past due, "
+                f"{then.bucket}, {then.loan_class.name.lower()}"))
+    if episode is None or standing:
+        return 0
+    closed = [a for a in found if a.status == AlertStatus.RESOLVED_BY_CORRECTION.value and a.created_on >= episode]
+    if closed:
+        alert = closed[-1]
+        reopen_after_correction(session, alert, _recomputed(rule, loan, alert, state(alert.created_on)),
+                                note=f"{what} {reference}: the loan is in this state again since {episode.isoformat()}")
+        return 0
+    before = state(episode - timedelta(days=1)) if episode > days[0] else None
+    return raise_alerts(session, alert_drafts([rule], Facts(loan.id, loan.customer_id, episode, before,
+                                                            state(episode))))
+
+
+def _follow_facts(session: Session, loan: Loan, rows: list[Instalment], postings: list[Posting], *, since: date,
+                  as_of: date, reference: str, what: str) -> None:
+    """After a correction of the past, the loan's alerts agree with the corrected history: partial payments judged
+    on value dates, and DPD and class alerts on the corrected path (see `_follow_state_rule`)."""
+    runs = _partial_runs(rows, postings)
+    for posting in postings:
+        posting.left_overdue = runs[posting.id][0] > 0
+    session.add_all(postings)
+    rules = enabled_rules(session, [RuleKind.PARTIAL_PAYMENT, RuleKind.DPD_REACHED, RuleKind.CLASS_WORSENED])
+    state_rules = [r for r in rules if r.kind != RuleKind.PARTIAL_PAYMENT]
+    thresholds = set(delinquency.state_thresholds()) | {
+        int(r.params["days"]) for r in state_rules if r.kind == RuleKind.DPD_REACHED}
+    days, state = _timeline(session, loan, rows, postings, as_of, thresholds)
+    for rule in state_rules:
+        _follow_state_rule(session, loan, rule, days, state, since=since, as_of=as_of, reference=reference, what=what)
+    facts = Facts(loan.id, loan.customer_id, as_of)
+    for rule in (r for r in rules if r.kind == RuleKind.PARTIAL_PAYMENT):
+        hits = [hit for p in postings for hit in evaluate_all(rule.kind, rule.params, Facts(
+            loan.id, loan.customer_id, as_of, payment={"posting_id": p.id, "amount": p.amount,
+                                                       "overdue_after": runs[p.id][0],
+                                                       "partials_in_a_row": runs[p.id][1]}))]
+        in_a_row = rule.params["in_a_row"]
+        reconcile(session, rule, facts, hits, as_of=as_of, disproof=lambda alert, in_a_row=in_a_row: (
+            reference, (f"{what} {reference}: judged on value dates, posting "
+                        f"{alert.trigger_key.removeprefix('posting:')} no longer makes {in_a_row} "
+                        f"partial payments in a row")))
 
 
 def _refuse_written_off(loan: Loan) -> None:
@@ -175,8 +313,13 @@ def post_repayment(session: Session, loan_id: str, command: RepaymentCreate, *, 
     session.flush()
     cause = ChangeCause.BACKDATED_REPAYMENT if value_date < as_of else ChangeCause.REPAYMENT
     before = delinquency.stored_state(loan)
-    records = _rebook(session, loan, value_date, as_of, cause, posting.id, old_lines, received=posting)
-    overdue = loans.overdue_amount(session, loan.id, as_of)
+    records, reallocated = _rebook(session, loan, value_date, as_of, cause, posting.id, old_lines, received=posting)
+    if reallocated is not None:
+        _follow_facts(session, loan, *reallocated, since=value_date, as_of=as_of, reference=posting.id,
+                      what=f"backdated repayment (value date {value_date.isoformat()})")
+        return posting, records
+    # The latest money: what it left overdue on its own value date (all earlier postings stand).
+    overdue = loans.overdue_amount(session, loan.id, value_date)
     posting.left_overdue = overdue > 0
     session.add(posting)
     alerts.warn(session, Facts(loan.id, loan.customer_id, as_of, before, delinquency.stored_state(loan),
@@ -205,10 +348,11 @@ def reverse_posting(session: Session, posting_id: str, reason: str, *, branch: s
     posting.reversed_by, posting.reversed_on = reversed_by, as_of
     session.add(posting)
     session.flush()
-    before = delinquency.stored_state(loan)
-    records = _rebook(session, loan, posting.value_date, as_of, ChangeCause.REVERSAL, posting.id, old_lines)
-    alerts.warn(session, Facts(loan.id, loan.customer_id, as_of, before, delinquency.stored_state(loan)),
-                kinds=[RuleKind.DPD_REACHED, RuleKind.CLASS_WORSENED])
+    records, reallocated = _rebook(session, loan, posting.value_date, as_of, ChangeCause.REVERSAL, posting.id,
+                                   old_lines)
+    assert reallocated is not None  # a reversal always splits the remaining postings again
+    _follow_facts(session, loan, *reallocated, since=posting.value_date, as_of=as_of, reference=posting.id,
+                  what=f"reversal of posting (value date {posting.value_date.isoformat()})")
     return posting, records
 
 

@@ -26,6 +26,10 @@ class Feed:
     payers: Mapping[str, Mapping[str, str | None]]
     disbursed_on: date
     principal: Decimal
+    # How far the feed is known to be complete: the latest day any of it covers, or the day COB closes. A gap
+    # running to the end of the known feed is judged up to here, never up to a business date the feed has not
+    # reached yet (a year of history loaded batch by batch must not look like a year without salary).
+    known_until: date | None = None
 
 
 @dataclass(frozen=True)
@@ -107,16 +111,24 @@ def _promise_broken(params: Mapping[str, Any], facts: Facts) -> Hit | None:
                                                     "promised_date": promise["promised_date"].isoformat()})
 
 
-def _salary_stopped(params: Mapping[str, Any], facts: Facts) -> Hit | None:
+def _salary_stopped(params: Mapping[str, Any], facts: Facts) -> list[Hit]:
+    """Every gap of more than `gap_days` between salary credits (once `min_credits` were paid) in the known feed,
+    and the one running to the end of it: judged on the credits' own dates, so the order the rows arrived in
+    does not matter. A gap that later rows fill is no longer reported (and its alert is disproved)."""
     if facts.feed is None:
-        return None
-    paid = [t["booked_on"] for t in facts.feed.transactions if t["kind"] == "salary" and t["direction"] == "credit"]
+        return []
+    paid = sorted({t["booked_on"] for t in facts.feed.transactions
+                   if t["kind"] == "salary" and t["direction"] == "credit"})
+    known_until = min(facts.feed.known_until or facts.day, facts.day)
+    hits = []
     # A borrower never paid a salary through this bank has nothing that could stop.
-    if len(paid) < params["min_credits"] or (facts.day - max(paid)).days <= params["gap_days"]:
-        return None
-    last = max(paid)
-    return Hit(f"salary:{last.isoformat()}", {"last_salary_on": last.isoformat(),
-                                              "days_without": (facts.day - last).days, "salary_credits": len(paid)})
+    for count, (last, resumed) in enumerate(zip(paid, [*paid[1:], None]), start=1):
+        if count < params["min_credits"] or ((resumed or known_until) - last).days <= params["gap_days"]:
+            continue
+        hits.append(Hit(f"salary:{last.isoformat()}", {
+            "last_salary_on": last.isoformat(), "resumed_on": resumed.isoformat() if resumed else None,
+            "days_without": ((resumed or facts.day) - last).days, "salary_credits": count}))
+    return hits
 
 
 def _shared_payer(params: Mapping[str, Any], facts: Facts) -> Hit | None:
@@ -133,11 +145,14 @@ def _shared_payer(params: Mapping[str, Any], facts: Facts) -> Hit | None:
                severity=params["estate_severity"] if shared else None)
 
 
-def _card_cash_out(params: Mapping[str, Any], facts: Facts) -> Hit | None:
+def _card_cash_out(params: Mapping[str, Any], facts: Facts) -> list[Hit]:
+    """Every repayment that covers round sums spent at one merchant just before: each is an event of its own, so a
+    cash-out that recurs after an earlier one was dealt with raises a new alert."""
     if facts.feed is None:
-        return None
+        return []
     round_to, window = Decimal(params["round_to"]), params["window_days"]
     rows = facts.feed.transactions
+    hits = []
     for repaid in (t for t in rows if t["kind"] == "repayment" and t["direction"] == "credit"):
         by_merchant: dict[str, list[Mapping[str, Any]]] = {}
         for t in rows:
@@ -145,14 +160,15 @@ def _card_cash_out(params: Mapping[str, Any], facts: Facts) -> Hit | None:
                     and t["account"] == repaid["account"] and t["amount"] % round_to == 0
                     and 0 <= (repaid["booked_on"] - t["booked_on"]).days <= window):
                 by_merchant.setdefault(t["merchant"], []).append(t)
-        for merchant, spent in by_merchant.items():
+        for merchant, spent in sorted(by_merchant.items()):
             total = sum((t["amount"] for t in spent), Decimal(0))
             if len(spent) >= params["min_purchases"] and repaid["amount"] >= total * Decimal(params["repaid_share"]):
-                return Hit(f"cashout:{repaid['account']}:{merchant}:{repaid['booked_on'].isoformat()}",
-                           {"account": repaid["account"], "merchant": merchant, "purchases": len(spent),
-                            "spent": str(total), "repaid": str(repaid["amount"]),
-                            "repaid_on": repaid["booked_on"].isoformat()})
-    return None
+                hits.append(Hit(f"cashout:{repaid['account']}:{merchant}:{repaid['booked_on'].isoformat()}",
+                                {"account": repaid["account"], "merchant": merchant, "purchases": len(spent),
+                                 "spent": str(total), "repaid": str(repaid["amount"]),
+                                 "repaid_on": repaid["booked_on"].isoformat(),
+                                 "spent_on": sorted({t["booked_on"].isoformat() for t in spent})}))
+    return hits
 
 
 def _funds_moved_on(params: Mapping[str, Any], facts: Facts) -> Hit | None:
@@ -218,7 +234,8 @@ def _require_class(params: Mapping[str, Any]) -> None:
         raise DomainError("params.at_least", "must be a class: normal, special_mention, substandard, doubtful, loss")
 
 
-EVALUATORS: dict[RuleKind, Callable[[Mapping[str, Any], Facts], Hit | None]] = {
+# An evaluator finds one event (a Hit or None) or, for the feed rules that read a whole history, every event in it.
+EVALUATORS: dict[RuleKind, Callable[[Mapping[str, Any], Facts], Hit | list[Hit] | None]] = {
     RuleKind.DPD_REACHED: _dpd_reached,
     RuleKind.CLASS_WORSENED: _class_worsened,
     RuleKind.PARTIAL_PAYMENT: _partial_payment,
@@ -251,8 +268,15 @@ def validate_params(kind: RuleKind, params: Mapping[str, Any]) -> None:
         check(params)
 
 
+def evaluate_all(kind: str, params: Mapping[str, Any], facts: Facts) -> list[Hit]:
+    found = EVALUATORS[RuleKind(kind)](params, facts)
+    return found if isinstance(found, list) else [] if found is None else [found]
+
+
 def evaluate(kind: str, params: Mapping[str, Any], facts: Facts) -> Hit | None:
-    return EVALUATORS[RuleKind(kind)](params, facts)
+    """The latest event the rule finds, or None."""
+    found = evaluate_all(kind, params, facts)
+    return found[-1] if found else None
 
 
 SHIPPED_RULES: list[dict[str, Any]] = [

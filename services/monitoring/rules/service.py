@@ -71,12 +71,13 @@ def update_rule(session: Session, code: str, command: RuleWrite, *, by: str) -> 
     return rule
 
 
-def alert_drafts(rules: Sequence[EarlyWarningRule], facts: engine.Facts) -> list[dict[str, Any]]:
-    """What the enabled rules say about one event: rows ready for `alerts.service.raise_alerts`."""
+def alert_drafts(rules: Sequence[EarlyWarningRule], facts: engine.Facts,
+                 hits: Sequence[engine.Hit] | None = None) -> list[dict[str, Any]]:
+    """What the enabled rules say about one event (or these hits of the one rule): rows ready for
+    `alerts.service.raise_alerts`."""
     drafts = []
     for rule in rules:
-        hit = engine.evaluate(rule.kind, rule.params, facts)
-        if hit is not None:
+        for hit in engine.evaluate_all(rule.kind, rule.params, facts) if hits is None else hits:
             drafts.append({"loan_id": facts.loan_id, "customer_id": facts.customer_id, "rule": rule.code,
                            "severity": hit.severity or rule.severity, "trigger_key": hit.trigger,
                            "evidence": {**hit.evidence, "rule_version": rule.version}, "created_on": facts.day})

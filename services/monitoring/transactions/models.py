@@ -33,7 +33,9 @@ class TransactionKind(StrEnum):
 class AccountTransaction(MonitoringTable, table=True):
     __tablename__ = "account_transactions"
     __table_args__ = (Index("ix_account_transactions_customer_booked", "customer_id", "booked_on"),
-                      Index("ix_account_transactions_payer", "payer_account"))
+                      Index("ix_account_transactions_payer", "payer_account"),
+                      # How far the feed is known (the latest day it covers): read on every intake.
+                      Index("ix_account_transactions_booked", "booked_on"))
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     account: str = Field(max_length=64)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import insert, select as sa_select
+from sqlalchemy import func, insert, select as sa_select
 from sqlmodel import Session
 
-from services.monitoring.alerts.service import raise_alerts
+from services.monitoring.alerts.models import Alert
+from services.monitoring.alerts.service import alerts_by_loan, raise_alerts, reconcile
 from services.monitoring.errors import DomainError
 from services.monitoring.loans.models import Loan, LoanStatus, new_id, now
-from services.monitoring.rules.engine import Facts, Feed
-from services.monitoring.rules.models import FEED_KINDS
+from services.monitoring.rules.engine import Facts, Feed, evaluate_all
+from services.monitoring.rules.models import FEED_KINDS, RuleKind
 from services.monitoring.rules.service import alert_drafts, enabled_rules
 from services.monitoring.transactions.models import AccountTransaction, BatchReceipt, TransactionRow
 
@@ -41,8 +43,13 @@ def record_transactions(session: Session, rows: Sequence[TransactionRow], *, by:
                         alerts_raised=warn_on_feed(session, customers, as_of))
 
 
-def warn_on_feed(session: Session, customer_ids: Iterable[str], day: date) -> int:
-    """Apply the enabled feed rules to each active loan of these borrowers, on what the feed holds up to `day`."""
+def warn_on_feed(session: Session, customer_ids: Iterable[str], day: date, known_until: date | None = None) -> int:
+    """Apply the enabled feed rules to each active loan of these borrowers, on what the feed holds up to `day`.
+
+    Rules judge the rows' own dates over the whole known history, so the alerts do not depend on the order the
+    batches came in. `known_until` is how far the feed is complete (COB passes the day it closes); by default
+    the latest day any row covers. Salary alerts follow the facts: a gap that later rows fill is closed as
+    resolved by correction, naming the salary row that fills it."""
     customer_ids = set(customer_ids)
     rules = enabled_rules(session, kinds=FEED_KINDS)
     if not rules or not customer_ids:
@@ -51,6 +58,8 @@ def warn_on_feed(session: Session, customer_ids: Iterable[str], day: date) -> in
         Loan.customer_id.in_(customer_ids), Loan.status == LoanStatus.ACTIVE)).all()
     if not loans:
         return 0
+    if known_until is None:
+        known_until = session.execute(sa_select(func.max(TXNS.c.booked_on)).where(TXNS.c.booked_on <= day)).scalar()
     rows = session.execute(sa_select(TXNS).where(
         TXNS.c.customer_id.in_({loan.customer_id for loan in loans}),
         TXNS.c.booked_on > day - timedelta(days=LOOKBACK_DAYS), TXNS.c.booked_on <= day)
@@ -59,13 +68,36 @@ def warn_on_feed(session: Session, customer_ids: Iterable[str], day: date) -> in
     for row in rows:
         by_customer.setdefault(row["customer_id"], []).append(row)
     repaid = _repaid_by_payer(session, {row["payer_account"] for row in rows if row["payer_account"]})
-    drafts = []
+    salary_rules = [rule for rule in rules if rule.kind == RuleKind.SALARY_STOPPED]
+    known = alerts_by_loan(session, [loan.id for loan in loans], [rule.code for rule in salary_rules])
+    drafts, raised = [], 0
     for loan in loans:
         mine = tuple(by_customer.get(loan.customer_id, ()))
         payers = {p: repaid[p] for p in {t["payer_account"] for t in mine if t["payer_account"]}}
-        feed = Feed(transactions=mine, payers=payers, disbursed_on=loan.disbursement_date, principal=loan.principal)
-        drafts += alert_drafts(rules, Facts(loan.id, loan.customer_id, day, feed=feed))
-    return raise_alerts(session, drafts)
+        feed = Feed(transactions=mine, payers=payers, disbursed_on=loan.disbursement_date, principal=loan.principal,
+                    known_until=known_until)
+        facts = Facts(loan.id, loan.customer_id, day, feed=feed)
+        for rule in rules:
+            if rule.kind == RuleKind.SALARY_STOPPED:
+                raised += reconcile(session, rule, facts, evaluate_all(rule.kind, rule.params, facts),
+                                    disproof=_salary_disproof(mine, rule.params["gap_days"]), as_of=day,
+                                    existing=known.get((loan.id, rule.code), []))
+            else:
+                drafts += alert_drafts([rule], facts)
+    return raised + raise_alerts(session, drafts)
+
+
+def _salary_disproof(rows: Sequence[Mapping[str, Any]], gap_days: int) -> Callable[[Alert], tuple[str, str] | None]:
+    """The salary credit that fills an alert's gap, if the feed now holds one."""
+    def disproof(alert: Alert) -> tuple[str, str] | None:
+        last = date.fromisoformat(alert.evidence["last_salary_on"])
+        for row in rows:
+            if (row["kind"] == "salary" and row["direction"] == "credit"
+                    and 0 < (row["booked_on"] - last).days <= gap_days):
+                return row["id"], (f"feed row {row['id']}: salary credited on {row['booked_on'].isoformat()}, "
+                                   f"{(row['booked_on'] - last).days} days after {last.isoformat()}")
+        return None
+    return disproof
 
 
 def _repaid_by_payer(session: Session, payers: set[str]) -> dict[str, dict[str, str | None]]:

@@ -18,7 +18,7 @@ router = APIRouter(tags=["account transactions"])
              description="All or nothing; a bad row is a 422 naming `body.rows.N.field`. The feed rules (salary "
                          "stopped, shared payer, card cash-out, funds moved on) run on the borrowers concerned. "
                          "Idempotency-Key required: a retry returns the first receipt.",
-             responses=problem_responses(422, 428))
+             responses=problem_responses(409, 422, 428))
 async def record_transactions(request: Request, command: TransactionBatch, principal: api.Officer,
                               idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
                               ) -> JSONResponse:

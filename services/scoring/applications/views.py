@@ -56,7 +56,7 @@ def detail(session: Session, application: Application) -> ApplicationDetail:
 @router.post("", status_code=201, response_model=ApplicationDetail,
              summary="Submit a credit application: scored, then approved, declined or queued for review "
                      "(loan officer, partner, admin; a partner then sees only its own applications)",
-             responses=problem_responses(403, 422, 428, 503))
+             responses=problem_responses(403, 409, 422, 428, 503))
 async def submit_application(
     request: Request,
     command: ApplicationCreate,

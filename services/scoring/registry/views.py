@@ -32,7 +32,7 @@ def model_read(session: Session, model: ModelVersion) -> ModelRead:
 
 @router.post("", status_code=201, response_model=list[ModelRead],
              summary="Register a model bundle (zip from `loancrm scoring train --out`) as drafts (risk analyst, admin)",
-             responses=problem_responses(413, 422, 428),
+             responses=problem_responses(409, 413, 422, 428),
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
 async def register_model(

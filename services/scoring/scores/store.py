@@ -14,8 +14,9 @@ pool's threads wait for the GIL behind the loop (up to the 5 ms switch interval)
 it stores nothing and says so, and the caller stores through `store` in a thread.
 
 A write may carry the request's Idempotency-Key row (the kernel's table, same columns and meaning as
-`shared.idempotency`): both commit together or not at all, and a key already taken is reported, not raised, so
-the caller replays the first answer.
+`shared.idempotency`, written already answered: a score has no side effect to guard, so no claim comes first):
+both commit together or not at all, and a key already taken is reported, not raised, so the caller replays the
+first answer (or 409 while the key's first request, e.g. another keyed write of this service, still runs).
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class ScoreWriter:
         if key is not None:
             statements.append((self._keys.sql, [self._keys.params({
                 "owner": key.owner, "key": key.key, "fingerprint": key.fingerprint, "status_code": key.status_code,
-                "body": key.body, "created_at": datetime.now(UTC)})]))
+                "body": key.body, "created_at": datetime.now(UTC), "claimant": None, "lease_until": None})]))
         return statements
 
     def _run_now(self, statements: list[tuple[str, list[Any]]], keyed: bool) -> bool | None:
@@ -206,6 +207,10 @@ class ScoreWriter:
                                   dialect=self._dialect) from exc
 
     def stored(self, owner: str, key: str, fingerprint: str) -> Outcome | None:
-        """The answer remembered for (owner, key), or None; 422 if the key was used for another request."""
-        with self.database.engine.connect() as conn:
-            return idempotency.stored(conn, owner, key, fingerprint)
+        """The answer remembered for (owner, key); 422 if the key was used for another request, 409 while its first
+        request runs. None when the key is past its retention: it is forgotten then, so a retry stores afresh."""
+        with self.database.engine.begin() as conn:
+            found = idempotency.stored(conn, owner, key, fingerprint)
+            if found is None:
+                idempotency.forget_expired(conn, owner, key)
+            return found

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from services.scoring import api
+from services.scoring.db import idempotency
 from services.scoring.registry.serving import Served
 from services.scoring.scores import service
 from services.scoring.scores.contract import CheckedRow, Contract, check_rows
@@ -15,8 +16,8 @@ from services.scoring.scores.models import BatchRead, BatchRequest, ScoreInput, 
 from services.scoring.scores.store import KeyRow
 from shared.auth.dependencies import bearer_token
 from shared.auth.tokens import Principal
-from shared.errors import Problem, field_problem, problem_responses
-from shared.idempotency import check_key, fingerprint
+from shared.errors import field_problem, problem_responses
+from shared.idempotency import check_key, fingerprint, in_progress
 
 router = APIRouter(tags=["scores"])
 
@@ -87,6 +88,8 @@ async def _stored_answer(state: api.ScoringState, principal: Principal, key: str
     writer = state.writer
     key_row = None if key is None else KeyRow(principal.sub, key, fingerprint(command_name, command.model_dump(
         mode="json")), 201, scored.body)
+    if key_row is not None and idempotency.purge_due():
+        await run_in_threadpool(idempotency.purge, state.database)
     stored = writer.store_now(scored.champion, key_row) if small and writer.can_store_now else None
     if stored is None:
         stored = await run_in_threadpool(writer.store, scored.champion, key_row)
@@ -94,16 +97,18 @@ async def _stored_answer(state: api.ScoringState, principal: Principal, key: str
         # The key was taken (a retry, or a concurrent twin that won): its answer, or 422 if for another request.
         assert key_row is not None
         first = await run_in_threadpool(writer.stored, key_row.owner, key_row.key, key_row.fingerprint)
-        if first is None:
-            raise Problem(409, "Conflict", "A concurrent write changed the same record; retry.")
-        return JSONResponse(first.body, status_code=first.status_code)
+        if first is None:  # the key had expired and is forgotten now: store under it afresh
+            if not await run_in_threadpool(writer.store, scored.champion, key_row):
+                raise in_progress()
+        else:
+            return JSONResponse(first.body, status_code=first.status_code, headers={"Idempotent-Replayed": "true"})
     state.shadow.put(scored.served.challenger, scored.applicants, scored.champion)
     return Response(scored.body, status_code=201, media_type="application/json")
 
 
 @router.post("/scores", status_code=201, response_model=ScoreRead,
              summary="Score one applicant by features and/or customer id (loan officer, risk analyst, partner, admin)",
-             responses=problem_responses(403, 422, 428, 503))
+             responses=problem_responses(403, 409, 422, 428, 503))
 async def score_applicant(
     request: Request,
     command: ScoreInput,
@@ -124,7 +129,7 @@ async def score_applicant(
 
 @router.post("/scores:batch", status_code=201, response_model=BatchRead,
              summary="Score up to 10,000 rows in one call, in one model run (loan officer, risk analyst, partner, admin)",
-             responses=problem_responses(403, 422, 428, 503))
+             responses=problem_responses(403, 409, 422, 428, 503))
 async def score_batch(
     request: Request,
     command: BatchRequest,

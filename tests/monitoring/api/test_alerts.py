@@ -20,7 +20,7 @@ def test_an_alert_moves_forward_only_and_remembers_its_owner(suite, borrowers):
     assert len(listed) == 1
     alert = listed[0]
     assert set(alert) == {"id", "loan_id", "customer_id", "rule", "severity", "status", "owner", "due_at", "evidence",
-                          "created_at"}
+                          "created_at", "corrected_by"}
     assert (alert["rule"], alert["severity"], alert["status"], alert["owner"]) == (
         "missed_payment", "low", "open", None)
     assert alert["due_at"] == "2027-02-18" and alert["evidence"]["dpd"] == 1
