@@ -1,4 +1,4 @@
-"""The steps COB runs after ageing, and the command-line entry point (`loancrm monitoring cob --date`)."""
+"""The steps COB runs after ageing, and the command-line entry point (`loancrm monitoring cob --date [--through]`)."""
 
 from __future__ import annotations
 
@@ -155,9 +155,9 @@ async def contact_silence(ctx: CobContext) -> dict[str, Any]:
 
 def _settle_promises(ctx: CobContext) -> dict[str, Any]:
     with ctx.database.session() as session:
-        kept, broken = settle_promises(session, ctx.day)
+        kept, broken, raised = settle_promises(session, ctx.day)
         session.commit()
-    return done(kept=kept, broken=broken)
+    return done(kept=kept, broken=broken, alerts_raised=raised)
 
 
 async def promises(ctx: CobContext) -> dict[str, Any]:
@@ -207,9 +207,11 @@ def default_steps() -> dict[str, Step]:
             "contact_silence": contact_silence, "contact_log_outbox": outbox}
 
 
-def run_cob_cli(kernel: KernelSettings, business_date: date, *, progress: bool = True,
+def run_cob_cli(kernel: KernelSettings, business_date: date, *, through: date | None = None, progress: bool = True,
                 max_chunks: int | None = None) -> CobReport:
-    """Close `business_date` from the command line, with a progress bar; peers are called with LOANCRM_API_TOKEN."""
+    """Close `business_date` (through `through`, each day in order) from the command line, with a progress bar;
+    peers are called with LOANCRM_API_TOKEN. Returns the last day's report; raises DomainError for a date the
+    business-date rules refuse."""
     settings = load_settings(MonitoringSettings)
     token = load_settings(BatchSettings).api_token
     database = Database(kernel.database_url("monitoring"))
@@ -225,7 +227,7 @@ def run_cob_cli(kernel: KernelSettings, business_date: date, *, progress: bool =
 
             try:
                 return await run_cob(ctx, triggered_by="cli", steps=default_steps(), progress=advance,
-                                     max_chunks=max_chunks)
+                                     max_chunks=max_chunks, through=through)
             finally:
                 if peers is not None:
                     await peers.aclose()

@@ -126,7 +126,7 @@ def _reallocate(session: Session, loan: Loan) -> tuple[list[Instalment], list[Po
 
 
 def _rebook(session: Session, loan: Loan, since: date, as_of: date, cause: ChangeCause, reference: str,
-            old_lines: list[PaidLines], received: Posting | None = None) -> list[ChangeRecord]:
+            received: Posting | None = None) -> list[ChangeRecord]:
     """Bring instalments, balances and risk state in line with the live postings, then record what changed."""
     if received is not None and since == as_of and session.exec(select(Posting.id).where(
             Posting.loan_id == loan.id, Posting.status == PostingStatus.POSTED,
@@ -138,7 +138,7 @@ def _rebook(session: Session, loan: Loan, since: date, as_of: date, cause: Chang
     loan.status = LoanStatus.ACTIVE if loan.oldest_unpaid_due is not None else LoanStatus.CLOSED
     session.add(loan)
     if rows is not None and since < as_of:
-        return delinquency.replay(session, loan, _scheduled(rows), old_lines, _paid_lines(postings), since, as_of,
+        return delinquency.replay(session, loan, _scheduled(rows), _paid_lines(postings), since, as_of,
                                   cause=cause, reference=reference)
     return delinquency.reassess(session, loan, as_of, cause=cause, reference=reference)
 
@@ -160,14 +160,13 @@ def post_repayment(session: Session, loan_id: str, command: RepaymentCreate, *, 
     if command.external_id and session.exec(select(Posting.id).where(
             Posting.loan_id == loan.id, Posting.external_id == command.external_id)).first():
         raise Problem(409, "Conflict", f"A posting with external_id {command.external_id!r} already exists.")
-    old_lines = _paid_lines(active_postings(session, loan.id)) if value_date < as_of else []
     posting = Posting(loan_id=loan.id, external_id=command.external_id, amount=command.amount, value_date=value_date,
                       booked_on=as_of, created_by=posted_by)
     session.add(posting)
     session.flush()
     cause = ChangeCause.BACKDATED_REPAYMENT if value_date < as_of else ChangeCause.REPAYMENT
     before = delinquency.stored_state(loan)
-    records = _rebook(session, loan, value_date, as_of, cause, posting.id, old_lines, received=posting)
+    records = _rebook(session, loan, value_date, as_of, cause, posting.id, received=posting)
     overdue = loans.overdue_amount(session, loan.id, as_of)
     posting.left_overdue = overdue > 0
     session.add(posting)
@@ -191,13 +190,12 @@ def reverse_posting(session: Session, posting_id: str, reason: str, *, branch: s
     if rebooked is not None and posting.value_date < rebooked:
         raise Problem(409, "Conflict", f"The posting is dated before the schedule's rebooking on "
                                        f"{rebooked.isoformat()}; it cannot be undone against the new schedule.")
-    old_lines = _paid_lines(active_postings(session, loan.id))
     posting.status, posting.reversal_reason = PostingStatus.REVERSED, reason
     posting.reversed_by, posting.reversed_on = reversed_by, as_of
     session.add(posting)
     session.flush()
     before = delinquency.stored_state(loan)
-    records = _rebook(session, loan, posting.value_date, as_of, ChangeCause.REVERSAL, posting.id, old_lines)
+    records = _rebook(session, loan, posting.value_date, as_of, ChangeCause.REVERSAL, posting.id)
     alerts.warn(session, Facts(loan.id, loan.customer_id, as_of, before, delinquency.stored_state(loan)),
                 kinds=[RuleKind.DPD_REACHED, RuleKind.CLASS_WORSENED])
     return posting, records
