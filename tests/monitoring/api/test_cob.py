@@ -307,3 +307,100 @@ def test_a_run_stopped_by_a_crash_is_resumed_by_the_next_start(suite, borrowers)
     finished = wait_for_cob(suite, resumed.headers["location"]).json()
     assert finished["status"] == "completed" and finished["chunks_done"] == finished["chunks_total"]
     assert state(loan_now(suite, loan["id"])) == (1, "M1", "special_mention", 2)
+
+
+def _business_date(suite):
+    return suite.direct["monitoring"].get("/business-date", headers=admin(suite)).json()["business_date"]
+
+
+def test_the_business_date_moves_one_day_at_a_time_or_through_a_catch_up_range(suite, borrowers):
+    set_today(suite, date(2043, 1, 10))
+    loan = register(suite, borrowers, disbursement_date="2042-12-10")  # first due 2043-01-10: 1 day late on the 11th
+    # A typo that skips days, goes back, or leaps into the far future is refused and moves nothing.
+    assert_problem(start_cob(suite, date(2043, 1, 20)), 422, "body.business_date")
+    assert_problem(start_cob(suite, date(2043, 1, 10)), 422, "body.business_date")
+    assert_problem(start_cob(suite, date(9999, 12, 31)), 422, "body.business_date")
+    far = suite.direct["monitoring"].post("/cob/runs", headers=admin(suite),
+                                          json={"business_date": "2043-01-11", "through": "9999-12-31"})
+    assert_problem(far, 422, "body.through")
+    assert _business_date(suite) == "2043-01-10"
+    # A catch-up range through the gateway: each day closed in order; Location follows the range's last day there.
+    started = suite.client.post("/api/monitoring/cob/runs", headers=admin(suite),
+                                json={"business_date": "2043-01-11", "through": "2043-01-14"})
+    assert started.status_code == 202, started.text
+    assert started.headers["location"] == "/api/monitoring/cob/runs/2043-01-14"
+    deadline = time.monotonic() + 120
+    while (last := suite.client.get(started.headers["location"], headers=admin(suite))).json()["status"] != "completed":
+        assert last.status_code == 200 and last.json()["status"] in {"queued", "running"}, last.text
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    for offset in range(11, 15):
+        got = suite.direct["monitoring"].get(f"/cob/runs/2043-01-{offset}", headers=admin(suite)).json()
+        assert got["status"] == "completed" and got["through"] == "2043-01-14"
+    assert _business_date(suite) == "2043-01-14"
+    assert loan_now(suite, loan["id"])["dpd"] == 4
+    history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=admin(suite)).json()
+    assert [(h["to_value"], h["effective_date"]) for h in history if h["field"] == "bucket"] == [
+        ("M0", "2043-01-10"), ("M1", "2043-01-11")]
+    assert cob(suite, date(2043, 1, 15)).json()["status"] == "completed"
+
+
+def _settings(suite, **changes):
+    state = suite.services["monitoring"].state
+    state.monitoring_settings = state.monitoring_settings.model_copy(update=changes)
+
+
+def test_a_dead_run_shows_stalled_blocks_later_dates_and_resumes_on_request(suite, borrowers):
+    set_today(suite, date(2044, 1, 10))
+    loan = register(suite, borrowers, disbursement_date="2044-01-10")
+    day = date(2044, 2, 11)
+    set_today(suite, day - timedelta(days=1))
+    # A worker takes the run and dies without a word: its lease stays until it lapses.
+    dead = asyncio.run(flows.start_run(_ctx(suite, day), "test", owner="dead-worker"))
+    assert dead.lease_owner == "dead-worker"
+    location = f"/cob/runs/{day.isoformat()}"
+    assert suite.direct["monitoring"].get(location, headers=admin(suite)).json()["status"] == "running"
+    later = assert_problem(start_cob(suite, day + timedelta(days=1)), 422, "body.business_date")
+    assert "2044-02-11 is unfinished" in later["detail"]
+    live = start_cob(suite, day)  # the lease is live: answered, not worked on twice
+    assert live.status_code == 202 and live.json()["attempts"] == 1
+    original = suite.services["monitoring"].state.monitoring_settings
+    try:
+        _settings(suite, cob_lease_seconds=0.05)
+        time.sleep(0.1)
+        assert suite.direct["monitoring"].get(location, headers=admin(suite)).json()["status"] == "stalled"
+        resumed = start_cob(suite, day)
+        assert resumed.status_code == 202 and resumed.json()["attempts"] == 2
+        finished = wait_for_cob(suite, resumed.headers["location"]).json()
+    finally:
+        suite.services["monitoring"].state.monitoring_settings = original
+    assert finished["status"] == "completed" and finished["heartbeat_at"] is not None
+    assert state(loan_now(suite, loan["id"])) == (1, "M1", "special_mention", 2)
+    assert _business_date(suite) == "2044-02-11"
+    assert_problem(start_cob(suite, date(2044, 2, 10)), 422, "body.business_date")  # never back
+
+
+def test_a_lease_is_renewed_while_the_run_works(suite, borrowers, monkeypatch):
+    from services.monitoring.cob import views
+
+    set_today(suite, date(2045, 1, 10))
+    register(suite, borrowers, disbursement_date="2045-01-10")
+    release = threading.Event()
+
+    async def hold(ctx):  # a long step: without the heartbeat the run would look dead while it works
+        await asyncio.to_thread(release.wait, 60)
+        return {"status": "done"}
+
+    monkeypatch.setattr(views, "default_steps", lambda: {"hold": hold})
+    original = suite.services["monitoring"].state.monitoring_settings
+    _settings(suite, cob_lease_seconds=0.5, cob_heartbeat_seconds=0.05)
+    try:
+        started = start_cob(suite, date(2045, 1, 11))
+        assert started.status_code == 202, started.text
+        time.sleep(1.0)
+        got = suite.direct["monitoring"].get(started.headers["location"], headers=admin(suite)).json()
+        assert got["status"] == "running" and got["attempts"] == 1
+    finally:
+        release.set()
+        suite.services["monitoring"].state.monitoring_settings = original
+    assert wait_for_cob(suite, started.headers["location"]).json()["status"] == "completed"
