@@ -165,6 +165,22 @@ def test_the_command_line_closes_a_date_and_skips_peers_without_a_token(suite, b
     report = run_cob_cli(suite.kernel, date(2033, 2, 11), progress=False)
     assert report.status == "completed" and report.steps["rescore"] == {"status": "skipped", "reason": NO_TOKEN}
     assert loan_now(suite, loan["id"])["dpd"] == 1
+    caught_up = run_cob_cli(suite.kernel, date(2033, 2, 12), through=date(2033, 2, 14), progress=False)
+    assert (caught_up.business_date, caught_up.status) == (date(2033, 2, 14), "completed")
+    assert loan_now(suite, loan["id"])["dpd"] == 4
+
+
+def test_the_command_line_refuses_a_date_in_one_line(suite, monkeypatch, capsys):
+    from loancrm.cli import main
+
+    monkeypatch.setenv("LOANCRM_VAR_DIR", str(suite.kernel.var_dir))
+    monkeypatch.setenv("LOANCRM_MONITORING_DATABASE_URL", suite.kernel.database_url("monitoring"))
+    monkeypatch.setenv("LOANCRM_MONITORING_COB_DAYS_AHEAD", "36500")
+    set_today(suite, date(2033, 6, 1))
+    assert main(["monitoring", "cob", "--date", "2033-06-05"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "loancrm: --date: must be the next business day 2033-06-02; to close every day up to 2033-06-05, send "
+        "business_date 2033-06-02 with through 2033-06-05")
 
 
 def test_a_pause_stops_the_dpd_clock_for_its_days(suite, borrowers):
@@ -404,3 +420,21 @@ def test_a_lease_is_renewed_while_the_run_works(suite, borrowers, monkeypatch):
         release.set()
         suite.services["monitoring"].state.monitoring_settings = original
     assert wait_for_cob(suite, started.headers["location"]).json()["status"] == "completed"
+
+
+def _power_cut(number):
+    raise RuntimeError(f"power cut in chunk {number}")
+
+
+def test_a_run_left_behind_by_a_later_business_date_can_never_finish(suite, borrowers):
+    set_today(suite, date(2046, 1, 10))
+    loan = register(suite, borrowers, disbursement_date="2046-01-10")
+    day = date(2046, 2, 11)
+    set_today(suite, day - timedelta(days=1))
+    with pytest.raises(RuntimeError):
+        asyncio.run(flows.run_cob(_ctx(suite, day, chunk_size=100_000, before_commit=_power_cut),
+                                  triggered_by="test"))
+    set_today(suite, date(2046, 2, 12))  # as a run left from before these rules, or an operator's edit, would
+    assert_problem(start_cob(suite, day), 422, "body.business_date")
+    assert _business_date(suite) == "2046-02-12"
+    assert loan_now(suite, loan["id"])["dpd"] == 0  # its unfinished ageing did not move the loan back either
