@@ -105,8 +105,8 @@ def _rates(rolls):
 def test_history_after_backdated_repayments_and_a_reversal_matches_a_recomputation(suite, borrowers):
     set_today(suite, BOOKED)
     headers = officer(suite, BRANCH)
-    late, punctual = (register(suite, borrowers, headers=headers, branch=BRANCH, officer="officer.hx001",
-                               disbursement_date=BOOKED.isoformat()) for _ in range(2))
+    late, punctual, cured = (register(suite, borrowers, headers=headers, branch=BRANCH, officer="officer.hx001",
+                                      disbursement_date=BOOKED.isoformat()) for _ in range(3))
     first, second, third = (Decimal(i["total"]) for i in late["schedule"][:3])
     # Every day from booking to the first due date closed in order, through COB's catch-up range.
     started = suite.direct["monitoring"].post("/cob/runs", headers=admin(suite),
@@ -122,6 +122,10 @@ def test_history_after_backdated_repayments_and_a_reversal_matches_a_recomputati
     today = date(2026, 5, 20)
     payments = []
     assert_matches_reference(suite, late, payments, today)
+    # Four instalments paid on the first due date, booked in May: the loan was never late at all.
+    cured_payments = [(date(2026, 2, 15), sum((Decimal(i["total"]) for i in cured["schedule"][:4]), Decimal(0)))]
+    _pay(suite, cured, cured_payments[0][1], date(2026, 2, 15))
+    assert_matches_reference(suite, cured, cured_payments, today)
 
     # Paid on 20 March, booked in May: from then on only the February instalment is late.
     bounced = _pay(suite, late, first, date(2026, 3, 20))
@@ -150,6 +154,11 @@ def test_history_after_backdated_repayments_and_a_reversal_matches_a_recomputati
     assert [r["recorded_at"] for r in recorded] == sorted(r["recorded_at"] for r in recorded)
 
     # Roll rates read the effective timeline: buckets the loans were really in on each date.
-    loans = [(late, payments), (punctual, punctual_payments)]
+    loans = [(late, payments), (punctual, punctual_payments), (cured, cured_payments)]
     for start, end in ((date(2026, 3, 25), date(2026, 5, 20)), (date(2026, 4, 20), date(2026, 5, 18))):
         assert _rates(_roll_rates(suite, start, end)) == _reference_rolls(loans, start, end), (start, end)
+
+    # Vintages too: of the three January loans only the late one was ever more than 30 days past due (from 18
+    # March, in its third month on book); the months observed by 20 May are four.
+    vintages = suite.direct["monitoring"].get("/portfolio/vintages", headers=headers).json()
+    assert [(v["cohort"], v["loans"], v["curve"]) for v in vintages] == [("2026-01", 3, [0.0, 0.0, 1 / 3, 1 / 3])]
