@@ -11,7 +11,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-
 revision: str = 'cob_a1b2c3d4e5f6'
 down_revision: str | None = '09b1f1893271'
 branch_labels: str | Sequence[str] | None = None

@@ -10,7 +10,9 @@ per chunk), and a failing loan is recorded and skipped rather than stopping the 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -43,6 +45,7 @@ _SET_STATE = (update(LOANS).where(LOANS.c.id == bindparam("b_id"))
               .values(dpd=bindparam("b_dpd"), bucket=bindparam("b_bucket"),
                       classification=bindparam("b_class"), ifrs9_stage=bindparam("b_stage")))
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (chunks done, chunks in all)
 Step = Callable[["CobContext"], Awaitable[dict[str, Any]]]
 
@@ -189,7 +192,12 @@ def _release(database: Database, owner: str) -> None:
 async def _heartbeat(ctx: CobContext, owner: str, lost: asyncio.Event) -> None:
     while True:
         await asyncio.sleep(ctx.settings.cob_heartbeat_seconds)
-        if not await asyncio.to_thread(_renew, ctx.database, owner):
+        try:
+            renewed = await asyncio.to_thread(_renew, ctx.database, owner)
+        except Exception:  # noqa: BLE001 - a busy or briefly unreachable database: try again at the next beat
+            log.warning("COB lease for %s not renewed this beat", ctx.day.isoformat(), exc_info=True)
+            continue
+        if not renewed:
             lost.set()
             return
 
@@ -340,7 +348,8 @@ def _lapsed(run: CobRun, lease_seconds: float) -> bool:
 
 def report(database: Database, day: date, *, lease_seconds: float) -> CobReport | None:
     """The day's run as a report: `stalled` when running without a live lease, `queued` for a later day of an
-    unfinished catch-up range; None when the day was never asked for."""
+    unfinished catch-up range (`stalled` while the range's current day is); None when the day was never asked
+    for."""
     with database.session() as session:
         run = session.get(CobRun, day)
         if run is None:
@@ -348,7 +357,9 @@ def report(database: Database, day: date, *, lease_seconds: float) -> CobReport 
                 CobRun.status == RunStatus.RUNNING, CobRun.business_date < day, CobRun.through >= day)).scalar()
             if range_run is None:
                 return None
-            return CobReport(business_date=day, status=RunStatus.QUEUED, chunk_size=range_run.chunk_size,
+            # Behind a stalled day the range waits for that day to be resumed: stalled too.
+            waiting = RunStatus.STALLED if _lapsed(range_run, lease_seconds) else RunStatus.QUEUED
+            return CobReport(business_date=day, status=waiting, chunk_size=range_run.chunk_size,
                              chunks_total=0, chunks_done=0, loans_total=0, loans_processed=0, loans_changed=0,
                              history_appended=0, alerts_raised=0, attempts=0, steps={}, failures=[],
                              started_at=None, finished_at=None, through=range_run.through)
@@ -411,5 +422,7 @@ async def run_cob(
             run = await asyncio.to_thread(_finish, day_ctx, owner, results)
     finally:
         beat.cancel()
+        with suppress(asyncio.CancelledError):
+            await beat
         await asyncio.to_thread(_release, ctx.database, owner)
     return report(ctx.database, day, lease_seconds=ctx.settings.cob_lease_seconds)  # type: ignore[return-value]

@@ -8,6 +8,7 @@ five classes' day floors and the IFRS 9 stages. It shares no code with the servi
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from tests.monitoring.api.helpers import admin, cob, officer, register, set_today, wait_for_cob
 
@@ -70,7 +71,7 @@ def assert_matches_reference(suite, loan, payments, through):
            for field in ("bucket", "loan_class", "stage")}
     assert got == reference_timeline(loan["schedule"], payments, through)
     for field, changes in got.items():  # the effective rows chain
-        assert all(later[0] == earlier[1] for earlier, later in zip(changes, changes[1:])), field
+        assert all(later[0] == earlier[1] for earlier, later in pairwise(changes)), field
 
 
 def _pay(suite, loan, amount, value_date):
