@@ -438,3 +438,27 @@ def test_a_run_left_behind_by_a_later_business_date_can_never_finish(suite, borr
     assert_problem(start_cob(suite, day), 422, "body.business_date")
     assert _business_date(suite) == "2046-02-12"
     assert loan_now(suite, loan["id"])["dpd"] == 0  # its unfinished ageing did not move the loan back either
+
+
+def test_a_catch_up_range_stopped_on_a_day_resumes_from_that_day_through_its_end(suite, borrowers):
+    set_today(suite, date(2047, 1, 10))
+    loan = register(suite, borrowers, disbursement_date="2046-12-10")
+    calls = []
+
+    def dies_on_the_second_day(number):
+        calls.append(number)
+        if len(calls) == 2:
+            raise RuntimeError("power cut on the second day")
+
+    first = date(2047, 1, 11)
+    with pytest.raises(RuntimeError):
+        asyncio.run(flows.run_cob(_ctx(suite, first, chunk_size=100_000, before_commit=dies_on_the_second_day),
+                                  triggered_by="test", through=date(2047, 1, 13)))
+    runs = {d: suite.direct["monitoring"].get(f"/cob/runs/2047-01-{d}", headers=admin(suite)).json()["status"]
+            for d in (11, 12, 13)}
+    assert runs == {11: "completed", 12: "stalled", 13: "stalled"}
+    assert_problem(start_cob(suite, date(2047, 1, 13)), 422, "body.business_date")
+    resumed = start_cob(suite, date(2047, 1, 12))
+    assert resumed.status_code == 202 and resumed.headers["location"] == "/cob/runs/2047-01-13"
+    assert wait_for_cob(suite, resumed.headers["location"]).json()["through"] == "2047-01-13"
+    assert _business_date(suite) == "2047-01-13" and loan_now(suite, loan["id"])["dpd"] == 3
