@@ -97,19 +97,29 @@ def _plan(session: Session, ctx: CobContext, day: date, triggered_by: str, owner
     return run
 
 
+def _latest_allowed(settings: MonitoringSettings) -> date:
+    return datetime.now(UTC).date() + timedelta(days=settings.cob_days_ahead)
+
+
+def _check_not_too_far(settings: MonitoringSettings, **dates: date | None) -> None:
+    limit = _latest_allowed(settings)
+    for field, value in dates.items():
+        if value is not None and value > limit:
+            raise DomainError(field, f"must not be after {limit.isoformat()}: today's date plus "
+                                     f"LOANCRM_MONITORING_COB_DAYS_AHEAD ({settings.cob_days_ahead} days)")
+
+
 def _check_new_day(session: Session, ctx: CobContext, through: date | None) -> None:
     """Only the day after the last closed one may start, never while another day is unfinished, and never past
     the real clock's date by more than the setting allows (before the first COB any such date may start)."""
-    day, ahead = ctx.day, ctx.settings.cob_days_ahead
-    limit = datetime.now(UTC).date() + timedelta(days=ahead)
-    for field, value in (("business_date", day), ("through", through)):
-        if value is not None and value > limit:
-            raise DomainError(field, f"must not be after {limit.isoformat()}: today's date plus "
-                                     f"LOANCRM_MONITORING_COB_DAYS_AHEAD ({ahead} days)")
+    day = ctx.day
+    _check_not_too_far(ctx.settings, business_date=day, through=through)
     if through is not None and through < day:
         raise DomainError("through", "must not be before business_date")
-    unfinished = session.execute(select(CobRun.business_date).where(CobRun.status == RunStatus.RUNNING)
-                                 .order_by(CobRun.business_date).limit(1)).scalar()
+    # A run beyond the limit (left from before it) can never be resumed, so it blocks nothing.
+    unfinished = session.execute(select(CobRun.business_date).where(
+        CobRun.status == RunStatus.RUNNING, CobRun.business_date <= _latest_allowed(ctx.settings))
+        .order_by(CobRun.business_date).limit(1)).scalar()
     if unfinished is not None:
         raise DomainError("business_date", f"COB for {unfinished.isoformat()} is unfinished: resume it (start "
                                            "that date again) before any other day")
@@ -143,6 +153,7 @@ def _open(ctx: CobContext, triggered_by: str, owner: str, through: date | None) 
         if through is not None and through != run.through:
             raise DomainError("through", f"COB for {ctx.day.isoformat()} runs through "
                                          f"{(run.through or ctx.day).isoformat()}; resume it as it was started")
+        _check_not_too_far(ctx.settings, business_date=ctx.day)
         closed = last_closed(session)
         if closed is not None and ctx.day <= closed:
             # Left from before the business date moved on: finishing it now would move the date back.

@@ -462,3 +462,20 @@ def test_a_catch_up_range_stopped_on_a_day_resumes_from_that_day_through_its_end
     assert resumed.status_code == 202 and resumed.headers["location"] == "/cob/runs/2047-01-13"
     assert wait_for_cob(suite, resumed.headers["location"]).json()["through"] == "2047-01-13"
     assert _business_date(suite) == "2047-01-13" and loan_now(suite, loan["id"])["dpd"] == 3
+
+
+def test_a_far_future_run_left_from_before_the_rules_blocks_nothing_and_never_resumes(suite, borrowers):
+    from services.monitoring.cob.models import CobRun
+
+    set_today(suite, date(2048, 1, 10))
+    with suite.database("monitoring").session() as session:  # as an admin's typo once left it, crashed
+        session.add(CobRun(business_date=date(9999, 12, 31), chunk_size=1, triggered_by="admin"))
+        session.commit()
+    try:
+        assert_problem(start_cob(suite, date(9999, 12, 31)), 422, "body.business_date")
+        assert cob(suite, date(2048, 1, 11)).json()["status"] == "completed"
+        assert _business_date(suite) == "2048-01-11"
+    finally:
+        with suite.database("monitoring").session() as session:
+            session.delete(session.get(CobRun, date(9999, 12, 31)))
+            session.commit()
