@@ -116,14 +116,15 @@ def _check_new_day(session: Session, ctx: CobContext, through: date | None) -> N
     _check_not_too_far(ctx.settings, business_date=day, through=through)
     if through is not None and through < day:
         raise DomainError("through", "must not be before business_date")
-    # A run beyond the limit (left from before it) can never be resumed, so it blocks nothing.
+    closed = last_closed(session)
+    # A run the business date has passed, or beyond the limit (both left from before these rules), can never be
+    # resumed, so it blocks nothing.
     unfinished = session.execute(select(CobRun.business_date).where(
-        CobRun.status == RunStatus.RUNNING, CobRun.business_date <= _latest_allowed(ctx.settings))
-        .order_by(CobRun.business_date).limit(1)).scalar()
+        CobRun.status == RunStatus.RUNNING, CobRun.business_date > (closed or date.min),
+        CobRun.business_date <= _latest_allowed(ctx.settings)).order_by(CobRun.business_date).limit(1)).scalar()
     if unfinished is not None:
         raise DomainError("business_date", f"COB for {unfinished.isoformat()} is unfinished: resume it (start "
                                            "that date again) before any other day")
-    closed = last_closed(session)
     if closed is None:
         return
     expected = closed + timedelta(days=1)

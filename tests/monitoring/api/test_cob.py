@@ -438,6 +438,7 @@ def test_a_run_left_behind_by_a_later_business_date_can_never_finish(suite, borr
     assert_problem(start_cob(suite, day), 422, "body.business_date")
     assert _business_date(suite) == "2046-02-12"
     assert loan_now(suite, loan["id"])["dpd"] == 0  # its unfinished ageing did not move the loan back either
+    assert cob(suite, date(2046, 2, 13)).json()["status"] == "completed"  # and it blocks no later day
 
 
 def test_a_catch_up_range_stopped_on_a_day_resumes_from_that_day_through_its_end(suite, borrowers):
