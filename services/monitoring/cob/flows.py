@@ -5,6 +5,9 @@ committed together with its loans' writes and its own "done" mark), set-based (o
 are looked at; those whose DPD alone moves are aged by one UPDATE per chunk in SQL, and only the few that reach a
 bucket, class, stage or rule threshold, or need judgement, are read into Python and written back in one statement
 per chunk), and a failing loan is recorded and skipped rather than stopping the batch.
+
+The business date moves one day at a time: a day starts only after the day before it closed (a catch-up range
+closes each day in order), and a run is worked on by the one worker holding its lease, renewed by a heartbeat.
 """
 
 from __future__ import annotations
