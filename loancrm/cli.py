@@ -94,8 +94,13 @@ def _customers_rotate(_args: argparse.Namespace) -> int:
 
 def _monitoring_cob(args: argparse.Namespace) -> int:
     from services.monitoring.cob.scheduled import run_cob_cli
+    from services.monitoring.errors import DomainError
 
-    report = run_cob_cli(load_settings(KernelSettings), args.date)
+    try:
+        report = run_cob_cli(load_settings(KernelSettings), args.date, through=args.through)
+    except DomainError as exc:
+        print(f"loancrm: --{'through' if exc.field == 'through' else 'date'}: {exc.message}", file=sys.stderr)
+        return 2
     _print_json(report)
     return 0 if report.status == "completed" else 1
 
@@ -211,7 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     monitoring = commands.add_parser("monitoring", help="post-loan monitoring").add_subparsers(
         dest="action", required=True)
     cob = monitoring.add_parser("cob", help="close of business for a date: age, classify, re-score, alert")
-    cob.add_argument("--date", required=True, type=date.fromisoformat, metavar="YYYY-MM-DD")
+    cob.add_argument("--date", required=True, type=date.fromisoformat, metavar="YYYY-MM-DD",
+                     help="the day after the last closed one, or an unfinished day to resume")
+    cob.add_argument("--through", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                     help="catch up: close every day from --date through this one, in order")
     cob.set_defaults(func=_monitoring_cob)
     return parser
 

@@ -156,6 +156,9 @@ def running_suite(backend: str, tmp: Path, **kernel_overrides: object) -> Iterat
         for name in ("customer", "scoring", "monitoring"):
             services[name] = service_app(name, kernel, verifier(), peers)
             boxes[name].append(services[name])
+        # The tests close business days years ahead of the real clock.
+        state = services["monitoring"].state
+        state.monitoring_settings = state.monitoring_settings.model_copy(update={"cob_days_ahead": 36_500})
         gateway = create_gateway(kernel, GatewaySettings(), transports=peers)
         boxes["gateway"].append(gateway)
         with ExitStack() as stack:

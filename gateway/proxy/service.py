@@ -48,8 +48,11 @@ class Upstreams:
 
 async def forward(upstreams: Upstreams, service: str, path: str, request: Request, request_id: str) -> StreamingResponse:
     client = upstreams.client(service)
-    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS]
+    headers = [(k, v) for k, v in request.headers.items()
+               if k.lower() not in _HOP_HEADERS and k.lower() != "x-forwarded-prefix"]
     headers.append(("x-request-id", request_id))
+    # Where the service is mounted here, so the links it answers with (Location) resolve through the gateway.
+    headers.append(("x-forwarded-prefix", f"/api/{service}"))
     if request.client is not None:
         headers.append(("x-forwarded-for", request.client.host))
     has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers

@@ -28,6 +28,13 @@ def business_date(session: Session, settings: MonitoringSettings) -> date:
     return row.value if row is not None else datetime.now(UTC).date()
 
 
+def last_closed(session: Session) -> date | None:
+    """The stored business date, which COB advances one day at a time (None before the first COB); the override
+    setting does not move it."""
+    row = session.get(BusinessDay, _KEY)
+    return row.value if row is not None else None
+
+
 def set_business_date(session: Session, value: date) -> None:
     row = session.get(BusinessDay, _KEY)
     if row is None:

@@ -17,6 +17,13 @@ class MonitoringSettings(BaseSettings):
     business_date: date | None = None
     # Loans per COB chunk: the unit of progress a crashed run resumes from.
     cob_chunk_size: int = Field(5000, ge=1, le=1_000_000)
+    # COB refuses a business date more than this many days after the real clock's date (UTC): a typo such as
+    # 9999-12-31 would otherwise close the calendar for good.
+    cob_days_ahead: int = Field(1, ge=0, le=36_500)
+    # A running COB renews its lease this often; one not renewed for cob_lease_seconds is shown as stalled and
+    # may be resumed by another request or process.
+    cob_heartbeat_seconds: float = Field(5.0, gt=0, le=600)
+    cob_lease_seconds: float = Field(60.0, gt=0, le=86_400)
     # A borrower is re-scored by COB when its last score is at least this old.
     rescore_every_days: int = Field(30, ge=1)
     # A borrower's contact log and complaints are read by COB when last read at least this long ago.

@@ -40,7 +40,7 @@ def schedule_risk_reviews(session: Session, day: date) -> int:
     worsened = session.execute(
         sa_select(Loan.id, Loan.branch, Loan.officer).join(RiskChange, RiskChange.loan_id == Loan.id).where(
             RiskChange.field == "loan_class", RiskChange.effective_date == day,
-            RiskChange.from_value == ClassName.NORMAL.value)).all()
+            RiskChange.from_value == ClassName.NORMAL.value, RiskChange.superseded_at.is_(None))).all()
     if not worsened:
         return 0
     rows = [{"id": new_id(), "loan_id": loan_id, "branch": branch, "officer": officer,

@@ -15,6 +15,10 @@ from services.monitoring.loans.models import new_id, now
 class RunStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
+    # Shown, never stored: a running run whose lease lapsed (its worker died or gave up); POST resumes it.
+    STALLED = "stalled"
+    # Shown, never stored: a later day of a catch-up range, waiting for the days before it.
+    QUEUED = "queued"
 
 
 class CobRun(MonitoringTable, table=True):
@@ -39,6 +43,11 @@ class CobRun(MonitoringTable, table=True):
     triggered_by: str = Field(max_length=64)
     started_at: datetime = Field(default_factory=now)
     finished_at: datetime | None = None
+    # The last day of the catch-up range this day belongs to; finishing the day plans the next one.
+    through: date | None = None
+    # The worker holding the run, and when it last said it is alive.
+    lease_owner: str | None = Field(default=None, max_length=32)
+    heartbeat_at: datetime | None = None
 
 
 class CobChunk(MonitoringTable, table=True):
@@ -70,9 +79,13 @@ class CobFailure(MonitoringTable, table=True):
 
 
 class CobRequest(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"business_date": "2026-03-31"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"business_date": "2026-03-31"}, {"business_date": "2026-03-28", "through": "2026-03-31"}]})
 
-    business_date: date
+    business_date: date = PydanticField(description="The day to close: the day after the last closed one (or a "
+                                                    "running or stalled day, to resume it).")
+    through: date | None = PydanticField(None, description="Catch-up: close every day from business_date through "
+                                                           "this one, each in order.")
 
 
 class FailureRead(BaseModel):
@@ -105,8 +118,11 @@ class CobReport(BaseModel):
     attempts: int = PydanticField(description="How many times this date was started; above 1 means it resumed.")
     steps: dict[str, Any] = PydanticField(description="Each step after ageing: done, or skipped with the reason.")
     failures: list[FailureRead]
-    started_at: datetime
+    started_at: datetime | None = PydanticField(description="None while queued")
     finished_at: datetime | None
+    through: date | None = PydanticField(None, description="The last day of the catch-up range this day is in")
+    heartbeat_at: datetime | None = PydanticField(None, description="When the worker last renewed its lease; a "
+                                                                    "running run not renewed in time is stalled")
 
 
 class BusinessDateRead(BaseModel):

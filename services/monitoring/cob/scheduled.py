@@ -1,4 +1,4 @@
-"""The steps COB runs after ageing, and the command-line entry point (`loancrm monitoring cob --date`)."""
+"""The steps COB runs after ageing, and the command-line entry point (`loancrm monitoring cob --date [--through]`)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from services.monitoring.alerts.service import warn
 from services.monitoring.collections.flows import deliver_outbox
 from services.monitoring.collections.service import settle_promises
 from services.monitoring.checks.service import schedule_periodic_checks, schedule_risk_reviews
-from services.monitoring.cob.flows import CobContext, Step, run_cob
+from services.monitoring.cob.flows import CobContext, Step, run_cob, start_run
 from services.monitoring.cob.models import CobReport, CobRun, RunStatus
-from services.monitoring.loans.models import Loan, LoanStatus
+from services.monitoring.loans.models import Loan, LoanStatus, new_id
 from services.monitoring.loans.service import note_score, note_segments
 from services.monitoring.peers import connect
 from services.monitoring.rules.engine import Facts
@@ -155,9 +155,9 @@ async def contact_silence(ctx: CobContext) -> dict[str, Any]:
 
 def _settle_promises(ctx: CobContext) -> dict[str, Any]:
     with ctx.database.session() as session:
-        kept, broken = settle_promises(session, ctx.day)
+        kept, broken, raised = settle_promises(session, ctx.day)
         session.commit()
-    return done(kept=kept, broken=broken)
+    return done(kept=kept, broken=broken, alerts_raised=raised)
 
 
 async def promises(ctx: CobContext) -> dict[str, Any]:
@@ -208,9 +208,11 @@ def default_steps() -> dict[str, Step]:
             "contact_silence": contact_silence, "contact_log_outbox": outbox}
 
 
-def run_cob_cli(kernel: KernelSettings, business_date: date, *, progress: bool = True,
+def run_cob_cli(kernel: KernelSettings, business_date: date, *, through: date | None = None, progress: bool = True,
                 max_chunks: int | None = None) -> CobReport:
-    """Close `business_date` from the command line, with a progress bar; peers are called with LOANCRM_API_TOKEN."""
+    """Close `business_date` (through `through`, each day in order) from the command line, with a progress bar;
+    peers are called with LOANCRM_API_TOKEN. Returns the last day's report; raises DomainError for a date the
+    business-date rules refuse."""
     settings = load_settings(MonitoringSettings)
     token = load_settings(BatchSettings).api_token
     database = Database(kernel.database_url("monitoring"))
@@ -219,17 +221,19 @@ def run_cob_cli(kernel: KernelSettings, business_date: date, *, progress: bool =
         # aiohttp sessions belong to one event loop, so the clients are made inside this one.
         peers = connect(kernel) if token else None
         ctx = CobContext(database=database, settings=settings, day=business_date, peers=peers, token=token)
-        with tqdm(desc=f"COB {business_date.isoformat()}", unit="chunk", disable=not progress) as bar:
-            def advance(done_chunks: int, total: int) -> None:
-                bar.total = total
-                bar.update(done_chunks - bar.n)
+        owner = new_id()
+        try:
+            run = await start_run(ctx, "cli", owner=owner, through=through)  # a refused date stops before the bar
+            with tqdm(desc=f"COB {business_date.isoformat()}", unit="chunk", disable=not progress) as bar:
+                def advance(done_chunks: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done_chunks - bar.n)
 
-            try:
                 return await run_cob(ctx, triggered_by="cli", steps=default_steps(), progress=advance,
-                                     max_chunks=max_chunks)
-            finally:
-                if peers is not None:
-                    await peers.aclose()
+                                     max_chunks=max_chunks, started=run, owner=owner)
+        finally:
+            if peers is not None:
+                await peers.aclose()
 
     try:
         return asyncio.run(main())

@@ -83,11 +83,12 @@ def mark_attempt(session: Session, message_id: str, error: str | None) -> None:
     session.add(message)
 
 
-def settle_promises(session: Session, as_of: date) -> tuple[int, int]:
-    """Promises whose date has passed: kept if the loan received the amount since the promise, else broken."""
+def settle_promises(session: Session, as_of: date) -> tuple[int, int, int]:
+    """Promises whose date has passed: kept if the loan received the amount since the promise, else broken.
+    Returns how many were kept, broken, and the alerts the broken ones raised."""
     due = session.exec(select(CollectionAction).where(
         CollectionAction.promise_status == PromiseStatus.PENDING, CollectionAction.promised_date < as_of)).all()
-    kept = broken = 0
+    kept = broken = raised = 0
     for promise in due:
         paid = session.exec(select(func.coalesce(func.sum(Posting.amount), 0)).where(
             Posting.loan_id == promise.loan_id, Posting.status == PostingStatus.POSTED,
@@ -97,11 +98,11 @@ def settle_promises(session: Session, as_of: date) -> tuple[int, int]:
         else:
             promise.promise_status, broken = PromiseStatus.BROKEN, broken + 1
             loan = session.get(Loan, promise.loan_id)
-            alerts.warn(session, Facts(loan.id, loan.customer_id, as_of, promise={
+            raised += alerts.warn(session, Facts(loan.id, loan.customer_id, as_of, promise={
                 "promise_id": promise.id, "amount": promise.promised_amount,
                 "promised_date": promise.promised_date, "paid": paid or ZERO}), kinds=[RuleKind.PROMISE_BROKEN])
         session.add(promise)
-    return kept, broken
+    return kept, broken, raised
 
 
 _SEVERITY_RANK = case({"high": 3, "medium": 2, "low": 1}, value=Alert.severity, else_=0)

@@ -13,7 +13,12 @@ from services.monitoring.loans.models import new_id, now
 
 
 class RiskChange(MonitoringTable, table=True):
-    """Append-only: one row per change of bucket, class or IFRS 9 stage, with its cause. Never updated."""
+    """Append-only: one row per change of bucket, class or IFRS 9 stage, with its cause. Never deleted; a replay
+    (backdated posting, reversal) only marks the rows its corrected path supersedes and appends that path.
+
+    The effective timeline is the rows not superseded: per field they chain, each row's from_value the previous
+    row's to_value. The as-recorded trail is every row, by recorded_at.
+    """
 
     __tablename__ = "risk_changes"
     __table_args__ = (Index("ix_risk_changes_loan", "loan_id", "effective_date"),
@@ -29,7 +34,15 @@ class RiskChange(MonitoringTable, table=True):
     effective_date: date
     recorded_on: date  # the business date it was recorded on; differs from effective_date when backdated
     reference: str | None = Field(default=None, max_length=64)
-    recorded_at: datetime = Field(default_factory=now)
+    recorded_at: datetime = Field(default_factory=now)  # when it became known
+    dpd: int | None = None  # days past due on effective_date (None on rows from before it was kept)
+    superseded_at: datetime | None = None  # when a replay replaced it; None while it is effective
+    superseded_by: str | None = Field(default=None, max_length=64)  # that replay's reference (the posting)
+
+
+class HistoryView(StrEnum):
+    EFFECTIVE = "effective"
+    RECORDED = "recorded"
 
 
 class RiskChangeRead(BaseModel):
@@ -42,6 +55,10 @@ class RiskChangeRead(BaseModel):
     effective_date: date
     recorded_on: date
     reference: str | None
+    dpd: int | None
+    recorded_at: datetime
+    superseded_at: datetime | None
+    superseded_by: str | None
 
 
 class DelinquencyPause(MonitoringTable, table=True):

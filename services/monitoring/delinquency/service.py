@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -21,7 +22,7 @@ from services.monitoring.classification.rules import (
     diff_states,
     ifrs9_stage,
 )
-from services.monitoring.delinquency.models import DelinquencyPause, PauseCreate, RiskChange
+from services.monitoring.delinquency.models import DelinquencyPause, HistoryView, PauseCreate, RiskChange
 from services.monitoring.delinquency.rules import (
     DelinquencyPoint,
     InstalmentState,
@@ -32,7 +33,7 @@ from services.monitoring.delinquency.rules import (
     state_on,
 )
 from services.monitoring.errors import DomainError
-from services.monitoring.loans.models import ClassName, Loan
+from services.monitoring.loans.models import ClassName, Loan, now
 from services.monitoring.loans.products import POLICIES, policy
 from services.monitoring.loans.schedule import Instalment as ScheduledInstalment
 
@@ -100,11 +101,12 @@ def _value(value: object) -> str | None:
 
 
 def history_rows(loan_id: str, records: Sequence[ChangeRecord], recorded_on: date,
-                 reference: str | None) -> list[dict[str, object]]:
+                 reference: str | None, dpd: int) -> list[dict[str, object]]:
+    """Rows for the records of one state change, each keeping the DPD on its effective date."""
     return [
         {"loan_id": loan_id, "field": r.field, "from_value": _value(r.from_value), "to_value": _value(r.to_value),
          "cause": r.cause.value, "effective_date": r.effective_date, "recorded_on": recorded_on,
-         "reference": reference}
+         "reference": reference, "dpd": dpd}
         for r in records if r.field in HISTORY_FIELDS
     ]
 
@@ -124,7 +126,7 @@ def reassess(session: Session, loan: Loan, as_of: date, *, cause: ChangeCause | 
     pauses = pauses_of(session, DelinquencyPause.loan_id == loan.id).get(loan.id, [])
     after = assess(loan, dpd_on(loan.oldest_unpaid_due, as_of, pauses), as_of)
     records = diff_states(before, after, cause, as_of)
-    session.add_all(RiskChange(**row) for row in history_rows(loan.id, records, as_of, reference))
+    session.add_all(RiskChange(**row) for row in history_rows(loan.id, records, as_of, reference, after.dpd))
     set_state(loan, after)
     session.add(loan)
     return records
@@ -134,38 +136,64 @@ def replay(
     session: Session,
     loan: Loan,
     schedule: Sequence[ScheduledInstalment],
-    old_postings: Sequence[Posting],
-    new_postings: Sequence[Posting],
+    postings: Sequence[Posting],
     since: date,
     as_of: date,
     *,
     cause: ChangeCause,
     reference: str,
 ) -> list[ChangeRecord]:
-    """A posting or reversal dated `since` changed the past: append the corrected path from where it diverges.
+    """A posting or reversal dated `since` changed the past: recompute the path from `since` with the live
+    `postings`, and where it parts from the effective timeline, mark the rest of that timeline superseded (never
+    deleted) and append the corrected rows, carrying their back effective dates. Returns the appended records.
 
-    Old records stay as they were; the correction is new records carrying the back value dates.
+    First values (the booking's) stand; the corrected path starts from the state effective the day before
+    `since`, so the rows keep chaining.
     """
+    rows = list(session.exec(select(RiskChange).where(RiskChange.loan_id == loan.id,
+                                                      RiskChange.superseded_at.is_(None))
+                             .order_by(RiskChange.effective_date, RiskChange.recorded_at)))
+    booked = min((r.effective_date for r in rows if r.from_value is None), default=since)
+    start = max(since, booked)
+    kept = [r for r in rows if r.effective_date < start or r.from_value is None]
+    previous: dict[str, str | None] = {field: None for field in HISTORY_FIELDS}
+    for row in kept:
+        previous[row.field] = row.to_value
     buckets = policy(loan.product).buckets
     pauses = pauses_of(session, DelinquencyPause.loan_id == loan.id).get(loan.id, [])
-    old_points = replay_delinquency(schedule, old_postings, since, as_of, pauses=pauses, scheme=buckets)
-    new_points = replay_delinquency(schedule, new_postings, since, as_of, pauses=pauses, scheme=buckets)
+    points = replay_delinquency(schedule, postings, start, as_of, pauses=pauses, scheme=buckets)
     thresholds = [f.min_dpd for f in policy(loan.product).floors.floors]
-    days = sorted(_change_days(old_points, thresholds, as_of) | _change_days(new_points, thresholds, as_of))
-    previous: RiskState | None = None
-    records: list[ChangeRecord] = []
-    for day in days:
-        new = assess(loan, state_on(new_points, day).dpd, day)
-        old = assess(loan, state_on(old_points, day).dpd, day)
-        if previous is None and _reported(new) == _reported(old):
-            continue
-        records += diff_states(previous or old, new, cause, day)
-        previous = new
-    final = assess(loan, state_on(new_points, as_of).dpd, as_of)
-    session.add_all(RiskChange(**row) for row in history_rows(loan.id, records, as_of, reference))
-    set_state(loan, final)
+    corrected: dict[str, list[tuple[ChangeRecord, int]]] = {field: [] for field in HISTORY_FIELDS}
+    for day in sorted(_change_days(points, thresholds, as_of)):
+        state = assess(loan, state_on(points, day).dpd, day)
+        for record in diff_states(None, state, cause, day):
+            if record.field in HISTORY_FIELDS and _value(record.to_value) != previous[record.field]:
+                from_value = previous[record.field]
+                previous[record.field] = _value(record.to_value)
+                corrected[record.field].append((replace(record, from_value=from_value), state.dpd))
+    kept_ids = {r.id for r in kept}
+    stale: dict[str, list[RiskChange]] = {field: [] for field in HISTORY_FIELDS}
+    for row in rows:
+        if row.id not in kept_ids:
+            stale[row.field].append(row)
+    appended: list[ChangeRecord] = []
+    when = now()
+    for field in HISTORY_FIELDS:
+        old, new = stale[field], corrected[field]
+        same = 0  # the common beginning stays as it is
+        while (same < min(len(old), len(new)) and old[same].effective_date == new[same][0].effective_date
+               and old[same].to_value == _value(new[same][0].to_value)):
+            same += 1
+        for row in old[same:]:
+            row.superseded_at, row.superseded_by = when, reference
+            session.add(row)
+        for record, dpd in new[same:]:
+            session.add_all(RiskChange(**row, recorded_at=when)
+                            for row in history_rows(loan.id, [record], as_of, reference, dpd))
+            appended.append(record)
+    set_state(loan, assess(loan, state_on(points, as_of).dpd, as_of))
     session.add(loan)
-    return records
+    return appended
 
 
 def _change_days(points: Sequence[DelinquencyPoint], thresholds: list[int], end: date) -> set[date]:
@@ -182,13 +210,14 @@ def _change_days(points: Sequence[DelinquencyPoint], thresholds: list[int], end:
     return days
 
 
-def _reported(state: RiskState) -> tuple[object, ...]:
-    return state.bucket, state.loan_class, state.stage
-
-
-def history(session: Session, loan_id: str) -> list[RiskChange]:
-    return list(session.exec(select(RiskChange).where(RiskChange.loan_id == loan_id)
-                             .order_by(RiskChange.recorded_at, RiskChange.effective_date)))
+def history(session: Session, loan_id: str, view: HistoryView = HistoryView.EFFECTIVE) -> list[RiskChange]:
+    """The effective timeline (rows no replay superseded, by effective date), or the as-recorded trail (every
+    row, superseded ones included, in the order they became known)."""
+    query = select(RiskChange).where(RiskChange.loan_id == loan_id)
+    if view is HistoryView.EFFECTIVE:
+        return list(session.exec(query.where(RiskChange.superseded_at.is_(None))
+                                 .order_by(RiskChange.effective_date, RiskChange.recorded_at)))
+    return list(session.exec(query.order_by(RiskChange.recorded_at, RiskChange.effective_date)))
 
 
 def check_pause(loan: Loan, command: PauseCreate, as_of: date, *, max_backdate_days: int, max_days: int) -> None:

@@ -2,7 +2,7 @@ from fastapi import APIRouter, Request
 
 from services.monitoring import api
 from services.monitoring.delinquency import service
-from services.monitoring.delinquency.models import PauseRead, RiskChangeRead
+from services.monitoring.delinquency.models import HistoryView, PauseRead, RiskChangeRead
 from services.monitoring.loans import service as loans
 from shared.errors import problem_responses
 
@@ -10,12 +10,18 @@ router = APIRouter(tags=["delinquency"])
 
 
 @router.get("/loans/{loan_id}/history", response_model=list[RiskChangeRead],
-            summary="The loan's append-only history of bucket, class and stage changes, with causes",
-            responses=problem_responses(404))
-def history(request: Request, loan_id: str, principal: api.Reader) -> list[RiskChangeRead]:
+            summary="The loan's history of bucket, class and stage changes, with causes: the effective timeline, or "
+                    "the as-recorded trail",
+            description="`view=effective` (default): what was true, by effective date; rows a backdated posting or a "
+                        "reversal corrected are left out, and each field's rows chain (`from_value` is the previous "
+                        "row's `to_value`). `view=recorded`: every row in the order it became known (`recorded_at`), "
+                        "the superseded ones marked with `superseded_at` and the correction that superseded them.",
+            responses=problem_responses(404, 422))
+def history(request: Request, loan_id: str, principal: api.Reader,
+            view: HistoryView = HistoryView.EFFECTIVE) -> list[RiskChangeRead]:
     with api.database(request).session() as session:
         loans.get_loan(session, loan_id, api.branch_scope(principal))
-        return [RiskChangeRead.model_validate(r) for r in service.history(session, loan_id)]
+        return [RiskChangeRead.model_validate(r) for r in service.history(session, loan_id, view)]
 
 
 @router.get("/loans/{loan_id}/delinquency-pauses", response_model=list[PauseRead],

@@ -170,11 +170,13 @@ def figures(session: Session, as_of: date, *, group_by: GroupBy | None, branch: 
 
 
 def _buckets_on(day: date) -> Subquery:
-    """Each loan's bucket on `day`: its latest bucket change taking effect by then, corrections included."""
+    """Each loan's bucket on `day`: its latest effective bucket change by then (rows a correction superseded are
+    not what was true)."""
     latest = func.row_number().over(partition_by=RiskChange.loan_id,
                                     order_by=(RiskChange.effective_date.desc(), RiskChange.recorded_at.desc()))
     return (select(RiskChange.loan_id, RiskChange.to_value.label("bucket"), latest.label("latest"))
-            .where(RiskChange.field == "bucket", RiskChange.effective_date <= day).subquery())
+            .where(RiskChange.field == "bucket", RiskChange.effective_date <= day,
+                   RiskChange.superseded_at.is_(None)).subquery())
 
 
 def roll_rates(session: Session, start: date, end: date, *, branch: str | None) -> RollRates:
@@ -220,7 +222,7 @@ def vintages(session: Session, as_of: date, *, months: int, branch: str | None) 
     """
     first_bad = (select(RiskChange.loan_id, func.min(RiskChange.effective_date).label("on"))
                  .where(RiskChange.field == "bucket", RiskChange.to_value.in_(BAD_BUCKETS),
-                        RiskChange.effective_date <= as_of)
+                        RiskChange.effective_date <= as_of, RiskChange.superseded_at.is_(None))
                  .group_by(RiskChange.loan_id).subquery())
     disbursed = Loan.disbursement_date
     observed, went_bad = month_on_book_expressions(disbursed, first_bad.c.on, as_of)

@@ -139,7 +139,7 @@ def _reallocate(session: Session, loan: Loan) -> tuple[list[Instalment], list[Po
 
 
 def _rebook(session: Session, loan: Loan, since: date, as_of: date, cause: ChangeCause, reference: str,
-            old_lines: list[PaidLines], received: Posting | None = None,
+            received: Posting | None = None,
             ) -> tuple[list[ChangeRecord], tuple[list[Instalment], list[Posting]] | None]:
     """Bring instalments, balances and risk state in line with the live postings, then record what changed.
     Also returns the instalments and postings when every posting was split again (a correction of the past)."""
@@ -154,7 +154,7 @@ def _rebook(session: Session, loan: Loan, since: date, as_of: date, cause: Chang
     session.add(loan)
     reallocated = None if rows is None else (rows, postings)
     if rows is not None and since < as_of:
-        return delinquency.replay(session, loan, _scheduled(rows), old_lines, _paid_lines(postings), since, as_of,
+        return delinquency.replay(session, loan, _scheduled(rows), _paid_lines(postings), since, as_of,
                                   cause=cause, reference=reference), reallocated
     return delinquency.reassess(session, loan, as_of, cause=cause, reference=reference), reallocated
 
@@ -306,14 +306,13 @@ def post_repayment(session: Session, loan_id: str, command: RepaymentCreate, *, 
     if command.external_id and session.exec(select(Posting.id).where(
             Posting.loan_id == loan.id, Posting.external_id == command.external_id)).first():
         raise Problem(409, "Conflict", f"A posting with external_id {command.external_id!r} already exists.")
-    old_lines = _paid_lines(active_postings(session, loan.id)) if value_date < as_of else []
     posting = Posting(loan_id=loan.id, external_id=command.external_id, amount=command.amount, value_date=value_date,
                       booked_on=as_of, created_by=posted_by)
     session.add(posting)
     session.flush()
     cause = ChangeCause.BACKDATED_REPAYMENT if value_date < as_of else ChangeCause.REPAYMENT
     before = delinquency.stored_state(loan)
-    records, reallocated = _rebook(session, loan, value_date, as_of, cause, posting.id, old_lines, received=posting)
+    records, reallocated = _rebook(session, loan, value_date, as_of, cause, posting.id, received=posting)
     if reallocated is not None:
         _follow_facts(session, loan, *reallocated, since=value_date, as_of=as_of, reference=posting.id,
                       what=f"backdated repayment (value date {value_date.isoformat()})")
@@ -343,13 +342,11 @@ def reverse_posting(session: Session, posting_id: str, reason: str, *, branch: s
     if rebooked is not None and posting.value_date < rebooked:
         raise Problem(409, "Conflict", f"The posting is dated before the schedule's rebooking on "
                                        f"{rebooked.isoformat()}; it cannot be undone against the new schedule.")
-    old_lines = _paid_lines(active_postings(session, loan.id))
     posting.status, posting.reversal_reason = PostingStatus.REVERSED, reason
     posting.reversed_by, posting.reversed_on = reversed_by, as_of
     session.add(posting)
     session.flush()
-    records, reallocated = _rebook(session, loan, posting.value_date, as_of, ChangeCause.REVERSAL, posting.id,
-                                   old_lines)
+    records, reallocated = _rebook(session, loan, posting.value_date, as_of, ChangeCause.REVERSAL, posting.id)
     assert reallocated is not None  # a reversal always splits the remaining postings again
     _follow_facts(session, loan, *reallocated, since=posting.value_date, as_of=as_of, reference=posting.id,
                   what=f"reversal of posting (value date {posting.value_date.isoformat()})")

@@ -101,7 +101,7 @@ def review_rule(session: Session, code: str, since: date, until: date, branch: s
     alerts = sa_select(Alert.status).where(Alert.rule == code, Alert.created_on >= since, Alert.created_on <= until)
     bad = sa_select(RiskChange.loan_id, func.min(RiskChange.effective_date)).where(
         RiskChange.field == "loan_class", RiskChange.to_value.in_(NON_PERFORMING),
-        RiskChange.effective_date >= since, RiskChange.effective_date <= until)
+        RiskChange.effective_date >= since, RiskChange.effective_date <= until, RiskChange.superseded_at.is_(None))
     if branch is not None:
         alerts = alerts.where(Alert.branch == branch)
         bad = bad.join(Loan, Loan.id == RiskChange.loan_id).where(Loan.branch == branch)

@@ -92,12 +92,14 @@ def test_a_crashed_run_resumes_where_it_stopped_without_duplicate_alerts(suite, 
     set_today(suite, date(2030, 1, 10))
     loans = [register(suite, borrowers, disbursement_date="2030-01-10") for _ in range(5)]
     day = date(2030, 2, 11)
+    set_today(suite, day - timedelta(days=1))
     with pytest.raises(RuntimeError):
         asyncio.run(flows.run_cob(_ctx(suite, day, before_commit=_crash), triggered_by="test", steps=default_steps()))
-    crashed = flows.report(suite.database("monitoring"), day)
-    assert crashed.status == "running" and crashed.chunks_done == 1 and crashed.chunks_total > 2
+    crashed = flows.report(suite.database("monitoring"), day, lease_seconds=60)
+    # Nobody works on it any more: stalled (not running), until a start resumes it.
+    assert crashed.status == "stalled" and crashed.chunks_done == 1 and crashed.chunks_total > 2
     sliced = asyncio.run(flows.run_cob(_ctx(suite, day), triggered_by="test", max_chunks=1))
-    assert sliced.status == "running" and sliced.chunks_done == 2
+    assert sliced.status == "stalled" and sliced.chunks_done == 2
     finished = asyncio.run(flows.run_cob(_ctx(suite, day), triggered_by="test", steps=default_steps()))
     assert finished.status == "completed" and finished.chunks_done == finished.chunks_total
     assert finished.attempts == 3 and finished.steps["rescore"] == {"status": "skipped", "reason": NO_TOKEN}
@@ -157,11 +159,29 @@ def test_cob_rescores_borrowers_and_warns_on_a_sharp_fall(suite, borrowers, cham
 
 def test_the_command_line_closes_a_date_and_skips_peers_without_a_token(suite, borrowers, monkeypatch):
     monkeypatch.delenv("LOANCRM_API_TOKEN", raising=False)
+    monkeypatch.setenv("LOANCRM_MONITORING_COB_DAYS_AHEAD", "36500")  # these tests live years ahead of the clock
     set_today(suite, date(2033, 1, 10))
     loan = register(suite, borrowers, disbursement_date="2033-01-10")
+    set_today(suite, date(2033, 2, 10))
     report = run_cob_cli(suite.kernel, date(2033, 2, 11), progress=False)
     assert report.status == "completed" and report.steps["rescore"] == {"status": "skipped", "reason": NO_TOKEN}
     assert loan_now(suite, loan["id"])["dpd"] == 1
+    caught_up = run_cob_cli(suite.kernel, date(2033, 2, 12), through=date(2033, 2, 14), progress=False)
+    assert (caught_up.business_date, caught_up.status) == (date(2033, 2, 14), "completed")
+    assert loan_now(suite, loan["id"])["dpd"] == 4
+
+
+def test_the_command_line_refuses_a_date_in_one_line(suite, monkeypatch, capsys):
+    from loancrm.cli import main
+
+    monkeypatch.setenv("LOANCRM_VAR_DIR", str(suite.kernel.var_dir))
+    monkeypatch.setenv("LOANCRM_MONITORING_DATABASE_URL", suite.kernel.database_url("monitoring"))
+    monkeypatch.setenv("LOANCRM_MONITORING_COB_DAYS_AHEAD", "36500")
+    set_today(suite, date(2033, 6, 1))
+    assert main(["monitoring", "cob", "--date", "2033-06-05"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "loancrm: --date: must be the next business day 2033-06-02; to close every day up to 2033-06-05, send "
+        "business_date 2033-06-02 with through 2033-06-05")
 
 
 def test_a_pause_stops_the_dpd_clock_for_its_days(suite, borrowers):
@@ -205,6 +225,7 @@ def test_two_workers_closing_one_date_age_each_loan_once(suite, borrowers):
     set_today(suite, date(2037, 1, 10))
     loans = [register(suite, borrowers, disbursement_date="2037-01-10") for _ in range(4)]
     day = date(2037, 2, 11)
+    set_today(suite, day - timedelta(days=1))
     asyncio.run(flows.run_cob(_ctx(suite, day), triggered_by="test", max_chunks=0))  # plan the chunks only
 
     def worker(_):
@@ -212,9 +233,10 @@ def test_two_workers_closing_one_date_age_each_loan_once(suite, borrowers):
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         reports = list(pool.map(worker, range(2)))
-    assert {r.status for r in reports} == {"completed"}
-    final = flows.report(suite.database("monitoring"), day)
-    assert final.chunks_done == final.chunks_total
+    # One takes the lease and closes the date; the other answers the run the first is working on (or has closed).
+    assert "completed" in {r.status for r in reports} <= {"completed", "running"}
+    final = flows.report(suite.database("monitoring"), day, lease_seconds=60)
+    assert final.status == "completed" and final.chunks_done == final.chunks_total
     for loan in loans:
         history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=officer(suite)).json()
         assert [h["to_value"] for h in history if h["field"] == "bucket"] == ["M0", "M1"]
@@ -263,6 +285,7 @@ def test_cob_over_http_runs_in_the_background_and_shows_its_progress(suite, borr
 
     monkeypatch.setattr(views, "default_steps", lambda: {"hold": hold})
     day = date(2041, 2, 11)
+    set_today(suite, day - timedelta(days=1))
     started = start_cob(suite, day)
     assert started.status_code == 202, started.text
     assert started.headers["location"] == "/cob/runs/2041-02-11"
@@ -295,6 +318,7 @@ def test_a_run_stopped_by_a_crash_is_resumed_by_the_next_start(suite, borrowers)
     set_today(suite, date(2042, 1, 10))
     loan = register(suite, borrowers, disbursement_date="2042-01-10")
     day = date(2042, 2, 11)
+    set_today(suite, day - timedelta(days=1))
     with pytest.raises(RuntimeError):
         asyncio.run(flows.run_cob(_ctx(suite, day, before_commit=_crash), triggered_by="test"))
     resumed = start_cob(suite, day)
@@ -302,3 +326,160 @@ def test_a_run_stopped_by_a_crash_is_resumed_by_the_next_start(suite, borrowers)
     finished = wait_for_cob(suite, resumed.headers["location"]).json()
     assert finished["status"] == "completed" and finished["chunks_done"] == finished["chunks_total"]
     assert state(loan_now(suite, loan["id"])) == (1, "M1", "special_mention", 2)
+
+
+def _business_date(suite):
+    return suite.direct["monitoring"].get("/business-date", headers=admin(suite)).json()["business_date"]
+
+
+def test_the_business_date_moves_one_day_at_a_time_or_through_a_catch_up_range(suite, borrowers):
+    set_today(suite, date(2043, 1, 10))
+    loan = register(suite, borrowers, disbursement_date="2042-12-10")  # first due 2043-01-10: 1 day late on the 11th
+    # A typo that skips days, goes back, or leaps into the far future is refused and moves nothing.
+    assert_problem(start_cob(suite, date(2043, 1, 20)), 422, "body.business_date")
+    assert_problem(start_cob(suite, date(2043, 1, 10)), 422, "body.business_date")
+    assert_problem(start_cob(suite, date(9999, 12, 31)), 422, "body.business_date")
+    far = suite.direct["monitoring"].post("/cob/runs", headers=admin(suite),
+                                          json={"business_date": "2043-01-11", "through": "9999-12-31"})
+    assert_problem(far, 422, "body.through")
+    assert _business_date(suite) == "2043-01-10"
+    # A catch-up range through the gateway: each day closed in order; Location follows the range's last day there.
+    started = suite.client.post("/api/monitoring/cob/runs", headers=admin(suite),
+                                json={"business_date": "2043-01-11", "through": "2043-01-14"})
+    assert started.status_code == 202, started.text
+    assert started.headers["location"] == "/api/monitoring/cob/runs/2043-01-14"
+    deadline = time.monotonic() + 120
+    while (last := suite.client.get(started.headers["location"], headers=admin(suite))).json()["status"] != "completed":
+        assert last.status_code == 200 and last.json()["status"] in {"queued", "running"}, last.text
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    for offset in range(11, 15):
+        got = suite.direct["monitoring"].get(f"/cob/runs/2043-01-{offset}", headers=admin(suite)).json()
+        assert got["status"] == "completed" and got["through"] == "2043-01-14"
+    assert _business_date(suite) == "2043-01-14"
+    assert loan_now(suite, loan["id"])["dpd"] == 4
+    history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=admin(suite)).json()
+    assert [(h["to_value"], h["effective_date"]) for h in history if h["field"] == "bucket"] == [
+        ("M0", "2043-01-10"), ("M1", "2043-01-11")]
+    assert cob(suite, date(2043, 1, 15)).json()["status"] == "completed"
+
+
+def _settings(suite, **changes):
+    state = suite.services["monitoring"].state
+    state.monitoring_settings = state.monitoring_settings.model_copy(update=changes)
+
+
+def test_a_dead_run_shows_stalled_blocks_later_dates_and_resumes_on_request(suite, borrowers):
+    set_today(suite, date(2044, 1, 10))
+    loan = register(suite, borrowers, disbursement_date="2044-01-10")
+    day = date(2044, 2, 11)
+    set_today(suite, day - timedelta(days=1))
+    # A worker takes the run and dies without a word: its lease stays until it lapses.
+    dead = asyncio.run(flows.start_run(_ctx(suite, day), "test", owner="dead-worker"))
+    assert dead.lease_owner == "dead-worker"
+    location = f"/cob/runs/{day.isoformat()}"
+    assert suite.direct["monitoring"].get(location, headers=admin(suite)).json()["status"] == "running"
+    later = assert_problem(start_cob(suite, day + timedelta(days=1)), 422, "body.business_date")
+    assert "2044-02-11 is unfinished" in later["detail"]
+    live = start_cob(suite, day)  # the lease is live: answered, not worked on twice
+    assert live.status_code == 202 and live.json()["attempts"] == 1
+    original = suite.services["monitoring"].state.monitoring_settings
+    try:
+        _settings(suite, cob_lease_seconds=0.05)
+        time.sleep(0.1)
+        assert suite.direct["monitoring"].get(location, headers=admin(suite)).json()["status"] == "stalled"
+        resumed = start_cob(suite, day)
+        assert resumed.status_code == 202 and resumed.json()["attempts"] == 2
+        finished = wait_for_cob(suite, resumed.headers["location"]).json()
+    finally:
+        suite.services["monitoring"].state.monitoring_settings = original
+    assert finished["status"] == "completed" and finished["heartbeat_at"] is not None
+    assert state(loan_now(suite, loan["id"])) == (1, "M1", "special_mention", 2)
+    assert _business_date(suite) == "2044-02-11"
+    assert_problem(start_cob(suite, date(2044, 2, 10)), 422, "body.business_date")  # never back
+
+
+def test_a_lease_is_renewed_while_the_run_works(suite, borrowers, monkeypatch):
+    from services.monitoring.cob import views
+
+    set_today(suite, date(2045, 1, 10))
+    register(suite, borrowers, disbursement_date="2045-01-10")
+    release = threading.Event()
+
+    async def hold(ctx):  # a long step: without the heartbeat the run would look dead while it works
+        await asyncio.to_thread(release.wait, 60)
+        return {"status": "done"}
+
+    monkeypatch.setattr(views, "default_steps", lambda: {"hold": hold})
+    original = suite.services["monitoring"].state.monitoring_settings
+    _settings(suite, cob_lease_seconds=0.5, cob_heartbeat_seconds=0.05)
+    try:
+        started = start_cob(suite, date(2045, 1, 11))
+        assert started.status_code == 202, started.text
+        time.sleep(1.0)
+        got = suite.direct["monitoring"].get(started.headers["location"], headers=admin(suite)).json()
+        assert got["status"] == "running" and got["attempts"] == 1
+    finally:
+        release.set()
+        suite.services["monitoring"].state.monitoring_settings = original
+    assert wait_for_cob(suite, started.headers["location"]).json()["status"] == "completed"
+
+
+def _power_cut(number):
+    raise RuntimeError(f"power cut in chunk {number}")
+
+
+def test_a_run_left_behind_by_a_later_business_date_can_never_finish(suite, borrowers):
+    set_today(suite, date(2046, 1, 10))
+    loan = register(suite, borrowers, disbursement_date="2046-01-10")
+    day = date(2046, 2, 11)
+    set_today(suite, day - timedelta(days=1))
+    with pytest.raises(RuntimeError):
+        asyncio.run(flows.run_cob(_ctx(suite, day, chunk_size=100_000, before_commit=_power_cut),
+                                  triggered_by="test"))
+    set_today(suite, date(2046, 2, 12))  # as a run left from before these rules, or an operator's edit, would
+    assert_problem(start_cob(suite, day), 422, "body.business_date")
+    assert _business_date(suite) == "2046-02-12"
+    assert loan_now(suite, loan["id"])["dpd"] == 0  # its unfinished ageing did not move the loan back either
+    assert cob(suite, date(2046, 2, 13)).json()["status"] == "completed"  # and it blocks no later day
+
+
+def test_a_catch_up_range_stopped_on_a_day_resumes_from_that_day_through_its_end(suite, borrowers):
+    set_today(suite, date(2047, 1, 10))
+    loan = register(suite, borrowers, disbursement_date="2046-12-10")
+    calls = []
+
+    def dies_on_the_second_day(number):
+        calls.append(number)
+        if len(calls) == 2:
+            raise RuntimeError("power cut on the second day")
+
+    first = date(2047, 1, 11)
+    with pytest.raises(RuntimeError):
+        asyncio.run(flows.run_cob(_ctx(suite, first, chunk_size=100_000, before_commit=dies_on_the_second_day),
+                                  triggered_by="test", through=date(2047, 1, 13)))
+    runs = {d: suite.direct["monitoring"].get(f"/cob/runs/2047-01-{d}", headers=admin(suite)).json()["status"]
+            for d in (11, 12, 13)}
+    assert runs == {11: "completed", 12: "stalled", 13: "stalled"}
+    assert_problem(start_cob(suite, date(2047, 1, 13)), 422, "body.business_date")
+    resumed = start_cob(suite, date(2047, 1, 12))
+    assert resumed.status_code == 202 and resumed.headers["location"] == "/cob/runs/2047-01-13"
+    assert wait_for_cob(suite, resumed.headers["location"]).json()["through"] == "2047-01-13"
+    assert _business_date(suite) == "2047-01-13" and loan_now(suite, loan["id"])["dpd"] == 3
+
+
+def test_a_far_future_run_left_from_before_the_rules_blocks_nothing_and_never_resumes(suite, borrowers):
+    from services.monitoring.cob.models import CobRun
+
+    set_today(suite, date(2048, 1, 10))
+    with suite.database("monitoring").session() as session:  # as an admin's typo once left it, crashed
+        session.add(CobRun(business_date=date(9999, 12, 31), chunk_size=1, triggered_by="admin"))
+        session.commit()
+    try:
+        assert_problem(start_cob(suite, date(9999, 12, 31)), 422, "body.business_date")
+        assert cob(suite, date(2048, 1, 11)).json()["status"] == "completed"
+        assert _business_date(suite) == "2048-01-11"
+    finally:
+        with suite.database("monitoring").session() as session:
+            session.delete(session.get(CobRun, date(9999, 12, 31)))
+            session.commit()

@@ -56,6 +56,8 @@ def test_a_promise_to_pay_is_kept_by_paying_and_broken_by_not(suite, borrowers):
     assert paid.status_code == 201
     report = cob(suite, date(2029, 2, 26)).json()
     assert report["steps"]["promises"]["status"] == "done"
+    # The run's count holds every alert it raised, the broken promise's too.
+    assert report["steps"]["promises"]["alerts_raised"] == 1 and report["alerts_raised"] >= 1
     statuses = {loan["id"]: suite.direct["monitoring"].get(f"/loans/{loan['id']}/collection-actions",
                                                            headers=officer(suite)).json()[0]["promise_status"]
                 for loan in (kept_loan, broken_loan)}

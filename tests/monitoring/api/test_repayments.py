@@ -100,7 +100,7 @@ def test_a_reversal_makes_the_money_owed_again(suite, loan):
     assert_problem(again, 409)
 
 
-def test_a_backdated_repayment_cures_the_past_and_appends_the_correction(suite, borrowers):
+def test_a_backdated_repayment_cures_the_past_and_supersedes_what_it_disproves(suite, borrowers):
     set_today(suite, date(2026, 2, 15))
     loan = register(suite, borrowers)
     set_today(suite, date(2026, 5, 1))
@@ -109,13 +109,16 @@ def test_a_backdated_repayment_cures_the_past_and_appends_the_correction(suite, 
     assert (late["dpd"], late["bucket"], late["classification"]) == (75, "M3", "special_mention")
     body = pay(suite, loan["id"], three, value_date="2026-02-15").json()
     assert (body["loan"]["dpd"], body["loan"]["bucket"], body["loan"]["classification"]) == (0, "M0", "normal")
-    history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=officer(suite)).json()
-    backdated = [h for h in history if h["cause"] == "backdated_repayment"]
-    assert {(h["field"], h["from_value"], h["to_value"], h["effective_date"]) for h in backdated} >= {
-        ("bucket", "M1", "M0", "2026-02-16"), ("loan_class", "special_mention", "normal", "2026-02-16")}
-    assert all(h["recorded_on"] == "2026-05-01" for h in backdated)
-    # What was recorded before stays: history is appended to, never rewritten.
-    assert any(h["cause"] == "repayment" and h["to_value"] == "M3" for h in history)
+    # In effect the loan was never late: the 10.00's row (M3 from 1 May) is superseded, only the booking stands.
+    path = f"/loans/{loan['id']}/history"
+    history = suite.direct["monitoring"].get(path, headers=officer(suite)).json()
+    assert [(h["field"], h["from_value"], h["to_value"], h["effective_date"]) for h in history] == [
+        ("bucket", None, "M0", "2026-02-15"), ("loan_class", None, "normal", "2026-02-15"),
+        ("stage", None, "1", "2026-02-15")]
+    # What was recorded before stays in the as-recorded trail, marked with the correction that superseded it.
+    recorded = suite.direct["monitoring"].get(path, params={"view": "recorded"}, headers=officer(suite)).json()
+    [was_late] = [h for h in recorded if h["cause"] == "repayment" and h["to_value"] == "M3"]
+    assert was_late["superseded_by"] == body["id"] and was_late["superseded_at"] is not None
     # The earlier 10.00 now lands after the backdated three instalments: on the fourth.
     assert check(suite, loan["id"])["received"] == str(D(three) + D("10.00"))
 
