@@ -59,9 +59,9 @@ def test_an_encrypted_signing_key_needs_its_passphrase(tmp_path):
     _run(["migrate", "--service", "gateway"], tmp_path)
     kernel = KernelSettings(var_dir=tmp_path)
     locked = GatewaySettings(key_passphrase="a-passphrase-for-keys")
-    bootstrap_gateway(kernel, locked, AdminSettings(password="admin-password-1"))
+    bootstrap_gateway(kernel, locked, AdminSettings(password="operator-secret-1"))
     with TestClient(create_app(kernel, locked)) as client:
-        assert client.post("/auth/token", data={"username": "admin", "password": "admin-password-1"}).status_code == 200
+        assert client.post("/auth/token", data={"username": "admin", "password": "operator-secret-1"}).status_code == 200
     with TestClient(create_app(kernel, GatewaySettings())) as client:
-        refused = client.post("/auth/token", data={"username": "admin", "password": "admin-password-1"})
+        refused = client.post("/auth/token", data={"username": "admin", "password": "operator-secret-1"})
         assert refused.status_code == 503 and "PASSPHRASE" in refused.json()["detail"]

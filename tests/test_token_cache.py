@@ -33,9 +33,9 @@ class KeySet:
 
 
 def _token(pem: str, kid: str, exp: int) -> str:
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "olga", "iat": exp - 300, "exp": exp, "jti": "j1",
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "olga", "iat": min(exp, int(time.time())), "exp": exp, "jti": "j1",
               "roles": ["loan_officer"]}
-    return jwt.encode(claims, pem, algorithm="RS256", headers={"kid": kid})
+    return jwt.encode(claims, pem, algorithm="RS256", headers={"kid": kid, "typ": "at+jwt"})
 
 
 def _verifier(keys: KeySet, clock: list[float]) -> TokenVerifier:
