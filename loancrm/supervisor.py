@@ -30,6 +30,8 @@ def serve(kernel: KernelSettings, service: str) -> None:
         log_config=None,
         access_log=False,
         proxy_headers=service == "gateway",
+        # Names no server software in the answers.
+        server_header=False,
     )
 
 

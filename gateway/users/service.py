@@ -42,9 +42,12 @@ def _encode_cursor(username: str) -> str:
 
 def _decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor.encode()).decode()
+        username = base64.b64decode(cursor.encode(), altchars=b"-_", validate=True).decode()
     except ValueError:
-        raise field_problem("query.cursor", "is not a cursor this service issued") from None
+        username = ""
+    if not username:
+        raise field_problem("query.cursor", "is not a cursor this service issued")
+    return username
 
 
 def list_users(session: Session, *, cursor: str | None = None, limit: int = 50,
