@@ -19,20 +19,22 @@ APPS = {
 }
 
 
+def uvicorn_options(kernel: KernelSettings, service: str) -> dict[str, object]:
+    return {
+        "host": kernel.host,
+        "port": kernel.port(service),
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": service == "gateway",
+        # Answers name no server software (the gateway passed on the services' too: "uvicorn, uvicorn").
+        "server_header": False,
+    }
+
+
 def serve(kernel: KernelSettings, service: str) -> None:
     import uvicorn
 
-    uvicorn.run(
-        APPS[service],
-        factory=True,
-        host=kernel.host,
-        port=kernel.port(service),
-        log_config=None,
-        access_log=False,
-        proxy_headers=service == "gateway",
-        # Names no server software in the answers.
-        server_header=False,
-    )
+    uvicorn.run(APPS[service], factory=True, **uvicorn_options(kernel, service))
 
 
 def _wait_live(kernel: KernelSettings, processes: dict[str, subprocess.Popen], timeout: float = 60.0) -> None:
