@@ -26,7 +26,6 @@ def _check_service_settings() -> None:
 
 def _up(_args: argparse.Namespace) -> int:
     from loancrm import bootstrap, migrate, supervisor
-
     from shared.files import secure_var_dir
 
     _check_service_settings()

@@ -17,6 +17,9 @@ from loancrm.bootstrap import AdminSettings, bootstrap_gateway
 from shared.settings import KernelSettings
 
 
+ADMIN_SIGN_IN = {"username": "admin", "password": "operator-secret-1"}
+
+
 def _run(args, tmp_path, stdin=""):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOANCRM_")}
     env["LOANCRM_VAR_DIR"] = str(tmp_path)
@@ -66,9 +69,9 @@ def test_an_encrypted_signing_key_needs_its_passphrase(tmp_path):
     locked = GatewaySettings(key_passphrase="a-passphrase-for-keys")
     bootstrap_gateway(kernel, locked, AdminSettings(password="operator-secret-1"))
     with TestClient(create_app(kernel, locked)) as client:
-        assert client.post("/auth/token", data={"username": "admin", "password": "operator-secret-1"}).status_code == 200
+        assert client.post("/auth/token", data=ADMIN_SIGN_IN).status_code == 200
     with TestClient(create_app(kernel, GatewaySettings())) as client:
-        refused = client.post("/auth/token", data={"username": "admin", "password": "operator-secret-1"})
+        refused = client.post("/auth/token", data=ADMIN_SIGN_IN)
         assert refused.status_code == 503 and "PASSPHRASE" in refused.json()["detail"]
 
 
@@ -161,7 +164,7 @@ def test_a_key_stored_in_clear_by_an_older_version_is_encrypted_on_first_use(tmp
         session.add(key)
         session.commit()
     with TestClient(create_app(kernel, GatewaySettings())) as client:
-        assert client.post("/auth/token", data={"username": "admin", "password": "operator-secret-1"}).status_code == 200
+        assert client.post("/auth/token", data=ADMIN_SIGN_IN).status_code == 200
     with database.session() as session:
         assert session.exec(select(SigningKey)).one().private_pem.startswith("-----BEGIN ENCRYPTED")
     database.dispose()

@@ -79,5 +79,6 @@ def test_no_secret_is_written_into_the_compose_file():
 def test_the_production_profile_turns_docs_and_metrics_off_everywhere():
     for name in SERVICES:
         env = COMPOSE["services"][name]["environment"]
-        settings = KernelSettings(docs_enabled=env["LOANCRM_DOCS_ENABLED"], metrics_enabled=env["LOANCRM_METRICS_ENABLED"])
+        settings = KernelSettings(docs_enabled=env["LOANCRM_DOCS_ENABLED"],
+                                  metrics_enabled=env["LOANCRM_METRICS_ENABLED"])
         assert not settings.docs_enabled and not settings.metrics_enabled, name

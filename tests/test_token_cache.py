@@ -3,10 +3,10 @@
 import asyncio
 import time
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwk, jwt
-import pytest
 
 from shared.auth.tokens import InvalidToken, TokenVerifier
 

@@ -69,8 +69,7 @@ async def change_password(request: Request, command: PasswordChange) -> None:
 
     def attempt() -> None:
         with state.database.session() as session:
-            user = users.change_password(session, command,
-                                         token_lifetime_seconds=state.kernel.token_max_lifetime_seconds)
+            users.change_password(session, command, token_lifetime_seconds=state.kernel.token_max_lifetime_seconds)
             session.commit()
 
     await _guarded(request, command.username, attempt)

@@ -18,7 +18,7 @@ _COMMON_WORDS = frozenset({
     "qwerty", "qwertyuiop", "asdfgh", "asdfghjkl", "zxcvbnm", "iloveyou", "monkey", "dragon", "master", "login",
     "football", "baseball", "superman", "batman", "trustno", "sunshine", "princess", "shadow", "michael",
     "charlie", "jennifer", "jordan", "hunter", "freedom", "whatever", "starwars", "secret", "changeme",
-    "default", "welcome", "hello", "abc", "loancrm", "bank", "banking", "loan", "summer", "winter", "spring",
+    "default", "hello", "abc", "loancrm", "bank", "banking", "loan", "summer", "winter", "spring",
     "autumn", "test", "testing", "guest", "root", "user", "access", "mustang", "killer", "soccer", "hockey",
     "ranger", "buster", "thomas", "robert", "daniel", "computer", "internet", "samsung", "google", "apple",
     "china", "woaini", "nihao", "aini", "qazwsx", "zaq", "1qaz2wsx", "q1w2e3r4", "q1w2e3r4t5y6", "1q2w3e4r",

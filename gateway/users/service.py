@@ -10,8 +10,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
-from gateway.users.models import (AccessChange, PasswordChange, RevokedSession, User, UserCreate, UserStatus,
-                                  new_session_id)
+from gateway.users.models import (
+    AccessChange,
+    PasswordChange,
+    RevokedSession,
+    User,
+    UserCreate,
+    UserStatus,
+    new_session_id,
+)
 from gateway.users.passwords import password_problem
 from shared.auth.roles import Role
 from shared.errors import Problem, field_problem
@@ -59,8 +66,9 @@ def list_users(session: Session, *, cursor: str | None = None, limit: int = 50,
     if status is UserStatus.DISABLED:
         query = query.where(User.active.is_(False))  # type: ignore[attr-defined]
     elif status is not None:
+        changing = status is UserStatus.PASSWORD_CHANGE_REQUIRED
         query = query.where(User.active.is_(True),  # type: ignore[attr-defined]
-                            User.must_change_password.is_(status is UserStatus.PASSWORD_CHANGE_REQUIRED))  # type: ignore[attr-defined]
+                            User.must_change_password.is_(changing))  # type: ignore[attr-defined]
     rows = list(session.exec(query.order_by(User.username).limit(limit + 1)).all())
     more = len(rows) > limit
     return rows[:limit], _encode_cursor(rows[limit - 1].username) if more else None
