@@ -80,8 +80,8 @@ def run_all(kernel: KernelSettings) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         _wait_live(kernel, processes)
-        print(f"LoanCRM is up: gateway {kernel.url('gateway')} (API docs {kernel.url('gateway')}/docs). Ctrl-C stops.",
-              flush=True)
+        docs = f" (API docs {kernel.url('gateway')}/docs)" if kernel.docs_enabled else ""
+        print(f"LoanCRM is up: gateway {kernel.url('gateway')}{docs}. Ctrl-C stops.", flush=True)
         while True:
             for name, process in processes.items():
                 if process.poll() is not None:

@@ -173,7 +173,12 @@ def test_without_a_fresh_revocation_list_nothing_is_accepted_after_three_polls()
     clock[0] = 30.0
     with pytest.raises(RevocationsUnavailable):
         asyncio.run(verifier.verify(token))
+    fetches = feed.fetches
+    with pytest.raises(RevocationsUnavailable):  # no new fetch within a second of a failed one
+        asyncio.run(verifier.verify(token))
+    assert feed.fetches == fetches
     feed.down = False
+    clock[0] = 31.0
     assert asyncio.run(verifier.verify(token)).sub == "olga"
 
 

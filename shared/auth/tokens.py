@@ -121,6 +121,7 @@ class TokenVerifier:
         self._revocation_poll = revocation_poll_seconds
         self._revoked: dict[str, float] = {}  # sid -> when the last token that may carry it expires
         self._revocations_at: float | None = None
+        self._revocation_retry_at = 0.0
         self._revocation_lock = asyncio.Lock()
 
     async def _refresh(self) -> None:
@@ -168,15 +169,20 @@ class TokenVerifier:
         if self._revocation_source is None:
             return
         if self._revocations_due():
+            now = self._clock()
             stale_after = self._revocation_poll * REVOCATION_STALE_POLLS
-            too_old = self._revocations_at is None or self._clock() - self._revocations_at >= stale_after
-            # One request refreshes; the others go on with the list they have while it is recent enough.
-            if too_old or not self._revocation_lock.locked():
+            too_old = self._revocations_at is None or now - self._revocations_at >= stale_after
+            # One request refreshes; the others go on with the list they have while it is recent enough. After
+            # a failed fetch the next try waits a little, so an unreachable gateway does not slow every request.
+            if (too_old or not self._revocation_lock.locked()) and now >= self._revocation_retry_at:
                 try:
                     await self._refresh_revocations()
                 except RevocationsUnavailable:
+                    self._revocation_retry_at = self._clock() + min(1.0, self._revocation_poll)
                     if too_old:
                         raise
+            elif too_old:
+                raise RevocationsUnavailable("the revocation list is out of date and cannot be fetched")
         if principal.sid is None:
             raise InvalidToken("token has no session id, so it could not be revoked")
         if principal.sid in self._revoked:
