@@ -48,7 +48,7 @@ def running_suite(var_dir: Path, extra_env: dict[str, str] | None = None) -> Ite
     """`loancrm up` in a scratch folder on free ports; yields the ports and an admin token."""
     ports = dict(zip(("gateway", "customer", "scoring", "monitoring"), free_ports(4), strict=True))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOANCRM_")}
-    env.update({"LOANCRM_VAR_DIR": str(var_dir), "LOANCRM_ADMIN_PASSWORD": "bench-admin-password",
+    env.update({"LOANCRM_VAR_DIR": str(var_dir), "LOANCRM_ADMIN_PASSWORD": "bench-operator-secret",
                 "LOANCRM_LOG_LEVEL": "WARNING", **(extra_env or {})})
     env.update({f"LOANCRM_{name.upper()}_PORT": str(port) for name, port in ports.items()})
     process = subprocess.Popen([sys.executable, "-m", "loancrm", "up"], env=env, stdout=subprocess.PIPE,
@@ -60,7 +60,7 @@ def running_suite(var_dir: Path, extra_env: dict[str, str] | None = None) -> Ite
         else:
             raise RuntimeError("loancrm up exited before it was up")
         token = httpx.post(f"http://127.0.0.1:{ports['gateway']}/auth/token",
-                           data={"username": "admin", "password": "bench-admin-password"}).json()["access_token"]
+                           data={"username": "admin", "password": "bench-operator-secret"}).json()["access_token"]
         yield {"ports": ports, "token": token}
     finally:
         process.terminate()

@@ -15,11 +15,15 @@ from gateway.proxy.views import router as proxy_router
 from gateway.settings import GatewaySettings
 from gateway.tokens import service as token_service
 from gateway.tokens.views import router as token_router
+from gateway.users import service as users_service
 from gateway.users.views import router as users_router
-from shared.app import create_service_app, uvicorn_factory
+from shared.app import create_service_app, uvicorn_factory, verifier_limits
 from shared.auth.tokens import TokenVerifier
 from shared.db import Database
-from shared.settings import KernelSettings, load_settings
+from shared.settings import KernelSettings, SettingsError, load_settings
+
+# The gateway reads revocations from its own database: a query of a small indexed table, so it polls often.
+OWN_REVOCATION_POLL_SECONDS = 1.0
 
 
 def create_app(
@@ -30,17 +34,28 @@ def create_app(
 ) -> FastAPI:
     kernel = kernel or load_settings(KernelSettings)
     gateway_settings = gateway_settings or load_settings(GatewaySettings)
+    if gateway_settings.token_ttl_seconds > kernel.token_max_lifetime_seconds:
+        # Every verifier would refuse such tokens: say so at start-up rather than at the first request.
+        raise SettingsError(f"LOANCRM_GATEWAY_TOKEN_TTL_SECONDS: {gateway_settings.token_ttl_seconds} exceeds "
+                            f"LOANCRM_TOKEN_MAX_LIFETIME_SECONDS ({kernel.token_max_lifetime_seconds})")
     database = Database(kernel.database_url("gateway"))
-    passphrase = gateway_settings.key_passphrase.get_secret_value() if gateway_settings.key_passphrase else None
+    configured = gateway_settings.key_passphrase.get_secret_value() if gateway_settings.key_passphrase else None
+    keyring = token_service.KeyRing(token_service.resolve_passphrase(kernel.var_dir, configured))
 
     async def own_keys() -> dict[str, Any]:
-        # The gateway verifies with its own key table directly: no HTTP round trip to itself.
+        # The gateway verifies with its own tables directly: no HTTP round trip to itself.
         with database.session() as session:
-            return token_service.jwks(session).model_dump()
+            return token_service.jwks(session, kernel.token_max_lifetime_seconds).model_dump()
+
+    async def own_revocations() -> dict[str, Any]:
+        with database.session() as session:
+            return {"revoked": [{"sid": r.sid, "until": r.expires_at.timestamp()}
+                                for r in users_service.revoked_sessions(session)]}
 
     verifier = TokenVerifier(
         issuer=kernel.jwt_issuer, audience=kernel.jwt_audience, jwks_source=own_keys,
-        cache_seconds=kernel.jwks_cache_seconds,
+        cache_seconds=kernel.jwks_cache_seconds, revocation_source=own_revocations,
+        **{**verifier_limits(kernel), "revocation_poll_seconds": OWN_REVOCATION_POLL_SECONDS},  # type: ignore[arg-type]
     )
     upstreams = Upstreams(
         {name: kernel.url(name) for name in ROUTED_SERVICES},
@@ -78,7 +93,7 @@ def create_app(
         on_shutdown=[upstreams.aclose, limiter.aclose],
     )
     app.state.gateway_settings = gateway_settings
-    app.state.passphrase = passphrase
+    app.state.keyring = keyring
     app.state.upstreams = upstreams
     app.state.limiter = limiter
     return app

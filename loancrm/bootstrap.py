@@ -6,7 +6,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.settings import GatewaySettings
-from gateway.tokens.service import ensure_signing_key
+from gateway.tokens.service import ensure_signing_key, resolve_passphrase
 from gateway.users.service import ensure_admin
 from shared.db import Database
 from shared.settings import KernelSettings
@@ -24,8 +24,8 @@ def bootstrap_gateway(kernel: KernelSettings, gateway: GatewaySettings, admin: A
     database = Database(kernel.database_url("gateway"))
     try:
         with database.session() as session:
-            passphrase = gateway.key_passphrase.get_secret_value() if gateway.key_passphrase else None
-            ensure_signing_key(session, passphrase)
+            configured = gateway.key_passphrase.get_secret_value() if gateway.key_passphrase else None
+            ensure_signing_key(session, resolve_passphrase(kernel.var_dir, configured))
             return ensure_admin(session, admin.user, admin.password.get_secret_value() if admin.password else None)
     finally:
         database.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from datetime import date
 
@@ -26,11 +27,13 @@ def _check_service_settings() -> None:
 
 def _up(_args: argparse.Namespace) -> int:
     from loancrm import bootstrap, migrate, supervisor
+    from shared.files import secure_var_dir
 
     _check_service_settings()
     kernel = load_settings(KernelSettings)
     gateway = load_settings(GatewaySettings)
     admin = load_settings(bootstrap.AdminSettings)
+    secure_var_dir(kernel.var_dir)
     migrate.upgrade_all(kernel)
     generated = bootstrap.bootstrap_gateway(kernel, gateway, admin)
     _ensure_champion(kernel)
@@ -134,15 +137,39 @@ def _make_migration(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gateway_session(kernel: KernelSettings):  # noqa: ANN202
+    """The gateway's database, migrated, for a command that acts on users or keys directly."""
+    from loancrm import migrate
+    from shared.db import Database
+
+    migrate.upgrade(kernel.database_url("gateway"), "gateway")
+    return Database(kernel.database_url("gateway"))
+
+
+def _user_command(act) -> int:  # noqa: ANN001
+    """Run `act(session, kernel)` on the gateway's database; a refusal is one line on stderr and exit code 1."""
+    from shared.errors import Problem
+
+    kernel = load_settings(KernelSettings)
+    database = _gateway_session(kernel)
+    try:
+        with database.session() as session:
+            message = act(session, kernel)
+            session.commit()
+    except Problem as exc:
+        print(f"loancrm: {exc.detail}", file=sys.stderr)
+        return 1
+    finally:
+        database.dispose()
+    print(message)
+    return 0
+
+
 def _user_add(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from gateway.users.service import create_user
-    from loancrm import migrate
-    from shared.db import Database
-    from shared.errors import Problem
 
-    kernel = load_settings(KernelSettings)
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
     try:
         command = UserCreate(username=args.username, password=password, roles=args.role, branch=args.branch)
@@ -150,19 +177,107 @@ def _user_add(args: argparse.Namespace) -> int:
         first = exc.errors()[0]
         print(f"loancrm: {first['loc'][0]}: {first['msg']}", file=sys.stderr)
         return 2
-    migrate.upgrade(kernel.database_url("gateway"), "gateway")
-    database = Database(kernel.database_url("gateway"))
+
+    def act(session, _kernel):  # noqa: ANN001, ANN202
+        user = create_user(session, command, created_by="cli")
+        return f"created user {user.username} ({', '.join(user.roles)})"
+
+    return _user_command(act)
+
+
+def _describe(user) -> str:  # noqa: ANN001
+    return f"{user.username}\t{user.status.value}\t{','.join(user.roles)}\t{user.branch or '-'}"
+
+
+def _user_list(args: argparse.Namespace) -> int:
+    from gateway.users.models import UserStatus
+    from gateway.users.service import list_users
+
+    def act(session, _kernel):  # noqa: ANN001, ANN202
+        lines, cursor = [], None
+        while True:
+            users, cursor = list_users(session, cursor=cursor, limit=200,
+                                       status=UserStatus(args.status) if args.status else None)
+            lines += [_describe(u) for u in users]
+            if cursor is None:
+                return "\n".join(["username\tstatus\troles\tbranch", *lines])
+
+    return _user_command(act)
+
+
+def _user_disable(args: argparse.Namespace) -> int:
+    from gateway.users.service import disable_user
+
+    return _user_command(lambda session, kernel: "disabled " + _describe(disable_user(
+        session, args.username, actor="cli", token_lifetime_seconds=kernel.token_max_lifetime_seconds)))
+
+
+def _user_enable(args: argparse.Namespace) -> int:
+    from gateway.users.service import enable_user
+
+    return _user_command(lambda session, _kernel: "enabled " + _describe(enable_user(
+        session, args.username, actor="cli")))
+
+
+def _user_reset_password(args: argparse.Namespace) -> int:
+    from gateway.users.service import reset_password
+
+    def act(session, kernel):  # noqa: ANN001, ANN202
+        user, one_time = reset_password(session, args.username, actor="cli",
+                                        token_lifetime_seconds=kernel.token_max_lifetime_seconds)
+        return (f"one-time password for {user.username}: {one_time}\n"
+                "It only serves to choose a new password (POST /auth/password); the user's tokens are revoked.")
+
+    return _user_command(act)
+
+
+def _user_set_access(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from gateway.users.models import AccessChange
+    from gateway.users.service import change_access
+
+    fields: dict[str, object] = {}
+    if args.role:
+        fields["roles"] = args.role
+    if args.no_branch:
+        fields["branch"] = None
+    elif args.branch is not None:
+        fields["branch"] = args.branch
     try:
-        with database.session() as session:
-            user = create_user(session, command, created_by="cli")
-            session.commit()
-            print(f"created user {user.username} ({', '.join(user.roles)})")
-    except Problem as exc:
-        print(f"loancrm: {exc.detail}", file=sys.stderr)
-        return 1
-    finally:
-        database.dispose()
-    return 0
+        change = AccessChange(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print(f"loancrm: {first['loc'][0]}: {first['msg']}", file=sys.stderr)
+        return 2
+    return _user_command(lambda session, kernel: "changed " + _describe(change_access(
+        session, args.username, change, actor="cli", token_lifetime_seconds=kernel.token_max_lifetime_seconds)))
+
+
+def _keys_list(_args: argparse.Namespace) -> int:
+    from gateway.tokens.service import key_states
+
+    return _user_command(lambda session, kernel: "\n".join(
+        ["kid\tstate\tsigns from\tretired at", *(
+            f"{k.kid}\t{k.state}\t{(k.use_after or k.created_at).isoformat()}\t"
+            f"{k.retired_at.isoformat() if k.retired_at else '-'}"
+            for k in key_states(session, kernel.token_max_lifetime_seconds))]))
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    from gateway.tokens.service import resolve_passphrase, rotate_signing_key
+
+    gateway = load_settings(GatewaySettings)
+
+    def act(session, kernel):  # noqa: ANN001, ANN202
+        # Published now; signing only once every service's cached key set has been refreshed with it.
+        delay = args.delay if args.delay is not None else kernel.jwks_cache_seconds + 30
+        configured = gateway.key_passphrase.get_secret_value() if gateway.key_passphrase else None
+        key = rotate_signing_key(session, resolve_passphrase(kernel.var_dir, configured), delay_seconds=delay)
+        return (f"new signing key {key.kid}: published now, signing from {key.use_after.isoformat()}; "
+                f"the previous key stays published until {kernel.token_max_lifetime_seconds} s after that")
+
+    return _user_command(act)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,6 +308,31 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--branch")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(func=_user_add)
+    listing = user.add_parser("list", help="users with their status, roles and branch")
+    listing.add_argument("--status", choices=["active", "disabled", "password_change_required"])
+    listing.set_defaults(func=_user_list)
+    for name, func, text in (("disable", _user_disable, "disable a user; its tokens stop working"),
+                             ("enable", _user_enable, "enable a disabled user"),
+                             ("reset-password", _user_reset_password,
+                              "print a one-time password the user must replace; its tokens stop working")):
+        action = user.add_parser(name, help=text)
+        action.add_argument("username")
+        action.set_defaults(func=func)
+    access = user.add_parser("set-access", help="change a user's roles and/or branch; its tokens stop working")
+    access.add_argument("username")
+    access.add_argument("--role", action="append", choices=[role.value for role in Role], help="the new roles (repeat); others are dropped")
+    branch = access.add_mutually_exclusive_group()
+    branch.add_argument("--branch")
+    branch.add_argument("--no-branch", action="store_true", help="remove the branch")
+    access.set_defaults(func=_user_set_access)
+
+    keys = commands.add_parser("keys", help="the gateway's token signing keys").add_subparsers(
+        dest="action", required=True)
+    keys.add_parser("list", help="signing keys and their state").set_defaults(func=_keys_list)
+    rotate = keys.add_parser("rotate", help="add a signing key: published now, used after --delay seconds")
+    rotate.add_argument("--delay", type=int, metavar="SECONDS",
+                        help="default: LOANCRM_JWKS_CACHE_SECONDS + 30, so every service knows the key first")
+    rotate.set_defaults(func=_keys_rotate)
     scoring = commands.add_parser("scoring", help="credit scoring models").add_subparsers(dest="action", required=True)
     from services.scoring.cli import add_psi_arguments, add_scoring_train_arguments
 
@@ -225,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Whatever a command writes (databases, keys, secrets, reports) is the operator's alone.
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -19,18 +19,22 @@ APPS = {
 }
 
 
+def uvicorn_options(kernel: KernelSettings, service: str) -> dict[str, object]:
+    return {
+        "host": kernel.host,
+        "port": kernel.port(service),
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": service == "gateway",
+        # Answers name no server software (the gateway passed on the services' too: "uvicorn, uvicorn").
+        "server_header": False,
+    }
+
+
 def serve(kernel: KernelSettings, service: str) -> None:
     import uvicorn
 
-    uvicorn.run(
-        APPS[service],
-        factory=True,
-        host=kernel.host,
-        port=kernel.port(service),
-        log_config=None,
-        access_log=False,
-        proxy_headers=service == "gateway",
-    )
+    uvicorn.run(APPS[service], factory=True, **uvicorn_options(kernel, service))
 
 
 def _wait_live(kernel: KernelSettings, processes: dict[str, subprocess.Popen], timeout: float = 60.0) -> None:
@@ -76,8 +80,8 @@ def run_all(kernel: KernelSettings) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         _wait_live(kernel, processes)
-        print(f"LoanCRM is up: gateway {kernel.url('gateway')} (API docs {kernel.url('gateway')}/docs). Ctrl-C stops.",
-              flush=True)
+        docs = f" (API docs {kernel.url('gateway')}/docs)" if kernel.docs_enabled else ""
+        print(f"LoanCRM is up: gateway {kernel.url('gateway')}{docs}. Ctrl-C stops.", flush=True)
         while True:
             for name, process in processes.items():
                 if process.poll() is not None:

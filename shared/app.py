@@ -12,12 +12,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from shared.auth.dependencies import current_principal
-from shared.auth.tokens import Principal, TokenVerifier, http_jwks_source
+from shared.auth.tokens import Principal, TokenVerifier, http_jwks_source, http_revocation_source
 from shared.db import Database
 from shared.errors import Problem, install_problem_handlers, problem_response, problem_responses
+from shared.files import secure_var_dir
 from shared.idempotency import IdempotencyStore
-from shared.middleware import Metrics, RequestContextMiddleware
 from shared.logging import configure_logging
+from shared.middleware import HardeningMiddleware, Metrics, RequestContextMiddleware
 from shared.settings import KernelSettings, load_settings
 
 ReadyCheck = Callable[[], Awaitable[None]]
@@ -41,12 +42,21 @@ class WhoAmI(BaseModel):
     scopes: list[str]
 
 
+def verifier_limits(kernel: KernelSettings) -> dict[str, float]:
+    """The token limits and revocation poll every verifier takes from the kernel settings."""
+    return {"revocation_poll_seconds": kernel.revocation_poll_seconds,
+            "max_lifetime_seconds": kernel.token_max_lifetime_seconds, "leeway_seconds": kernel.token_leeway_seconds}
+
+
 def default_verifier(kernel: KernelSettings) -> TokenVerifier:
     return TokenVerifier(
         issuer=kernel.jwt_issuer,
         audience=kernel.jwt_audience,
         jwks_source=http_jwks_source(kernel.resolved_jwks_url(), timeout=kernel.peer_timeout_seconds),
         cache_seconds=kernel.jwks_cache_seconds,
+        revocation_source=http_revocation_source(kernel.resolved_revocations_url(),
+                                                 timeout=kernel.peer_timeout_seconds),
+        **verifier_limits(kernel),  # type: ignore[arg-type]
     )
 
 
@@ -81,7 +91,9 @@ def create_service_app(
         description=description,
         version="0.1.0",
         lifespan=lifespan,
-        responses=problem_responses(401, 403, 422),
+        responses=problem_responses(401, 403, 413, 422),
+        docs_url="/docs" if kernel.docs_enabled else None,
+        redoc_url="/redoc" if kernel.docs_enabled else None,
     )
     app.state.service_name = name
     app.state.kernel = kernel
@@ -91,6 +103,11 @@ def create_service_app(
     app.state.metrics = metrics
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    # Added last, so it runs first: oversized headers are refused before anything else reads them.
+    app.add_middleware(HardeningMiddleware, max_header_bytes=kernel.max_header_bytes,
+                       max_body_bytes=kernel.max_body_bytes, hsts=kernel.hsts,
+                       cacheable_paths=frozenset(p for p in ("/docs", "/redoc", "/docs/oauth2-redirect") if
+                                                 kernel.docs_enabled))
 
     ops = APIRouter(tags=["operations"])
 
@@ -119,9 +136,10 @@ def create_service_app(
             f"{k} {v}" for k, v in results.items() if v != "ok"), extra={"checks": results})
         return problem_response(request, problem)
 
-    @ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    if kernel.metrics_enabled:
+        @ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
+        async def prometheus() -> Response:
+            return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     secured = APIRouter(dependencies=[Depends(current_principal)])
 
@@ -144,4 +162,6 @@ def create_service_app(
 def uvicorn_factory(name: str, create_app: Callable[[KernelSettings], FastAPI]) -> FastAPI:
     kernel = load_settings(KernelSettings)
     configure_logging(name, kernel.log_level)
+    # Databases, keys and generated secrets this process writes are its own: 0600 files in a 0700 folder.
+    secure_var_dir(kernel.var_dir)
     return create_app(kernel)

@@ -1,18 +1,24 @@
-"""One pure-ASGI middleware per app: request id, access log and Prometheus metrics in a single pass."""
+"""Pure-ASGI middleware every app runs: request id, access log and Prometheus metrics in a single pass; request
+size limits and security headers."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.logging import get_logger, request_id_var
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 log = get_logger("loancrm.access")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Metrics:
@@ -74,3 +80,103 @@ class RequestContextMiddleware:
                 principal=scope.get("state", {}).get("principal_sub"),
             )
             request_id_var.reset(token)
+
+
+MAX_AUTHORIZATION_BYTES = 8 * 1024 + 64  # a token at the verifier's size limit, plus its scheme
+_BODY_LIMIT_ATTRIBUTE = "max_body_bytes"
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+]
+_NO_STORE = (b"cache-control", b"no-store")
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+# Set here on every answer; the same headers from the app (or a proxied service) are replaced, not repeated.
+_REPLACED = frozenset({b"server", b"cache-control", b"strict-transport-security", *(k for k, _ in _SECURITY_HEADERS)})
+
+
+def max_body(limit: int) -> Callable[[F], F]:
+    """Let one route accept a larger (or smaller) request body than the process default."""
+
+    def mark(endpoint: F) -> F:
+        setattr(endpoint, _BODY_LIMIT_ATTRIBUTE, limit)
+        return endpoint
+
+    return mark
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body may be at most {limit} bytes on this route.")
+
+
+class HardeningMiddleware:
+    """Header and body size limits before anything parses them, and the security headers on every answer."""
+
+    def __init__(self, app: ASGIApp, *, max_header_bytes: int, max_body_bytes: int, hsts: bool,
+                 cacheable_paths: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.max_header_bytes = max_header_bytes
+        self.max_body_bytes = max_body_bytes
+        self.hsts = hsts
+        self.cacheable_paths = cacheable_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = scope["headers"]
+        total = sum(len(k) + len(v) + 4 for k, v in headers)
+        authorization = max((len(v) for k, v in headers if k == b"authorization"), default=0)
+        extra = self._security_headers(scope)
+        if total > self.max_header_bytes or authorization > MAX_AUTHORIZATION_BYTES:
+            what = "Authorization header" if authorization > MAX_AUTHORIZATION_BYTES else "request headers"
+            await _refuse(send, 431, "Request header fields too large", f"The {what} are too large.", extra)
+            return
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _REPLACED]
+                message["headers"] = kept + extra
+            await send(message)
+
+        await self.app(scope, self._limited(scope, receive), send_secured)
+
+    def _security_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+        extra = list(_SECURITY_HEADERS)
+        if scope["path"] not in self.cacheable_paths:
+            extra.append(_NO_STORE)
+        forwarded = next((v for k, v in scope["headers"] if k == b"x-forwarded-proto"), b"")
+        if self.hsts or scope.get("scheme") == "https" or forwarded.lower() == b"https":
+            extra.append(_HSTS)
+        return extra
+
+    def _limited(self, scope: Scope, receive: Receive) -> Receive:
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            # Read once routing has happened (a route reads its body), so the route's own limit is known.
+            route = scope.get("route")
+            limit = getattr(getattr(route, "endpoint", None), _BODY_LIMIT_ATTRIBUTE, self.max_body_bytes)
+            if received == 0:
+                declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+                if declared is not None and declared.isdigit() and int(declared) > limit:
+                    raise BodyTooLarge(limit)
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        return receive_limited
+
+
+async def _refuse(send: Send, status: int, title: str, detail: str, extra: list[tuple[bytes, bytes]]) -> None:
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"), *extra]})
+    await send({"type": "http.response.body", "body": body})

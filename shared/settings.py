@@ -64,6 +64,22 @@ class KernelSettings(BaseSettings):
     jwks_url: str = ""
     # How long a service trusts its cached copy of the gateway's public keys.
     jwks_cache_seconds: int = Field(300, ge=0)
+    # Empty means the gateway's own /auth/revocations. Polled every this many seconds; a token whose user was
+    # disabled or changed is refused within that time, and every token is refused once the list is three polls old.
+    revocations_url: str = ""
+    revocation_poll_seconds: float = Field(10.0, gt=0, le=10)
+    # RFC 8725 limits every verifier applies: a token living longer than this (exp - iat), or issued further
+    # than the leeway in the future, is refused; so is one longer than the size limit, before it is parsed.
+    token_max_lifetime_seconds: int = Field(3600, ge=60, le=86400)
+    token_leeway_seconds: int = Field(60, ge=0, le=300)
+    # Request limits every process applies (a route may allow a larger body, e.g. a model upload).
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(16 * 1024, ge=4096)
+    # Browsable docs (/docs, /redoc) and Prometheus /metrics; off in production (docker-compose.yml).
+    docs_enabled: bool = True
+    metrics_enabled: bool = True
+    # Send Strict-Transport-Security on every answer (also sent whenever the request came over HTTPS).
+    hsts: bool = False
     peer_timeout_seconds: float = Field(2.0, gt=0)
     # Empty means no Redis: counters and caches stay inside each process (the embedded default).
     redis_url: str = ""
@@ -94,7 +110,7 @@ class KernelSettings(BaseSettings):
     def _database_url(cls, value: str) -> str:
         return _check_database_url(value)
 
-    @field_validator("gateway_url", "customer_url", "scoring_url", "monitoring_url", "jwks_url")
+    @field_validator("gateway_url", "customer_url", "scoring_url", "monitoring_url", "jwks_url", "revocations_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
@@ -113,6 +129,9 @@ class KernelSettings(BaseSettings):
 
     def resolved_jwks_url(self) -> str:
         return self.jwks_url or f"{self.url('gateway')}/.well-known/jwks.json"
+
+    def resolved_revocations_url(self) -> str:
+        return self.revocations_url or f"{self.url('gateway')}/auth/revocations"
 
 
 S = TypeVar("S", bound=BaseSettings)

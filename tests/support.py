@@ -25,12 +25,13 @@ from gateway.users.models import UserCreate
 from gateway.users.service import create_user
 from loancrm import migrate
 from loancrm.bootstrap import AdminSettings, bootstrap_gateway
-from shared.auth.tokens import TokenVerifier, http_jwks_source
+from shared.app import verifier_limits
+from shared.auth.tokens import TokenVerifier, http_jwks_source, http_revocation_source
 from shared.db import Database
 from shared.settings import SERVICES, KernelSettings
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-ADMIN_PASSWORD = "admin-password-for-tests"
+ADMIN_PASSWORD = "suite-operator-secret-1"
 PASSWORD = "a-long-test-password"
 
 
@@ -115,6 +116,18 @@ class Suite:
     def headers(self, username: str, roles: list[str] | None = None, branch: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(username, roles, branch)}"}
 
+    def sign(self, claims: dict, *, kid: str | None = None, headers: dict | None = None) -> str:
+        """A token signed with the gateway's real (decrypted) signing key: for forging claims in tests."""
+        from jose import jwt
+
+        from gateway.tokens.service import active_key
+
+        with self.database("gateway").session() as session:
+            key = active_key(session)
+            signer = self.gateway.state.keyring.signer(session, key)
+        return jwt.encode(claims, signer, algorithm="RS256",
+                          headers={"kid": kid or key.kid, "typ": "at+jwt", **(headers or {})})
+
 
 def service_app(
     service: str, kernel: KernelSettings, verifier: TokenVerifier, transports: dict[str, httpx.AsyncBaseTransport]
@@ -130,6 +143,8 @@ def service_app(
 
 @contextmanager
 def running_suite(backend: str, tmp: Path, **kernel_overrides: object) -> Iterator[Suite]:
+    # Revocations reach the services within a poll: short in tests, so a test can wait for one.
+    kernel_overrides.setdefault("revocation_poll_seconds", 0.5)
     with database_urls(backend, tmp) as urls:
         kernel = KernelSettings(
             var_dir=tmp,
@@ -151,6 +166,8 @@ def running_suite(backend: str, tmp: Path, **kernel_overrides: object) -> Iterat
             return TokenVerifier(
                 issuer=kernel.jwt_issuer, audience=kernel.jwt_audience,
                 jwks_source=http_jwks_source("http://gateway/.well-known/jwks.json", client=jwks_client),
+                revocation_source=http_revocation_source("http://gateway/auth/revocations", client=jwks_client),
+                **verifier_limits(kernel),  # type: ignore[arg-type]
             )
 
         for name in ("customer", "scoring", "monitoring"):

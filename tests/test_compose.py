@@ -74,3 +74,11 @@ def test_no_secret_is_written_into_the_compose_file():
     text = (ROOT / "docker-compose.yml").read_text()
     assert "${POSTGRES_PASSWORD" in text and "${LOANCRM_GATEWAY_KEY_PASSPHRASE" in text
     assert not re.search(r"(PASSWORD|PASSPHRASE):\s*['\"]?[A-Za-z0-9]", text)
+
+
+def test_the_production_profile_turns_docs_and_metrics_off_everywhere():
+    for name in SERVICES:
+        env = COMPOSE["services"][name]["environment"]
+        settings = KernelSettings(docs_enabled=env["LOANCRM_DOCS_ENABLED"],
+                                  metrics_enabled=env["LOANCRM_METRICS_ENABLED"])
+        assert not settings.docs_enabled and not settings.metrics_enabled, name

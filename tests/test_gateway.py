@@ -1,7 +1,9 @@
 """Routing through the gateway: token forwarded, request id carried, a peer down or slow named in a problem."""
 
+import json
 import socket
 import threading
+import time
 
 import pytest
 
@@ -125,3 +127,109 @@ def test_metrics_count_requests_by_route_template(suite):
     assert 'loancrm_http_requests_total{method="GET",route="/api/{service}/{path:path}",service="gateway",status="200"}' in text
     direct = suite.direct["customer"].get("/metrics").text
     assert 'route="/whoami",service="customer",status="200"' in direct
+
+
+def _targets(suite):
+    return [("gateway", suite.client, "/whoami"), *((s, suite.direct[s], "/whoami") for s in suite.direct),
+            ("through-gateway", suite.client, "/api/customer/whoami")]
+
+
+@pytest.mark.parametrize("authorized", [True, False])
+def test_every_answer_of_every_service_carries_the_security_headers(suite, authorized):
+    """Found 14: no Cache-Control, X-Content-Type-Options or frame headers on answers with personal data."""
+    headers = suite.headers("admin") if authorized else {}
+    for name, client, path in _targets(suite):
+        response = client.get(path, headers=headers)
+        assert response.status_code == (200 if authorized else 401), name
+        assert response.headers["cache-control"] == "no-store", name
+        assert response.headers["x-content-type-options"] == "nosniff", name
+        assert response.headers["x-frame-options"] == "DENY", name
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"], name
+        assert "strict-transport-security" not in response.headers, name
+        assert response.headers.get_list("x-frame-options") == ["DENY"], name  # not repeated by the proxy
+        assert "server" not in response.headers, name
+
+
+def test_hsts_is_sent_behind_tls(suite):
+    response = suite.client.get("/api/monitoring/whoami", headers={**suite.headers("admin"),
+                                                                   "X-Forwarded-Proto": "https"})
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_uvicorn_is_started_without_its_server_header(suite):
+    import asyncio
+
+    import httpx
+    import uvicorn
+
+    from loancrm.supervisor import uvicorn_options
+
+    kernel = KernelSettings(**{**suite.kernel.model_dump(), "gateway_port": _closed_port()})
+    server = uvicorn.Server(uvicorn.Config(suite.services["customer"], **uvicorn_options(kernel, "gateway")))
+
+    async def run() -> httpx.Response:
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.02)
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{kernel.gateway_port}/health/live")
+        server.should_exit = True
+        await task
+        return response
+
+    response = asyncio.run(run())
+    assert response.status_code == 200 and "server" not in response.headers
+
+
+def test_docs_and_metrics_can_be_switched_off(suite):
+    """Found 14: /docs and /metrics (with failed sign-in counts) were public on every port."""
+    from fastapi.testclient import TestClient
+
+    kernel = KernelSettings(**{**suite.kernel.model_dump(), "docs_enabled": False, "metrics_enabled": False})
+    with TestClient(create_app(kernel, GatewaySettings()), base_url="http://gateway") as client:
+        for path in ("/docs", "/redoc", "/metrics"):
+            assert client.get(path).status_code == 404, path
+        assert client.get("/health/live").status_code == 200
+    assert suite.client.get("/docs").status_code == 200  # on by default, for development
+
+
+@pytest.mark.parametrize("size", [60 * 1024, 16 * 1024 * 1024])
+def test_a_huge_authorization_header_is_refused_quickly_on_every_port(suite, size):
+    """Found 13: a 60 KB token and a 16 MB Authorization header were parsed."""
+    huge = {"Authorization": "Bearer " + "a" * size}
+    for name, client, path in _targets(suite):
+        started = time.perf_counter()
+        response = client.get(path, headers=huge)
+        assert response.status_code == 431, name
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert time.perf_counter() - started < 2.0, name
+    too_many = {f"x-filler-{i}": "y" * 1000 for i in range(20)}
+    assert suite.direct["scoring"].get("/health/live", headers=too_many).status_code == 431
+
+
+def _schedule_preview(size: int) -> bytes:
+    body = json.dumps({"principal": "10000.00", "padding": "x" * size})
+    return body.encode()
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_json_body_over_a_megabyte_is_refused_with_413(suite, chunked):
+    """Found 13: a 50 MB JSON body to schedule-preview answered 200."""
+    body = _schedule_preview(2 * 1024 * 1024)
+    content = iter([body[i:i + 65536] for i in range(0, len(body), 65536)]) if chunked else body
+    headers = {**suite.headers("officer.limits", ["loan_officer"], "BJ001"), "Content-Type": "application/json"}
+    response = suite.direct["monitoring"].post("/loans/schedule-preview", headers=headers, content=content)
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "1048576" in response.json()["detail"]
+    small = suite.direct["monitoring"].post("/loans/schedule-preview", headers=headers,
+                                            content=_schedule_preview(10))
+    assert small.status_code == 422  # read and validated as usual
+
+
+def test_a_large_body_through_the_gateway_gets_the_services_413(suite):
+    headers = {**suite.headers("officer.limits2", ["loan_officer"], "BJ001"), "Content-Type": "application/json"}
+    response = suite.client.post("/api/monitoring/loans/schedule-preview", headers=headers,
+                                 content=_schedule_preview(2 * 1024 * 1024))
+    assert response.status_code == 413

@@ -11,6 +11,7 @@ import redis
 from gateway.limits.service import MemoryCounter, RateLimiter, RedisCounter
 from gateway.main import create_app
 from gateway.settings import GatewaySettings
+from tests.support import ADMIN_PASSWORD
 
 
 @pytest.fixture
@@ -29,6 +30,54 @@ def test_repeated_sign_in_attempts_are_refused_with_retry_after(strict_gateway):
     assert [a.status_code for a in answers] == [400, 400, 429]
     assert int(answers[2].headers["retry-after"]) >= 1
     assert answers[2].headers["content-type"] == "application/problem+json"
+
+
+def _gateway(suite, **limits):
+    from fastapi.testclient import TestClient
+
+    app = create_app(suite.kernel, GatewaySettings(**limits),
+                     transports={name: httpx.ASGITransport(a) for name, a in suite.services.items()})
+    return lambda where: TestClient(app, base_url="http://gateway", client=(where, 40000))
+
+
+def test_guessing_from_one_address_does_not_lock_the_user_out_from_another(suite):
+    """Found 10: ten bad tries from anywhere and the right password got 429 for 70 s."""
+    client = _gateway(suite, sign_in_attempts_per_minute=2)
+    with client("203.0.113.66") as attacker, client("198.51.100.7") as office:
+        answers = [attacker.post("/auth/token", data={"username": "admin", "password": f"guess-{i}"}).status_code
+                   for i in range(3)]
+        assert answers == [400, 400, 429]
+        right = {"username": "admin", "password": ADMIN_PASSWORD}
+        assert attacker.post("/auth/token", data=right).status_code == 429  # this address stays slowed down
+        assert office.post("/auth/token", data=right).status_code == 200
+
+
+def test_one_address_trying_many_usernames_is_limited(suite):
+    client = _gateway(suite, sign_in_address_attempts_per_minute=3)
+    with client("203.0.113.67") as sprayer, client("198.51.100.8") as office:
+        answers = [sprayer.post("/auth/token", data={"username": f"user.{i}", "password": "Summer2026!x"})
+                   for i in range(4)]
+        assert [a.status_code for a in answers] == [400, 400, 400, 429]
+        assert "from this address" in answers[3].json()["detail"]
+        assert office.post("/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}).status_code == 200
+
+
+def test_repeated_guessing_backs_off_to_the_hourly_limit(suite):
+    client = _gateway(suite, sign_in_attempts_per_minute=100, sign_in_attempts_per_hour=3)
+    with client("203.0.113.68") as attacker:
+        answers = [attacker.post("/auth/token", data={"username": "admin", "password": f"guess-{i}"})
+                   for i in range(4)]
+    assert [a.status_code for a in answers] == [400, 400, 400, 429]
+    assert int(answers[3].headers["retry-after"]) > 60
+
+
+def test_successful_sign_ins_do_not_count_against_the_limits(suite):
+    """Many people behind one office address sign in at nine o'clock."""
+    client = _gateway(suite, sign_in_attempts_per_minute=2, sign_in_address_attempts_per_minute=2)
+    with client("198.51.100.9") as office:
+        statuses = [office.post("/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}).status_code
+                    for _ in range(5)]
+    assert statuses == [200] * 5
 
 
 def test_a_user_over_the_api_limit_gets_429_and_others_are_unaffected(suite, strict_gateway):

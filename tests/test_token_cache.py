@@ -3,10 +3,10 @@
 import asyncio
 import time
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwk, jwt
-import pytest
 
 from shared.auth.tokens import InvalidToken, TokenVerifier
 
@@ -33,9 +33,9 @@ class KeySet:
 
 
 def _token(pem: str, kid: str, exp: int) -> str:
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "olga", "iat": exp - 300, "exp": exp, "jti": "j1",
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "olga", "iat": min(exp, int(time.time())), "exp": exp, "jti": "j1",
               "roles": ["loan_officer"]}
-    return jwt.encode(claims, pem, algorithm="RS256", headers={"kid": kid})
+    return jwt.encode(claims, pem, algorithm="RS256", headers={"kid": kid, "typ": "at+jwt"})
 
 
 def _verifier(keys: KeySet, clock: list[float]) -> TokenVerifier:
@@ -111,3 +111,83 @@ def test_a_role_gate_on_a_route_without_the_services_token_check_still_verifies_
         assert client.get("/officers-only", headers={"Authorization": f"Bearer {token}"}).json() == {"ok": True}
         refused = client.get("/admins-only", headers={"Authorization": f"Bearer {token}"})
         assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
+
+
+class Revocations:
+    def __init__(self) -> None:
+        self.revoked: list[dict] = []
+        self.fetches = 0
+        self.down = False
+
+    async def __call__(self) -> dict:
+        from shared.auth.tokens import RevocationsUnavailable
+
+        self.fetches += 1
+        if self.down:
+            raise RevocationsUnavailable("gateway unreachable")
+        return {"revoked": list(self.revoked)}
+
+
+def _session_token(pem: str, kid: str, sid: str = "s1") -> str:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "olga", "iat": now, "exp": now + 600, "jti": "j1",
+              "roles": ["loan_officer"], "sid": sid}
+    return jwt.encode(claims, pem, algorithm="RS256", headers={"kid": kid, "typ": "at+jwt"})
+
+
+def _revoking_verifier(public: dict, feed: Revocations, clock: list[float]) -> TokenVerifier:
+    # The default poll (10 s), on a clock the test moves.
+    return TokenVerifier(issuer=ISSUER, audience=AUDIENCE, jwks_source=KeySet(public), cache_seconds=300,
+                         clock=lambda: clock[0], revocation_source=feed)
+
+
+def test_a_revocation_reaches_a_remembered_token_by_the_next_poll():
+    pem, public = _key("k1")
+    token = _session_token(pem, "k1")
+    feed, clock = Revocations(), [0.0]
+    verifier = _revoking_verifier(public, feed, clock)
+    assert asyncio.run(verifier.verify(token)).sid == "s1"
+    feed.revoked = [{"sid": "s1", "until": time.time() + 600}]
+    clock[0] = 5.0  # within the poll: the list this process has is still used
+    assert asyncio.run(verifier.verify(token)).sub == "olga"
+    clock[0] = 10.0  # a poll later: refused, though the token itself is remembered as verified
+    with pytest.raises(InvalidToken, match="revoked"):
+        asyncio.run(verifier.verify(token))
+    assert feed.fetches == 2
+    other = _session_token(pem, "k1", sid="s2")
+    assert asyncio.run(verifier.verify(other)).sid == "s2"
+
+
+def test_without_a_fresh_revocation_list_nothing_is_accepted_after_three_polls():
+    """The bound holds while the gateway is unreachable: at most 30 s with the default 10 s poll."""
+    from shared.auth.tokens import RevocationsUnavailable
+
+    pem, public = _key("k1")
+    token = _session_token(pem, "k1")
+    feed, clock = Revocations(), [0.0]
+    verifier = _revoking_verifier(public, feed, clock)
+    asyncio.run(verifier.verify(token))
+    feed.down = True
+    clock[0] = 29.0  # polls fail, but the list is recent enough
+    assert asyncio.run(verifier.verify(token)).sub == "olga"
+    clock[0] = 30.0
+    with pytest.raises(RevocationsUnavailable):
+        asyncio.run(verifier.verify(token))
+    fetches = feed.fetches
+    with pytest.raises(RevocationsUnavailable):  # no new fetch within a second of a failed one
+        asyncio.run(verifier.verify(token))
+    assert feed.fetches == fetches
+    feed.down = False
+    clock[0] = 31.0
+    assert asyncio.run(verifier.verify(token)).sub == "olga"
+
+
+def test_a_token_over_the_size_limit_is_refused_before_it_is_decoded():
+    pem, public = _key("k1")
+    verifier = _verifier(KeySet(public), [0.0])
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "olga", "iat": now, "exp": now + 300, "jti": "j1",
+              "roles": ["loan_officer"], "padding": "x" * 60_000}
+    big = jwt.encode(claims, pem, algorithm="RS256", headers={"kid": "k1", "typ": "at+jwt"})
+    with pytest.raises(InvalidToken, match="too large"):
+        asyncio.run(verifier.verify(big))

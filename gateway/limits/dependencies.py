@@ -5,6 +5,8 @@ from shared.auth.dependencies import current_principal
 from shared.auth.tokens import Principal
 from shared.errors import Problem
 
+HOUR = 3600
+
 
 def _refuse(verdict: Verdict, what: str) -> Problem:
     return Problem(
@@ -21,10 +23,34 @@ async def limit_api_calls(request: Request, principal: Principal = Depends(curre
         raise _refuse(verdict, "Request limit reached for this user")
 
 
-async def limit_sign_in(request: Request) -> None:
-    form = await request.form()
-    username = str(form.get("username", ""))[:64].lower()
-    state = request.app.state
-    verdict = await state.limiter.hit(f"signin:{username}", state.gateway_settings.sign_in_attempts_per_minute)
-    if not verdict.allowed:
-        raise _refuse(verdict, "Too many sign-in attempts for this user")
+def _sign_in_tiers(request: Request, username: str) -> list[tuple[str, int, int, str]]:
+    """(key, limit, window, what) for each limit a failed sign-in counts against."""
+    settings = request.app.state.gateway_settings
+    address = request.client.host if request.client else "unknown"
+    pair = f"signin:{username[:64].lower()}@{address}"
+    return [
+        (pair, settings.sign_in_attempts_per_minute, 60, "Too many failed sign-ins for this user from this address"),
+        (pair, settings.sign_in_attempts_per_hour, HOUR, "Too many failed sign-ins for this user from this address"),
+        (f"signin-address:{address}", settings.sign_in_address_attempts_per_minute, 60,
+         "Too many failed sign-ins from this address"),
+        (f"signin-address:{address}", settings.sign_in_address_attempts_per_hour, HOUR,
+         "Too many failed sign-ins from this address"),
+    ]
+
+
+async def check_sign_in(request: Request, username: str) -> None:
+    """Refuse before the password is even checked while this address is over a limit. Only this address: the
+    same user elsewhere signs in as usual, so guessing from one place cannot lock the user out."""
+    limiter = request.app.state.limiter
+    for key, limit, window, what in _sign_in_tiers(request, username):
+        verdict = await limiter.check(f"{key}:{window}", limit, window)
+        if not verdict.allowed:
+            # A refused attempt counts too, so a client that ignores Retry-After stays refused.
+            await record_failed_sign_in(request, username)
+            raise _refuse(verdict, what)
+
+
+async def record_failed_sign_in(request: Request, username: str) -> None:
+    limiter = request.app.state.limiter
+    for key, limit, window, _ in _sign_in_tiers(request, username):
+        await limiter.hit(f"{key}:{window}", limit, window)

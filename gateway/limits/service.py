@@ -1,4 +1,6 @@
-"""Sliding-window request limits: per user on the API, per username on sign-in (slows password guessing).
+"""Sliding-window request limits: per user on the API; on sign-in, failed attempts per (username, client
+address) and per address across usernames, each over a minute and over an hour (slows password guessing without
+letting anyone lock a user out from elsewhere).
 
 A fixed window let a burst straddling its edge through twice (two guesses at 0:59, two more at 1:00). The count
 is instead the current minute's plus the previous minute's weighted by how much of it still lies within the
@@ -54,6 +56,11 @@ class MemoryCounter:
         self._counts[(key, slot)] = count
         return Counts(count, self._counts.get((key, slot - 1), 0), now - slot * window)
 
+    async def peek(self, key: str, window: int) -> Counts:
+        now = self._clock()
+        slot = int(now // window)
+        return Counts(self._counts.get((key, slot), 0), self._counts.get((key, slot - 1), 0), now - slot * window)
+
 
 class RedisCounter:
     def __init__(self, url: str, fallback: MemoryCounter, clock: Callable[[], float] = time.time) -> None:
@@ -75,6 +82,16 @@ class RedisCounter:
             return await self._fallback.incr(key, window)
         return Counts(int(count), int(before or 0), now - slot * window)
 
+    async def peek(self, key: str, window: int) -> Counts:
+        now = self._clock()
+        slot = int(now // window)
+        try:
+            count, before = await self._redis.mget(f"loancrm:rl:{key}:{slot}", f"loancrm:rl:{key}:{slot - 1}")
+        except (RedisError, OSError) as exc:
+            log.warning("rate limiter falling back to memory", error=str(exc))
+            return await self._fallback.peek(key, window)
+        return Counts(int(count or 0), int(before or 0), now - slot * window)
+
     async def aclose(self) -> None:
         await self._redis.aclose()
 
@@ -87,6 +104,13 @@ class RateLimiter:
         counts = await self.counter.incr(key, window)
         used = counts.current + counts.previous * (1 - counts.elapsed / window)
         return Verdict(allowed=used <= limit, limit=limit, remaining=max(0, int(limit - used)),
+                       retry_after=_retry_after(counts, limit, window))
+
+    async def check(self, key: str, limit: int, window: int = 60) -> Verdict:
+        """Whether one more hit would be allowed, without counting one."""
+        counts = await self.counter.peek(key, window)
+        used = counts.current + counts.previous * (1 - counts.elapsed / window)
+        return Verdict(allowed=used + 1 <= limit, limit=limit, remaining=max(0, int(limit - used)),
                        retry_after=_retry_after(counts, limit, window))
 
     async def aclose(self) -> None:

@@ -3,10 +3,13 @@ from fastapi import APIRouter, Depends, Request
 from gateway.limits.dependencies import limit_api_calls
 from gateway.proxy.service import forward
 from shared.errors import problem_responses
+from shared.middleware import max_body
 
 router = APIRouter(tags=["routing"], dependencies=[Depends(limit_api_calls)])
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+# The largest body any service route accepts (a model bundle); each service applies its routes' own limits.
+PROXY_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 @router.api_route(
@@ -16,5 +19,6 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     responses=problem_responses(404, 429, 503, 504),
     include_in_schema=False,
 )
+@max_body(PROXY_MAX_BODY_BYTES)
 async def route_to_service(service: str, path: str, request: Request):  # noqa: ANN201 - a streamed passthrough
     return await forward(request.app.state.upstreams, service, path, request, request.state.request_id)

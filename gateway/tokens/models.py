@@ -16,7 +16,28 @@ class SigningKey(GatewayTable, table=True):
     public_pem: str = Field(sa_column=Column(Text, nullable=False))
     encrypted: bool = False
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    # Published from creation, signs from here on: services learn a new key before any token needs it.
+    use_after: datetime | None = None
+    # When a newer key took over signing; published until the last token this one signed has expired.
     retired_at: datetime | None = None
+
+
+class KeyRead(BaseModel):
+    kid: str
+    state: str  # upcoming, signing, retired (still published), withdrawn
+    created_at: datetime
+    use_after: datetime | None
+    retired_at: datetime | None
+
+
+class Revocation(BaseModel):
+    sid: str
+    until: int
+
+
+class RevocationList(BaseModel):
+    revoked: list[Revocation]
+    generated_at: int
 
 
 class TokenResponse(BaseModel):

@@ -1,20 +1,50 @@
-"""Signing keys and the access tokens the gateway issues with them."""
+"""Signing keys and the access tokens the gateway issues with them.
+
+Private keys are stored encrypted (PKCS#8, the passphrase from LOANCRM_GATEWAY_KEY_PASSPHRASE or generated into
+a 0600 file beside the other keys), so a copy of the database alone cannot sign tokens. A rotation publishes the
+new key at once and signs with it only after a delay longer than the services' JWKS cache; the old key stays
+published until the last token it signed has expired.
+"""
 
 from __future__ import annotations
 
 import base64
+import os
+import secrets
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jose import jwt
+from jose import jwk, jwt
+from jose.backends.base import Key
 from sqlmodel import Session, select
 
-from gateway.tokens.models import Jwk, JwkSet, SigningKey
+from gateway.tokens.models import Jwk, JwkSet, KeyRead, SigningKey
 from gateway.users.models import User
 from shared.auth.roles import scopes_for
 from shared.errors import Problem
+
+PASSPHRASE_FILE = "gateway-key-passphrase"
+ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068
+
+
+def resolve_passphrase(var_dir: Path, configured: str | None) -> str:
+    """The operator's passphrase, else one generated once into `var_dir` (0600) and reused."""
+    if configured:
+        return configured
+    path = var_dir / PASSPHRASE_FILE
+    var_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    generated = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(generated + "\n")
+    return generated
 
 
 def _b64url_uint(value: int) -> str:
@@ -22,57 +52,124 @@ def _b64url_uint(value: int) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def create_signing_key(session: Session, passphrase: str | None) -> SigningKey:
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _starts(key: SigningKey) -> datetime:
+    return _utc(key.use_after or key.created_at)
+
+
+def _encrypted_pem(private: rsa.RSAPrivateKey, passphrase: str) -> str:
+    return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.BestAvailableEncryption(passphrase.encode())).decode()
+
+
+def create_signing_key(session: Session, passphrase: str, use_after: datetime | None = None) -> SigningKey:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    encryption = (
-        serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
-    )
     key = SigningKey(
         kid=uuid.uuid4().hex[:16],
-        private_pem=private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-        ).decode(),
+        private_pem=_encrypted_pem(private, passphrase),
         public_pem=private.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode(),
-        encrypted=bool(passphrase),
+        encrypted=True,
+        use_after=use_after or _now(),
     )
     session.add(key)
     session.commit()
     return key
 
 
+def _all_keys(session: Session) -> list[SigningKey]:
+    return sorted(session.exec(select(SigningKey)).all(), key=_starts)
+
+
 def active_key(session: Session) -> SigningKey | None:
-    return session.exec(
-        select(SigningKey).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.created_at.desc())  # type: ignore[union-attr]
-    ).first()
+    """The key that signs now: the newest whose time to sign has come."""
+    now = _now()
+    started = [key for key in _all_keys(session) if _starts(key) <= now]
+    return started[-1] if started else None
 
 
-def ensure_signing_key(session: Session, passphrase: str | None) -> SigningKey:
+def ensure_signing_key(session: Session, passphrase: str) -> SigningKey:
     return active_key(session) or create_signing_key(session, passphrase)
 
 
-def _private_pem(key: SigningKey, passphrase: str | None) -> bytes:
-    if not key.encrypted:
-        return key.private_pem.encode()
-    if not passphrase:
-        raise Problem(503, "Service unavailable", "Signing key is encrypted; LOANCRM_GATEWAY_KEY_PASSPHRASE is unset.")
-    private = serialization.load_pem_private_key(key.private_pem.encode(), passphrase.encode())
-    return private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+def rotate_signing_key(session: Session, passphrase: str, *, delay_seconds: int) -> SigningKey:
+    """A new key, published now and signing after `delay_seconds`; the key it replaces retires then."""
+    use_after = _now() + timedelta(seconds=delay_seconds)
+    for key in _all_keys(session):
+        if key.retired_at is None:
+            key.retired_at = use_after
+            session.add(key)
+    return create_signing_key(session, passphrase, use_after=use_after)
 
 
-def jwks(session: Session) -> JwkSet:
-    # Retired keys stay published so tokens they signed remain verifiable until they expire.
-    keys = session.exec(select(SigningKey)).all()
+def _published(key: SigningKey, now: datetime, lifetime_seconds: int) -> bool:
+    return key.retired_at is None or _utc(key.retired_at) + timedelta(seconds=lifetime_seconds) > now
+
+
+def key_states(session: Session, lifetime_seconds: int) -> list[KeyRead]:
+    now, signer = _now(), active_key(session)
+    states = []
+    for key in _all_keys(session):
+        if signer is not None and key.kid == signer.kid:
+            state = "signing"
+        elif _starts(key) > now:
+            state = "upcoming"
+        else:
+            state = "retired" if _published(key, now, lifetime_seconds) else "withdrawn"
+        states.append(KeyRead(kid=key.kid, state=state, created_at=key.created_at, use_after=key.use_after,
+                              retired_at=key.retired_at))
+    return states
+
+
+def jwks(session: Session, lifetime_seconds: int) -> JwkSet:
+    """Upcoming, signing and recently retired keys: a key drops out once no token it signed can still be valid."""
+    now = _now()
     published = []
-    for key in keys:
+    for key in _all_keys(session):
+        if not _published(key, now, lifetime_seconds):
+            continue
         numbers = serialization.load_pem_public_key(key.public_pem.encode()).public_numbers()  # type: ignore[union-attr]
         published.append(
             Jwk(kty="RSA", kid=key.kid, alg=key.algorithm, use="sig", n=_b64url_uint(numbers.n), e=_b64url_uint(numbers.e))
         )
     return JwkSet(keys=published)
+
+
+class KeyRing:
+    """Decrypts a signing key once per process and keeps it in memory only."""
+
+    def __init__(self, passphrase: str) -> None:
+        self.passphrase = passphrase
+        self._keys: dict[str, Key] = {}
+
+    def signer(self, session: Session, key: SigningKey) -> Key:
+        cached = self._keys.get(key.kid)
+        if cached is not None:
+            return cached
+        if not key.encrypted:
+            # A key an older version stored in clear: encrypted in place the first time it is used.
+            private = serialization.load_pem_private_key(key.private_pem.encode(), None)
+            key.private_pem, key.encrypted = _encrypted_pem(private, self.passphrase), True  # type: ignore[arg-type]
+            session.add(key)
+            session.commit()
+        try:
+            private = serialization.load_pem_private_key(key.private_pem.encode(), self.passphrase.encode())
+        except (ValueError, TypeError):
+            raise Problem(503, "Service unavailable",
+                          "The signing key cannot be decrypted: LOANCRM_GATEWAY_KEY_PASSPHRASE is unset or not the "
+                          "passphrase it was stored with.") from None
+        pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        self._keys[key.kid] = jwk.construct(pem.decode(), key.algorithm)
+        return self._keys[key.kid]
 
 
 def issue_access_token(
@@ -83,7 +180,7 @@ def issue_access_token(
     issuer: str,
     audience: str,
     ttl_seconds: int,
-    passphrase: str | None,
+    keyring: KeyRing,
 ) -> tuple[str, str]:
     allowed = scopes_for(user.roles)
     unknown = [s for s in requested_scopes if s not in allowed]
@@ -91,7 +188,7 @@ def issue_access_token(
         raise Problem(400, "Invalid scope", f"Scopes not allowed for this user: {' '.join(unknown)}.",
                       extra={"error": "invalid_scope"})
     scope = " ".join(sorted(requested_scopes or allowed))
-    key = ensure_signing_key(session, passphrase)
+    key = ensure_signing_key(session, keyring.passphrase)
     now = int(time.time())
     claims = {
         "iss": issuer,
@@ -101,9 +198,11 @@ def issue_access_token(
         "nbf": now,
         "exp": now + ttl_seconds,
         "jti": uuid.uuid4().hex,
+        "sid": user.session_id,
         "roles": list(user.roles),
         "scope": scope,
         "branch": user.branch,
     }
-    token = jwt.encode(claims, _private_pem(key, passphrase), algorithm=key.algorithm, headers={"kid": key.kid})
+    token = jwt.encode(claims, keyring.signer(session, key), algorithm=key.algorithm,
+                       headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYPE})
     return token, scope

@@ -9,6 +9,7 @@ from services.monitoring.business_day import business_date
 from services.monitoring.transactions import service
 from services.monitoring.transactions.models import MAX_BATCH_ROWS, BatchReceipt, TransactionBatch
 from shared.errors import problem_responses
+from shared.middleware import max_body
 
 router = APIRouter(tags=["account transactions"])
 
@@ -18,7 +19,8 @@ router = APIRouter(tags=["account transactions"])
              description="All or nothing; a bad row is a 422 naming `body.rows.N.field`. The feed rules (salary "
                          "stopped, shared payer, card cash-out, funds moved on) run on the borrowers concerned. "
                          "Idempotency-Key required: a retry returns the first receipt.",
-             responses=problem_responses(409, 422, 428))
+             responses=problem_responses(409, 413, 422, 428))
+@max_body(MAX_BATCH_ROWS * 1024)  # a full batch: rows are a few hundred bytes each
 async def record_transactions(request: Request, command: TransactionBatch, principal: api.Officer,
                               idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
                               ) -> JSONResponse:

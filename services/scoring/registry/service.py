@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from services.scoring.registry.models import ModelState, ModelTransition, ModelVersion, PromotionTarget
 from services.scoring.registry.store import ArtifactStore
-from services.scoring.training.bundle import ModelBundle, load_bundle
+from services.scoring.training.bundle import BundleTooLarge, ModelBundle, load_bundle
 from shared.errors import Problem
 
 
@@ -52,6 +52,8 @@ def register_model(session: Session, store: ArtifactStore, data: bytes, *, name:
     """Store a bundle once and register each of its roles (default: all) as a draft version."""
     try:
         bundle = load_bundle(data)
+    except BundleTooLarge as exc:
+        raise Problem(413, "Payload too large", str(exc)) from None
     except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
         raise Problem(422, "Invalid model bundle", f"Not a model bundle: {exc}") from None
     # The scorecard first, so it gets the lower version number of the pair.

@@ -11,8 +11,9 @@ from services.scoring.registry import service
 from services.scoring.registry.models import (ModelRead, ModelState, ModelVersion, PromotionCommand,
                                               ReasonedCommand, TransitionRead)
 from services.scoring.registry.store import sha256_of
-from shared.errors import Problem, problem_responses
+from shared.errors import problem_responses
 from shared.idempotency import check_key, fingerprint
+from shared.middleware import max_body
 
 # Bundles are a few hundred kilobytes; this bounds what one upload may make the service read into memory.
 MAX_BUNDLE_BYTES = 50 * 1024 * 1024
@@ -35,6 +36,7 @@ def model_read(session: Session, model: ModelVersion) -> ModelRead:
              responses=problem_responses(409, 413, 422, 428),
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
+@max_body(MAX_BUNDLE_BYTES)
 async def register_model(
     request: Request,
     principal: api.ModelManager,
@@ -43,9 +45,7 @@ async def register_model(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     key = check_key(idempotency_key, required=False)
-    data = await request.body()
-    if len(data) > MAX_BUNDLE_BYTES:
-        raise Problem(413, "Payload too large", f"A bundle may be at most {MAX_BUNDLE_BYTES} bytes.")
+    data = await request.body()  # at most MAX_BUNDLE_BYTES: the kernel's body limit refuses more with a 413
     state = api.state(request)
 
     def run(session):  # noqa: ANN001, ANN202

@@ -37,6 +37,13 @@ INPUT_CONTRACT = {
 }
 DEFAULT_ROLE = "scorecard"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed so that the same model gives the same bytes
+# What a bundle may unpack to (trained bundles are a few hundred KB to a few MB). Checked on the sizes the zip
+# declares before anything is inflated; zipfile never inflates a member past its declared size.
+MAX_UNPACKED_BYTES = 32 * 1024 * 1024
+
+
+class BundleTooLarge(ValueError):
+    pass
 
 
 @dataclass
@@ -109,6 +116,9 @@ def save_bundle(result: TrainResult, path: str | Path) -> None:
 def load_bundle(source: str | Path | bytes) -> ModelBundle:
     raw = source if isinstance(source, bytes) else Path(source).read_bytes()
     with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+        unpacked = sum(info.file_size for info in zf.infolist())
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise BundleTooLarge(f"the bundle unpacks to {unpacked} bytes; at most {MAX_UNPACKED_BYTES} are accepted")
         manifest = json.loads(zf.read("manifest.json"))
         if manifest.get("format") not in (BUNDLE_FORMAT, _FORMAT_1):
             raise ValueError(f"not a {BUNDLE_FORMAT} file")

@@ -142,6 +142,36 @@ def test_a_bundle_file_is_uploaded_as_drafts(suite, default_champion, analyst, t
     assert client.post("/models", params={"name": "x"}, content=data, headers=officer).status_code == 403
 
 
+def _zip(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_an_upload_is_limited_by_what_it_unpacks_to(suite, analyst):
+    """Found 13: a 0.31 MB upload inflated the scoring process by 500 MB; the cap counted compressed bytes."""
+    import json
+    import os
+
+    bomb = _zip({"manifest.json": json.dumps({"format": "loancrm-scoring-bundle/1", "models": {
+        "scorecard": {"path": "scorecard.onnx", "onnx_sha256": "0" * 64}}}).encode(),
+        "scorecard.onnx": bytes(40 * 1024 * 1024)})
+    assert len(bomb) < 1024 * 1024
+    headers = {**analyst, "Content-Type": "application/zip"}
+    refused = suite.direct["scoring"].post("/models", params={"name": "bomb"}, content=bomb, headers=headers)
+    assert refused.status_code == 413, refused.text
+    assert refused.headers["content-type"] == "application/problem+json" and "unpacks" in refused.json()["detail"]
+    # The route's own body limit is above the kernel's 1 MB default: a 2 MB zip is read (and refused as no bundle).
+    large = _zip({"noise.bin": os.urandom(2 * 1024 * 1024)})
+    assert suite.direct["scoring"].post("/models", params={"name": "noise"}, content=large,
+                                        headers=headers).status_code == 422
+
+
 def test_auditors_read_the_registry_but_cannot_change_it(suite, default_champion):
     auditor = suite.headers("auditor.reg", ["auditor"])
     assert _models(suite, auditor)
