@@ -2,6 +2,7 @@ from fastapi import APIRouter, Depends, Request
 
 from gateway.limits.dependencies import limit_api_calls
 from gateway.proxy.service import forward
+from shared.auth.dependencies import needs
 from shared.errors import problem_responses
 
 router = APIRouter(tags=["routing"], dependencies=[Depends(limit_api_calls)])
@@ -15,6 +16,7 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     summary="Forward to a LoanCRM service (customer, scoring, monitoring) with the caller's token",
     responses=problem_responses(404, 429, 503, 504),
     include_in_schema=False,
+    openapi_extra=needs(),  # each service checks the scopes its routes need
 )
 async def route_to_service(service: str, path: str, request: Request):  # noqa: ANN201 - a streamed passthrough
     return await forward(request.app.state.upstreams, service, path, request, request.state.request_id)

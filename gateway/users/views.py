@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from gateway.db import idempotency
 from gateway.users import service
 from gateway.users.models import UserCreate, UserRead
-from shared.auth.dependencies import require_roles
+from shared.auth.dependencies import needs, require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
@@ -40,7 +40,8 @@ def create_user(
     return JSONResponse(outcome.body, status_code=outcome.status_code)
 
 
-@router.get("", response_model=list[UserRead], summary="List users (admin, auditor)")
+@router.get("", response_model=list[UserRead], summary="List users (admin, auditor)",
+            openapi_extra=needs("users:admin", "audit:read"))
 def list_users(request: Request, _: Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.AUDITOR))]) -> list[UserRead]:
     with request.app.state.database.session() as session:
         return [UserRead.model_validate(u, from_attributes=True) for u in service.list_users(session)]

@@ -67,7 +67,7 @@ class Portrait(BaseModel):
 
     customer_id: str
     tenure_months: int
-    products_held: int
+    products_held: int | None  # null for a caller without monitoring:read
     contacts_90d: int
     days_since_last_contact: int | None
     csat_avg: float | None

@@ -107,7 +107,8 @@ class PortraitRead(BaseModel):
 
     customer_id: str
     tenure_months: int
-    products_held: int
+    products_held: int | None = PydanticField(
+        description="Active loans (from monitoring); null for a caller without monitoring:read.")
     contacts_90d: int
     contacts_prior_90d: int
     days_since_last_contact: int | None

@@ -15,6 +15,7 @@ from services.monitoring.loans.models import (
     SchedulePreview,
     ScheduleRequest,
 )
+from shared.auth.dependencies import needs
 from shared.auth.roles import Role
 from shared.clients.customer import CustomerNotFound
 from shared.errors import Problem, field_problem, problem_responses
@@ -31,7 +32,7 @@ def loan_detail(session, loan) -> LoanDetail:  # noqa: ANN001
 
 @router.post("/loans/schedule-preview", response_model=SchedulePreview,
              summary="Preview a repayment schedule without creating a loan",
-             responses=problem_responses(422))
+             responses=problem_responses(422), openapi_extra=needs("monitoring:read"))
 def preview(command: ScheduleRequest, _: api.Reader) -> SchedulePreview:
     with api.domain_errors():
         return service.preview_schedule(command)
