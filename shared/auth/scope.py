@@ -64,6 +64,8 @@ class Visibility:
 
 
 NOTHING = Visibility()
+# For work that already checked the caller's scope on the same record, or that runs for no caller (batches).
+EVERYTHING = Visibility(everything=True)
 
 
 def visibility(principal: Principal, among: Iterable[str] | None = None) -> Visibility:

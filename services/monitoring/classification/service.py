@@ -25,12 +25,13 @@ from services.monitoring.errors import DomainError
 from services.monitoring.loans import service as loans
 from services.monitoring.loans.models import Loan, LoanStatus
 from services.monitoring.repayments.models import Posting, PostingStatus
+from shared.auth.scope import Visibility
 from shared.errors import Problem
 
 
-def request_override(session: Session, loan_id: str, command: OverrideRequest, *, maker: str, branch: str | None,
+def request_override(session: Session, loan_id: str, command: OverrideRequest, *, maker: str, scope: Visibility,
                      as_of: date) -> ClassOverride:
-    loan = loans.get_loan(session, loan_id, branch)
+    loan = loans.get_loan(session, loan_id, scope)
     apply_override(delinquency.to_class(loan.classification), delinquency.to_class(command.requested_class))
     override = ClassOverride(loan_id=loan.id, requested_class=command.requested_class.value, reason=command.reason,
                              maker=maker, requested_on=as_of)
@@ -40,10 +41,11 @@ def request_override(session: Session, loan_id: str, command: OverrideRequest, *
 
 
 def decide_override(session: Session, override_id: str, command: OverrideDecision, *, checker: str,
-                    as_of: date) -> ClassOverride:
+                    scope: Visibility, as_of: date) -> ClassOverride:
     """Approve or reject; the checker must not be the maker, and the class is re-checked against today's floor."""
     override = session.get(ClassOverride, override_id)
-    if override is None:
+    loan = None if override is None else session.get(Loan, override.loan_id)
+    if override is None or loan is None or not scope.allows(loan.branch):
         raise Problem(404, "Not found", f"No override {override_id!r}.")
     if override.status != OverrideStatus.PENDING:
         raise Problem(409, "Conflict", f"This override is already {override.status}.")
@@ -53,7 +55,7 @@ def decide_override(session: Session, override_id: str, command: OverrideDecisio
     override.status = OverrideStatus.APPROVED if command.approve else OverrideStatus.REJECTED
     session.add(override)
     if command.approve:
-        loan = loans.lock_loan(session, override.loan_id, None)
+        loan = loans.lock_loan(session, override.loan_id, scope)
         try:
             apply_override(delinquency.to_class(loan.classification), delinquency.to_class(override.requested_class))
         except DomainError as exc:
@@ -69,11 +71,11 @@ def overrides(session: Session, loan_id: str) -> list[ClassOverride]:
                              .order_by(ClassOverride.created_at)))
 
 
-def restructure_loan(session: Session, loan_id: str, command: RestructuringRequest, *, branch: str | None,
+def restructure_loan(session: Session, loan_id: str, command: RestructuringRequest, *, scope: Visibility,
                      by: str, as_of: date) -> Loan:
     """Mark the loan restructured today: at least special mention, and no better than now, for the observation
     period (a year). With a new rate and/or term, the schedule after the effective date is rebooked too."""
-    loan = loans.lock_loan(session, loan_id, branch)
+    loan = loans.lock_loan(session, loan_id, scope)
     if in_observation(loan.restructured_on, as_of, MIN_OBSERVATION_MONTHS):
         raise Problem(409, "Conflict", f"The loan is still in observation after its restructuring on "
                                        f"{loan.restructured_on.isoformat()}.")

@@ -28,7 +28,7 @@ Checker = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.RISK_ANALY
 def request_override(request: Request, loan_id: str, command: OverrideRequest, principal: api.Maker) -> OverrideRead:
     with api.database(request).session() as session, api.domain_errors():
         override = service.request_override(session, loan_id, command, maker=principal.sub,
-                                            branch=api.branch_scope(principal),
+                                            scope=api.scope(principal),
                                             as_of=business_date(session, api.settings(request)))
         session.commit()
         return OverrideRead.model_validate(override)
@@ -40,7 +40,7 @@ def request_override(request: Request, loan_id: str, command: OverrideRequest, p
 def decide_override(request: Request, override_id: str, command: OverrideDecision, principal: Checker) -> OverrideRead:
     with api.database(request).session() as session:
         override = service.decide_override(session, override_id, command, checker=principal.sub,
-                                           as_of=business_date(session, api.settings(request)))
+                                           scope=api.scope(principal), as_of=business_date(session, api.settings(request)))
         session.commit()
         return OverrideRead.model_validate(override)
 
@@ -49,7 +49,7 @@ def decide_override(request: Request, override_id: str, command: OverrideDecisio
             summary="Overrides proposed for a loan, with their decisions", responses=problem_responses(404))
 def list_overrides(request: Request, loan_id: str, principal: api.Reader) -> list[OverrideRead]:
     with api.database(request).session() as session:
-        loans.get_loan(session, loan_id, api.branch_scope(principal))
+        loans.get_loan(session, loan_id, api.scope(principal))
         return [OverrideRead.model_validate(o) for o in service.overrides(session, loan_id)]
 
 
@@ -61,7 +61,7 @@ def restructure_loan(request: Request, loan_id: str, command: RestructuringReque
                      principal: api.Officer) -> LoanSummary:
     with api.database(request).session() as session:
         with api.domain_errors():
-            loan = service.restructure_loan(session, loan_id, command, branch=api.branch_scope(principal),
+            loan = service.restructure_loan(session, loan_id, command, scope=api.scope(principal),
                                             by=principal.sub, as_of=business_date(session, api.settings(request)))
         session.commit()
         return LoanSummary.model_validate(loan)

@@ -16,7 +16,7 @@ router = APIRouter(tags=["delinquency"])
             responses=problem_responses(404))
 def history(request: Request, loan_id: str, principal: api.Reader) -> list[RiskChangeRead]:
     with api.database(request).session() as session:
-        loans.get_loan(session, loan_id, api.branch_scope(principal))
+        loans.get_loan(session, loan_id, api.scope(principal))
         return [RiskChangeRead.model_validate(r) for r in service.history(session, loan_id)]
 
 
@@ -25,7 +25,7 @@ def history(request: Request, loan_id: str, principal: api.Reader) -> list[RiskC
              responses=problem_responses(404, 422))
 def pause_delinquency(request: Request, loan_id: str, command: PauseCreate, principal: api.Officer) -> PauseRead:
     with api.database(request).session() as session, api.domain_errors():
-        loan = loans.lock_loan(session, loan_id, api.branch_scope(principal))
+        loan = loans.lock_loan(session, loan_id, api.scope(principal))
         pause = service.pause_delinquency(session, loan, command, by=principal.sub,
                                           as_of=business_date(session, api.settings(request)))
         session.commit()
@@ -36,5 +36,5 @@ def pause_delinquency(request: Request, loan_id: str, command: PauseCreate, prin
             summary="The loan's delinquency pauses", responses=problem_responses(404))
 def list_pauses(request: Request, loan_id: str, principal: api.Reader) -> list[PauseRead]:
     with api.database(request).session() as session:
-        loans.get_loan(session, loan_id, api.branch_scope(principal))
+        loans.get_loan(session, loan_id, api.scope(principal))
         return [PauseRead.model_validate(p) for p in service.pauses(session, loan_id)]

@@ -82,7 +82,7 @@ def list_loans(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[LoanSummary]:
     with api.database(request).session() as session:
-        loans = service.list_loans(session, branch=api.branch_scope(principal), customer_id=customer_id,
+        loans = service.list_loans(session, scope=api.scope(principal), customer_id=customer_id,
                                    external_id=external_id, limit=limit, offset=offset)
         return [LoanSummary.model_validate(loan) for loan in loans]
 
@@ -91,4 +91,4 @@ def list_loans(
             responses=problem_responses(404))
 def get_loan(request: Request, loan_id: str, principal: api.Reader) -> LoanDetail:
     with api.database(request).session() as session:
-        return loan_detail(session, service.get_loan(session, loan_id, api.branch_scope(principal)))
+        return loan_detail(session, service.get_loan(session, loan_id, api.scope(principal)))
