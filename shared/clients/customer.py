@@ -66,6 +66,8 @@ class Portrait(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     customer_id: str
+    branch: str
+    referred_by: str | None
     tenure_months: int
     products_held: int | None  # null for a caller without monitoring:read
     contacts_90d: int
