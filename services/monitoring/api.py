@@ -23,7 +23,8 @@ from shared.idempotency import Outcome, check_key, fingerprint
 
 READERS = (Role.ADMIN, Role.AUDITOR, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.COLLECTOR)
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
-Officer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER))]
+OFFICERS = (Role.ADMIN, Role.LOAN_OFFICER)
+Officer = Annotated[Principal, Depends(require_roles(*OFFICERS))]
 Collector = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.COLLECTOR, Role.LOAN_OFFICER))]
 Analyst = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.RISK_ANALYST))]
 Maker = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.RISK_ANALYST, Role.LOAN_OFFICER))]

@@ -67,7 +67,7 @@ def test_a_campaign_reaches_only_consenting_customers_and_reports_conversions(ap
     assert api.get(f"{url}/audience", headers=officer).json() == [willing["id"]]
 
     pitch = {"channel": "phone", "direction": "outbound", "purpose": "marketing", "outcome": "converted",
-             "officer": "me", "occurred_at": datetime.now(UTC).isoformat(), "campaign_id": campaign.json()["id"]}
+             "occurred_at": datetime.now(UTC).isoformat(), "campaign_id": campaign.json()["id"]}
     refused = api.post(f"/customers/{unwilling['id']}/interactions", json=pitch, headers={**officer, **key()})
     assert refused.status_code == 409 and refused.json()["type"].endswith("consent-required")
     assert api.post(f"/customers/{willing['id']}/interactions", json=pitch,

@@ -47,7 +47,7 @@ def record_action(session: Session, loan_id: str, command: ActionCreate, *, coll
     session.flush()
     session.add(OutboxMessage(action_id=action.id, customer_id=loan.customer_id, payload={
         "channel": command.channel.value, "direction": "outbound", "purpose": "collection",
-        "outcome": outcome_code(command.outcome), "officer": collector, "occurred_at": action.occurred_at.isoformat(),
+        "outcome": outcome_code(command.outcome), "occurred_at": action.occurred_at.isoformat(),
         "notes": f"[{command.kind.value}] {command.notes or ''}".strip()}))
     session.flush()
     return action

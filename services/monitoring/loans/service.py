@@ -86,6 +86,7 @@ def register_loan(session: Session, command: LoanCreate, *, registered_by: str, 
         outstanding_principal=command.principal,
         penalty_daily_rate=penalty_daily_rate,
         oldest_unpaid_due=preview.instalments[0].due_date,
+        officer=registered_by,
         created_by=registered_by,
     )
     if latest_score is not None:

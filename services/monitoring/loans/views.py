@@ -16,7 +16,7 @@ from services.monitoring.loans.models import (
     ScheduleRequest,
 )
 from shared.auth.dependencies import needs
-from shared.auth.roles import Role
+from shared.auth.scope import visibility
 from shared.clients.customer import CustomerNotFound
 from shared.errors import Problem, field_problem, problem_responses
 
@@ -47,7 +47,7 @@ async def register_loan(
     principal: api.Officer,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    if not principal.has_role(Role.ADMIN) and command.branch != principal.branch:
+    if not visibility(principal, among=api.OFFICERS).allows(command.branch):
         raise Problem(403, "Forbidden", "A loan officer registers loans for their own branch only.")
     peers = request.app.state.peers
     try:

@@ -97,13 +97,14 @@ def decide_application(session: Session, application: Application, command: Deci
     return application
 
 
-def loan_body(application: Application, disbursement_date: date, annual_rate: Decimal, officer: str) -> dict[str, Any]:
-    """What the monitoring service's POST /loans needs; the application id is the loan's external id."""
+def loan_body(application: Application, disbursement_date: date, annual_rate: Decimal) -> dict[str, Any]:
+    """What the monitoring service's POST /loans needs; the application id is the loan's external id. The loan's
+    officer is whoever disburses: monitoring takes it from the token sent with this body."""
     return {
         "customer_id": application.customer_id, "external_id": application.id, "product": application.product,
         "principal": str(application.approved_amount), "annual_rate": str(annual_rate),
         "term_months": application.term_months, "repayment_method": application.repayment_method,
-        "disbursement_date": disbursement_date.isoformat(), "purpose": application.purpose, "officer": officer,
+        "disbursement_date": disbursement_date.isoformat(), "purpose": application.purpose,
         "branch": application.branch,
     }
 

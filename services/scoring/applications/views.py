@@ -140,7 +140,7 @@ async def mark_disbursed(request: Request, application_id: str, command: Disburs
             state.context.settings.base_annual_rate + Decimal(application.rate_adjustment_bps) / 10_000)
         # The application id is the Idempotency-Key: a retry after a lost answer registers the same loan.
         loan = await register_loan_once(
-            state.monitoring, service.loan_body(application, command.disbursement_date, rate, principal.sub),
+            state.monitoring, service.loan_body(application, command.disbursement_date, rate),
             key=application.id, token=bearer_token(request))
 
     def link() -> ApplicationDetail:
