@@ -21,8 +21,8 @@ from services.customer.customers.models import Customer, CustomerCreate
 from services.customer.customers.pii import PiiVault, load_vault
 from services.customer.customers.service import (branch_for_new, customer_row, not_registrable,
                                                   require_business_registration)
-from services.customer.scoping import can_see
 from services.customer.imports.models import ImportFormat, ImportReport, RowError
+from services.customer.scoping import can_see
 from services.customer.settings import CustomerSettings
 from shared.auth.tokens import Principal
 from shared.db import Database
