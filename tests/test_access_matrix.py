@@ -327,7 +327,7 @@ def test_forged_and_narrowed_tokens(matrix: Matrix, service: str) -> None:
         url = _fill(path)
         # The narrowest token an allowed role can ask for that lacks every scope the route needs, and the one
         # that holds exactly the first of them.
-        role = ADM if ADM in rule.roles else sorted(rule.roles)[0]
+        role = ADM if ADM in rule.roles else min(rule.roles)
         spare = sorted(ROLE_SCOPES[role] - set(rule.needed))
         cells = [("forged", {"Authorization": f"Bearer {forged}"}, UNAUTHORIZED),
                  ("no token", {}, UNAUTHORIZED)]
@@ -394,4 +394,29 @@ def test_writes_on_objects_outside_the_callers_scope_answer_404(matrix: Matrix) 
             **matrix.headers(matrix.users[OFF.value]), "Idempotency-Key": uuid.uuid4().hex}, False, json=body)
         if own.status_code != 201:
             failures.append(f"POST {path} by the officer on its own object: {own.status_code} {own.text[:200]}")
+    _report(failures)
+
+
+def test_lists_hold_only_what_the_caller_may_see(matrix: Matrix) -> None:
+    """The lists over scoped records: the officer's own object is listed, the other branch's never, and an officer
+    without a branch lists nothing."""
+    lists = [  # (service, path, params, the id of the listed record of each customer's, how to read the ids)
+        ("customer", "/customers", {"limit": 500}, matrix.customers, lambda body: {i["id"] for i in body["items"]}),
+        ("monitoring", "/loans", {"limit": 500}, matrix.loans, lambda body: {i["id"] for i in body}),
+        ("monitoring", "/checks", {"limit": 500}, matrix.loans, lambda body: {i["loan_id"] for i in body}),
+        ("monitoring", "/portfolio/figures", {"group_by": "branch"}, {"own": matrix.branch, "other":
+                                                                      matrix.other_branch},
+         lambda body: {g["group"] for g in body["groups"]}),
+    ]
+    failures = []
+    for service, path, params, objects, ids in lists:
+        for user, expected in ((matrix.users[OFF.value], {"own"}), (matrix.branchless, set())):
+            for via_gateway in (False, True):
+                url = f"{path}?" + "&".join(f"{k}={v}" for k, v in params.items())
+                answer = matrix.call(service, "GET", url, matrix.headers(user), via_gateway)
+                assert answer.status_code == 200, (path, answer.text)
+                listed = {which for which in ("own", "other") if objects[which] in ids(answer.json())}
+                if listed != expected:
+                    failures.append(f"GET {path} by {user} via_gateway={via_gateway}: lists {listed or 'nothing'}, "
+                                    f"expected {expected or 'nothing'}")
     _report(failures)

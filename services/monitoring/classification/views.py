@@ -40,7 +40,8 @@ def request_override(request: Request, loan_id: str, command: OverrideRequest, p
 def decide_override(request: Request, override_id: str, command: OverrideDecision, principal: Checker) -> OverrideRead:
     with api.database(request).session() as session:
         override = service.decide_override(session, override_id, command, checker=principal.sub,
-                                           scope=api.scope(principal), as_of=business_date(session, api.settings(request)))
+                                           scope=api.scope(principal),
+                                           as_of=business_date(session, api.settings(request)))
         session.commit()
         return OverrideRead.model_validate(override)
 
