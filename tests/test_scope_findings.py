@@ -120,3 +120,20 @@ def test_the_rule_review_is_for_analysts_auditors_and_admins(suite) -> None:  # 
         headers = suite.headers(f"sf.review.{role}", [role], BRANCH if role == "loan_officer" else None)
         response = suite.direct["monitoring"].get(path, params=window, headers=headers)
         assert response.status_code == status, response.text
+
+
+def test_a_loan_officer_without_a_branch_registers_and_sees_no_customer(suite) -> None:  # noqa: ANN001
+    from sqlalchemy import update
+
+    from gateway.users.models import User
+    suite.add_user("sf.officer.nobranch", ["loan_officer"], BRANCH)
+    with suite.database("gateway").session() as session:
+        session.execute(update(User).where(User.username == "sf.officer.nobranch").values(branch=None))
+        session.commit()
+    signed_in = suite.client.post("/auth/token", data={"username": "sf.officer.nobranch", "password": PASSWORD})
+    branchless = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+    _, refused = _register(suite, branchless, branch=OTHER)
+    assert refused.status_code == 403, refused.text
+    _, created = _register(suite, suite.headers("admin"), branch=OTHER)
+    assert suite.direct["customer"].get(f"/customers/{created.json()['id']}", headers=branchless).status_code == 404
+    assert suite.direct["customer"].get("/customers", headers=branchless).json()["items"] == []
