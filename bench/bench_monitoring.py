@@ -122,7 +122,7 @@ def _postings(database: Database, url: str, count: int) -> dict:
         booked = [register_loan(session, LoanCreate(
             customer_id=f"bench-{n}", product="personal_loan", principal=Decimal("500000.00"),
             annual_rate=Decimal("0.05"), term_months=360, repayment_method="equal_instalment",
-            disbursement_date=date(2026, 1, 5), purpose="bench", officer="bench", branch="BR000"),
+            disbursement_date=date(2026, 1, 5), purpose="bench", branch="BR000"),
             registered_by="bench", as_of=day).id for n in range(20)]
         session.commit()
 

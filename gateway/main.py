@@ -91,6 +91,8 @@ def create_app(
         verifier=verifier,
         ready_checks={name: peer_check(name) for name in ROUTED_SERVICES},
         on_shutdown=[upstreams.aclose, limiter.aclose],
+        # The gateway's own routes manage users: `users:admin` unless a route says otherwise.
+        default_scopes=lambda _method: ("users:admin",),
     )
     app.state.gateway_settings = gateway_settings
     app.state.keyring = keyring

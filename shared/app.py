@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from shared.auth.dependencies import current_principal
+from shared.auth.dependencies import ScopeDefault, current_principal, scoped_principal, service_scopes
 from shared.auth.tokens import Principal, TokenVerifier, http_jwks_source, http_revocation_source
 from shared.db import Database
 from shared.errors import Problem, install_problem_handlers, problem_response, problem_responses
@@ -73,6 +73,7 @@ def create_service_app(
     ready_checks: dict[str, ReadyCheck] | None = None,
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     idempotency: IdempotencyStore | None = None,
+    default_scopes: ScopeDefault | None = None,
 ) -> FastAPI:
     checks = dict(ready_checks or {})
     if idempotency is not None:
@@ -153,9 +154,11 @@ def create_service_app(
     for router in public_routers:
         app.include_router(router)
     app.include_router(secured)
-    # Every business route needs a verified token, even when the service is called directly.
+    # Every business route needs a verified token whose scopes allow it, even when the service is called directly;
+    # a route needing another scope than its service's read/write says so with `needs(...)`.
+    authorized = Depends(scoped_principal(default_scopes or service_scopes(name)))
     for router in routers:
-        app.include_router(router, dependencies=[Depends(current_principal)])
+        app.include_router(router, dependencies=[authorized])
     return app
 
 

@@ -2,6 +2,7 @@ from fastapi import APIRouter, Depends, Request
 
 from gateway.limits.dependencies import limit_api_calls
 from gateway.proxy.service import forward
+from shared.auth.dependencies import needs
 from shared.errors import problem_responses
 from shared.middleware import max_body
 
@@ -18,6 +19,7 @@ PROXY_MAX_BODY_BYTES = 64 * 1024 * 1024
     summary="Forward to a LoanCRM service (customer, scoring, monitoring) with the caller's token",
     responses=problem_responses(404, 429, 503, 504),
     include_in_schema=False,
+    openapi_extra=needs(),  # each service checks the scopes its routes need
 )
 @max_body(PROXY_MAX_BODY_BYTES)
 async def route_to_service(service: str, path: str, request: Request):  # noqa: ANN201 - a streamed passthrough

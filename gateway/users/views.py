@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from gateway.db import idempotency
 from gateway.users import service
 from gateway.users.models import AccessChange, PasswordReset, UserCreate, UserPage, UserRead, UserStatus
-from shared.auth.dependencies import require_roles
+from shared.auth.dependencies import needs, require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
@@ -46,7 +46,8 @@ def create_user(
     return JSONResponse(outcome.body, status_code=outcome.status_code)
 
 
-@router.get("", response_model=UserPage, summary="List users with their status, by username (admin, auditor)")
+@router.get("", response_model=UserPage, summary="List users with their status, by username (admin, auditor)",
+            openapi_extra=needs("users:admin", "audit:read"))
 def list_users(
     request: Request,
     _: Reader,
@@ -60,7 +61,7 @@ def list_users(
 
 
 @router.get("/{username}", response_model=UserRead, summary="One user (admin, auditor)",
-            responses=problem_responses(404))
+            responses=problem_responses(404), openapi_extra=needs("users:admin", "audit:read"))
 def get_user(request: Request, username: str, _: Reader) -> UserRead:
     with request.app.state.database.session() as session:
         return _read(service.get_user(session, username))

@@ -1,4 +1,4 @@
-"""What the monitoring routes share: roles, the branch a caller may see, domain errors as problems, idempotency."""
+"""What the monitoring routes share: roles, what a caller may see, domain errors as problems, idempotency."""
 
 from __future__ import annotations
 
@@ -16,24 +16,26 @@ from services.monitoring.settings import MonitoringSettings
 from shared.auth.dependencies import require_roles
 from shared.auth.tokens import Principal
 from shared.auth.roles import Role
+from shared.auth.scope import Visibility, visibility
 from shared.db import Database
 from shared.errors import field_problem
 from shared.idempotency import Outcome, check_key, fingerprint
 
 READERS = (Role.ADMIN, Role.AUDITOR, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.COLLECTOR)
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
-Officer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER))]
+OFFICERS = (Role.ADMIN, Role.LOAN_OFFICER)
+Officer = Annotated[Principal, Depends(require_roles(*OFFICERS))]
 Collector = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.COLLECTOR, Role.LOAN_OFFICER))]
 Analyst = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.RISK_ANALYST))]
 Maker = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.RISK_ANALYST, Role.LOAN_OFFICER))]
 Operator = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+Reviewer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.RISK_ANALYST, Role.AUDITOR))]
 
 
-def branch_scope(principal: Principal) -> str | None:
-    """The one branch a loan officer works in; None means every branch (a loan officer without one sees none)."""
-    if principal.has_role(Role.ADMIN, Role.AUDITOR, Role.RISK_ANALYST, Role.COLLECTOR):
-        return None
-    return principal.branch or "\x00no-branch"
+def scope(principal: Principal) -> Visibility:
+    """The loans, alerts and checks the caller may see: the kernel's rule over their branch (loans have no
+    partner-owned records, so partners see none)."""
+    return visibility(principal)
 
 
 def database(request: Request) -> Database:

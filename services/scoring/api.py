@@ -42,8 +42,3 @@ class ScoringState:
 def state(request: Request) -> ScoringState:
     return request.app.state.scoring
 
-
-def own_only(principal: Principal) -> str | None:
-    """Partners see only what they created themselves; staff roles see everything."""
-    staff = (Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.AUDITOR)
-    return None if principal.has_role(*staff) else principal.sub

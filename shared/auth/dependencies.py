@@ -11,6 +11,9 @@ from shared.auth.tokens import InvalidToken, KeysUnavailable, Principal
 from shared.errors import Problem
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+# A route's `openapi_extra` key naming the scopes it needs (any one of them), when not its service's default.
+SCOPES_KEY = "x-scopes"
+ScopeDefault = Callable[[str], tuple[str, ...]]
 
 
 def bearer_token(request: Request) -> str:
@@ -41,6 +44,37 @@ def require_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
         principal = getattr(request.state, "principal", None) or await current_principal(request)
         if not principal.has_role(*roles):
             raise Problem(403, "Forbidden", f"This action needs one of the roles: {', '.join(roles)}.")
+        return principal
+
+    return dependency
+
+
+def needs(*scopes: str) -> dict[str, Any]:
+    """`openapi_extra` for a route whose scope is not its service's default: any one of `scopes` will do, none
+    means the route needs no scope (the gateway's proxy, where each service checks its own)."""
+    return {SCOPES_KEY: list(scopes)}
+
+
+def service_scopes(service: str) -> ScopeDefault:
+    """A service's default: `<service>:read` to read, `<service>:write` for anything else."""
+    read, write = (f"{service}:read",), (f"{service}:write",)
+    return lambda method: read if method in ("GET", "HEAD") else write
+
+
+def scoped_principal(default: ScopeDefault) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """The verified caller, refused unless its token's scopes include one the route needs: a token's scopes
+    narrow what its roles allow (the roles are checked by each route's `require_roles`)."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = await current_principal(request)
+        route = request.scope.get("route")
+        extra = getattr(route, "openapi_extra", None) or {}
+        needed = tuple(extra[SCOPES_KEY]) if SCOPES_KEY in extra else default(request.method)
+        if needed and principal.scopes.isdisjoint(needed):
+            wanted = " ".join(needed)
+            raise Problem(403, "Forbidden", f"This token's scope does not allow this; it needs one of: {wanted}.",
+                          headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{wanted}"'},
+                          extra={"needed_scopes": list(needed)})
         return principal
 
     return dependency

@@ -11,11 +11,14 @@ class Role(StrEnum):
     CREDIT_COMMITTEE = "credit_committee"  # the higher authority: approvals above the policy's committee threshold
 
 
-# What each role may ask for in a token's `scope`; a token's scope is the union over its roles.
+# What each role may ask for in a token's `scope` (by default it gets the union over its roles). A scope only
+# narrows: a route needs one of its scopes AND one of its roles. `<service>:read` reads, `<service>:write` changes;
+# `scoring:models` changes the model registry, `users:admin` the gateway's users, `audit:read` reads the logs
+# of who saw what. Partners are not issued monitoring scopes: monitoring has no partner-owned records.
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(
         {"customer:read", "customer:write", "scoring:read", "scoring:write", "monitoring:read",
-         "monitoring:write", "users:admin", "audit:read"}
+         "monitoring:write", "scoring:models", "users:admin", "audit:read"}
     ),
     Role.LOAN_OFFICER: frozenset(
         {"customer:read", "customer:write", "scoring:read", "scoring:write", "monitoring:read", "monitoring:write"}
@@ -23,9 +26,10 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.RISK_ANALYST: frozenset(
         {"customer:read", "scoring:read", "scoring:write", "scoring:models", "monitoring:read", "monitoring:write"}
     ),
-    Role.COLLECTOR: frozenset({"customer:read", "monitoring:read", "monitoring:write"}),
+    # customer:write: a collector logs its contacts with the borrower.
+    Role.COLLECTOR: frozenset({"customer:read", "customer:write", "monitoring:read", "monitoring:write"}),
     Role.AUDITOR: frozenset({"customer:read", "scoring:read", "monitoring:read", "audit:read"}),
-    Role.PARTNER: frozenset({"customer:read", "customer:write", "scoring:read", "scoring:write", "monitoring:read"}),
+    Role.PARTNER: frozenset({"customer:read", "customer:write", "scoring:read", "scoring:write"}),
     Role.CREDIT_COMMITTEE: frozenset({"customer:read", "scoring:read", "scoring:write", "monitoring:read"}),
 }
 

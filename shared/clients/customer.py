@@ -66,8 +66,10 @@ class Portrait(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     customer_id: str
+    branch: str
+    referred_by: str | None
     tenure_months: int
-    products_held: int
+    products_held: int | None  # null for a caller without monitoring:read
     contacts_90d: int
     days_since_last_contact: int | None
     csat_avg: float | None
@@ -136,11 +138,12 @@ class CustomerClient(ServiceClient):
                                                         token=token))
 
     async def log_interaction(self, customer_id: str, *, token: str, idempotency_key: str, channel: str,
-                              direction: str, purpose: str, outcome: str, officer: str, occurred_at: datetime,
+                              direction: str, purpose: str, outcome: str, occurred_at: datetime,
                               notes: str | None = None) -> Interaction:
-        """Post a contact (e.g. a collection call); the same idempotency_key on a retry never logs it twice."""
+        """Post a contact (e.g. a collection call) as made by the token's user; the same idempotency_key on a
+        retry never logs it twice."""
         body = {"channel": channel, "direction": direction, "purpose": purpose, "outcome": outcome,
-                "officer": officer, "occurred_at": occurred_at.isoformat(), "notes": notes}
+                "occurred_at": occurred_at.isoformat(), "notes": notes}
         return Interaction.model_validate(await self._json(
             "POST", f"/customers/{customer_id}/interactions", customer_id, token=token, ok=201, json=body,
             idempotency_key=idempotency_key))

@@ -23,7 +23,7 @@ def test_the_client_reads_checks_consent_gets_the_portrait_and_logs_a_call(suite
             portrait = await client.get_portrait(customer["id"], token=token)
             when = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
             call = dict(channel="phone", direction="outbound", purpose="collection", outcome="no_answer",
-                        officer="c.one", occurred_at=when)
+                        occurred_at=when)
             first = await client.log_interaction(customer["id"], token=collector, idempotency_key="call-1", **call)
             again = await client.log_interaction(customer["id"], token=collector, idempotency_key="call-1", **call)
             with pytest.raises(CustomerNotFound):

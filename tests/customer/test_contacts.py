@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from tests.customer.factory import key, unique
 
 CALL = {"channel": "phone", "direction": "outbound", "purpose": "collection", "outcome": "promise_to_pay",
-        "officer": "zhao.lei", "occurred_at": "2026-03-02T10:15:00Z", "notes": "Will pay on Friday."}
+        "occurred_at": "2026-03-02T10:15:00Z", "notes": "Will pay on Friday."}
 
 
 def _ago(days):
@@ -30,14 +30,16 @@ def test_a_collection_call_is_logged_once_even_when_retried(api, actors):
 
 def test_the_contact_log_filters_by_channel_officer_and_time(api, actors):
     branch = unique("IN").replace(".", "")[:10]
-    officer = actors.officer(branch)
+    # Who made a contact is whoever logs it: two officers of the branch log three contacts.
+    first, second = unique("a"), unique("b")
+    officer, colleague = (actors.suite.headers(name, ["loan_officer"], branch) for name in (first, second))
     customer = actors.register(officer, branch=branch)
     url = f"/customers/{customer['id']}/interactions"
-    for channel, who, at in (("phone", "a.one", "2026-01-01T09:00:00Z"), ("wechat", "a.one", "2026-02-01T09:00:00Z"),
-                             ("visit", "b.two", "2026-03-01T09:00:00Z")):
-        assert api.post(url, json={**CALL, "channel": channel, "officer": who, "occurred_at": at,
-                                   "purpose": "service"}, headers={**officer, **key()}).status_code == 201
-    by_officer = api.get("/interactions", params={"officer": "a.one", "customer_id": customer["id"]}, headers=officer)
+    for channel, who, at in (("phone", officer, "2026-01-01T09:00:00Z"), ("wechat", officer, "2026-02-01T09:00:00Z"),
+                             ("visit", colleague, "2026-03-01T09:00:00Z")):
+        assert api.post(url, json={**CALL, "channel": channel, "occurred_at": at, "purpose": "service"},
+                        headers={**who, **key()}).status_code == 201
+    by_officer = api.get("/interactions", params={"officer": first, "customer_id": customer["id"]}, headers=officer)
     assert [i["channel"] for i in by_officer.json()["items"]] == ["wechat", "phone"]
     window = api.get("/interactions", params={"customer_id": customer["id"], "since": "2026-01-15T00:00:00Z",
                                               "until": "2026-02-15T00:00:00Z"}, headers=officer)

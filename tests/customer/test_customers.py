@@ -191,7 +191,7 @@ def test_erasure_anonymises_personal_fields_and_keeps_history(api, actors):
     assert api.post(f"{url}/consents", json={"purpose": "marketing", "source": "app"},
                     headers={**officer, **key()}).status_code == 201
     contact = {"channel": "phone", "direction": "outbound", "purpose": "service", "outcome": "reached",
-               "officer": "me", "occurred_at": "2026-01-05T10:00:00Z", "notes": "talked about her divorce"}
+               "occurred_at": "2026-01-05T10:00:00Z", "notes": "talked about her divorce"}
     assert api.post(f"{url}/interactions", json=contact, headers={**officer, **key()}).status_code == 201
     complaint = {"kind": "complaint", "channel": "branch", "category": "fees", "description": "her ex-husband..."}
     assert api.post(f"{url}/complaints", json=complaint, headers={**officer, **key()}).status_code == 201

@@ -11,7 +11,8 @@ from tests.customer.factory import key, unique
 
 def _portrait(grade, segments=(), lifecycle="mature"):
     return PortraitRead(
-        customer_id="c1", tenure_months=30, products_held=1, contacts_90d=1, contacts_prior_90d=1,
+        customer_id="c1", branch="BJ001", referred_by=None, tenure_months=30, products_held=1, contacts_90d=1,
+        contacts_prior_90d=1,
         days_since_last_contact=5, csat_avg=None, csat_trend=None, nps_latest=None, complaints_12m=0,
         monthly_income=None, assets=None, latest_score=None, latest_grade=grade, value_tier="standard",
         lifecycle_stage=lifecycle, retention_risk=False, segments=list(segments), cluster=None, cluster_label=None,
@@ -67,7 +68,7 @@ def test_a_campaign_reaches_only_consenting_customers_and_reports_conversions(ap
     assert api.get(f"{url}/audience", headers=officer).json() == [willing["id"]]
 
     pitch = {"channel": "phone", "direction": "outbound", "purpose": "marketing", "outcome": "converted",
-             "officer": "me", "occurred_at": datetime.now(UTC).isoformat(), "campaign_id": campaign.json()["id"]}
+             "occurred_at": datetime.now(UTC).isoformat(), "campaign_id": campaign.json()["id"]}
     refused = api.post(f"/customers/{unwilling['id']}/interactions", json=pitch, headers={**officer, **key()})
     assert refused.status_code == 409 and refused.json()["type"].endswith("consent-required")
     assert api.post(f"/customers/{willing['id']}/interactions", json=pitch,

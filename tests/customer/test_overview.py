@@ -33,7 +33,7 @@ def customer_with_peers_down(suite):
 def _contact(api, customer_id, headers, days_ago, channel="phone"):
     at = (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
     body = {"channel": channel, "direction": "outbound", "purpose": "service", "outcome": "reached",
-            "officer": "me", "occurred_at": at}
+            "occurred_at": at}
     assert api.post(f"/customers/{customer_id}/interactions", json=body, headers={**headers, **key()}).status_code == 201
 
 

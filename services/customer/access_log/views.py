@@ -8,13 +8,15 @@ from services.customer.access_log import service
 from services.customer.access_log.models import PiiAccessRead
 from services.customer.common import Page
 from services.customer.web import Auditor, database
+from shared.auth.dependencies import needs
 from shared.errors import problem_responses
 
 router = APIRouter(prefix="/access-log", tags=["access log"])
 
 
 @router.get("", response_model=Page[PiiAccessRead], summary="Who saw whose personal data (auditor, admin)",
-            description="Every unmasked view and every erasure, newest first.", responses=problem_responses(422))
+            description="Every unmasked view and every erasure, newest first.", responses=problem_responses(422),
+            openapi_extra=needs("audit:read"))
 def list_access(request: Request, _: Auditor, customer_id: str | None = None, actor: str | None = None,
                 since: datetime | None = None, until: datetime | None = None, cursor: str | None = None,
                 limit: int = Query(100, ge=1, le=1000)) -> Page[PiiAccessRead]:

@@ -310,29 +310,41 @@ def _fetch(session: Session | Connection, shape: tuple[Any, ...], build: Callabl
 
 # --- writes ------------------------------------------------------------------------------------------------
 
-def _refuse_duplicates(session: Session, vault: PiiVault, values: dict[str, str | None],
+def not_registrable() -> Problem:
+    """A clash with a customer the caller may not see: one answer for every identity field, naming neither the
+    customer nor the field, so a caller learns no more than that this person cannot be registered by it."""
+    return Problem(409, "Cannot be registered", "This customer cannot be registered here; contact your branch.",
+                   type_="urn:loancrm:customer:not-registrable")
+
+
+def _refuse_duplicates(session: Session, vault: PiiVault, principal: Principal, values: dict[str, str | None],
                        exclude_id: str | None = None) -> None:
     for name, label in _UNIQUE_PII.items():
         value = values.get(name)
         if value is None:
             continue
-        query = select(Customer.id).where(getattr(Customer, f"{name}_hash") == vault.digest(value))
+        query = select(Customer.id, Customer.branch, Customer.referred_by).where(
+            getattr(Customer, f"{name}_hash") == vault.digest(value))
         if exclude_id is not None:
             query = query.where(Customer.id != exclude_id)
         existing = session.exec(query).first()
-        if existing is not None:
-            raise Problem(409, "Duplicate customer", f"A customer with this {label} already exists.",
-                          type_="urn:loancrm:customer:duplicate",
-                          extra={"existing_customer_id": existing, "field": name})
+        if existing is None:
+            continue
+        if not scoping.can_see(principal, existing.branch, existing.referred_by):
+            raise not_registrable()
+        raise Problem(409, "Duplicate customer", f"A customer with this {label} already exists.",
+                      type_="urn:loancrm:customer:duplicate",
+                      extra={"existing_customer_id": existing.id, "field": name})
 
 
-def _flush_unique(session: Session, vault: PiiVault, customer: Customer, values: dict[str, str | None]) -> None:
+def _flush_unique(session: Session, vault: PiiVault, principal: Principal, customer: Customer,
+                  values: dict[str, str | None]) -> None:
     """Flush in a savepoint: a concurrent twin that slipped past the check becomes the same 409."""
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        _refuse_duplicates(session, vault, values, exclude_id=customer.id)
+        _refuse_duplicates(session, vault, principal, values, exclude_id=customer.id)
         raise Problem(409, "Conflict", "A concurrent write registered the same identity; retry.") from None
 
 
@@ -345,6 +357,8 @@ def branch_for_new(principal: Principal, requested: str | None) -> str:
         if requested not in (None, principal.branch):
             raise field_problem("body.branch", "a loan officer registers customers of their own branch only")
         return principal.branch
+    if not principal.has_role(Role.PARTNER):  # a loan officer without a branch works none
+        raise Problem(403, "Forbidden", "A loan officer without a branch cannot register customers.")
     if requested is None:
         raise field_problem("body.branch", "required: the branch that will serve this referral")
     return requested
@@ -359,16 +373,18 @@ def register_customer(session: Session, vault: PiiVault, command: CustomerCreate
     branch = branch_for_new(principal, command.branch)
     require_business_registration(command)
     if command.external_id is not None:
-        existing = session.exec(select(Customer.id).where(Customer.external_source == principal.sub,
-                                                          Customer.external_id == command.external_id)).first()
+        existing = session.exec(select(Customer.id, Customer.branch, Customer.referred_by).where(
+            Customer.external_source == principal.sub, Customer.external_id == command.external_id)).first()
+        if existing is not None and not scoping.can_see(principal, existing.branch, existing.referred_by):
+            raise not_registrable()
         if existing is not None:
             raise Problem(409, "Duplicate external id", f"External id {command.external_id!r} is already used.",
-                          extra={"existing_customer_id": existing, "field": "external_id"})
+                          extra={"existing_customer_id": existing.id, "field": "external_id"})
     pii = {name: getattr(command, name) for name in PII_FIELDS}
-    _refuse_duplicates(session, vault, pii)
+    _refuse_duplicates(session, vault, principal, pii)
     customer = Customer(**customer_row(vault, command, principal, branch))
     session.add(customer)
-    _flush_unique(session, vault, customer, pii)
+    _flush_unique(session, vault, principal, customer, pii)
     return customer
 
 
@@ -423,14 +439,14 @@ def update_profile(session: Session, vault: PiiVault, principal: Principal, cust
     if national_id and born and not validation.id_matches_birth_date(national_id, born):
         field = "body.national_id" if "national_id" in pii_changes else "body.date_of_birth"
         raise field_problem(field, "the national ID's embedded birth date does not match date_of_birth")
-    _refuse_duplicates(session, vault, pii_changes, exclude_id=customer.id)
+    _refuse_duplicates(session, vault, principal, pii_changes, exclude_id=customer.id)
     _bump_version(session, customer, expected_version)
     for name, value in changes.items():
         setattr(customer, name, value)
     if pii_changes:
         _seal(vault, customer, pii_changes)
     session.add(customer)
-    _flush_unique(session, vault, customer, pii_changes)
+    _flush_unique(session, vault, principal, customer, pii_changes)
     return customer
 
 

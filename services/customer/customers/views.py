@@ -24,6 +24,7 @@ from services.customer.customers.models import (
 from services.customer.db import idempotency
 from services.customer.web import Admin, IdempotencyKey, IfMatch, Manager, Reader, Writer, database, etag, \
     expected_version, json_body, read_session, vault
+from shared.auth.dependencies import needs
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
 from shared.idempotency import check_key, fingerprint
@@ -98,7 +99,7 @@ def list_customers(
 @router.post("/lookup", response_model=list[CustomerRead], summary="Exact lookup by national ID, phone or email",
              description="Matches through a keyed hash, never by decrypting every row. POST keeps identity numbers "
                          "out of URLs and logs.",
-             responses=problem_responses(422))
+             responses=problem_responses(422), openapi_extra=needs("customer:read"))
 def lookup_customers(request: Request, command: CustomerLookup, principal: Reader) -> Response:
     with read_session(request) as session:
         found = service.lookup(session, vault(request), principal, command)

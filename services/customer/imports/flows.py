@@ -19,8 +19,10 @@ from tqdm import tqdm
 
 from services.customer.customers.models import Customer, CustomerCreate
 from services.customer.customers.pii import PiiVault, load_vault
-from services.customer.customers.service import branch_for_new, customer_row, require_business_registration
+from services.customer.customers.service import (branch_for_new, customer_row, not_registrable,
+                                                  require_business_registration)
 from services.customer.imports.models import ImportFormat, ImportReport, RowError
+from services.customer.scoping import can_see
 from services.customer.settings import CustomerSettings
 from shared.auth.tokens import Principal
 from shared.db import Database
@@ -88,17 +90,23 @@ class CustomerImport:
     def _commit(self, batch: list[tuple[int, CustomerCreate]]) -> None:
         hashes = {line: (self.vault.digest(c.national_id), self.vault.digest(c.phone)) for line, c in batch}
         externals = [c.external_id for _, c in batch if c.external_id]
-        present, clashes, fresh = 0, [], []
+        present, clashes, hidden, fresh = 0, [], [], []
         with self.database.session() as session:
-            existing = session.exec(select(Customer.national_id_hash, Customer.phone_hash, Customer.external_id).where(
+            existing = session.exec(select(Customer.national_id_hash, Customer.phone_hash, Customer.external_id,
+                                           Customer.branch, Customer.referred_by).where(
                 or_(Customer.national_id_hash.in_([h[0] for h in hashes.values()]),
                     Customer.phone_hash.in_([h[1] for h in hashes.values()]),
                     (Customer.external_source == self.principal.sub) & Customer.external_id.in_(externals)))).all()
             known_ids, known_phones = {row[0] for row in existing}, {row[1] for row in existing}
             known_external = {row[2] for row in existing if row[2]}
+            # Someone on file the importer may not see: the same refusal as a registration, saying nothing more.
+            unseen = {value for row in existing if not can_see(self.principal, row[3], row[4])
+                      for value in row[:3] if value}
             for line, command in batch:
                 id_hash, phone_hash = hashes[line]
-                if id_hash in known_ids or (command.external_id and command.external_id in known_external):
+                if {id_hash, phone_hash, command.external_id} & unseen:
+                    hidden.append(line)
+                elif id_hash in known_ids or (command.external_id and command.external_id in known_external):
                     present += 1
                 elif phone_hash in known_phones:
                     clashes.append(line)
@@ -122,6 +130,8 @@ class CustomerImport:
         self.report.already_present += present
         for line in clashes:
             self._fail(line, "phone", "phone number belongs to another customer on file")
+        for line in hidden:
+            self._fail(line, None, not_registrable().detail)
 
     def run(self, rows: Iterable[Row], on_row: Callable[[], None] | None = None) -> ImportReport:
         batch: list[tuple[int, CustomerCreate]] = []

@@ -51,14 +51,14 @@ class Interaction(CustomerTable, table=True):
 class InteractionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "channel": "phone", "direction": "outbound", "purpose": "collection", "outcome": "promise_to_pay",
-        "officer": "zhao.lei", "occurred_at": "2026-11-23T10:15:00Z", "notes": "Will pay 1,200.00 on Friday."}]})
+        "occurred_at": "2026-11-23T10:15:00Z", "notes": "Will pay 1,200.00 on Friday."}]})
+    # No `officer`: who made the contact is whoever logs it, from the token (a body naming someone is refused).
 
     channel: Channel
     direction: Direction
     purpose: ContactPurpose
     outcome: str = PydanticField(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$",
                                  description="Short snake_case code, e.g. `reached`, `no_answer`, `promise_to_pay`.")
-    officer: str = PydanticField(min_length=1, max_length=64)
     occurred_at: UtcDateTime
     notes: str | None = PydanticField(default=None, max_length=2000)
     campaign_id: str | None = PydanticField(default=None, max_length=32,

@@ -30,7 +30,7 @@ def log_interaction(session: Session, customer: Customer, command: InteractionCr
                       "marketing contact is refused.", type_="urn:loancrm:customer:consent-required")
     if command.campaign_id is not None:
         record_reply(session, command.campaign_id, customer.id, command.outcome)
-    interaction = Interaction(customer_id=customer.id, branch=customer.branch, recorded_by=by,
+    interaction = Interaction(customer_id=customer.id, branch=customer.branch, officer=by, recorded_by=by,
                               **plain(command.model_dump()))
     session.add(interaction)
     session.flush()

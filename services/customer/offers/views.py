@@ -28,6 +28,6 @@ def list_products(_: Reader) -> list[ProductRead]:
 async def next_best_offers(request: Request, customer_id: str, principal: Reader,
                            limit: int = Query(3, ge=1, le=20)) -> OfferList:
     await run_in_threadpool(require_visible, request, principal, customer_id)
-    score, loans = await peer_facts(request, customer_id)
+    score, loans = await peer_facts(request, principal, customer_id)
     portrait = await run_in_threadpool(computed_portrait, request, principal, customer_id, score, loans)
     return service.next_best_offers(portrait, limit)

@@ -97,7 +97,8 @@ def listing_filters(customer_id_column: Any, *, segment: str | None, lifecycle: 
 
 class PortraitRead(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "customer_id": "3f2b9c0e8d7a4e1f9a6b5c4d3e2f1a0b", "tenure_months": 26, "products_held": 2,
+        "customer_id": "3f2b9c0e8d7a4e1f9a6b5c4d3e2f1a0b", "branch": "BJ001", "referred_by": None,
+        "tenure_months": 26, "products_held": 2,
         "contacts_90d": 4, "contacts_prior_90d": 6, "days_since_last_contact": 12, "csat_avg": 4.2,
         "csat_trend": -0.4, "nps_latest": 8, "complaints_12m": 1, "monthly_income": "18000.00",
         "assets": "350000.00", "latest_score": 642, "latest_grade": "B", "value_tier": "gold",
@@ -106,8 +107,12 @@ class PortraitRead(BaseModel):
         "refreshed_at": "2026-11-23T09:00:00Z"}]})
 
     customer_id: str
+    branch: str = PydanticField(description="The customer's branch: peers that keep figures about the customer "
+                                            "(scores) scope them by it.")
+    referred_by: str | None = PydanticField(description="The partner that referred the customer, if any.")
     tenure_months: int
-    products_held: int
+    products_held: int | None = PydanticField(
+        description="Active loans (from monitoring); null for a caller without monitoring:read.")
     contacts_90d: int
     contacts_prior_90d: int
     days_since_last_contact: int | None

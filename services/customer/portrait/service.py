@@ -89,7 +89,7 @@ def refresh_portrait(session: Session, customer: Customer, score: Score | None |
     named = rules.segments(facts)
     _set_segments(session, customer.id, [s.value for s in named])
     session.flush()
-    return read(session, portrait, [s.value for s in named],
+    return read(session, customer, portrait, [s.value for s in named],
                 "unavailable" if isinstance(score, Unavailable) else "available" if score else "none")
 
 
@@ -103,8 +103,10 @@ def _set_segments(session: Session, customer_id: str, names: list[str]) -> None:
         session.add(SegmentMember(segment=name, customer_id=customer_id))
 
 
-def read(session: Session, portrait: CustomerPortrait, segment_names: list[str], score_status: str) -> PortraitRead:
+def read(session: Session, customer: Customer, portrait: CustomerPortrait, segment_names: list[str],
+         score_status: str) -> PortraitRead:
     profile = session.get(ClusterProfile, portrait.cluster) if portrait.cluster is not None else None
     return PortraitRead.model_validate({**portrait.model_dump(), "segments": segment_names,
+                                        "branch": customer.branch, "referred_by": customer.referred_by,
                                         "cluster_label": profile.label if profile else None,
                                         "score_status": score_status})

@@ -23,9 +23,25 @@ from shared.errors import problem_responses
 
 router = APIRouter(tags=["portrait and segments"])
 
-async def peer_facts(request: Request,
+# Asked instead of monitoring for a caller monitoring would refuse.
+NO_LOANS = Unavailable(reason="Loans are not shown to this caller: its token has no monitoring:read scope.")
+
+
+def may_see_loans(principal: Principal) -> bool:
+    """Loans are monitoring's: a caller whose token monitoring would refuse (partners are never issued
+    monitoring:read) sees no loan figure here either, not even one stored by an earlier caller."""
+    return "monitoring:read" in principal.scopes
+
+
+def shown_portrait(principal: Principal, portrait: PortraitRead) -> PortraitRead:
+    return portrait if may_see_loans(principal) else portrait.model_copy(update={"products_held": None})
+
+
+async def peer_facts(request: Request, principal: Principal,
                      customer_id: str) -> tuple[Score | None | Unavailable, list[LoanSummary] | Unavailable]:
     state, token = request.app.state, bearer_token(request)
+    if not may_see_loans(principal):
+        return await or_unavailable("scoring", state.scoring.latest_score(customer_id, token=token)), NO_LOANS
     return await asyncio.gather(or_unavailable("scoring", state.scoring.latest_score(customer_id, token=token)),
                                 or_unavailable("monitoring", state.monitoring.loans_for_customer(customer_id, token)))
 
@@ -46,8 +62,9 @@ def computed_portrait(request: Request, principal: Principal, customer_id: str, 
 async def get_portrait(request: Request, customer_id: str, principal: Reader) -> PortraitRead:
     # Check the scope before asking any peer, so an unknown id costs no outbound calls.
     await run_in_threadpool(require_visible, request, principal, customer_id)
-    score, loans = await peer_facts(request, customer_id)
-    return await run_in_threadpool(computed_portrait, request, principal, customer_id, score, loans)
+    score, loans = await peer_facts(request, principal, customer_id)
+    portrait = await run_in_threadpool(computed_portrait, request, principal, customer_id, score, loans)
+    return shown_portrait(principal, portrait)
 
 def require_visible(request: Request, principal: Principal, customer_id: str) -> None:
     with database(request).session() as session:

@@ -16,6 +16,7 @@ from services.monitoring.rules import engine
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import EarlyWarningRule
 from services.monitoring.rules.service import alert_drafts, due_date, enabled_rules
+from shared.auth.scope import Visibility
 from shared.errors import Problem
 
 
@@ -31,27 +32,27 @@ def raise_alerts(session: Session, drafts: Sequence[dict[str, Any]]) -> int:
     return len(session.execute(statement, rows).all())
 
 
-def list_alerts(session: Session, *, branch: str | None, customer_id: str | None = None, loan_id: str | None = None,
+def list_alerts(session: Session, *, scope: Visibility, customer_id: str | None = None, loan_id: str | None = None,
                 status: AlertStatus | None = None, owner: str | None = None, limit: int = 100,
                 offset: int = 0) -> list[Alert]:
-    query = select(Alert)
-    for column, value in ((Alert.branch, branch), (Alert.customer_id, customer_id), (Alert.loan_id, loan_id),
+    query = select(Alert).where(scope.where(Alert.branch))
+    for column, value in ((Alert.customer_id, customer_id), (Alert.loan_id, loan_id),
                           (Alert.status, status), (Alert.owner, owner)):
         if value is not None:
             query = query.where(column == value)
     return list(session.exec(query.order_by(Alert.created_at, Alert.id).offset(offset).limit(limit)))
 
 
-def get_alert(session: Session, alert_id: str, branch: str | None) -> Alert:
+def get_alert(session: Session, alert_id: str, scope: Visibility) -> Alert:
     alert = session.get(Alert, alert_id)
-    if alert is None or (branch is not None and alert.branch != branch):
+    if alert is None or not scope.allows(alert.branch):
         raise Problem(404, "Not found", f"No alert {alert_id!r}.")
     return alert
 
 
-def _move(session: Session, alert_id: str, to: AlertStatus, *, actor: str, branch: str | None, note: str | None,
+def _move(session: Session, alert_id: str, to: AlertStatus, *, actor: str, scope: Visibility, note: str | None,
           as_of: date) -> Alert:
-    alert = get_alert(session, alert_id, branch)
+    alert = get_alert(session, alert_id, scope)
     current = AlertStatus(alert.status)
     if to not in TRANSITIONS[current]:
         raise Problem(409, "Conflict", f"An alert that is {current.value} cannot become {to.value}.")

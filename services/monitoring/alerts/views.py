@@ -26,7 +26,7 @@ def list_alerts(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[AlertRead]:
     with api.database(request).session() as session:
-        found = service.list_alerts(session, branch=api.branch_scope(principal), customer_id=customer_id,
+        found = service.list_alerts(session, scope=api.scope(principal), customer_id=customer_id,
                                     loan_id=loan_id, status=status, owner=owner, limit=limit, offset=offset)
         return [AlertRead.model_validate(a) for a in found]
 
@@ -35,7 +35,7 @@ def list_alerts(
             summary="Who moved the alert through its lifecycle, when, and why", responses=problem_responses(404))
 def alert_events(request: Request, alert_id: str, principal: api.Reader) -> list[AlertEventRead]:
     with api.database(request).session() as session:
-        service.get_alert(session, alert_id, api.branch_scope(principal))
+        service.get_alert(session, alert_id, api.scope(principal))
         return [AlertEventRead.model_validate(e) for e in service.events(session, alert_id)]
 
 
@@ -44,7 +44,7 @@ def _action(path: str, summary: str, command: Callable[..., object]) -> None:
                  responses=problem_responses(404, 409), name=command.__name__)
     def move(request: Request, alert_id: str, action: AlertAction, principal: api.Collector) -> AlertRead:
         with api.database(request).session() as session:
-            alert = command(session, alert_id, actor=principal.sub, branch=api.branch_scope(principal),
+            alert = command(session, alert_id, actor=principal.sub, scope=api.scope(principal),
                             note=action.note, as_of=business_date(session, api.settings(request)))
             session.commit()
             return AlertRead.model_validate(alert)

@@ -42,6 +42,7 @@ from services.monitoring.loans.models import Loan, LoanStatus, now
 from services.monitoring.loans.money import ZERO
 from services.monitoring.repayments import service as repayments
 from services.monitoring.settings import MonitoringSettings
+from shared.auth.scope import Visibility
 from shared.errors import Problem, field_problem
 from shared.pagination import Page, decode_cursor, encode_cursor
 
@@ -52,8 +53,8 @@ def _event(session: Session, request: ChangeRequest, step: Step, actor: str, as_
                                    business_date=as_of, note=note, detail=detail or {}))
 
 
-def _open_loan(session: Session, loan_id: str, branch: str | None, *, active: bool = True) -> Loan:
-    loan = loans.lock_loan(session, loan_id, branch)
+def _open_loan(session: Session, loan_id: str, scope: Visibility, *, active: bool = True) -> Loan:
+    loan = loans.lock_loan(session, loan_id, scope)
     if loan.status == LoanStatus.WRITTEN_OFF or (active and loan.status != LoanStatus.ACTIVE):
         raise Problem(409, "Conflict", f"The loan is {loan.status}; only an active loan takes this request.")
     return loan
@@ -76,9 +77,9 @@ def _request(session: Session, loan: Loan, kind: ChangeKind, command: BaseModel,
     return request
 
 
-def request_pause(session: Session, loan_id: str, command: PauseCreate, *, maker: str, branch: str | None,
+def request_pause(session: Session, loan_id: str, command: PauseCreate, *, maker: str, scope: Visibility,
                   as_of: date, settings: MonitoringSettings) -> ChangeRequest:
-    loan = _open_loan(session, loan_id, branch)
+    loan = _open_loan(session, loan_id, scope)
     delinquency.check_pause(loan, command, as_of, max_backdate_days=settings.pause_max_backdate_days,
                             max_days=settings.pause_max_days)
     reason = command.reason.value + (f": {command.note}" if command.note else "")
@@ -91,9 +92,9 @@ def _due(session: Session, loan: Loan, component: WaivedComponent, as_of: date) 
     return sum((due for _, due in dues), ZERO)
 
 
-def request_waiver(session: Session, loan_id: str, command: WaiverRequest, *, maker: str, branch: str | None,
+def request_waiver(session: Session, loan_id: str, command: WaiverRequest, *, maker: str, scope: Visibility,
                    as_of: date) -> ChangeRequest:
-    loan = _open_loan(session, loan_id, branch)
+    loan = _open_loan(session, loan_id, scope)
     due = _due(session, loan, command.component, as_of)
     if command.amount > due:
         raise DomainError("amount", f"exceeds the {command.component.value} due on {as_of.isoformat()} ({due})")
@@ -107,24 +108,24 @@ def _check_write_off(loan: Loan, settings: MonitoringSettings) -> None:
                                        f"off; this one is {loan.classification}.")
 
 
-def request_write_off(session: Session, loan_id: str, command: WriteOffRequest, *, maker: str, branch: str | None,
+def request_write_off(session: Session, loan_id: str, command: WriteOffRequest, *, maker: str, scope: Visibility,
                       as_of: date, settings: MonitoringSettings) -> ChangeRequest:
-    loan = _open_loan(session, loan_id, branch)
+    loan = _open_loan(session, loan_id, scope)
     _check_write_off(loan, settings)
     return _request(session, loan, ChangeKind.WRITE_OFF, command, command.reason, maker=maker, as_of=as_of)
 
 
 def request_restructuring(session: Session, loan_id: str, command: RestructuringRequest, *, maker: str,
-                          branch: str | None, as_of: date) -> ChangeRequest:
+                          scope: Visibility, as_of: date) -> ChangeRequest:
     # A classification-only restructuring of a repaid loan was allowed before maker-checker; it still is.
-    loan = _open_loan(session, loan_id, branch, active=False)
+    loan = _open_loan(session, loan_id, scope, active=False)
     classification.check_restructuring(session, loan, command, as_of)
     return _request(session, loan, ChangeKind.RESTRUCTURING, command, command.reason, maker=maker, as_of=as_of)
 
 
-def request_override(session: Session, loan_id: str, command: OverrideRequest, *, maker: str, branch: str | None,
+def request_override(session: Session, loan_id: str, command: OverrideRequest, *, maker: str, scope: Visibility,
                      as_of: date) -> ChangeRequest:
-    loan = _open_loan(session, loan_id, branch, active=False)
+    loan = _open_loan(session, loan_id, scope, active=False)
     classification.check_override(loan, command)
     return _request(session, loan, ChangeKind.CLASS_OVERRIDE, command, command.reason, maker=maker, as_of=as_of)
 
@@ -182,16 +183,16 @@ APPLY: dict[ChangeKind, Callable[..., Applied]] = {
 
 
 def decide_request(session: Session, request_id: str, command: Decision, *, checker: str, roles: Collection[str],
-                   branch: str | None, as_of: date, settings: MonitoringSettings) -> ChangeRequest:
+                   scope: Visibility, as_of: date, settings: MonitoringSettings) -> ChangeRequest:
     """Approve (and apply) or reject a pending request: the checker is not its maker and holds a role allowed to
     approve its kind. A request that no longer holds on the loan as it now stands cannot be approved (409)."""
-    request = get_request(session, request_id, branch)
+    request = get_request(session, request_id, scope)
     kind = ChangeKind(request.kind)
     if request.maker == checker:
         raise Problem(403, "Forbidden", "The checker of a request must be someone other than its maker.")
     if not APPROVERS[kind] & set(roles):
         raise Problem(403, "Forbidden", f"A {kind.value} request is approved by: {', '.join(sorted(APPROVERS[kind]))}.")
-    loan = loans.lock_loan(session, request.loan_id, branch)
+    loan = loans.lock_loan(session, request.loan_id, scope)
     session.refresh(request)  # decided by someone else while we waited for the lock?
     if request.status != RequestStatus.PENDING:
         raise Problem(409, "Conflict", f"This request is already {request.status}.")
@@ -220,13 +221,13 @@ def decide_request(session: Session, request_id: str, command: Decision, *, chec
 
 # --- reads ----------------------------------------------------------------------------------------------------
 
-def get_request(session: Session, request_id: str, branch: str | None) -> ChangeRequest:
-    """The request, or 404 when it does not exist or its loan lies outside the caller's branch."""
+def get_request(session: Session, request_id: str, scope: Visibility) -> ChangeRequest:
+    """The request, or 404 when it does not exist or its loan lies outside the caller's scope."""
     request = session.get(ChangeRequest, request_id)
     if request is None:
         raise Problem(404, "Not found", f"No change request {request_id!r}.")
     loan = session.get(Loan, request.loan_id)
-    if branch is not None and loan.branch != branch:
+    if not scope.allows(loan.branch):
         raise Problem(404, "Not found", f"No change request {request_id!r}.")
     return request
 
@@ -244,12 +245,12 @@ def reads(session: Session, requests: list[ChangeRequest]) -> list[ChangeRequest
         "events": sorted(events.get(r.id, []), key=lambda e: (e.at, list(Step).index(e.step)))}) for r in requests]
 
 
-def list_requests(session: Session, *, branch: str | None, status: RequestStatus | None = None,
+def list_requests(session: Session, *, scope: Visibility, status: RequestStatus | None = None,
                   kind: ChangeKind | None = None, loan_id: str | None = None, cursor: str | None = None,
                   limit: int = 50) -> Page[ChangeRequestRead]:
     """Oldest first (a queue); keyset on (created_at, id), so a page never skips or repeats a request."""
-    query = select(ChangeRequest).join(Loan, Loan.id == ChangeRequest.loan_id)
-    for column, value in ((Loan.branch, branch), (ChangeRequest.status, status), (ChangeRequest.kind, kind),
+    query = select(ChangeRequest).join(Loan, Loan.id == ChangeRequest.loan_id).where(scope.where(Loan.branch))
+    for column, value in ((ChangeRequest.status, status), (ChangeRequest.kind, kind),
                           (ChangeRequest.loan_id, loan_id)):
         if value is not None:
             query = query.where(column == value)

@@ -48,7 +48,7 @@ def _requested(request: Request, principal: Principal, key: str | None, name: st
 def request_pause(request: Request, loan_id: str, command: PauseCreate, principal: api.Maker,
                   idempotency_key: IdempotencyKey = None) -> JSONResponse:
     return _requested(request, principal, idempotency_key, "request_pause", command, lambda session: (
-        service.request_pause(session, loan_id, command, maker=principal.sub, branch=api.branch_scope(principal),
+        service.request_pause(session, loan_id, command, maker=principal.sub, scope=api.scope(principal),
                               as_of=business_date(session, api.settings(request)), settings=api.settings(request))))
 
 
@@ -58,7 +58,7 @@ def request_pause(request: Request, loan_id: str, command: PauseCreate, principa
 def request_waiver(request: Request, loan_id: str, command: WaiverRequest, principal: api.Maker,
                    idempotency_key: IdempotencyKey = None) -> JSONResponse:
     return _requested(request, principal, idempotency_key, "request_waiver", command, lambda session: (
-        service.request_waiver(session, loan_id, command, maker=principal.sub, branch=api.branch_scope(principal),
+        service.request_waiver(session, loan_id, command, maker=principal.sub, scope=api.scope(principal),
                                as_of=business_date(session, api.settings(request)))))
 
 
@@ -68,7 +68,7 @@ def request_waiver(request: Request, loan_id: str, command: WaiverRequest, princ
 def request_write_off(request: Request, loan_id: str, command: WriteOffRequest, principal: api.Maker,
                       idempotency_key: IdempotencyKey = None) -> JSONResponse:
     return _requested(request, principal, idempotency_key, "request_write_off", command, lambda session: (
-        service.request_write_off(session, loan_id, command, maker=principal.sub, branch=api.branch_scope(principal),
+        service.request_write_off(session, loan_id, command, maker=principal.sub, scope=api.scope(principal),
                                   as_of=business_date(session, api.settings(request)),
                                   settings=api.settings(request))))
 
@@ -81,7 +81,7 @@ def request_restructuring(request: Request, loan_id: str, command: Restructuring
                           idempotency_key: IdempotencyKey = None) -> JSONResponse:
     return _requested(request, principal, idempotency_key, "request_restructuring", command, lambda session: (
         service.request_restructuring(session, loan_id, command, maker=principal.sub,
-                                      branch=api.branch_scope(principal),
+                                      scope=api.scope(principal),
                                       as_of=business_date(session, api.settings(request)))))
 
 
@@ -92,7 +92,7 @@ def decide_request(request: Request, request_id: str, command: Decision, princip
                    idempotency_key: IdempotencyKey = None) -> JSONResponse:
     def run(session: Session) -> tuple[int, dict]:
         decided = service.decide_request(session, request_id, command, checker=principal.sub, roles=principal.roles,
-                                         branch=api.branch_scope(principal),
+                                         scope=api.scope(principal),
                                          as_of=business_date(session, api.settings(request)),
                                          settings=api.settings(request))
         return 200, service.reads(session, [decided])[0].model_dump(mode="json")
@@ -114,7 +114,7 @@ def list_requests(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[ChangeRequestRead]:
     with api.database(request).session() as session:
-        return service.list_requests(session, branch=api.branch_scope(principal), status=status, kind=kind,
+        return service.list_requests(session, scope=api.scope(principal), status=status, kind=kind,
                                      loan_id=loan_id, cursor=cursor, limit=limit)
 
 
@@ -122,4 +122,4 @@ def list_requests(
             summary="A change request with every step it went through", responses=problem_responses(404))
 def get_request(request: Request, request_id: str, principal: api.Reader) -> ChangeRequestRead:
     with api.database(request).session() as session:
-        return service.reads(session, [service.get_request(session, request_id, api.branch_scope(principal))])[0]
+        return service.reads(session, [service.get_request(session, request_id, api.scope(principal))])[0]

@@ -13,6 +13,7 @@ from services.monitoring.checks.models import CheckCompletion, CheckKind, CheckS
 from services.monitoring.db import insert_ignoring
 from services.monitoring.delinquency.models import RiskChange
 from services.monitoring.loans.models import ClassName, Loan, LoanStatus, new_id, now
+from shared.auth.scope import Visibility
 from shared.errors import Problem
 
 USE_OF_FUNDS_DAYS = 15  # the first check follows disbursement within weeks, while the funds can still be traced
@@ -94,10 +95,10 @@ def schedule_periodic_checks(session: Session, day: date, since: date | None = N
     return len(created) + moved
 
 
-def list_checks(session: Session, *, branch: str | None, loan_id: str | None = None,
+def list_checks(session: Session, *, scope: Visibility, loan_id: str | None = None,
                 status: CheckStatus | None = None, due_by: date | None = None, limit: int = 100) -> list[CheckTask]:
-    query = select(CheckTask)
-    for column, value in ((CheckTask.branch, branch), (CheckTask.loan_id, loan_id), (CheckTask.status, status)):
+    query = select(CheckTask).where(scope.where(CheckTask.branch))
+    for column, value in ((CheckTask.loan_id, loan_id), (CheckTask.status, status)):
         if value is not None:
             query = query.where(column == value)
     if due_by is not None:
@@ -105,10 +106,10 @@ def list_checks(session: Session, *, branch: str | None, loan_id: str | None = N
     return list(session.exec(query.order_by(CheckTask.due_date, CheckTask.id).limit(limit)))
 
 
-def complete_check(session: Session, check_id: str, command: CheckCompletion, *, by: str, branch: str | None,
+def complete_check(session: Session, check_id: str, command: CheckCompletion, *, by: str, scope: Visibility,
                    as_of: date) -> CheckTask:
     task = session.get(CheckTask, check_id)
-    if task is None or (branch is not None and task.branch != branch):
+    if task is None or not scope.allows(task.branch):
         raise Problem(404, "Not found", f"No check {check_id!r}.")
     if task.status == CheckStatus.DONE:
         raise Problem(409, "Conflict", "This check is already done.")

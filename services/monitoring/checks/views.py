@@ -19,7 +19,7 @@ def list_checks(request: Request, principal: api.Reader, loan_id: str | None = N
                 status: CheckStatus | None = None, due_by: date | None = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[CheckRead]:
     with api.database(request).session() as session:
-        found = service.list_checks(session, branch=api.branch_scope(principal), loan_id=loan_id, status=status,
+        found = service.list_checks(session, scope=api.scope(principal), loan_id=loan_id, status=status,
                                     due_by=due_by, limit=limit)
         return [CheckRead.model_validate(c) for c in found]
 
@@ -30,7 +30,7 @@ def list_checks(request: Request, principal: api.Reader, loan_id: str | None = N
 def complete_check(request: Request, check_id: str, command: CheckCompletion, principal: api.Officer) -> CheckRead:
     with api.database(request).session() as session:
         task = service.complete_check(session, check_id, command, by=principal.sub,
-                                      branch=api.branch_scope(principal),
+                                      scope=api.scope(principal),
                                       as_of=business_date(session, api.settings(request)))
         session.commit()
         return CheckRead.model_validate(task)

@@ -33,7 +33,7 @@ def request_override(request: Request, loan_id: str, command: OverrideRequest, p
                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
     def run(session: Session) -> tuple[int, dict]:
         made = approvals.request_override(session, loan_id, command, maker=principal.sub,
-                                          branch=api.branch_scope(principal),
+                                          scope=api.scope(principal),
                                           as_of=business_date(session, api.settings(request)))
         return 201, override_read(made)
 
@@ -47,11 +47,11 @@ def request_override(request: Request, loan_id: str, command: OverrideRequest, p
 def decide_override(request: Request, override_id: str, command: Decision, principal: Checker,
                     idempotency_key: IdempotencyKey = None) -> JSONResponse:
     def run(session: Session) -> tuple[int, dict]:
-        branch = api.branch_scope(principal)
-        if approvals.get_request(session, override_id, branch).kind != ChangeKind.CLASS_OVERRIDE:
+        scope = api.scope(principal)
+        if approvals.get_request(session, override_id, scope).kind != ChangeKind.CLASS_OVERRIDE:
             raise Problem(404, "Not found", f"No override {override_id!r}.")
         decided = approvals.decide_request(session, override_id, command, checker=principal.sub,
-                                           roles=principal.roles, branch=branch,
+                                           roles=principal.roles, scope=scope,
                                            as_of=business_date(session, api.settings(request)),
                                            settings=api.settings(request))
         return 200, override_read(decided)
@@ -64,5 +64,5 @@ def decide_override(request: Request, override_id: str, command: Decision, princ
             summary="Overrides proposed for a loan, with their decisions", responses=problem_responses(404))
 def list_overrides(request: Request, loan_id: str, principal: api.Reader) -> list[dict]:
     with api.database(request).session() as session:
-        loans.get_loan(session, loan_id, api.branch_scope(principal))
+        loans.get_loan(session, loan_id, api.scope(principal))
         return [override_read(o) for o in approvals.requests_of(session, loan_id, ChangeKind.CLASS_OVERRIDE)]

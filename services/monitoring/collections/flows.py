@@ -25,7 +25,9 @@ def _mark(database: Database, message_id: str, error: str | None) -> None:
 
 async def deliver_outbox(database: Database, peers: Peers, token: str,
                          action_id: str | None = None) -> dict[str, Any]:
-    """Try each undelivered entry once; the idempotency key makes a resend after a lost answer harmless."""
+    """Try each undelivered entry once; the idempotency key makes a resend after a lost answer harmless. The
+    customer service records the contact as made by the token's user: the collector right after the action,
+    the batch user when COB resends (the action itself keeps its collector)."""
     delivered = failed = 0
     last_error = None
     for message_id, customer_id, payload in await asyncio.to_thread(_pending, database, action_id):
@@ -33,7 +35,9 @@ async def deliver_outbox(database: Database, peers: Peers, token: str,
         try:
             await peers.customer.log_interaction(
                 customer_id, token=token, idempotency_key=f"monitoring-outbox-{message_id}",
-                **{**payload, "occurred_at": datetime.fromisoformat(payload["occurred_at"])})
+                # `officer`: in entries queued before the contact log took it from the token.
+                **{**{k: v for k, v in payload.items() if k != "officer"},
+                   "occurred_at": datetime.fromisoformat(payload["occurred_at"])})
             delivered += 1
         except Problem as exc:
             error = last_error = exc.detail or exc.title

@@ -25,11 +25,12 @@ from services.monitoring.loans.money import ZERO
 from services.monitoring.repayments.models import Posting, PostingStatus
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import RuleKind
+from shared.auth.scope import Visibility
 
-def record_action(session: Session, loan_id: str, command: ActionCreate, *, collector: str, branch: str | None,
+def record_action(session: Session, loan_id: str, command: ActionCreate, *, collector: str, scope: Visibility,
                   as_of: date) -> CollectionAction:
     """Record what a collector did; the contact-log entry for the customer service is queued in the same commit."""
-    loan = loans.get_loan(session, loan_id, branch)
+    loan = loans.get_loan(session, loan_id, scope)
     is_promise = command.kind is ActionKind.PROMISE_TO_PAY
     if is_promise and command.promised_amount is None:
         raise DomainError("promised_amount", "a promise to pay needs the amount promised")
@@ -38,7 +39,7 @@ def record_action(session: Session, loan_id: str, command: ActionCreate, *, coll
     if not is_promise and (command.promised_amount is not None or command.promised_date is not None):
         raise DomainError("kind", "only a promise to pay carries promised_amount and promised_date")
     if command.alert_id is not None:
-        alerts.get_alert(session, command.alert_id, branch)
+        alerts.get_alert(session, command.alert_id, scope)
     action = CollectionAction(loan_id=loan.id, collector=collector, occurred_on=as_of,
                               promise_status=PromiseStatus.PENDING if is_promise else None,
                               **command.model_dump())
@@ -46,7 +47,7 @@ def record_action(session: Session, loan_id: str, command: ActionCreate, *, coll
     session.flush()
     session.add(OutboxMessage(action_id=action.id, customer_id=loan.customer_id, payload={
         "channel": command.channel.value, "direction": "outbound", "purpose": "collection",
-        "outcome": outcome_code(command.outcome), "officer": collector, "occurred_at": action.occurred_at.isoformat(),
+        "outcome": outcome_code(command.outcome), "occurred_at": action.occurred_at.isoformat(),
         "notes": f"[{command.kind.value}] {command.notes or ''}".strip()}))
     session.flush()
     return action
@@ -108,12 +109,11 @@ def settle_promises(session: Session, as_of: date) -> tuple[int, int, int]:
 _SEVERITY_RANK = case({"high": 3, "medium": 2, "low": 1}, value=Alert.severity, else_=0)
 
 
-def work_queue(session: Session, *, branch: str | None, owner: str | None = None,
+def work_queue(session: Session, *, scope: Visibility, owner: str | None = None,
                limit: int = 100) -> list[tuple[Alert, Loan]]:
     """Open alerts worst first: severity, then days past due, then the earliest due."""
-    query = select(Alert, Loan).join(Loan, Loan.id == Alert.loan_id).where(Alert.status.in_(OPEN_STATUSES))
-    if branch is not None:
-        query = query.where(Alert.branch == branch)
+    query = select(Alert, Loan).join(Loan, Loan.id == Alert.loan_id).where(
+        Alert.status.in_(OPEN_STATUSES), scope.where(Alert.branch))
     if owner is not None:
         query = query.where(Alert.owner == owner)
     query = query.order_by(_SEVERITY_RANK.desc(), Loan.dpd.desc(), Alert.due_at, Alert.id).limit(limit)

@@ -28,7 +28,7 @@ async def record_action(request: Request, loan_id: str, command: ActionCreate, p
                         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> ActionRead:
     def run(session):  # noqa: ANN001, ANN202
         action = service.record_action(session, loan_id, command, collector=principal.sub,
-                                       branch=api.branch_scope(principal),
+                                       scope=api.scope(principal),
                                        as_of=business_date(session, api.settings(request)))
         return 201, {"id": action.id}
 
@@ -45,7 +45,7 @@ async def record_action(request: Request, loan_id: str, command: ActionCreate, p
             summary="What collectors did on a loan", responses=problem_responses(404))
 def list_actions(request: Request, loan_id: str, principal: api.Reader) -> list[ActionRead]:
     with api.database(request).session() as session:
-        loans.get_loan(session, loan_id, api.branch_scope(principal))
+        loans.get_loan(session, loan_id, api.scope(principal))
         return [_read(session, a) for a in service.actions(session, loan_id)]
 
 
@@ -55,6 +55,6 @@ def list_actions(request: Request, loan_id: str, principal: api.Reader) -> list[
 def work_queue(request: Request, principal: api.Collector, mine: bool = False,
                limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[QueueItem]:
     with api.database(request).session() as session:
-        rows = service.work_queue(session, branch=api.branch_scope(principal),
+        rows = service.work_queue(session, scope=api.scope(principal),
                                   owner=principal.sub if mine else None, limit=limit)
         return [QueueItem(alert=AlertRead.model_validate(a), loan=LoanSummary.model_validate(l)) for a, l in rows]

@@ -20,7 +20,7 @@ router = APIRouter(tags=["delinquency"])
 def history(request: Request, loan_id: str, principal: api.Reader,
             view: HistoryView = HistoryView.EFFECTIVE) -> list[RiskChangeRead]:
     with api.database(request).session() as session:
-        loans.get_loan(session, loan_id, api.branch_scope(principal))
+        loans.get_loan(session, loan_id, api.scope(principal))
         return [RiskChangeRead.model_validate(r) for r in service.history(session, loan_id, view)]
 
 
@@ -28,5 +28,5 @@ def history(request: Request, loan_id: str, principal: api.Reader,
             summary="The loan's delinquency pauses", responses=problem_responses(404))
 def list_pauses(request: Request, loan_id: str, principal: api.Reader) -> list[PauseRead]:
     with api.database(request).session() as session:
-        loans.get_loan(session, loan_id, api.branch_scope(principal))
+        loans.get_loan(session, loan_id, api.scope(principal))
         return [PauseRead.model_validate(p) for p in service.pauses(session, loan_id)]

@@ -184,7 +184,7 @@ class LoanCreate(ScheduleRequest):
         {"customer_id": "c0ffee", "external_id": "CORE-2026-000123", "product": "personal_loan",
          "principal": "120000.00", "annual_rate": "0.0435", "term_months": 12,
          "repayment_method": "equal_instalment", "disbursement_date": "2026-01-15", "purpose": "home renovation",
-         "collateral": None, "guarantor": None, "officer": "li.wei", "branch": "BJ001"}]})
+         "collateral": None, "guarantor": None, "branch": "BJ001"}]})
 
     customer_id: str = PydanticField(min_length=1, max_length=64)
     external_id: str | None = PydanticField(default=None, min_length=1, max_length=64)
@@ -192,7 +192,7 @@ class LoanCreate(ScheduleRequest):
     purpose: str = PydanticField(min_length=1, max_length=200)
     collateral: str | None = PydanticField(default=None, max_length=200)
     guarantor: str | None = PydanticField(default=None, max_length=200)
-    officer: str = PydanticField(min_length=1, max_length=64)
+    # No `officer`: the loan's officer is whoever books it, from the token (a body field is ignored).
     branch: str = PydanticField(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
 
 

@@ -29,6 +29,7 @@ from services.monitoring.loans.schedule import generate_schedule
 from services.monitoring.loans.money import ZERO
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import RuleKind
+from shared.auth.scope import Visibility
 from shared.clients.scoring import Score
 from shared.errors import Problem
 
@@ -85,6 +86,7 @@ def register_loan(session: Session, command: LoanCreate, *, registered_by: str, 
         outstanding_principal=command.principal,
         penalty_daily_rate=penalty_daily_rate,
         oldest_unpaid_due=preview.instalments[0].due_date,
+        officer=registered_by,
         created_by=registered_by,
     )
     if latest_score is not None:
@@ -101,15 +103,15 @@ def register_loan(session: Session, command: LoanCreate, *, registered_by: str, 
     return loan
 
 
-def get_loan(session: Session, loan_id: str, branch: str | None) -> Loan:
-    """The loan, or 404 when it does not exist or lies outside the caller's branch (existence is not leaked)."""
+def get_loan(session: Session, loan_id: str, scope: Visibility) -> Loan:
+    """The loan, or 404 when it does not exist or lies outside the caller's scope (existence is not leaked)."""
     loan = session.get(Loan, loan_id)
-    if loan is None or (branch is not None and loan.branch != branch):
+    if loan is None or not scope.allows(loan.branch):
         raise Problem(404, "Not found", f"No loan {loan_id!r}.")
     return loan
 
 
-def lock_loan(session: Session, loan_id: str, branch: str | None) -> Loan:
+def lock_loan(session: Session, loan_id: str, scope: Visibility) -> Loan:
     """Take the loan's write lock for the rest of the transaction, then read it fresh.
 
     PostgreSQL: a row lock (SELECT … FOR UPDATE). SQLite has no row locks; a no-op UPDATE starts the write
@@ -122,16 +124,14 @@ def lock_loan(session: Session, loan_id: str, branch: str | None) -> Loan:
     else:
         session.execute(update(Loan).where(Loan.id == loan_id).values(id=Loan.id))
         loan = session.get(Loan, loan_id, populate_existing=True)
-    if loan is None or (branch is not None and loan.branch != branch):
+    if loan is None or not scope.allows(loan.branch):
         raise Problem(404, "Not found", f"No loan {loan_id!r}.")
     return loan
 
 
-def list_loans(session: Session, *, branch: str | None, customer_id: str | None = None,
+def list_loans(session: Session, *, scope: Visibility, customer_id: str | None = None,
                external_id: str | None = None, limit: int = 100, offset: int = 0) -> list[Loan]:
-    query = select(Loan)
-    if branch is not None:
-        query = query.where(Loan.branch == branch)
+    query = select(Loan).where(scope.where(Loan.branch))
     if customer_id is not None:
         query = query.where(Loan.customer_id == customer_id)
     if external_id is not None:

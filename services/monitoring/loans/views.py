@@ -15,7 +15,8 @@ from services.monitoring.loans.models import (
     SchedulePreview,
     ScheduleRequest,
 )
-from shared.auth.roles import Role
+from shared.auth.dependencies import needs
+from shared.auth.scope import visibility
 from shared.clients.customer import CustomerNotFound
 from shared.errors import Problem, field_problem, problem_responses
 
@@ -31,7 +32,7 @@ def loan_detail(session, loan) -> LoanDetail:  # noqa: ANN001
 
 @router.post("/loans/schedule-preview", response_model=SchedulePreview,
              summary="Preview a repayment schedule without creating a loan",
-             responses=problem_responses(422))
+             responses=problem_responses(422), openapi_extra=needs("monitoring:read"))
 def preview(command: ScheduleRequest, _: api.Reader) -> SchedulePreview:
     with api.domain_errors():
         return service.preview_schedule(command)
@@ -46,7 +47,7 @@ async def register_loan(
     principal: api.Officer,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    if not principal.has_role(Role.ADMIN) and command.branch != principal.branch:
+    if not visibility(principal, among=api.OFFICERS).allows(command.branch):
         raise Problem(403, "Forbidden", "A loan officer registers loans for their own branch only.")
     peers = request.app.state.peers
     try:
@@ -81,7 +82,7 @@ def list_loans(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[LoanSummary]:
     with api.database(request).session() as session:
-        loans = service.list_loans(session, branch=api.branch_scope(principal), customer_id=customer_id,
+        loans = service.list_loans(session, scope=api.scope(principal), customer_id=customer_id,
                                    external_id=external_id, limit=limit, offset=offset)
         return [LoanSummary.model_validate(loan) for loan in loans]
 
@@ -90,4 +91,4 @@ def list_loans(
             responses=problem_responses(404))
 def get_loan(request: Request, loan_id: str, principal: api.Reader) -> LoanDetail:
     with api.database(request).session() as session:
-        return loan_detail(session, service.get_loan(session, loan_id, api.branch_scope(principal)))
+        return loan_detail(session, service.get_loan(session, loan_id, api.scope(principal)))

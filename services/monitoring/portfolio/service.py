@@ -40,6 +40,7 @@ from services.monitoring.portfolio.models import (
     RollRates,
     Vintage,
 )
+from shared.auth.scope import Visibility
 from shared.db import round_money
 
 # Probability of default by class: expected loss's fallback for a loan the scoring service has not scored.
@@ -59,12 +60,11 @@ def _cents(amount: object) -> Decimal:
     return Decimal(str(amount or 0)).quantize(CENT)
 
 
-def _active(group_by: GroupBy | None, branch: str | None,
+def _active(group_by: GroupBy | None, scope: Visibility,
             status: LoanStatus = LoanStatus.ACTIVE) -> tuple[Select, list]:
-    """Active loans (of `branch`) and the grouping's key columns; a loan in several segments is a row in each."""
-    query = select().select_from(Loan).where(Loan.status == status)
-    if branch is not None:
-        query = query.where(Loan.branch == branch)
+    """Loans of `status` (active by default) the caller may see and the grouping's key columns; a loan in several
+    segments is a row in each."""
+    query = select().select_from(Loan).where(Loan.status == status, scope.where(Loan.branch))
     if group_by is None:
         return query, []
     if group_by is GroupBy.SEGMENT:
@@ -107,7 +107,7 @@ def _exposures(session: Session, as_of: date) -> tuple[Subquery, Subquery, Subqu
     return unpaid, accrued, penalties
 
 
-def _expected_losses(session: Session, as_of: date, group_by: GroupBy | None, branch: str | None,
+def _expected_losses(session: Session, as_of: date, group_by: GroupBy | None, scope: Visibility,
                      lgd: Callable[[str], Decimal]) -> dict[str | None, dict[str, Any]]:
     """Per group: PD × LGD × EAD, PD the latest score's (the class table's without one), LGD the product's, EAD
     outstanding principal plus interest due and unpaid, interest accrued but not yet due, and unpaid penalties,
@@ -116,7 +116,7 @@ def _expected_losses(session: Session, as_of: date, group_by: GroupBy | None, br
     ead = func.sum(Loan.outstanding_principal + func.coalesce(unpaid.c.interest, 0)
                    + func.coalesce(accrued.c.accrued, 0) + func.coalesce(penalties.c.penalty, 0))
     shape = [Loan.last_pd, Loan.classification, Loan.product]
-    query, keys = _active(group_by, branch)
+    query, keys = _active(group_by, scope)
     query = (query.outerjoin(unpaid, unpaid.c.loan_id == Loan.id).outerjoin(accrued, accrued.c.loan_id == Loan.id)
              .outerjoin(penalties, penalties.c.loan_id == Loan.id).add_columns(*keys, *shape, func.count(), ead))
     losses: dict[str | None, dict[str, Any]] = defaultdict(lambda: {"el": ZERO, "scored": 0, "by_class": 0})
@@ -130,10 +130,10 @@ def _expected_losses(session: Session, as_of: date, group_by: GroupBy | None, br
     return losses
 
 
-def figures(session: Session, as_of: date, *, group_by: GroupBy | None, branch: str | None,
+def figures(session: Session, as_of: date, *, group_by: GroupBy | None, scope: Visibility,
             lgd: Callable[[str], Decimal]) -> PortfolioFigures:
     columns = [Loan.bucket, Loan.classification, (Loan.dpd > 30).label("par30"), (Loan.dpd > 90).label("par90")]
-    query, keys = _active(group_by, branch)
+    query, keys = _active(group_by, scope)
     query = query.add_columns(*keys, *columns, func.count(), func.sum(Loan.outstanding_principal))
     totals: dict[str | None, dict] = defaultdict(lambda: {
         "loans": 0, "outstanding": ZERO, "npl": ZERO, "par30": ZERO, "par90": ZERO,
@@ -150,7 +150,7 @@ def figures(session: Session, as_of: date, *, group_by: GroupBy | None, branch: 
         entry["par90"] += amount if par90 else ZERO
         entry["buckets"][bucket][0] += count
         entry["buckets"][bucket][1] += amount
-    written_off, keys = _active(group_by, branch, LoanStatus.WRITTEN_OFF)
+    written_off, keys = _active(group_by, scope, LoanStatus.WRITTEN_OFF)
     for row in session.execute(written_off.add_columns(*keys, func.count(), func.sum(Loan.written_off_amount))
                                .group_by(*keys)).all():
         if not row[-2]:
@@ -158,7 +158,7 @@ def figures(session: Session, as_of: date, *, group_by: GroupBy | None, branch: 
         entry = totals[row[0] if keys else None]
         entry["written_off_loans"] += row[-2]
         entry["written_off"] += _cents(row[-1])
-    losses = _expected_losses(session, as_of, group_by, branch, lgd)
+    losses = _expected_losses(session, as_of, group_by, scope, lgd)
     groups = [GroupFigures(
         group=key, loans=e["loans"], outstanding=e["outstanding"], npl_ratio=_ratio(e["npl"], e["outstanding"]),
         par30=_ratio(e["par30"], e["outstanding"]), par90=_ratio(e["par90"], e["outstanding"]),
@@ -179,13 +179,12 @@ def _buckets_on(day: date) -> Subquery:
                    RiskChange.superseded_at.is_(None)).subquery())
 
 
-def roll_rates(session: Session, start: date, end: date, *, branch: str | None) -> RollRates:
+def roll_rates(session: Session, start: date, end: date, *, scope: Visibility) -> RollRates:
     before, after = _buckets_on(start), _buckets_on(end)
     query = (select(before.c.bucket, after.c.bucket, func.count())
              .join(after, after.c.loan_id == before.c.loan_id).join(Loan, Loan.id == before.c.loan_id)
-             .where(before.c.latest == 1, after.c.latest == 1).group_by(before.c.bucket, after.c.bucket))
-    if branch is not None:
-        query = query.where(Loan.branch == branch)
+             .where(before.c.latest == 1, after.c.latest == 1, scope.where(Loan.branch))
+             .group_by(before.c.bucket, after.c.bucket))
     moves: dict[str, dict[str, int]] = {b: dict.fromkeys(BUCKET_ORDER, 0) for b in BUCKET_ORDER}
     for was, now, count in session.execute(query).all():
         moves[was][now] = count
@@ -212,7 +211,7 @@ def month_on_book_expressions(disbursed: Any, bad_on: Any, as_of: date) -> tuple
     return observed, went_bad
 
 
-def vintages(session: Session, as_of: date, *, months: int, branch: str | None) -> list[Vintage]:
+def vintages(session: Session, as_of: date, *, months: int, scope: Visibility) -> list[Vintage]:
     """Per disbursement month: the share of loans that have been more than 30 days past due, by month on book.
 
     Month m of a loan disbursed on d ends on add_months(d, m) (clamped to month end). In SQL, per loan: the last
@@ -229,9 +228,7 @@ def vintages(session: Session, as_of: date, *, months: int, branch: str | None) 
     cohort = (extract("year", disbursed) * 100 + extract("month", disbursed)).label("cohort")
     query = (select(cohort, observed.label("observed"), went_bad.label("went_bad"), func.count(),
                     func.sum(Loan.principal))
-             .outerjoin(first_bad, first_bad.c.loan_id == Loan.id))
-    if branch is not None:
-        query = query.where(Loan.branch == branch)
+             .outerjoin(first_bad, first_bad.c.loan_id == Loan.id).where(scope.where(Loan.branch)))
     cohorts: dict[int, list[tuple[int, int | None, int, Decimal]]] = defaultdict(list)
     for key, seen, bad_in, count, principal in session.execute(query.group_by(cohort, "observed", "went_bad")):
         cohorts[int(key)].append((int(seen), None if bad_in is None else int(bad_in), count, _cents(principal)))

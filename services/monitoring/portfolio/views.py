@@ -17,7 +17,7 @@ router = APIRouter(tags=["portfolio"])
 def _figures(request: Request, principal, group_by: GroupBy | None) -> PortfolioFigures:  # noqa: ANN001
     with api.database(request).session() as session:
         return service.figures(session, business_date(session, api.settings(request)), group_by=group_by,
-                               branch=api.branch_scope(principal), lgd=api.settings(request).lgd)
+                               scope=api.scope(principal), lgd=api.settings(request).lgd)
 
 
 def _rolls(request: Request, principal, start: date | None, end: date | None) -> RollRates:  # noqa: ANN001
@@ -26,13 +26,13 @@ def _rolls(request: Request, principal, start: date | None, end: date | None) ->
         start = start or add_months(end, -1)
         if start > end:
             raise field_problem("query.start", "must not be after end")
-        return service.roll_rates(session, start, end, branch=api.branch_scope(principal))
+        return service.roll_rates(session, start, end, scope=api.scope(principal))
 
 
 def _vintages(request: Request, principal, months: int) -> list[Vintage]:  # noqa: ANN001
     with api.database(request).session() as session:
         return service.vintages(session, business_date(session, api.settings(request)), months=months,
-                                branch=api.branch_scope(principal))
+                                scope=api.scope(principal))
 
 
 @router.get("/portfolio/figures", response_model=PortfolioFigures,

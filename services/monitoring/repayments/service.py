@@ -35,6 +35,7 @@ from services.monitoring.repayments.models import BalanceCheck, Posting, Posting
 from services.monitoring.rules.engine import Facts, evaluate, evaluate_all
 from services.monitoring.rules.models import EarlyWarningRule, RuleKind
 from services.monitoring.rules.service import alert_drafts, enabled_rules
+from shared.auth.scope import Visibility
 from shared.errors import Problem
 
 
@@ -288,10 +289,10 @@ def _refuse_written_off(loan: Loan) -> None:
                                        "can no longer change.")
 
 
-def post_repayment(session: Session, loan_id: str, command: RepaymentCreate, *, branch: str | None, posted_by: str,
+def post_repayment(session: Session, loan_id: str, command: RepaymentCreate, *, scope: Visibility, posted_by: str,
                    as_of: date) -> tuple[Posting, list[ChangeRecord]]:
     """Book money received; a value date before the business date replays delinquency from that date."""
-    loan = loans.lock_loan(session, loan_id, branch)
+    loan = loans.lock_loan(session, loan_id, scope)
     value_date = command.value_date or as_of
     if value_date > as_of:
         raise DomainError("value_date", f"must not be after the business date {as_of.isoformat()}")
@@ -327,13 +328,13 @@ def post_repayment(session: Session, loan_id: str, command: RepaymentCreate, *, 
     return posting, records
 
 
-def reverse_posting(session: Session, posting_id: str, reason: str, *, branch: str | None, reversed_by: str,
+def reverse_posting(session: Session, posting_id: str, reason: str, *, scope: Visibility, reversed_by: str,
                     as_of: date) -> tuple[Posting, list[ChangeRecord]]:
     """Undo a posting (e.g. a bounced cheque); what it paid becomes owed again from its value date."""
     found = session.get(Posting, posting_id)
     if found is None:
         raise Problem(404, "Not found", f"No posting {posting_id!r}.")
-    loan = loans.lock_loan(session, found.loan_id, branch)
+    loan = loans.lock_loan(session, found.loan_id, scope)
     posting = session.get(Posting, posting_id, populate_existing=True)
     if posting.status == PostingStatus.REVERSED:
         raise Problem(409, "Conflict", "This posting is already reversed.")

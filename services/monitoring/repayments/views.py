@@ -15,6 +15,7 @@ from services.monitoring.repayments.models import (
     RepaymentCreate,
     ReversalCreate,
 )
+from shared.auth.scope import EVERYTHING
 from shared.errors import problem_responses
 
 router = APIRouter(tags=["repayments"])
@@ -33,10 +34,10 @@ def receipt(posting, loan) -> dict:  # noqa: ANN001
 def post_repayment(request: Request, loan_id: str, command: RepaymentCreate, principal: api.Officer,
                    idempotency_key: IdempotencyKey = None) -> JSONResponse:
     def run(session):  # noqa: ANN001, ANN202
-        posting, _ = service.post_repayment(session, loan_id, command, branch=api.branch_scope(principal),
+        posting, _ = service.post_repayment(session, loan_id, command, scope=api.scope(principal),
                                             posted_by=principal.sub,
                                             as_of=business_date(session, api.settings(request)))
-        return 201, receipt(posting, loans.get_loan(session, loan_id, None))
+        return 201, receipt(posting, loans.get_loan(session, loan_id, EVERYTHING))
 
     return api.idempotent(request, principal, idempotency_key, required=True, command_name="post_repayment",
                           payload=command.model_dump(mode="json"), command=run)
@@ -48,10 +49,10 @@ def post_repayment(request: Request, loan_id: str, command: RepaymentCreate, pri
 def reverse_posting(request: Request, posting_id: str, command: ReversalCreate, principal: api.Officer,
                     idempotency_key: IdempotencyKey = None) -> JSONResponse:
     def run(session):  # noqa: ANN001, ANN202
-        posting, _ = service.reverse_posting(session, posting_id, command.reason, branch=api.branch_scope(principal),
+        posting, _ = service.reverse_posting(session, posting_id, command.reason, scope=api.scope(principal),
                                              reversed_by=principal.sub,
                                              as_of=business_date(session, api.settings(request)))
-        return 200, receipt(posting, loans.get_loan(session, posting.loan_id, None))
+        return 200, receipt(posting, loans.get_loan(session, posting.loan_id, EVERYTHING))
 
     return api.idempotent(request, principal, idempotency_key, required=False, command_name="reverse_posting",
                           payload=command.model_dump(mode="json"), command=run)
@@ -61,7 +62,7 @@ def reverse_posting(request: Request, posting_id: str, command: ReversalCreate, 
             responses=problem_responses(404))
 def list_postings(request: Request, loan_id: str, principal: api.Reader) -> list[PostingRead]:
     with api.database(request).session() as session:
-        loans.get_loan(session, loan_id, api.branch_scope(principal))
+        loans.get_loan(session, loan_id, api.scope(principal))
         return [PostingRead.model_validate(p) for p in service.postings(session, loan_id)]
 
 
@@ -70,4 +71,4 @@ def list_postings(request: Request, loan_id: str, principal: api.Reader) -> list
             responses=problem_responses(404))
 def balance_check(request: Request, loan_id: str, principal: api.Reader) -> BalanceCheck:
     with api.database(request).session() as session:
-        return service.balance_check(session, loans.get_loan(session, loan_id, api.branch_scope(principal)))
+        return service.balance_check(session, loans.get_loan(session, loan_id, api.scope(principal)))

@@ -17,6 +17,7 @@ from services.monitoring.errors import DomainError
 from services.monitoring.loans.models import Loan, now
 from services.monitoring.rules import engine
 from services.monitoring.rules.models import EarlyWarningRule, RuleReview, RuleWrite
+from shared.auth.scope import Visibility
 from shared.errors import Problem
 
 NON_PERFORMING = ("substandard", "doubtful", "loss")
@@ -88,7 +89,8 @@ def due_date(severity: str, day: date) -> date:
     return day + timedelta(days={"high": 1, "medium": 3, "low": 7}[severity])
 
 
-def review_rule(session: Session, code: str, since: date, until: date, branch: str | None = None) -> RuleReview:
+def review_rule(session: Session, code: str, since: date, until: date, scope: Visibility,
+                branch: str | None = None) -> RuleReview:
     """Precision from how collectors closed the rule's alerts; recall against loans that became non-performing.
 
     A loan "went bad" when its class first turned substandard or worse within [since, until]; the rule warned
@@ -98,13 +100,16 @@ def review_rule(session: Session, code: str, since: date, until: date, branch: s
         raise Problem(404, "Not found", f"No rule {code!r}.")
     if until < since:
         raise DomainError("until", "must not be before since")
-    alerts = sa_select(Alert.status).where(Alert.rule == code, Alert.created_on >= since, Alert.created_on <= until)
-    bad = sa_select(RiskChange.loan_id, func.min(RiskChange.effective_date)).where(
+    alerts = sa_select(Alert.status).where(Alert.rule == code, Alert.created_on >= since, Alert.created_on <= until,
+                                           scope.where(Alert.branch))
+    bad = sa_select(RiskChange.loan_id, func.min(RiskChange.effective_date)).join(
+        Loan, Loan.id == RiskChange.loan_id).where(
         RiskChange.field == "loan_class", RiskChange.to_value.in_(NON_PERFORMING),
-        RiskChange.effective_date >= since, RiskChange.effective_date <= until, RiskChange.superseded_at.is_(None))
-    if branch is not None:
+        RiskChange.effective_date >= since, RiskChange.effective_date <= until, RiskChange.superseded_at.is_(None),
+        scope.where(Loan.branch))
+    if branch is not None:  # the analyst's own filter, within the scope
         alerts = alerts.where(Alert.branch == branch)
-        bad = bad.join(Loan, Loan.id == RiskChange.loan_id).where(Loan.branch == branch)
+        bad = bad.where(Loan.branch == branch)
     statuses = list(session.execute(alerts).scalars())
     resolved = statuses.count(AlertStatus.RESOLVED.value)
     false_positives = statuses.count(AlertStatus.FALSE_POSITIVE.value)

@@ -17,19 +17,28 @@ from services.monitoring.rules.engine import Facts, Feed, evaluate_all
 from services.monitoring.rules.models import FEED_KINDS, RuleKind
 from services.monitoring.rules.service import alert_drafts, enabled_rules
 from services.monitoring.transactions.models import AccountTransaction, BatchReceipt, TransactionRow
+from shared.auth.scope import Visibility
 
 TXNS = AccountTransaction.__table__
 # How far back the rules look: a year of salaries, and the weeks around a disbursement.
 LOOKBACK_DAYS = 400
 
 
-def record_transactions(session: Session, rows: Sequence[TransactionRow], *, by: str, as_of: date) -> BatchReceipt:
-    """Store a batch of the feed (all or nothing) and warn on the borrowers it concerns."""
+def record_transactions(session: Session, rows: Sequence[TransactionRow], *, by: str, scope: Visibility,
+                        as_of: date) -> BatchReceipt:
+    """Store a batch of the feed (all or nothing) and warn on the borrowers it concerns. A row may concern only
+    loans the caller may see: another branch's loan is refused like an unknown one, so no alert is raised there."""
     loan_ids = {row.loan_id for row in rows if row.loan_id}
-    owners = dict(session.execute(sa_select(Loan.id, Loan.customer_id).where(Loan.id.in_(loan_ids))).all())
+    owners = dict(session.execute(sa_select(Loan.id, Loan.customer_id).where(
+        Loan.id.in_(loan_ids), scope.where(Loan.branch))).all())
+    unnamed = {row.customer_id for row in rows if not row.loan_id}
+    borrowers = unnamed if scope.everything else set(session.execute(sa_select(Loan.customer_id).distinct().where(
+        Loan.customer_id.in_(unnamed), scope.where(Loan.branch))).scalars())
     for i, row in enumerate(rows):
         if row.loan_id and owners.get(row.loan_id) != row.customer_id:
             raise DomainError(f"rows.{i}.loan_id", "no such loan of this customer")
+        if not row.loan_id and row.customer_id not in borrowers:
+            raise DomainError(f"rows.{i}.customer_id", "no loan of this customer that you may see")
         if row.booked_on > as_of:
             raise DomainError(f"rows.{i}.booked_on", f"must not be after the business date {as_of.isoformat()}")
     recorded_at = now()

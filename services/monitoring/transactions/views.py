@@ -25,7 +25,7 @@ async def record_transactions(request: Request, command: TransactionBatch, princ
                               idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
                               ) -> JSONResponse:
     def run(session):  # noqa: ANN001, ANN202
-        receipt = service.record_transactions(session, command.rows, by=principal.sub,
+        receipt = service.record_transactions(session, command.rows, by=principal.sub, scope=api.scope(principal),
                                               as_of=business_date(session, api.settings(request)))
         return 201, receipt.model_dump(mode="json")
 

@@ -4,7 +4,6 @@ stays within the decision policy's bounds (policy/service.py); only an approved 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -18,6 +17,7 @@ from services.scoring.ids import now
 from services.scoring.policy import service as policy
 from services.scoring.scores.models import Score
 from services.scoring.settings import ScoringSettings
+from shared.auth.scope import Visibility
 from shared.errors import Problem
 
 _STATUS_FOR_DECISION = {"approve": ApplicationStatus.APPROVED, "decline": ApplicationStatus.DECLINED,
@@ -65,38 +65,22 @@ def submit_application(session: Session, command: ApplicationCreate, branch: str
     return application
 
 
-@dataclass(frozen=True)
-class Scope:
-    """Which applications a caller may see: one branch's (loan officers), one submitter's (partners), or all."""
-
-    branch: str | None = None
-    submitted_by: str | None = None
-
-    def allows(self, application: Application) -> bool:
-        return (self.branch is None or application.branch == self.branch) and \
-            (self.submitted_by is None or application.submitted_by == self.submitted_by)
-
-
-EVERYTHING = Scope()
-
-
-def get_application(session: Session, application_id: str, scope: Scope = EVERYTHING) -> Application:
+def get_application(session: Session, application_id: str, scope: Visibility) -> Application:
+    """The application, or 404 when unknown or outside the caller's scope: its branch, or its submitter for a
+    partner (existence is not leaked)."""
     application = session.get(Application, application_id)
-    if application is None or not scope.allows(application):
+    if application is None or not scope.allows(application.branch, application.submitted_by):
         raise Problem(404, "Not found", f"No application {application_id!r}.")
     return application
 
 
-def list_applications(session: Session, status: ApplicationStatus | None, scope: Scope,
+def list_applications(session: Session, status: ApplicationStatus | None, scope: Visibility,
                       limit: int) -> list[Application]:
     """The review queue is `status=in_review`: oldest first, so nothing waits forever."""
-    query = select(Application).order_by(Application.created_at, Application.id).limit(limit)
+    query = select(Application).where(scope.where(Application.branch, Application.submitted_by)) \
+        .order_by(Application.created_at, Application.id).limit(limit)
     if status is not None:
         query = query.where(Application.status == status)
-    if scope.branch is not None:
-        query = query.where(Application.branch == scope.branch)
-    if scope.submitted_by is not None:
-        query = query.where(Application.submitted_by == scope.submitted_by)
     return list(session.exec(query).all())
 
 
@@ -149,13 +133,14 @@ def decide_application(session: Session, application: Application, command: Deci
     return application
 
 
-def loan_body(application: Application, disbursement_date: date, annual_rate: Decimal, officer: str) -> dict[str, Any]:
-    """What the monitoring service's POST /loans needs; the application id is the loan's external id."""
+def loan_body(application: Application, disbursement_date: date, annual_rate: Decimal) -> dict[str, Any]:
+    """What the monitoring service's POST /loans needs; the application id is the loan's external id. The loan's
+    officer is whoever disburses: monitoring takes it from the token sent with this body."""
     return {
         "customer_id": application.customer_id, "external_id": application.id, "product": application.product,
         "principal": str(application.approved_amount), "annual_rate": str(annual_rate),
         "term_months": application.term_months, "repayment_method": application.repayment_method,
-        "disbursement_date": disbursement_date.isoformat(), "purpose": application.purpose, "officer": officer,
+        "disbursement_date": disbursement_date.isoformat(), "purpose": application.purpose,
         "branch": application.branch,
     }
 

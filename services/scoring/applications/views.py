@@ -18,31 +18,20 @@ from services.scoring.scores.models import Score, ScoreInput
 from services.scoring.scores.views import features_for, score_read
 from shared.auth.dependencies import bearer_token, require_roles
 from shared.auth.roles import Role
+from shared.auth.scope import EVERYTHING, visibility
 from shared.auth.tokens import Principal
 from shared.errors import field_problem, problem_responses
 from shared.idempotency import check_key, fingerprint
 
 router = APIRouter(prefix="/applications", tags=["applications"])
-Submitter = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.PARTNER))]
-Disburser = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER))]
-Decider = Annotated[Principal, Depends(require_roles(
-    Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.CREDIT_COMMITTEE))]
+SUBMITTERS = (Role.ADMIN, Role.LOAN_OFFICER, Role.PARTNER)
+DISBURSERS = (Role.ADMIN, Role.LOAN_OFFICER)
+DECIDERS = (Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.CREDIT_COMMITTEE)
+Submitter = Annotated[Principal, Depends(require_roles(*SUBMITTERS))]
+Disburser = Annotated[Principal, Depends(require_roles(*DISBURSERS))]
+Decider = Annotated[Principal, Depends(require_roles(*DECIDERS))]
 Reader = Annotated[Principal, Depends(require_roles(
     Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.AUDITOR, Role.PARTNER, Role.CREDIT_COMMITTEE))]
-_STAFF = (Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.AUDITOR, Role.CREDIT_COMMITTEE)
-
-
-def branch_scope(principal: Principal) -> str | None:
-    """Loan officers work their own branch's applications; other staff see every branch."""
-    return None if principal.has_role(Role.ADMIN, Role.RISK_ANALYST, Role.AUDITOR, Role.CREDIT_COMMITTEE) \
-        else principal.branch
-
-
-def scope(principal: Principal) -> service.Scope:
-    """What a caller may see: a partner (who is no staff) only the applications it submitted itself."""
-    if principal.has_role(*_STAFF):
-        return service.Scope(branch=branch_scope(principal))
-    return service.Scope(submitted_by=principal.sub)
 
 
 def detail(session: Session, application: Application) -> ApplicationDetail:
@@ -67,7 +56,9 @@ async def submit_application(
     branch = command.branch or principal.branch
     if branch is None:
         raise field_problem("body.branch", "required when the submitter has no branch")
-    if principal.has_role(*_STAFF) and branch_scope(principal) not in (None, branch):
+    # What a caller submits, it must be able to see afterwards: a loan officer its own branch only (and, without
+    # a branch, nothing), a partner what it submits itself.
+    if not visibility(principal, among=SUBMITTERS).allows(branch, principal.sub):
         raise field_problem("body.branch", "a loan officer submits for their own branch only", status=403,
                             title="Forbidden")
     state = api.state(request)
@@ -81,7 +72,8 @@ async def submit_application(
 
     def run(session):  # noqa: ANN001, ANN202
         application_id = new_id()
-        applicant = scores.Applicant(row, command.customer_id, command.amount, application_id)
+        applicant = scores.Applicant(row, command.customer_id, command.amount, application_id,
+                                     branch=assembled.branches[0] or branch)
         score = scores.score_applicant(session, state.context, served, applicant, principal.sub)
         scored.append((applicant, score))
         application = service.submit_application(session, command, branch, score, principal.sub, application_id,
@@ -107,14 +99,14 @@ def list_applications(
 ) -> list[ApplicationRead]:
     with api.state(request).database.session() as session:
         return [ApplicationRead.model_validate(a)
-                for a in service.list_applications(session, status, scope(principal), limit)]
+                for a in service.list_applications(session, status, visibility(principal), limit)]
 
 
 @router.get("/{application_id}", response_model=ApplicationDetail,
             summary="An application with its score and status history", responses=problem_responses(404))
 def get_application(request: Request, application_id: str, principal: Reader) -> ApplicationDetail:
     with api.state(request).database.session() as session:
-        return detail(session, service.get_application(session, application_id, scope(principal)))
+        return detail(session, service.get_application(session, application_id, visibility(principal)))
 
 
 @router.post("/{application_id}/decision", response_model=ApplicationDetail,
@@ -125,7 +117,7 @@ def decide_application(request: Request, application_id: str, command: DecisionC
                        principal: Decider) -> ApplicationDetail:
     state = api.state(request)
     with state.database.session() as session:
-        application = service.get_application(session, application_id, scope(principal))
+        application = service.get_application(session, application_id, visibility(principal, among=DECIDERS))
         service.decide_application(session, application, command, session.get(Score, application.score_id),
                                    principal.sub, state.context.settings,
                                    by_committee=principal.has_role(Role.CREDIT_COMMITTEE))
@@ -143,7 +135,7 @@ async def mark_disbursed(request: Request, application_id: str, command: Disburs
 
     def load() -> Application:
         with state.database.session() as session:
-            return service.get_application(session, application_id, scope(principal))
+            return service.get_application(session, application_id, visibility(principal, among=DISBURSERS))
 
     application = await run_in_threadpool(load)
     if application.status != ApplicationStatus.DISBURSED:
@@ -151,12 +143,12 @@ async def mark_disbursed(request: Request, application_id: str, command: Disburs
         rate = service.disbursement_rate(state.context.settings, application, command.annual_rate)
         # The application id is the Idempotency-Key: a retry after a lost answer registers the same loan.
         loan = await register_loan_once(
-            state.monitoring, service.loan_body(application, command.disbursement_date, rate, principal.sub),
+            state.monitoring, service.loan_body(application, command.disbursement_date, rate),
             key=application.id, token=bearer_token(request))
 
     def link() -> ApplicationDetail:
         with state.database.session() as session:
-            current = service.get_application(session, application_id)
+            current = service.get_application(session, application_id, EVERYTHING)  # checked by `load`
             if current.status != ApplicationStatus.DISBURSED:
                 service.mark_disbursed(session, current, loan.id, principal.sub)
                 session.commit()

@@ -11,6 +11,7 @@ from services.scoring.registry import service
 from services.scoring.registry.models import (ModelRead, ModelState, ModelVersion, PromotionCommand,
                                               ReasonedCommand, TransitionRead)
 from services.scoring.registry.store import sha256_of
+from shared.auth.dependencies import needs
 from shared.errors import problem_responses
 from shared.idempotency import check_key, fingerprint
 from shared.middleware import max_body
@@ -19,6 +20,8 @@ from shared.middleware import max_body
 MAX_BUNDLE_BYTES = 50 * 1024 * 1024
 
 router = APIRouter(prefix="/models", tags=["model registry"])
+# Changing what answers scores is its own scope, beyond scoring:write.
+MODELS = needs("scoring:models")
 
 
 def model_read(session: Session, model: ModelVersion) -> ModelRead:
@@ -34,7 +37,7 @@ def model_read(session: Session, model: ModelVersion) -> ModelRead:
 @router.post("", status_code=201, response_model=list[ModelRead],
              summary="Register a model bundle (zip from `loancrm scoring train --out`) as drafts (risk analyst, admin)",
              responses=problem_responses(409, 413, 422, 428),
-             openapi_extra={"requestBody": {"required": True, "content": {
+             openapi_extra={**MODELS, "requestBody": {"required": True, "content": {
                  "application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
 @max_body(MAX_BUNDLE_BYTES)
 async def register_model(
@@ -89,6 +92,7 @@ def _transition(request: Request, command) -> ModelRead:  # noqa: ANN001 - a cal
 
 
 @router.post("/{model_id}/validation", response_model=ModelRead, summary="Validate a draft (risk analyst, admin)",
+             openapi_extra=MODELS,
              responses=problem_responses(404, 409))
 def validate_model(request: Request, model_id: str, command: ReasonedCommand,
                          principal: api.ModelManager) -> ModelRead:
@@ -100,6 +104,7 @@ def validate_model(request: Request, model_id: str, command: ReasonedCommand,
 
 
 @router.post("/{model_id}/promotion", response_model=ModelRead,
+             openapi_extra=MODELS,
              summary="Make a validated model champion or challenger (risk analyst, admin); records who and why",
              responses=problem_responses(404, 409))
 def promote_model(request: Request, model_id: str, command: PromotionCommand,
@@ -109,6 +114,7 @@ def promote_model(request: Request, model_id: str, command: PromotionCommand,
 
 
 @router.post("/{model_id}/retirement", response_model=ModelRead,
+             openapi_extra=MODELS,
              summary="Retire a model that is not the champion (risk analyst, admin)",
              responses=problem_responses(404, 409))
 def retire_model(request: Request, model_id: str, command: ReasonedCommand,
@@ -118,6 +124,7 @@ def retire_model(request: Request, model_id: str, command: ReasonedCommand,
 
 
 @router.post("/champion/rollback", response_model=ModelRead,
+             openapi_extra=MODELS,
              summary="Restore the previous champion in one call (risk analyst, admin)",
              responses=problem_responses(409))
 def rollback_champion(request: Request, command: ReasonedCommand, principal: api.ModelManager) -> ModelRead:

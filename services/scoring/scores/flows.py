@@ -31,9 +31,10 @@ def _as_feature(kind: str, value: Any) -> Any:
 
 
 async def customer_features(peer: CustomerClient, customer_id: str, token: str,
-                            wanted: dict[str, str]) -> dict[str, Any]:
+                            wanted: dict[str, str]) -> tuple[dict[str, Any], str]:
     """The portrait's fields the served models use (tenure, contacts, satisfaction, complaints, ...), once the
-    customer has consented to the credit-bureau query scoring stands for."""
+    customer has consented to the credit-bureau query scoring stands for; and the customer's branch, which scopes
+    who may read the score."""
     purpose = ConsentPurpose.CREDIT_BUREAU_QUERY
     try:
         consent = await peer.check_consent(customer_id, purpose, token=token)
@@ -53,29 +54,32 @@ async def customer_features(peer: CustomerClient, customer_id: str, token: str,
         if exc.status >= 500:  # never a 500 of ours: the peer misbehaved
             raise PeerUnavailable(peer.service, f"answered {exc.status}") from exc
         raise
-    return {name: _as_feature(wanted[name], value) for name, value in portrait.items() if name in wanted}
+    features = {name: _as_feature(wanted[name], value) for name, value in portrait.items() if name in wanted}
+    return features, portrait["branch"]
 
 
 Previous = dict[str, tuple[str, dict[str, Any]]]  # customer id -> (last score id, its stored inputs)
+Rows = tuple[list[dict[str, Any]], list[list[dict[str, str]]], list[str | None]]
 
 
 async def assemble(peer: CustomerClient, served: Served, inputs: Sequence[ScoreInput], token: str,
-                   previous: Previous) -> tuple[list[dict[str, Any]], list[list[dict[str, str]]]]:
-    """Feature dicts in input order, and warnings per row. For a customer, the caller's features win over the
-    portrait, which wins over the inputs of the customer's last score (what a re-scoring by id relies on)."""
+                   previous: Previous) -> Rows:
+    """Feature dicts in input order, warnings and the customer's branch (None without a customer) per row. For
+    a customer, the caller's features win over the portrait, which wins over the inputs of the customer's last
+    score (what a re-scoring by id relies on)."""
     wanted = model_features(served)
     limit = asyncio.Semaphore(PORTRAIT_CONCURRENCY)
 
-    async def one(item: ScoreInput) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    async def one(item: ScoreInput) -> tuple[dict[str, Any], list[dict[str, str]], str | None]:
         if item.customer_id is None:
-            return dict(item.features), []
+            return dict(item.features), [], None
         async with limit:
-            fetched = await customer_features(peer, item.customer_id, token, wanted)
+            fetched, branch = await customer_features(peer, item.customer_id, token, wanted)
         score_id, earlier = previous.get(item.customer_id, ("", {}))
         reused = sorted(earlier.keys() - fetched.keys() - item.features.keys())
         notes = [{"field": "body.features", "code": "previous_inputs",
                   "message": f"{', '.join(reused)} taken from score {score_id}"}] if reused else []
-        return {**earlier, **fetched, **item.features}, notes
+        return {**earlier, **fetched, **item.features}, notes, branch
 
-    pairs = await asyncio.gather(*(one(item) for item in inputs))
-    return [features for features, _ in pairs], [notes for _, notes in pairs]
+    rows = await asyncio.gather(*(one(item) for item in inputs))
+    return [row[0] for row in rows], [row[1] for row in rows], [row[2] for row in rows]

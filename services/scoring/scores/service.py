@@ -18,6 +18,7 @@ from services.scoring.scores.models import Score
 from services.scoring.settings import ScoringSettings
 from services.scoring.ids import new_id, now
 from services.scoring.training.bundle import score_rows
+from shared.auth.scope import Visibility
 from shared.errors import Problem
 
 
@@ -27,6 +28,7 @@ class Applicant:
     customer_id: str | None = None
     requested_amount: Decimal | None = None
     application_id: str | None = None
+    branch: str | None = None  # who may read the score: see shared/auth/scope.py
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ def _rows(ctx: ScoringContext, model: LoadedModel, applicants: Sequence[Applican
         treat = treatment(ctx.settings, result["score"], applicant.requested_amount, applicant.row.warnings)
         rows.append({
             "id": new_id(), "customer_id": applicant.customer_id, "application_id": applicant.application_id,
+            "branch": applicant.branch,
             "model_id": model.id, "model_version": model.label, "shadow": shadow,
             "champion_score_id": champion_id, "pd": result["pd"], "score": result["score"], "grade": treat.grade,
             "decision": treat.decision, "suggested_limit": treat.suggested_limit,
@@ -105,17 +108,19 @@ def score_applicant(session: Session, ctx: ScoringContext, served: Served, appli
     return score_applicants(session, ctx, served, [applicant], actor)[0]
 
 
-def get_score(session: Session, score_id: str, created_by: str | None = None) -> Score:
+def get_score(session: Session, score_id: str, scope: Visibility) -> Score:
+    """The score, or 404 when unknown or outside the caller's scope: its customer's branch, or for a partner the
+    scores it asked for itself."""
     score = session.get(Score, score_id)
-    if score is None or score.shadow or (created_by is not None and score.created_by != created_by):
+    if score is None or score.shadow or not scope.allows(score.branch, score.created_by):
         raise Problem(404, "Not found", f"No score {score_id!r}.")
     return score
 
 
-def list_scores(session: Session, customer_id: str, limit: int, created_by: str | None = None) -> list[Score]:
-    query = select(Score).where(Score.customer_id == customer_id, Score.shadow == False)  # noqa: E712
-    if created_by is not None:
-        query = query.where(Score.created_by == created_by)
+def list_scores(session: Session, customer_id: str, limit: int, scope: Visibility) -> list[Score]:
+    """A customer's scores the caller may see: none, as for an unknown customer, when it may not see them."""
+    query = select(Score).where(Score.customer_id == customer_id, Score.shadow == False,  # noqa: E712
+                                scope.where(Score.branch, Score.created_by))
     return list(session.exec(query.order_by(Score.created_at.desc(), Score.id).limit(limit)).all())
 
 

@@ -15,6 +15,7 @@ from services.scoring.scores.flows import Previous, assemble
 from services.scoring.scores.models import BatchRead, BatchRequest, ScoreInput, ScoreRead
 from services.scoring.scores.store import KeyRow
 from shared.auth.dependencies import bearer_token
+from shared.auth.scope import visibility
 from shared.auth.tokens import Principal
 from shared.errors import field_problem, problem_responses
 from shared.idempotency import check_key, fingerprint, in_progress
@@ -33,6 +34,7 @@ class Assembled:
     served: Served | None
     features: list[dict[str, Any]]
     notes: list[list[dict[str, str]]]
+    branches: list[str | None]  # each row's customer's branch; None for a row without a customer
 
     def check(self, state: api.ScoringState, prefixes: list[str]) -> tuple[Served, list[CheckedRow]]:
         """Against the served models' contract; the notes on how the features were assembled become warnings."""
@@ -46,7 +48,7 @@ class Assembled:
 async def features_for(request: Request, inputs: list[ScoreInput]) -> Assembled:
     """Plain rows need no peer call, and so no extra hop to the thread pool for the models."""
     if all(item.customer_id is None for item in inputs):
-        return Assembled(None, [dict(item.features) for item in inputs], [[] for _ in inputs])
+        return Assembled(None, [dict(item.features) for item in inputs], [[] for _ in inputs], [None] * len(inputs))
     state = api.state(request)
 
     def served_and_previous() -> tuple[Served, Previous]:
@@ -55,8 +57,8 @@ async def features_for(request: Request, inputs: list[ScoreInput]) -> Assembled:
             return state.serving.current(), service.latest_inputs(session, ids)
 
     served, previous = await run_in_threadpool(served_and_previous)
-    features, notes = await assemble(state.customer, served, inputs, bearer_token(request), previous)
-    return Assembled(served, features, notes)
+    features, notes, branches = await assemble(state.customer, served, inputs, bearer_token(request), previous)
+    return Assembled(served, features, notes, branches)
 
 
 @dataclass
@@ -73,7 +75,9 @@ def _scored(state: api.ScoringState, principal: Principal, inputs: list[ScoreInp
             prefixes: list[str], batch: bool) -> Scored:
     """CPU only (contract, models, policy, answer): no database work, once the served models are known."""
     served, rows = assembled.check(state, prefixes)
-    applicants = [service.Applicant(row, item.customer_id, item.requested_amount) for row, item in zip(rows, inputs)]
+    # A score is seen where its customer is, or, without a customer, in the branch of whoever asked for it.
+    applicants = [service.Applicant(row, item.customer_id, item.requested_amount, branch=branch or principal.branch)
+                  for row, item, branch in zip(rows, inputs, assembled.branches, strict=True)]
     champion = service.champion_rows(state.context, served, applicants, principal.sub)
     scored = [score_read(r) for r in champion]
     answer = BatchRead(model_version=served.champion.label, count=len(scored), scores=scored) if batch else scored[0]
@@ -155,7 +159,7 @@ async def score_batch(
             responses=problem_responses(404))
 def get_score(request: Request, score_id: str, principal: api.ScoreReader) -> ScoreRead:
     with api.state(request).database.session() as session:
-        return score_read(service.get_score(session, score_id, api.own_only(principal)))
+        return score_read(service.get_score(session, score_id, visibility(principal)))
 
 
 @router.get("/scores", response_model=list[ScoreRead], summary="A customer's scores, newest first")
@@ -166,4 +170,4 @@ def list_scores(
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
 ) -> list[ScoreRead]:
     with api.state(request).database.session() as session:
-        return [score_read(s) for s in service.list_scores(session, customer_id, limit, api.own_only(principal))]
+        return [score_read(s) for s in service.list_scores(session, customer_id, limit, visibility(principal))]

@@ -96,7 +96,7 @@ def role(suite, name: str) -> dict[str, str]:  # noqa: ANN001
 def loan_body(customer_id: str, **overrides: Any) -> dict[str, Any]:
     body = {"customer_id": customer_id, "product": "personal_loan", "principal": "12000.00", "annual_rate": "0.12",
             "term_months": 12, "repayment_method": "equal_instalment", "disbursement_date": "2026-01-15",
-            "purpose": "working capital", "officer": "officer.bj001", "branch": "BJ001"}
+            "purpose": "working capital", "branch": "BJ001"}
     body.update(overrides)
     return body
 

@@ -251,7 +251,7 @@ def test_a_complaint_followed_by_silence_warns_once_a_check_period(suite, borrow
         logged = customer.post(f"/customers/{loan['customer_id']}/interactions", headers={
             **admin(suite), "Idempotency-Key": uuid.uuid4().hex}, json={
             "channel": "phone", "direction": "outbound", "purpose": "post_loan_follow_up", "outcome": "reached",
-            "officer": "officer.bj001", "occurred_at": (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()})
+            "occurred_at": (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()})
         assert logged.status_code == 201, logged.text
     for loan in (silent, talking):
         complained = customer.post(f"/customers/{loan['customer_id']}/complaints", headers={

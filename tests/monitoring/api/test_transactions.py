@@ -119,3 +119,29 @@ def test_analysts_tune_feed_rules_through_the_rules_api(suite, borrowers):
     nonsense = suite.direct["monitoring"].put("/rules/funds_moved_on", headers=admin(suite),
                                               json={**body, "params": {"within_days": 14, "share": "3"}})
     assert_problem(nonsense, 422, "body.params.share")
+
+
+def test_feed_rows_for_another_branchs_borrower_are_refused_like_unknown_ones_and_warn_nobody(suite, borrowers):
+    set_today(suite, TODAY)
+    theirs = register(suite, borrowers, branch="SH002", disbursement_date="2026-02-20")
+    mine = register(suite, borrowers, disbursement_date="2026-02-20")
+    moved = {"counterparty": "6222-STRANGER"}
+    named = feed(suite, [row(mine, "2026-02-22", "10.00", "credit", "salary"),
+                         row(theirs, "2026-02-22", "7000.00", "debit", "transfer", loan_id=theirs["id"], **moved)])
+    body = assert_problem(named, 422, "body.rows.1.loan_id")
+    unknown = assert_problem(feed(suite, [row(mine, "2026-02-22", "7000.00", "debit", "transfer",
+                                              loan_id="0" * 32, **moved)]), 422, "body.rows.0.loan_id")
+    assert body["errors"][0]["message"] == unknown["errors"][0]["message"]
+    assert theirs["customer_id"] not in named.text
+    # A loan id of the caller's own borrower given with another customer's id names nobody either.
+    mismatched = feed(suite, [row(theirs, "2026-02-22", "7000.00", "debit", "transfer", loan_id=mine["id"],
+                                  **moved)])
+    assert_problem(mismatched, 422, "body.rows.0.loan_id")
+    assert mine["customer_id"] not in mismatched.text and theirs["customer_id"] not in mismatched.text
+    unnamed = feed(suite, [row(theirs, "2026-02-22", "7000.00", "debit", "transfer", **moved)])
+    assert_problem(unnamed, 422, "body.rows.0.customer_id")
+    assert fired(suite, theirs, "funds_moved_on") == []
+    # The branch's own officer feeds the same row and the rule fires.
+    assert feed(suite, [row(theirs, "2026-02-22", "7000.00", "debit", "transfer", loan_id=theirs["id"], **moved)],
+                headers=officer(suite, "SH002")).status_code == 201
+    assert len(fired(suite, theirs, "funds_moved_on")) == 1

@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 from services.scoring.main import create_app
 from shared.settings import KernelSettings
 from tests.scoring.api.helpers import closed_port, new_customer
+from tests.support import PASSWORD
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +170,53 @@ def test_racing_decisions_never_overwrite_the_first(suite, people, by_decision):
     assert [h["to_status"] for h in final["history"]] == ["in_review", final["status"]]
     retried = client.post(path, json={"decision": "decline", "reason": "second thoughts"}, headers=people["analyst"])
     assert retried.status_code == 409 and retried.headers["content-type"] == "application/problem+json"
+
+
+def _branchless_officer(suite, name):  # noqa: ANN001, ANN202
+    """A loan officer whose token names no branch (a user made before a branch was required)."""
+    from sqlalchemy import update
+
+    from gateway.users.models import User
+    suite.add_user(name, ["loan_officer"], "BJ001")
+    with suite.database("gateway").session() as session:
+        session.execute(update(User).where(User.username == name).values(branch=None))
+        session.commit()
+    signed_in = suite.client.post("/auth/token", data={"username": name, "password": PASSWORD})
+    assert signed_in.status_code == 200, signed_in.text
+    return {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+
+
+def test_scores_are_read_in_their_customers_branch_only(suite, people, by_decision):
+    client = suite.direct["scoring"]
+    customer_id = new_customer(suite, people["maker"])
+    scored = client.post("/scores", json={"customer_id": customer_id, "features": by_decision["review"]},
+                         headers=people["maker"])
+    assert scored.status_code == 201, scored.text
+    score_id = scored.json()["id"]
+    for reader in (people["maker"], people["analyst"]):
+        assert client.get(f"/scores/{score_id}", headers=reader).status_code == 200
+        assert [s["id"] for s in client.get("/scores", params={"customer_id": customer_id}, headers=reader).json()] \
+            == [score_id]
+    # Another branch's officer, directly and through the gateway, and an officer without a branch: as if the
+    # score did not exist, like the customer and monitoring services answer for the same customer.
+    branchless = _branchless_officer(suite, "officer.nobranch.scores")
+    for outsider in (people["other_branch"], branchless):
+        assert client.get(f"/scores/{score_id}", headers=outsider).status_code == 404
+        assert suite.client.get(f"/api/scoring/scores/{score_id}", headers=outsider).status_code == 404
+        assert client.get("/scores", params={"customer_id": customer_id}, headers=outsider).json() == []
+    assert suite.direct["customer"].get(f"/customers/{customer_id}", headers=people["other_branch"]).status_code \
+        == 404
+
+
+def test_a_loan_officer_without_a_branch_sees_and_decides_no_application(suite, people, by_decision):
+    client = suite.direct["scoring"]
+    application = _submit(suite, people["maker"], by_decision["review"]).json()
+    branchless = _branchless_officer(suite, "officer.nobranch.apps")
+    assert client.get("/applications", headers=branchless).json() == []
+    assert client.get(f"/applications/{application['id']}", headers=branchless).status_code == 404
+    decided = client.post(f"/applications/{application['id']}/decision",
+                          json={"decision": "approve", "reason": "no branch"}, headers=branchless)
+    assert decided.status_code == 404
+    body = {**_body(suite, people["maker"], by_decision["approve"]), "branch": "BJ001"}
+    assert client.post("/applications", json=body, headers=branchless).status_code == 403
+    assert client.get(f"/applications/{application['id']}", headers=people["checker"]).status_code == 200
