@@ -7,12 +7,17 @@ import time
 import uuid
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.errors import Problem, problem_response
 from shared.logging import get_logger, request_id_var
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# C0 controls and DEL: no id, name or route contains one, and PostgreSQL cannot even compare a text with NUL.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 log = get_logger("loancrm.access")
+errors_log = get_logger("loancrm.errors")
 
 
 class Metrics:
@@ -48,16 +53,30 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, response_started = message["status"], True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if _CONTROL.search(scope["path"]):
+                await _answer(scope, receive, send_with_id, Problem(
+                    404, "Not found", "No resource has a control character in its path."))
+            else:
+                await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answered here, not re-raised: an exception escaping the app after its 500 went out makes the server
+            # close the connection, and the peer's pool then hands that dead connection to the next request (a
+            # 503 for another caller). Once a response has started it cannot be replaced, so that one is raised.
+            if response_started:
+                raise
+            errors_log.exception("unhandled error", path=scope["path"])
+            await _answer(scope, receive, send_with_id,
+                          Problem(500, "Internal error", "The request failed; quote the request id."))
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -74,3 +93,7 @@ class RequestContextMiddleware:
                 principal=scope.get("state", {}).get("principal_sub"),
             )
             request_id_var.reset(token)
+
+
+async def _answer(scope: Scope, receive: Receive, send: Send, problem: Problem) -> None:
+    await problem_response(Request(scope), problem)(scope, receive, send)

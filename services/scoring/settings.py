@@ -61,7 +61,7 @@ class ScoringSettings(BaseSettings):
     # fsync-per-commit. PostgreSQL is not affected.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     # Recent scores compared with the training sample for PSI.
-    psi_window: int = Field(5000, ge=10)
+    psi_window: int = Field(5000, ge=10, le=50_000)
 
     @field_validator("grades")
     @classmethod

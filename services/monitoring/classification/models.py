@@ -9,6 +9,7 @@ from sqlmodel import Field
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.models import ClassName, Rate, new_id, now
 from services.monitoring.loans.schedule import MAX_TERM_MONTHS
+from shared.bounds import BusinessDate
 
 
 class OverrideStatus(StrEnum):
@@ -78,6 +79,6 @@ class RestructuringRequest(BaseModel):
     term_months: int | None = PydanticField(
         default=None, ge=1, le=MAX_TERM_MONTHS,
         description="Instalments of the new schedule (default: as many as were still to fall due)")
-    effective_date: date | None = PydanticField(
+    effective_date: BusinessDate | None = PydanticField(
         default=None, description="Rebook from this date (default the business date): not after it, nor before "
                                   "the last posting's value date")

@@ -9,6 +9,7 @@ from sqlmodel import Field
 from services.monitoring.classification.rules import ChangeCause
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.models import new_id, now
+from shared.bounds import BusinessDate
 
 
 class RiskChange(MonitoringTable, table=True):
@@ -61,8 +62,8 @@ class PauseCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"start": "2026-03-01", "end": "2026-03-31", "reason": "borrower disputes the February instalment"}]})
 
-    start: date
-    end: date | None = None
+    start: BusinessDate
+    end: BusinessDate | None = None
     reason: str = PydanticField(min_length=3, max_length=200)
 
 

@@ -1,8 +1,7 @@
 from fastapi import APIRouter, Request
 
-from services.monitoring.business_day import business_date
-
 from services.monitoring import api
+from services.monitoring.business_day import business_date
 from services.monitoring.delinquency import service
 from services.monitoring.delinquency.models import PauseCreate, PauseRead, RiskChangeRead
 from services.monitoring.loans import service as loans

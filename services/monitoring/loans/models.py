@@ -13,6 +13,7 @@ from sqlmodel import Field
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.products import Product
 from services.monitoring.loans.schedule import MAX_TERM_MONTHS, RepaymentMethod
+from shared.bounds import BusinessDate
 
 
 def new_id() -> str:
@@ -168,8 +169,8 @@ class ScheduleRequest(BaseModel):
     annual_rate: Rate
     term_months: int = PydanticField(ge=1, le=MAX_TERM_MONTHS)
     repayment_method: RepaymentMethod
-    disbursement_date: date
-    first_due_date: date | None = None
+    disbursement_date: BusinessDate
+    first_due_date: BusinessDate | None = None
 
 
 class LoanCreate(ScheduleRequest):

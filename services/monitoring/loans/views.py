@@ -16,6 +16,7 @@ from services.monitoring.loans.models import (
     ScheduleRequest,
 )
 from shared.auth.roles import Role
+from shared.bounds import Offset
 from shared.clients.customer import CustomerNotFound
 from shared.errors import Problem, field_problem, problem_responses
 
@@ -78,7 +79,7 @@ def list_loans(
     customer_id: str | None = None,
     external_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[LoanSummary]:
     with api.database(request).session() as session:
         loans = service.list_loans(session, branch=api.branch_scope(principal), customer_id=customer_id,
