@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from urllib.parse import parse_qsl
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import Problem, problem_response
+from shared.errors import Problem, field_problem, problem_response
 from shared.logging import get_logger, request_id_var
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -66,6 +67,9 @@ class RequestContextMiddleware:
             if _CONTROL.search(scope["path"]):
                 await _answer(scope, receive, send_with_id, Problem(
                     404, "Not found", "No resource has a control character in its path."))
+            elif (name := _nul_parameter(scope)) is not None:
+                await _answer(scope, receive, send_with_id,
+                              field_problem(f"query.{name}", "must not contain a NUL character"))
             else:
                 await self.app(scope, receive, send_with_id)
         except Exception:
@@ -93,6 +97,17 @@ class RequestContextMiddleware:
                 principal=scope.get("state", {}).get("principal_sub"),
             )
             request_id_var.reset(token)
+
+
+def _nul_parameter(scope: Scope) -> str | None:
+    """The query parameter holding a NUL, if one does (PostgreSQL cannot compare a text with one)."""
+    query = scope.get("query_string", b"")
+    if b"%00" not in query and b"\x00" not in query:
+        return None
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "")
+    return None
 
 
 async def _answer(scope: Scope, receive: Receive, send: Send, problem: Problem) -> None:

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from shared.app import create_service_app
 from shared.db import Database
 from shared.settings import KernelSettings
+from tests.customer.factory import key, person
 
 # A path parameter of every service (and of the gateway itself), with a control character in it.
 CONTROL_PATHS = [
@@ -30,6 +31,21 @@ def test_a_control_character_in_a_path_parameter_is_a_404_problem(suite, path):
     response = suite.client.get(path, headers=suite.headers("admin"))
     assert response.status_code == 404, response.text
     assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("path", ["/api/monitoring/loans?customer_id=a%00b", "/api/monitoring/alerts?owner=%00",
+                                  "/api/customer/customers?name_prefix=a%00", "/api/scoring/scores?customer_id=%00"])
+def test_a_nul_in_a_query_parameter_is_a_422_naming_it(suite, path):
+    response = suite.client.get(path, headers=suite.headers("admin"))
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "query." + path.split("?")[1].split("=")[0]
+
+
+def test_a_nul_in_a_text_postgresql_cannot_store_is_a_422_not_a_500(suite):
+    body = {**person(branch="BJ001"), "name": "Zhang\x00San"}
+    response = suite.client.post("/api/customer/customers", json=body, headers={**suite.headers("admin"), **key()})
+    # SQLite stores the text as given; PostgreSQL refuses it, and that is the client's input, not a fault.
+    assert response.status_code == (422 if suite.backend == "postgres" else 201), response.text
 
 
 @pytest.mark.parametrize("path", ["/api/monitoring/alerts", "/api/monitoring/loans"])
@@ -68,7 +84,8 @@ def _exchange(sock: socket.socket, path: str) -> bytes:
             return data
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length"))
     while len(body) < length:
         chunk = sock.recv(65536)
         if not chunk:
