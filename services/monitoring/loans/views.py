@@ -33,9 +33,10 @@ def loan_detail(session, loan) -> LoanDetail:  # noqa: ANN001
 @router.post("/loans/schedule-preview", response_model=SchedulePreview,
              summary="Preview a repayment schedule without creating a loan",
              responses=problem_responses(422))
-def preview(command: ScheduleRequest, _: api.Reader) -> SchedulePreview:
+def preview(request: Request, command: ScheduleRequest, _: api.Reader) -> SchedulePreview:
+    product, conventions = command.product, api.settings(request)
     with api.domain_errors():
-        return service.preview_schedule(command)
+        return service.preview_schedule(command, conventions.rounding_for(product), conventions.day_count_for(product))
 
 
 @router.post("/loans", status_code=201, response_model=LoanDetail,
@@ -62,7 +63,9 @@ async def register_loan(
     def run(session):  # noqa: ANN001, ANN202
         loan = service.register_loan(session, command, registered_by=principal.sub,
                                      as_of=business_date(session, api.settings(request)), latest_score=latest,
-                                     penalty_daily_rate=api.settings(request).penalty_rate(command.product))
+                                     penalty_daily_rate=api.settings(request).penalty_rate(command.product),
+                                     rounding=api.settings(request).rounding_for(command.product),
+                                     day_count=api.settings(request).day_count_for(command.product))
         session.flush()
         return 201, loan_detail(session, loan).model_dump(mode="json")
 
