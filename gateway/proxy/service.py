@@ -33,7 +33,8 @@ class Upstreams:
         timeouts = httpx.Timeout(timeout, connect=connect_timeout)
         transports = transports or {}
         self.clients = {
-            name: httpx.AsyncClient(base_url=url, timeout=timeouts, transport=transports.get(name) or pooled_transport())
+            name: httpx.AsyncClient(base_url=url, timeout=timeouts,
+                                    transport=transports.get(name) or pooled_transport())
             for name, url in urls.items()
         }
 
@@ -60,7 +61,9 @@ def _upstream_path(request: Request, path: str) -> str:
     return "/" + quote(rest[0] if rest else b"", safe="/%!$&'()*+,;=:@~")
 
 
-async def forward(upstreams: Upstreams, service: str, path: str, request: Request, request_id: str) -> StreamingResponse:
+async def forward(
+    upstreams: Upstreams, service: str, path: str, request: Request, request_id: str
+) -> StreamingResponse:
     client = upstreams.client(service)
     headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS]
     headers.append(("x-request-id", request_id))

@@ -41,6 +41,8 @@ def create_user(
 
 
 @router.get("", response_model=list[UserRead], summary="List users (admin, auditor)")
-def list_users(request: Request, _: Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.AUDITOR))]) -> list[UserRead]:
+def list_users(
+    request: Request, _: Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.AUDITOR))]
+) -> list[UserRead]:
     with request.app.state.database.session() as session:
         return [UserRead.model_validate(u, from_attributes=True) for u in service.list_users(session)]

@@ -92,8 +92,8 @@ def _apply(rules: ProductPolicy, loan: Loan, rows: list[Instalment], posting: Po
             by_number[line.number].penalty_paid += line.penalty
     posting.principal, posting.interest = split.component_total("principal"), split.component_total("interest")
     posting.penalty, posting.overpayment = split.component_total("penalty"), split.overpayment
-    posting.lines = [{"number": l.number, "principal": str(l.principal), "interest": str(l.interest),
-                      "penalty": str(l.penalty)} for l in split.lines if l.total > 0]
+    posting.lines = [{"number": line.number, "principal": str(line.principal), "interest": str(line.interest),
+                      "penalty": str(line.penalty)} for line in split.lines if line.total > 0]
     return split.overpayment
 
 
