@@ -8,7 +8,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import IntEnum, StrEnum
 
 from services.monitoring.errors import DomainError
@@ -207,7 +207,7 @@ def ifrs9_stage(
     return by_class
 
 
-def expected_loss(pd: Decimal, lgd: Decimal, ead: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+def expected_loss(pd: Decimal, lgd: Decimal, ead: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:
     """PD × LGD × EAD in cents; PD and LGD are fractions, EAD an amount."""
     pd = require_fraction("pd", pd)
     lgd = require_fraction("lgd", lgd)
