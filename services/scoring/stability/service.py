@@ -23,9 +23,6 @@ from services.scoring.training.bundle import ModelBundle, score_rows
 
 BANDS = {"stable": "PSI < 0.1", "watch": "0.1 <= PSI <= 0.25", "shift": "PSI > 0.25"}
 SCORE_BINS = 10
-# The most recent scores one report reads: the rows come back in full (inputs included), so this bounds its cost
-# (about a second on SQLite).
-MAX_WINDOW = 50_000
 _FLOOR = 1e-4  # an empty bin counts as this share, so PSI stays finite
 
 
