@@ -33,6 +33,13 @@ def test_a_control_character_in_a_path_parameter_is_a_404_problem(suite, path):
     assert response.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize(("path", "loan_id"), [("a%3Fb", "a?b"), ("a%23b", "a#b"), ("a%20b", "a b")])
+def test_the_gateway_forwards_an_id_as_it_was_encoded(suite, path, loan_id):
+    # Forwarded decoded, `a%3Fb` reached the service as the loan `a` with a query string `b`.
+    response = suite.client.get(f"/api/monitoring/loans/{path}", headers=suite.headers("admin"))
+    assert response.status_code == 404 and response.json()["detail"] == f"No loan {loan_id!r}."
+
+
 @pytest.mark.parametrize("path", ["/api/monitoring/loans?customer_id=a%00b", "/api/monitoring/alerts?owner=%00",
                                   "/api/customer/customers?name_prefix=a%00", "/api/scoring/scores?customer_id=%00"])
 def test_a_nul_in_a_query_parameter_is_a_422_naming_it(suite, path):
