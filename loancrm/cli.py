@@ -320,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
         action.set_defaults(func=func)
     access = user.add_parser("set-access", help="change a user's roles and/or branch; its tokens stop working")
     access.add_argument("username")
-    access.add_argument("--role", action="append", choices=[role.value for role in Role], help="the new roles (repeat); others are dropped")
+    access.add_argument("--role", action="append", choices=[role.value for role in Role],
+                        help="the new roles (repeat); others are dropped")
     branch = access.add_mutually_exclusive_group()
     branch.add_argument("--branch")
     branch.add_argument("--no-branch", action="store_true", help="remove the branch")

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -119,12 +119,22 @@ _UNAVAILABLE = Problem(503, "Service unavailable",
 
 
 async def _on_database_unavailable(request: Request, exc: DBAPIError) -> JSONResponse:
+    if isinstance(exc, DataError):
+        return await _on_unstorable(request, exc.orig)
     if not (exc.connection_invalidated or isinstance(exc, OperationalError)):
         return await _on_unexpected(request, exc)
     # Lost connection, server restarting, lock wait exhausted: a retry is safe (a write retried with its
     # Idempotency-Key replays the first answer if its commit did land).
     log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc.orig).__name__})
     return problem_response(request, _UNAVAILABLE)
+
+
+async def _on_unstorable(request: Request, exc: BaseException | None) -> JSONResponse:
+    """A value the database refuses to hold (a NUL in a text, a number past its column): bad input, not a fault.
+    The driver names neither the field nor the value, so neither does the answer."""
+    reason = str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else "a value out of range"
+    log.info("input the database cannot store", extra={"path": request.url.path, "error": reason})
+    return problem_response(request, Problem(422, "Invalid input", f"A value cannot be stored: {reason}."))
 
 
 async def _on_driver_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -149,6 +159,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(DBAPIError, _on_database_unavailable)
     app.add_exception_handler(psycopg.OperationalError, _on_driver_unavailable)
+    app.add_exception_handler(psycopg.DataError, _on_unstorable)
     app.add_exception_handler(sqlite3.OperationalError, _on_driver_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
 

@@ -9,16 +9,22 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.errors import Problem, field_problem, problem_response
 from shared.logging import get_logger, request_id_var
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# C0 controls and DEL: no id, name or route contains one, and PostgreSQL cannot even compare a text with NUL.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 log = get_logger("loancrm.access")
 F = TypeVar("F", bound=Callable[..., Any])
+errors_log = get_logger("loancrm.errors")
 
 
 class Metrics:
@@ -54,16 +60,33 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, response_started = message["status"], True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if _CONTROL.search(scope["path"]):
+                await _answer(scope, receive, send_with_id, Problem(
+                    404, "Not found", "No resource has a control character in its path."))
+            elif (name := _nul_parameter(scope)) is not None:
+                await _answer(scope, receive, send_with_id,
+                              field_problem(f"query.{name}", "must not contain a NUL character"))
+            else:
+                await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answered here, not re-raised: an exception escaping the app after its 500 went out makes the server
+            # close the connection, and the peer's pool then hands that dead connection to the next request (a
+            # 503 for another caller). Once a response has started it cannot be replaced, so that one is raised.
+            if response_started:
+                raise
+            errors_log.exception("unhandled error", path=scope["path"])
+            await _answer(scope, receive, send_with_id,
+                          Problem(500, "Internal error", "The request failed; quote the request id."))
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -180,3 +203,18 @@ async def _refuse(send: Send, status: int, title: str, detail: str, extra: list[
         (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"), *extra]})
     await send({"type": "http.response.body", "body": body})
+
+
+def _nul_parameter(scope: Scope) -> str | None:
+    """The query parameter holding a NUL, if one does (PostgreSQL cannot compare a text with one)."""
+    query = scope.get("query_string", b"")
+    if b"%00" not in query and b"\x00" not in query:
+        return None
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "")
+    return None
+
+
+async def _answer(scope: Scope, receive: Receive, send: Send, problem: Problem) -> None:
+    await problem_response(Request(scope), problem)(scope, receive, send)

@@ -124,7 +124,8 @@ def test_readiness_and_openapi_report_peers_that_are_down(suite, gateway_with_ba
 def test_metrics_count_requests_by_route_template(suite):
     suite.client.get("/api/customer/whoami", headers=suite.headers("admin"))
     text = suite.client.get("/metrics").text
-    assert 'loancrm_http_requests_total{method="GET",route="/api/{service}/{path:path}",service="gateway",status="200"}' in text
+    assert ('loancrm_http_requests_total{method="GET",route="/api/{service}/{path:path}",service="gateway",'
+            'status="200"}') in text
     direct = suite.direct["customer"].get("/metrics").text
     assert 'route="/whoami",service="customer",status="200"' in direct
 

@@ -51,7 +51,8 @@ def test_migrations_match_the_tables_in_code(urls, service):
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": owned_objects_only})
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": owned_objects_only})
             diff = compare_metadata(context, _metadata(service))
     finally:
         engine.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import httpx
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -31,7 +33,8 @@ class Upstreams:
         timeouts = httpx.Timeout(timeout, connect=connect_timeout)
         transports = transports or {}
         self.clients = {
-            name: httpx.AsyncClient(base_url=url, timeout=timeouts, transport=transports.get(name) or pooled_transport())
+            name: httpx.AsyncClient(base_url=url, timeout=timeouts,
+                                    transport=transports.get(name) or pooled_transport())
             for name, url in urls.items()
         }
 
@@ -46,7 +49,21 @@ class Upstreams:
         return client
 
 
-async def forward(upstreams: Upstreams, service: str, path: str, request: Request, request_id: str) -> StreamingResponse:
+def _upstream_path(request: Request, path: str) -> str:
+    """The path as the client sent it, still percent-encoded, less `/api/{service}`. Re-sending the decoded path
+    made httpx refuse an id with a control character (a 500) and turned an encoded `/` or `?` in an id into
+    structure."""
+    raw = request.scope.get("raw_path")
+    if raw is None:
+        return "/" + quote(path)
+    rest = raw.split(b"/", 3)[3:]
+    # Anything the client left unencoded that a URL may not hold (a raw space, a non-ASCII byte) is encoded now.
+    return "/" + quote(rest[0] if rest else b"", safe="/%!$&'()*+,;=:@~")
+
+
+async def forward(
+    upstreams: Upstreams, service: str, path: str, request: Request, request_id: str
+) -> StreamingResponse:
     client = upstreams.client(service)
     headers = [(k, v) for k, v in request.headers.items()
                if k.lower() not in _HOP_HEADERS and k.lower() != "x-forwarded-prefix"]
@@ -58,7 +75,7 @@ async def forward(upstreams: Upstreams, service: str, path: str, request: Reques
     has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
     outgoing = client.build_request(
         request.method,
-        "/" + path,
+        _upstream_path(request, path),
         params=request.query_params.multi_items(),
         headers=headers,
         content=request.stream() if has_body else None,

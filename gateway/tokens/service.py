@@ -138,7 +138,8 @@ def jwks(session: Session, lifetime_seconds: int) -> JwkSet:
             continue
         numbers = serialization.load_pem_public_key(key.public_pem.encode()).public_numbers()  # type: ignore[union-attr]
         published.append(
-            Jwk(kty="RSA", kid=key.kid, alg=key.algorithm, use="sig", n=_b64url_uint(numbers.n), e=_b64url_uint(numbers.e))
+            Jwk(kty="RSA", kid=key.kid, alg=key.algorithm, use="sig", n=_b64url_uint(numbers.n),
+                e=_b64url_uint(numbers.e))
         )
     return JwkSet(keys=published)
 

@@ -49,8 +49,8 @@ def create_app(
         kernel=kernel,
         database=Database(kernel.database_url("customer")),
         verifier=verifier,
-        routers=[imports_router, customers_router, consents_router, interactions_router, complaints_router, surveys_router,
-                 portrait_router, overview_router, offers_router, campaigns_router, access_log_router],
+        routers=[imports_router, customers_router, consents_router, interactions_router, complaints_router,
+                 surveys_router, portrait_router, overview_router, offers_router, campaigns_router, access_log_router],
         on_shutdown=[scoring.aclose, monitoring.aclose],
     )
     app.state.settings = settings

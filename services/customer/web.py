@@ -30,8 +30,8 @@ Writer = Annotated[Principal, Depends(require_roles(*scoping.WRITE_ROLES))]
 Manager = Annotated[Principal, Depends(require_roles(*scoping.MANAGER_ROLES))]
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 Auditor = Annotated[Principal, Depends(require_roles(*scoping.AUDIT_ROLES))]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key",
-                                              description="Required; a retry with the same key returns the first answer.")]
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", description="Required; a retry with the same key returns the first answer.")]
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag from your last GET.")]
 
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')

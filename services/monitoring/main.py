@@ -18,6 +18,7 @@ from services.monitoring.repayments.views import router as repayments_router
 from services.monitoring.portfolio.views import router as portfolio_router
 from services.monitoring.transactions.views import router as transactions_router
 from services.monitoring.peers import connect
+from services.monitoring.delinquency.service import use_staging
 from services.monitoring.settings import MonitoringSettings
 from shared.app import create_service_app, uvicorn_factory
 from shared.auth.tokens import TokenVerifier
@@ -49,6 +50,7 @@ def create_app(
     )
     app.state.peers = peers
     app.state.monitoring_settings = load_settings(MonitoringSettings)
+    use_staging(app.state.monitoring_settings.staging_rule())
     return app
 
 

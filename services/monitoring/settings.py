@@ -6,8 +6,19 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.monitoring.classification.rules import (
+    DEFAULT_STAGING,
+    STAGE2_DPD,
+    STAGE3_DPD,
+    Ifrs9Stage,
+    LoanClass,
+    StagingRule,
+)
+from services.monitoring.loans.models import ClassName
+from services.monitoring.loans.schedule import DayCount, Rounding
 
 
 class MonitoringSettings(BaseSettings):
@@ -41,12 +52,39 @@ class MonitoringSettings(BaseSettings):
     pause_max_days: int = Field(90, ge=1, le=3650)
     # The best class a loan may be in to be written off.
     write_off_min_class: Literal["special_mention", "substandard", "doubtful", "loss"] = "loss"
+    # Conventions a loan is booked with (kept on the loan, so a later change applies to new loans only):
+    # how amounts round to the cent, and how a broken first period (set by first_due_date) counts its days.
+    rounding: Rounding = Rounding.HALF_UP
+    rounding_by_product: dict[str, Rounding] = Field(default_factory=dict)
+    day_count: DayCount = DayCount.ACTUAL_360
+    day_count_by_product: dict[str, DayCount] = Field(default_factory=dict)
+    # IFRS 9 staging: stage 3 past ifrs9_stage3_dpd days, stage 2 past ifrs9_stage2_dpd, and at least the stage
+    # a class maps to (special mention is stage 2 by default, substandard and worse stage 3).
+    ifrs9_stage2_dpd: int = Field(STAGE2_DPD, ge=1)
+    ifrs9_stage3_dpd: int = Field(STAGE3_DPD, ge=2)
+    ifrs9_stage_by_class: dict[ClassName, Annotated[int, Field(ge=1, le=3)]] = Field(default_factory=dict)
 
     def penalty_rate(self, product: str) -> Decimal:
         return self.penalty_daily_rates.get(product, Decimal("0"))
 
     def lgd(self, product: str) -> Decimal:
         return self.lgd_by_product.get(product, self.default_lgd)
+
+    def rounding_for(self, product: str | None) -> Rounding:
+        return self.rounding_by_product.get(product or "", self.rounding)
+
+    def day_count_for(self, product: str | None) -> DayCount:
+        return self.day_count_by_product.get(product or "", self.day_count)
+
+    def staging_rule(self) -> StagingRule:
+        classes = {LoanClass[name.name]: Ifrs9Stage(stage) for name, stage in self.ifrs9_stage_by_class.items()}
+        return StagingRule(self.ifrs9_stage2_dpd, self.ifrs9_stage3_dpd, {**DEFAULT_STAGING.class_stages, **classes})
+
+    @model_validator(mode="after")
+    def _stages_ordered(self) -> MonitoringSettings:
+        if self.ifrs9_stage2_dpd >= self.ifrs9_stage3_dpd:
+            raise ValueError("ifrs9_stage2_dpd must be below ifrs9_stage3_dpd")
+        return self
 
 
 class BatchSettings(BaseSettings):

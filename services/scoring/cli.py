@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from services.scoring.training.cli import add_train_arguments
+from services.scoring.settings import MAX_PSI_WINDOW
 from shared.settings import KernelSettings, load_settings
 
 # The handlers import the registry and scoring stack only when run: `loancrm` builds this parser for every
@@ -42,9 +43,17 @@ def run_scoring_train(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def _window(text: str) -> int:
+    value = int(text)
+    if not 10 <= value <= MAX_PSI_WINDOW:
+        raise argparse.ArgumentTypeError(f"must be from 10 to {MAX_PSI_WINDOW:,}")
+    return value
+
+
 def add_psi_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--model-id", default=None, help="a registry model id (default: the champion)")
-    parser.add_argument("--window", type=int, default=None, help="how many recent scores to compare")
+    parser.add_argument("--window", type=_window, default=None,
+                        help=f"how many recent scores to compare (10 to {MAX_PSI_WINDOW:,})")
     return parser
 
 

@@ -11,6 +11,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Decision = Literal["approve", "review", "decline"]
 
 
+# The most recent scores one stability report reads: the rows come back in full (inputs included), so this bounds
+# its cost (a second or two on SQLite).
+MAX_PSI_WINDOW = 50_000
+
+
 class GradeBand(BaseModel):
     """Scores at or above `min_score` (and below the next band up) get this grade and treatment."""
 
@@ -103,7 +108,7 @@ class ScoringSettings(BaseSettings):
     # fsync-per-commit. PostgreSQL is not affected.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     # Recent scores compared with the training sample for PSI.
-    psi_window: int = Field(5000, ge=10)
+    psi_window: int = Field(5000, ge=10, le=MAX_PSI_WINDOW)
 
     @field_validator("grades")
     @classmethod

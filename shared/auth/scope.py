@@ -1,9 +1,9 @@
 """The one rule of what a caller may see, for every service: which branches' records, and which partner's.
 
-Staff who work the whole bank (admin, auditor, risk analyst, collector, credit committee) see every branch. A loan officer sees
-its own branch only; a loan officer whose token names no branch sees nothing, never everything. A partner sees
-only what it owns: the customers it referred, the applications and scores it submitted. A caller with several
-roles sees the union. Services answer 404, never 403, for what lies outside, so ids cannot be probed.
+Staff who work the whole bank (admin, auditor, risk analyst, collector, credit committee) see every branch. A loan
+officer sees its own branch only; a loan officer whose token names no branch sees nothing, never everything. A
+partner sees only what it owns: the customers it referred, the applications and scores it submitted. A caller with
+several roles sees the union. Services answer 404, never 403, for what lies outside, so ids cannot be probed.
 
 The rule comes in the forms services need: `Visibility.allows` for a row in hand, `Visibility.where` for a
 query, and `Visibility.shape` for statements built once and reused with bind parameters.

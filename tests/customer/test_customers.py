@@ -136,7 +136,8 @@ def test_updates_need_the_current_etag(api, actors):
     url = f"/customers/{created['id']}"
     _problem(api.patch(url, json={"occupation": "teacher"}, headers=officer), 428)
     etag = api.get(url, headers=officer).headers["etag"]
-    done = api.patch(url, json={"occupation": "teacher", "monthly_income": 21000.5}, headers={**officer, "If-Match": etag})
+    done = api.patch(url, json={"occupation": "teacher", "monthly_income": 21000.5},
+                     headers={**officer, "If-Match": etag})
     assert done.status_code == 200 and done.json()["occupation"] == "teacher"
     assert done.json()["monthly_income"] == "21000.50" and done.headers["etag"] == '"2"'
     # A colleague still holding the old ETag loses, and nothing of theirs is written.
@@ -224,8 +225,8 @@ def test_listing_pages_with_a_stable_cursor_and_filters(api, actors):
     actors.register(officer, branch=branch, name="Li Lei")
     seen, cursor = [], None
     while True:
-        page = api.get("/customers", params={"name_prefix": "Wang", "limit": 2, **({"cursor": cursor} if cursor else {})},
-                       headers=officer).json()
+        params = {"name_prefix": "Wang", "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = api.get("/customers", params=params, headers=officer).json()
         seen += [c["id"] for c in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:

@@ -26,7 +26,8 @@ def active_consent(session: Session, customer_id: str, purpose: Purpose) -> Cons
 
 def grant_consent(session: Session, customer_id: str, command: ConsentGrant, by: str) -> ConsentRead:
     if active_consent(session, customer_id, command.purpose) is not None:
-        raise Problem(409, "Already granted", f"{command.purpose.value} consent is already in force; withdraw it first.")
+        raise Problem(409, "Already granted",
+                      f"{command.purpose.value} consent is already in force; withdraw it first.")
     granted_at = command.granted_at or utcnow()
     if granted_at > utcnow():
         raise field_problem("body.granted_at", "cannot be in the future")

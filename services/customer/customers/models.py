@@ -169,7 +169,8 @@ class CustomerCreate(_Profile):
     kind: CustomerKind = CustomerKind.INDIVIDUAL
     name: str = PydanticField(min_length=1, max_length=100)
     date_of_birth: date
-    national_id: str = PydanticField(description="18-digit PRC resident ID (for a business: its legal representative's).")
+    national_id: str = PydanticField(
+        description="18-digit PRC resident ID (for a business: its legal representative's).")
     phone: str = PydanticField(description="Mainland mobile number, optionally with +86.")
     email: EmailStr | None = None
     business_registration_no: str | None = PydanticField(default=None, pattern=_USCC,

@@ -23,7 +23,8 @@ _NONCE_BYTES = 12
 class PiiVault:
     def __init__(self, keys: dict[str, bytes], active_kid: str, hash_key: bytes) -> None:
         if active_kid not in keys:
-            raise SettingsError(f"LOANCRM_CUSTOMER_PII_ACTIVE_KID: {active_kid!r} is not among LOANCRM_CUSTOMER_PII_KEYS")
+            raise SettingsError(
+                f"LOANCRM_CUSTOMER_PII_ACTIVE_KID: {active_kid!r} is not among LOANCRM_CUSTOMER_PII_KEYS")
         self._ciphers = {kid: AESGCM(key) for kid, key in keys.items()}
         self.active_kid = active_kid
         self._hash_key = hash_key

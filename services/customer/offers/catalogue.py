@@ -43,7 +43,8 @@ class GradeTerms:
 
 UNSCORED_GRADE = "C"
 TERMS = {
-    "A": GradeTerms(Decimal("-0.50"), Decimal("1.5"), True, False, "grade A: preferential rate, higher limit, fast lane"),
+    "A": GradeTerms(Decimal("-0.50"), Decimal("1.5"), True, False,
+                    "grade A: preferential rate, higher limit, fast lane"),
     "B": GradeTerms(Decimal("-0.20"), Decimal("1.2"), True, False, "grade B: reduced rate and fast-lane approval"),
     "C": GradeTerms(Decimal("0"), Decimal("1.0"), False, False, "standard terms"),
     "D": GradeTerms(Decimal("1.00"), Decimal("0.5"), False, True, "grade D: lower limit, a guarantor is required"),

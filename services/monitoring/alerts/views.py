@@ -7,6 +7,7 @@ from services.monitoring import api
 from services.monitoring.alerts import service
 from services.monitoring.alerts.models import AlertAction, AlertEventRead, AlertRead, AlertStatus
 from services.monitoring.business_day import business_date
+from shared.bounds import Offset
 from shared.errors import problem_responses
 
 router = APIRouter(tags=["alerts"])
@@ -23,7 +24,7 @@ def list_alerts(
     status: AlertStatus | None = None,
     owner: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[AlertRead]:
     with api.database(request).session() as session:
         found = service.list_alerts(session, scope=api.scope(principal), customer_id=customer_id,

@@ -1,4 +1,3 @@
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -7,6 +6,7 @@ from services.monitoring import api
 from services.monitoring.business_day import business_date
 from services.monitoring.checks import service
 from services.monitoring.checks.models import CheckCompletion, CheckRead, CheckStatus
+from shared.bounds import BusinessDate
 from shared.errors import problem_responses
 
 router = APIRouter(tags=["post-loan checks"])
@@ -16,7 +16,7 @@ router = APIRouter(tags=["post-loan checks"])
             summary="Post-loan check tasks (branch-scoped for loan officers)",
             responses=problem_responses(422))
 def list_checks(request: Request, principal: api.Reader, loan_id: str | None = None,
-                status: CheckStatus | None = None, due_by: date | None = None,
+                status: CheckStatus | None = None, due_by: BusinessDate | None = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[CheckRead]:
     with api.database(request).session() as session:
         found = service.list_checks(session, scope=api.scope(principal), loan_id=loan_id, status=status,

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field as PydanticField
 from services.monitoring.approvals.models import RequestStatus
 from services.monitoring.loans.models import ClassName, Rate
 from services.monitoring.loans.schedule import MAX_TERM_MONTHS
+from shared.bounds import BusinessDate
 
 
 class OverrideRequest(BaseModel):
@@ -45,6 +46,6 @@ class RestructuringRequest(BaseModel):
     term_months: int | None = PydanticField(
         default=None, ge=1, le=MAX_TERM_MONTHS,
         description="Instalments of the new schedule (default: as many as were still to fall due)")
-    effective_date: date | None = PydanticField(
+    effective_date: BusinessDate | None = PydanticField(
         default=None, description="Rebook from this date (default the business date): not after it, nor before "
                                   "the last posting's value date")

@@ -5,10 +5,10 @@ are floors, so judgement may only make a class worse.
 """
 
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import IntEnum, StrEnum
 
 from services.monitoring.errors import DomainError
@@ -160,6 +160,22 @@ def apply_override(floor_class: LoanClass, requested_class: LoanClass) -> LoanCl
 STAGE2_DPD, STAGE3_DPD = 30, 90
 
 
+@dataclass(frozen=True)
+class StagingRule:
+    """IFRS 9 staging: stage 3 past `stage3_dpd` days, stage 2 past `stage2_dpd`, and never better than the stage
+    the loan's class maps to (by default special mention is stage 2, substandard and worse stage 3)."""
+
+    stage2_dpd: int = STAGE2_DPD
+    stage3_dpd: int = STAGE3_DPD
+    class_stages: Mapping[LoanClass, Ifrs9Stage] = field(default_factory=lambda: {
+        LoanClass.NORMAL: Ifrs9Stage.STAGE_1, LoanClass.SPECIAL_MENTION: Ifrs9Stage.STAGE_2,
+        LoanClass.SUBSTANDARD: Ifrs9Stage.STAGE_3, LoanClass.DOUBTFUL: Ifrs9Stage.STAGE_3,
+        LoanClass.LOSS: Ifrs9Stage.STAGE_3})
+
+
+DEFAULT_STAGING = StagingRule()
+
+
 def ifrs9_stage(
     dpd: int,
     loan_class: LoanClass,
@@ -167,11 +183,14 @@ def ifrs9_stage(
     significant_increase: bool = False,
     grade_notches_down: int = 0,
     sicr_notches: int = 2,
-    stage2_dpd: int = STAGE2_DPD,
-    stage3_dpd: int = STAGE3_DPD,
+    stage2_dpd: int | None = None,
+    stage3_dpd: int | None = None,
+    rule: StagingRule = DEFAULT_STAGING,
 ) -> Ifrs9Stage:
-    """Stage 3 beyond `stage3_dpd` or in default (substandard or worse); stage 2 beyond `stage2_dpd` or on a
-    significant increase in credit risk (flagged, a grade fall of `sicr_notches` or more, or special mention)."""
+    """Stage 3 beyond the rule's stage-3 days, stage 2 beyond its stage-2 days or on a significant increase in
+    credit risk (flagged, or a grade fall of `sicr_notches` or more), and at least the stage of the loan's class."""
+    stage2_dpd = rule.stage2_dpd if stage2_dpd is None else stage2_dpd
+    stage3_dpd = rule.stage3_dpd if stage3_dpd is None else stage3_dpd
     if isinstance(dpd, bool) or not isinstance(dpd, int) or dpd < 0:
         raise DomainError("dpd", "must be a non-negative integer")
     if not isinstance(loan_class, LoanClass):
@@ -180,19 +199,15 @@ def ifrs9_stage(
         raise DomainError("stage2_dpd", "must be positive and below stage3_dpd")
     if sicr_notches < 1:
         raise DomainError("sicr_notches", "must be at least 1")
-    if dpd > stage3_dpd or loan_class.is_non_performing:
+    by_class = rule.class_stages.get(loan_class, Ifrs9Stage.STAGE_1)
+    if dpd > stage3_dpd:
         return Ifrs9Stage.STAGE_3
-    if (
-        dpd > stage2_dpd
-        or significant_increase
-        or grade_notches_down >= sicr_notches
-        or loan_class is LoanClass.SPECIAL_MENTION
-    ):
-        return Ifrs9Stage.STAGE_2
-    return Ifrs9Stage.STAGE_1
+    if dpd > stage2_dpd or significant_increase or grade_notches_down >= sicr_notches:
+        return max(Ifrs9Stage.STAGE_2, by_class)
+    return by_class
 
 
-def expected_loss(pd: Decimal, lgd: Decimal, ead: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+def expected_loss(pd: Decimal, lgd: Decimal, ead: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:
     """PD × LGD × EAD in cents; PD and LGD are fractions, EAD an amount."""
     pd = require_fraction("pd", pd)
     lgd = require_fraction("lgd", lgd)

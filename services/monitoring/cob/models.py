@@ -99,7 +99,8 @@ class FailureRead(BaseModel):
 class CobReport(BaseModel):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
         {"business_date": "2026-03-31", "status": "completed", "chunk_size": 5000, "chunks_total": 200,
-         "chunks_done": 200, "loans_total": 100000, "loans_processed": 100000, "loans_changed": 100000, "history_appended": 5210,
+         "chunks_done": 200, "loans_total": 100000, "loans_processed": 100000, "loans_changed": 100000,
+         "history_appended": 5210,
          "alerts_raised": 812, "attempts": 1,
          "steps": {"rescore": {"status": "skipped", "reason": "no token to call peers with"}},
          "failures": [], "started_at": "2026-03-31T18:00:00Z", "finished_at": "2026-03-31T18:00:41Z"}]})

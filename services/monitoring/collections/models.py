@@ -12,6 +12,7 @@ from sqlmodel import Field
 from services.monitoring.alerts.models import AlertRead
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.models import LoanSummary, PositiveAmount, money_column, new_id, now
+from shared.bounds import BusinessDate
 from shared.clients.customer import Channel  # the contact log's channels are its contract
 
 
@@ -81,7 +82,7 @@ class ActionCreate(BaseModel):
     notes: str | None = PydanticField(default=None, max_length=1000)
     alert_id: str | None = None
     promised_amount: PositiveAmount | None = None
-    promised_date: date | None = None
+    promised_date: BusinessDate | None = None
 
 
 class ActionRead(BaseModel):

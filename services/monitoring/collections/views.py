@@ -57,4 +57,4 @@ def work_queue(request: Request, principal: api.Collector, mine: bool = False,
     with api.database(request).session() as session:
         rows = service.work_queue(session, scope=api.scope(principal),
                                   owner=principal.sub if mine else None, limit=limit)
-        return [QueueItem(alert=AlertRead.model_validate(a), loan=LoanSummary.model_validate(l)) for a, l in rows]
+        return [QueueItem(alert=AlertRead.model_validate(a), loan=LoanSummary.model_validate(loan)) for a, loan in rows]

@@ -10,6 +10,7 @@ from sqlmodel import Field
 from services.monitoring.classification.rules import ChangeCause
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.models import new_id, now
+from shared.bounds import BusinessDate
 
 
 class RiskChange(MonitoringTable, table=True):
@@ -91,9 +92,11 @@ class PauseCreate(BaseModel):
         {"start": "2026-03-01", "end": "2026-03-31", "reason": "dispute",
          "note": "borrower disputes the February instalment"}]})
 
-    start: date = PydanticField(description="Not before disbursement, nor more than the configured number of days "
-                                            "before the business date (LOANCRM_MONITORING_PAUSE_MAX_BACKDATE_DAYS)")
-    end: date = PydanticField(description="Inclusive; at most LOANCRM_MONITORING_PAUSE_MAX_DAYS days after start")
+    start: BusinessDate = PydanticField(description=(
+        "Not before disbursement, nor more than the configured number of days before the business date "
+        "(LOANCRM_MONITORING_PAUSE_MAX_BACKDATE_DAYS)"))
+    end: BusinessDate = PydanticField(description=(
+        "Inclusive; at most LOANCRM_MONITORING_PAUSE_MAX_DAYS days after start"))
     reason: PauseReason
     note: str | None = PydanticField(default=None, max_length=150)
 

@@ -12,12 +12,12 @@ from sqlmodel import Session, select
 
 from services.monitoring.classification.rules import (
     ChangeCause,
+    DEFAULT_STAGING,
     ChangeRecord,
     Ifrs9Stage,
-    STAGE2_DPD,
-    STAGE3_DPD,
     LoanClass,
     RiskState,
+    StagingRule,
     classification_floor,
     diff_states,
     ifrs9_stage,
@@ -36,6 +36,19 @@ from services.monitoring.errors import DomainError
 from services.monitoring.loans.models import ClassName, Loan, now
 from services.monitoring.loans.products import POLICIES, policy
 from services.monitoring.loans.schedule import Instalment as ScheduledInstalment
+
+# The IFRS 9 staging rule of this process, from its settings (`use_staging`): one accounting policy for the whole
+# portfolio, so every path that assesses a loan (booking, postings, COB) stages it the same way.
+_staging: list[StagingRule] = [DEFAULT_STAGING]
+
+
+def use_staging(rule: StagingRule) -> None:
+    _staging[0] = rule
+
+
+def staging() -> StagingRule:
+    return _staging[0]
+
 
 # DPD moves every day; history keeps the changes a banker reports on.
 HISTORY_FIELDS = ("bucket", "loan_class", "stage")
@@ -74,13 +87,13 @@ def assess(loan: Loan | Row, dpd: int, as_of: date) -> RiskState:
     if loan.override_class:
         loan_class = max(loan_class, to_class(loan.override_class))
     return RiskState(dpd=dpd, bucket=rules.buckets.bucket_for(dpd).name, loan_class=loan_class,
-                     stage=ifrs9_stage(dpd, loan_class))
+                     stage=ifrs9_stage(dpd, loan_class, rule=staging()))
 
 
 def state_thresholds() -> tuple[int, ...]:
     """The DPD values at which `assess` can give a plain loan (no override, restructuring or pause) another
     bucket, class or stage, over every product: between two of them only the DPD moves."""
-    days = {STAGE2_DPD + 1, STAGE3_DPD + 1}
+    days = {staging().stage2_dpd + 1, staging().stage3_dpd + 1}
     for rules in POLICIES.values():
         days.update(b.min_days for b in rules.buckets.buckets if b.min_days > 0)
         days.update(f.min_dpd for f in rules.floors.floors)

@@ -12,10 +12,19 @@ from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.products import Product
-from services.monitoring.loans.schedule import MAX_TERM_MONTHS, RepaymentMethod
+from services.monitoring.loans.schedule import MAX_TERM_MONTHS, DayCount, RepaymentMethod, Rounding
+from shared.bounds import BusinessDate
 from shared.db import money_column
 
 __all__ = ["money_column"]  # the kernel's, re-exported for the monitoring models that import it from here
+
+_METHODS = ("equal_instalment (等额本息): the same total every month; equal_principal (等额本金): the same principal "
+            "every month, interest falling; interest_only_bullet (先息后本): interest every month, all the "
+            "principal with the last instalment.")
+_ROUNDING = ("How every amount of the schedule rounds to the cent: half_up (0.005 → 0.01, the default) or half_even "
+             "(banker's rounding), by product (LOANCRM_MONITORING_ROUNDING, …_ROUNDING_BY_PRODUCT).")
+_DAY_COUNT = ("How a broken first period (an explicit first_due_date) counts: actual/360 (the default), actual/365 "
+              "or 30/360, by product (LOANCRM_MONITORING_DAY_COUNT, …_DAY_COUNT_BY_PRODUCT).")
 
 
 def new_id() -> str:
@@ -95,6 +104,9 @@ class Loan(MonitoringTable, table=True):
     # Principal, interest and penalty owed when an approved write-off took the loan out of the book.
     written_off_on: date | None = None
     written_off_amount: Decimal | None = Field(default=None, sa_column=money_column(nullable=True))
+    # The product's conventions at booking, kept so a rebooked schedule rounds and counts days as the first did.
+    rounding: str = Field(default=Rounding.HALF_UP, max_length=16)
+    day_count: str = Field(default=DayCount.ACTUAL_360, max_length=16)
     created_by: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=now)
 
@@ -172,11 +184,18 @@ class ScheduleRequest(BaseModel):
          "repayment_method": "equal_instalment", "disbursement_date": "2026-01-15"}]})
 
     principal: PositiveAmount
-    annual_rate: Rate
+    annual_rate: Rate = PydanticField(description="Annual rate as a fraction (0.0435 for 4.35%); each regular "
+                                                  "month accrues annual_rate / 12 on the opening balance.")
     term_months: int = PydanticField(ge=1, le=MAX_TERM_MONTHS)
-    repayment_method: RepaymentMethod
-    disbursement_date: date
-    first_due_date: date | None = None
+    repayment_method: RepaymentMethod = PydanticField(description=_METHODS)
+    disbursement_date: BusinessDate
+    first_due_date: BusinessDate | None = PydanticField(
+        default=None, description="Default: one month after disbursement. Any other date makes the first period "
+                                  "broken: its interest is annual_rate × its year fraction by the product's day "
+                                  "count (actual/360 unless configured).")
+    product: Product | None = PydanticField(
+        default=None, description="Whose conventions to preview with (rounding, day count); default the "
+                                  "service's defaults.")
 
 
 class LoanCreate(ScheduleRequest):
@@ -211,6 +230,8 @@ class InstalmentRead(BaseModel):
 
 class SchedulePreview(BaseModel):
     repayment_method: RepaymentMethod
+    rounding: Rounding = PydanticField(description=_ROUNDING)
+    day_count: DayCount = PydanticField(description=_DAY_COUNT)
     total_principal: Decimal
     total_interest: Decimal
     total_repayment: Decimal
@@ -235,7 +256,9 @@ class LoanSummary(BaseModel):
     dpd: int
     bucket: str
     classification: ClassName
-    ifrs9_stage: int = PydanticField(ge=1, le=3)
+    ifrs9_stage: int = PydanticField(ge=1, le=3, description=(
+        "IFRS 9 stage: 3 past 90 days past due, 2 past 30, and at least the stage of the class (special mention "
+        "2, substandard and worse 3); thresholds and class stages are settings (LOANCRM_MONITORING_IFRS9_*)."))
     status: LoanStatus
     disbursement_date: date
 
@@ -254,6 +277,8 @@ class LoanRead(LoanSummary):
     branch: str
     credit_balance: Decimal
     penalty_daily_rate: Decimal
+    rounding: Rounding = PydanticField(description=_ROUNDING)
+    day_count: DayCount = PydanticField(description=_DAY_COUNT)
     override_class: ClassName | None
     restructured_on: date | None
     written_off_on: date | None

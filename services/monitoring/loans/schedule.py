@@ -1,14 +1,16 @@
 """Repayment schedule generation (还款计划) for the three repayment methods banks offer.
 
 Interest accrues per monthly period at annual_rate / 12 on the opening balance. When the first due date is set
-explicitly and does not fall one month after disbursement, the first period's interest is charged for the actual
-days at annual_rate / 360 (the Chinese-bank day basis) so a long or short first period costs what it lasts.
+explicitly and does not fall one month after disbursement, that broken first period is charged by the loan's day
+count (`DayCount`: actual/360 by default, the Chinese-bank basis; actual/365 or 30/360 per product), so a long or
+short first period costs what it lasts. Every amount is rounded to the cent by the loan's `Rounding` (half-up by
+default, as most banks here round; half-even per product).
 """
 
 import calendar
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 from enum import StrEnum
 
 from services.monitoring.errors import DomainError
@@ -22,13 +24,39 @@ from services.monitoring.loans.money import (
 )
 
 MAX_TERM_MONTHS = 480
-DAYS_IN_YEAR = 360
+
+
+class Rounding(StrEnum):
+    """How an amount is rounded to the cent."""
+
+    HALF_UP = "half_up"  # 0.005 → 0.01: what most banks here use, and the default
+    HALF_EVEN = "half_even"  # 0.005 → 0.00, 0.015 → 0.02 (banker's rounding)
+
+    @property
+    def mode(self) -> str:
+        return ROUND_HALF_UP if self is Rounding.HALF_UP else ROUND_HALF_EVEN
+
+
+class DayCount(StrEnum):
+    """How a broken first period's days become a fraction of the annual rate."""
+
+    ACTUAL_360 = "actual/360"  # actual days / 360: the default, the Chinese-bank basis
+    ACTUAL_365 = "actual/365"  # actual days / 365 (fixed)
+    THIRTY_360 = "30/360"  # every month 30 days (a 31st counts as the 30th) / 360
+
+    def year_fraction(self, start: date, end: date) -> Decimal:
+        if self is DayCount.THIRTY_360:
+            d1 = min(start.day, 30)
+            d2 = min(end.day, 30) if d1 == 30 else end.day
+            days = 360 * (end.year - start.year) + 30 * (end.month - start.month) + d2 - d1
+            return Decimal(days) / 360
+        return Decimal((end - start).days) / (360 if self is DayCount.ACTUAL_360 else 365)
 
 
 class RepaymentMethod(StrEnum):
     EQUAL_INSTALMENT = "equal_instalment"  # 等额本息: annuity, same total every month
     EQUAL_PRINCIPAL = "equal_principal"  # 等额本金: same principal every month, interest falls
-    INTEREST_ONLY_BULLET = "interest_only_bullet"  # 先息后本: interest monthly, principal at maturity
+    INTEREST_ONLY_BULLET = "interest_only_bullet"  # 先息后本: interest monthly, all the principal at maturity
 
     @property
     def label_zh(self) -> str:
@@ -96,7 +124,8 @@ def generate_schedule(
     method: RepaymentMethod | str,
     disbursement_date: date,
     first_due_date: date | None = None,
-    rounding: str = ROUND_HALF_EVEN,
+    rounding: str = ROUND_HALF_UP,
+    day_count: DayCount | str = DayCount.ACTUAL_360,
 ) -> list[Instalment]:
     """The full schedule; principals sum exactly to `principal`, the last instalment absorbing rounding."""
     principal = require_money("principal", principal, positive=True)
@@ -105,6 +134,10 @@ def generate_schedule(
     method = _require_method(method)
     disbursement_date = require_date("disbursement_date", disbursement_date)
     rounding = require_rounding(rounding)
+    try:
+        day_count = DayCount(day_count)
+    except ValueError:
+        raise DomainError("day_count", f"unknown day count {day_count!r}") from None
     regular_first_due = add_months(disbursement_date, 1)
     if first_due_date is None:
         first_due_date = regular_first_due
@@ -137,8 +170,8 @@ def generate_schedule(
         principal_part = min(principal_part, balance)
         interest = regular_interest
         if number == 1 and offset:
-            days = (first_due_date - disbursement_date).days
-            interest = to_cents(balance * annual_rate * days / DAYS_IN_YEAR, rounding)
+            fraction = day_count.year_fraction(disbursement_date, first_due_date)
+            interest = to_cents(balance * annual_rate * fraction, rounding)
         schedule.append(
             Instalment(
                 number=number,

@@ -25,7 +25,7 @@ from services.monitoring.loans.models import (
     SchedulePreview,
     SupersededInstalment,
 )
-from services.monitoring.loans.schedule import generate_schedule
+from services.monitoring.loans.schedule import DayCount, Rounding, generate_schedule
 from services.monitoring.loans.money import ZERO
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import RuleKind
@@ -36,16 +36,18 @@ from shared.errors import Problem
 PD_PLACES = Decimal("0.000001")  # the stored PD's scale (loans.last_pd)
 
 
-def preview_schedule(command: ScheduleRequest) -> SchedulePreview:
+def preview_schedule(command: ScheduleRequest, rounding: Rounding = Rounding.HALF_UP,
+                     day_count: DayCount = DayCount.ACTUAL_360) -> SchedulePreview:
     instalments = generate_schedule(
         command.principal, command.annual_rate, command.term_months, command.repayment_method,
-        command.disbursement_date, command.first_due_date,
+        command.disbursement_date, command.first_due_date, rounding=rounding.mode, day_count=day_count,
     )
     rows = [InstalmentRead(number=i.number, due_date=i.due_date, principal=i.principal, interest=i.interest,
                            total=i.total) for i in instalments]
     total_interest = sum((i.interest for i in instalments), ZERO)
     total_principal = sum((i.principal for i in instalments), ZERO)
-    return SchedulePreview(repayment_method=command.repayment_method, total_principal=total_principal,
+    return SchedulePreview(repayment_method=command.repayment_method, rounding=rounding, day_count=day_count,
+                           total_principal=total_principal,
                            total_interest=total_interest, total_repayment=total_principal + total_interest,
                            instalments=rows)
 
@@ -68,7 +70,8 @@ def note_segments(session: Session, loan: Loan, value_tier: str, segments: list[
 
 
 def register_loan(session: Session, command: LoanCreate, *, registered_by: str, as_of: date,
-                  latest_score: Score | None = None, penalty_daily_rate: Decimal = ZERO) -> Loan:
+                  latest_score: Score | None = None, penalty_daily_rate: Decimal = ZERO,
+                  rounding: Rounding = Rounding.HALF_UP, day_count: DayCount = DayCount.ACTUAL_360) -> Loan:
     """Book a disbursed loan with its schedule and its risk state on the business date.
 
     `latest_score` (the scoring service's latest for the borrower) is the baseline later re-scores compare with.
@@ -77,7 +80,7 @@ def register_loan(session: Session, command: LoanCreate, *, registered_by: str, 
         raise DomainError("disbursement_date", f"must not be after the business date {as_of.isoformat()}")
     if command.external_id and find_by_external_id(session, registered_by, command.external_id):
         raise Problem(409, "Conflict", f"A loan with external_id {command.external_id!r} already exists.")
-    preview = preview_schedule(command)
+    preview = preview_schedule(command, rounding, day_count)
     loan = Loan(
         **command.model_dump(exclude={"product", "repayment_method"}),
         product=command.product.value,
@@ -85,6 +88,8 @@ def register_loan(session: Session, command: LoanCreate, *, registered_by: str, 
         external_source=registered_by if command.external_id else None,
         outstanding_principal=command.principal,
         penalty_daily_rate=penalty_daily_rate,
+        rounding=rounding.value,
+        day_count=day_count.value,
         oldest_unpaid_due=preview.instalments[0].due_date,
         officer=registered_by,
         created_by=registered_by,
@@ -237,7 +242,8 @@ def rebook_schedule(session: Session, loan: Loan, *, effective: date, annual_rat
     rate = loan.annual_rate if annual_rate is None else annual_rate
     term = term_months or max(1, len(later) - len(touched))
     anchor = max((r.due_date for r in kept), default=loan.disbursement_date)
-    fresh = generate_schedule(rescheduled, rate, term, loan.repayment_method, anchor)
+    fresh = generate_schedule(rescheduled, rate, term, loan.repayment_method, anchor,
+                              rounding=Rounding(loan.rounding).mode)
     rebooking = ScheduleRebooking(loan_id=loan.id, effective_date=effective, principal_rescheduled=rescheduled,
                                   annual_rate_before=loan.annual_rate, annual_rate_after=rate, term_months=term,
                                   reason=reason, created_by=by)

@@ -17,6 +17,7 @@ from services.monitoring.loans.models import (
 )
 from shared.auth.dependencies import needs
 from shared.auth.scope import visibility
+from shared.bounds import Offset
 from shared.clients.customer import CustomerNotFound
 from shared.errors import Problem, field_problem, problem_responses
 
@@ -33,9 +34,10 @@ def loan_detail(session, loan) -> LoanDetail:  # noqa: ANN001
 @router.post("/loans/schedule-preview", response_model=SchedulePreview,
              summary="Preview a repayment schedule without creating a loan",
              responses=problem_responses(422), openapi_extra=needs("monitoring:read"))
-def preview(command: ScheduleRequest, _: api.Reader) -> SchedulePreview:
+def preview(request: Request, command: ScheduleRequest, _: api.Reader) -> SchedulePreview:
+    product, conventions = command.product, api.settings(request)
     with api.domain_errors():
-        return service.preview_schedule(command)
+        return service.preview_schedule(command, conventions.rounding_for(product), conventions.day_count_for(product))
 
 
 @router.post("/loans", status_code=201, response_model=LoanDetail,
@@ -62,7 +64,9 @@ async def register_loan(
     def run(session):  # noqa: ANN001, ANN202
         loan = service.register_loan(session, command, registered_by=principal.sub,
                                      as_of=business_date(session, api.settings(request)), latest_score=latest,
-                                     penalty_daily_rate=api.settings(request).penalty_rate(command.product))
+                                     penalty_daily_rate=api.settings(request).penalty_rate(command.product),
+                                     rounding=api.settings(request).rounding_for(command.product),
+                                     day_count=api.settings(request).day_count_for(command.product))
         session.flush()
         return 201, loan_detail(session, loan).model_dump(mode="json")
 
@@ -79,7 +83,7 @@ def list_loans(
     customer_id: str | None = None,
     external_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[LoanSummary]:
     with api.database(request).session() as session:
         loans = service.list_loans(session, scope=api.scope(principal), customer_id=customer_id,

@@ -9,6 +9,7 @@ from services.monitoring.business_day import business_date
 from services.monitoring.loans.schedule import add_months
 from services.monitoring.portfolio import charts, service
 from services.monitoring.portfolio.models import Chart, GroupBy, PortfolioFigures, RollRates, Vintage
+from shared.bounds import BusinessDate
 from shared.errors import field_problem, problem_responses
 
 router = APIRouter(tags=["portfolio"])
@@ -45,8 +46,8 @@ def portfolio_figures(request: Request, principal: api.Reader, group_by: GroupBy
 
 @router.get("/portfolio/roll-rates", response_model=RollRates, responses=problem_responses(422),
             summary="Roll rates between buckets from one date to another (default: the last month)")
-def portfolio_roll_rates(request: Request, principal: api.Reader, start: date | None = None,
-                         end: date | None = None) -> RollRates:
+def portfolio_roll_rates(request: Request, principal: api.Reader, start: BusinessDate | None = None,
+                         end: BusinessDate | None = None) -> RollRates:
     return _rolls(request, principal, start, end)
 
 

@@ -11,6 +11,7 @@ from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.models import LoanSummary, PositiveAmount, money_column, new_id, now
+from shared.bounds import BusinessDate
 
 
 class PostingStatus(StrEnum):
@@ -52,7 +53,7 @@ class RepaymentCreate(BaseModel):
         {"amount": "1066.19", "value_date": "2026-02-15", "external_id": "TXN-88123"}]})
 
     amount: PositiveAmount
-    value_date: date | None = PydanticField(
+    value_date: BusinessDate | None = PydanticField(
         default=None,
         description="When the money was received; defaults to the business date. Earlier dates replay history.")
     external_id: str | None = PydanticField(default=None, min_length=1, max_length=64)

@@ -30,7 +30,7 @@ from services.monitoring.loans.allocation import DueItem, InstalmentAllocation, 
 from services.monitoring.loans.models import Instalment, Loan, LoanStatus
 from services.monitoring.loans.money import ZERO, to_cents
 from services.monitoring.loans.products import ProductPolicy, policy
-from services.monitoring.loans.schedule import Instalment as ScheduledInstalment
+from services.monitoring.loans.schedule import Instalment as ScheduledInstalment, Rounding
 from services.monitoring.repayments.models import BalanceCheck, Posting, PostingStatus, RepaymentCreate
 from services.monitoring.rules.engine import Facts, evaluate, evaluate_all
 from services.monitoring.rules.models import EarlyWarningRule, RuleKind
@@ -73,7 +73,7 @@ def _scheduled(rows: Sequence[Instalment]) -> list[ScheduledInstalment]:
             for r in rows]
 
 
-def _penalty_due(row: Instalment, daily_rate: Decimal, on: date) -> Decimal:
+def _penalty_due(row: Instalment, daily_rate: Decimal, on: date, rounding: str) -> Decimal:
     """Penalty interest for each day the instalment has been overdue, less what was paid of it. It is charged on
     what the instalment still owes on `on`: a part paid late earns no penalty for its late days (the borrower's
     favour, and what keeps a backdated replay from needing a day-by-day ledger)."""
@@ -81,14 +81,15 @@ def _penalty_due(row: Instalment, daily_rate: Decimal, on: date) -> Decimal:
     if daily_rate == 0 or days <= 0:
         return ZERO
     owed = row.principal - row.principal_paid + row.interest - row.interest_paid
-    return max(to_cents(owed * daily_rate * days) - row.penalty_paid - row.penalty_waived, ZERO)
+    return max(to_cents(owed * daily_rate * days, rounding) - row.penalty_paid - row.penalty_waived, ZERO)
 
 
-def _apply(rules: ProductPolicy, daily_rate: Decimal, rows: list[Instalment], posting: Posting) -> Decimal:
+def _apply(rules: ProductPolicy, loan: Loan, rows: list[Instalment], posting: Posting) -> Decimal:
     """Allocate one posting on top of what the instalments already show paid; returns the overpayment."""
     unpaid = [r for r in rows if r.principal_paid < r.principal or r.interest_paid < r.interest]
     due_now = [r for r in unpaid if r.due_date <= posting.value_date]
-    penalties = {r.number: _penalty_due(r, daily_rate, posting.value_date) for r in due_now}
+    rounding = Rounding(loan.rounding).mode  # the loan's own, as its schedule was
+    penalties = {r.number: _penalty_due(r, loan.penalty_daily_rate, posting.value_date, rounding) for r in due_now}
     owed_now = sum((r.principal - r.principal_paid + r.interest - r.interest_paid + penalties[r.number]
                     for r in due_now), ZERO)
     # A payment no larger than what is due cannot reach later instalments: leaving them out keeps a posting on a
@@ -105,8 +106,8 @@ def _apply(rules: ProductPolicy, daily_rate: Decimal, rows: list[Instalment], po
             by_number[line.number].penalty_paid += line.penalty
     posting.principal, posting.interest = split.component_total("principal"), split.component_total("interest")
     posting.penalty, posting.overpayment = split.component_total("penalty"), split.overpayment
-    posting.lines = [{"number": l.number, "principal": str(l.principal), "interest": str(l.interest),
-                      "penalty": str(l.penalty)} for l in split.lines if l.total > 0]
+    posting.lines = [{"number": line.number, "principal": str(line.principal), "interest": str(line.interest),
+                      "penalty": str(line.penalty)} for line in split.lines if line.total > 0]
     return split.overpayment
 
 
@@ -118,7 +119,7 @@ def _receive(session: Session, loan: Loan, posting: Posting) -> None:
     rows = loans.unpaid_instalments(session, loan.id, due_by=posting.value_date)
     if posting.amount > sum((r.principal - r.principal_paid + r.interest - r.interest_paid for r in rows), ZERO):
         rows = loans.unpaid_instalments(session, loan.id)
-    loan.credit_balance += _apply(policy(loan.product), loan.penalty_daily_rate, rows, posting)
+    loan.credit_balance += _apply(policy(loan.product), loan, rows, posting)
     loan.outstanding_principal -= posting.principal
     session.add_all([*rows, posting])
     session.flush()
@@ -132,7 +133,7 @@ def _reallocate(session: Session, loan: Loan) -> tuple[list[Instalment], list[Po
     rules = policy(loan.product)
     for row in rows:
         row.principal_paid = row.interest_paid = row.penalty_paid = ZERO
-    loan.credit_balance = sum((_apply(rules, loan.penalty_daily_rate, rows, p) for p in postings), ZERO)
+    loan.credit_balance = sum((_apply(rules, loan, rows, p) for p in postings), ZERO)
     loan.outstanding_principal = loans.outstanding(rows)
     loan.oldest_unpaid_due = loans.oldest_unpaid_due(rows)
     session.add_all([*rows, *postings])
@@ -387,7 +388,8 @@ def interest_due(session: Session, loan: Loan, as_of: date) -> list[tuple[Instal
 def penalty_due(session: Session, loan: Loan, as_of: date) -> list[tuple[Instalment, Decimal]]:
     """Penalty interest charged by `as_of` and neither paid nor waived, per instalment, oldest first."""
     rows = loans.unpaid_instalments(session, loan.id, due_by=as_of)
-    return [(r, due) for r in rows if (due := _penalty_due(r, loan.penalty_daily_rate, as_of)) > 0]
+    rounding = Rounding(loan.rounding).mode
+    return [(r, due) for r in rows if (due := _penalty_due(r, loan.penalty_daily_rate, as_of, rounding)) > 0]
 
 
 def _spread(amount: Decimal, dues: list[tuple[Instalment, Decimal]], what: str,

@@ -1,10 +1,10 @@
-from datetime import date
 
 from fastapi import APIRouter, Request
 
 from services.monitoring import api
 from services.monitoring.rules import service
 from services.monitoring.rules.models import RuleRead, RuleReview, RuleWrite
+from shared.bounds import BusinessDate
 from shared.errors import problem_responses
 
 router = APIRouter(tags=["early-warning rules"])
@@ -41,7 +41,7 @@ def update_rule(request: Request, code: str, command: RuleWrite, principal: api.
 @router.get("/rules/{code}/review", response_model=RuleReview,
             summary="How a rule performed over a period: precision and recall (risk analyst, auditor, admin)",
             responses=problem_responses(404, 422))
-def review_rule(request: Request, code: str, since: date, until: date, principal: api.Reviewer,
+def review_rule(request: Request, code: str, since: BusinessDate, until: BusinessDate, principal: api.Reviewer,
                 branch: str | None = None) -> RuleReview:
     with api.database(request).session() as session, api.domain_errors("query"):
         return service.review_rule(session, code, since, until, api.scope(principal), branch)

@@ -12,6 +12,7 @@ from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.models import PositiveAmount, money_column, new_id, now
+from shared.bounds import BusinessDate
 
 MAX_BATCH_ROWS = 10_000
 
@@ -63,7 +64,7 @@ class TransactionRow(BaseModel):
     customer_id: str = PydanticField(min_length=1, max_length=64)
     loan_id: str | None = PydanticField(default=None, min_length=1, max_length=32,
                                         description="The loan a repayment or a disbursement belongs to")
-    booked_on: date
+    booked_on: BusinessDate
     amount: PositiveAmount
     direction: Direction
     kind: TransactionKind

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -15,6 +15,7 @@ from services.scoring.db import ScoringTable
 from services.scoring.ids import new_id, now
 from shared.db import money_column
 from services.scoring.scores.models import Decision, ScoreRead
+from shared.bounds import BusinessDate
 
 Money = PydanticField(gt=0, max_digits=16, decimal_places=2)
 
@@ -118,7 +119,7 @@ class DisbursementCommand(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"disbursement_date": "2026-01-15", "annual_rate": "0.0485"}]})
 
-    disbursement_date: date
+    disbursement_date: BusinessDate
     annual_rate: Decimal | None = PydanticField(
         default=None, ge=0, le=1, max_digits=9, decimal_places=6,
         description="Defaults to the base rate plus the grade's rate adjustment.")

@@ -26,14 +26,16 @@ class Decision(StrEnum):
 
 class Score(ScoringTable, table=True):
     __tablename__ = "scores"
-    __table_args__ = (Index("ix_scores_customer_created", "customer_id", "created_at"),)
+    # A model's recent scores (the stability report) read newest first along (model_id, created_at).
+    __table_args__ = (Index("ix_scores_customer_created", "customer_id", "created_at"),
+                      Index("ix_scores_model_created", "model_id", "created_at"))
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     customer_id: str | None = Field(default=None, max_length=64)
     application_id: str | None = Field(default=None, max_length=32, index=True)
     # The customer's branch when scored (else the asking officer's): a loan officer reads its branch's scores only.
     branch: str | None = Field(default=None, max_length=32)
-    model_id: str = Field(foreign_key="model_versions.id", max_length=32, index=True)
+    model_id: str = Field(foreign_key="model_versions.id", max_length=32)
     model_version: str = Field(max_length=80)
     # A shadow row is the challenger's answer to the same request; it is never returned to the caller.
     shadow: bool = Field(default=False)

@@ -132,7 +132,8 @@ async def score_applicant(
 
 
 @router.post("/scores:batch", status_code=201, response_model=BatchRead,
-             summary="Score up to 10,000 rows in one call, in one model run (loan officer, risk analyst, partner, admin)",
+             summary="Score up to 10,000 rows in one call, in one model run "
+                     "(loan officer, risk analyst, partner, admin)",
              responses=problem_responses(403, 409, 422, 428, 503))
 async def score_batch(
     request: Request,

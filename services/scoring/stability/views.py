@@ -5,6 +5,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.scoring import api
 from services.scoring.stability.flows import report_for
+from services.scoring.settings import MAX_PSI_WINDOW
 from shared.auth.dependencies import require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
@@ -58,7 +59,8 @@ def stability(
     request: Request,
     _: Watcher,
     model_id: str | None = None,
-    window: Annotated[int | None, Query(ge=10, le=100_000, description="How many recent scores")] = None,
+    window: Annotated[int | None, Query(ge=10, le=MAX_PSI_WINDOW,
+                                        description=f"How many recent scores (at most {MAX_PSI_WINDOW:,})")] = None,
 ) -> dict[str, Any]:
     state = api.state(request)
     return report_for(state.database, state.store, state.context, model_id, window)

@@ -155,7 +155,8 @@ def score_rows(
             "score": float(outputs[SCORE_OUTPUT][i]),
         }
         if POINTS_OUTPUT in outputs:
-            item["points_per_feature"] = dict(zip(features, np.asarray(outputs[POINTS_OUTPUT][i], dtype=float).tolist()))
+            points = np.asarray(outputs[POINTS_OUTPUT][i], dtype=float).tolist()
+            item["points_per_feature"] = dict(zip(features, points))
         if reasons is not None:
             item["reasons"] = [{"feature": f, "impact": v} for f, v in reasons[i]]
         results.append(item)

@@ -6,7 +6,8 @@ from typing import Any
 
 from .models import ModelResult, Scaling, SplitInfo
 
-_LIBRARIES = ("scikit-learn", "optbinning", "lightgbm", "onnx", "onnxruntime", "skl2onnx", "onnxmltools", "numpy", "pandas")
+_LIBRARIES = ("scikit-learn", "optbinning", "lightgbm", "onnx", "onnxruntime", "skl2onnx", "onnxmltools", "numpy",
+              "pandas")
 
 NOTES = [
     "Event = bad (default), coded 1; pd is the probability of that event.",

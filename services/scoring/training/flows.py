@@ -158,7 +158,8 @@ class TrainingFlow:
 
     @property
     def steps(self) -> list[tuple[str, Callable[[], None]]]:
-        steps = [("load", self.load), ("split", self.split), ("scorecard", self.scorecard), ("challenger", self.challenger)]
+        steps = [("load", self.load), ("split", self.split), ("scorecard", self.scorecard),
+                 ("challenger", self.challenger)]
         if self.config.relationship_features:
             steps.append(("relationship", self.relationship_lift))
         steps.append(("card", self.card))
@@ -175,7 +176,8 @@ class TrainingFlow:
 
     def load(self) -> None:
         c = self.config
-        self.ds = load_dataset(self.data, c.target, c.good, c.date_column, list(c.categorical or []), list(c.exclude or []))
+        self.ds = load_dataset(self.data, c.target, c.good, c.date_column, list(c.categorical or []),
+                               list(c.exclude or []))
         self.special = special_values_for(self.ds, c.special_values)
         unknown = [f for f in c.relationship_features if f not in self.ds.kinds]
         if unknown:

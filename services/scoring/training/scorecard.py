@@ -125,7 +125,8 @@ def _feature_bins(optb: Any, kind: FeatureKind, special: list[Any]) -> dict[str,
         bin_events.append(int(events[n_bins]))
     rates = [e / c if c else None for e, c in zip(bin_events, bin_counts)]
     regular = [r for r in rates[:n_bins] if r is not None]
-    trend = "ascending" if regular == sorted(regular) else "descending" if regular == sorted(regular, reverse=True) else "none"
+    trend = ("ascending" if regular == sorted(regular)
+             else "descending" if regular == sorted(regular, reverse=True) else "none")
     table = {
         "feature": optb.name,
         "kind": kind,

@@ -151,7 +151,7 @@ def test_the_shared_client_reads_what_other_services_rely_on(suite, borrowers):
             await client.aclose()
 
     loans, alerts = asyncio.run(read())
-    assert [(l.id, l.principal, l.classification) for l in loans] == [(loan["id"], Decimal("12000.00"), "normal")]
+    assert [(x.id, x.principal, x.classification) for x in loans] == [(loan["id"], Decimal("12000.00"), "normal")]
     assert alerts == []
 
 

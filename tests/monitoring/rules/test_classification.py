@@ -1,7 +1,7 @@
 import subprocess
 import sys
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from itertools import product
 from pathlib import Path
 
@@ -191,8 +191,8 @@ def test_stage_thresholds_are_configurable_and_validated():
         (D("0.02"), D("0.45"), D("100000.00"), D("900.00")),
         (D("0"), D("0.45"), D("100000.00"), D("0.00")),
         (D("1"), D("1"), D("1234.56"), D("1234.56")),
-        (D("0.0125"), D("0.442"), D("1000.00"), D("5.52")),  # exactly 5.525: banker's rounding keeps the even cent
-        (D("0.0375"), D("0.442"), D("1000.00"), D("16.58")),  # 16.575 rounds up to the even cent
+        (D("0.0125"), D("0.442"), D("1000.00"), D("5.53")),  # exactly 5.525: half-up, as amounts round by default
+        (D("0.0375"), D("0.442"), D("1000.00"), D("16.58")),  # 16.575 up as well
     ],
 )
 def test_expected_loss_is_pd_times_lgd_times_ead_in_cents(pd, lgd, ead, loss):
@@ -200,7 +200,7 @@ def test_expected_loss_is_pd_times_lgd_times_ead_in_cents(pd, lgd, ead, loss):
 
 
 def test_expected_loss_rounding_mode_is_a_parameter():
-    assert expected_loss(D("0.0125"), D("0.442"), D("1000.00"), rounding=ROUND_HALF_UP) == D("5.53")
+    assert expected_loss(D("0.0125"), D("0.442"), D("1000.00"), rounding=ROUND_HALF_EVEN) == D("5.52")
 
 
 @pytest.mark.parametrize(

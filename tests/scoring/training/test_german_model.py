@@ -28,7 +28,8 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 
 @pytest.mark.parametrize("role", ["scorecard", "challenger"])
-def test_onnx_reproduces_in_process_model_on_whole_test_set(german: TrainResult, test_rows: pd.DataFrame, role: str) -> None:
+def test_onnx_reproduces_in_process_model_on_whole_test_set(german: TrainResult, test_rows: pd.DataFrame,
+                                                             role: str) -> None:
     model = german.models[role]
     onnx_pd = make_session(model.onnx).run(["pd"], feeds_from_frame(model.schema, test_rows))[0]
     assert len(onnx_pd) == len(test_rows) == german.split.n_test
@@ -116,7 +117,8 @@ def test_worse_value_never_earns_more_points(german: TrainResult) -> None:
 def test_reason_codes_name_the_biggest_shortfalls(german: TrainResult, test_rows: pd.DataFrame) -> None:
     model = german.scorecard
     rows = _records(test_rows.head(20))
-    outputs = dict(zip(["pd", "score", "points_per_feature"], make_session(model.onnx).run(None, feeds_from_rows(model.schema, rows))))
+    run = make_session(model.onnx).run(None, feeds_from_rows(model.schema, rows))
+    outputs = dict(zip(["pd", "score", "points_per_feature"], run))
     reasons = reason_codes(model.meta(), rows, outputs, top_k=3)
     max_points = np.array([t["max_points"] for t in model.bins])
     for i, top in enumerate(reasons):

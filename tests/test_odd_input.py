@@ -1,0 +1,133 @@
+"""Odd input never ends in a server error, and a failed request leaves nothing behind for the next one."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+from fastapi import APIRouter
+
+from shared.app import create_service_app
+from shared.db import Database
+from shared.settings import KernelSettings
+from tests.customer.factory import key, person
+
+# A path parameter of every service (and of the gateway itself), with a control character in it.
+CONTROL_PATHS = [
+    "/api/monitoring/loans/ab%01cd",
+    "/api/monitoring/loans/ab%00cd/repayments",
+    "/api/customer/customers/x%00y",
+    "/api/customer/customers/x%1fy/interactions",
+    "/api/scoring/models/m%7fx",
+    "/api/monitoring/alerts/a%0db/events",
+]
+
+
+@pytest.mark.parametrize("path", CONTROL_PATHS)
+def test_a_control_character_in_a_path_parameter_is_a_404_problem(suite, path):
+    response = suite.client.get(path, headers=suite.headers("admin"))
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(("path", "loan_id"), [("a%3Fb", "a?b"), ("a%23b", "a#b"), ("a%20b", "a b")])
+def test_the_gateway_forwards_an_id_as_it_was_encoded(suite, path, loan_id):
+    # Forwarded decoded, `a%3Fb` reached the service as the loan `a` with a query string `b`.
+    response = suite.client.get(f"/api/monitoring/loans/{path}", headers=suite.headers("admin"))
+    assert response.status_code == 404 and response.json()["detail"] == f"No loan {loan_id!r}."
+
+
+@pytest.mark.parametrize("path", ["/api/monitoring/loans?customer_id=a%00b", "/api/monitoring/alerts?owner=%00",
+                                  "/api/customer/customers?name_prefix=a%00", "/api/scoring/scores?customer_id=%00"])
+def test_a_nul_in_a_query_parameter_is_a_422_naming_it(suite, path):
+    response = suite.client.get(path, headers=suite.headers("admin"))
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "query." + path.split("?")[1].split("=")[0]
+
+
+def test_a_nul_in_a_text_postgresql_cannot_store_is_a_422_not_a_500(suite):
+    body = {**person(branch="BJ001"), "name": "Zhang\x00San"}
+    response = suite.client.post("/api/customer/customers", json=body, headers={**suite.headers("admin"), **key()})
+    # SQLite stores the text as given; PostgreSQL refuses it, and that is the client's input, not a fault.
+    assert response.status_code == (422 if suite.backend == "postgres" else 201), response.text
+
+
+@pytest.mark.parametrize("path", ["/api/monitoring/alerts", "/api/monitoring/loans"])
+@pytest.mark.parametrize("offset", [2**63, 2**63 - 1, 10**30])
+def test_an_offset_past_what_a_database_holds_is_a_422_naming_it(suite, path, offset):
+    response = suite.client.get(path, params={"offset": offset}, headers=suite.headers("admin"))
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["query.offset"]
+
+
+@pytest.mark.parametrize("field", ["disbursement_date", "first_due_date"])
+def test_a_schedule_dated_at_the_end_of_the_calendar_is_a_422_naming_the_date(suite, field):
+    body = {"principal": "10000.00", "annual_rate": "0.0435", "term_months": 12,
+            "repayment_method": "equal_instalment", "disbursement_date": "2026-01-15", field: "9999-12-31"}
+    response = suite.client.post("/api/monitoring/loans/schedule-preview", json=body,
+                                 headers=suite.headers("admin"))
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [f"body.{field}"]
+
+
+def test_dates_at_the_bounds_still_schedule(suite):
+    body = {"principal": "10000.00", "annual_rate": "0.0435", "term_months": 480,
+            "repayment_method": "equal_principal", "disbursement_date": "2199-12-31"}
+    response = suite.client.post("/api/monitoring/loans/schedule-preview", json=body,
+                                 headers=suite.headers("admin"))
+    assert response.status_code == 200, response.text
+    assert response.json()["instalments"][-1]["due_date"] == "2239-12-31"
+
+
+def _exchange(sock: socket.socket, path: str) -> bytes:
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: probe\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head
+
+
+def test_a_server_error_keeps_the_connection_for_the_next_request(tmp_path):
+    """An exception escaping the app after its 500 made uvicorn close the connection; the gateway's pool then
+    handed that dead connection to the next caller, who got a 503 for nothing they did."""
+    router = APIRouter()
+
+    @router.get("/boom")
+    def boom() -> dict:
+        raise RuntimeError("an unforeseen failure")
+
+    kernel = KernelSettings(var_dir=tmp_path)
+    app = create_service_app(name="probe", title="probe", description="probe", kernel=kernel,
+                             database=Database(f"sqlite:///{tmp_path / 'probe.db'}"), public_routers=[router])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.started
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            assert _exchange(sock, "/boom").startswith(b"HTTP/1.1 500")
+            time.sleep(0.2)  # what closing the connection takes, had the server done so
+            assert _exchange(sock, "/health/live").startswith(b"HTTP/1.1 200")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
