@@ -40,6 +40,8 @@ def create_app(
     timeout = min(kernel.peer_timeout_seconds, OVERVIEW_TIMEOUT_SECONDS)
     scoring = ScoringClient(kernel, transports.get("scoring"), timeout=timeout, retries=0)
     monitoring = MonitoringClient(kernel, transports.get("monitoring"), timeout=timeout, retries=0)
+    # Guards that must not act on a guess (erasure, closure, reveal) wait the full peer timeout and retry.
+    monitoring_guard = MonitoringClient(kernel, transports.get("monitoring"))
     app = create_service_app(
         name="customer",
         title="LoanCRM customer service",
@@ -49,11 +51,12 @@ def create_app(
         verifier=verifier,
         routers=[imports_router, customers_router, consents_router, interactions_router, complaints_router, surveys_router,
                  portrait_router, overview_router, offers_router, campaigns_router, access_log_router],
-        on_shutdown=[scoring.aclose, monitoring.aclose],
+        on_shutdown=[scoring.aclose, monitoring.aclose, monitoring_guard.aclose],
     )
     app.state.settings = settings
     app.state.scoring = scoring
     app.state.monitoring = monitoring
+    app.state.monitoring_guard = monitoring_guard
     app.state.pii_vault = load_vault(settings, kernel.var_dir)
     return app
 

@@ -10,6 +10,7 @@ from services.monitoring.collections.views import router as collections_router
 from services.monitoring.alerts.views import router as alerts_router
 from services.monitoring.rules.views import router as rules_router
 from services.monitoring.delinquency.views import router as delinquency_router
+from services.monitoring.exposure.views import router as exposure_router
 from services.monitoring.loans.views import router as loans_router
 from services.monitoring.repayments.views import router as repayments_router
 from services.monitoring.portfolio.views import router as portfolio_router
@@ -40,7 +41,7 @@ def create_app(
         verifier=verifier,
         routers=[loans_router, repayments_router, delinquency_router, classification_router,
                  cob_router, alerts_router, rules_router, collections_router,
-                 checks_router, portfolio_router, transactions_router],
+                 checks_router, portfolio_router, transactions_router, exposure_router],
         on_shutdown=[lambda: app.state.peers.aclose()],
     )
     app.state.peers = peers

@@ -14,6 +14,10 @@ from shared.clients.base import ServiceClient
 from shared.errors import Problem
 
 
+# The fields a collector may have revealed for a borrower of a queue item they own: the contact channels.
+CONTACT_REVEAL_FIELDS = ("phone", "email", "address")
+
+
 class ConsentPurpose(StrEnum):
     CREDIT_BUREAU_QUERY = "credit_bureau_query"
     MARKETING = "marketing"

@@ -31,6 +31,7 @@ from services.customer.customers.pii import PiiVault, mask_email, mask_national_
 from services.customer.portrait.models import listing_filters
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
+from shared.clients.monitoring import CustomerRisk
 from shared.errors import Problem, field_problem
 
 PII_FIELDS = ("national_id", "phone", "email")
@@ -434,9 +435,23 @@ def update_profile(session: Session, vault: PiiVault, principal: Principal, cust
     return customer
 
 
+def refuse_while_owing(risk: CustomerRisk, act: str) -> None:
+    """Closure and erasure wait until every loan is repaid: a borrower who owes must stay reachable."""
+    if not risk.active_loans:
+        return
+    loans = [{"id": loan.id, "external_id": loan.external_id, "product": loan.product,
+              "outstanding_principal": str(loan.outstanding_principal), "dpd": loan.dpd}
+             for loan in risk.active_loans]
+    raise Problem(409, "Loans outstanding",
+                  f"{act.capitalize()} waits until every loan is repaid: {len(loans)} active, "
+                  f"{risk.outstanding_principal} principal outstanding ({', '.join(loan['id'] for loan in loans)}).",
+                  type_="urn:loancrm:customer:loans-outstanding", extra={"active_loans": loans})
+
+
 def close_customer(session: Session, principal: Principal, customer_id: str, reason: str,
-                   expected_version: int | None) -> Customer:
+                   expected_version: int | None, risk: CustomerRisk) -> Customer:
     customer = get_changeable(session, principal, customer_id)
+    refuse_while_owing(risk, "closure")
     _bump_version(session, customer, expected_version)
     customer.status = CustomerStatus.CLOSED.value
     customer.closed_at = utcnow()
@@ -446,15 +461,21 @@ def close_customer(session: Session, principal: Principal, customer_id: str, rea
     return customer
 
 
+# Everything about the person goes. What stays is what the bank must keep about the relationship, under the
+# customer id, which becomes a pseudonym (monitoring's loans and scoring's scores keep it): kind, branch, KYC
+# status, referring partner, who registered it and when, when it was closed and erased.
 _ERASED_FIELDS = ("name", "date_of_birth", "business_registration_no", "address", "occupation", "employer",
-                  "pii_kid", *(f"{name}_{suffix}" for name in PII_FIELDS for suffix in ("enc", "hash", "masked")))
+                  "monthly_income", "assets", "education", "marital_status", "household_size", "region",
+                  "external_source", "external_id", "close_reason", "pii_kid",
+                  *(f"{name}_{suffix}" for name in PII_FIELDS for suffix in ("enc", "hash", "masked")))
 
 
-def anonymise(session: Session, principal: Principal, customer_id: str) -> Customer:
-    """The personal fields go; id, branch, money figures, dates and every linked record stay for history."""
+def anonymise(session: Session, principal: Principal, customer_id: str, risk: CustomerRisk) -> Customer:
+    """The personal fields go; the id, branch, dates and every linked record's facts stay for history."""
     customer = get_visible(session, principal, customer_id)
     if customer.status == CustomerStatus.ERASED:
         raise Problem(409, "Already erased", f"Customer {customer_id} was erased at {customer.erased_at}.")
+    refuse_while_owing(risk, "erasure")
     _bump_version(session, customer, None)
     for name in _ERASED_FIELDS:
         setattr(customer, name, None)

@@ -5,6 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import Connection
 from sqlmodel import Session
 
@@ -24,7 +25,9 @@ from services.customer.customers.models import (
 from services.customer.db import idempotency
 from services.customer.web import Admin, IdempotencyKey, IfMatch, Manager, Reader, Writer, database, etag, \
     expected_version, json_body, read_session, vault
+from shared.auth.dependencies import bearer_token
 from shared.auth.tokens import Principal
+from shared.clients.monitoring import CustomerRisk
 from shared.errors import problem_responses
 from shared.idempotency import check_key, fingerprint
 
@@ -146,26 +149,55 @@ def update_profile(request: Request, customer_id: str, command: CustomerUpdate, 
     return _answer(read)
 
 
-@router.post("/{customer_id}/closure", response_model=CustomerRead, summary="Close a customer (soft)",
-             description="The record stays readable with status `closed`; If-Match is honoured when sent.",
-             responses=problem_responses(403, 404, 409, 412))
-def close_customer(request: Request, customer_id: str, command: CustomerClose, principal: Manager,
-                   if_match: IfMatch = None) -> Response:
-    version = expected_version(if_match, required=False)
+def _require_visible(request: Request, principal: Principal, customer_id: str) -> None:
+    with read_session(request) as session:
+        service.read_visible(session, principal, customer_id)
+
+
+async def _risk(request: Request, principal: Principal, customer_id: str) -> CustomerRisk:
+    """Monitoring's word on what the customer owes, asked only for a customer the caller may see. Down or slow
+    answers 503/504: nothing is closed or erased blindly."""
+    await run_in_threadpool(_require_visible, request, principal, customer_id)
+    return await request.app.state.monitoring_guard.customer_risk(customer_id, token=bearer_token(request))
+
+
+def _close(request: Request, principal: Principal, customer_id: str, reason: str, version: int | None,
+           risk: CustomerRisk) -> dict[str, Any]:
     with database(request).session() as session:
-        customer = service.close_customer(session, principal, customer_id, command.reason, version)
+        customer = service.close_customer(session, principal, customer_id, reason, version, risk)
         read = _one(request, principal, customer, "close_customer", session)
         session.commit()
-    return _answer(read)
+    return read
+
+
+@router.post("/{customer_id}/closure", response_model=CustomerRead, summary="Close a customer (soft)",
+             description="The record stays readable with status `closed`; If-Match is honoured when sent. While "
+                         "monitoring shows a loan with something outstanding, 409 naming the active loans; "
+                         "monitoring down is a 503 (never closed blindly).",
+             responses=problem_responses(403, 404, 409, 412, 503))
+async def close_customer(request: Request, customer_id: str, command: CustomerClose, principal: Manager,
+                         if_match: IfMatch = None) -> Response:
+    version = expected_version(if_match, required=False)
+    risk = await _risk(request, principal, customer_id)
+    return _answer(await run_in_threadpool(_close, request, principal, customer_id, command.reason, version, risk))
+
+
+def _erase(request: Request, principal: Principal, customer_id: str, risk: CustomerRisk) -> dict[str, Any]:
+    with database(request).session() as session:
+        customer = flows.erase_customer(session, principal, customer_id, risk)
+        read = _one(request, principal, customer, "erase_customer", session)
+        session.commit()
+    return read
 
 
 @router.post("/{customer_id}/erasure", response_model=CustomerRead, summary="Erase a customer's personal data (admin)",
-             description="Anonymises name, identity numbers, contact details, birth date and address, withdraws "
-                         "every consent and clears interaction notes; ids, loans, contacts and the audit trail stay.",
-             responses=problem_responses(403, 404, 409))
-def erase_customer(request: Request, customer_id: str, principal: Admin) -> Response:
-    with database(request).session() as session:
-        customer = flows.erase_customer(session, principal, customer_id)
-        read = _one(request, principal, customer, "erase_customer", session)
-        session.commit()
-    return _answer(read)
+             description="Only once every loan is repaid (409 naming the active loans before; 503 when monitoring "
+                         "cannot say). Removes name, identity numbers, contact details, birth date, address, work, "
+                         "income, assets, household, region and external ids, withdraws every consent, clears "
+                         "contact notes and complaint texts and drops the portrait. Kept under the customer id, now "
+                         "a pseudonym: kind, branch, KYC status, referring partner, dates, the facts of each "
+                         "contact, complaint and consent, the access log, and monitoring's loan records.",
+             responses=problem_responses(403, 404, 409, 503))
+async def erase_customer(request: Request, customer_id: str, principal: Admin) -> Response:
+    risk = await _risk(request, principal, customer_id)
+    return _answer(await run_in_threadpool(_erase, request, principal, customer_id, risk))
