@@ -8,6 +8,7 @@ from services.customer.campaigns.views import router as campaigns_router
 from services.customer.complaints.views import router as complaints_router
 from services.customer.consents.views import router as consents_router
 from services.customer.customers.pii import load_vault
+from services.customer.customers.service import PerUserLimit
 from services.customer.customers.views import router as customers_router
 from services.customer.imports.views import router as imports_router
 from services.customer.interactions.views import router as interactions_router
@@ -58,6 +59,7 @@ def create_app(
     app.state.monitoring = monitoring
     app.state.monitoring_guard = monitoring_guard
     app.state.pii_vault = load_vault(settings, kernel.var_dir)
+    app.state.lookup_limit = PerUserLimit(settings.lookup_per_minute)
     return app
 
 

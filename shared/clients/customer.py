@@ -48,7 +48,8 @@ class Customer(BaseModel):
     national_id: str | None
     phone: str | None
     pii_view: Literal["full", "masked"]
-    date_of_birth: date | None
+    date_of_birth: date | None  # null when masked; birth_year is always there
+    birth_year: int | None = None
     monthly_income: Decimal | None
     assets: Decimal | None
     branch: str

@@ -18,13 +18,15 @@ from services.customer.customers.models import (
     CustomerKind,
     CustomerLookup,
     CustomerRead,
+    CustomerReveal,
     CustomerStatus,
     CustomerUpdate,
     KycStatus,
+    RevealRead,
 )
 from services.customer.db import idempotency
-from services.customer.web import Admin, IdempotencyKey, IfMatch, Manager, Reader, Writer, database, etag, \
-    expected_version, json_body, read_session, vault
+from services.customer.web import Admin, IdempotencyKey, IfMatch, Manager, Reader, Revealer, Writer, database, \
+    etag, expected_version, json_body, read_session, vault
 from shared.auth.dependencies import bearer_token
 from shared.auth.tokens import Principal
 from shared.clients.monitoring import CustomerRisk
@@ -100,9 +102,12 @@ def list_customers(
 
 @router.post("/lookup", response_model=list[CustomerRead], summary="Exact lookup by national ID, phone or email",
              description="Matches through a keyed hash, never by decrypting every row. POST keeps identity numbers "
-                         "out of URLs and logs.",
-             responses=problem_responses(422))
+                         "out of URLs and logs. Finds only customers in the caller's scope (an empty list "
+                         "otherwise); each customer found is written to the access log (`lookup`); at most "
+                         "`LOANCRM_CUSTOMER_LOOKUP_PER_MINUTE` lookups per user a minute (429 with Retry-After).",
+             responses=problem_responses(422, 429))
 def lookup_customers(request: Request, command: CustomerLookup, principal: Reader) -> Response:
+    request.app.state.lookup_limit.take(principal.sub)
     with read_session(request) as session:
         found = service.lookup(session, vault(request), principal, command)
         items = service.shown(session, vault(request), principal, found, "lookup_customers")
@@ -201,3 +206,32 @@ def _erase(request: Request, principal: Principal, customer_id: str, risk: Custo
 async def erase_customer(request: Request, customer_id: str, principal: Admin) -> Response:
     risk = await _risk(request, principal, customer_id)
     return _answer(await run_in_threadpool(_erase, request, principal, customer_id, risk))
+
+
+def _branch_of(request: Request, principal: Principal, customer_id: str) -> str:
+    with read_session(request) as session:
+        return service.visible_branch(session, principal, customer_id)
+
+
+def _reveal(request: Request, principal: Principal, customer_id: str, command: CustomerReveal,
+            reason: str) -> RevealRead:
+    with database(request).session() as session:
+        revealed = service.reveal_field(session, vault(request), principal, customer_id, command.field, reason)
+        session.commit()
+    return revealed
+
+
+@router.post("/{customer_id}/reveal", response_model=RevealRead, summary="Reveal one field of one customer in full",
+             description="For an admin or a loan officer of the customer's branch, with a `reason`; for a collector, "
+                         "the phone, email or address of a borrower whose collection queue item "
+                         "(`queue_item_id`) is assigned to them and still open, checked with monitoring (503 when "
+                         "it cannot say). Written to the access log as `reveal` with its reason.",
+             responses=problem_responses(403, 404, 422, 503))
+async def reveal_field(request: Request, customer_id: str, command: CustomerReveal, principal: Revealer) -> RevealRead:
+    branch = await run_in_threadpool(_branch_of, request, principal, customer_id)
+    if service.reveal_basis(principal, branch, command) == service.QUEUE_ITEM:
+        item = await request.app.state.monitoring_guard.queue_item(command.queue_item_id, token=bearer_token(request))
+        reason = service.queue_item_reason(principal, customer_id, command.queue_item_id, item)
+    else:
+        reason = command.reason
+    return await run_in_threadpool(_reveal, request, principal, customer_id, command, reason)

@@ -17,23 +17,25 @@ from services.customer.portrait.models import ClusterProfile, PortraitRead, Segm
 from services.customer.web import Manager, Reader, database
 from shared.auth.dependencies import bearer_token
 from shared.auth.tokens import Principal
-from shared.clients.monitoring import LoanSummary
+from shared.clients.monitoring import CustomerRisk, LoanSummary
 from shared.clients.scoring import Score
 from shared.errors import problem_responses
 
 router = APIRouter(tags=["portrait and segments"])
 
-async def peer_facts(request: Request,
-                     customer_id: str) -> tuple[Score | None | Unavailable, list[LoanSummary] | Unavailable]:
+PeerFacts = tuple[Score | None | Unavailable, list[LoanSummary] | Unavailable, CustomerRisk | Unavailable]
+
+
+async def peer_facts(request: Request, customer_id: str) -> PeerFacts:
     state, token = request.app.state, bearer_token(request)
     return await asyncio.gather(or_unavailable("scoring", state.scoring.latest_score(customer_id, token=token)),
-                                or_unavailable("monitoring", state.monitoring.loans_for_customer(customer_id, token)))
+                                or_unavailable("monitoring", state.monitoring.loans_for_customer(customer_id, token)),
+                                or_unavailable("monitoring", state.monitoring.customer_risk(customer_id, token=token)))
 
-def computed_portrait(request: Request, principal: Principal, customer_id: str, score: Score | None | Unavailable,
-                      loans: list[LoanSummary] | Unavailable) -> PortraitRead:
+def computed_portrait(request: Request, principal: Principal, customer_id: str, facts: PeerFacts) -> PortraitRead:
     with database(request).session() as session:
         customer = get_visible(session, principal, customer_id)
-        portrait = service.refresh_portrait(session, customer, score, loans)
+        portrait = service.refresh_portrait(session, customer, *facts)
         session.commit()
     return portrait
 
@@ -41,13 +43,14 @@ def computed_portrait(request: Request, principal: Principal, customer_id: str, 
             summary="The customer's portrait: features, tier, lifecycle, retention risk, segments, cluster",
             description="Computed now from the contact log, complaints and surveys plus the latest score "
                         "(scoring) and loans (monitoring); a peer that does not answer leaves the last known "
-                        "figures and `score_status: unavailable`. Rules: services/customer/portrait/rules.py.",
+                        "figures and `score_status: unavailable`. `high_risk` and `credit_hold` use monitoring's "
+                        "delinquency and class (GET /customers/{id}/risk there). Rules: services/customer/portrait/rules.py.",
             responses=problem_responses(404))
 async def get_portrait(request: Request, customer_id: str, principal: Reader) -> PortraitRead:
     # Check the scope before asking any peer, so an unknown id costs no outbound calls.
     await run_in_threadpool(require_visible, request, principal, customer_id)
-    score, loans = await peer_facts(request, customer_id)
-    return await run_in_threadpool(computed_portrait, request, principal, customer_id, score, loans)
+    facts = await peer_facts(request, customer_id)
+    return await run_in_threadpool(computed_portrait, request, principal, customer_id, facts)
 
 def require_visible(request: Request, principal: Principal, customer_id: str) -> None:
     with database(request).session() as session:
