@@ -39,7 +39,8 @@ class PiiAccess(CustomerTable, table=True):
 class PiiAccessRead(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": 41, "customer_id": "3f2b9c0e8d7a4e1f9a6b5c4d3e2f1a0b", "actor": "li.wei", "roles": ["loan_officer"],
-        "action": "full_view", "via": "get_customer", "request_id": "b3c1...", "reason": None, "at": "2026-11-23T09:30:00Z"}]})
+        "action": "full_view", "via": "get_customer", "request_id": "b3c1...", "reason": None,
+        "at": "2026-11-23T09:30:00Z"}]})
 
     id: int
     customer_id: str

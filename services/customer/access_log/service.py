@@ -60,5 +60,6 @@ def list_access(session: Session, *, customer_id: str | None, actor: str | None,
         query = query.where(PiiAccess.id < int(last_id))
     rows = session.exec(query.order_by(PiiAccess.id.desc()).limit(limit + 1)).all()
     items = [PiiAccessRead(id=r.id, customer_id=r.customer_id, actor=r.actor, roles=r.roles.split(","),
-                           action=r.action, via=r.via, request_id=r.request_id, reason=r.reason, at=r.at) for r in rows[:limit]]
+                           action=r.action, via=r.via, request_id=r.request_id, reason=r.reason, at=r.at)
+             for r in rows[:limit]]
     return Page[PiiAccessRead](items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None)

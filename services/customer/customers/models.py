@@ -256,7 +256,8 @@ class CustomerRead(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         **_EXAMPLE, "id": "3f2b9c0e8d7a4e1f9a6b5c4d3e2f1a0b", "status": "active", "kyc_status": "pending",
         "national_id": "****************3X", "phone": "138******78", "email": "z***@example.com",
-        "pii_view": "masked", "date_of_birth": None, "birth_year": 1990, "referred_by": None, "external_source": "li.wei", "version": 1,
+        "pii_view": "masked", "date_of_birth": None, "birth_year": 1990, "referred_by": None,
+        "external_source": "li.wei", "version": 1,
         "business_registration_no": None, "created_by": "li.wei", "created_at": "2026-11-23T09:00:00Z",
         "updated_at": "2026-11-23T09:00:00Z", "closed_at": None, "close_reason": None, "erased_at": None}]})
 

@@ -44,7 +44,8 @@ def computed_portrait(request: Request, principal: Principal, customer_id: str, 
             description="Computed now from the contact log, complaints and surveys plus the latest score "
                         "(scoring) and loans (monitoring); a peer that does not answer leaves the last known "
                         "figures and `score_status: unavailable`. `high_risk` and `credit_hold` use monitoring's "
-                        "delinquency and class (GET /customers/{id}/risk there). Rules: services/customer/portrait/rules.py.",
+                        "delinquency and class (GET /customers/{id}/risk there). "
+                        "Rules: services/customer/portrait/rules.py.",
             responses=problem_responses(404))
 async def get_portrait(request: Request, customer_id: str, principal: Reader) -> PortraitRead:
     # Check the scope before asking any peer, so an unknown id costs no outbound calls.
