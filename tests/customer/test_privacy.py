@@ -9,7 +9,7 @@ import pytest
 from services.customer.customers.service import PerUserLimit
 from shared.errors import Problem
 from tests.customer.factory import key, person
-from tests.customer.test_lifecycle import book_overdue_loan
+from tests.customer.test_lifecycle import book_overdue_loan, customer_without_monitoring  # noqa: F401
 from tests.monitoring.api.helpers import alerts_of, cob, set_today
 
 
@@ -162,3 +162,12 @@ def test_a_collector_gets_the_phone_of_a_borrower_in_their_queue_item_and_nothin
     assert monitoring.post(f"/alerts/{item_id}/resolve", json={"note": "paid"}, headers=collector).status_code == 200
     _problem(api.post(link["href"], json=body, headers=collector), 403, "body.queue_item_id")
     assert len([e for e in _access(api, actors, borrower["id"]) if e["action"] == "reveal"]) == 2
+
+
+def test_with_monitoring_down_a_collector_is_shown_nothing(api, actors, customer_without_monitoring):  # noqa: F811
+    created = actors.register(actors.officer("PV06"), **person(branch="PV06"))
+    answer = customer_without_monitoring.post(f"/customers/{created['id']}/reveal",
+                                              json={"field": "phone", "queue_item_id": uuid.uuid4().hex},
+                                              headers=actors.user("collector"))
+    assert answer.status_code == 503 and answer.json()["service"] == "monitoring"
+    assert not [e for e in _access(api, actors, created["id"]) if e["action"] == "reveal"]
