@@ -3,6 +3,7 @@ portrait's `high_risk` and keep new credit away from customers in arrears."""
 
 from datetime import date
 
+from services.customer.portrait.scheduled import refresh_segments
 from tests.customer.factory import key, person, unique
 from tests.customer.test_lifecycle import book_overdue_loan, customer_without_monitoring, repay_in_full  # noqa: F401
 from tests.monitoring.api.helpers import set_today
@@ -36,6 +37,10 @@ def test_a_customer_56_days_past_due_gets_no_new_credit_and_is_high_risk(suite, 
         56, 56, "special_mention")
     assert portrait["credit_hold"] == "open delinquency: 56 days past due"
     assert "high_value" in api.get(f"/customers/{clean['id']}/portrait", headers=officer).json()["segments"]
+    # The nightly batch asks no peer: it keeps the risk figures monitoring gave last, and the segment with them.
+    refresh_segments(suite.database("customer"))
+    members = api.get("/segments/high_risk/members", headers=officer).json()["items"]
+    assert late["id"] in members and clean["id"] not in members
 
 
 def test_once_repaid_a_serious_delinquency_still_holds_new_credit_for_a_year(suite, api, actors):
