@@ -130,7 +130,9 @@ def get_by_external_id(request: Request, external_id: str, principal: Reader,
 
 @router.get("/{customer_id}", response_model=CustomerRead, summary="Read a customer (ETag for later updates)",
             description="Personal data is masked unless the caller is admin, auditor or a loan officer of the "
-                        "customer's branch; each full view is written to the access log.",
+                        "customer's branch (masked: ID and phone keep their last two digits, the birth date is "
+                        "shown as `birth_year` only); each full view is written to the access log. One field "
+                        "in full for a stated reason: `POST /customers/{id}/reveal`.",
             responses=problem_responses(404))
 def get_customer(request: Request, customer_id: str, principal: Reader) -> Response:
     with read_session(request) as session:
@@ -199,9 +201,10 @@ def _erase(request: Request, principal: Principal, customer_id: str, risk: Custo
              description="Only once every loan is repaid (409 naming the active loans before; 503 when monitoring "
                          "cannot say). Removes name, identity numbers, contact details, birth date, address, work, "
                          "income, assets, household, region and external ids, withdraws every consent, clears "
-                         "contact notes and complaint texts and drops the portrait. Kept under the customer id, now "
-                         "a pseudonym: kind, branch, KYC status, referring partner, dates, the facts of each "
-                         "contact, complaint and consent, the access log, and monitoring's loan records.",
+                         "contact notes, complaint and survey texts and drops the portrait. Kept under the "
+                         "customer id, now a pseudonym: kind, branch, KYC status, referring partner, dates, the "
+                         "facts of each contact, complaint, survey and consent, the access log, and monitoring's "
+                         "loan records.",
              responses=problem_responses(403, 404, 409, 503))
 async def erase_customer(request: Request, customer_id: str, principal: Admin) -> Response:
     risk = await _risk(request, principal, customer_id)
