@@ -125,7 +125,7 @@ class QueueItem(BaseModel):
     contact: ContactReveal
 
     @classmethod
-    def of(cls, alert: Any, loan: Any) -> "QueueItem":
+    def of(cls, alert: Any, loan: Any) -> QueueItem:
         return cls(alert=AlertRead.model_validate(alert), loan=LoanSummary.model_validate(loan),
                    contact=ContactReveal(href=f"/customers/{alert.customer_id}/reveal",
                                          fields=list(CONTACT_REVEAL_FIELDS),
