@@ -79,6 +79,7 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("customer", "POST", "/customers/{customer_id}/consents"): Rule({ADM, OFF, PAR}, "customer:write"),
     ("customer", "POST", "/customers/{customer_id}/consents/{purpose}/withdrawal"):
         Rule({ADM, OFF, PAR}, "customer:write"),
+    ("customer", "POST", "/customers/{customer_id}/reveal"): Rule({ADM, OFF, COL}, "customer:read"),
     ("customer", "GET", "/customers/{customer_id}/consents"): Rule(ALL, "customer:read", obj="customer"),
     ("customer", "GET", "/customers/{customer_id}/consents/check"):
         Rule(ALL, "customer:read", obj="customer", query="?purpose=marketing"),
@@ -172,6 +173,8 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("monitoring", "POST", "/loans/{loan_id}/collection-actions"): Rule({ADM, OFF, COL}, "monitoring:write"),
     ("monitoring", "GET", "/loans/{loan_id}/collection-actions"): Rule(STAFF, "monitoring:read", obj="loan"),
     ("monitoring", "GET", "/collections/queue"): Rule({ADM, OFF, COL}, "monitoring:read"),
+    ("monitoring", "GET", "/collections/queue/{item_id}"): Rule({ADM, OFF, COL}, "monitoring:read"),
+    ("monitoring", "GET", "/customers/{customer_id}/risk"): Rule(STAFF, "monitoring:read"),
     ("monitoring", "GET", "/checks"): Rule(STAFF, "monitoring:read"),
     ("monitoring", "POST", "/checks/{check_id}/complete"): Rule({ADM, OFF}, "monitoring:write"),
     ("monitoring", "GET", "/portfolio/figures"): Rule(STAFF, "monitoring:read"),

@@ -32,6 +32,8 @@ class CustomerSettings(BaseSettings):
     pii_hash_key: str = ""
     complaint_response_days: int = Field(15, ge=1, le=90)
     survey_follow_up_days: int = Field(3, ge=1, le=30)
+    # Exact lookups (`POST /customers/lookup`) per user per minute: each one can confirm a guessed identity.
+    lookup_per_minute: int = Field(20, ge=1, le=10_000)
 
     @field_validator("pii_keys")
     @classmethod

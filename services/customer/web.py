@@ -29,6 +29,8 @@ Reader = Annotated[Principal, Depends(require_roles(*scoping.READ_ROLES))]
 Writer = Annotated[Principal, Depends(require_roles(*scoping.WRITE_ROLES))]
 Manager = Annotated[Principal, Depends(require_roles(*scoping.MANAGER_ROLES))]
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+# Who may ask for a reveal at all; customers/service.py decides on what basis (reason or queue item).
+Revealer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.COLLECTOR))]
 Auditor = Annotated[Principal, Depends(require_roles(*scoping.AUDIT_ROLES))]
 IdempotencyKey = Annotated[str | None, Header(
     alias="Idempotency-Key", description="Required; a retry with the same key returns the first answer.")]

@@ -14,6 +14,10 @@ from shared.clients.base import ServiceClient
 from shared.errors import Problem
 
 
+# The fields a collector may have revealed for a borrower of a queue item they own: the contact channels.
+CONTACT_REVEAL_FIELDS = ("phone", "email", "address")
+
+
 class ConsentPurpose(StrEnum):
     CREDIT_BUREAU_QUERY = "credit_bureau_query"
     MARKETING = "marketing"
@@ -44,7 +48,8 @@ class Customer(BaseModel):
     national_id: str | None
     phone: str | None
     pii_view: Literal["full", "masked"]
-    date_of_birth: date | None
+    date_of_birth: date | None  # null when masked; birth_year is always there
+    birth_year: int | None = None
     monthly_income: Decimal | None
     assets: Decimal | None
     branch: str

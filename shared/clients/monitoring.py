@@ -42,6 +42,36 @@ class AlertSummary(BaseModel):
     created_at: datetime
 
 
+class ActiveLoan(BaseModel):
+    id: str
+    external_id: str | None
+    product: str
+    outstanding_principal: Decimal
+    dpd: int
+    classification: Literal["normal", "special_mention", "substandard", "doubtful", "loss"]
+
+
+class CustomerRisk(BaseModel):
+    """`GET /customers/{id}/risk`: what the customer service needs before erasing, closing or offering credit."""
+
+    customer_id: str
+    as_of: date
+    active_loans: list[ActiveLoan]
+    outstanding_principal: Decimal
+    current_max_dpd: int
+    max_dpd_12m: int
+    worst_bucket_12m: str | None
+    worst_class: Literal["normal", "special_mention", "substandard", "doubtful", "loss"] | None
+    open_alerts: int
+
+
+class QueueItem(BaseModel):
+    """One collections queue item (its id is the alert's), as the customer service checks it before a reveal."""
+
+    alert: AlertSummary
+    loan: LoanSummary
+
+
 _LOANS = TypeAdapter(list[LoanSummary])
 _ALERTS = TypeAdapter(list[AlertSummary])
 
@@ -70,6 +100,17 @@ class MonitoringClient(ServiceClient):
         response = await self.request("GET", "/alerts", token=token,
                                       params={"customer_id": customer_id, "status": "open"})
         return _ALERTS.validate_python(self._ok(response))
+
+    async def customer_risk(self, customer_id: str, *, token: str) -> CustomerRisk:
+        response = await self.request("GET", f"/customers/{customer_id}/risk", token=token)
+        return CustomerRisk.model_validate(self._ok(response))
+
+    async def queue_item(self, item_id: str, *, token: str) -> QueueItem | None:
+        """None when no such item exists in the caller's scope."""
+        response = await self.request("GET", f"/collections/queue/{item_id}", token=token)
+        if response.status_code == 404:
+            return None
+        return QueueItem.model_validate(self._ok(response))
 
     async def loan_by_external_id(self, external_id: str, *, token: str) -> LoanSummary | None:
         response = await self.request("GET", "/loans", token=token, params={"external_id": external_id})

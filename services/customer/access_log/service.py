@@ -18,22 +18,23 @@ from shared.logging import request_id_var
 # (SQLite): a single round trip, atomic even when the read runs in autocommit, and a fixed text that is parsed
 # once. (A multi-row VALUES insert is compiled afresh for every request: 15 ms for a page of 50 customers.) On
 # PostgreSQL it goes straight to the driver, the same way as the reads in customers/service.py.
-_COLUMNS = "customer_id, actor, roles, action, via, request_id, at"
+_COLUMNS = "customer_id, actor, roles, action, via, request_id, reason, at"
 _POSTGRES_INSERT = (f"INSERT INTO pii_access_log ({_COLUMNS}) SELECT unnest(%(ids)s::varchar[]), %(actor)s, "
-                    "%(roles)s, %(action)s, %(via)s, %(request_id)s, %(at)s")
+                    "%(roles)s, %(action)s, %(via)s, %(request_id)s, %(reason)s, %(at)s")
 _SQLITE_INSERT = text(f"INSERT INTO pii_access_log ({_COLUMNS}) SELECT value, :actor, :roles, :action, :via, "
-                      ":request_id, :at FROM json_each(:ids)").bindparams(
+                      ":request_id, :reason, :at FROM json_each(:ids)").bindparams(
     bindparam("ids", type_=JSON), bindparam("at", type_=PiiAccess.__table__.c.at.type))
 
 
 def record_access(session: Session | Connection, principal: Principal, customer_ids: Iterable[str],
-                  action: AccessAction, via: str) -> None:
+                  action: AccessAction, via: str, reason: str | None = None) -> None:
     """Appends one access-log row per customer, committed with (or, in autocommit, before) the read's answer."""
     ids = list(customer_ids)
     if not ids:
         return
     params = {"ids": ids, "actor": principal.sub, "roles": ",".join(principal.roles),
-              "action": AccessAction(action).value, "via": via, "request_id": request_id_var.get(), "at": utcnow()}
+              "action": AccessAction(action).value, "via": via, "request_id": request_id_var.get(), "reason": reason,
+              "at": utcnow()}
     connection = connection_of(session)
     if connection.dialect.name == "postgresql":
         with connection.connection.cursor() as cursor:
@@ -59,5 +60,6 @@ def list_access(session: Session, *, customer_id: str | None, actor: str | None,
         query = query.where(PiiAccess.id < int(last_id))
     rows = session.exec(query.order_by(PiiAccess.id.desc()).limit(limit + 1)).all()
     items = [PiiAccessRead(id=r.id, customer_id=r.customer_id, actor=r.actor, roles=r.roles.split(","),
-                           action=r.action, via=r.via, request_id=r.request_id, at=r.at) for r in rows[:limit]]
+                           action=r.action, via=r.via, request_id=r.request_id, reason=r.reason, at=r.at)
+             for r in rows[:limit]]
     return Page[PiiAccessRead](items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None)

@@ -12,8 +12,9 @@ from services.customer.campaigns.models import Campaign, CampaignCreate, Campaig
 from services.customer.common import utcnow
 from services.customer.consents.models import Consent, Purpose
 from services.customer.customers.models import Customer, CustomerStatus
+from services.customer.offers.catalogue import ProductKind
 from services.customer.offers.service import product
-from services.customer.portrait.models import CustomerPortrait, SegmentMember
+from services.customer.portrait.models import CustomerPortrait, SegmentMember, credit_clean
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.errors import Problem, field_problem
@@ -67,6 +68,10 @@ def build_audience(session: Session, principal: Principal, campaign_id: str) -> 
                                               .where(SegmentMember.segment == campaign.segment)))
     if campaign.grades:
         target = target.where(CustomerPortrait.latest_grade.in_(campaign.grades))
+    offered = product(campaign.product_code) if campaign.product_code else None
+    if offered is not None and offered.kind in (ProductKind.LOAN, ProductKind.CARD):
+        # New credit reaches nobody on credit hold (portrait rules), judged on the stored portraits.
+        target = target.where(*credit_clean(CustomerPortrait))
     now = utcnow()
     consented = exists().where(Consent.customer_id == Customer.id, Consent.purpose == Purpose.MARKETING.value,
                                Consent.withdrawn_at.is_(None), Consent.granted_at <= now)

@@ -78,7 +78,7 @@ class Customer(CustomerTable, table=True):
     phone_hash: str | None = Field(default=None, max_length=64, unique=True)
     email_enc: str | None = Field(default=None, max_length=600)
     email_hash: str | None = Field(default=None, max_length=64, index=True)
-    # What roles without full view are shown (e.g. 110***********123X), kept beside the ciphertext so a masked
+    # What roles without full view are shown (e.g. ****************3X), kept beside the ciphertext so a masked
     # read decrypts nothing. Holds no more than every such reader already sees; cleared by erasure.
     national_id_masked: str | None = Field(default=None, max_length=18)
     phone_masked: str | None = Field(default=None, max_length=11)
@@ -221,11 +221,44 @@ class CustomerLookup(BaseModel):
     email: EmailStr | None = None
 
 
+class RevealField(StrEnum):
+    NATIONAL_ID = "national_id"
+    PHONE = "phone"
+    EMAIL = "email"
+    DATE_OF_BIRTH = "date_of_birth"
+    ADDRESS = "address"
+
+
+class CustomerReveal(BaseModel):
+    """One field in full, for a stated reason. A collector names the collection queue item they work instead of
+    a free-text reason (and may ask for contact channels only)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"field": "phone", "queue_item_id": "9f1c2d"},
+        {"field": "national_id", "reason": "customer at the counter, identity check for a new account"}]})
+
+    field: RevealField
+    reason: str | None = PydanticField(default=None, min_length=5, max_length=200)
+    queue_item_id: str | None = PydanticField(default=None, min_length=1, max_length=32)
+
+
+class RevealRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "customer_id": "3f2b9c0e8d7a4e1f9a6b5c4d3e2f1a0b", "field": "phone", "value": "13812345678",
+        "reason": "collection queue item 9f1c2d"}]})
+
+    customer_id: str
+    field: RevealField
+    value: str | None = PydanticField(description="Null when the customer has no such data on file.")
+    reason: str = PydanticField(description="As written to the access log.")
+
+
 class CustomerRead(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         **_EXAMPLE, "id": "3f2b9c0e8d7a4e1f9a6b5c4d3e2f1a0b", "status": "active", "kyc_status": "pending",
-        "national_id": "110***********123X", "phone": "138****5678", "email": "z***@example.com",
-        "pii_view": "masked", "referred_by": None, "external_source": "li.wei", "version": 1,
+        "national_id": "****************3X", "phone": "138******78", "email": "z***@example.com",
+        "pii_view": "masked", "date_of_birth": None, "birth_year": 1990, "referred_by": None,
+        "external_source": "li.wei", "version": 1,
         "business_registration_no": None, "created_by": "li.wei", "created_at": "2026-11-23T09:00:00Z",
         "updated_at": "2026-11-23T09:00:00Z", "closed_at": None, "close_reason": None, "erased_at": None}]})
 
@@ -237,7 +270,9 @@ class CustomerRead(BaseModel):
     phone: str | None
     email: str | None
     pii_view: Literal["full", "masked"]
-    date_of_birth: date | None
+    date_of_birth: date | None = PydanticField(description="Null where `pii_view` is `masked`: with the ID's "
+                                                           "unmasked digits it would rebuild the ID.")
+    birth_year: int | None = PydanticField(description="Shown to every reader, masked or not.")
     business_registration_no: str | None
     address: str | None
     occupation: str | None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -18,19 +22,25 @@ from services.customer.common import as_utc, cents, connection_of, cursor_time, 
 from services.customer.customers import validation
 from services.customer.customers.models import (
     REQUIRED_ON_UPDATE,
+    AcquisitionChannel,
     Customer,
     CustomerCreate,
     CustomerKind,
     CustomerLookup,
     CustomerRead,
+    CustomerReveal,
     CustomerStatus,
     CustomerUpdate,
     KycStatus,
+    RevealField,
+    RevealRead,
 )
 from services.customer.customers.pii import PiiVault, mask_email, mask_national_id, mask_phone
 from services.customer.portrait.models import listing_filters
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
+from shared.clients.customer import CONTACT_REVEAL_FIELDS
+from shared.clients.monitoring import CustomerRisk, QueueItem
 from shared.errors import Problem, field_problem
 
 PII_FIELDS = ("national_id", "phone", "email")
@@ -38,14 +48,14 @@ _MASKS = {"national_id": mask_national_id, "phone": mask_phone, "email": mask_em
 _UNIQUE_PII = {"national_id": "national ID", "phone": "phone number"}
 # Reads that only present customers select plain Core rows: no identity map, no change tracking, no ORM loading
 # per row. They fetch exactly what a response shows (in CustomerRead's order) plus the sealed personal data.
-_SHOWN = tuple(name for name in CustomerRead.model_fields if name not in (*PII_FIELDS, "pii_view"))
+_SHOWN = tuple(name for name in CustomerRead.model_fields if name not in (*PII_FIELDS, "pii_view", "birth_year"))
 _FETCHED = (*_SHOWN, "pii_kid", *(f"{name}_enc" for name in PII_FIELDS), *(f"{name}_masked" for name in PII_FIELDS))
 _ROW = tuple(Customer.__table__.c[name] for name in _FETCHED)
 _KID = len(_SHOWN)
 _MASKED_OFFSET = len(PII_FIELDS)  # from a field's ciphertext column to its mask column
 _TIMES = tuple(_SHOWN.index(name) for name in ("created_at", "updated_at", "closed_at", "erased_at"))
 _MONEY = tuple(_SHOWN.index(name) for name in ("monthly_income", "assets"))
-_ID, _BRANCH = _SHOWN.index("id"), _SHOWN.index("branch")
+_ID, _BRANCH, _BORN = _SHOWN.index("id"), _SHOWN.index("branch"), _SHOWN.index("date_of_birth")
 
 
 def not_found(customer_id: str) -> Problem:
@@ -132,6 +142,10 @@ def shown(session: Session | Connection, vault: PiiVault, principal: Principal, 
                 values[name] = row[offset + _MASKED_OFFSET] or _MASKS[name](
                     vault.open(sealed_value, kid=kid, row_id=row_id, field=name))
         values["pii_view"] = "full" if full else "masked"
+        # The ID embeds the birth date: where the ID is masked, the date is too, or the two rebuild the ID.
+        values["birth_year"] = None if row[_BORN] is None else row[_BORN].year
+        if not full:
+            values["date_of_birth"] = None
         if full and any_pii:
             seen_in_full.append(row_id)
         out.append(values)
@@ -143,6 +157,60 @@ def present(session: Session, vault: PiiVault, principal: Principal, customers: 
             via: str) -> list[CustomerRead]:
     """`shown` as models, for callers that embed a customer in a larger response (the 360° view)."""
     return [CustomerRead.model_validate(values) for values in shown(session, vault, principal, customers, via)]
+
+
+# --- reveal ------------------------------------------------------------------------------------------------
+# Who may have one field of one customer shown in full, and on what basis (README "Reveal"):
+#   admin, and a loan officer of the customer's branch: any field, with a written reason;
+#   a collector: the contact channels of a borrower whose collection queue item is assigned to them, the item
+#   being the reason (the view checks it with monitoring).
+# Every reveal is a personal-data read in the access log, with its reason.
+REASON, QUEUE_ITEM = "reason", "queue_item"
+_QUEUE_ITEM_OPEN = ("open", "acknowledged", "in_progress")
+
+
+def reveal_basis(principal: Principal, branch: str, command: CustomerReveal) -> str:
+    """REASON or QUEUE_ITEM: what the reveal must rest on for this caller, or 403/422 naming the field."""
+    # The roles that see this customer in full anyway (an auditor does too, but only reads).
+    if principal.has_role(Role.ADMIN, Role.LOAN_OFFICER) and scoping.full_view_test(principal)(branch):
+        if command.reason is None:
+            raise field_problem("body.reason", "required: why you need this field in full (written to the access "
+                                               "log)")
+        return REASON
+    if not principal.has_role(Role.COLLECTOR):
+        raise Problem(403, "Forbidden", "Only an admin or a loan officer of the customer's branch may have this "
+                                        "customer's data revealed.")
+    if command.queue_item_id is None:
+        raise field_problem("body.queue_item_id", "required: the collection queue item you are working")
+    if command.field.value not in CONTACT_REVEAL_FIELDS:
+        raise field_problem("body.field", f"a collector may have {', '.join(CONTACT_REVEAL_FIELDS)} revealed",
+                            status=403, title="Forbidden")
+    return QUEUE_ITEM
+
+
+def queue_item_reason(principal: Principal, customer_id: str, item_id: str, item: QueueItem | None) -> str:
+    """The access-log reason for a collector's reveal, once monitoring's item shows it is theirs to work."""
+    if item is None or item.alert.customer_id != customer_id:
+        problem = "no collection queue item with this id for this customer"
+    elif item.alert.owner != principal.sub:
+        problem = "the item is not assigned to you (acknowledge it in monitoring to take it)"
+    elif item.alert.status not in _QUEUE_ITEM_OPEN:
+        problem = f"the item is {item.alert.status}: no longer worked"
+    else:
+        return f"collection queue item {item_id} (loan {item.loan.id})"
+    raise field_problem("body.queue_item_id", problem, status=403, title="Forbidden")
+
+
+def reveal_field(session: Session, vault: PiiVault, principal: Principal, customer_id: str, field: RevealField,
+                 reason: str) -> RevealRead:
+    customer = get_visible(session, principal, customer_id)
+    if field.value in PII_FIELDS:
+        value = reveal(vault, customer)[field.value]
+    else:
+        raw = getattr(customer, field.value)
+        value = None if raw is None else str(raw)
+    record_access(session, principal, [customer.id], AccessAction.REVEAL, "reveal_customer", reason=reason)
+    return RevealRead(customer_id=customer.id, field=field, value=value, reason=reason)
 
 
 # --- reads -------------------------------------------------------------------------------------------------
@@ -160,6 +228,10 @@ def read_visible(session: Session | Connection, principal: Principal, customer_i
     if not rows or not scoping.can_see(principal, rows[0][_BRANCH], rows[0][_REFERRED_BY]):
         raise not_found(customer_id)
     return rows[0]
+
+
+def visible_branch(session: Session | Connection, principal: Principal, customer_id: str) -> str:
+    return read_visible(session, principal, customer_id)[_BRANCH]
 
 
 def get_changeable(session: Session, principal: Principal, customer_id: str, *, active: bool = True) -> Customer:
@@ -184,8 +256,38 @@ def find_by_external_id(session: Session, principal: Principal, source: str, ext
     return customer
 
 
+class PerUserLimit:
+    """At most `per_minute` calls per user in any sliding minute, in this process. Each process of the service
+    keeps its own count, so the bound across processes is `per_minute` times their number (one by default)."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute, self._clock = per_minute, clock
+        self._calls: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, user: str) -> None:
+        """Counts one call, or raises 429 with Retry-After (seconds until the oldest call leaves the window)."""
+        now = self._clock()
+        with self._lock:
+            calls = self._calls.setdefault(user, deque())
+            while calls and calls[0] <= now - 60:
+                calls.popleft()
+            if len(calls) >= self.per_minute:
+                wait = max(1, math.ceil(calls[0] + 60 - now))
+                raise Problem(429, "Too many requests",
+                              f"At most {self.per_minute} exact lookups a minute; retry in {wait} s.",
+                              type_="urn:loancrm:customer:lookup-rate-limited", headers={"Retry-After": str(wait)})
+            calls.append(now)
+            # Forget users idle for a minute, so the table stays the size of the active users.
+            if len(self._calls) > 1024:
+                for name in [name for name, seen in self._calls.items() if not seen or seen[-1] <= now - 60]:
+                    del self._calls[name]
+
+
 def lookup(session: Session | Connection, vault: PiiVault, principal: Principal, command: CustomerLookup) -> list[Any]:
-    """Exact match on national ID, phone or email through the keyed hash; all given must match."""
+    """Exact match on national ID, phone or email through the keyed hash; all given must match. Only customers in
+    the caller's scope are found, and each one found is access-logged as a personal-data read: a lookup confirms
+    who a guessed identity belongs to even when the answer is masked."""
     params: dict[str, Any] = {}
     if command.national_id is not None:
         params["national_id_hash"] = vault.digest(command.national_id.strip().upper())
@@ -201,9 +303,11 @@ def lookup(session: Session | Connection, vault: PiiVault, principal: Principal,
         raise field_problem("body", "give at least one of national_id, phone, email")
     scope, scope_params = scoping.scope_shape(principal)
     names = tuple(params)
-    return _fetch(session, ("lookup", names, scope),
-                  lambda: _scoped_base(scope).where(*(_TABLE.c[name] == bindparam(name) for name in names)),
-                  {**params, **scope_params})
+    found = _fetch(session, ("lookup", names, scope),
+                   lambda: _scoped_base(scope).where(*(_TABLE.c[name] == bindparam(name) for name in names)),
+                   {**params, **scope_params})
+    record_access(session, principal, [row[_ID] for row in found], AccessAction.LOOKUP, "lookup_customers")
+    return found
 
 
 LIST_EQUALITY_FILTERS = ("branch", "status", "kind", "kyc_status")
@@ -364,6 +468,26 @@ def branch_for_new(principal: Principal, requested: str | None) -> str:
     return requested
 
 
+# Field-level rights: who may set what, on registration and on update. A partner refers people; it does not
+# vouch for their identity (KYC) nor decide how the bank acquired them (its referrals are the `partner` channel).
+# Branch is the other field a partner picks (the branch that will serve the referral); risk figures, segments and
+# grades are computed, never written through this API.
+_SET_BY = {"kyc_status": (Role.ADMIN, Role.LOAN_OFFICER), "acquisition_channel": (Role.ADMIN, Role.LOAN_OFFICER)}
+_PARTNER_DEFAULTS = {"acquisition_channel": AcquisitionChannel.PARTNER.value}
+
+
+def refuse_fields_not_yours(principal: Principal, given: dict[str, Any]) -> None:
+    """403 naming the first field of `given` the caller's roles may not set (a partner may restate its own
+    channel, `partner`)."""
+    for name, roles in _SET_BY.items():
+        if name not in given or principal.has_role(*roles):
+            continue
+        if principal.has_role(Role.PARTNER) and plain({name: given[name]})[name] == _PARTNER_DEFAULTS.get(name):
+            continue
+        raise field_problem(f"body.{name}", f"only {' and '.join(sorted(roles))} may set it", status=403,
+                            title="Forbidden")
+
+
 def require_business_registration(command: CustomerCreate) -> None:
     if command.kind == CustomerKind.BUSINESS and command.business_registration_no is None:
         raise field_problem("body.business_registration_no", "required for a business customer")
@@ -372,6 +496,7 @@ def require_business_registration(command: CustomerCreate) -> None:
 def register_customer(session: Session, vault: PiiVault, command: CustomerCreate, principal: Principal) -> Customer:
     branch = branch_for_new(principal, command.branch)
     require_business_registration(command)
+    refuse_fields_not_yours(principal, command.model_dump(exclude_unset=True))
     if command.external_id is not None:
         existing = session.exec(select(Customer.id, Customer.branch, Customer.referred_by).where(
             Customer.external_source == principal.sub, Customer.external_id == command.external_id)).first()
@@ -392,8 +517,10 @@ def customer_row(vault: PiiVault, command: CustomerCreate, principal: Principal,
     """Every column of a new customer for a validated registration, personal data sealed. A plain dict, so the
     bulk import can insert thousands without building an ORM object for each."""
     row_id, now = new_id(), utcnow()
+    partner = principal.has_role(Role.PARTNER) and not principal.has_role(*_SET_BY["acquisition_channel"])
     return {
         **plain(command.model_dump(exclude={*PII_FIELDS, "branch"})),
+        **(_PARTNER_DEFAULTS if partner else {}),
         **sealed(vault, row_id, {name: getattr(command, name) for name in PII_FIELDS}),
         "id": row_id, "branch": branch, "status": CustomerStatus.ACTIVE.value, "kyc_status": KycStatus.PENDING.value,
         "referred_by": principal.sub if principal.has_role(Role.PARTNER) else None,
@@ -428,6 +555,7 @@ def update_profile(session: Session, vault: PiiVault, principal: Principal, cust
     if customer.version != expected_version:
         raise stale(customer)
     changes = plain(command.model_dump(exclude_unset=True))
+    refuse_fields_not_yours(principal, changes)
     for name in REQUIRED_ON_UPDATE:
         if name in changes and changes[name] is None:
             raise field_problem(f"body.{name}", "cannot be cleared")
@@ -450,9 +578,23 @@ def update_profile(session: Session, vault: PiiVault, principal: Principal, cust
     return customer
 
 
+def refuse_while_owing(risk: CustomerRisk, act: str) -> None:
+    """Closure and erasure wait until every loan is repaid: a borrower who owes must stay reachable."""
+    if not risk.active_loans:
+        return
+    loans = [{"id": loan.id, "external_id": loan.external_id, "product": loan.product,
+              "outstanding_principal": str(loan.outstanding_principal), "dpd": loan.dpd}
+             for loan in risk.active_loans]
+    raise Problem(409, "Loans outstanding",
+                  f"{act.capitalize()} waits until every loan is repaid: {len(loans)} active, "
+                  f"{risk.outstanding_principal} principal outstanding ({', '.join(loan['id'] for loan in loans)}).",
+                  type_="urn:loancrm:customer:loans-outstanding", extra={"active_loans": loans})
+
+
 def close_customer(session: Session, principal: Principal, customer_id: str, reason: str,
-                   expected_version: int | None) -> Customer:
+                   expected_version: int | None, risk: CustomerRisk) -> Customer:
     customer = get_changeable(session, principal, customer_id)
+    refuse_while_owing(risk, "closure")
     _bump_version(session, customer, expected_version)
     customer.status = CustomerStatus.CLOSED.value
     customer.closed_at = utcnow()
@@ -462,15 +604,21 @@ def close_customer(session: Session, principal: Principal, customer_id: str, rea
     return customer
 
 
+# Everything about the person goes. What stays is what the bank must keep about the relationship, under the
+# customer id, which becomes a pseudonym (monitoring's loans and scoring's scores keep it): kind, branch, KYC
+# status, referring partner, who registered it and when, when it was closed and erased.
 _ERASED_FIELDS = ("name", "date_of_birth", "business_registration_no", "address", "occupation", "employer",
-                  "pii_kid", *(f"{name}_{suffix}" for name in PII_FIELDS for suffix in ("enc", "hash", "masked")))
+                  "monthly_income", "assets", "education", "marital_status", "household_size", "region",
+                  "external_source", "external_id", "close_reason", "pii_kid",
+                  *(f"{name}_{suffix}" for name in PII_FIELDS for suffix in ("enc", "hash", "masked")))
 
 
-def anonymise(session: Session, principal: Principal, customer_id: str) -> Customer:
-    """The personal fields go; id, branch, money figures, dates and every linked record stay for history."""
+def anonymise(session: Session, principal: Principal, customer_id: str, risk: CustomerRisk) -> Customer:
+    """The personal fields go; the id, branch, dates and every linked record's facts stay for history."""
     customer = get_visible(session, principal, customer_id)
     if customer.status == CustomerStatus.ERASED:
         raise Problem(409, "Already erased", f"Customer {customer_id} was erased at {customer.erased_at}.")
+    refuse_while_owing(risk, "erasure")
     _bump_version(session, customer, None)
     for name in _ERASED_FIELDS:
         setattr(customer, name, None)

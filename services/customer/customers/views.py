@@ -5,6 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import Connection
 from sqlmodel import Session
 
@@ -17,15 +18,18 @@ from services.customer.customers.models import (
     CustomerKind,
     CustomerLookup,
     CustomerRead,
+    CustomerReveal,
     CustomerStatus,
     CustomerUpdate,
     KycStatus,
+    RevealRead,
 )
 from services.customer.db import idempotency
-from services.customer.web import Admin, IdempotencyKey, IfMatch, Manager, Reader, Writer, database, etag, \
-    expected_version, json_body, read_session, vault
-from shared.auth.dependencies import needs
+from services.customer.web import Admin, IdempotencyKey, IfMatch, Manager, Reader, Revealer, Writer, database, \
+    etag, expected_version, json_body, read_session, vault
+from shared.auth.dependencies import bearer_token, needs
 from shared.auth.tokens import Principal
+from shared.clients.monitoring import CustomerRisk
 from shared.errors import problem_responses
 from shared.idempotency import check_key, fingerprint
 
@@ -98,9 +102,12 @@ def list_customers(
 
 @router.post("/lookup", response_model=list[CustomerRead], summary="Exact lookup by national ID, phone or email",
              description="Matches through a keyed hash, never by decrypting every row. POST keeps identity numbers "
-                         "out of URLs and logs.",
-             responses=problem_responses(422), openapi_extra=needs("customer:read"))
+                         "out of URLs and logs. Finds only customers in the caller's scope (an empty list "
+                         "otherwise); each customer found is written to the access log (`lookup`); at most "
+                         "`LOANCRM_CUSTOMER_LOOKUP_PER_MINUTE` lookups per user a minute (429 with Retry-After).",
+             responses=problem_responses(422, 429), openapi_extra=needs("customer:read"))
 def lookup_customers(request: Request, command: CustomerLookup, principal: Reader) -> Response:
+    request.app.state.lookup_limit.take(principal.sub)
     with read_session(request) as session:
         found = service.lookup(session, vault(request), principal, command)
         items = service.shown(session, vault(request), principal, found, "lookup_customers")
@@ -123,7 +130,9 @@ def get_by_external_id(request: Request, external_id: str, principal: Reader,
 
 @router.get("/{customer_id}", response_model=CustomerRead, summary="Read a customer (ETag for later updates)",
             description="Personal data is masked unless the caller is admin, auditor or a loan officer of the "
-                        "customer's branch; each full view is written to the access log.",
+                        "customer's branch (masked: ID and phone keep their last two digits, the birth date is "
+                        "shown as `birth_year` only); each full view is written to the access log. One field "
+                        "in full for a stated reason: `POST /customers/{id}/reveal`.",
             responses=problem_responses(404))
 def get_customer(request: Request, customer_id: str, principal: Reader) -> Response:
     with read_session(request) as session:
@@ -147,26 +156,85 @@ def update_profile(request: Request, customer_id: str, command: CustomerUpdate, 
     return _answer(read)
 
 
-@router.post("/{customer_id}/closure", response_model=CustomerRead, summary="Close a customer (soft)",
-             description="The record stays readable with status `closed`; If-Match is honoured when sent.",
-             responses=problem_responses(403, 404, 409, 412))
-def close_customer(request: Request, customer_id: str, command: CustomerClose, principal: Manager,
-                   if_match: IfMatch = None) -> Response:
-    version = expected_version(if_match, required=False)
+def _require_visible(request: Request, principal: Principal, customer_id: str) -> None:
+    with read_session(request) as session:
+        service.read_visible(session, principal, customer_id)
+
+
+async def _risk(request: Request, principal: Principal, customer_id: str) -> CustomerRisk:
+    """Monitoring's word on what the customer owes, asked only for a customer the caller may see. Down or slow
+    answers 503/504: nothing is closed or erased blindly."""
+    await run_in_threadpool(_require_visible, request, principal, customer_id)
+    return await request.app.state.monitoring_guard.customer_risk(customer_id, token=bearer_token(request))
+
+
+def _close(request: Request, principal: Principal, customer_id: str, reason: str, version: int | None,
+           risk: CustomerRisk) -> dict[str, Any]:
     with database(request).session() as session:
-        customer = service.close_customer(session, principal, customer_id, command.reason, version)
+        customer = service.close_customer(session, principal, customer_id, reason, version, risk)
         read = _one(request, principal, customer, "close_customer", session)
         session.commit()
-    return _answer(read)
+    return read
+
+
+@router.post("/{customer_id}/closure", response_model=CustomerRead, summary="Close a customer (soft)",
+             description="The record stays readable with status `closed`; If-Match is honoured when sent. While "
+                         "monitoring shows a loan with something outstanding, 409 naming the active loans; "
+                         "monitoring down is a 503 (never closed blindly).",
+             responses=problem_responses(403, 404, 409, 412, 503))
+async def close_customer(request: Request, customer_id: str, command: CustomerClose, principal: Manager,
+                         if_match: IfMatch = None) -> Response:
+    version = expected_version(if_match, required=False)
+    risk = await _risk(request, principal, customer_id)
+    return _answer(await run_in_threadpool(_close, request, principal, customer_id, command.reason, version, risk))
+
+
+def _erase(request: Request, principal: Principal, customer_id: str, risk: CustomerRisk) -> dict[str, Any]:
+    with database(request).session() as session:
+        customer = flows.erase_customer(session, principal, customer_id, risk)
+        read = _one(request, principal, customer, "erase_customer", session)
+        session.commit()
+    return read
 
 
 @router.post("/{customer_id}/erasure", response_model=CustomerRead, summary="Erase a customer's personal data (admin)",
-             description="Anonymises name, identity numbers, contact details, birth date and address, withdraws "
-                         "every consent and clears interaction notes; ids, loans, contacts and the audit trail stay.",
-             responses=problem_responses(403, 404, 409))
-def erase_customer(request: Request, customer_id: str, principal: Admin) -> Response:
+             description="Only once every loan is repaid (409 naming the active loans before; 503 when monitoring "
+                         "cannot say). Removes name, identity numbers, contact details, birth date, address, work, "
+                         "income, assets, household, region and external ids, withdraws every consent, clears "
+                         "contact notes, complaint and survey texts and drops the portrait. Kept under the "
+                         "customer id, now a pseudonym: kind, branch, KYC status, referring partner, dates, the "
+                         "facts of each contact, complaint, survey and consent, the access log, and monitoring's "
+                         "loan records.",
+             responses=problem_responses(403, 404, 409, 503))
+async def erase_customer(request: Request, customer_id: str, principal: Admin) -> Response:
+    risk = await _risk(request, principal, customer_id)
+    return _answer(await run_in_threadpool(_erase, request, principal, customer_id, risk))
+
+
+def _branch_of(request: Request, principal: Principal, customer_id: str) -> str:
+    with read_session(request) as session:
+        return service.visible_branch(session, principal, customer_id)
+
+
+def _reveal(request: Request, principal: Principal, customer_id: str, command: CustomerReveal,
+            reason: str) -> RevealRead:
     with database(request).session() as session:
-        customer = flows.erase_customer(session, principal, customer_id)
-        read = _one(request, principal, customer, "erase_customer", session)
+        revealed = service.reveal_field(session, vault(request), principal, customer_id, command.field, reason)
         session.commit()
-    return _answer(read)
+    return revealed
+
+
+@router.post("/{customer_id}/reveal", response_model=RevealRead, summary="Reveal one field of one customer in full",
+             description="For an admin or a loan officer of the customer's branch, with a `reason`; for a collector, "
+                         "the phone, email or address of a borrower whose collection queue item "
+                         "(`queue_item_id`) is assigned to them and still open, checked with monitoring (503 when "
+                         "it cannot say). Written to the access log as `reveal` with its reason.",
+             responses=problem_responses(403, 404, 422, 503), openapi_extra=needs("customer:read"))
+async def reveal_field(request: Request, customer_id: str, command: CustomerReveal, principal: Revealer) -> RevealRead:
+    branch = await run_in_threadpool(_branch_of, request, principal, customer_id)
+    if service.reveal_basis(principal, branch, command) == service.QUEUE_ITEM:
+        item = await request.app.state.monitoring_guard.queue_item(command.queue_item_id, token=bearer_token(request))
+        reason = service.queue_item_reason(principal, customer_id, command.queue_item_id, item)
+    else:
+        reason = command.reason
+    return await run_in_threadpool(_reveal, request, principal, customer_id, command, reason)

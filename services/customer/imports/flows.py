@@ -20,7 +20,7 @@ from tqdm import tqdm
 from services.customer.customers.models import Customer, CustomerCreate
 from services.customer.customers.pii import PiiVault, load_vault
 from services.customer.customers.service import (branch_for_new, customer_row, not_registrable,
-                                                  require_business_registration)
+                                                  refuse_fields_not_yours, require_business_registration)
 from services.customer.imports.models import ImportFormat, ImportReport, RowError
 from services.customer.scoping import can_see
 from services.customer.settings import CustomerSettings
@@ -71,6 +71,7 @@ class CustomerImport:
             command = CustomerCreate.model_validate(record)
             require_business_registration(command)
             branch_for_new(self.principal, command.branch)
+            refuse_fields_not_yours(self.principal, command.model_dump(exclude_unset=True))
         except ValidationError as exc:
             first = exc.errors()[0]
             self._fail(line, ".".join(str(p) for p in first["loc"]) or None, first["msg"])

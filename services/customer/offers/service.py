@@ -1,4 +1,6 @@
-"""Next best offers: the catalogue filtered by grade, segment and lifecycle, priced by grade, with reasons."""
+"""Next best offers: the catalogue filtered by grade, segment and lifecycle, priced by grade, with reasons.
+A customer on credit hold (the portrait's `credit_hold`) is offered no new credit: rehabilitation (the
+credit-building savings plan) and retention (deposits) instead."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from services.customer.offers.models import Offer, OfferList, ProductRead
 from services.customer.portrait.models import PortraitRead
 
 _CENT = Decimal("0.01")
+_CREDIT = (ProductKind.LOAN, ProductKind.CARD)
 
 
 def _listed(values: frozenset[str] | None) -> list[str] | None:
@@ -34,7 +37,7 @@ def eligible(product: Product, grade: str, segments: set[str], lifecycle: str) -
 
 def _offer(product: Product, grade: str, segments: set[str], graded: bool) -> Offer:
     terms = TERMS[grade]
-    credit = product.kind in (ProductKind.LOAN, ProductKind.CARD)
+    credit = product.kind in _CREDIT
     rate = product.base_rate
     if rate is not None and credit:
         rate = max(rate + terms.rate_change, Decimal("0")).quantize(_CENT)
@@ -53,14 +56,31 @@ def _offer(product: Product, grade: str, segments: set[str], graded: bool) -> Of
                  requires_guarantee=credit and terms.guarantee, reasons=reasons)
 
 
+def _held_offer(product: Product, hold: str) -> Offer:
+    purpose = ("rehabilitation: rebuilds a repayment habit" if product.credit_building
+               else "retention: keeps the relationship while credit is on hold")
+    return Offer(rank=0, code=product.code, kind=product.kind, name=product.name, rate=product.base_rate,
+                 limit=None, fast_lane=False, requires_guarantee=False,
+                 reasons=[f"no new credit: {hold}", purpose])
+
+
 def next_best_offers(portrait: PortraitRead, limit: int) -> OfferList:
     grade = portrait.latest_grade if portrait.latest_grade in TERMS else UNSCORED_GRADE
     segments = {s.value for s in portrait.segments}
-    fitting = [p for p in CATALOGUE if eligible(p, grade, segments, portrait.lifecycle_stage.value)]
-    # Segment-specific products first, then the catalogue's own priority.
-    fitting.sort(key=lambda p: (p.segments is None, -p.priority, p.code))
-    offers = [_offer(p, grade, segments, portrait.latest_grade is not None).model_copy(update={"rank": i})
-              for i, p in enumerate(fitting[:limit], start=1)]
+    lifecycle = portrait.lifecycle_stage.value
+    if portrait.credit_hold is not None:
+        # Grades do not gate these: the savings plan is for anyone in arrears, whatever their score.
+        fitting = [p for p in CATALOGUE if p.kind not in _CREDIT and lifecycle != "lost"
+                   and (p.segments is None or bool(p.segments & segments))]
+        fitting.sort(key=lambda p: (not p.credit_building, -p.priority, p.code))
+        offers = [_held_offer(p, portrait.credit_hold).model_copy(update={"rank": i})
+                  for i, p in enumerate(fitting[:limit], start=1)]
+    else:
+        fitting = [p for p in CATALOGUE if eligible(p, grade, segments, lifecycle)]
+        # Segment-specific products first, then the catalogue's own priority.
+        fitting.sort(key=lambda p: (p.segments is None, -p.priority, p.code))
+        offers = [_offer(p, grade, segments, portrait.latest_grade is not None).model_copy(update={"rank": i})
+                  for i, p in enumerate(fitting[:limit], start=1)]
     return OfferList(customer_id=portrait.customer_id, grade=portrait.latest_grade, segments=sorted(segments),
                      lifecycle_stage=portrait.lifecycle_stage.value, offers=offers)
 

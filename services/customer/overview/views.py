@@ -18,7 +18,8 @@ from services.customer.interactions.service import list_interactions
 from services.customer.overview.sections import Unavailable, or_unavailable
 from services.customer.portrait.models import PortraitRead
 from services.customer.portrait.service import refresh_portrait
-from services.customer.portrait.views import NO_LOANS, may_see_loans, peer_facts, require_visible, shown_portrait
+from services.customer.portrait.views import NO_LOANS, PeerFacts, may_see_loans, peer_facts, require_visible, \
+    shown_portrait
 from services.customer.web import Reader, database, vault
 from shared.auth.dependencies import bearer_token
 from shared.auth.tokens import Principal
@@ -69,14 +70,13 @@ class Overview(BaseModel):
     alerts: Annotated[AlertsSection | Unavailable, Field(discriminator="status")]
 
 
-def _local_part(request: Request, principal: Principal, customer_id: str, score: Score | None | Unavailable,
-                loans: list[LoanSummary] | Unavailable) -> dict[str, object]:
+def _local_part(request: Request, principal: Principal, customer_id: str, facts: PeerFacts) -> dict[str, object]:
     with database(request).session() as session:
         customer = get_visible(session, principal, customer_id)
         profile = present(session, vault(request), principal, [customer], "overview")[0]
         contacts, _ = list_interactions(session, principal, customer_id=customer_id, channel=None, officer=None,
                                         since=None, until=None, cursor=None, limit=RECENT_CONTACTS)
-        portrait = shown_portrait(principal, refresh_portrait(session, customer, score, loans))
+        portrait = shown_portrait(principal, refresh_portrait(session, customer, *facts))
         session.commit()
         return {"customer": profile, "consents": current(history(session, customer_id)),
                 "recent_interactions": contacts, "portrait": portrait,
@@ -93,13 +93,14 @@ def _local_part(request: Request, principal: Principal, customer_id: str, score:
 async def get_overview(request: Request, customer_id: str, principal: Reader) -> Overview:
     await run_in_threadpool(require_visible, request, principal, customer_id)
     if may_see_loans(principal):
-        (score, loans), alerts = await asyncio.gather(
+        facts, alerts = await asyncio.gather(
             peer_facts(request, principal, customer_id),
             or_unavailable("monitoring", request.app.state.monitoring.open_alerts_for_customer(
                 customer_id, bearer_token(request))))
     else:
-        (score, loans), alerts = await peer_facts(request, principal, customer_id), NO_LOANS
-    local = await run_in_threadpool(_local_part, request, principal, customer_id, score, loans)
+        facts, alerts = await peer_facts(request, principal, customer_id), NO_LOANS
+    local = await run_in_threadpool(_local_part, request, principal, customer_id, facts)
+    score, loans, _ = facts
     return Overview(
         **local,
         score=score if isinstance(score, Unavailable) else ScoreSection(latest=score),

@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field as PydanticField
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, or_
 from sqlmodel import Field, select
 
 from services.customer.common import MONEY_SQL, TIMESTAMP_SQL, MoneyOut, UtcDateTime, utcnow
@@ -59,6 +59,10 @@ class CustomerPortrait(CustomerTable, table=True):
     value_tier: str = Field(max_length=16)
     lifecycle_stage: str = Field(max_length=16, index=True)
     retention_risk: bool
+    # Monitoring's risk summary as last received (null: never answered).
+    current_max_dpd: int | None = None
+    max_dpd_12m: int | None = None
+    worst_class: str | None = Field(default=None, max_length=16)
     cluster: int | None = None
     refreshed_at: datetime = Field(default_factory=utcnow, sa_column=Column(TIMESTAMP_SQL, nullable=False))
 
@@ -95,6 +99,16 @@ def listing_filters(customer_id_column: Any, *, segment: str | None, lifecycle: 
     return filters
 
 
+SERIOUS_DPD = 30  # days past due that make a customer high risk for a year
+
+
+def credit_clean(portrait: Any) -> list[Any]:
+    """SQL for "no credit hold" over the stored portrait (rules.credit_hold: known, not past due now, at most 30
+    days past due in 12 months, every class normal)."""
+    return [portrait.current_max_dpd == 0, portrait.max_dpd_12m <= SERIOUS_DPD,
+            or_(portrait.worst_class.is_(None), portrait.worst_class == "normal")]
+
+
 class PortraitRead(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "customer_id": "3f2b9c0e8d7a4e1f9a6b5c4d3e2f1a0b", "branch": "BJ001", "referred_by": None,
@@ -102,7 +116,8 @@ class PortraitRead(BaseModel):
         "contacts_90d": 4, "contacts_prior_90d": 6, "days_since_last_contact": 12, "csat_avg": 4.2,
         "csat_trend": -0.4, "nps_latest": 8, "complaints_12m": 1, "monthly_income": "18000.00",
         "assets": "350000.00", "latest_score": 642, "latest_grade": "B", "value_tier": "gold",
-        "lifecycle_stage": "mature", "retention_risk": False, "segments": ["high_value"], "cluster": 2,
+        "lifecycle_stage": "mature", "retention_risk": False, "current_max_dpd": 0, "max_dpd_12m": 0,
+        "worst_class": "normal", "credit_hold": None, "segments": ["high_value"], "cluster": 2,
         "cluster_label": "established earners, frequent contact", "score_status": "available",
         "refreshed_at": "2026-11-23T09:00:00Z"}]})
 
@@ -127,6 +142,11 @@ class PortraitRead(BaseModel):
     value_tier: ValueTier
     lifecycle_stage: Lifecycle
     retention_risk: bool
+    current_max_dpd: int | None = PydanticField(None, description="Worst days past due now (monitoring); null "
+                                                                  "when monitoring never answered.")
+    max_dpd_12m: int | None = PydanticField(None, description="Worst days past due in the last 12 months.")
+    worst_class: str | None = PydanticField(None, description="Worst five-category class of an active loan.")
+    credit_hold: str | None = PydanticField(None, description="Why no new credit is offered; null when it may be.")
     segments: list[Segment]
     cluster: int | None
     cluster_label: str | None

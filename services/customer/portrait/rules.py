@@ -7,8 +7,13 @@ Lifecycle stage, first match wins:
   → declining (falling activity or satisfaction) → growing (tenure < 24 months) → mature.
 Retention risk ("falling activity or satisfaction"): contacts in the last 90 days under half those of the 90
   before (with at least 2 before), or CSAT trend ≤ -1 point, or an NPS detractor (≤ 6) with a complaint in 12 months.
+Credit risk (from monitoring's per-customer risk summary; the last known figures when it does not answer):
+  credit hold: a loan past due now, more than 30 days past due in the last 12 months, or a loan classed below
+  normal; also while monitoring has never answered for the customer (unknown is not clean). A customer on hold
+  gets no new-credit offer and is left out of campaigns for credit products.
 Segments bankers use:
-  high_risk: latest grade D or E, or 3+ complaints in 12 months;
+  high_risk: latest grade D or E, 3+ complaints in 12 months, more than 30 days past due in the last 12 months,
+  or a loan classed below normal;
   high_value: gold or platinum and not high risk;
   potential: standard or silver, tenure ≤ 24 months, not high risk, and grade A/B or income ≥ 15,000;
   retention_risk: the flag above.
@@ -19,9 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from services.customer.portrait.models import Lifecycle, Segment, ValueTier
+from services.customer.portrait.models import SERIOUS_DPD, Lifecycle, Segment, ValueTier
 
 HIGH_RISK_GRADES = frozenset({"D", "E"})
+CLEAN_CLASSES = frozenset({None, "normal"})
 GOOD_GRADES = frozenset({"A", "B"})
 _POTENTIAL_INCOME = Decimal("15000")
 
@@ -40,6 +46,27 @@ class Features:
     monthly_income: Decimal | None
     assets: Decimal | None
     latest_grade: str | None
+    # Monitoring's figures; None when it never answered for this customer.
+    current_max_dpd: int | None = None
+    max_dpd_12m: int | None = None
+    worst_class: str | None = None
+
+
+def credit_hold(current_max_dpd: int | None, max_dpd_12m: int | None, worst_class: str | None) -> str | None:
+    """Why no new credit may be offered, or None."""
+    if current_max_dpd is None or max_dpd_12m is None:
+        return "credit record unknown: monitoring has not answered for this customer"
+    if current_max_dpd > 0:
+        return f"open delinquency: {current_max_dpd} days past due"
+    if max_dpd_12m > SERIOUS_DPD:
+        return f"{max_dpd_12m} days past due within the last 12 months"
+    if worst_class not in CLEAN_CLASSES:
+        return f"a loan classed {worst_class}"
+    return None
+
+
+def delinquent(f: Features) -> bool:
+    return (f.max_dpd_12m or 0) > SERIOUS_DPD or f.worst_class not in CLEAN_CLASSES
 
 
 def value_tier(f: Features) -> ValueTier:
@@ -78,7 +105,7 @@ def lifecycle_stage(f: Features) -> Lifecycle:
 
 def segments(f: Features) -> list[Segment]:
     tier = value_tier(f)
-    high_risk = f.latest_grade in HIGH_RISK_GRADES or f.complaints_12m >= 3
+    high_risk = f.latest_grade in HIGH_RISK_GRADES or f.complaints_12m >= 3 or delinquent(f)
     named = []
     if high_risk:
         named.append(Segment.HIGH_RISK)

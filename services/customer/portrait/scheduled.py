@@ -14,7 +14,7 @@ from shared.db import Database
 from shared.settings import KernelSettings, load_settings
 
 _BATCH = 500
-# The batch runs without a user's token, so peers are not asked; stored scores and product counts stay.
+# The batch runs without a user's token, so peers are not asked; stored scores, product counts and risk stay.
 _NOT_ASKED = Unavailable(reason="not asked in the batch refresh")
 
 
@@ -24,7 +24,7 @@ def refresh_segments(database: Database, *, k: int = 4, progress: bool = False) 
     for start in tqdm(range(0, len(ids), _BATCH), disable=not progress, desc="portraits", unit="batch"):
         with database.session() as session:
             for customer in session.exec(select(Customer).where(Customer.id.in_(ids[start:start + _BATCH]))).all():
-                service.refresh_portrait(session, customer, _NOT_ASKED, _NOT_ASKED)
+                service.refresh_portrait(session, customer, _NOT_ASKED, _NOT_ASKED, _NOT_ASKED)
             session.commit()
     with database.session() as session:
         profiles = clusters.refresh_clusters(session, k=k)

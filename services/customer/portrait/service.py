@@ -16,7 +16,7 @@ from services.customer.overview.sections import Unavailable
 from services.customer.portrait import clusters, rules
 from services.customer.portrait.models import ClusterProfile, CustomerPortrait, PortraitRead, SegmentMember
 from services.customer.surveys.service import answered_since, csat_of
-from shared.clients.monitoring import LoanSummary
+from shared.clients.monitoring import CustomerRisk, LoanSummary
 from shared.clients.scoring import Score
 
 
@@ -25,7 +25,7 @@ def _months_between(start: datetime, end: datetime) -> int:
 
 
 def features(session: Session, customer: Customer, score: Score | None | Unavailable,
-             loans: list[LoanSummary] | Unavailable,
+             loans: list[LoanSummary] | Unavailable, risk: CustomerRisk | Unavailable,
              stored: CustomerPortrait | None) -> tuple[rules.Features, list[float]]:
     """The rule inputs, and the CSAT of each answer of the last 12 months (oldest first)."""
     now = utcnow()
@@ -43,6 +43,10 @@ def features(session: Session, customer: Customer, score: Score | None | Unavail
         grade = stored.latest_grade if stored else None
     else:
         grade = score.grade if score else None
+    if isinstance(risk, Unavailable):
+        credit = {name: getattr(stored, name) if stored else None for name in _RISK}
+    else:
+        credit = {name: getattr(risk, name) for name in _RISK}
     return rules.Features(
         closed=customer.status != CustomerStatus.ACTIVE,
         tenure_months=_months_between(as_utc(customer.created_at), now),
@@ -59,14 +63,18 @@ def features(session: Session, customer: Customer, score: Score | None | Unavail
         monthly_income=customer.monthly_income,
         assets=customer.assets,
         latest_grade=grade,
+        **credit,
     ), csat
 
 
+_RISK = ("current_max_dpd", "max_dpd_12m", "worst_class")
+
+
 def refresh_portrait(session: Session, customer: Customer, score: Score | None | Unavailable,
-                     loans: list[LoanSummary] | Unavailable) -> PortraitRead:
+                     loans: list[LoanSummary] | Unavailable, risk: CustomerRisk | Unavailable) -> PortraitRead:
     """Compute, store (for segment queries and campaigns) and return one customer's portrait."""
     stored = session.get(CustomerPortrait, customer.id)
-    facts, csat = features(session, customer, score, loans, stored)
+    facts, csat = features(session, customer, score, loans, risk, stored)
     points = None
     if isinstance(score, Unavailable):
         points = stored.latest_score if stored else None
@@ -81,6 +89,7 @@ def refresh_portrait(session: Session, customer: Customer, score: Score | None |
         "monthly_income": facts.monthly_income, "assets": facts.assets, "latest_score": points,
         "latest_grade": facts.latest_grade, "value_tier": rules.value_tier(facts).value,
         "lifecycle_stage": rules.lifecycle_stage(facts).value, "retention_risk": rules.retention_risk(facts),
+        "current_max_dpd": facts.current_max_dpd, "max_dpd_12m": facts.max_dpd_12m, "worst_class": facts.worst_class,
         "refreshed_at": utcnow(),
     }.items():
         setattr(portrait, name, value)
@@ -106,7 +115,8 @@ def _set_segments(session: Session, customer_id: str, names: list[str]) -> None:
 def read(session: Session, customer: Customer, portrait: CustomerPortrait, segment_names: list[str],
          score_status: str) -> PortraitRead:
     profile = session.get(ClusterProfile, portrait.cluster) if portrait.cluster is not None else None
-    return PortraitRead.model_validate({**portrait.model_dump(), "segments": segment_names,
+    hold = rules.credit_hold(portrait.current_max_dpd, portrait.max_dpd_12m, portrait.worst_class)
+    return PortraitRead.model_validate({**portrait.model_dump(), "segments": segment_names, "credit_hold": hold,
                                         "branch": customer.branch, "referred_by": customer.referred_by,
                                         "cluster_label": profile.label if profile else None,
                                         "score_status": score_status})

@@ -17,7 +17,7 @@ from services.customer.portrait.models import ClusterProfile, PortraitRead, Segm
 from services.customer.web import Manager, Reader, database
 from shared.auth.dependencies import bearer_token
 from shared.auth.tokens import Principal
-from shared.clients.monitoring import LoanSummary
+from shared.clients.monitoring import CustomerRisk, LoanSummary
 from shared.clients.scoring import Score
 from shared.errors import problem_responses
 
@@ -25,6 +25,7 @@ router = APIRouter(tags=["portrait and segments"])
 
 # Asked instead of monitoring for a caller monitoring would refuse.
 NO_LOANS = Unavailable(reason="Loans are not shown to this caller: its token has no monitoring:read scope.")
+PeerFacts = tuple[Score | None | Unavailable, list[LoanSummary] | Unavailable, CustomerRisk | Unavailable]
 
 
 def may_see_loans(principal: Principal) -> bool:
@@ -37,19 +38,18 @@ def shown_portrait(principal: Principal, portrait: PortraitRead) -> PortraitRead
     return portrait if may_see_loans(principal) else portrait.model_copy(update={"products_held": None})
 
 
-async def peer_facts(request: Request, principal: Principal,
-                     customer_id: str) -> tuple[Score | None | Unavailable, list[LoanSummary] | Unavailable]:
+async def peer_facts(request: Request, principal: Principal, customer_id: str) -> PeerFacts:
     state, token = request.app.state, bearer_token(request)
     if not may_see_loans(principal):
-        return await or_unavailable("scoring", state.scoring.latest_score(customer_id, token=token)), NO_LOANS
+        return await or_unavailable("scoring", state.scoring.latest_score(customer_id, token=token)), NO_LOANS, NO_LOANS
     return await asyncio.gather(or_unavailable("scoring", state.scoring.latest_score(customer_id, token=token)),
-                                or_unavailable("monitoring", state.monitoring.loans_for_customer(customer_id, token)))
+                                or_unavailable("monitoring", state.monitoring.loans_for_customer(customer_id, token)),
+                                or_unavailable("monitoring", state.monitoring.customer_risk(customer_id, token=token)))
 
-def computed_portrait(request: Request, principal: Principal, customer_id: str, score: Score | None | Unavailable,
-                      loans: list[LoanSummary] | Unavailable) -> PortraitRead:
+def computed_portrait(request: Request, principal: Principal, customer_id: str, facts: PeerFacts) -> PortraitRead:
     with database(request).session() as session:
         customer = get_visible(session, principal, customer_id)
-        portrait = service.refresh_portrait(session, customer, score, loans)
+        portrait = service.refresh_portrait(session, customer, *facts)
         session.commit()
     return portrait
 
@@ -57,13 +57,15 @@ def computed_portrait(request: Request, principal: Principal, customer_id: str, 
             summary="The customer's portrait: features, tier, lifecycle, retention risk, segments, cluster",
             description="Computed now from the contact log, complaints and surveys plus the latest score "
                         "(scoring) and loans (monitoring); a peer that does not answer leaves the last known "
-                        "figures and `score_status: unavailable`. Rules: services/customer/portrait/rules.py.",
+                        "figures and `score_status: unavailable`. `high_risk` and `credit_hold` use monitoring's "
+                        "delinquency and class (GET /customers/{id}/risk there). "
+                        "Rules: services/customer/portrait/rules.py.",
             responses=problem_responses(404))
 async def get_portrait(request: Request, customer_id: str, principal: Reader) -> PortraitRead:
     # Check the scope before asking any peer, so an unknown id costs no outbound calls.
     await run_in_threadpool(require_visible, request, principal, customer_id)
-    score, loans = await peer_facts(request, principal, customer_id)
-    portrait = await run_in_threadpool(computed_portrait, request, principal, customer_id, score, loans)
+    facts = await peer_facts(request, principal, customer_id)
+    portrait = await run_in_threadpool(computed_portrait, request, principal, customer_id, facts)
     return shown_portrait(principal, portrait)
 
 def require_visible(request: Request, principal: Principal, customer_id: str) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field as PydanticField
 from sqlalchemy import JSON, Column
@@ -13,7 +13,7 @@ from services.monitoring.alerts.models import AlertRead
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.models import LoanSummary, PositiveAmount, money_column, new_id, now
 from shared.bounds import BusinessDate
-from shared.clients.customer import Channel  # the contact log's channels are its contract
+from shared.clients.customer import CONTACT_REVEAL_FIELDS, Channel  # the customer service's contract
 
 
 class ActionKind(StrEnum):
@@ -103,6 +103,31 @@ class ActionRead(BaseModel):
     contact_log: ContactLog = ContactLog.QUEUED
 
 
+class ContactReveal(BaseModel):
+    """How the collector who owns the item gets the borrower's contact details: the customer service reveals one
+    field per call (through the gateway: `/api/customer` + href), checks the item with monitoring and logs the
+    read with the item as its reason."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "method": "POST", "href": "/customers/c0ffee/reveal", "fields": ["phone", "email", "address"],
+        "body": {"field": "phone", "queue_item_id": "9f1c"}}]})
+
+    method: Literal["POST"] = "POST"
+    href: str
+    fields: list[str]
+    body: dict[str, str]
+
+
 class QueueItem(BaseModel):
+    """One item of the collections queue; its id is the alert's."""
+
     alert: AlertRead
     loan: LoanSummary
+    contact: ContactReveal
+
+    @classmethod
+    def of(cls, alert: Any, loan: Any) -> QueueItem:
+        return cls(alert=AlertRead.model_validate(alert), loan=LoanSummary.model_validate(loan),
+                   contact=ContactReveal(href=f"/customers/{alert.customer_id}/reveal",
+                                         fields=list(CONTACT_REVEAL_FIELDS),
+                                         body={"field": CONTACT_REVEAL_FIELDS[0], "queue_item_id": alert.id}))

@@ -4,13 +4,13 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from services.monitoring import api
-from services.monitoring.alerts.models import AlertRead
+from services.monitoring.alerts import service as alerts
 from services.monitoring.business_day import business_date
 from services.monitoring.collections import service
 from services.monitoring.collections.flows import deliver_outbox
 from services.monitoring.collections.models import ActionCreate, ActionRead, CollectionAction, QueueItem
 from services.monitoring.loans import service as loans
-from services.monitoring.loans.models import LoanSummary
+from shared.auth.scope import EVERYTHING
 from shared.errors import problem_responses
 
 router = APIRouter(tags=["collections"])
@@ -57,4 +57,13 @@ def work_queue(request: Request, principal: api.Collector, mine: bool = False,
     with api.database(request).session() as session:
         rows = service.work_queue(session, scope=api.scope(principal),
                                   owner=principal.sub if mine else None, limit=limit)
-        return [QueueItem(alert=AlertRead.model_validate(a), loan=LoanSummary.model_validate(loan)) for a, loan in rows]
+        return [QueueItem.of(alert, loan) for alert, loan in rows]
+
+
+@router.get("/collections/queue/{item_id}", response_model=QueueItem,
+            summary="One queue item (open or not) with its loan and owner: what the customer service checks before "
+                    "revealing the borrower's contact details to a collector", responses=problem_responses(404))
+def queue_item(request: Request, item_id: str, principal: api.Collector) -> QueueItem:
+    with api.database(request).session() as session:
+        alert = alerts.get_alert(session, item_id, api.scope(principal))
+        return QueueItem.of(alert, loans.get_loan(session, alert.loan_id, EVERYTHING))

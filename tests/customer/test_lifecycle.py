@@ -1,0 +1,107 @@
+"""Erasure and closure wait until nothing is owed (issue 15, Found 4): the customer service asks monitoring."""
+
+import socket
+import uuid
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.customer.main import create_app
+from shared.settings import KernelSettings
+from tests.monitoring.api.helpers import set_today
+
+TODAY = date(2031, 4, 12)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def customer_without_monitoring(suite):
+    """The same customer database, with monitoring at a port nobody listens on."""
+    kernel = KernelSettings(**{**suite.kernel.model_dump(), "monitoring_url": f"http://127.0.0.1:{_closed_port()}"})
+    app = create_app(kernel, verifier=suite.services["customer"].state.verifier, transports={})
+    with TestClient(app, base_url="http://customer") as client:
+        yield client
+
+
+def book_overdue_loan(suite, customer, officer, **overrides):
+    """A loan disbursed in January whose February and March instalments are unpaid: 56 days past due today."""
+    set_today(suite, TODAY)
+    body = {"customer_id": customer["id"], "product": "personal_loan", "principal": "12000.00",
+            "annual_rate": "0.12", "term_months": 12, "repayment_method": "equal_instalment",
+            "disbursement_date": "2031-01-15", "purpose": "working capital", "officer": "officer",
+            "branch": customer["branch"], **overrides}
+    response = suite.direct["monitoring"].post("/loans", json=body,
+                                               headers={**officer, "Idempotency-Key": uuid.uuid4().hex})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def repay_in_full(suite, loan, officer):
+    owed = sum(Decimal(i["total"]) for i in loan["schedule"])
+    response = suite.direct["monitoring"].post(f"/loans/{loan['id']}/repayments", json={"amount": str(owed)},
+                                               headers={**officer, "Idempotency-Key": uuid.uuid4().hex})
+    assert response.status_code == 201, response.text
+    assert suite.direct["monitoring"].get(f"/loans/{loan['id']}", headers=officer).json()["status"] == "closed"
+
+
+def test_erasure_and_closure_answer_409_naming_the_loans_still_owed(suite, api, actors):
+    officer, admin = actors.officer("LC01"), actors.admin()
+    customer = actors.register(officer, branch="LC01")
+    loan = book_overdue_loan(suite, customer, officer)
+    url = f"/customers/{customer['id']}"
+
+    for path, headers, body in (("erasure", admin, None), ("closure", officer, {"reason": "moved abroad"})):
+        refused = api.post(f"{url}/{path}", json=body, headers=headers)
+        assert refused.status_code == 409, refused.text
+        problem = refused.json()
+        assert problem["type"] == "urn:loancrm:customer:loans-outstanding"
+        assert [(a["id"], a["outstanding_principal"], a["dpd"]) for a in problem["active_loans"]] == [
+            (loan["id"], "12000.00", 56)]
+    still = api.get(url, headers=officer).json()
+    assert still["status"] == "active" and still["name"] == "Zhang San"
+
+
+def test_after_repayment_erasure_removes_the_person_and_keeps_the_loan_under_the_pseudonym(suite, api, actors):
+    officer, admin = actors.officer("LC02"), actors.admin()
+    customer = actors.register(officer, branch="LC02", external_id=f"crm-{uuid.uuid4().hex[:8]}")
+    loan = book_overdue_loan(suite, customer, officer)
+    repay_in_full(suite, loan, officer)
+
+    erased = api.post(f"/customers/{customer['id']}/erasure", headers=admin)
+    assert erased.status_code == 200, erased.text
+    record = erased.json()
+    removed = ("name", "national_id", "phone", "email", "date_of_birth", "address", "monthly_income", "assets",
+               "region", "external_id", "external_source")
+    assert {name: record[name] for name in removed} == dict.fromkeys(removed)
+    assert (record["id"], record["branch"], record["status"]) == (customer["id"], "LC02", "erased")
+    assert api.get(f"/customers/{customer['id']}/portrait", headers=officer).json()["monthly_income"] is None
+    kept = suite.direct["monitoring"].get(f"/loans/{loan['id']}", headers=officer).json()
+    assert kept["customer_id"] == customer["id"] and kept["principal"] == "12000.00"
+
+
+def test_closure_after_repayment_is_allowed(suite, api, actors):
+    officer = actors.officer("LC03")
+    customer = actors.register(officer, branch="LC03")
+    repay_in_full(suite, book_overdue_loan(suite, customer, officer), officer)
+    closed = api.post(f"/customers/{customer['id']}/closure", json={"reason": "moved abroad"}, headers=officer)
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+
+
+def test_with_monitoring_down_nothing_is_erased_or_closed_blindly(api, actors, customer_without_monitoring):
+    officer, admin = actors.officer("LC04"), actors.admin()
+    customer = actors.register(officer, branch="LC04")
+    url = f"/customers/{customer['id']}"
+    for path, headers, body in (("erasure", admin, None), ("closure", officer, {"reason": "moved abroad"})):
+        answer = customer_without_monitoring.post(f"{url}/{path}", json=body, headers=headers)
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["service"] == "monitoring"
+    assert api.get(url, headers=officer).json()["status"] == "active"
+    # An id the caller cannot see is a 404 before any peer is asked.
+    assert customer_without_monitoring.post("/customers/" + "0" * 32 + "/erasure", headers=admin).status_code == 404
