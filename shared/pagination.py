@@ -28,6 +28,7 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except ValueError:
         raise field_problem("query.cursor", "is not a cursor this service issued") from None
-    if not isinstance(values, list) or len(values) != arity or not all(isinstance(v, str) for v in values):
+    if not isinstance(values, list) or len(values) != arity or not all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in values):
         raise field_problem("query.cursor", "is not a cursor this service issued")
     return values

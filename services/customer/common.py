@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, Field
 from sqlalchemy import Connection, DateTime, and_, or_
 from sqlalchemy.orm import Session
 
 from shared.db import Money as MoneyColumn
 from shared.errors import field_problem
+from shared.pagination import decode_cursor, encode_cursor
 
 
 def new_id() -> str:
@@ -42,28 +41,6 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, examples
 MoneyOut = Annotated[Decimal, AfterValidator(cents)]
 MONEY_SQL = MoneyColumn()  # the kernel's exact money type
 TIMESTAMP_SQL = DateTime(timezone=True)
-
-
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-
-
-def encode_cursor(*values: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode()
-
-
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError:
-        raise field_problem("query.cursor", "is not a cursor this service issued") from None
-    if not isinstance(values, list) or len(values) != arity:
-        raise field_problem("query.cursor", "is not a cursor this service issued")
-    return values
 
 
 def cursor_time(value: str) -> datetime:

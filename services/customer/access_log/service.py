@@ -9,7 +9,8 @@ from sqlalchemy import JSON, Connection, bindparam, text
 from sqlmodel import Session, select
 
 from services.customer.access_log.models import AccessAction, PiiAccess, PiiAccessRead
-from services.customer.common import Page, connection_of, decode_cursor, encode_cursor, utcnow
+from services.customer.common import connection_of, utcnow
+from shared.pagination import Page, decode_cursor, encode_cursor
 from shared.auth.tokens import Principal
 from shared.logging import request_id_var
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Query, Request
 
 from services.customer.access_log import service
 from services.customer.access_log.models import PiiAccessRead
-from services.customer.common import Page
 from services.customer.web import Auditor, database
+from shared.pagination import Page
 from shared.auth.dependencies import needs
 from shared.errors import problem_responses
 

@@ -17,8 +17,7 @@ from sqlmodel import Session, select
 from services.customer import scoping
 from services.customer.access_log.models import AccessAction
 from services.customer.access_log.service import record_access
-from services.customer.common import as_utc, cents, connection_of, cursor_time, decode_cursor, encode_cursor, \
-    new_id, plain, utcnow
+from services.customer.common import as_utc, cents, connection_of, cursor_time, new_id, plain, utcnow
 from services.customer.customers import validation
 from services.customer.customers.models import (
     REQUIRED_ON_UPDATE,
@@ -37,6 +36,7 @@ from services.customer.customers.models import (
 )
 from services.customer.customers.pii import PiiVault, mask_email, mask_national_id, mask_phone
 from services.customer.portrait.models import listing_filters
+from shared.pagination import decode_cursor, encode_cursor
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.clients.customer import CONTACT_REVEAL_FIELDS

@@ -9,7 +9,6 @@ from starlette.concurrency import run_in_threadpool
 from sqlalchemy import Connection
 from sqlmodel import Session
 
-from services.customer.common import Page
 from services.customer.customers import flows, service
 from services.customer.customers.models import (
     Customer,
@@ -27,6 +26,7 @@ from services.customer.customers.models import (
 from services.customer.db import idempotency
 from services.customer.web import Admin, IdempotencyKey, IfMatch, Manager, Reader, Revealer, Writer, database, \
     etag, expected_version, json_body, read_session, vault
+from shared.pagination import Page
 from shared.auth.dependencies import bearer_token, needs
 from shared.auth.tokens import Principal
 from shared.clients.monitoring import CustomerRisk

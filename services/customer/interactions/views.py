@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from services.customer.common import Page
 from services.customer.customers.service import get_changeable, get_visible
 from services.customer.interactions import service
 from services.customer.interactions.models import Channel, InteractionCreate, InteractionRead
 from services.customer.web import IdempotencyKey, Reader, create_once, database
+from shared.pagination import Page
 from shared.auth.dependencies import require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal

@@ -8,13 +8,13 @@ from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from services.customer import scoping
-from services.customer.common import Page, decode_cursor, encode_cursor
 from services.customer.customers.models import Customer
 from services.customer.customers.service import get_visible
 from services.customer.overview.sections import Unavailable, or_unavailable
 from services.customer.portrait import service
 from services.customer.portrait.models import ClusterProfile, PortraitRead, Segment, SegmentMember
 from services.customer.web import Manager, Reader, database
+from shared.pagination import Page, decode_cursor, encode_cursor
 from shared.auth.dependencies import bearer_token
 from shared.auth.tokens import Principal
 from shared.clients.monitoring import CustomerRisk, LoanSummary
