@@ -191,3 +191,25 @@ def test_a_token_over_the_size_limit_is_refused_before_it_is_decoded():
     big = jwt.encode(claims, pem, algorithm="RS256", headers={"kid": "k1", "typ": "at+jwt"})
     with pytest.raises(InvalidToken, match="too large"):
         asyncio.run(verifier.verify(big))
+
+
+def test_a_stale_revocation_list_is_a_503_that_says_so():
+    """A service that cannot tell whether a token was revoked says that, not that keys are missing."""
+    from types import SimpleNamespace
+
+    from starlette.requests import Request
+
+    from shared.auth.dependencies import current_principal
+    from shared.auth.tokens import RevocationsUnavailable
+    from shared.errors import Problem
+
+    class StaleVerifier:
+        async def verify(self, token: str):  # noqa: ANN202
+            raise RevocationsUnavailable("list too old")
+
+    app = SimpleNamespace(state=SimpleNamespace(verifier=StaleVerifier()))
+    request = Request({"type": "http", "headers": [(b"authorization", b"Bearer t")], "app": app, "state": {}})
+    with pytest.raises(Problem) as refused:
+        asyncio.run(current_principal(request))
+    assert refused.value.status == 503 and "revocation list" in refused.value.detail
+    assert refused.value.headers["Retry-After"] == "5"

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
-from shared.auth.tokens import InvalidToken, KeysUnavailable, Principal
+from shared.auth.tokens import InvalidToken, KeysUnavailable, Principal, RevocationsUnavailable
 from shared.errors import Problem
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -30,6 +30,9 @@ async def current_principal(request: Request) -> Principal:
         principal = await request.app.state.verifier.verify(token)
     except InvalidToken as exc:
         raise Problem(401, "Unauthorized", str(exc), headers=_CHALLENGE) from None
+    except RevocationsUnavailable:
+        raise Problem(503, "Service unavailable", "The gateway's revocation list cannot be fetched, so no token can "
+                                                  "be trusted; retry shortly.", headers={"Retry-After": "5"}) from None
     except KeysUnavailable:
         raise Problem(503, "Service unavailable", "Signing keys cannot be fetched from the gateway.") from None
     request.state.principal = principal
