@@ -8,7 +8,7 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request
 
 from gateway.db import idempotency
-from gateway.limits.service import build_limiter
+from shared.limits import build_limiter
 from gateway.openapi.service import aggregate
 from gateway.proxy.service import ROUTED_SERVICES, Upstreams
 from gateway.proxy.views import router as proxy_router

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import redis
 
-from gateway.limits.service import MemoryCounter, RateLimiter, RedisCounter
+from shared.limits import MemoryCounter, RateLimiter, RedisCounter
 from gateway.main import create_app
 from gateway.settings import GatewaySettings
 from tests.support import ADMIN_PASSWORD

@@ -1,6 +1,6 @@
 from fastapi import Depends, Request
 
-from gateway.limits.service import Verdict
+from shared.limits import Verdict
 from shared.auth.dependencies import current_principal
 from shared.auth.tokens import Principal
 from shared.errors import Problem

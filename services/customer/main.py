@@ -8,7 +8,6 @@ from services.customer.campaigns.views import router as campaigns_router
 from services.customer.complaints.views import router as complaints_router
 from services.customer.consents.views import router as consents_router
 from services.customer.customers.pii import load_vault
-from services.customer.customers.service import PerUserLimit
 from services.customer.customers.views import router as customers_router
 from services.customer.db import idempotency
 from services.customer.imports.views import router as imports_router
@@ -19,6 +18,7 @@ from services.customer.overview.views import router as overview_router
 from services.customer.portrait.views import router as portrait_router
 from services.customer.settings import CustomerSettings
 from services.customer.surveys.views import router as surveys_router
+from shared.limits import build_limiter
 from shared.app import create_service_app, uvicorn_factory
 from shared.auth.tokens import TokenVerifier
 from shared.clients.monitoring import MonitoringClient
@@ -44,6 +44,7 @@ def create_app(
     monitoring = MonitoringClient(kernel, transports.get("monitoring"), timeout=timeout, retries=0)
     # Guards that must not act on a guess (erasure, closure, reveal) wait the full peer timeout and retry.
     monitoring_guard = MonitoringClient(kernel, transports.get("monitoring"))
+    limiter = build_limiter(kernel.redis_url)
     app = create_service_app(
         idempotency=idempotency,
         name="customer",
@@ -54,14 +55,14 @@ def create_app(
         verifier=verifier,
         routers=[imports_router, customers_router, consents_router, interactions_router, complaints_router,
                  surveys_router, portrait_router, overview_router, offers_router, campaigns_router, access_log_router],
-        on_shutdown=[scoring.aclose, monitoring.aclose, monitoring_guard.aclose],
+        on_shutdown=[scoring.aclose, monitoring.aclose, monitoring_guard.aclose, limiter.aclose],
     )
     app.state.settings = settings
     app.state.scoring = scoring
     app.state.monitoring = monitoring
     app.state.monitoring_guard = monitoring_guard
     app.state.pii_vault = load_vault(settings, kernel.var_dir)
-    app.state.lookup_limit = PerUserLimit(settings.lookup_per_minute)
+    app.state.limiter = limiter
     return app
 
 

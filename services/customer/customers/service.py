@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -36,6 +32,7 @@ from services.customer.customers.models import (
 )
 from services.customer.customers.pii import PiiVault, mask_email, mask_national_id, mask_phone
 from services.customer.portrait.models import listing_filters
+from shared.limits import RateLimiter
 from shared.pagination import decode_cursor, encode_cursor
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
@@ -256,32 +253,15 @@ def find_by_external_id(session: Session, principal: Principal, source: str, ext
     return customer
 
 
-class PerUserLimit:
-    """At most `per_minute` calls per user in any sliding minute, in this process. Each process of the service
-    keeps its own count, so the bound across processes is `per_minute` times their number (one by default)."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute, self._clock = per_minute, clock
-        self._calls: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, user: str) -> None:
-        """Counts one call, or raises 429 with Retry-After (seconds until the oldest call leaves the window)."""
-        now = self._clock()
-        with self._lock:
-            calls = self._calls.setdefault(user, deque())
-            while calls and calls[0] <= now - 60:
-                calls.popleft()
-            if len(calls) >= self.per_minute:
-                wait = max(1, math.ceil(calls[0] + 60 - now))
-                raise Problem(429, "Too many requests",
-                              f"At most {self.per_minute} exact lookups a minute; retry in {wait} s.",
-                              type_="urn:loancrm:customer:lookup-rate-limited", headers={"Retry-After": str(wait)})
-            calls.append(now)
-            # Forget users idle for a minute, so the table stays the size of the active users.
-            if len(self._calls) > 1024:
-                for name in [name for name, seen in self._calls.items() if not seen or seen[-1] <= now - 60]:
-                    del self._calls[name]
+async def count_lookup(limiter: RateLimiter, user: str, per_minute: int) -> None:
+    """Counts one exact lookup for `user`, or raises 429 with Retry-After past `per_minute` in a sliding minute.
+    The kernel's limiter: shared through Redis by every replica when LOANCRM_REDIS_URL is set."""
+    verdict = await limiter.hit(f"customer-lookup:{user}", per_minute)
+    if not verdict.allowed:
+        raise Problem(429, "Too many requests",
+                      f"At most {per_minute} exact lookups a minute; retry in {verdict.retry_after} s.",
+                      type_="urn:loancrm:customer:lookup-rate-limited",
+                      headers={"Retry-After": str(verdict.retry_after)})
 
 
 def lookup(session: Session | Connection, vault: PiiVault, principal: Principal, command: CustomerLookup) -> list[Any]:

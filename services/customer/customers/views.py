@@ -106,8 +106,12 @@ def list_customers(
                          "otherwise); each customer found is written to the access log (`lookup`); at most "
                          "`LOANCRM_CUSTOMER_LOOKUP_PER_MINUTE` lookups per user a minute (429 with Retry-After).",
              responses=problem_responses(422, 429), openapi_extra=needs("customer:read"))
-def lookup_customers(request: Request, command: CustomerLookup, principal: Reader) -> Response:
-    request.app.state.lookup_limit.take(principal.sub)
+async def lookup_customers(request: Request, command: CustomerLookup, principal: Reader) -> Response:
+    await service.count_lookup(request.app.state.limiter, principal.sub, request.app.state.settings.lookup_per_minute)
+    return await run_in_threadpool(_lookup, request, principal, command)
+
+
+def _lookup(request: Request, principal: Principal, command: CustomerLookup) -> Response:
     with read_session(request) as session:
         found = service.lookup(session, vault(request), principal, command)
         items = service.shown(session, vault(request), principal, found, "lookup_customers")

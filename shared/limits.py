@@ -1,14 +1,15 @@
-"""Sliding-window request limits: per user on the API; on sign-in, failed attempts per (username, client
-address) and per address across usernames, each over a minute and over an hour (slows password guessing without
-letting anyone lock a user out from elsewhere).
+"""Sliding-window limits every process may need: the gateway's per-user API limit and sign-in limits (failed
+attempts per (username, client address) and per address across usernames, over a minute and over an hour, which
+slows password guessing without letting anyone lock a user out from elsewhere), the customer service's exact
+lookups per user.
 
 A fixed window let a burst straddling its edge through twice (two guesses at 0:59, two more at 1:00). The count
 is instead the current minute's plus the previous minute's weighted by how much of it still lies within the
 last 60 seconds (the usual sliding-window estimate: two counters a key, no log of timestamps). Refused attempts
 count too, so a client that ignores Retry-After stays refused.
 
-With LOANCRM_REDIS_URL set, counts live in Redis so every gateway replica shares them; without it (the
-embedded default) they live in this process.
+With LOANCRM_REDIS_URL set, counts live in Redis so every replica shares them; without it (the embedded default)
+they live in this process.
 """
 
 from __future__ import annotations
