@@ -5,7 +5,7 @@ keeps its last two characters, a phone its 3-digit prefix and last two digits. T
 reads then mask from the decrypted value, as before stored masks existed.
 
 Revision ID: 5b1e7c2a9d40
-Revises: 9ff5c72893d0
+Revises: b09fc5adaa8d
 Create Date: 2026-12-01 11:20:00
 """
 from collections.abc import Sequence

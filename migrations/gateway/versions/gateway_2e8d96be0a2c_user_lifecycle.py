@@ -1,7 +1,7 @@
 """user lifecycle (disable, reset, session ids for revocation), revoked sessions, signing keys' use_after
 
 Revision ID: 2e8d96be0a2c
-Revises: 938feb14ef4a
+Revises: f09558575077
 Create Date: 2026-12-01 10:59:55.840895
 """
 import secrets

@@ -6,9 +6,7 @@ Create Date: 2026-12-01 10:45:00.000000
 """
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
-
+from migrations.steps import claim_idempotency_keys, unclaim_idempotency_keys
 
 revision: str = 'f09558575077'
 down_revision: str | None = '938feb14ef4a'
@@ -19,20 +17,8 @@ TABLE = 'gateway_idempotency_keys'
 
 
 def upgrade() -> None:
-    with op.batch_alter_table(TABLE, schema=None) as batch_op:
-        batch_op.add_column(sa.Column('claimant', sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True))
-        batch_op.alter_column('status_code', existing_type=sa.Integer(), nullable=True)
-        batch_op.alter_column('body', existing_type=sa.Text(), nullable=True)
-        batch_op.create_index(f'ix_{TABLE}_created_at', ['created_at'], unique=False)
+    claim_idempotency_keys(TABLE)
 
 
 def downgrade() -> None:
-    # Claims still running have no answer to keep.
-    op.execute(sa.text(f'DELETE FROM {TABLE} WHERE status_code IS NULL'))
-    with op.batch_alter_table(TABLE, schema=None) as batch_op:
-        batch_op.drop_index(f'ix_{TABLE}_created_at')
-        batch_op.alter_column('body', existing_type=sa.Text(), nullable=False)
-        batch_op.alter_column('status_code', existing_type=sa.Integer(), nullable=False)
-        batch_op.drop_column('lease_until')
-        batch_op.drop_column('claimant')
+    unclaim_idempotency_keys(TABLE)

@@ -2,7 +2,7 @@
 are marked, never deleted, when a replay supersedes them
 
 Revision ID: cob_a1b2c3d4e5f6
-Revises: 09b1f1893271
+Revises: 7d3e5a91c2f4
 Create Date: 2026-12-01 11:00:00
 """
 from collections.abc import Sequence

@@ -1,13 +1,15 @@
 """idempotency keys are claimed before the write and expire; alerts follow the facts (resolved by correction)
 
 Revision ID: 7d3e5a91c2f4
-Revises: 09b1f1893271
+Revises: policy_c3e5a7b90003
 Create Date: 2026-12-01 10:45:00.000000
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from migrations.steps import claim_idempotency_keys, unclaim_idempotency_keys
 
 
 revision: str = '7d3e5a91c2f4'
@@ -19,12 +21,7 @@ TABLE = 'monitoring_idempotency_keys'
 
 
 def upgrade() -> None:
-    with op.batch_alter_table(TABLE, schema=None) as batch_op:
-        batch_op.add_column(sa.Column('claimant', sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True))
-        batch_op.alter_column('status_code', existing_type=sa.Integer(), nullable=True)
-        batch_op.alter_column('body', existing_type=sa.Text(), nullable=True)
-        batch_op.create_index(f'ix_{TABLE}_created_at', ['created_at'], unique=False)
+    claim_idempotency_keys(TABLE)
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('corrected_by', sa.String(length=64), nullable=True))
         batch_op.alter_column('status', existing_type=sa.String(length=16), type_=sa.String(length=32),
@@ -55,11 +52,4 @@ def downgrade() -> None:
         batch_op.alter_column('status', existing_type=sa.String(length=32), type_=sa.String(length=16),
                               existing_nullable=False)
         batch_op.drop_column('corrected_by')
-    # Claims still running have no answer to keep.
-    op.execute(sa.text(f'DELETE FROM {TABLE} WHERE status_code IS NULL'))
-    with op.batch_alter_table(TABLE, schema=None) as batch_op:
-        batch_op.drop_index(f'ix_{TABLE}_created_at')
-        batch_op.alter_column('body', existing_type=sa.Text(), nullable=False)
-        batch_op.alter_column('status_code', existing_type=sa.Integer(), nullable=False)
-        batch_op.drop_column('lease_until')
-        batch_op.drop_column('claimant')
+    unclaim_idempotency_keys(TABLE)

@@ -1,7 +1,7 @@
 """loans keep the rounding and broken-period day count they were booked with
 
 Revision ID: 7e2f9a1c3b5d
-Revises: 09b1f1893271
+Revises: cob_a1b2c3d4e5f6
 Create Date: 2026-12-01 11:40:00
 """
 from collections.abc import Sequence

@@ -1,7 +1,7 @@
 """scores: a model's recent scores by (model_id, created_at), replacing the model_id index
 
 Revision ID: 5c1d2e3f4a6b
-Revises: e8ff935ce6dd
+Revises: 5c0e7a1b2d3f
 Create Date: 2026-12-01 10:55:00
 """
 from collections.abc import Sequence

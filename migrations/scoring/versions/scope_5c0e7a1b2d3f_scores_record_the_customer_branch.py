@@ -1,7 +1,7 @@
 """Scores record the branch they belong to, so a loan officer reads its own branch's scores only
 
 Revision ID: 5c0e7a1b2d3f
-Revises: e8ff935ce6dd
+Revises: a4c101f6e42b
 Create Date: 2026-12-01 10:40:00
 """
 from collections.abc import Sequence
