@@ -121,16 +121,22 @@ def test_every_file_up_writes_is_private_in_a_private_folder(tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
 
 
-def test_the_signing_key_is_stored_encrypted_with_a_generated_passphrase(tmp_path):
-    from sqlmodel import select
-
-    from gateway.tokens.models import SigningKey
+def _bootstrapped_gateway(tmp_path):  # noqa: ANN001, ANN202
+    """A migrated gateway with its first admin and signing key, and its database (the caller disposes it)."""
     from shared.db import Database
 
     _run(["migrate", "--service", "gateway"], tmp_path)
     kernel = KernelSettings(var_dir=tmp_path)
     bootstrap_gateway(kernel, GatewaySettings(), AdminSettings(password="operator-secret-1"))
-    database = Database(kernel.database_url("gateway"))
+    return kernel, Database(kernel.database_url("gateway"))
+
+
+def test_the_signing_key_is_stored_encrypted_with_a_generated_passphrase(tmp_path):
+    from sqlmodel import select
+
+    from gateway.tokens.models import SigningKey
+
+    _, database = _bootstrapped_gateway(tmp_path)
     with database.session() as session:
         key = session.exec(select(SigningKey)).one()
     database.dispose()
@@ -147,12 +153,8 @@ def test_a_key_stored_in_clear_by_an_older_version_is_encrypted_on_first_use(tmp
     from sqlmodel import select
 
     from gateway.tokens.models import SigningKey
-    from shared.db import Database
 
-    _run(["migrate", "--service", "gateway"], tmp_path)
-    kernel = KernelSettings(var_dir=tmp_path)
-    bootstrap_gateway(kernel, GatewaySettings(), AdminSettings(password="operator-secret-1"))
-    database = Database(kernel.database_url("gateway"))
+    kernel, database = _bootstrapped_gateway(tmp_path)
     with database.session() as session:
         key = session.exec(select(SigningKey)).one()
         clear = rsa.generate_private_key(public_exponent=65537, key_size=2048)

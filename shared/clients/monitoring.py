@@ -35,7 +35,7 @@ class AlertSummary(BaseModel):
     customer_id: str
     rule: str
     severity: Literal["low", "medium", "high"]
-    status: Literal["open", "acknowledged", "in_progress", "resolved", "false_positive"]
+    status: Literal["open", "acknowledged", "in_progress", "resolved", "false_positive", "resolved_by_correction"]
     owner: str | None
     due_at: date
     evidence: dict[str, Any]
