@@ -40,7 +40,7 @@ def create_app(
                             f"LOANCRM_TOKEN_MAX_LIFETIME_SECONDS ({kernel.token_max_lifetime_seconds})")
     database = Database(kernel.database_url("gateway"))
     configured = gateway_settings.key_passphrase.get_secret_value() if gateway_settings.key_passphrase else None
-    keyring = token_service.KeyRing(token_service.resolve_passphrase(kernel.var_dir, configured))
+    keyring = token_service.KeyRing(token_service.resolve_passphrase(kernel, configured))
 
     async def own_keys() -> dict[str, Any]:
         # The gateway verifies with its own tables directly: no HTTP round trip to itself.

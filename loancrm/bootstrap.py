@@ -25,7 +25,7 @@ def bootstrap_gateway(kernel: KernelSettings, gateway: GatewaySettings, admin: A
     try:
         with database.session() as session:
             configured = gateway.key_passphrase.get_secret_value() if gateway.key_passphrase else None
-            ensure_signing_key(session, resolve_passphrase(kernel.var_dir, configured))
+            ensure_signing_key(session, resolve_passphrase(kernel, configured))
             return ensure_admin(session, admin.user, admin.password.get_secret_value() if admin.password else None)
     finally:
         database.dispose()

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from datetime import date
+from pathlib import Path
 
 from gateway.settings import GatewaySettings
 from gateway.users.models import UserCreate
@@ -273,11 +274,21 @@ def _keys_rotate(args: argparse.Namespace) -> int:
         # Published now; signing only once every service's cached key set has been refreshed with it.
         delay = args.delay if args.delay is not None else kernel.jwks_cache_seconds + 30
         configured = gateway.key_passphrase.get_secret_value() if gateway.key_passphrase else None
-        key = rotate_signing_key(session, resolve_passphrase(kernel.var_dir, configured), delay_seconds=delay)
+        key = rotate_signing_key(session, resolve_passphrase(kernel, configured), delay_seconds=delay)
         return (f"new signing key {key.kid}: published now, signing from {key.use_after.isoformat()}; "
                 f"the previous key stays published until {kernel.token_max_lifetime_seconds} s after that")
 
     return _user_command(act)
+
+
+def _secrets_generate(args: argparse.Namespace) -> int:
+    from loancrm.secrets import generate
+
+    for name, outcome in generate(args.folder).items():
+        print(f"{outcome}\t{args.folder / name}")
+    print("Keep these files outside the repository and back them up: without the personal-data key the stored "
+          "personal data cannot be read.")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -334,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--delay", type=int, metavar="SECONDS",
                         help="default: LOANCRM_JWKS_CACHE_SECONDS + 30, so every service knows the key first")
     rotate.set_defaults(func=_keys_rotate)
+    keep = commands.add_parser("secrets", help="keys a deployment mounts instead of generating them").add_subparsers(
+        dest="action", required=True)
+    made = keep.add_parser("generate", help="make each missing key file in FOLDER (existing ones are kept)")
+    made.add_argument("folder", type=Path, help="e.g. deploy/secrets, which docker-compose.yml mounts")
+    made.set_defaults(func=_secrets_generate)
     scoring = commands.add_parser("scoring", help="credit scoring models").add_subparsers(dest="action", required=True)
     from services.scoring.cli import add_psi_arguments, add_scoring_train_arguments
 

@@ -7,6 +7,7 @@ the variable.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,6 +17,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 SERVICES = ("gateway", "customer", "scoring", "monitoring")
+# The folder of secret files (one per variable) that load_settings reads besides the environment.
+SECRETS_DIR_VARIABLE = "LOANCRM_SECRETS_DIR"
 
 
 
@@ -81,6 +84,9 @@ class KernelSettings(BaseSettings):
     # Send Strict-Transport-Security on every answer (also sent whenever the request came over HTTPS).
     hsts: bool = False
     peer_timeout_seconds: float = Field(2.0, gt=0)
+    # Keys and secrets left unset are generated once into var_dir (the embedded default). A container whose
+    # var_dir can be recreated sets this false: a missing secret then stops start-up, naming its variable.
+    generate_secrets: bool = True
     # Empty means no Redis: counters and caches stay inside each process (the embedded default).
     redis_url: str = ""
     # How long a write's Idempotency-Key is remembered (a retry within it gets the first answer; after it the key
@@ -138,9 +144,16 @@ S = TypeVar("S", bound=BaseSettings)
 
 
 def load_settings(cls: type[S] = KernelSettings) -> S:  # type: ignore[assignment]
-    """Build settings, turning pydantic's report into one line naming the variable."""
+    """Build settings, turning pydantic's report into one line naming the variable.
+
+    Besides the environment, each variable may be a file of its name (lower case, e.g.
+    `loancrm_customer_pii_keys`) in the folder `LOANCRM_SECRETS_DIR` names: how Docker and Kubernetes mount
+    secrets, so that no key sits in the environment or the compose file."""
+    secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE) or None
+    if secrets_dir and not Path(secrets_dir).is_dir():
+        raise SettingsError(f"{SECRETS_DIR_VARIABLE}: {secrets_dir} is not a folder")
     try:
-        return cls()
+        return cls(_secrets_dir=secrets_dir)  # type: ignore[call-arg]
     except ValidationError as exc:
         prefix = cls.model_config.get("env_prefix", "")
         first = exc.errors()[0]

@@ -7,14 +7,14 @@ import yaml
 
 from gateway.settings import GatewaySettings
 from loancrm.bootstrap import AdminSettings
-from shared.settings import SERVICES, KernelSettings
+from shared.settings import SECRETS_DIR_VARIABLE, SERVICES, KernelSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 def _known_variables() -> set[str]:
-    known = set()
+    known = {SECRETS_DIR_VARIABLE}
     for cls in (KernelSettings, GatewaySettings, AdminSettings, *_service_settings()):
         prefix = cls.model_config["env_prefix"]
         known |= {(prefix + name).upper() for name in cls.model_fields}
@@ -72,7 +72,7 @@ def test_peer_urls_point_at_services_that_exist_on_their_ports():
 
 def test_no_secret_is_written_into_the_compose_file():
     text = (ROOT / "docker-compose.yml").read_text()
-    assert "${POSTGRES_PASSWORD" in text and "${LOANCRM_GATEWAY_KEY_PASSPHRASE" in text
+    assert "${POSTGRES_PASSWORD" in text
     assert not re.search(r"(PASSWORD|PASSPHRASE):\s*['\"]?[A-Za-z0-9]", text)
 
 
@@ -82,3 +82,35 @@ def test_the_production_profile_turns_docs_and_metrics_off_everywhere():
         settings = KernelSettings(docs_enabled=env["LOANCRM_DOCS_ENABLED"],
                                   metrics_enabled=env["LOANCRM_METRICS_ENABLED"])
         assert not settings.docs_enabled and not settings.metrics_enabled, name
+
+
+def test_no_container_generates_a_key_and_each_gets_the_keys_its_service_reads():
+    from loancrm.secrets import SECRETS
+
+    needs = {"gateway": {"loancrm_gateway_key_passphrase"},
+             "customer": {"loancrm_customer_pii_keys", "loancrm_customer_pii_hash_key"},
+             "scoring": {"loancrm_scoring_hash_key"}, "monitoring": set()}
+    assert set().union(*needs.values()) == set(SECRETS)
+    known = _known_variables()
+    for name in SERVICES:
+        spec = COMPOSE["services"][name]
+        env = spec["environment"]
+        assert env["LOANCRM_GENERATE_SECRETS"] == "false" and env["LOANCRM_SECRETS_DIR"] == "/run/secrets"
+        assert set(spec.get("secrets", [])) == needs[name], name
+        for secret in spec.get("secrets", []):
+            # The file name is the variable it sets, and a settings class reads that variable.
+            assert secret.upper() in known, secret
+            source = COMPOSE["secrets"][secret]["file"]
+            assert source == f"./deploy/secrets/{secret}"
+    # The secret files are the operator's: never committed, never copied into the image.
+    assert "deploy/secrets/" in (ROOT / ".gitignore").read_text().split()
+    assert "deploy/secrets/" in (ROOT / ".dockerignore").read_text().split()
+
+
+def test_what_a_service_keeps_on_disk_outlives_its_container():
+    for name in SERVICES:
+        spec = COMPOSE["services"][name]
+        var_dir = spec["environment"]["LOANCRM_VAR_DIR"]
+        mounts = {m.split(":")[1]: m.split(":")[0] for m in spec["volumes"]}
+        assert mounts.get(var_dir) in COMPOSE["volumes"], name
+    assert "ENV LOANCRM_VAR_DIR=/var/lib/loancrm" in (ROOT / "Dockerfile").read_text()

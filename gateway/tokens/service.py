@@ -9,12 +9,10 @@ published until the last token it signed has expired.
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -26,25 +24,19 @@ from gateway.tokens.models import Jwk, JwkSet, KeyRead, SigningKey
 from gateway.users.models import User
 from shared.auth.roles import scopes_for
 from shared.errors import Problem
+from shared.files import generated_once
+from shared.settings import KernelSettings
 
 PASSPHRASE_FILE = "gateway-key-passphrase"
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068
 
 
-def resolve_passphrase(var_dir: Path, configured: str | None) -> str:
-    """The operator's passphrase, else one generated once into `var_dir` (0600) and reused."""
+def resolve_passphrase(kernel: KernelSettings, configured: str | None) -> str:
+    """The operator's passphrase, else one generated once into var_dir (0600) and reused."""
     if configured:
         return configured
-    path = var_dir / PASSPHRASE_FILE
-    var_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    generated = secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(generated + "\n")
-    return generated
+    return generated_once(kernel.var_dir / PASSPHRASE_FILE, lambda: secrets.token_urlsafe(32),
+                          allowed=kernel.generate_secrets, variable="LOANCRM_GATEWAY_KEY_PASSPHRASE")
 
 
 def _b64url_uint(value: int) -> str:

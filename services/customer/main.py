@@ -61,7 +61,7 @@ def create_app(
     app.state.scoring = scoring
     app.state.monitoring = monitoring
     app.state.monitoring_guard = monitoring_guard
-    app.state.pii_vault = load_vault(settings, kernel.var_dir)
+    app.state.pii_vault = load_vault(settings, kernel)
     app.state.limiter = limiter
     return app
 

@@ -70,7 +70,7 @@ def run_psi(args: argparse.Namespace) -> dict[str, Any]:
     settings = load_settings(ScoringSettings)
     database = Database(kernel.database_url("scoring"))
     try:
-        context = ScoringContext(settings, load_hash_key(settings, kernel.var_dir))
+        context = ScoringContext(settings, load_hash_key(settings, kernel))
         return report_for(database, artifact_store(kernel), context, args.model_id, args.window)
     finally:
         database.dispose()

@@ -4,32 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from services.scoring.settings import ScoringSettings
+from shared.files import generated_once
+from shared.settings import KernelSettings
 
 KEY_FILE = "scoring_hash.key"
 PREFIX = "hmac-sha256:"
 
 
-def load_hash_key(settings: ScoringSettings, var_dir: Path) -> bytes:
+def load_hash_key(settings: ScoringSettings, kernel: KernelSettings) -> bytes:
     """The configured key, else one generated once into var_dir (readable by the owner only)."""
     configured = settings.hash_key.get_secret_value()
     if configured:
         return configured.encode()
-    path = var_dir / KEY_FILE
-    var_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_hex(32))
-    return path.read_bytes().strip()
+    return generated_once(kernel.var_dir / KEY_FILE, lambda: secrets.token_hex(32), allowed=kernel.generate_secrets,
+                          variable="LOANCRM_SCORING_HASH_KEY").encode()
 
 
 def hash_personal(key: bytes, inputs: Mapping[str, Any], personal: Iterable[str]) -> dict[str, Any]:

@@ -53,7 +53,7 @@ def create_app(
     customer = CustomerClient(kernel.url("customer"), timeout=kernel.peer_timeout_seconds,
                               transport=transports.get("customer"))
     monitoring = MonitoringClient(kernel, transports.get("monitoring"))
-    context = ScoringContext(settings, load_hash_key(settings, kernel.var_dir))
+    context = ScoringContext(settings, load_hash_key(settings, kernel))
     writer = ScoreWriter(database, idempotency.table)
     shadow = ShadowQueue(writer, context)
     app = create_service_app(

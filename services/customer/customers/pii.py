@@ -14,7 +14,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from services.customer.settings import PII_KEY_BYTES, CustomerSettings, decode_key
-from shared.settings import SettingsError
+from shared.files import generated_once
+from shared.settings import KernelSettings, SettingsError
 
 KEY_FILE = "customer-pii-keys.json"
 _NONCE_BYTES = 12
@@ -54,30 +55,24 @@ def _b64(key: bytes) -> str:
     return base64.urlsafe_b64encode(key).decode()
 
 
-def _key_file(var_dir: Path) -> dict[str, str]:
+def _key_file(var_dir: Path, *, generate: bool) -> dict[str, str]:
     """The embedded default: keys generated once, readable by this user only, reused on every start."""
-    path = var_dir / KEY_FILE
-    if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        content = {"kid": "local1", "key": _b64(os.urandom(PII_KEY_BYTES)), "hash_key": _b64(os.urandom(PII_KEY_BYTES))}
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process of the suite won the race; use its keys
-            return json.loads(path.read_text())
-        with os.fdopen(fd, "w") as handle:
-            json.dump(content, handle)
-        return content
-    return json.loads(path.read_text())
+    def make() -> str:
+        return json.dumps({"kid": "local1", "key": _b64(os.urandom(PII_KEY_BYTES)),
+                           "hash_key": _b64(os.urandom(PII_KEY_BYTES))})
+
+    return json.loads(generated_once(var_dir / KEY_FILE, make, allowed=generate,
+                                     variable="LOANCRM_CUSTOMER_PII_KEYS"))
 
 
-def load_vault(settings: CustomerSettings, var_dir: Path) -> PiiVault:
+def load_vault(settings: CustomerSettings, kernel: KernelSettings) -> PiiVault:
     if settings.pii_keys:
         if not settings.pii_hash_key:
             raise SettingsError("LOANCRM_CUSTOMER_PII_HASH_KEY: required when LOANCRM_CUSTOMER_PII_KEYS is set")
         keys = settings.parsed_keys()
         active = settings.pii_active_kid or next(iter(keys))
         return PiiVault(keys, active, decode_key(settings.pii_hash_key))
-    stored = _key_file(var_dir)
+    stored = _key_file(kernel.var_dir, generate=kernel.generate_secrets)
     return PiiVault({stored["kid"]: decode_key(stored["key"])}, stored["kid"], decode_key(stored["hash_key"]))
 
 

@@ -13,7 +13,7 @@ def run_rotate_keys_cli(*, kernel: KernelSettings | None = None, settings: Custo
     """After adding a new key to LOANCRM_CUSTOMER_PII_KEYS and making it LOANCRM_CUSTOMER_PII_ACTIVE_KID (keep the
     old one listed until this finishes): returns how many customers were re-encrypted. Safe to re-run."""
     kernel = kernel or load_settings(KernelSettings)
-    vault = load_vault(settings or load_settings(CustomerSettings), kernel.var_dir)
+    vault = load_vault(settings or load_settings(CustomerSettings), kernel)
     database = Database(kernel.database_url("customer"))
     try:
         with database.session() as session:

@@ -198,7 +198,7 @@ def run_import_cli(
     try:
         with path.open(encoding="utf-8-sig", newline="") as counting:
             total = sum(1 for _ in counting) - (1 if format_of(path) == ImportFormat.CSV else 0)
-        job = CustomerImport(database, load_vault(settings, kernel.var_dir), principal, batch_size, branch)
+        job = CustomerImport(database, load_vault(settings, kernel), principal, batch_size, branch)
         with path.open(encoding="utf-8-sig", newline="") as stream, \
                 tqdm(total=total, disable=not progress, unit="row", desc=f"importing {path.name}") as bar:
             return job.run(read_rows(stream, format_of(path)), on_row=bar.update)

@@ -1,0 +1,102 @@
+"""Keys a deployment keeps: read from mounted secret files, never generated inside a container that can be
+recreated (issue #20, Found 6)."""
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from gateway.tokens.service import resolve_passphrase
+from services.customer.customers.pii import load_vault
+from services.customer.settings import CustomerSettings
+from services.scoring.hashing import load_hash_key
+from services.scoring.settings import ScoringSettings
+from shared.settings import KernelSettings, SettingsError, load_settings
+
+
+def _generate(folder):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOANCRM_")}
+    return subprocess.run([sys.executable, "-m", "loancrm", "secrets", "generate", str(folder)], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def container(monkeypatch, tmp_path):
+    """What docker-compose.yml gives a service: secrets mounted in a folder, generation off, and a var folder
+    that is new each time the container is made."""
+    secrets = tmp_path / "secrets"
+    assert _generate(secrets).returncode == 0
+    for name in list(os.environ):
+        if name.startswith("LOANCRM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("LOANCRM_SECRETS_DIR", str(secrets))
+    monkeypatch.setenv("LOANCRM_GENERATE_SECRETS", "false")
+
+    def make(name):
+        monkeypatch.setenv("LOANCRM_VAR_DIR", str(tmp_path / name))
+        return load_settings(KernelSettings)
+
+    return make
+
+
+def test_personal_data_sealed_in_one_container_opens_in_its_replacement(container):
+    first = container("first-container")
+    sealed = load_vault(load_settings(CustomerSettings), first).seal("110101199003074514", row_id="c1",
+                                                                     field="national_id")
+    replacement = container("recreated-container")
+    vault = load_vault(load_settings(CustomerSettings), replacement)
+    assert vault.open(sealed, kid="k1", row_id="c1", field="national_id") == "110101199003074514"
+    # Nothing was generated into either var folder: the keys are the mounted ones.
+    assert not any(p.exists() and any(p.iterdir()) for p in (first.var_dir, replacement.var_dir))
+
+
+def test_every_key_of_the_suite_comes_from_the_mounted_files(container):
+    kernel = container("var")
+    scoring = load_settings(ScoringSettings)
+    assert load_hash_key(scoring, kernel) == scoring.hash_key.get_secret_value().encode()
+    gateway_passphrase = (kernel.var_dir.parent / "secrets" / "loancrm_gateway_key_passphrase").read_text().strip()
+    from gateway.settings import GatewaySettings
+
+    configured = load_settings(GatewaySettings).key_passphrase
+    assert configured is not None and configured.get_secret_value() == gateway_passphrase
+
+
+@pytest.mark.parametrize("load, variable", [
+    (lambda kernel: load_vault(CustomerSettings(), kernel), "LOANCRM_CUSTOMER_PII_KEYS"),
+    (lambda kernel: load_hash_key(ScoringSettings(), kernel), "LOANCRM_SCORING_HASH_KEY"),
+    (lambda kernel: resolve_passphrase(kernel, None), "LOANCRM_GATEWAY_KEY_PASSPHRASE"),
+])
+def test_a_missing_key_stops_start_up_naming_it_instead_of_generating_one(tmp_path, load, variable):
+    kernel = KernelSettings(var_dir=tmp_path / "var", generate_secrets=False)
+    with pytest.raises(SettingsError, match=variable):
+        load(kernel)
+    assert not (tmp_path / "var").exists() or not any((tmp_path / "var").iterdir())
+
+
+def test_the_embedded_default_still_generates_each_key_once(tmp_path):
+    kernel = KernelSettings(var_dir=tmp_path)
+    first = load_hash_key(ScoringSettings(), kernel)
+    assert load_hash_key(ScoringSettings(), kernel) == first
+    assert resolve_passphrase(kernel, None) == resolve_passphrase(kernel, None)
+
+
+def test_generating_secrets_never_replaces_an_existing_key(tmp_path):
+    folder = tmp_path / "secrets"
+    made = _generate(folder)
+    assert made.returncode == 0 and made.stdout.count("created") == 4
+    before = {p.name: p.read_text() for p in folder.iterdir()}
+    again = _generate(folder)
+    assert again.returncode == 0 and again.stdout.count("kept") == 4
+    assert {p.name: p.read_text() for p in folder.iterdir()} == before
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in folder.iterdir())
+    # Each file is a valid value for the variable it is named after.
+    CustomerSettings(pii_keys=before["loancrm_customer_pii_keys"].strip()).parsed_keys()
+
+
+def test_a_secrets_folder_that_does_not_exist_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("LOANCRM_SECRETS_DIR", str(tmp_path / "missing"))
+    with pytest.raises(SettingsError, match="LOANCRM_SECRETS_DIR"):
+        load_settings(KernelSettings)
