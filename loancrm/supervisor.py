@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,21 +38,49 @@ def serve(kernel: KernelSettings, service: str) -> None:
     uvicorn.run(APPS[service], factory=True, **uvicorn_options(kernel, service))
 
 
-def _wait_live(kernel: KernelSettings, processes: dict[str, subprocess.Popen], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    pending = set(processes)
-    while pending:
-        for name in sorted(pending):
-            if processes[name].poll() is not None:
-                raise RuntimeError(f"{name} exited during start-up (code {processes[name].returncode})")
+def check_ports_free(kernel: KernelSettings) -> None:
+    """Refuse to start on a port another process holds: its answers would pass for ours (another LoanCRM, say),
+    and our process would die a moment later."""
+    for name in SERVICES:
+        port = kernel.port(name)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             try:
-                if httpx.get(f"{kernel.url(name)}/health/live", timeout=1.0).status_code == 200:
-                    pending.discard(name)
-            except httpx.HTTPError:
-                pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"not live after {timeout:.0f}s: {', '.join(sorted(pending))}")
-        time.sleep(0.2)
+                probe.bind((kernel.host, port))
+            except OSError as exc:
+                raise RuntimeError(f"port {port} for the {name} service on {kernel.host} is taken "
+                                   f"({exc.strerror}); stop what holds it or set LOANCRM_{name.upper()}_PORT") from None
+
+
+def _probe(kernel: KernelSettings, name: str) -> str | None:
+    """None when the service answers live; else why not, in words."""
+    try:
+        response = httpx.get(f"{kernel.url(name)}/health/live", timeout=1.0)
+    except httpx.ConnectError:
+        return "not listening yet"
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__} on /health/live"
+    return None if response.status_code == 200 else f"/health/live answered {response.status_code}"
+
+
+def _wait_live(kernel: KernelSettings, processes: dict[str, subprocess.Popen], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    waiting = {name: "starting" for name in processes}
+    while waiting:
+        for name in sorted(waiting):
+            if processes[name].poll() is not None:
+                raise RuntimeError(f"{name} exited during start-up (code {processes[name].returncode}); "
+                                   "its own message is above")
+            reason = _probe(kernel, name)
+            if reason is None:
+                del waiting[name]
+            else:
+                waiting[name] = reason
+        if waiting and time.monotonic() > deadline:
+            late = "; ".join(f"{name} ({reason})" for name, reason in sorted(waiting.items()))
+            raise RuntimeError(f"not live after {timeout:.0f}s: {late}. Raise LOANCRM_STARTUP_TIMEOUT_SECONDS "
+                               "if this machine is slow")
+        if waiting:
+            time.sleep(0.2)
 
 
 def _stop(processes: dict[str, subprocess.Popen]) -> None:
@@ -71,6 +100,11 @@ def _interrupt(*_args: object) -> None:
 
 
 def run_all(kernel: KernelSettings) -> int:
+    try:
+        check_ports_free(kernel)
+    except RuntimeError as exc:
+        print(f"loancrm: {exc}", file=sys.stderr)
+        return 1
     processes = {
         name: subprocess.Popen([sys.executable, "-m", "loancrm", "serve", name]) for name in SERVICES
     }
@@ -79,7 +113,7 @@ def run_all(kernel: KernelSettings) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        _wait_live(kernel, processes)
+        _wait_live(kernel, processes, kernel.startup_timeout_seconds)
         docs = f" (API docs {kernel.url('gateway')}/docs)" if kernel.docs_enabled else ""
         print(f"LoanCRM is up: gateway {kernel.url('gateway')}{docs}. Ctrl-C stops.", flush=True)
         while True:
