@@ -29,3 +29,26 @@ def bootstrap_gateway(kernel: KernelSettings, gateway: GatewaySettings, admin: A
             return ensure_admin(session, admin.user, admin.password.get_secret_value() if admin.password else None)
     finally:
         database.dispose()
+
+
+def operator_token(kernel: KernelSettings, gateway: GatewaySettings, username: str, ttl_seconds: int = 900) -> str:
+    """An access token for `username`, signed here: the operator at this machine holds the gateway's database
+    and keys already, so this is no new power (it is how `loancrm up` seeds the demo without a password)."""
+    from sqlmodel import select
+
+    from gateway.tokens.service import KeyRing, issue_access_token
+    from gateway.users.models import User
+
+    database = Database(kernel.database_url("gateway"))
+    try:
+        with database.session() as session:
+            user = session.exec(select(User).where(User.username == username)).one()
+            configured = gateway.key_passphrase.get_secret_value() if gateway.key_passphrase else None
+            token, _ = issue_access_token(session, user, requested_scopes=[], issuer=kernel.jwt_issuer,
+                                          audience=kernel.jwt_audience, keyring=KeyRing(
+                                              resolve_passphrase(kernel, configured)),
+                                          ttl_seconds=min(ttl_seconds, kernel.token_max_lifetime_seconds))
+            session.commit()
+            return token
+    finally:
+        database.dispose()

@@ -10,6 +10,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import httpx
+
 from gateway.settings import GatewaySettings
 from gateway.users.models import UserCreate
 from shared.auth.roles import Role
@@ -26,7 +28,7 @@ def _check_service_settings() -> None:
         load_settings(cls)
 
 
-def _up(_args: argparse.Namespace) -> int:
+def _up(args: argparse.Namespace) -> int:
     from loancrm import bootstrap, migrate, supervisor
     from shared.files import secure_var_dir
 
@@ -41,7 +43,20 @@ def _up(_args: argparse.Namespace) -> int:
     if generated:
         print(f"Created admin user {admin.user!r} with one-time password: {generated}\n"
               "Store it now; it is not shown again. Set LOANCRM_ADMIN_PASSWORD to choose your own.", flush=True)
-    return supervisor.run_all(kernel)
+    if args.no_demo:
+        return supervisor.run_all(kernel)
+
+    def seed_demo() -> None:
+        from loancrm.demo import DemoError, seed_once
+
+        try:
+            seed_once(kernel.url("gateway"), kernel.var_dir,
+                      lambda: bootstrap.operator_token(kernel, gateway, admin.user))
+        except (DemoError, httpx.HTTPError) as exc:
+            print(f"loancrm: demo seeding stopped ({exc}); the suite runs on, and the next `loancrm up` "
+                  "resumes the seeding", file=sys.stderr, flush=True)
+
+    return supervisor.run_all(kernel, on_ready=seed_demo)
 
 
 def _ensure_champion(kernel: KernelSettings) -> None:
@@ -295,7 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loancrm", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("up", help="migrate, bootstrap and run all four services").set_defaults(func=_up)
+    up = commands.add_parser("up", help="migrate, bootstrap and run all four services (with a demo portfolio, "
+                                        "seeded once)")
+    up.add_argument("--no-demo", action="store_true", help="production: no demo users or data")
+    up.set_defaults(func=_up)
 
     serve = commands.add_parser("serve", help="run one service in the foreground")
     serve.add_argument("service", choices=SERVICES)

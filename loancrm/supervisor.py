@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -99,7 +100,7 @@ def _interrupt(*_args: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_all(kernel: KernelSettings) -> int:
+def run_all(kernel: KernelSettings, on_ready: Callable[[], None] | None = None) -> int:
     try:
         check_ports_free(kernel)
     except RuntimeError as exc:
@@ -116,6 +117,8 @@ def run_all(kernel: KernelSettings) -> int:
         _wait_live(kernel, processes, kernel.startup_timeout_seconds)
         docs = f" (API docs {kernel.url('gateway')}/docs)" if kernel.docs_enabled else ""
         print(f"LoanCRM is up: gateway {kernel.url('gateway')}{docs}. Ctrl-C stops.", flush=True)
+        if on_ready is not None:
+            on_ready()
         while True:
             for name, process in processes.items():
                 if process.poll() is not None:

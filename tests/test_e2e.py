@@ -62,8 +62,9 @@ def running(tmp_path_factory):
                                stderr=subprocess.STDOUT, text=True)
     output = _Output(process.stdout)
     try:
-        password = output.wait_for(r"one-time password: (\S+)", process, 120).group(1)
+        password = output.wait_for(r"one-time password: (\S+)", process, 300).group(1)
         output.wait_for(r"LoanCRM is up", process, 240)
+        output.wait_for(r"Demo sign-ins", process, 400)
         yield {"ports": dict(zip(("gateway", "customer", "scoring", "monitoring"), ports, strict=True)),
                "password": password, "process": process, "output": output}
     finally:
@@ -83,6 +84,23 @@ def test_a_token_from_the_gateway_reaches_every_service(running):
     time.sleep(0.5)
     logged = [json.loads(line) for line in running["output"].lines if '"e2e-trace-1"' in line]
     assert {entry["service"] for entry in logged} >= {"gateway", "customer", "scoring", "monitoring"}
+
+
+def test_the_first_run_seeds_a_demo_that_every_role_signs_in_to(running):
+    gateway = f"http://127.0.0.1:{running['ports']['gateway']}"
+    lines = "".join(running["output"].lines)
+    sign_ins = dict(re.findall(r"^\s+[a-z_, ]+?\s+(demo\.[a-z.]+)\s+(\S+)", lines, re.MULTILINE))
+    assert {"demo.officer", "demo.analyst", "demo.collector", "demo.auditor", "demo.committee",
+            "demo.partner"} <= set(sign_ins), lines[-3000:]
+    screens = {"demo.officer": "/api/customer/customers", "demo.analyst": "/api/monitoring/portfolio/figures",
+               "demo.collector": "/api/monitoring/collections/queue", "demo.auditor": "/api/customer/customers"}
+    for username, path in screens.items():
+        token = httpx.post(f"{gateway}/auth/token", data={"username": username, "password": sign_ins[username]})
+        assert token.status_code == 200, token.text
+        screen = httpx.get(f"{gateway}{path}", headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+        assert screen.status_code == 200, (username, screen.text)
+        body = screen.json()
+        assert body.get("items", body) if isinstance(body, dict) else body, (username, body)
 
 
 def test_a_direct_call_without_a_token_is_refused(running):

@@ -1,0 +1,63 @@
+"""The demo portfolio a first run seeds: every role signs in to data of its own (issue #20, Found 1)."""
+
+from collections import Counter
+
+import pytest
+
+from loancrm.demo import DEMO_USERS, Seeder, demo_passwords
+from tests.scoring.api.conftest import install, trained  # noqa: F401 - a fixture, used below
+
+
+@pytest.fixture(scope="module")
+def seeded(suite, trained):  # noqa: ANN001, ANN201, F811
+    install(suite, trained)
+    passwords = demo_passwords()
+    admin = suite.token("admin", ["admin"])
+    report = Seeder(suite.client, admin, passwords, customers=24).run()
+    return suite, passwords, report, admin
+
+
+def _sign_in(suite, username, password):  # noqa: ANN001, ANN202
+    token = suite.client.post("/auth/token", data={"username": username, "password": password})
+    assert token.status_code == 200, token.text
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def test_every_role_signs_in_and_sees_its_main_screen_filled(seeded):
+    suite, passwords, _report, _admin = seeded
+    assert {r for roles, _ in DEMO_USERS.values() for r in roles} >= {
+        "loan_officer", "risk_analyst", "collector", "auditor", "credit_committee", "partner"}
+    officer = _sign_in(suite, "demo.officer", passwords["demo.officer"])
+    customers = suite.client.get("/api/customer/customers", headers=officer).json()["items"]
+    assert customers and {c["branch"] for c in customers} == {"BJ001"}
+    analyst = _sign_in(suite, "demo.analyst", passwords["demo.analyst"])
+    loans = suite.client.get("/api/monitoring/loans", params={"limit": 200}, headers=analyst)
+    assert loans.status_code == 200
+    items = loans.json()["items"] if isinstance(loans.json(), dict) else loans.json()
+    buckets = Counter(loan["bucket"] for loan in items)
+    # Loans at every stage: current and several delinquency buckets, on loans of all three branches.
+    assert buckets["M0"] >= 1 and len(buckets) >= 4, buckets
+    collector = _sign_in(suite, "demo.collector", passwords["demo.collector"])
+    queue = suite.client.get("/api/monitoring/collections/queue", headers=collector)
+    assert queue.status_code == 200 and queue.json()
+    auditor = _sign_in(suite, "demo.auditor", passwords["demo.auditor"])
+    assert suite.client.get("/api/customer/customers", headers=auditor).json()["items"]
+
+
+def test_applications_in_every_state(seeded):
+    _suite, _passwords, report, _admin = seeded
+    states = {what.removeprefix("applications ") for what in report.counts if what.startswith("applications ")}
+    assert {"approved", "declined", "in_review"} <= states, report.counts
+    assert report.counts["loans"] >= 5 and report.counts["repayments"] > 0
+    assert report.counts["collection actions"] >= 1 and report.counts["surveys"] and report.counts["complaints"]
+
+
+def test_seeding_again_repeats_nothing(seeded):
+    suite, passwords, report, admin = seeded
+    before = suite.client.get("/api/customer/customers", params={"limit": 500},
+                              headers=suite.headers("admin", ["admin"])).json()["items"]
+    again = Seeder(suite.client, admin, passwords, customers=24).run()
+    after = suite.client.get("/api/customer/customers", params={"limit": 500},
+                             headers=suite.headers("admin", ["admin"])).json()["items"]
+    assert len(after) == len(before)
+    assert again.counts["loans"] == report.counts["loans"] and again.counts["repayments"] == report.counts["repayments"]
