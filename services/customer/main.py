@@ -16,6 +16,7 @@ from services.customer.offers.views import router as offers_router
 from services.customer.overview.sections import OVERVIEW_TIMEOUT_SECONDS
 from services.customer.overview.views import router as overview_router
 from services.customer.portrait.views import router as portrait_router
+from services.customer.relationship.views import router as relationship_router
 from services.customer.settings import CustomerSettings
 from services.customer.surveys.views import router as surveys_router
 from shared.limits import build_limiter
@@ -54,7 +55,8 @@ def create_app(
         database=Database(kernel.database_url("customer")),
         verifier=verifier,
         routers=[imports_router, customers_router, consents_router, interactions_router, complaints_router,
-                 surveys_router, portrait_router, overview_router, offers_router, campaigns_router, access_log_router],
+                 surveys_router, portrait_router, overview_router, offers_router, campaigns_router, access_log_router,
+                 relationship_router],
         on_shutdown=[scoring.aclose, monitoring.aclose, monitoring_guard.aclose, limiter.aclose],
     )
     app.state.settings = settings

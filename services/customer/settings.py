@@ -34,6 +34,8 @@ class CustomerSettings(BaseSettings):
     survey_follow_up_days: int = Field(3, ge=1, le=30)
     # Exact lookups (`POST /customers/lookup`) per user per minute: each one can confirm a guessed identity.
     lookup_per_minute: int = Field(20, ge=1, le=10_000)
+    # A customer with no product and no relationship contact for this many months has churned.
+    churn_months: int = Field(6, ge=1, le=36)
 
     @field_validator("pii_keys")
     @classmethod

@@ -32,6 +32,7 @@ from services.customer.customers.models import (
 )
 from services.customer.customers.pii import PiiVault, mask_email, mask_national_id, mask_phone
 from services.customer.portrait.models import listing_filters
+from services.customer.relationship.service import record_profile_update
 from shared.limits import RateLimiter
 from shared.pagination import decode_cursor, encode_cursor
 from shared.auth.roles import Role
@@ -549,6 +550,8 @@ def update_profile(session: Session, vault: PiiVault, principal: Principal, cust
         raise field_problem(field, "the national ID's embedded birth date does not match date_of_birth")
     _refuse_duplicates(session, vault, principal, pii_changes, exclude_id=customer.id)
     _bump_version(session, customer, expected_version)
+    # Dated, so relationship measures of a past date see the updates made by then and the figures then held.
+    record_profile_update(session, customer, {**changes, **pii_changes}, principal.sub)
     for name, value in changes.items():
         setattr(customer, name, value)
     if pii_changes:

@@ -24,6 +24,16 @@ class ContactPurpose(StrEnum):
     COLLECTION = "collection"
 
 
+# Contacts made because a loan is delinquent are not relationship: no relationship measure (portrait, features,
+# loyalty) ever counts a collection contact, or the delinquent would look the best communicated with.
+RELATIONSHIP_PURPOSES = (ContactPurpose.SERVICE.value, ContactPurpose.MARKETING.value,
+                         ContactPurpose.POST_LOAN_FOLLOW_UP.value)
+# Roles whose every contact is collection work, whatever a body says.
+COLLECTION_ROLES = ("collector",)
+# Who may log a contact at all.
+LOGGING_ROLES = ("admin", "loan_officer", "collector", "partner")
+
+
 class Interaction(CustomerTable, table=True):
     __tablename__ = "interactions"
     __table_args__ = (

@@ -12,8 +12,8 @@ from services.customer.customers.models import Customer
 from services.customer.campaigns.service import record_reply
 from services.customer.consents.models import Purpose
 from services.customer.consents.service import active_consent
-from services.customer.interactions.models import Channel, ContactPurpose, Direction, Interaction, InteractionCreate, \
-    InteractionRead
+from services.customer.interactions.models import COLLECTION_ROLES, LOGGING_ROLES, Channel, ContactPurpose, \
+    Direction, Interaction, InteractionCreate, InteractionRead
 from shared.auth.tokens import Principal
 from shared.errors import Problem, field_problem
 
@@ -21,7 +21,13 @@ from shared.errors import Problem, field_problem
 _CLOCK_SKEW_SECONDS = 300
 
 
-def log_interaction(session: Session, customer: Customer, command: InteractionCreate, by: str) -> InteractionRead:
+def log_interaction(session: Session, customer: Customer, command: InteractionCreate,
+                    principal: Principal) -> InteractionRead:
+    by = principal.sub
+    if (command.purpose != ContactPurpose.COLLECTION and principal.has_role(*COLLECTION_ROLES)
+            and not principal.has_role(*(role for role in LOGGING_ROLES if role not in COLLECTION_ROLES))):
+        # Collectors (and monitoring posting for them) only ever contact a customer because a loan is overdue.
+        raise field_problem("body.purpose", "a collector's contacts are collection contacts")
     if (command.occurred_at - utcnow()).total_seconds() > _CLOCK_SKEW_SECONDS:
         raise field_problem("body.occurred_at", "cannot be in the future")
     if (command.purpose == ContactPurpose.MARKETING and command.direction == Direction.OUTBOUND

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from services.customer.customers.service import get_changeable, get_visible
 from services.customer.interactions import service
-from services.customer.interactions.models import Channel, InteractionCreate, InteractionRead
+from services.customer.interactions.models import LOGGING_ROLES, Channel, InteractionCreate, InteractionRead
 from services.customer.web import IdempotencyKey, Reader, create_once, database
 from shared.pagination import Page
 from shared.auth.dependencies import require_roles
@@ -20,8 +20,7 @@ from shared.errors import problem_responses
 
 router = APIRouter(tags=["interactions"])
 # Collectors log their calls too (the monitoring service posts them on their behalf).
-ContactLogger = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.COLLECTOR,
-                                                           Role.PARTNER))]
+ContactLogger = Annotated[Principal, Depends(require_roles(*LOGGING_ROLES))]
 
 
 @router.post("/customers/{customer_id}/interactions", status_code=201, response_model=InteractionRead,
@@ -36,7 +35,7 @@ def log_interaction(request: Request, customer_id: str, command: InteractionCrea
             customer = get_visible(session, principal, customer_id)
         else:
             customer = get_changeable(session, principal, customer_id, active=False)
-        return service.log_interaction(session, customer, command, principal.sub)
+        return service.log_interaction(session, customer, command, principal)
 
     return create_once(request, principal, idempotency_key,
                        ("log_interaction", customer_id, command.model_dump(mode="json")), run)

@@ -6,7 +6,9 @@ Lifecycle stage, first match wins:
   lost (closed or erased) → prospect (no product) → new (tenure < 6 months) → dormant (no contact for a year)
   → declining (falling activity or satisfaction) → growing (tenure < 24 months) → mature.
 Retention risk ("falling activity or satisfaction"): contacts in the last 90 days under half those of the 90
-  before (with at least 2 before), or CSAT trend ≤ -1 point, or an NPS detractor (≤ 6) with a complaint in 12 months.
+  before (with at least 2 before), or CSAT trend ≤ -1 point, or an NPS detractor (≤ 6) with a complaint in 12 months,
+  or a churn-risk probability ≥ 0.5 from the last churn model run (services/customer/relationship/portfolio.py).
+  Contacts are relationship contacts only: collection calls never count.
 Credit risk (from monitoring's per-customer risk summary; the last known figures when it does not answer):
   credit hold: a loan past due now, more than 30 days past due in the last 12 months, or a loan classed below
   normal; also while monitoring has never answered for the customer (unknown is not clean). A customer on hold
@@ -50,6 +52,11 @@ class Features:
     current_max_dpd: int | None = None
     max_dpd_12m: int | None = None
     worst_class: str | None = None
+    # The churn-risk model's last probability (None: never scored).
+    churn_risk: float | None = None
+
+
+CHURN_FLAG_AT = 0.5
 
 
 def credit_hold(current_max_dpd: int | None, max_dpd_12m: int | None, worst_class: str | None) -> str | None:
@@ -84,7 +91,8 @@ def retention_risk(f: Features) -> bool:
     falling_activity = f.contacts_prior_90d >= 2 and f.contacts_90d * 2 < f.contacts_prior_90d
     falling_satisfaction = f.csat_trend is not None and f.csat_trend <= -1.0
     unhappy = f.nps_latest is not None and f.nps_latest <= 6 and f.complaints_12m > 0
-    return falling_activity or falling_satisfaction or unhappy
+    likely_to_leave = f.churn_risk is not None and f.churn_risk >= CHURN_FLAG_AT
+    return falling_activity or falling_satisfaction or unhappy or likely_to_leave
 
 
 def lifecycle_stage(f: Features) -> Lifecycle:

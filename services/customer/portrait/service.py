@@ -11,10 +11,11 @@ from sqlmodel import Session, select
 from services.customer.common import as_utc, utcnow
 from services.customer.complaints.models import Complaint, ComplaintKind
 from services.customer.customers.models import Customer, CustomerStatus
-from services.customer.interactions.models import Interaction
+from services.customer.interactions.models import RELATIONSHIP_PURPOSES, Interaction
 from services.customer.overview.sections import Unavailable
 from services.customer.portrait import clusters, rules
 from services.customer.portrait.models import ClusterProfile, CustomerPortrait, PortraitRead, SegmentMember
+from services.customer.relationship.models import ChurnScore
 from services.customer.surveys.service import answered_since, csat_of
 from shared.clients.monitoring import CustomerRisk, LoanSummary
 from shared.clients.scoring import Score
@@ -29,9 +30,10 @@ def features(session: Session, customer: Customer, score: Score | None | Unavail
              stored: CustomerPortrait | None) -> tuple[rules.Features, list[float]]:
     """The rule inputs, and the CSAT of each answer of the last 12 months (oldest first)."""
     now = utcnow()
-    contacts = select(func.count()).select_from(Interaction).where(Interaction.customer_id == customer.id)
-    last_contact = session.exec(select(func.max(Interaction.occurred_at))
-                                .where(Interaction.customer_id == customer.id)).one()
+    churn = session.get(ChurnScore, customer.id)
+    relationship = (Interaction.customer_id == customer.id, Interaction.purpose.in_(RELATIONSHIP_PURPOSES))
+    contacts = select(func.count()).select_from(Interaction).where(*relationship)
+    last_contact = session.exec(select(func.max(Interaction.occurred_at)).where(*relationship)).one()
     surveys = [s for s in answered_since(session, customer.id, now - timedelta(days=365)) if csat_of(s) is not None]
     csat = [csat_of(s) for s in surveys]
     # A peer that did not answer leaves the last known figure in place rather than pretending "none".
@@ -63,6 +65,7 @@ def features(session: Session, customer: Customer, score: Score | None | Unavail
         monthly_income=customer.monthly_income,
         assets=customer.assets,
         latest_grade=grade,
+        churn_risk=churn.probability if churn else None,
         **credit,
     ), csat
 
