@@ -95,9 +95,9 @@ class Webhooks:
 
     # -- relay ----------------------------------------------------------------------------------------------------
 
-    def _fan_out(self, source: str, events: list[OutboxEventRead]) -> int:
+    def _fan_out(self, source: str, events: list[OutboxEventRead], at: datetime) -> int:
         with self.database.session() as session:
-            created = service.fan_out(session, source, events)
+            created = service.fan_out(session, source, events, at)
             session.commit()
             return created
 
@@ -122,7 +122,7 @@ class Webhooks:
                     page = await feed.events(after=after, limit=self.settings.batch_size, token=token)
                     if not page.items:
                         break
-                    created += await to_thread.run_sync(self._fan_out, source, page.items)
+                    created += await to_thread.run_sync(self._fan_out, source, page.items, at)
                     if settled == after:  # everything before this page has settled
                         settled = service.settled_through(page.items, settled, horizon)
                     after = page.items[-1].seq

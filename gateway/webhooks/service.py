@@ -252,9 +252,10 @@ def event_body(event: OutboxEventRead) -> str:
                        "data": event.payload}, separators=(",", ":"), sort_keys=True)
 
 
-def fan_out(session: Session, source: str, events: list[OutboxEventRead]) -> int:
+def fan_out(session: Session, source: str, events: list[OutboxEventRead], at: datetime) -> int:
     """One delivery per event and subscription that wants it and may see it; an event read again (the settle
-    window) adds nothing. A subscription receives events that occurred after it was made. The caller commits."""
+    window) adds nothing. A subscription receives events that occurred after it was made. Each is due at `at`
+    (the pass's clock). The caller commits."""
     if not events:
         return 0
     subscriptions = list(session.exec(select(WebhookSubscription).where(
@@ -271,7 +272,7 @@ def fan_out(session: Session, source: str, events: list[OutboxEventRead]) -> int
             rows.append({"id": WebhookDelivery.model_fields["id"].default_factory(),  # type: ignore[misc]
                          "subscription_id": subscription.id, "owner": subscription.owner, "source": source,
                          "event_id": event.id, "event_type": event.type, "body": body,
-                         "status": DeliveryStatus.PENDING.value, "attempts": 0, "next_attempt_at": now(),
+                         "status": DeliveryStatus.PENDING.value, "attempts": 0, "next_attempt_at": at,
                          "redeliveries": 0, "created_at": now()})
     if not rows:
         return 0
