@@ -365,3 +365,19 @@ def test_a_subscription_shows_its_secret_once_and_can_be_deleted(suite):  # noqa
     assert suite.client.delete(path, headers=headers).status_code == 204
     assert suite.client.get(path, headers=headers).status_code == 404
     assert suite.client.delete(path, headers=headers).status_code == 404
+
+
+def test_subscriptions_and_deliveries_come_in_cursor_pages(suite):  # noqa: ANN001
+    headers = suite.headers("pager.hooks", ["risk_analyst"])
+    made = [subscribe(suite, headers, f"https://partner{n}.example.com/hook")["id"] for n in range(3)]
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = suite.client.get("/webhooks/subscriptions", params=params, headers=headers).json()
+        seen += [s["id"] for s in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == made
+    bad = suite.client.get("/webhooks/deliveries", params={"cursor": "not-ours"}, headers=headers)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.cursor"
