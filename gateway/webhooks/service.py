@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 from gateway.settings import WebhookSettings
 from gateway.users.service import get_by_username
 from gateway.webhooks.models import (DeliveryStatus, FeedCursor, SubscriptionCreate, WebhookDelivery,
-                                     WebhookSubscription, now)
+                                     WebhookSubscription, new_id, now)
 from shared.auth.roles import Role, scopes_for
 from shared.auth.scope import visibility
 from shared.auth.tokens import Principal
@@ -269,7 +269,7 @@ def fan_out(session: Session, source: str, events: list[OutboxEventRead], at: da
                     not may_receive(principal, source, event):
                 continue
             body = body or event_body(event)
-            rows.append({"id": WebhookDelivery.model_fields["id"].default_factory(),  # type: ignore[misc]
+            rows.append({"id": new_id(),
                          "subscription_id": subscription.id, "owner": subscription.owner, "source": source,
                          "event_id": event.id, "event_type": event.type, "body": body,
                          "status": DeliveryStatus.PENDING.value, "attempts": 0, "next_attempt_at": at,
