@@ -18,11 +18,12 @@ class Poller:
 
     async def _loop(self) -> None:
         while True:
+            # First a wait: the services may still be starting beside the gateway.
+            await asyncio.sleep(self.every)
             try:
                 await self.webhooks.run_once()
             except Exception:  # noqa: BLE001 - one failed pass must not end the task; the next one retries
                 log.exception("webhook pass failed")
-            await asyncio.sleep(self.every)
 
     async def start(self) -> None:
         if self.every > 0:  # 0 turns it off
