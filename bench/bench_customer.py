@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
 def _run(args: argparse.Namespace, url: str) -> dict:
     var_dir = Path(tempfile.mkdtemp(prefix="bench-customer-"))
     kernel = KernelSettings(var_dir=var_dir, customer_database_url=url)
-    vault = load_vault(CustomerSettings(), var_dir)  # writes the key file the service will then reuse
+    vault = load_vault(CustomerSettings(), kernel)  # writes the key file the service will then reuse
     migrate.upgrade(url, "customer")
     rng = random.Random(7)
 

@@ -12,11 +12,14 @@ from shared.limits import build_limiter
 from gateway.openapi.service import aggregate
 from gateway.proxy.service import ROUTED_SERVICES, Upstreams
 from gateway.proxy.views import router as proxy_router
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, WebhookSettings
 from gateway.tokens import service as token_service
 from gateway.tokens.views import router as token_router
 from gateway.users import service as users_service
 from gateway.users.views import router as users_router
+from gateway.webhooks.flows import Webhooks
+from gateway.webhooks.scheduled import Poller
+from gateway.webhooks.views import router as webhooks_router
 from shared.app import create_service_app, uvicorn_factory, verifier_limits
 from shared.auth.tokens import TokenVerifier
 from shared.db import Database
@@ -30,10 +33,12 @@ def create_app(
     kernel: KernelSettings | None = None,
     gateway_settings: GatewaySettings | None = None,
     *,
+    webhook_settings: WebhookSettings | None = None,
     transports: dict[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
     kernel = kernel or load_settings(KernelSettings)
     gateway_settings = gateway_settings or load_settings(GatewaySettings)
+    webhook_settings = webhook_settings or load_settings(WebhookSettings)
     if gateway_settings.token_ttl_seconds > kernel.token_max_lifetime_seconds:
         # Every verifier would refuse such tokens: say so at start-up rather than at the first request.
         raise SettingsError(f"LOANCRM_GATEWAY_TOKEN_TTL_SECONDS: {gateway_settings.token_ttl_seconds} exceeds "
@@ -72,6 +77,9 @@ def create_app(
         return check
 
     limiter = build_limiter(kernel.redis_url)
+    webhooks = Webhooks(database=database, kernel=kernel, settings=webhook_settings, keyring=keyring,
+                        transports=transports)
+    poller = Poller(webhooks, webhook_settings.poll_seconds)
     public = APIRouter()
 
     @public.get("/api/openapi.json", include_in_schema=False)
@@ -87,10 +95,11 @@ def create_app(
         kernel=kernel,
         database=database,
         public_routers=[token_router, public],
-        routers=[users_router, proxy_router],
+        routers=[users_router, webhooks_router, proxy_router],
         verifier=verifier,
         ready_checks={name: peer_check(name) for name in ROUTED_SERVICES},
-        on_shutdown=[upstreams.aclose, limiter.aclose],
+        on_startup=[poller.start],
+        on_shutdown=[upstreams.aclose, limiter.aclose, poller.stop],
         # The gateway's own routes manage users: `users:admin` unless a route says otherwise.
         default_scopes=lambda _method: ("users:admin",),
     )
@@ -98,6 +107,7 @@ def create_app(
     app.state.keyring = keyring
     app.state.upstreams = upstreams
     app.state.limiter = limiter
+    app.state.webhooks = webhooks
     return app
 
 

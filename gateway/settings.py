@@ -16,3 +16,20 @@ class GatewaySettings(BaseSettings):
     sign_in_attempts_per_hour: int = Field(30, ge=1)
     sign_in_address_attempts_per_minute: int = Field(30, ge=1)
     sign_in_address_attempts_per_hour: int = Field(200, ge=1)
+
+
+class WebhookSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOANCRM_WEBHOOKS_", extra="ignore")
+
+    # How often the gateway relays new events and sends due deliveries; 0 turns the background task off (a
+    # pass then runs only when called, as the tests do).
+    poll_seconds: float = Field(5.0, ge=0)
+    max_attempts: int = Field(10, ge=1, le=50)
+    # Attempt n waits backoff_base * 2^(n-1) seconds (at most backoff_max), less a random jitter of up to half.
+    backoff_base_seconds: float = Field(30.0, gt=0)
+    backoff_max_seconds: float = Field(3600.0, gt=0)
+    timeout_seconds: float = Field(5.0, gt=0, le=60)
+    # Events younger than this are read again on the next pass: on PostgreSQL a transaction may commit an event
+    # after a later-numbered one, and must not be skipped (deliveries are deduplicated by event id).
+    settle_seconds: float = Field(30.0, ge=0)
+    batch_size: int = Field(100, ge=1, le=500)

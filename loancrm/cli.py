@@ -306,6 +306,35 @@ def _secrets_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _webhooks_deliver(_: argparse.Namespace) -> int:
+    """One relay and delivery pass, as the gateway's background task runs it (for a gateway run with it off)."""
+    import asyncio
+
+    from gateway.settings import WebhookSettings
+    from gateway.tokens.service import KeyRing, resolve_passphrase
+    from gateway.webhooks.flows import Webhooks
+    from shared.db import Database
+
+    kernel, gateway = load_settings(KernelSettings), load_settings(GatewaySettings)
+    configured = gateway.key_passphrase.get_secret_value() if gateway.key_passphrase else None
+    database = Database(kernel.database_url("gateway"))
+
+    async def run():  # noqa: ANN202
+        webhooks = Webhooks(database=database, kernel=kernel, settings=load_settings(WebhookSettings),
+                            keyring=KeyRing(resolve_passphrase(kernel, configured)))
+        try:
+            return await webhooks.run_once()
+        finally:
+            await webhooks.aclose()
+
+    try:
+        result = asyncio.run(run())
+    finally:
+        database.dispose()
+    print(f"{result.relayed} deliveries created, {result.attempted} attempted, {result.delivered} delivered")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loancrm", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -396,6 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     cob.add_argument("--through", type=date.fromisoformat, metavar="YYYY-MM-DD",
                      help="catch up: close every day from --date through this one, in order")
     cob.set_defaults(func=_monitoring_cob)
+
+    webhooks = commands.add_parser("webhooks", help="webhook deliveries").add_subparsers(dest="action", required=True)
+    webhooks.add_parser("deliver", help="relay new events and send due webhooks, once").set_defaults(
+        func=_webhooks_deliver)
     return parser
 
 

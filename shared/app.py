@@ -71,6 +71,7 @@ def create_service_app(
     public_routers: Sequence[APIRouter] = (),
     verifier: TokenVerifier | None = None,
     ready_checks: dict[str, ReadyCheck] | None = None,
+    on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     idempotency: IdempotencyStore | None = None,
     default_scopes: ScopeDefault | None = None,
@@ -82,6 +83,8 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        for hook in on_startup:
+            await hook()
         yield
         for hook in on_shutdown:
             await hook()

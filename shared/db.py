@@ -11,16 +11,18 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import Column, Numeric, event
+from sqlalchemy import Column, Numeric, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import registry
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
 
-__all__ = ["Database", "Money", "SQLModel", "money_column", "new_registry", "round_money"]
+__all__ = ["Database", "Money", "SQLModel", "insert_ignoring", "money_column", "new_registry", "round_money"]
 
 log = logging.getLogger(__name__)
 # How often a SQLite database's WAL is checkpointed (off the request path): the WAL holds at most what is written
@@ -131,6 +133,12 @@ def _round_units(element: round_money, compiler: Any, **kw: Any) -> str:
 @compiles(round_money, "sqlite")
 def _round_cents(element: round_money, compiler: Any, **kw: Any) -> str:
     return f"round({compiler.process(element.clauses, **kw)})"
+
+
+def insert_ignoring(session: Session, table: Table) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING on either backend: for rows that must exist once, written concurrently."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
 
 
 def money_column(nullable: bool = False, server_default: str | None = None) -> Column:

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
 from gateway.main import create_app as create_gateway
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, WebhookSettings
 from gateway.users.models import UserCreate
 from gateway.users.service import create_user
 from loancrm import migrate
@@ -176,7 +176,9 @@ def running_suite(backend: str, tmp: Path, **kernel_overrides: object) -> Iterat
         # The tests close business days years ahead of the real clock.
         state = services["monitoring"].state
         state.monitoring_settings = state.monitoring_settings.model_copy(update={"cob_days_ahead": 36_500})
-        gateway = create_gateway(kernel, GatewaySettings(), transports=peers)
+        # No background webhook task: the tests run passes themselves (gateway.webhooks.flows `run_once`).
+        gateway = create_gateway(kernel, GatewaySettings(), transports=peers,
+                                 webhook_settings=WebhookSettings(poll_seconds=0))
         boxes["gateway"].append(gateway)
         with ExitStack() as stack:
             client = stack.enter_context(TestClient(gateway, base_url="http://gateway"))

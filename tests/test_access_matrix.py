@@ -25,9 +25,10 @@ from shared.auth.roles import ROLE_SCOPES, Role
 from tests.customer.factory import person
 from tests.support import ADMIN_PASSWORD, PASSWORD
 
-ADM, OFF, ANA, COL, AUD, PAR, CC = (Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.COLLECTOR, Role.AUDITOR,
-                                    Role.PARTNER, Role.CREDIT_COMMITTEE)
-ALL = set(Role)
+ADM, OFF, ANA, COL, AUD, PAR, CC, SYS = (Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.COLLECTOR,
+                                         Role.AUDITOR, Role.PARTNER, Role.CREDIT_COMMITTEE, Role.SYSTEM)
+EVERYONE = set(Role)
+ALL = EVERYONE - {SYS}  # every person; the system identity reads event feeds only
 STAFF = {ADM, OFF, ANA, COL, AUD}
 
 
@@ -52,7 +53,7 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("gateway", "GET", "/metrics"): PUBLIC,
     ("gateway", "POST", "/auth/token"): PUBLIC,
     ("gateway", "GET", "/.well-known/jwks.json"): PUBLIC,
-    ("gateway", "GET", "/whoami"): Rule(ALL, None),
+    ("gateway", "GET", "/whoami"): Rule(EVERYONE, None),
     ("gateway", "POST", "/auth/users"): Rule({ADM}, "users:admin"),
     ("gateway", "GET", "/auth/users"): Rule({ADM, AUD}, ("users:admin", "audit:read")),
     ("gateway", "GET", "/auth/users/{username}"): Rule({ADM, AUD}, ("users:admin", "audit:read")),
@@ -62,11 +63,19 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("gateway", "POST", "/auth/users/{username}/password-reset"): Rule({ADM}, "users:admin"),
     ("gateway", "POST", "/auth/password"): PUBLIC,  # proves the current password itself
     ("gateway", "GET", "/auth/revocations"): PUBLIC,  # random session ids only, like the JWKS
+    # Everyone manages their own webhook subscriptions; the scope rule decides per event what each receives.
+    ("gateway", "POST", "/webhooks/subscriptions"): Rule(ALL, "webhooks:write"),
+    ("gateway", "GET", "/webhooks/subscriptions"): Rule(ALL, "webhooks:read"),
+    ("gateway", "GET", "/webhooks/subscriptions/{subscription_id}"): Rule(ALL, "webhooks:read"),
+    ("gateway", "DELETE", "/webhooks/subscriptions/{subscription_id}"): Rule(ALL, "webhooks:write"),
+    ("gateway", "GET", "/webhooks/deliveries"): Rule(ALL, "webhooks:read"),
+    ("gateway", "GET", "/webhooks/deliveries/{delivery_id}"): Rule(ALL, "webhooks:read"),
+    ("gateway", "POST", "/webhooks/deliveries/{delivery_id}/redeliver"): Rule(ALL, "webhooks:write"),
     # customer
     ("customer", "GET", "/health/live"): PUBLIC,
     ("customer", "GET", "/health/ready"): PUBLIC,
     ("customer", "GET", "/metrics"): PUBLIC,
-    ("customer", "GET", "/whoami"): Rule(ALL, None),
+    ("customer", "GET", "/whoami"): Rule(EVERYONE, None),
     ("customer", "POST", "/customers/imports"): Rule({ADM, OFF, PAR}, "customer:write"),
     ("customer", "POST", "/customers"): Rule({ADM, OFF, PAR}, "customer:write"),
     ("customer", "GET", "/customers"): Rule(ALL, "customer:read"),
@@ -127,10 +136,11 @@ TABLE: dict[tuple[str, str, str], Rule] = {
         Rule({ADM, OFF}, "customer:write"),
     ("customer", "GET", "/customers/{customer_id}/products"): Rule(ALL, "customer:read", obj="customer"),
     # scoring
+    ("scoring", "GET", "/events"): Rule({SYS}, "events:read"),
     ("scoring", "GET", "/health/live"): PUBLIC,
     ("scoring", "GET", "/health/ready"): PUBLIC,
     ("scoring", "GET", "/metrics"): PUBLIC,
-    ("scoring", "GET", "/whoami"): Rule(ALL, None),
+    ("scoring", "GET", "/whoami"): Rule(EVERYONE, None),
     ("scoring", "POST", "/models"): Rule({ADM, ANA}, "scoring:models"),
     ("scoring", "GET", "/models"): Rule({ADM, OFF, ANA, AUD}, "scoring:read"),
     ("scoring", "GET", "/models/{model_id}"): Rule({ADM, OFF, ANA, AUD}, "scoring:read"),
@@ -151,10 +161,11 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("scoring", "POST", "/applications/{application_id}/decision"): Rule({ADM, OFF, ANA, CC}, "scoring:write"),
     ("scoring", "POST", "/applications/{application_id}/disbursement"): Rule({ADM, OFF}, "scoring:write"),
     # monitoring
+    ("monitoring", "GET", "/events"): Rule({SYS}, "events:read"),
     ("monitoring", "GET", "/health/live"): PUBLIC,
     ("monitoring", "GET", "/health/ready"): PUBLIC,
     ("monitoring", "GET", "/metrics"): PUBLIC,
-    ("monitoring", "GET", "/whoami"): Rule(ALL, None),
+    ("monitoring", "GET", "/whoami"): Rule(EVERYONE, None),
     ("monitoring", "POST", "/loans/schedule-preview"): Rule(STAFF, "monitoring:read"),
     ("monitoring", "POST", "/loans"): Rule({ADM, OFF}, "monitoring:write"),
     ("monitoring", "GET", "/loans"): Rule(STAFF, "monitoring:read"),
@@ -364,8 +375,9 @@ def test_forged_and_narrowed_tokens(matrix: Matrix, service: str) -> None:
         spare = sorted(ROLE_SCOPES[role] - set(rule.needed))
         cells = [("forged", {"Authorization": f"Bearer {forged}"}, UNAUTHORIZED),
                  ("no token", {}, UNAUTHORIZED)]
-        if rule.needed:
+        if rule.needed and spare:  # a role holding no other scope (system) cannot narrow away from it
             cells.append((f"scope={spare[0]}", matrix.narrowed(role, spare[0]), FORBIDDEN))
+        if rule.needed:
             cells.append((f"scope={rule.needed[0]}", matrix.narrowed(role, rule.needed[0]), None))
         for via_gateway in (False, True) if service != "gateway" else (True,):
             for label, headers, expected in cells:

@@ -1,10 +1,8 @@
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
-from sqlmodel import Session, SQLModel
+from sqlmodel import SQLModel
 
-from shared.db import new_registry
+from shared.db import insert_ignoring, new_registry
 from shared.idempotency import IdempotencyStore, idempotency_table
+from shared.outbox import Outbox, outbox_table
 
 
 class MonitoringTable(SQLModel, registry=new_registry()):
@@ -13,9 +11,6 @@ class MonitoringTable(SQLModel, registry=new_registry()):
 
 metadata = MonitoringTable.metadata
 idempotency = IdempotencyStore(idempotency_table(metadata, "monitoring"))
+outbox = Outbox(outbox_table(metadata, "monitoring"))
+__all__ = ["MonitoringTable", "idempotency", "insert_ignoring", "metadata", "outbox"]
 
-
-def insert_ignoring(session: Session, table: Table) -> Insert:
-    """INSERT … ON CONFLICT DO NOTHING on either backend: for rows that must exist once, written concurrently."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()

@@ -10,7 +10,7 @@ from services.monitoring.collections.views import router as collections_router
 from services.monitoring.alerts.views import router as alerts_router
 from services.monitoring.approvals.views import router as approvals_router
 
-from services.monitoring.db import idempotency
+from services.monitoring.db import idempotency, outbox
 from services.monitoring.rules.views import router as rules_router
 from services.monitoring.delinquency.views import router as delinquency_router
 from services.monitoring.exposure.views import router as exposure_router
@@ -24,6 +24,7 @@ from services.monitoring.settings import MonitoringSettings
 from shared.app import create_service_app, uvicorn_factory
 from shared.auth.tokens import TokenVerifier
 from shared.db import Database
+from shared.event_feed import event_feed_router
 from shared.settings import KernelSettings, load_settings
 
 
@@ -46,7 +47,8 @@ def create_app(
         verifier=verifier,
         routers=[loans_router, repayments_router, delinquency_router, classification_router,
                  cob_router, alerts_router, rules_router, collections_router,
-                 checks_router, portfolio_router, transactions_router, approvals_router, exposure_router],
+                 checks_router, portfolio_router, transactions_router, approvals_router, exposure_router,
+                 event_feed_router(outbox)],
         on_shutdown=[lambda: app.state.peers.aclose()],
     )
     app.state.peers = peers

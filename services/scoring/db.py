@@ -2,6 +2,7 @@ from sqlmodel import SQLModel
 
 from shared.db import new_registry
 from shared.idempotency import IdempotencyStore, idempotency_table
+from shared.outbox import Outbox, outbox_table
 
 
 class ScoringTable(SQLModel, registry=new_registry()):
@@ -10,3 +11,4 @@ class ScoringTable(SQLModel, registry=new_registry()):
 
 metadata = ScoringTable.metadata
 idempotency = IdempotencyStore(idempotency_table(metadata, "scoring"))
+outbox = Outbox(outbox_table(metadata, "scoring"))

@@ -6,7 +6,7 @@ from sqlalchemy import event
 
 from services.scoring.api import ScoringState
 from services.scoring.applications.views import router as applications_router
-from services.scoring.db import idempotency
+from services.scoring.db import idempotency, outbox
 from services.scoring.hashing import load_hash_key
 from services.scoring.registry.flows import artifact_store
 from services.scoring.registry.serving import ServingModels
@@ -22,6 +22,7 @@ from shared.auth.tokens import TokenVerifier
 from shared.clients.customer import CustomerClient
 from shared.clients.monitoring import MonitoringClient
 from shared.db import Database
+from shared.event_feed import event_feed_router
 from shared.settings import KernelSettings, load_settings
 
 
@@ -63,7 +64,7 @@ def create_app(
         description="Probability of default, points, grade and decision for applicants and borrowers.",
         kernel=kernel,
         database=database,
-        routers=[registry_router, scores_router, stability_router, applications_router],
+        routers=[registry_router, scores_router, stability_router, applications_router, event_feed_router(outbox)],
         verifier=verifier,
         on_shutdown=[shadow.aclose, writer.aclose, customer.aclose, monitoring.aclose],
     )

@@ -9,28 +9,35 @@ class Role(StrEnum):
     AUDITOR = "auditor"
     PARTNER = "partner"
     CREDIT_COMMITTEE = "credit_committee"  # the higher authority: approvals above the policy's committee threshold
+    # Not a person: the gateway's webhook relay reading the services' event feeds (`events:read`, nothing else).
+    SYSTEM = "system"
 
 
 # What each role may ask for in a token's `scope` (by default it gets the union over its roles). A scope only
 # narrows: a route needs one of its scopes AND one of its roles. `<service>:read` reads, `<service>:write` changes;
 # `scoring:models` changes the model registry, `users:admin` the gateway's users, `audit:read` reads the logs
-# of who saw what. Partners are not issued monitoring scopes: monitoring has no partner-owned records.
+# of who saw what, `webhooks:read/write` the caller's own webhook subscriptions and deliveries, `events:read` the
+# services' event feeds. Partners are not issued monitoring scopes: monitoring has no partner-owned records.
+_WEBHOOKS = frozenset({"webhooks:read", "webhooks:write"})
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(
         {"customer:read", "customer:write", "scoring:read", "scoring:write", "monitoring:read",
-         "monitoring:write", "scoring:models", "users:admin", "audit:read"}
+         "monitoring:write", "scoring:models", "users:admin", "audit:read"} | _WEBHOOKS
     ),
     Role.LOAN_OFFICER: frozenset(
         {"customer:read", "customer:write", "scoring:read", "scoring:write", "monitoring:read", "monitoring:write"}
+        | _WEBHOOKS
     ),
     Role.RISK_ANALYST: frozenset(
         {"customer:read", "scoring:read", "scoring:write", "scoring:models", "monitoring:read", "monitoring:write"}
+        | _WEBHOOKS
     ),
     # customer:write: a collector logs its contacts with the borrower.
-    Role.COLLECTOR: frozenset({"customer:read", "customer:write", "monitoring:read", "monitoring:write"}),
-    Role.AUDITOR: frozenset({"customer:read", "scoring:read", "monitoring:read", "audit:read"}),
-    Role.PARTNER: frozenset({"customer:read", "customer:write", "scoring:read", "scoring:write"}),
-    Role.CREDIT_COMMITTEE: frozenset({"customer:read", "scoring:read", "scoring:write", "monitoring:read"}),
+    Role.COLLECTOR: frozenset({"customer:read", "customer:write", "monitoring:read", "monitoring:write"}) | _WEBHOOKS,
+    Role.AUDITOR: frozenset({"customer:read", "scoring:read", "monitoring:read", "audit:read"}) | _WEBHOOKS,
+    Role.PARTNER: frozenset({"customer:read", "customer:write", "scoring:read", "scoring:write"}) | _WEBHOOKS,
+    Role.CREDIT_COMMITTEE: frozenset({"customer:read", "scoring:read", "scoring:write", "monitoring:read"}) | _WEBHOOKS,
+    Role.SYSTEM: frozenset({"events:read"}),
 }
 
 

@@ -20,7 +20,8 @@ from sqlalchemy import ColumnElement, false, or_, true
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 
-SEE_EVERY_BRANCH = (Role.ADMIN, Role.AUDITOR, Role.RISK_ANALYST, Role.COLLECTOR, Role.CREDIT_COMMITTEE)
+# SYSTEM holds `events:read` only: it reads every branch's event feed, for the webhook relay to filter per subscriber.
+SEE_EVERY_BRANCH = (Role.ADMIN, Role.AUDITOR, Role.RISK_ANALYST, Role.COLLECTOR, Role.CREDIT_COMMITTEE, Role.SYSTEM)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from services.monitoring.alerts.models import OPEN_STATUSES, TRANSITIONS, Alert, AlertEvent, AlertStatus
-from services.monitoring.db import insert_ignoring
+from services.monitoring.db import insert_ignoring, outbox
 from services.monitoring.loans.models import Loan, new_id
 from services.monitoring.rules import engine
 from services.monitoring.rules.engine import Facts
@@ -18,6 +18,7 @@ from services.monitoring.rules.models import EarlyWarningRule
 from services.monitoring.rules.service import alert_drafts, due_date, enabled_rules
 from shared.auth.scope import Visibility
 from shared.errors import Problem
+from shared.outbox import EventType
 
 
 def raise_alerts(session: Session, drafts: Sequence[dict[str, Any]]) -> int:
@@ -28,8 +29,27 @@ def raise_alerts(session: Session, drafts: Sequence[dict[str, Any]]) -> int:
         Loan.id.in_({d["loan_id"] for d in drafts}))).all())
     rows = [{**d, "id": new_id(), "branch": branches[d["loan_id"]], "status": AlertStatus.OPEN.value,
              "due_at": due_date(d["severity"], d["created_on"])} for d in drafts]
-    statement = insert_ignoring(session, Alert.__table__).returning(Alert.__table__.c.id)
-    return len(session.execute(statement, rows).all())
+    table = Alert.__table__
+    statement = insert_ignoring(session, table).returning(
+        table.c.id, table.c.loan_id, table.c.customer_id, table.c.branch, table.c.rule, table.c.severity,
+        table.c.due_at)
+    raised = session.execute(statement, rows).mappings().all()
+    outbox.record_many(session, [dict(type=EventType.ALERT_RAISED, subject_id=a["id"], branch=a["branch"],
+                                      customer_id=a["customer_id"], payload={
+                                          "alert_id": a["id"], "loan_id": a["loan_id"], "customer_id": a["customer_id"],
+                                          "branch": a["branch"], "rule": a["rule"], "severity": a["severity"],
+                                          "status": AlertStatus.OPEN.value, "due_at": a["due_at"]})
+                                 for a in raised])
+    return len(raised)
+
+
+def _resolved(session: Session, alert: Alert, actor: str) -> None:
+    """The webhook event of an alert closed (resolved, dismissed, or disproved by a correction)."""
+    outbox.record(session, EventType.ALERT_RESOLVED, alert.id, {
+        "alert_id": alert.id, "loan_id": alert.loan_id, "customer_id": alert.customer_id, "branch": alert.branch,
+        "rule": alert.rule, "severity": alert.severity, "status": alert.status, "closed_on": alert.closed_on,
+        "resolved_by": actor,
+    }, branch=alert.branch, customer_id=alert.customer_id)
 
 
 def list_alerts(session: Session, *, scope: Visibility, customer_id: str | None = None, loan_id: str | None = None,
@@ -62,6 +82,7 @@ def _move(session: Session, alert_id: str, to: AlertStatus, *, actor: str, scope
         alert.owner = actor
     if to not in OPEN_STATUSES:
         alert.closed_on = as_of
+        _resolved(session, alert, actor)
     session.add(alert)
     session.flush()
     return alert
@@ -102,6 +123,7 @@ def close_by_correction(session: Session, alert: Alert, *, reference: str, note:
                            to_status=AlertStatus.RESOLVED_BY_CORRECTION.value, actor=SYSTEM, note=note[:500]))
     alert.status, alert.corrected_by, alert.closed_on = AlertStatus.RESOLVED_BY_CORRECTION.value, reference, as_of
     session.add(alert)
+    _resolved(session, alert, SYSTEM)
 
 
 def reopen_after_correction(session: Session, alert: Alert, evidence: dict[str, Any], *, note: str) -> None:

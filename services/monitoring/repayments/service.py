@@ -19,6 +19,7 @@ from services.monitoring.alerts.service import (
     reopen_after_correction,
     restate,
 )
+from services.monitoring.db import outbox
 from services.monitoring.classification.rules import ChangeCause, ChangeRecord, LoanClass, RiskState
 from services.monitoring.delinquency import service as delinquency
 from services.monitoring.delinquency.models import DelinquencyPause
@@ -37,6 +38,7 @@ from services.monitoring.rules.models import EarlyWarningRule, RuleKind
 from services.monitoring.rules.service import alert_drafts, enabled_rules
 from shared.auth.scope import Visibility
 from shared.errors import Problem
+from shared.outbox import EventType
 
 
 def active_postings(session: Session, loan_id: str) -> list[Posting]:
@@ -312,6 +314,10 @@ def post_repayment(session: Session, loan_id: str, command: RepaymentCreate, *, 
                       booked_on=as_of, created_by=posted_by)
     session.add(posting)
     session.flush()
+    outbox.record(session, EventType.REPAYMENT_POSTED, posting.id, {
+        "posting_id": posting.id, "loan_id": loan.id, "customer_id": loan.customer_id, "branch": loan.branch,
+        "external_id": posting.external_id, "amount": posting.amount, "value_date": value_date, "booked_on": as_of,
+    }, branch=loan.branch, customer_id=loan.customer_id)
     cause = ChangeCause.BACKDATED_REPAYMENT if value_date < as_of else ChangeCause.REPAYMENT
     before = delinquency.stored_state(loan)
     records, reallocated = _rebook(session, loan, value_date, as_of, cause, posting.id, received=posting)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from services.scoring.db import outbox
 from services.scoring.applications.models import (Application, ApplicationCreate, ApplicationEvent,
                                                   ApplicationStatus, DecisionCommand, ReviewDecision)
 from services.scoring.ids import now
@@ -19,6 +20,7 @@ from services.scoring.scores.models import Score
 from services.scoring.settings import ScoringSettings
 from shared.auth.scope import Visibility
 from shared.errors import Problem
+from shared.outbox import EventType
 
 _STATUS_FOR_DECISION = {"approve": ApplicationStatus.APPROVED, "decline": ApplicationStatus.DECLINED,
                         "review": ApplicationStatus.IN_REVIEW}
@@ -31,6 +33,22 @@ def _record(session: Session, application: Application, to: ApplicationStatus, a
     application.status = to
     application.updated_at = now()
     session.add(application)
+    _publish(session, application, to, actor)
+
+
+def _publish(session: Session, application: Application, to: ApplicationStatus, actor: str) -> None:
+    """The webhook events of a status change, in the transaction that makes it."""
+    if to in (ApplicationStatus.APPROVED, ApplicationStatus.DECLINED):
+        type_, payload = EventType.APPLICATION_DECIDED, {"status": to.value, "decided_by": actor}
+    elif to == ApplicationStatus.DISBURSED:
+        type_, payload = EventType.LOAN_DISBURSED, {"loan_id": application.loan_id, "disbursed_by": actor}
+    else:
+        return
+    outbox.record(session, type_, application.id, {
+        "application_id": application.id, "customer_id": application.customer_id, "branch": application.branch,
+        "product": application.product, "amount": application.amount, "term_months": application.term_months,
+        "approved_amount": application.approved_amount, **payload,
+    }, branch=application.branch, customer_id=application.customer_id, owner=application.submitted_by)
 
 
 def check_request(settings: ScoringSettings, command: ApplicationCreate) -> None:
