@@ -38,11 +38,16 @@ def test_a_request_id_is_generated_when_absent_and_query_strings_pass_through(su
     assert response.status_code == 200 and len(response.headers["x-request-id"]) == 32
 
 
-def test_errors_from_a_service_come_back_unchanged(suite):
+def test_errors_from_a_service_come_back_naming_the_public_path(suite):
+    """Issue 17, Found 7: `instance` named the service's internal path (`/nothing-here`)."""
     response = suite.client.post("/api/customer/nothing-here", headers=suite.headers("admin"), json={"a": 1})
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["instance"] == "/nothing-here"
+    assert response.json()["instance"] == "/api/customer/nothing-here"
+    missing = suite.client.get("/api/monitoring/loans/x", headers=suite.headers("admin"))
+    assert missing.status_code == 404 and missing.json()["instance"] == "/api/monitoring/loans/x"
+    direct = suite.direct["monitoring"].get("/loans/x", headers=suite.headers("admin"))
+    assert direct.json()["instance"] == "/loans/x"
 
 
 def test_aggregated_openapi_lists_every_service_under_its_prefix(suite):
