@@ -187,6 +187,48 @@ def test_uvicorn_is_started_without_its_server_header(suite):
     assert response.status_code == 200 and "server" not in response.headers
 
 
+def test_through_the_gateway_each_header_comes_once_and_no_server_is_named(suite):
+    """Issue 17, Found 7: through the gateway `date` came twice (the service's and the gateway's own server's), and
+    `server` too. Over real sockets, as `loancrm up` serves: the in-process client shows neither server's headers."""
+    import asyncio
+
+    import httpx
+    import uvicorn
+
+    from loancrm.supervisor import uvicorn_options
+
+    gateway_port, customer_port = _closed_port(), _closed_port()
+    kernel = KernelSettings(**{**suite.kernel.model_dump(), "gateway_port": gateway_port,
+                               "customer_port": customer_port, "customer_url": f"http://127.0.0.1:{customer_port}"})
+    gateway = create_app(kernel, GatewaySettings())  # forwarding over a socket, with the production client
+    servers = [uvicorn.Server(uvicorn.Config(gateway, **uvicorn_options(kernel, "gateway"))),
+               # The suite's own service, so its start-up and shutdown are the suite's.
+               uvicorn.Server(uvicorn.Config(suite.services["customer"], **uvicorn_options(kernel, "customer"),
+                                             lifespan="off"))]
+
+    async def run() -> list[httpx.Response]:
+        tasks = [asyncio.create_task(server.serve()) for server in servers]
+        while not all(server.started for server in servers):
+            await asyncio.sleep(0.02)
+        try:
+            async with httpx.AsyncClient(headers=suite.headers("admin")) as client:
+                return [await client.get(f"http://127.0.0.1:{gateway_port}/api/customer/whoami"),
+                        await client.get(f"http://127.0.0.1:{gateway_port}/api/customer/customers/nobody"),
+                        await client.get(f"http://127.0.0.1:{customer_port}/whoami")]
+        finally:
+            for server in servers:
+                server.should_exit = True
+            await asyncio.gather(*tasks)
+
+    through, missing, direct = asyncio.run(run())
+    assert through.status_code == 200 and through.json()["sub"] == "admin"
+    assert missing.status_code == 404 and missing.json()["instance"] == "/api/customer/customers/nobody"
+    for response in (through, missing, direct):
+        assert len(response.headers.get_list("date")) == 1, response.headers.raw
+        assert "server" not in response.headers
+        assert all(len(response.headers.get_list(name)) == 1 for name in response.headers), response.headers.raw
+
+
 def test_docs_and_metrics_can_be_switched_off(suite):
     """Found 14: /docs and /metrics (with failed sign-in counts) were public on every port."""
     from fastapi.testclient import TestClient
