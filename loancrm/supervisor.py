@@ -40,7 +40,8 @@ def serve(kernel: KernelSettings, service: str) -> None:
     uvicorn.run(APPS[service], factory=True, **uvicorn_options(kernel, service))
 
 
-def _wait_live(kernel: KernelSettings, processes: dict[str, subprocess.Popen], timeout: float = 60.0) -> None:
+def _wait_live(kernel: KernelSettings, processes: dict[str, subprocess.Popen], timeout: float = 180.0) -> None:
+    # Generous: a process that exits is reported at once; one still importing on a busy machine is not dead.
     deadline = time.monotonic() + timeout
     pending = set(processes)
     while pending:
