@@ -212,18 +212,25 @@ def test_through_the_gateway_each_header_comes_once_and_no_server_is_named(suite
             await asyncio.sleep(0.02)
         try:
             async with httpx.AsyncClient(headers=suite.headers("admin")) as client:
-                return [await client.get(f"http://127.0.0.1:{gateway_port}/api/customer/whoami"),
-                        await client.get(f"http://127.0.0.1:{gateway_port}/api/customer/customers/nobody"),
-                        await client.get(f"http://127.0.0.1:{customer_port}/whoami")]
+                gateway_url = f"http://127.0.0.1:{gateway_port}/api/customer"
+                return [await client.get(f"{gateway_url}/whoami"),
+                        await client.get(f"{gateway_url}/customers/nobody"),
+                        await client.get(f"http://127.0.0.1:{customer_port}/whoami"),
+                        # An encoded `?` stays in the id; a body reaches the service whole.
+                        await client.get(f"{gateway_url}/customers/a%3Fb"),
+                        await client.post(f"{gateway_url}/customers", json={"name": "x"},
+                                          headers={"Idempotency-Key": "socket-test-1"})]
         finally:
             for server in servers:
                 server.should_exit = True
             await asyncio.gather(*tasks)
 
-    through, missing, direct = asyncio.run(run())
+    through, missing, direct, encoded, posted = asyncio.run(run())
     assert through.status_code == 200 and through.json()["sub"] == "admin"
     assert missing.status_code == 404 and missing.json()["instance"] == "/api/customer/customers/nobody"
-    for response in (through, missing, direct):
+    assert encoded.status_code == 404 and encoded.json()["instance"] == "/api/customer/customers/a%3Fb"
+    assert posted.status_code == 422 and "body.national_id" in {e["field"] for e in posted.json()["errors"]}
+    for response in (through, missing, direct, encoded, posted):
         assert len(response.headers.get_list("date")) == 1, response.headers.raw
         assert "server" not in response.headers
         assert all(len(response.headers.get_list(name)) == 1 for name in response.headers), response.headers.raw
