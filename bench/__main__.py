@@ -9,7 +9,7 @@ import importlib
 import sys
 
 BENCHMARKS = {
-    "gateway": ("bench.bench_gateway", ["--requests", "1000"]),
+    "gateway": ("bench.bench_gateway", ["--requests", "400", "--rounds", "2"]),
     "scoring": ("bench.bench_scoring_onnx", []),
     "scoring_api": ("bench.bench_scoring_api", ["--requests", "1000"]),
     "customer": ("bench.bench_customer", ["--customers", "100000"]),

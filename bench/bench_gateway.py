@@ -1,25 +1,40 @@
-"""Gateway overhead: an authenticated call through the gateway vs straight to the service, and the cost of the
-HTTP client behind it. Reports ratios against baselines measured in the same run.
+"""Gateway overhead: the same calls through the gateway and straight to the service, side by side in one run, with
+token verification and Redis-shared rate limits on, for each client the gateway can forward with.
 
-    python -m bench gateway [--requests 2000] [--concurrency 8]
+Two calls: `/whoami` (the token check and little else, so the gateway's own cost shows most) and a risk analyst's
+masked `GET /customers/{id}` (a real personal-data read, with whatever the service does for one). Rounds alternate
+between the targets, so a machine that slows down mid-run slows each alike.
+
+    python -m bench gateway [--requests 600] [--rounds 3] [--concurrency 8] [--redis-url redis://127.0.0.1:6379/0]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import subprocess
+import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
+import redis
 
-from bench.common import percentiles, running_suite, write_result
+from bench.bench_customer import _person
+from bench.common import free_ports, percentiles, running_suite, write_result
+
+# The client the gateway forwards with by default first; the others are what it was measured against.
+CLIENTS = ("aiohttp", "httpx_aiohttp", "httpx")
+ANALYST_PASSWORD = "bench-analyst-secret"
 
 
-async def _load(url: str, headers: dict[str, str], requests: int, concurrency: int) -> dict:
+async def _load(url: str, headers: dict[str, str], requests: int, concurrency: int) -> tuple[list[float], float]:
     latencies: list[float] = []
     async with aiohttp.ClientSession(headers=headers) as session:
         async def worker(count: int) -> None:
@@ -27,72 +42,111 @@ async def _load(url: str, headers: dict[str, str], requests: int, concurrency: i
                 started = time.perf_counter()
                 async with session.get(url) as response:
                     await response.read()
-                    assert response.status == 200, response.status
+                    assert response.status == 200, (url, response.status)
                 latencies.append(time.perf_counter() - started)
 
+        await worker(concurrency)  # connections opened before the clock starts
+        latencies.clear()
         started = time.perf_counter()
         await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return {**percentiles(latencies), "rps": round(len(latencies) / elapsed, 1)}
+        return latencies, time.perf_counter() - started
 
 
-async def _client_cost(url: str, headers: dict[str, str], requests: int) -> dict:
-    """Sequential calls with each client the services could use to reach a peer."""
-    results = {}
-    clients = {
-        "httpx_default": httpx.AsyncClient(headers=headers),
-        "httpx_aiohttp_transport": httpx.AsyncClient(headers=headers, transport=AiohttpTransport()),
-    }
-    for name, client in clients.items():
-        async with client:
-            await client.get(url)
-            samples = []
-            for _ in range(requests):
-                started = time.perf_counter()
-                (await client.get(url)).raise_for_status()
-                samples.append(time.perf_counter() - started)
-        results[name] = percentiles(samples)
-    return results
+@contextmanager
+def _gateway(env: dict[str, str], client: str) -> Iterator[int]:
+    """One more gateway process beside the suite's, on the same databases, forwarding with `client`."""
+    port = free_ports(1)[0]
+    env = {**env, "LOANCRM_GATEWAY_PORT": str(port), "LOANCRM_GATEWAY_UPSTREAM_CLIENT": client}
+    process = subprocess.Popen([sys.executable, "-m", "loancrm", "serve", "gateway"], env=env,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"the {client} gateway did not start") from None
+                time.sleep(0.2)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _analyst_and_customer(gateway: str, admin: dict[str, str]) -> tuple[dict[str, str], str]:
+    """A risk analyst's token and one customer for them to read (masked)."""
+    name = f"analyst-{uuid.uuid4().hex[:8]}"
+    httpx.post(f"{gateway}/auth/users", headers=admin, json={
+        "username": name, "password": ANALYST_PASSWORD, "roles": ["risk_analyst"]}).raise_for_status()
+    token = httpx.post(f"{gateway}/auth/token", data={"username": name, "password": ANALYST_PASSWORD})
+    token.raise_for_status()
+    created = httpx.post(f"{gateway}/api/customer/customers", json=_person(7),
+                         headers={**admin, "Idempotency-Key": uuid.uuid4().hex})
+    created.raise_for_status()
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}, created.json()["id"]
+
+
+def _check_redis(url: str) -> None:
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        raise SystemExit(f"bench gateway measures with Redis-shared limits: {url} is unreachable ({exc})") from None
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="bench gateway")
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=600, help="requests per target per round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--redis-url", default=os.environ.get("LOANCRM_REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = parser.parse_args(argv)
-    # The per-user rate limit is not what is measured here: lifted so that every request is served.
-    limits = {"LOANCRM_GATEWAY_RATE_LIMIT_PER_MINUTE": str(10 * args.requests)}
-    with tempfile.TemporaryDirectory() as scratch, running_suite(Path(scratch), limits) as suite:
-        headers = {"Authorization": f"Bearer {suite['token']}"}
+    _check_redis(args.redis_url)
+    # The per-user rate limit is counted (in Redis) but lifted, so that every request is served.
+    env = {"LOANCRM_GATEWAY_RATE_LIMIT_PER_MINUTE": str(100 * args.requests * args.rounds),
+           "LOANCRM_REDIS_URL": args.redis_url}
+    with tempfile.TemporaryDirectory() as scratch, running_suite(Path(scratch), env) as suite, ExitStack() as stack:
         ports = suite["ports"]
-        direct_url = f"http://127.0.0.1:{ports['customer']}/whoami"
-        targets = {
-            "service /health/live (floor)": f"http://127.0.0.1:{ports['customer']}/health/live",
-            "service /whoami (token verified)": direct_url,
-            "gateway -> service /whoami": f"http://127.0.0.1:{ports['gateway']}/api/customer/whoami",
-        }
-        measured = {name: asyncio.run(_load(url, headers, args.requests, args.concurrency))
-                    for name, url in targets.items()}
-        clients = asyncio.run(_client_cost(direct_url, headers, min(args.requests, 500)))
-    floor = measured["service /health/live (floor)"]
-    direct = measured["service /whoami (token verified)"]
-    routed = measured["gateway -> service /whoami"]
+        gateways = {"aiohttp": ports["gateway"],
+                    **{client: stack.enter_context(_gateway(suite["env"], client)) for client in CLIENTS[1:]}}
+        admin = {"Authorization": f"Bearer {suite['token']}"}
+        analyst, customer_id = _analyst_and_customer(f"http://127.0.0.1:{ports['gateway']}", admin)
+        direct = f"http://127.0.0.1:{ports['customer']}"
+        calls = {"whoami": ("/whoami", admin), "customer_read": (f"/customers/{customer_id}", analyst)}
+        targets: dict[str, tuple[str, dict[str, str]]] = {
+            "gateway /whoami (answers itself)": (f"http://127.0.0.1:{ports['gateway']}/whoami", admin)}
+        for call, (path, headers) in calls.items():
+            targets[f"{call} direct"] = (direct + path, headers)
+            for client, port in gateways.items():
+                targets[f"{call} via gateway ({client})"] = (f"http://127.0.0.1:{port}/api/customer{path}", headers)
+        samples: dict[str, list[float]] = {name: [] for name in targets}
+        elapsed = dict.fromkeys(targets, 0.0)
+        for _ in range(args.rounds):
+            for name, (url, headers) in targets.items():
+                latencies, seconds = asyncio.run(_load(url, headers, args.requests, args.concurrency))
+                samples[name] += latencies
+                elapsed[name] += seconds
+    measured = {name: {**percentiles(samples[name]), "rps": round(len(samples[name]) / elapsed[name], 1)}
+                for name in targets}
     ratios = {
-        "token_check_p50_vs_floor": round(direct["p50_ms"] / floor["p50_ms"], 2),
-        "gateway_p50_vs_direct": round(routed["p50_ms"] / direct["p50_ms"], 2),
-        "gateway_throughput_vs_direct": round(routed["rps"] / direct["rps"], 2),
-        "httpx_default_vs_aiohttp_transport_p50": round(
-            clients["httpx_default"]["p50_ms"] / clients["httpx_aiohttp_transport"]["p50_ms"], 2),
-    }
-    print(f"{'target':40} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+        call: {client: {
+            "gateway_throughput_vs_direct": round(measured[f"{call} via gateway ({client})"]["rps"]
+                                                  / measured[f"{call} direct"]["rps"], 2),
+            "gateway_p50_vs_direct": round(measured[f"{call} via gateway ({client})"]["p50_ms"]
+                                           / measured[f"{call} direct"]["p50_ms"], 2)} for client in CLIENTS}
+        for call in calls}
+    print(f"{'target':42} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
     for name, row in measured.items():
-        print(f"{name:40} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['rps']:8.0f}")
-    for name, row in clients.items():
-        print(f"client {name:33} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f}")
-    for name, value in ratios.items():
-        print(f"{name:45} {value}")
-    result = {"concurrency": args.concurrency, "requests": args.requests, "targets": measured,
-              "clients_sequential": clients, "ratios": ratios}
+        print(f"{name:42} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['rps']:8.0f}")
+    print(f"{'call, forwarding client':42} {'gateway_throughput_vs_direct':>29} {'gateway_p50_vs_direct':>22}")
+    for call, by_client in ratios.items():
+        for client, row in by_client.items():
+            chosen = "  (the gateway's)" if client == CLIENTS[0] else ""
+            print(f"{call + ', ' + client:42} {row['gateway_throughput_vs_direct']:29} "
+                  f"{row['gateway_p50_vs_direct']:22}{chosen}")
+    result = {"concurrency": args.concurrency, "requests_per_round": args.requests, "rounds": args.rounds,
+              "redis_limits": True, "targets": measured, "ratios": ratios}
     print(f"written to {write_result('gateway', result)}")
     return result
 

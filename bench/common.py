@@ -45,7 +45,8 @@ def free_ports(n: int) -> list[int]:
 
 @contextmanager
 def running_suite(var_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[dict]:
-    """`loancrm up` in a scratch folder on free ports; yields the ports and an admin token."""
+    """`loancrm up` in a scratch folder on free ports; yields the ports, an admin token and the environment the
+    processes run with (to start another one beside them)."""
     ports = dict(zip(("gateway", "customer", "scoring", "monitoring"), free_ports(4), strict=True))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOANCRM_")}
     env.update({"LOANCRM_VAR_DIR": str(var_dir), "LOANCRM_ADMIN_PASSWORD": "bench-operator-secret",
@@ -61,7 +62,7 @@ def running_suite(var_dir: Path, extra_env: dict[str, str] | None = None) -> Ite
             raise RuntimeError("loancrm up exited before it was up")
         token = httpx.post(f"http://127.0.0.1:{ports['gateway']}/auth/token",
                            data={"username": "admin", "password": "bench-operator-secret"}).json()["access_token"]
-        yield {"ports": ports, "token": token}
+        yield {"ports": ports, "token": token, "env": env}
     finally:
         process.terminate()
         process.wait(timeout=30)

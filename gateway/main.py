@@ -6,12 +6,12 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request
+from starlette.middleware import Middleware
 
 from gateway.db import idempotency
 from shared.limits import build_limiter
 from gateway.openapi.service import aggregate
-from gateway.proxy.service import ROUTED_SERVICES, Upstreams
-from gateway.proxy.views import router as proxy_router
+from gateway.proxy.service import ROUTED_SERVICES, ServiceRoutes, Upstreams
 from gateway.settings import GatewaySettings, WebhookSettings
 from gateway.tokens import service as token_service
 from gateway.tokens.views import router as token_router
@@ -67,6 +67,7 @@ def create_app(
         timeout=gateway_settings.upstream_timeout_seconds,
         connect_timeout=gateway_settings.upstream_connect_timeout_seconds,
         transports=transports,
+        client=gateway_settings.upstream_client,
     )
 
     def peer_check(name: str):  # noqa: ANN202
@@ -95,7 +96,7 @@ def create_app(
         kernel=kernel,
         database=database,
         public_routers=[token_router, public],
-        routers=[users_router, webhooks_router, proxy_router],
+        routers=[users_router, webhooks_router],
         verifier=verifier,
         ready_checks={name: peer_check(name) for name in ROUTED_SERVICES},
         on_startup=[poller.start],
@@ -103,6 +104,8 @@ def create_app(
         # The gateway's own routes manage users: `users:admin` unless a route says otherwise.
         default_scopes=lambda _method: ("users:admin",),
     )
+    # Innermost of the middleware, so the kernel's (request id, limits, security headers) wrap the forwarding too.
+    app.user_middleware.append(Middleware(ServiceRoutes, upstreams=upstreams))
     app.state.gateway_settings = gateway_settings
     app.state.keyring = keyring
     app.state.upstreams = upstreams

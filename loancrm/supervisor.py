@@ -30,6 +30,9 @@ def uvicorn_options(kernel: KernelSettings, service: str) -> dict[str, object]:
         "proxy_headers": service == "gateway",
         # Answers name no server software (the gateway passed on the services' too: "uvicorn, uvicorn").
         "server_header": False,
+        # Named, not left to "auto": without them (a missing wheel) every process is slower, so fail instead.
+        "loop": "uvloop",
+        "http": "httptools",
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from typing import Any
 
@@ -16,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("loancrm.errors")
+# Where a proxy in front says it mounts this app (the gateway sends `/api/{service}`); anything else is ignored.
+_FORWARDED_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)*")
 
 
 class FieldError(BaseModel):
@@ -61,13 +64,19 @@ def field_problem(field: str, message: str, status: int = 422, title: str = "Inv
     return Problem(status, title, f"{field}: {message}", errors=[FieldError(field=field, message=message)])
 
 
+def public_path(request: Request) -> str:
+    """The path as the caller addressed it: through the gateway, `/api/monitoring/loans/x`, not `/loans/x`."""
+    prefix = request.headers.get("x-forwarded-prefix", "")
+    return (prefix if _FORWARDED_PREFIX.fullmatch(prefix) else "") + request.url.path
+
+
 def problem_response(request: Request | None, problem: Problem) -> JSONResponse:
     body = ProblemDetail(
         type=problem.type,
         title=problem.title,
         status=problem.status,
         detail=problem.detail,
-        instance=str(request.url.path) if request is not None else None,
+        instance=public_path(request) if request is not None else None,
         request_id=getattr(request.state, "request_id", None) if request is not None else None,
         errors=problem.errors,
     ).model_dump(exclude_none=True)

@@ -63,20 +63,29 @@ class MemoryCounter:
         return Counts(self._counts.get((key, slot), 0), self._counts.get((key, slot - 1), 0), now - slot * window)
 
 
+# Count a hit in this window's key, kept for two windows (the next window's estimate still reads it), and read the
+# window before.
+_HIT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {count, tonumber(redis.call('GET', KEYS[2]) or '0')}
+"""
+
+
 class RedisCounter:
     def __init__(self, url: str, fallback: MemoryCounter, clock: Callable[[], float] = time.time) -> None:
         self._redis = Redis.from_url(url, socket_timeout=0.2, socket_connect_timeout=0.2)
         self._fallback = fallback
         self._clock = clock
+        # One command, one reply per hit (a MULTI/EXEC pipeline was five, a sixth of the gateway's time a request).
+        self._hit = self._redis.register_script(_HIT)
 
     async def incr(self, key: str, window: int) -> Counts:
         now = self._clock()
         slot = int(now // window)
         current, previous = f"loancrm:rl:{key}:{slot}", f"loancrm:rl:{key}:{slot - 1}"
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                # Kept for two windows: the next window's estimate still reads this one.
-                count, _, before = await pipe.incr(current).expire(current, 2 * window + 1).get(previous).execute()
+            count, before = await self._hit(keys=[current, previous], args=[2 * window + 1])
         except (RedisError, OSError) as exc:
             # A limiter outage must not become an API outage: count locally until Redis is back.
             log.warning("rate limiter falling back to memory", error=str(exc))

@@ -85,7 +85,7 @@ class KernelSettings(BaseSettings):
     hsts: bool = False
     peer_timeout_seconds: float = Field(2.0, gt=0)
     # How long `loancrm up` waits for each process to answer before naming the late ones and stopping.
-    startup_timeout_seconds: float = Field(120.0, gt=0, le=3600)
+    startup_timeout_seconds: float = Field(180.0, gt=0, le=3600)
     # Keys and secrets left unset are generated once into var_dir (the embedded default). A container whose
     # var_dir can be recreated sets this false: a missing secret then stops start-up, naming its variable.
     generate_secrets: bool = True

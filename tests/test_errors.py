@@ -47,6 +47,15 @@ def test_validation_errors_name_each_field(suite, tmp_path):
     assert body["title"] == "Invalid input" and body["instance"] == "/loans" and body["request_id"]
 
 
+def test_a_problem_behind_a_proxy_names_the_path_the_caller_used(suite, tmp_path):
+    """Issue 17, Found 7: `instance` named the service's own path, not the one under the gateway's prefix."""
+    with TestClient(_app(suite, tmp_path)) as client:
+        behind = client.post("/loans", json={}, headers={**suite.headers("admin"), "X-Forwarded-Prefix": "/api/probe"})
+        odd = client.post("/loans", json={}, headers={**suite.headers("admin"), "X-Forwarded-Prefix": "x/../<b>"})
+    assert behind.status_code == 422 and behind.json()["instance"] == "/api/probe/loans"
+    assert odd.json()["instance"] == "/loans"  # a prefix that is no plain path is ignored
+
+
 def test_malformed_json_is_a_422_problem_not_a_500(suite, tmp_path):
     with TestClient(_app(suite, tmp_path)) as client:
         response = client.post("/loans", content=b"{not json", headers={**suite.headers("admin"),

@@ -38,11 +38,16 @@ def test_a_request_id_is_generated_when_absent_and_query_strings_pass_through(su
     assert response.status_code == 200 and len(response.headers["x-request-id"]) == 32
 
 
-def test_errors_from_a_service_come_back_unchanged(suite):
+def test_errors_from_a_service_come_back_naming_the_public_path(suite):
+    """Issue 17, Found 7: `instance` named the service's internal path (`/nothing-here`)."""
     response = suite.client.post("/api/customer/nothing-here", headers=suite.headers("admin"), json={"a": 1})
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["instance"] == "/nothing-here"
+    assert response.json()["instance"] == "/api/customer/nothing-here"
+    missing = suite.client.get("/api/monitoring/loans/x", headers=suite.headers("admin"))
+    assert missing.status_code == 404 and missing.json()["instance"] == "/api/monitoring/loans/x"
+    direct = suite.direct["monitoring"].get("/loans/x", headers=suite.headers("admin"))
+    assert direct.json()["instance"] == "/loans/x"
 
 
 def test_aggregated_openapi_lists_every_service_under_its_prefix(suite):
@@ -180,6 +185,55 @@ def test_uvicorn_is_started_without_its_server_header(suite):
 
     response = asyncio.run(run())
     assert response.status_code == 200 and "server" not in response.headers
+
+
+def test_through_the_gateway_each_header_comes_once_and_no_server_is_named(suite):
+    """Issue 17, Found 7: through the gateway `date` came twice (the service's and the gateway's own server's), and
+    `server` too. Over real sockets, as `loancrm up` serves: the in-process client shows neither server's headers."""
+    import asyncio
+
+    import httpx
+    import uvicorn
+
+    from loancrm.supervisor import uvicorn_options
+
+    gateway_port, customer_port = _closed_port(), _closed_port()
+    kernel = KernelSettings(**{**suite.kernel.model_dump(), "gateway_port": gateway_port,
+                               "customer_port": customer_port, "customer_url": f"http://127.0.0.1:{customer_port}"})
+    gateway = create_app(kernel, GatewaySettings())  # forwarding over a socket, with the production client
+    servers = [uvicorn.Server(uvicorn.Config(gateway, **uvicorn_options(kernel, "gateway"))),
+               # The suite's own service, so its start-up and shutdown are the suite's.
+               uvicorn.Server(uvicorn.Config(suite.services["customer"], **uvicorn_options(kernel, "customer"),
+                                             lifespan="off"))]
+
+    async def run() -> list[httpx.Response]:
+        tasks = [asyncio.create_task(server.serve()) for server in servers]
+        while not all(server.started for server in servers):
+            await asyncio.sleep(0.02)
+        try:
+            async with httpx.AsyncClient(headers=suite.headers("admin")) as client:
+                gateway_url = f"http://127.0.0.1:{gateway_port}/api/customer"
+                return [await client.get(f"{gateway_url}/whoami"),
+                        await client.get(f"{gateway_url}/customers/nobody"),
+                        await client.get(f"http://127.0.0.1:{customer_port}/whoami"),
+                        # An encoded `?` stays in the id; a body reaches the service whole.
+                        await client.get(f"{gateway_url}/customers/a%3Fb"),
+                        await client.post(f"{gateway_url}/customers", json={"name": "x"},
+                                          headers={"Idempotency-Key": "socket-test-1"})]
+        finally:
+            for server in servers:
+                server.should_exit = True
+            await asyncio.gather(*tasks)
+
+    through, missing, direct, encoded, posted = asyncio.run(run())
+    assert through.status_code == 200 and through.json()["sub"] == "admin"
+    assert missing.status_code == 404 and missing.json()["instance"] == "/api/customer/customers/nobody"
+    assert encoded.status_code == 404 and encoded.json()["instance"] == "/api/customer/customers/a%3Fb"
+    assert posted.status_code == 422 and "body.national_id" in {e["field"] for e in posted.json()["errors"]}
+    for response in (through, missing, direct, encoded, posted):
+        assert len(response.headers.get_list("date")) == 1, response.headers.raw
+        assert "server" not in response.headers
+        assert all(len(response.headers.get_list(name)) == 1 for name in response.headers), response.headers.raw
 
 
 def test_docs_and_metrics_can_be_switched_off(suite):

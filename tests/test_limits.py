@@ -164,3 +164,23 @@ def test_a_redis_outage_falls_back_to_local_counting():
         return verdicts
 
     assert [v.allowed for v in asyncio.run(run())] == [True, False]
+
+
+def test_redis_counts_carry_into_the_next_window_and_expire():
+    url = _redis_url()
+    key = f"test-{uuid.uuid4().hex}"
+    now = [6000.0 * 60 + 30]
+
+    async def run():
+        counter = RedisCounter(url, MemoryCounter(), clock=lambda: now[0])
+        first = [await counter.incr(key, 60) for _ in range(3)]
+        now[0] += 60
+        carried = await counter.incr(key, 60)
+        await counter.aclose()
+        return first, carried
+
+    first, carried = asyncio.run(run())
+    assert [c.current for c in first] == [1, 2, 3] and first[0].previous == 0
+    assert (carried.current, carried.previous) == (1, 3)
+    ttl = redis.Redis.from_url(url).ttl(f"loancrm:rl:{key}:6001")
+    assert 0 < ttl <= 121  # kept two windows, then gone

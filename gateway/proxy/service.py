@@ -1,23 +1,133 @@
-"""Forwarding a verified request to the service that owns it, streaming both ways."""
+"""Forwarding a verified request to the service that owns it, streaming both ways.
+
+`/api/{service}/...` is the gateway's hot path, so it is a plain ASGI app (`ServiceRoutes`) ahead of FastAPI's
+routing: no dependency solving, no response object per request. It runs inside the kernel's middleware (request
+id, access log, metrics, header and body limits, security headers) and does what a route would: verify the token,
+count the caller's rate limit, answer problems as problem+json. The forwarding client is aiohttp's pooled session:
+httpx's own async transport costs several times more a call under concurrency (`python -m bench gateway` measures
+each client side by side).
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from urllib.parse import quote
 
+import aiohttp
 import httpx
-from starlette.background import BackgroundTask
+import yarl
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.limits.dependencies import limit_api_calls
+from gateway.settings import UpstreamClient
+from shared.auth.dependencies import current_principal
 from shared.clients.base import PeerTimeout, PeerUnavailable, pooled_transport
-from shared.errors import Problem
+from shared.errors import Problem, problem_response
+from shared.middleware import BodyTooLarge, max_body
 
 ROUTED_SERVICES = ("customer", "scoring", "monitoring")
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+# The largest body any service route accepts (a model bundle); each service applies its routes' own limits.
+PROXY_MAX_BODY_BYTES = 64 * 1024 * 1024
+# Bodies up to this size are read before forwarding and sent with their length; larger ones are streamed.
+_BUFFERED_BYTES = 1024 * 1024
 # Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus those the gateway sets itself.
 _HOP_HEADERS = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-     "transfer-encoding", "upgrade", "host", "content-length", "x-request-id", "x-forwarded-for"}
+    {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
+     b"transfer-encoding", b"upgrade", b"host", b"x-request-id"}
 )
+_NOT_FORWARDED = _HOP_HEADERS | {b"content-length", b"x-forwarded-for", b"x-forwarded-prefix"}
+# The gateway's own server adds `date` (and names no server): the service's would repeat them.
+_NOT_RETURNED = _HOP_HEADERS | {b"date", b"server"}
+_SAFE_PATH = "/%!$&'()*+,;=:@~"
+
+
+@dataclass
+class Answer:
+    """An upstream's answer, its body not yet read."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    length: int | None
+    chunks: Callable[[], AsyncIterator[bytes]]
+    read: Callable[[], Awaitable[bytes]]
+    close: Callable[[], Awaitable[None]]
+
+
+Body = bytes | AsyncIterator[bytes] | None
+
+
+class AiohttpForwarder:
+    def __init__(self, urls: dict[str, str], *, timeout: float, connect_timeout: float) -> None:
+        self.urls = urls
+        # `connect` covers waiting for a pooled connection too; reading waits as long as a slow service may take.
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=connect_timeout,
+                                              sock_read=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the server's event loop.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=200, ttl_dns_cache=300),
+                timeout=self._timeout,
+                auto_decompress=False,  # the body passes through as the service encoded it
+                cookie_jar=aiohttp.DummyCookieJar(),  # one caller's cookies are never sent for another
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            )
+        return self._session
+
+    async def send(self, service: str, method: str, target: str, headers: list[tuple[str, str]],
+                   body: Body) -> Answer:
+        url = yarl.URL(self.urls[service] + target, encoded=True)
+        try:
+            response = await self._open().request(method, url, headers=headers, data=body, allow_redirects=False)
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise PeerUnavailable(service, "connection timed out") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise PeerUnavailable(service, "connection refused") from exc
+        except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
+            raise PeerTimeout(service) from exc
+        except aiohttp.ClientError as exc:
+            raise PeerUnavailable(service, type(exc).__name__) from exc
+
+        async def close() -> None:
+            response.release()
+
+        return Answer(response.status, [(k.lower(), v) for k, v in response.raw_headers], response.content_length,
+                      response.content.iter_any, response.read, close)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class HttpxForwarder:
+    """Forwarding with httpx: over the in-process transports the tests wire, and as a comparison in the bench."""
+
+    def __init__(self, clients: dict[str, httpx.AsyncClient]) -> None:
+        self.clients = clients
+
+    async def send(self, service: str, method: str, target: str, headers: list[tuple[str, str]],
+                   body: Body) -> Answer:
+        client = self.clients[service]
+        # Built directly, not by the client: no cookie the client may have kept from another caller's answer.
+        outgoing = httpx.Request(method, str(client.base_url).rstrip("/") + target, headers=headers, content=body)
+        try:
+            response = await client.send(outgoing, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise PeerUnavailable(service, "connection refused") from exc
+        except httpx.TimeoutException as exc:
+            raise PeerTimeout(service) from exc
+        except httpx.TransportError as exc:
+            raise PeerUnavailable(service, type(exc).__name__) from exc
+        length = response.headers.get("content-length")
+        return Answer(response.status_code, list(response.headers.raw),
+                      int(length) if length and length.isdigit() else None, response.aiter_raw, response.aread,
+                      response.aclose)
 
 
 class Upstreams:
@@ -28,19 +138,31 @@ class Upstreams:
         timeout: float,
         connect_timeout: float,
         transports: dict[str, httpx.AsyncBaseTransport] | None = None,
+        client: UpstreamClient = "aiohttp",
     ) -> None:
         self.urls = urls
         timeouts = httpx.Timeout(timeout, connect=connect_timeout)
         transports = transports or {}
-        self.clients = {
-            name: httpx.AsyncClient(base_url=url, timeout=timeouts,
-                                    transport=transports.get(name) or pooled_transport())
-            for name, url in urls.items()
-        }
+
+        def transport(name: str) -> httpx.AsyncBaseTransport:
+            if name in transports:
+                return transports[name]
+            if client == "httpx":
+                return httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+            return pooled_transport()
+
+        # httpx clients for the gateway's own calls (readiness, the merged OpenAPI), where speed matters little.
+        self.clients = {name: httpx.AsyncClient(base_url=url, timeout=timeouts, transport=transport(name))
+                        for name, url in urls.items()}
+        self.forwarder: AiohttpForwarder | HttpxForwarder = (
+            HttpxForwarder(self.clients) if transports or client != "aiohttp"
+            else AiohttpForwarder(urls, timeout=timeout, connect_timeout=connect_timeout))
 
     async def aclose(self) -> None:
         for client in self.clients.values():
             await client.aclose()
+        if isinstance(self.forwarder, AiohttpForwarder):
+            await self.forwarder.aclose()
 
     def client(self, service: str) -> httpx.AsyncClient:
         client = self.clients.get(service)
@@ -49,49 +171,130 @@ class Upstreams:
         return client
 
 
-def _upstream_path(request: Request, path: str) -> str:
-    """The path as the client sent it, still percent-encoded, less `/api/{service}`. Re-sending the decoded path
-    made httpx refuse an id with a control character (a 500) and turned an encoded `/` or `?` in an id into
-    structure."""
-    raw = request.scope.get("raw_path")
-    if raw is None:
-        return "/" + quote(path)
+def _upstream_target(scope: Scope) -> str:
+    """The path as the client sent it, still percent-encoded, less `/api/{service}`, with its query string.
+    Re-sending the decoded path made httpx refuse an id with a control character (a 500) and turned an encoded
+    `/` or `?` in an id into structure."""
+    raw = scope.get("raw_path") or quote(scope["path"]).encode()
     rest = raw.split(b"/", 3)[3:]
     # Anything the client left unencoded that a URL may not hold (a raw space, a non-ASCII byte) is encoded now.
-    return "/" + quote(rest[0] if rest else b"", safe="/%!$&'()*+,;=:@~")
+    target = "/" + quote(rest[0] if rest else b"", safe=_SAFE_PATH)
+    query = scope.get("query_string", b"")
+    return f"{target}?{quote(query, safe=_SAFE_PATH + '?')}" if query else target
 
 
-async def forward(
-    upstreams: Upstreams, service: str, path: str, request: Request, request_id: str
-) -> StreamingResponse:
-    client = upstreams.client(service)
-    headers = [(k, v) for k, v in request.headers.items()
-               if k.lower() not in _HOP_HEADERS and k.lower() != "x-forwarded-prefix"]
-    headers.append(("x-request-id", request_id))
-    # Where the service is mounted here, so the links it answers with (Location) resolve through the gateway.
+async def _body(scope: Scope, receive: Receive, refused: list[BodyTooLarge]) -> Body:
+    """The request body: read whole when small and of a declared length, otherwise streamed as it arrives."""
+    declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+    chunked = any(k == b"transfer-encoding" for k, _ in scope["headers"])
+    if declared in (None, b"0") and not chunked:
+        return None
+    if declared is not None and declared.isdigit() and int(declared) <= _BUFFERED_BYTES:
+        parts = []
+        while True:
+            message = await receive()
+            parts.append(message.get("body", b""))
+            if not message.get("more_body"):
+                return b"".join(parts)
+    # The first read checks the declared length against the route's limit before anything is sent.
+    first = await receive()
+
+    async def stream() -> AsyncIterator[bytes]:
+        message = first
+        try:
+            while True:
+                if message.get("body"):
+                    yield message["body"]
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    return
+                message = await receive()
+        except BodyTooLarge as exc:
+            refused.append(exc)  # the forwarding client reports it as its own failure
+            raise
+
+    return stream()
+
+
+@max_body(PROXY_MAX_BODY_BYTES)
+async def _proxied() -> None:
+    """Stands for the proxy in `scope["route"]`: the kernel's body limit and metrics read it there."""
+
+
+@dataclass(frozen=True)
+class _ProxyRoute:
+    path: str = "/api/{service}/{path:path}"
+    endpoint: Callable[[], Awaitable[None]] = _proxied
+
+
+PROXY_ROUTE = _ProxyRoute()
+
+
+class ServiceRoutes:
+    """ASGI middleware answering `/api/{service}/...`; everything else goes on to the app's own routes."""
+
+    def __init__(self, app: ASGIApp, *, upstreams: Upstreams) -> None:
+        self.app = app
+        self.upstreams = upstreams
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            service, slash, _ = scope["path"][5:].partition("/")
+            if slash and (service in self.upstreams.urls or not self._own_route(scope)):
+                await self._forward(service, scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _own_route(scope: Scope) -> bool:
+        # Only for a name that is no service: the gateway's own `/api/...` routes come first, as they always did.
+        return any(route.matches(scope)[0] is Match.FULL for route in scope["app"].router.routes)
+
+    async def _forward(self, service: str, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = PROXY_ROUTE
+        request = Request(scope, receive)
+        refused: list[BodyTooLarge] = []
+        try:
+            principal = await current_principal(request)
+            await limit_api_calls(request, principal)
+            if scope["method"] not in METHODS:
+                raise Problem(405, "Method not allowed", headers={"Allow": ", ".join(sorted(METHODS))})
+            self.upstreams.client(service)  # a 404 naming the known services
+            try:
+                answer = await self.upstreams.forwarder.send(
+                    service, scope["method"], _upstream_target(scope), _headers(scope, service),
+                    await _body(scope, receive, refused))
+            except Problem:
+                if refused:
+                    raise refused[0] from None
+                raise
+        except Problem as problem:
+            await problem_response(request, problem)(scope, receive, send)
+            return
+        except BodyTooLarge as exc:
+            await problem_response(request, Problem(413, "Payload too large", exc.detail))(scope, receive, send)
+            return
+        try:
+            headers = [(k, v) for k, v in answer.headers if k not in _NOT_RETURNED]
+            if answer.length is not None and answer.length <= _BUFFERED_BYTES:
+                body = await answer.read()
+                await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+            async for chunk in answer.chunks():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await answer.close()
+
+
+def _headers(scope: Scope, service: str) -> list[tuple[str, str]]:
+    # No content-length: a buffered body gets its own from the client, a streamed one is sent chunked.
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k not in _NOT_FORWARDED]
+    headers.append(("x-request-id", scope["state"]["request_id"]))
+    # Where the service is mounted here, so the links it answers with (Location) and the `instance` of its
+    # problems resolve through the gateway.
     headers.append(("x-forwarded-prefix", f"/api/{service}"))
-    if request.client is not None:
-        headers.append(("x-forwarded-for", request.client.host))
-    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
-    outgoing = client.build_request(
-        request.method,
-        _upstream_path(request, path),
-        params=request.query_params.multi_items(),
-        headers=headers,
-        content=request.stream() if has_body else None,
-    )
-    try:
-        upstream = await client.send(outgoing, stream=True)
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise PeerUnavailable(service, "connection refused") from exc
-    except httpx.TimeoutException as exc:
-        raise PeerTimeout(service) from exc
-    except httpx.TransportError as exc:
-        raise PeerUnavailable(service, type(exc).__name__) from exc
-    response_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS}
-    return StreamingResponse(
-        upstream.aiter_raw(),
-        status_code=upstream.status_code,
-        headers=response_headers,
-        background=BackgroundTask(upstream.aclose),
-    )
+    if scope.get("client"):
+        headers.append(("x-forwarded-for", scope["client"][0]))
+    return headers
