@@ -21,7 +21,9 @@ import statsmodels
 import statsmodels.api as sm
 from scipy import stats
 from sklearn.model_selection import train_test_split
+from sqlmodel import Session
 
+from services.scoring.study.models import RelationshipStudy, StudyRead
 from shared.errors import Problem
 
 ALPHA = 0.05
@@ -316,3 +318,24 @@ def run_study(table: pd.DataFrame, *, as_of: date, window_months: int, options: 
         "bands": band_rates(table, options),
         "lift": lift(built, base, options),
     }
+
+
+def keep_study(session: Session, report: dict[str, Any], *, by: str) -> StudyRead:
+    study = RelationshipStudy(as_of=date.fromisoformat(report["as_of"]), window_months=report["window_months"],
+                              report=report, created_by=by)
+    session.add(study)
+    session.flush()
+    return study_read(study)
+
+
+def get_study(session: Session, study_id: str) -> RelationshipStudy:
+    study = session.get(RelationshipStudy, study_id)
+    if study is None:
+        raise Problem(404, "Not found", f"No relationship study {study_id!r}.")
+    return study
+
+
+def study_read(study: RelationshipStudy) -> StudyRead:
+    return StudyRead(id=study.id, as_of=study.as_of, window_months=study.window_months, created_by=study.created_by,
+                     created_at=study.created_at, chart=f"/studies/relationship/{study.id}/chart.png",
+                     report=study.report)
