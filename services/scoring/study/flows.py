@@ -50,6 +50,7 @@ def join(outcomes: list[LoanOutcome], features: list[RelationshipFeatures], as_o
     if not table.empty:
         for column in ("annual_income", "monthly_debt_payments", "principal", "pd_at_origination"):
             table[column] = pd.to_numeric(table[column], errors="coerce")
+        table["default_in_window"] = table["default_in_window"].astype(int)  # bad = 1, as training reads it
     counts = {"loans_in_extract": len(rows), "loans_without_relationship_features": without, **(excluded or {})}
     return Extract(table=table, counts=counts)
 

@@ -16,7 +16,7 @@ from .card import build_card, render_markdown
 from .challenger import BACKENDS, fit_challenger
 from .contract import scorecard_fallbacks, with_fallbacks, worst_values
 from .dataset import Dataset, feature_schema, load_dataset
-from .metrics import evaluate
+from .metrics import delong, evaluate
 from .models import PD_OUTPUT, POINTS_OUTPUT, SCORE_OUTPUT, DataError, ModelResult, Scaling, SplitInfo, TrainResult
 from .onnx_export import challenger_onnx, parity_max_abs_diff, scorecard_onnx
 from .reasons import occlusion_reason_meta, scorecard_reason_meta
@@ -202,13 +202,21 @@ class TrainingFlow:
         without = [f for f in ds.features if f not in set(c.relationship_features)]
         reduced = fit_scorecard(ds.frame.iloc[parts.fit][without], ds.y[parts.fit], ds.kinds, c.scaling, c.scorecard,
                                 self.special)
-        auc_without = evaluate(ds.y[parts.test], reduced.predict_pd(ds.frame.iloc[parts.test])).auc
+        test = ds.frame.iloc[parts.test]
+        without_pd = reduced.predict_pd(test)
+        auc_without = evaluate(ds.y[parts.test], without_pd).auc
         auc_with = self.models["scorecard"].test.auc
+        # DeLong, paired: both scorecards judged on the same test rows.
+        paired = delong(ds.y[parts.test], np.asarray(self.models["scorecard"].fitted.predict_pd(test)),
+                        np.asarray(without_pd))
         self.relationship = {
             "features": list(c.relationship_features),
             "test_auc_with": auc_with,
             "test_auc_without": auc_without,
             "auc_lift": auc_with - auc_without,
+            "auc_lift_ci95": [paired["ci_low"], paired["ci_high"]],
+            "auc_lift_p_value": paired["p_value"],
+            "method": "scorecard with and without these features, same split; DeLong paired 95% CI on the test rows",
         }
 
     def card(self) -> None:

@@ -109,7 +109,7 @@ def test_the_chart_is_a_png() -> None:
 def test_delong_agrees_with_the_plain_auc() -> None:
     from sklearn.metrics import roc_auc_score
 
-    from services.scoring.study.service import delong
+    from services.scoring.training.metrics import delong
 
     rng = np.random.default_rng(0)
     y = rng.random(500) < 0.2
