@@ -28,6 +28,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--categorical", default="", help="comma-separated numeric columns that code categories "
                                                           "(e.g. EDUCATION 1-6), binned as categories")
     parser.add_argument("--challenger", default="lightgbm", choices=["lightgbm", "sklearn_gbm"])
+    parser.add_argument("--tuning-seconds", type=float, default=20.0,
+                        help="time budget of the challenger's hyperparameter search on the validation split")
     parser.add_argument("--base-points", type=float, default=600.0)
     parser.add_argument("--base-odds", type=float, default=50.0)
     parser.add_argument("--pdo", type=float, default=20.0)
@@ -100,6 +102,7 @@ def train_from_args(args: argparse.Namespace) -> TrainResult:
         challenger=args.challenger,
         out_dir=args.out,
         special_values=parse_special_values(getattr(args, "special_values", None) or []),
+        tuning_seconds=getattr(args, "tuning_seconds", 20.0),
     )
     flow = TrainingFlow(args.data, config)
     with tqdm(total=len(flow.steps), desc="training", unit="step", file=sys.stderr) as bar:
