@@ -10,7 +10,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from shared.clients.base import ServiceClient
+from shared.clients.base import PeerUnavailable, ServiceClient
 from shared.errors import Problem
 
 
@@ -204,6 +204,8 @@ class CustomerClient(ServiceClient):
         if cursor:
             params["cursor"] = cursor
         response = await self.request("GET", "/relationship/features", token=token, params=params)
+        if response.status_code == 404:  # a customer service without the point-in-time features
+            raise PeerUnavailable("customer", "it has no relationship features (GET /relationship/features)")
         if response.status_code != 200:
             body = response.json() if response.headers.get("content-type", "").endswith("json") else {}
             raise Problem(503 if response.status_code >= 500 else response.status_code,
