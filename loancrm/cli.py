@@ -15,13 +15,13 @@ import httpx
 from gateway.settings import GatewaySettings
 from gateway.users.models import UserCreate
 from shared.auth.roles import Role
-from shared.settings import SERVICES, KernelSettings, SettingsError, load_settings
+from shared.settings import SERVICES, BatchSettings, KernelSettings, SettingsError, load_settings
 
 
 def _check_service_settings() -> None:
     """Read every service's own settings now, so a bad value stops start-up with one line, not a traceback."""
     from services.customer.settings import CustomerSettings
-    from services.monitoring.settings import BatchSettings, MonitoringSettings
+    from services.monitoring.settings import MonitoringSettings
     from services.scoring.settings import ScoringSettings
 
     for cls in (CustomerSettings, ScoringSettings, MonitoringSettings, BatchSettings):
@@ -122,6 +122,21 @@ def _monitoring_cob(args: argparse.Namespace) -> int:
         return 2
     _print_json(report)
     return 0 if report.status == "completed" else 1
+
+
+def _study_relationship(args: argparse.Namespace) -> int:
+    from services.scoring.study.cli import run_study_cli
+    from shared.errors import Problem
+
+    try:
+        report = run_study_cli(args)
+    except Problem as exc:
+        print(f"loancrm: study: {exc.detail or exc.title}", file=sys.stderr)
+        return 2 if exc.status in (401, 409, 422) else 1
+    _print_json({"sample": report["sample"], "relationship": report["relationship"],
+                 "joint_test": report["joint_test"], "lift": report["lift"],
+                 "written_to": str(args.out) if args.out else None})
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -404,6 +419,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_scoring_train_arguments(train).set_defaults(func=_scoring_train)
     psi = scoring.add_parser("psi", help="population stability of a model against recent scoring traffic")
     add_psi_arguments(psi).set_defaults(func=_scoring_psi)
+
+    study = commands.add_parser("study", help="studies of the book").add_subparsers(dest="action", required=True)
+    from services.scoring.study.cli import add_study_arguments
+
+    relationship = study.add_parser("relationship", help="does relationship lower default? logistic regression "
+                                                         "with controls on a point-in-time extract, over HTTP")
+    add_study_arguments(relationship).set_defaults(func=_study_relationship)
 
     customers = commands.add_parser("customers", help="customer records").add_subparsers(dest="action", required=True)
     imp = customers.add_parser("import", help="import customers from CSV or JSON lines, safely re-runnable")

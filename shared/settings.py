@@ -37,6 +37,14 @@ def _check_database_url(value: str) -> str:
     return value
 
 
+class BatchSettings(BaseSettings):
+    """The token a batch run without a signed-in user presents to peers (`LOANCRM_API_TOKEN`)."""
+
+    model_config = SettingsConfigDict(env_prefix="LOANCRM_", extra="ignore")
+
+    api_token: str | None = None
+
+
 class KernelSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOANCRM_", extra="ignore")
 

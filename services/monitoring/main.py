@@ -15,6 +15,7 @@ from services.monitoring.rules.views import router as rules_router
 from services.monitoring.delinquency.views import router as delinquency_router
 from services.monitoring.exposure.views import router as exposure_router
 from services.monitoring.loans.views import router as loans_router
+from services.monitoring.outcomes.views import router as outcomes_router
 from services.monitoring.repayments.views import router as repayments_router
 from services.monitoring.portfolio.views import router as portfolio_router
 from services.monitoring.transactions.views import router as transactions_router
@@ -45,7 +46,7 @@ def create_app(
         kernel=kernel,
         database=Database(kernel.database_url("monitoring")),
         verifier=verifier,
-        routers=[loans_router, repayments_router, delinquency_router, classification_router,
+        routers=[outcomes_router, loans_router, repayments_router, delinquency_router, classification_router,
                  cob_router, alerts_router, rules_router, collections_router,
                  checks_router, portfolio_router, transactions_router, approvals_router, exposure_router,
                  event_feed_router(outbox)],

@@ -85,11 +85,3 @@ class MonitoringSettings(BaseSettings):
         if self.ifrs9_stage2_dpd >= self.ifrs9_stage3_dpd:
             raise ValueError("ifrs9_stage2_dpd must be below ifrs9_stage3_dpd")
         return self
-
-
-class BatchSettings(BaseSettings):
-    """The token a batch run without a signed-in user presents to peers (`LOANCRM_API_TOKEN`)."""
-
-    model_config = SettingsConfigDict(env_prefix="LOANCRM_", extra="ignore")
-
-    api_token: str | None = None

@@ -17,6 +17,7 @@ from services.scoring.scores.store import ScoreWriter
 from services.scoring.scores.views import router as scores_router
 from services.scoring.settings import ScoringSettings
 from services.scoring.stability.views import router as stability_router
+from services.scoring.study.views import router as study_router
 from shared.app import create_service_app, uvicorn_factory
 from shared.auth.tokens import TokenVerifier
 from shared.clients.customer import CustomerClient
@@ -64,7 +65,8 @@ def create_app(
         description="Probability of default, points, grade and decision for applicants and borrowers.",
         kernel=kernel,
         database=database,
-        routers=[registry_router, scores_router, stability_router, applications_router, event_feed_router(outbox)],
+        routers=[registry_router, scores_router, stability_router, applications_router, study_router,
+                 event_feed_router(outbox)],
         verifier=verifier,
         on_shutdown=[shadow.aclose, writer.aclose, customer.aclose, monitoring.aclose],
     )

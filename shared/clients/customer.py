@@ -10,7 +10,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from shared.clients.base import ServiceClient
+from shared.clients.base import PeerUnavailable, ServiceClient
 from shared.errors import Problem
 
 
@@ -105,6 +105,50 @@ class Interaction(BaseModel):
     notes: str | None
 
 
+class RelationshipFeatures(BaseModel):
+    """`GET /relationship/features`: a customer's relationship measured from events dated on or before as_of.
+    Collection contacts are counted apart (`contacts_collection`) and never in `contacts_relationship`."""
+
+    model_config = ConfigDict(extra="ignore")  # the customer service may add measures
+
+    customer_id: str
+    as_of: date
+    branch: str | None = None
+    segment: str | None = None
+    customer_type: str | None = None
+    since: date | None = None
+    tenure_months: int | None = None
+    annual_income: Decimal | None = None
+    monthly_debt_payments: Decimal | None = None
+    contacts_service: int = 0
+    contacts_marketing: int = 0
+    contacts_followup: int = 0
+    contacts_collection: int = 0
+    contacts_inbound: int = 0
+    contacts_outbound: int = 0
+    contacts_relationship: int = 0
+    csat_mean: float | None = None
+    csat_trend: float | None = None
+    nps_last: int | None = None
+    survey_dimensions: dict[str, Any] = {}
+    surveys_count: int = 0
+    complaints: int = 0
+    complaints_resolved: int = 0
+    complaints_resolved_on_time: int = 0
+    profile_updates: int = 0
+    documents_provided: int = 0
+    data_sharing_consents: int = 0
+    disclosures_acknowledged: int = 0
+    information_sharing: float = 0.0
+    products_held: int | None = None
+    loyalty_index: float = 0.0
+
+
+class RelationshipPage(BaseModel):
+    items: list[RelationshipFeatures]
+    next_cursor: str | None
+
+
 class CustomerNotFound(Problem):
     def __init__(self, customer_id: str) -> None:
         super().__init__(404, "Not found", f"The customer service has no customer {customer_id!r} for this caller.",
@@ -152,3 +196,20 @@ class CustomerClient(ServiceClient):
         return Interaction.model_validate(await self._json(
             "POST", f"/customers/{customer_id}/interactions", customer_id, token=token, ok=201, json=body,
             idempotency_key=idempotency_key))
+
+    async def relationship_features(self, as_of: date, *, window_months: int, token: str,
+                                    cursor: str | None = None, limit: int = 1000) -> RelationshipPage:
+        """One page of point-in-time relationship features of every customer in the caller's scope."""
+        params: dict[str, Any] = {"as_of": as_of.isoformat(), "window_months": window_months, "limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        response = await self.request("GET", "/relationship/features", token=token, params=params)
+        if response.status_code == 404:  # a customer service without the point-in-time features
+            raise PeerUnavailable("customer", "it has no relationship features (GET /relationship/features)")
+        if response.status_code != 200:
+            body = response.json() if response.headers.get("content-type", "").endswith("json") else {}
+            raise Problem(503 if response.status_code >= 500 else response.status_code,
+                          body.get("title", "Customer service error"),
+                          body.get("detail") or f"The customer service answered {response.status_code}.",
+                          extra={"service": "customer"})
+        return RelationshipPage.model_validate(response.json())

@@ -72,6 +72,32 @@ class QueueItem(BaseModel):
     loan: LoanSummary
 
 
+class LoanOutcome(BaseModel):
+    """`GET /loans/outcomes`: a loan's facts on as_of and whether it went 90+ days past due in the window after."""
+
+    loan_id: str
+    customer_id: str
+    product: str
+    grade_at_origination: str | None
+    pd_at_origination: Decimal | None
+    vintage: str
+    principal: Decimal
+    disbursement_date: date
+    as_of: date
+    window_months: int
+    dpd_at_as_of: int
+    bucket_at_as_of: str
+    default_in_window: bool
+    default_on: date | None
+
+
+class OutcomePage(BaseModel):
+    items: list[LoanOutcome]
+    next_cursor: str | None
+    excluded_already_defaulted: int
+    excluded_unknown_at_as_of: int
+
+
 _LOANS = TypeAdapter(list[LoanSummary])
 _ALERTS = TypeAdapter(list[AlertSummary])
 
@@ -116,6 +142,15 @@ class MonitoringClient(ServiceClient):
         response = await self.request("GET", "/loans", token=token, params={"external_id": external_id})
         loans = _LOANS.validate_python(self._ok(response))
         return loans[0] if loans else None
+
+    async def loan_outcomes(self, as_of: date, *, window_months: int, token: str, cursor: str | None = None,
+                            limit: int = 1000) -> OutcomePage:
+        """One page of point-in-time loan facts and outcomes; pass `next_cursor` back for the next."""
+        params: dict[str, Any] = {"as_of": as_of.isoformat(), "window_months": window_months, "limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        response = await self.request("GET", "/loans/outcomes", token=token, params=params)
+        return OutcomePage.model_validate(self._ok(response))
 
     async def register_loan(self, loan: dict[str, Any], *, token: str, idempotency_key: str) -> LoanSummary:
         """`loan` as `POST /loans` takes it; the key makes a retry return the loan booked the first time."""

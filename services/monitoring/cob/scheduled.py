@@ -22,13 +22,13 @@ from services.monitoring.loans.service import note_score, note_segments
 from services.monitoring.peers import connect
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import RuleKind
-from services.monitoring.settings import BatchSettings, MonitoringSettings
+from services.monitoring.settings import MonitoringSettings
 from services.monitoring.transactions.service import customers_with_feed, warn_on_feed
 from shared.clients.customer import CustomerNotFound, Portrait
 from shared.clients.scoring import Score, ScoreRow
 from shared.db import Database
 from shared.errors import Problem
-from shared.settings import KernelSettings, load_settings
+from shared.settings import BatchSettings, KernelSettings, load_settings
 
 RESCORE_BATCH = 500
 # Portraits read side by side: enough to hide latency without flooding the customer service.

@@ -95,6 +95,9 @@ class Loan(MonitoringTable, table=True):
     scored_on: date | None = None
     # The scoring service's PD behind last_score: expected loss uses it, falling back to a PD by class without.
     last_pd: Decimal | None = Field(default=None, sa_column=Column(Numeric(9, 6), nullable=True))
+    # The grade and PD scoring gave the borrower when the loan was booked; re-scores change only last_*.
+    origination_grade: str | None = Field(default=None, max_length=8)
+    origination_pd: Decimal | None = Field(default=None, sa_column=Column(Numeric(9, 6), nullable=True))
     # The borrower's value tier from the customer portrait, refreshed with the contact check (portfolio figures).
     value_tier: str | None = Field(default=None, max_length=16)
     # When COB last read the borrower's contact log and complaints (the complaint-silence rule).

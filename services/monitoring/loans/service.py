@@ -96,6 +96,7 @@ def register_loan(session: Session, command: LoanCreate, *, registered_by: str, 
     )
     if latest_score is not None:
         note_score(loan, latest_score, as_of)
+        loan.origination_grade, loan.origination_pd = loan.last_grade, loan.last_pd
     session.add(loan)
     session.flush()
     session.add_all(Instalment(loan_id=loan.id, number=i.number, due_date=i.due_date, principal=i.principal,

@@ -93,7 +93,9 @@ def render_markdown(card: dict[str, Any]) -> str:
         )
     if card["relationship"]:
         r = card["relationship"]
-        lines += ["", f"Relationship features {', '.join(r['features'])}: test AUC lift {r['auc_lift']:+.4f}"]
+        low, high = r["auc_lift_ci95"]
+        lines += ["", f"Relationship features {', '.join(r['features'])}: test AUC lift {r['auc_lift']:+.4f} "
+                      f"(95% CI {low:+.4f} to {high:+.4f}, DeLong, same split)"]
     lines += ["", "| feature | IV | in model |", "|---|---|---|"]
     lines += [f"| {r['feature']} | {r['iv']:.4f} | {'yes' if r['in_model'] else ''} |" for r in card["iv_table"]]
     lines += ["", "## Notes", "", *[f"- {n}" for n in card["notes"]], ""]

@@ -14,8 +14,12 @@ if TYPE_CHECKING:
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--data", required=True, help="training CSV")
-    parser.add_argument("--target", required=True, help="target column (bad = 1 unless --good is given)")
+    parser.add_argument("--data", default=None, help="training CSV")
+    parser.add_argument("--target", default=None, help="target column (bad = 1 unless --good is given)")
+    parser.add_argument("--extract", default=None, metavar="EXTRACT.csv",
+                        help="train on the relationship study's point-in-time extract (`loancrm study relationship "
+                             "--out DIR` writes DIR/extract.csv) instead of --data: target default_in_window, ids "
+                             "and dates left out, the study's relationship measures checked for AUC lift")
     parser.add_argument("--good", default=None, help="value of the target that means 'good'")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--date-column", default=None, help="split out-of-time on this column (newest = test)")
@@ -24,6 +28,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--categorical", default="", help="comma-separated numeric columns that code categories "
                                                           "(e.g. EDUCATION 1-6), binned as categories")
     parser.add_argument("--challenger", default="lightgbm", choices=["lightgbm", "sklearn_gbm"])
+    parser.add_argument("--tuning-seconds", type=float, default=20.0,
+                        help="time budget of the challenger's hyperparameter search on the validation split")
     parser.add_argument("--base-points", type=float, default=600.0)
     parser.add_argument("--base-odds", type=float, default=50.0)
     parser.add_argument("--pdo", type=float, default=20.0)
@@ -51,11 +57,39 @@ def _columns(given: str) -> tuple[str, ...]:
     return tuple(f.strip() for f in given.split(",") if f.strip())
 
 
+# What the study's extract holds besides features: ids, the observation date and the outcome (default_on is dated
+# after as_of, so it must never be a feature).
+EXTRACT_NOT_FEATURES = ("loan_id", "customer_id", "as_of", "window_months", "default_on", "disbursement_date",
+                        "since", "branch")
+EXTRACT_RELATIONSHIP = ("contacts_relationship", "csat_mean", "information_sharing", "loyalty_index")
+
+
+def use_extract(args: argparse.Namespace) -> None:
+    """Point the run at the study's extract: its target, its non-features, its relationship measures."""
+    if getattr(args, "extract", None) is None:
+        if not args.data or not args.target:
+            raise SystemExit("cannot train: give --data and --target, or --extract")
+        return
+    if args.data:
+        raise SystemExit("cannot train: give --data or --extract, not both")
+    import pandas as pd
+
+    columns = set(pd.read_csv(args.extract, nrows=0).columns)
+    if "default_in_window" not in columns:
+        raise SystemExit(f"cannot train: {args.extract} has no default_in_window column: not a study extract")
+    args.data, args.target, args.good = args.extract, args.target or "default_in_window", None
+    given = _columns(args.exclude)
+    args.exclude = ",".join([*given, *(c for c in EXTRACT_NOT_FEATURES if c in columns and c not in given)])
+    if not args.relationship_features:
+        args.relationship_features = ",".join(c for c in EXTRACT_RELATIONSHIP if c in columns)
+
+
 def train_from_args(args: argparse.Namespace) -> TrainResult:
     """Train with a progress bar on stderr; unusable data ends the command with one line that says why."""
     from .flows import TrainConfig, TrainingFlow
     from .models import DataError, Scaling
 
+    use_extract(args)
     config = TrainConfig(
         target=args.target,
         good=args.good,
@@ -68,6 +102,7 @@ def train_from_args(args: argparse.Namespace) -> TrainResult:
         challenger=args.challenger,
         out_dir=args.out,
         special_values=parse_special_values(getattr(args, "special_values", None) or []),
+        tuning_seconds=getattr(args, "tuning_seconds", 20.0),
     )
     flow = TrainingFlow(args.data, config)
     with tqdm(total=len(flow.steps), desc="training", unit="step", file=sys.stderr) as bar:

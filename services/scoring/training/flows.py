@@ -13,10 +13,10 @@ import pandas as pd
 from . import plots
 from .bundle import save_bundle
 from .card import build_card, render_markdown
-from .challenger import BACKENDS, fit_challenger
+from .challenger import BACKENDS, TUNING_SECONDS, fit_challenger
 from .contract import scorecard_fallbacks, with_fallbacks, worst_values
 from .dataset import Dataset, feature_schema, load_dataset
-from .metrics import evaluate
+from .metrics import delong, evaluate
 from .models import PD_OUTPUT, POINTS_OUTPUT, SCORE_OUTPUT, DataError, ModelResult, Scaling, SplitInfo, TrainResult
 from .onnx_export import challenger_onnx, parity_max_abs_diff, scorecard_onnx
 from .reasons import occlusion_reason_meta, scorecard_reason_meta
@@ -44,6 +44,8 @@ class TrainConfig:
     # Per feature, values that code "no data" or another special case (e.g. {"months_since_default": ["-1"]}):
     # the scorecard gives them a bin of their own. Given as text (as on the command line) or as values.
     special_values: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    # How long the challenger may spend tuning its hyperparameters on the validation split.
+    tuning_seconds: float = TUNING_SECONDS
 
 
 def special_values_for(ds: Dataset, given: Mapping[str, Sequence[Any]]) -> SpecialValues:
@@ -79,6 +81,7 @@ def stress_frame(frame: pd.DataFrame, ds: Dataset, special: SpecialValues | None
 def build_model(
     family: str, ds: Dataset, parts: SplitIndices, scaling: Scaling, seed: int,
     scorecard_params: ScorecardParams = ScorecardParams(), special: SpecialValues | None = None,
+    tuning_seconds: float = TUNING_SECONDS,
 ) -> ModelResult:
     """Fit one family, export it to ONNX, prove parity, measure it."""
     fit_rows = ds.frame.iloc[parts.fit]
@@ -102,8 +105,8 @@ def build_model(
         fitted: Any = final
     else:
         selection, final = fit_challenger(
-            ds.frame, ds.y, ds.kinds, parts.train, parts.validation, parts.fit, seed, backend=family
-        )
+            ds.frame, ds.y, ds.kinds, parts.train, parts.validation, parts.fit, seed, backend=family,
+            tuning_seconds=tuning_seconds)
         bins = None
         onnx_bytes = challenger_onnx(final, scaling)
         schema = feature_schema(fit_rows, ds.kinds, final.features, special, ds.text_rules)
@@ -194,7 +197,7 @@ class TrainingFlow:
     def challenger(self) -> None:
         c = self.config
         self.models["challenger"] = build_model(c.challenger, self.ds, self.parts, c.scaling, c.seed,
-                                                special=self.special)
+                                                special=self.special, tuning_seconds=c.tuning_seconds)
 
     def relationship_lift(self) -> None:
         """Scorecard without the relationship columns, same split: what do they add on the test set?"""
@@ -202,13 +205,21 @@ class TrainingFlow:
         without = [f for f in ds.features if f not in set(c.relationship_features)]
         reduced = fit_scorecard(ds.frame.iloc[parts.fit][without], ds.y[parts.fit], ds.kinds, c.scaling, c.scorecard,
                                 self.special)
-        auc_without = evaluate(ds.y[parts.test], reduced.predict_pd(ds.frame.iloc[parts.test])).auc
+        test = ds.frame.iloc[parts.test]
+        without_pd = reduced.predict_pd(test)
+        auc_without = evaluate(ds.y[parts.test], without_pd).auc
         auc_with = self.models["scorecard"].test.auc
+        # DeLong, paired: both scorecards judged on the same test rows.
+        paired = delong(ds.y[parts.test], np.asarray(self.models["scorecard"].fitted.predict_pd(test)),
+                        np.asarray(without_pd))
         self.relationship = {
             "features": list(c.relationship_features),
             "test_auc_with": auc_with,
             "test_auc_without": auc_without,
             "auc_lift": auc_with - auc_without,
+            "auc_lift_ci95": [paired["ci_low"], paired["ci_high"]],
+            "auc_lift_p_value": paired["p_value"],
+            "method": "scorecard with and without these features, same split; DeLong paired 95% CI on the test rows",
         }
 
     def card(self) -> None:

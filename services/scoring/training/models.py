@@ -210,6 +210,7 @@ class TrainResult:
         out.update(
             parity_max_abs_diff=self.parity_max_abs_diff,
             relationship_auc_lift=self.relationship_auc_lift,
+            relationship=self.card.get("relationship"),
             data_sha256=self.data_sha256,
             features=self.features,
             split=self.split.to_dict(),

@@ -10,5 +10,6 @@ from .conftest import GERMAN
 
 def test_five_seed_mean_test_auc() -> None:
     results = [train(GERMAN, "creditability", good="good", seed=seed) for seed in range(5)]
-    assert np.mean([r.scorecard.test.auc for r in results]) >= 0.77
-    assert np.mean([r.challenger.test.auc for r in results]) >= 0.76
+    # Before the challenger tuned its hyperparameters the means were 0.7977 and 0.7909; neither may fall below.
+    assert np.mean([r.scorecard.test.auc for r in results]) >= 0.7975
+    assert np.mean([r.challenger.test.auc for r in results]) >= 0.7905
