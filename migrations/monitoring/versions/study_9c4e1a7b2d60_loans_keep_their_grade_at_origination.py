@@ -1,7 +1,7 @@
 """loans keep the grade and PD scoring gave at booking (the relationship study's control)
 
 Revision ID: 9c4e1a7b2d60
-Revises: 7e2f9a1c3b5d
+Revises: b6fbc7a3e94d
 Create Date: 2026-12-01 12:50:00
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '9c4e1a7b2d60'
-down_revision: str | None = '7e2f9a1c3b5d'
+down_revision: str | None = 'b6fbc7a3e94d'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

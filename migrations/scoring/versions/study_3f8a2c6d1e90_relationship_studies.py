@@ -1,7 +1,7 @@
 """relationship studies keep their report (the chart is drawn from it)
 
 Revision ID: 3f8a2c6d1e90
-Revises: 5c1d2e3f4a6b
+Revises: b8c6c17f2e77
 Create Date: 2026-12-01 13:10:00
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '3f8a2c6d1e90'
-down_revision: str | None = '5c1d2e3f4a6b'
+down_revision: str | None = 'b8c6c17f2e77'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
