@@ -62,6 +62,14 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("gateway", "POST", "/auth/users/{username}/password-reset"): Rule({ADM}, "users:admin"),
     ("gateway", "POST", "/auth/password"): PUBLIC,  # proves the current password itself
     ("gateway", "GET", "/auth/revocations"): PUBLIC,  # random session ids only, like the JWKS
+    ("gateway", "GET", "/.well-known/openid-configuration"): PUBLIC,
+    ("gateway", "GET", "/.well-known/oauth-authorization-server"): PUBLIC,
+    ("gateway", "POST", "/clients"): Rule({ADM}, "users:admin"),
+    ("gateway", "GET", "/clients"): Rule({ADM, AUD}, ("users:admin", "audit:read")),
+    ("gateway", "GET", "/clients/{client_id}"): Rule({ADM, AUD}, ("users:admin", "audit:read")),
+    ("gateway", "POST", "/clients/{client_id}/secret"): Rule({ADM}, "users:admin"),
+    ("gateway", "POST", "/clients/{client_id}/disable"): Rule({ADM}, "users:admin"),
+    ("gateway", "POST", "/clients/{client_id}/enable"): Rule({ADM}, "users:admin"),
     # customer
     ("customer", "GET", "/health/live"): PUBLIC,
     ("customer", "GET", "/health/ready"): PUBLIC,
