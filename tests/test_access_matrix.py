@@ -62,6 +62,7 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("gateway", "POST", "/auth/users/{username}/password-reset"): Rule({ADM}, "users:admin"),
     ("gateway", "POST", "/auth/password"): PUBLIC,  # proves the current password itself
     ("gateway", "GET", "/auth/revocations"): PUBLIC,  # random session ids only, like the JWKS
+    ("gateway", "POST", "/auth/revoke"): PUBLIC,  # proves itself with the refresh token it revokes
     ("gateway", "GET", "/.well-known/openid-configuration"): PUBLIC,
     ("gateway", "GET", "/.well-known/oauth-authorization-server"): PUBLIC,
     ("gateway", "POST", "/clients"): Rule({ADM}, "users:admin"),

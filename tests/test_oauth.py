@@ -171,6 +171,19 @@ def test_a_reused_refresh_token_revokes_its_whole_family_and_only_it(suite):
     assert _refresh(suite, other_device["refresh_token"]).status_code == 200
 
 
+def test_an_app_signs_out_by_revoking_its_refresh_token(suite):
+    username = _user(suite)
+    signed_in = _sign_in(suite, username).json()
+    revoked = suite.client.post("/auth/revoke", data={"token": signed_in["refresh_token"],
+                                                      "token_type_hint": "refresh_token"})
+    assert revoked.status_code == 200 and revoked.headers["cache-control"] == "no-store"
+    _assert_oauth_error(_refresh(suite, signed_in["refresh_token"]), 400, "invalid_grant")
+    assert suite.client.get("/whoami", headers=_bearer(signed_in["access_token"])).status_code == 401
+    # Unknown tokens are no error (RFC 7009 §2.2); a request without one is.
+    assert suite.client.post("/auth/revoke", data={"token": "not-a-token"}).status_code == 200
+    _assert_oauth_error(suite.client.post("/auth/revoke", data={}), 400, "invalid_request")
+
+
 def test_a_refresh_may_narrow_the_scope_never_widen_it(suite):
     username = _user(suite)
     signed_in = _sign_in(suite, username, scope="customer:read customer:write").json()
@@ -337,6 +350,7 @@ def test_discovery_names_the_token_endpoint_and_keys(suite):
         assert metadata["issuer"] == suite.kernel.jwt_issuer
         assert metadata["token_endpoint"] == "http://gateway/auth/token"
         assert metadata["jwks_uri"] == "http://gateway/.well-known/jwks.json"
+        assert metadata["revocation_endpoint"] == "http://gateway/auth/revoke"
         assert set(metadata["grant_types_supported"]) == {"password", "refresh_token", "client_credentials"}
         assert {"client_secret_basic", "client_secret_post"} <= set(metadata["token_endpoint_auth_methods_supported"])
         assert "customer:read" in metadata["scopes_supported"]

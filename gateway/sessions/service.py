@@ -79,6 +79,13 @@ def rotate_refresh_token(session: Session, value: str, *, ttl_seconds: int, toke
     return _issue(session, token.family, token.username, token.scope, ttl_seconds)
 
 
+def sign_out(session: Session, value: str, *, token_lifetime_seconds: int) -> None:
+    """Revoke the family of this refresh token (RFC 7009); an unknown or already revoked one is no error."""
+    token = session.exec(select(RefreshToken).where(RefreshToken.token_hash == _digest(value))).first()
+    if token is not None and token.revoked_at is None:
+        revoke_family(session, token.family, token.username, "signed_out", token_lifetime_seconds)
+
+
 def revoke_family(session: Session, family: str, username: str, reason: str, token_lifetime_seconds: int) -> None:
     """Every refresh token of the family void, and its `sid` published as revoked."""
     now = datetime.now(UTC)

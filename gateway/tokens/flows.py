@@ -126,6 +126,16 @@ def read_token_request(content_type: str, items: list[tuple[str, Any]], authoriz
     return TokenRequest(grant_type=grant_type, params=params, client_id=client_id, client_secret=secret)
 
 
+def read_revocation_request(content_type: str, items: list[tuple[str, Any]]) -> str:
+    """The token to revoke (RFC 7009 §2.1): form-encoded, once."""
+    if not is_form(content_type):
+        raise oauth_error("invalid_request", f"The revocation request must be sent as {FORM_MEDIA_TYPE}.")
+    tokens = [value for name, value in items if name == "token"]
+    if len(tokens) != 1 or not isinstance(tokens[0], str) or not tokens[0]:
+        raise oauth_error("invalid_request", "The parameter token is required, once.", parameter="token")
+    return tokens[0]
+
+
 @dataclass(frozen=True)
 class Issuing:
     """What signing a token needs, from the settings."""
@@ -230,6 +240,7 @@ def server_metadata(issuer: str, base_url: str) -> ServerMetadata:
         issuer=issuer,
         token_endpoint=f"{base_url}/auth/token",
         jwks_uri=f"{base_url}/.well-known/jwks.json",
+        revocation_endpoint=f"{base_url}/auth/revoke",
         grant_types_supported=list(GRANT_TYPES),
         # "none": LoanCRM's own apps sign in with a password and refresh without a client secret.
         token_endpoint_auth_methods_supported=[*AUTH_METHODS, "none"],

@@ -71,6 +71,7 @@ class ServerMetadata(BaseModel):
     issuer: str
     token_endpoint: str
     jwks_uri: str
+    revocation_endpoint: str
     grant_types_supported: list[str]
     token_endpoint_auth_methods_supported: list[str]
     scopes_supported: list[str]

@@ -6,6 +6,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from gateway.limits.dependencies import check_sign_in, record_failed_sign_in
+from gateway.sessions import service as sessions
 from gateway.tokens import flows, service
 from gateway.tokens.models import JwkSet, Revocation, RevocationList, ServerMetadata, TokenError, TokenResponse
 from gateway.users import service as users
@@ -91,6 +92,37 @@ async def issue_token(request: Request) -> JSONResponse:
     except Problem as problem:
         raise flows.as_oauth_error(problem) from None
     return JSONResponse(body, headers=flows.NO_STORE)
+
+
+@router.post(
+    "/auth/revoke",
+    status_code=200,
+    summary="Sign out an app (RFC 7009): revoke a refresh token, every token of its sign-in with it",
+    description="Form-encoded `token` (a refresh token) and optional `token_type_hint`. Answers 200 whether or "
+    "not the token was known, as RFC 7009 asks; access tokens end with their sign-in's refresh token.",
+    responses={**_oauth_errors(400), **problem_responses(503)},
+    openapi_extra={"requestBody": {"required": True, "content": {flows.FORM_MEDIA_TYPE: {"schema": {
+        "type": "object", "required": ["token"],
+        "properties": {"token": {"type": "string", "maxLength": 128},
+                       "token_type_hint": {"type": "string", "enum": ["refresh_token", "access_token"]}}}}}}},
+)
+async def revoke_token(request: Request) -> JSONResponse:
+    state = request.app.state
+    content_type = request.headers.get("content-type", "")
+    try:
+        items = list((await request.form()).multi_items()) if flows.is_form(content_type) else []
+        value = flows.read_revocation_request(content_type, items)
+    except Problem as problem:
+        raise flows.as_oauth_error(problem) from None
+
+    def run() -> None:
+        with state.database.session() as session:
+            sessions.sign_out(session, value, token_lifetime_seconds=state.kernel.token_max_lifetime_seconds)
+            session.commit()
+
+    await run_in_threadpool(run)
+    state.verifier.revocations_changed()
+    return JSONResponse({}, headers=flows.NO_STORE)
 
 
 def _base_url(request: Request) -> str:
