@@ -7,7 +7,9 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 
+from gateway.clients.views import router as clients_router
 from gateway.db import idempotency
 from shared.limits import build_limiter
 from gateway.openapi.service import aggregate
@@ -96,7 +98,7 @@ def create_app(
         kernel=kernel,
         database=database,
         public_routers=[token_router, public],
-        routers=[users_router, webhooks_router],
+        routers=[users_router, clients_router, webhooks_router],
         verifier=verifier,
         ready_checks={name: peer_check(name) for name in ROUTED_SERVICES},
         on_startup=[poller.start],
@@ -106,6 +108,17 @@ def create_app(
     )
     # Innermost of the middleware, so the kernel's (request id, limits, security headers) wrap the forwarding too.
     app.user_middleware.append(Middleware(ServiceRoutes, upstreams=upstreams))
+    if gateway_settings.cors_origins:
+        # Outermost, so a preflight is answered before anything asks for a token. Bearer tokens, no cookies:
+        # credentials are not allowed, and only the listed origins get any CORS header.
+        app.add_middleware(
+            CORSMiddleware, allow_origins=gateway_settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-Request-ID"],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID", "RateLimit-Limit",
+                            "RateLimit-Remaining"],
+            max_age=600,
+        )
     app.state.gateway_settings = gateway_settings
     app.state.keyring = keyring
     app.state.upstreams = upstreams

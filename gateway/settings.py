@@ -1,7 +1,10 @@
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_ORIGIN = r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?"
 
 
 # How the gateway forwards to the services; `bench gateway` compares them (aiohttp is several times faster).
@@ -23,6 +26,29 @@ class GatewaySettings(BaseSettings):
     sign_in_attempts_per_hour: int = Field(30, ge=1)
     sign_in_address_attempts_per_minute: int = Field(30, ge=1)
     sign_in_address_attempts_per_hour: int = Field(200, ge=1)
+    # A refresh token is spent by its first use; one left unused this long expires (its user signs in again).
+    refresh_token_ttl_seconds: int = Field(14 * 86400, ge=300, le=366 * 86400)
+    # The address clients reach the gateway at, for discovery (e.g. https://api.bank.example); by default the
+    # address the discovery request came to.
+    public_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    # Browser origins (scheme://host[:port]) whose front ends may call the API, comma-separated; empty: no CORS.
+    cors_origins: Annotated[list[str], NoDecode] = []
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for origin in value:
+                if not isinstance(origin, str) or origin == "*" or not re.fullmatch(_ORIGIN, origin):
+                    raise ValueError(f"{origin!r} is not an origin like https://app.bank.example (no path, no *)")
+        return value
 
 
 class WebhookSettings(BaseSettings):

@@ -36,18 +36,20 @@ def operator_token(kernel: KernelSettings, gateway: GatewaySettings, username: s
     and keys already, so this is no new power (it is how `loancrm up` seeds the demo without a password)."""
     from sqlmodel import select
 
-    from gateway.tokens.service import KeyRing, issue_access_token
+    from gateway.tokens.service import KeyRing, issue_access_token, user_subject
     from gateway.users.models import User
+    from shared.auth.roles import scopes_for
 
     database = Database(kernel.database_url("gateway"))
     try:
         with database.session() as session:
             user = session.exec(select(User).where(User.username == username)).one()
             configured = gateway.key_passphrase.get_secret_value() if gateway.key_passphrase else None
-            token, _ = issue_access_token(session, user, requested_scopes=[], issuer=kernel.jwt_issuer,
-                                          audience=kernel.jwt_audience, keyring=KeyRing(
-                                              resolve_passphrase(kernel, configured)),
-                                          ttl_seconds=min(ttl_seconds, kernel.token_max_lifetime_seconds))
+            token = issue_access_token(
+                session, user_subject(user, user.session_id), scope=" ".join(sorted(scopes_for(user.roles))),
+                issuer=kernel.jwt_issuer, audience=kernel.jwt_audience,
+                keyring=KeyRing(resolve_passphrase(kernel, configured)),
+                ttl_seconds=min(ttl_seconds, kernel.token_max_lifetime_seconds))
             session.commit()
             return token
     finally:

@@ -1,4 +1,4 @@
-"""`loancrm`: the operator's command line (start the suite, migrate, manage users, train models)."""
+"""`loancrm`: the operator's command line (start the suite, migrate, manage users and clients, train models)."""
 
 from __future__ import annotations
 
@@ -285,6 +285,73 @@ def _user_set_access(args: argparse.Namespace) -> int:
         session, args.username, change, actor="cli", token_lifetime_seconds=kernel.token_max_lifetime_seconds)))
 
 
+def _describe_client(client) -> str:  # noqa: ANN001
+    status = "active" if client.active else "disabled"
+    return (f"{client.client_id}\t{status}\t{client.role}\t{' '.join(client.scopes)}\t"
+            f"{client.rate_limit_per_minute or '-'}")
+
+
+def _client_create(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from gateway.clients.models import ClientCreate
+    from gateway.clients.service import create_client
+
+    try:
+        command = ClientCreate(client_id=args.client_id, name=args.name or args.client_id, role=args.role,
+                               branch=args.branch, scopes=args.scope, rate_limit_per_minute=args.rate_limit)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print(f"loancrm: {first['loc'][0]}: {first['msg']}", file=sys.stderr)
+        return 2
+
+    def act(session, _kernel):  # noqa: ANN001, ANN202
+        client, secret = create_client(session, command, created_by="cli")
+        return (f"created client {_describe_client(client)}\nclient_secret: {secret}\n"
+                "Shown this once; give it to the partner over a safe channel.")
+
+    return _user_command(act)
+
+
+def _client_list(_args: argparse.Namespace) -> int:
+    from gateway.clients.service import list_clients
+
+    def act(session, _kernel):  # noqa: ANN001, ANN202
+        lines, cursor = [], None
+        while True:
+            clients, cursor = list_clients(session, cursor=cursor, limit=200)
+            lines += [_describe_client(c) for c in clients]
+            if cursor is None:
+                return "\n".join(["client_id\tstatus\trole\tscopes\trate_limit_per_minute", *lines])
+
+    return _user_command(act)
+
+
+def _client_rotate_secret(args: argparse.Namespace) -> int:
+    from gateway.clients.service import rotate_client_secret
+
+    def act(session, kernel):  # noqa: ANN001, ANN202
+        client, secret = rotate_client_secret(session, args.client_id, actor="cli",
+                                              token_lifetime_seconds=kernel.token_max_lifetime_seconds)
+        return f"client_secret for {client.client_id}: {secret}\nThe old secret and its tokens stop working."
+
+    return _user_command(act)
+
+
+def _client_disable(args: argparse.Namespace) -> int:
+    from gateway.clients.service import disable_client
+
+    return _user_command(lambda session, kernel: "disabled " + _describe_client(disable_client(
+        session, args.client_id, actor="cli", token_lifetime_seconds=kernel.token_max_lifetime_seconds)))
+
+
+def _client_enable(args: argparse.Namespace) -> int:
+    from gateway.clients.service import enable_client
+
+    return _user_command(lambda session, _kernel: "enabled " + _describe_client(enable_client(
+        session, args.client_id, actor="cli")))
+
+
 def _keys_list(_args: argparse.Namespace) -> int:
     from gateway.tokens.service import key_states
 
@@ -399,6 +466,28 @@ def build_parser() -> argparse.ArgumentParser:
     branch.add_argument("--branch")
     branch.add_argument("--no-branch", action="store_true", help="remove the branch")
     access.set_defaults(func=_user_set_access)
+
+    client = commands.add_parser("client", help="OAuth clients: partner systems with a client id and secret"
+                                 ).add_subparsers(dest="action", required=True)
+    create = client.add_parser("create", help="register a client and print its secret (shown once)")
+    create.add_argument("client_id")
+    create.add_argument("--name", help="who the client is (default: the client id)")
+    create.add_argument("--role", default=Role.PARTNER.value,
+                        choices=[role.value for role in Role if role is not Role.ADMIN])
+    create.add_argument("--branch", help="required for a loan officer")
+    create.add_argument("--scope", action="append", help="an allowed scope (repeat); default: all of the role's")
+    create.add_argument("--rate-limit", type=int, metavar="PER_MINUTE",
+                        help="requests per minute; default: LOANCRM_GATEWAY_RATE_LIMIT_PER_MINUTE")
+    create.set_defaults(func=_client_create)
+    client.add_parser("list", help="clients with their status, role, scopes and limit").set_defaults(
+        func=_client_list)
+    for name, func, text in (("rotate-secret", _client_rotate_secret,
+                              "print a new secret; the old one and its tokens stop working"),
+                             ("disable", _client_disable, "disable a client; its tokens stop working"),
+                             ("enable", _client_enable, "enable a disabled client")):
+        action = client.add_parser(name, help=text)
+        action.add_argument("client_id")
+        action.set_defaults(func=func)
 
     keys = commands.add_parser("keys", help="the gateway's token signing keys").add_subparsers(
         dest="action", required=True)

@@ -71,6 +71,15 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("gateway", "GET", "/webhooks/deliveries"): Rule(ALL, "webhooks:read"),
     ("gateway", "GET", "/webhooks/deliveries/{delivery_id}"): Rule(ALL, "webhooks:read"),
     ("gateway", "POST", "/webhooks/deliveries/{delivery_id}/redeliver"): Rule(ALL, "webhooks:write"),
+    ("gateway", "POST", "/auth/revoke"): PUBLIC,  # proves itself with the refresh token it revokes
+    ("gateway", "GET", "/.well-known/openid-configuration"): PUBLIC,
+    ("gateway", "GET", "/.well-known/oauth-authorization-server"): PUBLIC,
+    ("gateway", "POST", "/clients"): Rule({ADM}, "users:admin"),
+    ("gateway", "GET", "/clients"): Rule({ADM, AUD}, ("users:admin", "audit:read")),
+    ("gateway", "GET", "/clients/{client_id}"): Rule({ADM, AUD}, ("users:admin", "audit:read")),
+    ("gateway", "POST", "/clients/{client_id}/secret"): Rule({ADM}, "users:admin"),
+    ("gateway", "POST", "/clients/{client_id}/disable"): Rule({ADM}, "users:admin"),
+    ("gateway", "POST", "/clients/{client_id}/enable"): Rule({ADM}, "users:admin"),
     # customer
     ("customer", "GET", "/health/live"): PUBLIC,
     ("customer", "GET", "/health/ready"): PUBLIC,

@@ -18,9 +18,13 @@ def _refuse(verdict: Verdict, what: str) -> Problem:
 
 async def limit_api_calls(request: Request, principal: Principal = Depends(current_principal)) -> None:
     state = request.app.state
-    verdict = await state.limiter.hit(f"api:{principal.sub}", state.gateway_settings.rate_limit_per_minute)
+    # An OAuth client's own limit is signed into its tokens (gateway/tokens/flows.py); users share the default.
+    own = principal.claims.get("rate_limit")
+    limit = own if isinstance(own, int) and own > 0 else state.gateway_settings.rate_limit_per_minute
+    verdict = await state.limiter.hit(f"api:{principal.sub}", limit)
     if not verdict.allowed:
-        raise _refuse(verdict, "Request limit reached for this user")
+        raise _refuse(verdict, "Request limit reached for this " + ("client" if "client_id" in principal.claims
+                                                                    else "user"))
 
 
 def _sign_in_tiers(request: Request, username: str) -> list[tuple[str, int, int, str]]:

@@ -12,7 +12,9 @@ import base64
 import secrets
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -22,7 +24,6 @@ from sqlmodel import Session, select
 
 from gateway.tokens.models import Jwk, JwkSet, KeyRead, SigningKey
 from gateway.users.models import User
-from shared.auth.roles import scopes_for
 from shared.errors import Problem
 from shared.files import generated_once
 from shared.settings import KernelSettings
@@ -165,37 +166,55 @@ class KeyRing:
         return self._keys[key.kid]
 
 
+@dataclass(frozen=True)
+class Subject:
+    """Who a token is issued to: a user signing in, or an OAuth client for itself."""
+
+    sub: str
+    roles: tuple[str, ...]
+    branch: str | None
+    sid: str
+    claims: dict[str, Any] = field(default_factory=dict)  # further claims, e.g. an OAuth client's `client_id`
+
+
+def user_subject(user: User, sid: str) -> Subject:
+    return Subject(sub=user.username, roles=tuple(user.roles), branch=user.branch, sid=sid)
+
+
+def granted_scope(requested: list[str], allowed: frozenset[str]) -> str:
+    """The scope to grant: what was asked for when all of it is allowed, everything allowed when nothing was."""
+    unknown = [s for s in requested if s not in allowed]
+    if unknown:
+        raise Problem(400, "Invalid scope", f"Scopes not allowed here: {' '.join(unknown)}.",
+                      extra={"error": "invalid_scope", "error_description": f"not allowed: {' '.join(unknown)}"})
+    return " ".join(sorted(set(requested) or allowed))
+
+
 def issue_access_token(
     session: Session,
-    user: User,
+    subject: Subject,
     *,
-    requested_scopes: list[str],
+    scope: str,
     issuer: str,
     audience: str,
     ttl_seconds: int,
     keyring: KeyRing,
-) -> tuple[str, str]:
-    allowed = scopes_for(user.roles)
-    unknown = [s for s in requested_scopes if s not in allowed]
-    if unknown:
-        raise Problem(400, "Invalid scope", f"Scopes not allowed for this user: {' '.join(unknown)}.",
-                      extra={"error": "invalid_scope"})
-    scope = " ".join(sorted(requested_scopes or allowed))
+) -> str:
     key = ensure_signing_key(session, keyring.passphrase)
     now = int(time.time())
     claims = {
         "iss": issuer,
         "aud": audience,
-        "sub": user.username,
+        "sub": subject.sub,
         "iat": now,
         "nbf": now,
         "exp": now + ttl_seconds,
         "jti": uuid.uuid4().hex,
-        "sid": user.session_id,
-        "roles": list(user.roles),
+        "sid": subject.sid,
+        "roles": list(subject.roles),
         "scope": scope,
-        "branch": user.branch,
+        "branch": subject.branch,
+        **subject.claims,
     }
-    token = jwt.encode(claims, keyring.signer(session, key), algorithm=key.algorithm,
-                       headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYPE})
-    return token, scope
+    return jwt.encode(claims, keyring.signer(session, key), algorithm=key.algorithm,
+                      headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYPE})

@@ -10,6 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
+from gateway.sessions.service import revoke_user_sessions
 from gateway.users.models import (
     AccessChange,
     PasswordChange,
@@ -105,11 +106,13 @@ def create_user(session: Session, command: UserCreate, created_by: str | None) -
 
 
 def _revoke_tokens(session: Session, user: User, reason: str, token_lifetime_seconds: int) -> None:
-    """Publish the user's current `sid` as revoked and give the user a new one: every token issued so far dies."""
+    """Publish the user's current `sid` and those of its sign-ins (refresh token families) as revoked, and give the
+    user a new one: every token issued so far dies, and no refresh token gets another."""
     now = datetime.now(UTC)
     session.add(RevokedSession(sid=user.session_id, username=user.username, reason=reason, revoked_at=now,
                                expires_at=now + timedelta(seconds=token_lifetime_seconds)))
     user.session_id = new_session_id()
+    revoke_user_sessions(session, user.username, reason, token_lifetime_seconds)
 
 
 def _touch(user: User, actor: str) -> None:

@@ -17,8 +17,7 @@ import httpx
 from anyio import to_thread
 
 from gateway.settings import WebhookSettings
-from gateway.tokens.service import KeyRing, issue_access_token
-from gateway.users.models import User
+from gateway.tokens.service import KeyRing, Subject, issue_access_token
 from gateway.webhooks import service
 from gateway.webhooks.models import WebhookSubscription, now
 from shared.auth.roles import Role
@@ -80,12 +79,13 @@ class Webhooks:
     # -- the system identity --------------------------------------------------------------------------------------
 
     def _mint(self) -> tuple[str, float]:
-        identity = User(username=SYSTEM_SUBJECT, password_hash="", roles=[Role.SYSTEM.value], branch=None,
-                        session_id=self._sid)  # not stored: the token's claims are all it is
+        # Not a stored user: the token's claims are all this identity is.
+        identity = Subject(sub=SYSTEM_SUBJECT, roles=(Role.SYSTEM.value,), branch=None, sid=self._sid)
         with self.database.session() as session:
-            token, _ = issue_access_token(session, identity, requested_scopes=["events:read"],
-                                          issuer=self.kernel.jwt_issuer, audience=self.kernel.jwt_audience,
-                                          ttl_seconds=SYSTEM_TOKEN_TTL_SECONDS, keyring=self.keyring)
+            token = issue_access_token(session, identity, scope="events:read", issuer=self.kernel.jwt_issuer,
+                                       audience=self.kernel.jwt_audience, ttl_seconds=SYSTEM_TOKEN_TTL_SECONDS,
+                                       keyring=self.keyring)
+            session.commit()
         return token, time.time() + SYSTEM_TOKEN_TTL_SECONDS
 
     async def token(self) -> str:
