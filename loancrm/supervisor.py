@@ -9,6 +9,7 @@ import time
 
 import httpx
 
+from gateway.openapi.service import API_DOCS_PATH
 from shared.settings import SERVICES, KernelSettings
 
 APPS = {
@@ -80,7 +81,8 @@ def run_all(kernel: KernelSettings) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         _wait_live(kernel, processes)
-        docs = f" (API docs {kernel.url('gateway')}/docs)" if kernel.docs_enabled else ""
+        # The whole API's docs, every service included (the gateway's own /docs shows only its routes).
+        docs = f" (API docs {kernel.url('gateway')}{API_DOCS_PATH})" if kernel.docs_enabled else ""
         print(f"LoanCRM is up: gateway {kernel.url('gateway')}{docs}. Ctrl-C stops.", flush=True)
         while True:
             for name, process in processes.items():

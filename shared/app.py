@@ -84,7 +84,7 @@ def security_scheme(token_url: str) -> dict[str, Any]:
             "flows": {"password": {"tokenUrl": token_url, "scopes": dict(SCOPE_DESCRIPTIONS)}}}
 
 
-def _document(app: FastAPI, token_url: str, requirements: dict[APIRoute, ScopeDefault]) -> None:
+def _document(app: FastAPI, token_url: str, requirements: dict[tuple[str, str], tuple[str, ...]]) -> None:
     """Completes the app's OpenAPI: the security scheme, each secured operation's scopes (any one of them will
     do, so one requirement each), and error responses only as the problem+json they are answered with."""
     build = app.openapi
@@ -94,13 +94,10 @@ def _document(app: FastAPI, token_url: str, requirements: dict[APIRoute, ScopeDe
             return app.openapi_schema
         schema = build()
         schema.setdefault("components", {})["securitySchemes"] = {SECURITY_SCHEME: security_scheme(token_url)}
-        for route, needed in requirements.items():
-            for method in route.methods:
-                operation = schema["paths"].get(route.path_format, {}).get(method.lower())
-                if operation is not None:
-                    scopes = needed_scopes(route, needed, method)
-                    operation["security"] = [{SECURITY_SCHEME: [scope]} for scope in scopes] or \
-                        [{SECURITY_SCHEME: []}]
+        for (path, method), scopes in requirements.items():
+            operation = schema["paths"].get(path, {}).get(method.lower())
+            if operation is not None:
+                operation["security"] = [{SECURITY_SCHEME: [scope]} for scope in scopes] or [{SECURITY_SCHEME: []}]
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 for status, response in operation.get("responses", {}).items():
@@ -193,7 +190,8 @@ def create_service_app(
         return problem_response(request, problem)
 
     if kernel.metrics_enabled:
-        @ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
+        @ops.get("/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {
+            "description": "The Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}})
         async def prometheus() -> Response:
             return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -207,13 +205,13 @@ def create_service_app(
                       scopes=sorted(principal.scopes))
 
     # Which routes need a token, and their scopes: for the OpenAPI document's security requirements.
-    requirements: dict[APIRoute, ScopeDefault] = {}
+    requirements: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def include(router: APIRouter, scopes: ScopeDefault | None, **kwargs: Any) -> None:
-        before = len(app.router.routes)
         app.include_router(router, **kwargs)
         if scopes is not None:
-            requirements.update({route: scopes for route in app.router.routes[before:] if isinstance(route, APIRoute)})
+            requirements.update({(route.path_format, method): needed_scopes(route, scopes, method)
+                                 for route in router.routes if isinstance(route, APIRoute) for method in route.methods})
 
     include(ops, None)
     for router in public_routers:

@@ -13,6 +13,9 @@ from typing import Any
 import httpx
 
 _REF_PREFIX = "#/components/schemas/"
+# The whole API, every service included: its document, and a page to read and try it (public, as the document is).
+API_DOCUMENT_PATH = "/api/openapi.json"
+API_DOCS_PATH = "/api/docs"
 
 
 def _rename_refs(node: Any, rename: dict[str, str]) -> Any:
