@@ -85,6 +85,14 @@ def test_a_token_from_the_gateway_reaches_every_service(running):
     assert {entry["service"] for entry in logged} >= {"gateway", "customer", "scoring", "monitoring"}
 
 
+def test_the_docs_address_printed_at_start_shows_the_whole_api(running):
+    address = running["output"].wait_for(r"API docs (\S+)\)", running["process"], 5).group(1)
+    page = httpx.get(address)
+    assert page.status_code == 200 and "/api/openapi.json" in page.text
+    document = httpx.get(address.replace("/api/docs", "/api/openapi.json")).json()
+    assert {"/api/customer/customers", "/api/scoring/scores", "/api/monitoring/loans"} <= set(document["paths"])
+
+
 def test_a_direct_call_without_a_token_is_refused(running):
     for service in ("customer", "scoring", "monitoring"):
         response = httpx.get(f"http://127.0.0.1:{running['ports'][service]}/whoami")
