@@ -8,11 +8,13 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 
 from gateway.clients.views import router as clients_router
 from gateway.db import idempotency
 from shared.limits import build_limiter
-from gateway.openapi.service import aggregate
+from gateway.openapi.service import API_DOCS_PATH, API_DOCUMENT_PATH, aggregate
 from gateway.proxy.service import ROUTED_SERVICES, ServiceRoutes, Upstreams
 from gateway.settings import GatewaySettings, WebhookSettings
 from gateway.tokens import service as token_service
@@ -85,16 +87,24 @@ def create_app(
     poller = Poller(webhooks, webhook_settings.poll_seconds)
     public = APIRouter()
 
-    @public.get("/api/openapi.json", include_in_schema=False)
+    @public.get(API_DOCUMENT_PATH, include_in_schema=False)
     async def aggregated_openapi(request: Request) -> dict[str, Any]:
         return await aggregate(request.app.openapi(), upstreams.clients)
+
+    if kernel.docs_enabled:
+        # Both spellings: `/api/docs/` would otherwise be taken for a service named "docs" and need a token.
+        @public.get(API_DOCS_PATH, include_in_schema=False)
+        @public.get(API_DOCS_PATH + "/", include_in_schema=False)
+        async def api_docs() -> HTMLResponse:
+            return get_swagger_ui_html(openapi_url=API_DOCUMENT_PATH, title="LoanCRM API",
+                                       swagger_ui_parameters={"persistAuthorization": True})
 
     app = create_service_app(
         idempotency=idempotency,
         name="gateway",
         title="LoanCRM API gateway",
         description="Sign in at /auth/token; every service is reached under /api/{service}/. "
-        "The whole API, every service included, is described at /api/openapi.json.",
+        f"The whole API, every service included, is described at {API_DOCUMENT_PATH} (browse it at {API_DOCS_PATH}).",
         kernel=kernel,
         database=database,
         public_routers=[token_router, public],

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import httpx
 
+from gateway.openapi.service import API_DOCS_PATH
 from shared.settings import SERVICES, KernelSettings
 
 APPS = {
@@ -118,7 +119,8 @@ def run_all(kernel: KernelSettings, on_ready: Callable[[], None] | None = None) 
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         _wait_live(kernel, processes, kernel.startup_timeout_seconds)
-        docs = f" (API docs {kernel.url('gateway')}/docs)" if kernel.docs_enabled else ""
+        # The whole API's docs, every service included (the gateway's own /docs shows only its routes).
+        docs = f" (API docs {kernel.url('gateway')}{API_DOCS_PATH})" if kernel.docs_enabled else ""
         print(f"LoanCRM is up: gateway {kernel.url('gateway')}{docs}. Ctrl-C stops.", flush=True)
         if on_ready is not None:
             on_ready()

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from shared.auth.dependencies import ScopeDefault, current_principal, scoped_principal, service_scopes
+from shared.auth.dependencies import ScopeDefault, current_principal, needed_scopes, scoped_principal, \
+    service_scopes
+from shared.auth.roles import SCOPE_DESCRIPTIONS
 from shared.auth.tokens import Principal, TokenVerifier, http_jwks_source, http_revocation_source
 from shared.db import Database
-from shared.errors import Problem, install_problem_handlers, problem_response, problem_responses
+from shared.errors import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers, problem_response, \
+    problem_responses
 from shared.files import secure_var_dir
 from shared.idempotency import IdempotencyStore
 from shared.logging import configure_logging
@@ -22,6 +28,9 @@ from shared.middleware import HardeningMiddleware, Metrics, RequestContextMiddle
 from shared.settings import KernelSettings, load_settings
 
 ReadyCheck = Callable[[], Awaitable[None]]
+# The security scheme every OpenAPI document declares: the gateway's password flow gives a bearer JWT.
+SECURITY_SCHEME = "OAuth2"
+TOKEN_PATH = "/auth/token"
 
 
 class Liveness(BaseModel):
@@ -60,6 +69,46 @@ def default_verifier(kernel: KernelSettings) -> TokenVerifier:
     )
 
 
+def operation_id(route: APIRoute) -> str:
+    """Readable operationIds for generated clients: the route's feature tag, then its function
+    (`repayments_post_repayment`), where FastAPI's default spells out path and method."""
+    return _identifier(f"{route.tags[0] if route.tags else ''} {route.name}")
+
+
+def _identifier(text: str) -> str:
+    return re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
+
+
+def security_scheme(token_url: str) -> dict[str, Any]:
+    return {"type": "oauth2", "description": "A bearer JWT from the gateway's token endpoint.",
+            "flows": {"password": {"tokenUrl": token_url, "scopes": dict(SCOPE_DESCRIPTIONS)}}}
+
+
+def _document(app: FastAPI, token_url: str, requirements: dict[tuple[str, str], tuple[str, ...]]) -> None:
+    """Completes the app's OpenAPI: the security scheme, each secured operation's scopes (any one of them will
+    do, so one requirement each), and error responses only as the problem+json they are answered with."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {SECURITY_SCHEME: security_scheme(token_url)}
+        for (path, method), scopes in requirements.items():
+            operation = schema["paths"].get(path, {}).get(method.lower())
+            if operation is not None:
+                operation["security"] = [{SECURITY_SCHEME: [scope]} for scope in scopes] or [{SECURITY_SCHEME: []}]
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status[0] in "45" and PROBLEM_MEDIA_TYPE in content:
+                        content.pop("application/json", None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_service_app(
     *,
     name: str,
@@ -96,6 +145,7 @@ def create_service_app(
         version="0.1.0",
         lifespan=lifespan,
         responses=problem_responses(401, 403, 413, 422),
+        generate_unique_id_function=operation_id,
         docs_url="/docs" if kernel.docs_enabled else None,
         redoc_url="/redoc" if kernel.docs_enabled else None,
     )
@@ -113,7 +163,9 @@ def create_service_app(
                        cacheable_paths=frozenset(p for p in ("/docs", "/redoc", "/docs/oauth2-redirect") if
                                                  kernel.docs_enabled))
 
-    ops = APIRouter(tags=["operations"])
+    # The kernel's own routes are in every service: their operationIds name the service, to stay unique in the
+    # gateway's merged document.
+    ops = APIRouter(tags=["operations"], generate_unique_id_function=lambda route: f"{name}_{route.name}")
 
     @ops.get("/health/live", response_model=Liveness, summary="The process is up")
     async def live() -> Liveness:
@@ -141,11 +193,13 @@ def create_service_app(
         return problem_response(request, problem)
 
     if kernel.metrics_enabled:
-        @ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
+        @ops.get("/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {
+            "description": "The Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}})
         async def prometheus() -> Response:
             return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    secured = APIRouter(dependencies=[Depends(current_principal)])
+    secured = APIRouter(dependencies=[Depends(current_principal)],
+                        generate_unique_id_function=lambda route: f"{name}_{route.name}")
 
     @secured.get("/whoami", response_model=WhoAmI, tags=["operations"],
                  summary="The identity this service verified from the access token")
@@ -153,15 +207,26 @@ def create_service_app(
         return WhoAmI(sub=principal.sub, roles=list(principal.roles), branch=principal.branch,
                       scopes=sorted(principal.scopes))
 
-    app.include_router(ops)
+    # Which routes need a token, and their scopes: for the OpenAPI document's security requirements.
+    requirements: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    def include(router: APIRouter, scopes: ScopeDefault | None, **kwargs: Any) -> None:
+        app.include_router(router, **kwargs)
+        if scopes is not None:
+            requirements.update({(route.path_format, method): needed_scopes(route, scopes, method)
+                                 for route in router.routes if isinstance(route, APIRoute) for method in route.methods})
+
+    include(ops, None)
     for router in public_routers:
-        app.include_router(router)
-    app.include_router(secured)
+        include(router, None)
+    include(secured, lambda _method: ())
     # Every business route needs a verified token whose scopes allow it, even when the service is called directly;
     # a route needing another scope than its service's read/write says so with `needs(...)`.
-    authorized = Depends(scoped_principal(default_scopes or service_scopes(name)))
+    scopes = default_scopes or service_scopes(name)
+    authorized = Depends(scoped_principal(scopes))
     for router in routers:
-        app.include_router(router, dependencies=[authorized])
+        include(router, scopes, dependencies=[authorized])
+    _document(app, TOKEN_PATH if name == "gateway" else kernel.url("gateway") + TOKEN_PATH, requirements)
     return app
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-from typing import Any
+from typing import Annotated, Any
 
 import psycopg
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -70,6 +70,32 @@ def public_path(request: Request) -> str:
     return (prefix if _FORWARDED_PREFIX.fullmatch(prefix) else "") + request.url.path
 
 
+# Headers some writes cannot go without, and why: documented as required, and when missing a 428 naming the
+# header (the request is well formed, a precondition of the write is missing), never a 422.
+PRECONDITION_HEADERS = {
+    "Idempotency-Key": "This write needs an Idempotency-Key header so it can be retried safely.",
+    "If-Match": "Send If-Match with the ETag of your last GET.",
+}
+
+
+def precondition_header(name: str, description: str) -> Any:
+    """The type of a route parameter for a required precondition header (one of PRECONDITION_HEADERS)."""
+    assert name in PRECONDITION_HEADERS, name
+    return Annotated[str, Header(alias=name, description=description)]
+
+
+def precondition_required(name: str) -> Problem:
+    return Problem(428, "Precondition required", PRECONDITION_HEADERS[name],
+                   errors=[FieldError(field=f"header.{name}", message="required")])
+
+
+def _missing_precondition(error: dict[str, Any]) -> str | None:
+    loc = error.get("loc", ())
+    if error.get("type") != "missing" or len(loc) != 2 or loc[0] != "header":
+        return None
+    return next((name for name in PRECONDITION_HEADERS if name.lower() == str(loc[1]).lower()), None)
+
+
 def problem_response(request: Request | None, problem: Problem) -> JSONResponse:
     body = ProblemDetail(
         type=problem.type,
@@ -117,6 +143,9 @@ async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONRespons
 
 
 async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    missing = [_missing_precondition(err) for err in exc.errors()]
+    if missing and all(missing):
+        return problem_response(request, precondition_required(missing[0]))  # type: ignore[arg-type]
     errors = [FieldError(field=_loc_to_field(err["loc"]), message=err["msg"]) for err in exc.errors()]
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
     return problem_response(request, Problem(422, "Invalid input", detail, errors=errors))

@@ -19,7 +19,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Header
 
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,13 +30,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from shared.db import Database
-from shared.errors import FieldError, Problem, field_problem
+from shared.errors import FieldError, Problem, field_problem, precondition_header, precondition_required
 
 MAX_KEY_LENGTH = 200
 DEFAULT_RETENTION = timedelta(hours=24)
 DEFAULT_LEASE = timedelta(seconds=60)
 PURGE_EVERY_SECONDS = 600.0
 RETRY_AFTER_SECONDS = 1
+_KEY_DOC = "A retry with the same key returns the first answer instead of acting twice."
+# The Idempotency-Key parameter of a write: required (documented so; missing, a 428) or optional.
+IdempotencyKey = precondition_header("Idempotency-Key", "Required. " + _KEY_DOC)
+OptionalIdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description=_KEY_DOC)]
 
 
 def idempotency_table(metadata: MetaData, service: str) -> Table:
@@ -63,10 +69,7 @@ def fingerprint(*parts: Any) -> str:
 def check_key(key: str | None, required: bool) -> str | None:
     if key is None or key == "":
         if required:
-            raise Problem(
-                428, "Precondition required", "This write needs an Idempotency-Key header so it can be retried safely.",
-                errors=[FieldError(field="header.Idempotency-Key", message="required")],
-            )
+            raise precondition_required("Idempotency-Key")
         return None
     if len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise field_problem("header.Idempotency-Key", f"must be printable and at most {MAX_KEY_LENGTH} characters")

@@ -103,6 +103,14 @@ def test_the_first_run_seeds_a_demo_that_every_role_signs_in_to(running):
         assert body.get("items", body) if isinstance(body, dict) else body, (username, body)
 
 
+def test_the_docs_address_printed_at_start_shows_the_whole_api(running):
+    address = running["output"].wait_for(r"API docs (\S+)\)", running["process"], 5).group(1)
+    page = httpx.get(address)
+    assert page.status_code == 200 and "/api/openapi.json" in page.text
+    document = httpx.get(address.replace("/api/docs", "/api/openapi.json")).json()
+    assert {"/api/customer/customers", "/api/scoring/scores", "/api/monitoring/loans"} <= set(document["paths"])
+
+
 def test_a_direct_call_without_a_token_is_refused(running):
     for service in ("customer", "scoring", "monitoring"):
         response = httpx.get(f"http://127.0.0.1:{running['ports'][service]}/whoami")

@@ -55,7 +55,7 @@ def test_aggregated_openapi_lists_every_service_under_its_prefix(suite):
     for service in ("customer", "scoring", "monitoring"):
         assert f"/api/{service}/whoami" in spec["paths"]
     assert "/auth/token" in spec["paths"]
-    assert "CustomerProblemDetail" in spec["components"]["schemas"]
+    assert "ProblemDetail" in spec["components"]["schemas"] and "MonitoringLoanSummary" in spec["components"]["schemas"]
     assert "x-unavailable-services" not in spec
 
 

@@ -1,4 +1,9 @@
-"""One OpenAPI document for partners: the gateway's own routes plus every service's, as reached through it."""
+"""One OpenAPI document for partners: the gateway's own routes plus every service's, as reached through it.
+
+Generators name a class after a schema's `title`, so every schema is renamed with its service as prefix, title
+included (`CustomerCreate` stays, `LoanSummary` of monitoring becomes `MonitoringLoanSummary`), except the
+kernel's schemas that every service shares unchanged (`ProblemDetail`, `FieldError`, …): those are kept once.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,9 @@ from typing import Any
 import httpx
 
 _REF_PREFIX = "#/components/schemas/"
+# The whole API, every service included: its document, and a page to read and try it (public, as the document is).
+API_DOCUMENT_PATH = "/api/openapi.json"
+API_DOCS_PATH = "/api/docs"
 
 
 def _rename_refs(node: Any, rename: dict[str, str]) -> Any:
@@ -23,30 +31,66 @@ def _rename_refs(node: Any, rename: dict[str, str]) -> Any:
     return node
 
 
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["$ref"][len(_REF_PREFIX):]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(_refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(item) for item in node))
+    return set()
+
+
+def _shared(schemas: dict[str, Any], target: dict[str, Any]) -> set[str]:
+    """The schemas the document already holds under the same name, unchanged, with all they refer to shared too."""
+    shared = {name for name, schema in schemas.items() if target.get(name) == schema}
+    while unshared := {name for name in shared if not _refs(schemas[name]) <= shared}:
+        shared -= unshared
+    return shared
+
+
+def _prefixed(name: str, prefix: str, schemas: dict[str, Any], target: dict[str, Any]) -> str:
+    """`prefix` + `name`, unless `name` already starts with it (and no other schema would be renamed to it)."""
+    keep = name.startswith(prefix) and name[len(prefix):] not in schemas and name not in target
+    return name if keep else f"{prefix}{name}"
+
+
 def merge_service(document: dict[str, Any], service: str, spec: dict[str, Any]) -> None:
-    """Add one service's paths under /api/{service}, its schemas prefixed so names cannot collide."""
+    """Add one service's paths under /api/{service}; its schemas renamed so that names and titles cannot collide."""
     schemas = spec.get("components", {}).get("schemas", {})
-    prefix = service.capitalize()
-    rename = {name: f"{prefix}{name}" for name in schemas}
-    spec = _rename_refs(spec, rename)
     target = document.setdefault("components", {}).setdefault("schemas", {})
+    shared = _shared(schemas, target)
+    prefix = service.capitalize()
+    rename = {name: _prefixed(name, prefix, schemas, target) for name in schemas if name not in shared}
+    spec = _rename_refs(spec, rename)
     for name, schema in spec.get("components", {}).get("schemas", {}).items():
-        target[rename[name]] = schema
+        if name in rename:
+            target[rename[name]] = {**schema, "title": rename[name]}
+    _merge_security(document, spec)
     for path, operations in spec.get("paths", {}).items():
         for operation in operations.values():
             if isinstance(operation, dict) and "operationId" in operation:
-                operation["operationId"] = f"{service}_{operation['operationId']}"
                 operation["tags"] = [f"{service}: {tag}" for tag in operation.get("tags", [service])]
         document.setdefault("paths", {})[f"/api/{service}{path}"] = operations
 
 
+def _merge_security(document: dict[str, Any], spec: dict[str, Any]) -> None:
+    """One scheme for the whole document, the gateway's (its token URL is the gateway's own path), listing the
+    scopes of every service."""
+    ours = document.get("components", {}).get("securitySchemes", {})
+    for name, scheme in spec.get("components", {}).get("securitySchemes", {}).items():
+        if name not in ours:
+            continue
+        for flow, theirs in scheme.get("flows", {}).items():
+            ours[name].get("flows", {}).get(flow, {}).setdefault("scopes", {}).update(theirs.get("scopes", {}))
+
+
 async def aggregate(own: dict[str, Any], clients: dict[str, httpx.AsyncClient]) -> dict[str, Any]:
+    components = own.get("components", {})
     document = {**own, "paths": dict(own.get("paths", {})), "components": {
-        "schemas": dict(own.get("components", {}).get("schemas", {}))}}
-    document.setdefault("components", {})["securitySchemes"] = {
-        "bearer": {"type": "oauth2", "flows": {"password": {"tokenUrl": "/auth/token", "scopes": {}}}}
-    }
-    document["security"] = [{"bearer": []}]
+        **components, "schemas": dict(components.get("schemas", {})),
+        "securitySchemes": {name: {**scheme, "flows": {flow: {**value, "scopes": dict(value.get("scopes", {}))}
+                                                       for flow, value in scheme.get("flows", {}).items()}}
+                            for name, scheme in components.get("securitySchemes", {}).items()}}}
 
     async def fetch(name: str, client: httpx.AsyncClient) -> tuple[str, dict[str, Any] | None]:
         try:

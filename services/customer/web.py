@@ -22,7 +22,7 @@ from shared.auth.dependencies import require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.db import Database
-from shared.errors import FieldError, Problem
+from shared.errors import Problem, precondition_header, precondition_required
 from shared.idempotency import check_key, fingerprint
 
 Reader = Annotated[Principal, Depends(require_roles(*scoping.READ_ROLES))]
@@ -32,9 +32,8 @@ Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 # Who may ask for a reveal at all; customers/service.py decides on what basis (reason or queue item).
 Revealer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.COLLECTOR))]
 Auditor = Annotated[Principal, Depends(require_roles(*scoping.AUDIT_ROLES))]
-IdempotencyKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", description="Required; a retry with the same key returns the first answer.")]
-IfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag from your last GET.")]
+IfMatch = precondition_header("If-Match", "The ETag from your last GET.")
+OptionalIfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag from your last GET.")]
 
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 
@@ -76,8 +75,7 @@ def etag(version: int) -> str:
 def expected_version(if_match: str | None, *, required: bool = True) -> int | None:
     if not if_match:
         if required:
-            raise Problem(428, "Precondition required", "Send If-Match with the ETag of your last GET.",
-                          errors=[FieldError(field="header.If-Match", message="required")])
+            raise precondition_required("If-Match")
         return None
     match = _ETAG.match(if_match.strip())
     if match is None:

@@ -64,15 +64,19 @@ def service_scopes(service: str) -> ScopeDefault:
     return lambda method: read if method in ("GET", "HEAD") else write
 
 
+def needed_scopes(route: Any, default: ScopeDefault, method: str) -> tuple[str, ...]:
+    """The scopes a route needs (any one of them): its `needs(...)`, else its service's default for `method`."""
+    extra = getattr(route, "openapi_extra", None) or {}
+    return tuple(extra[SCOPES_KEY]) if SCOPES_KEY in extra else default(method)
+
+
 def scoped_principal(default: ScopeDefault) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """The verified caller, refused unless its token's scopes include one the route needs: a token's scopes
     narrow what its roles allow (the roles are checked by each route's `require_roles`)."""
 
     async def dependency(request: Request) -> Principal:
         principal = await current_principal(request)
-        route = request.scope.get("route")
-        extra = getattr(route, "openapi_extra", None) or {}
-        needed = tuple(extra[SCOPES_KEY]) if SCOPES_KEY in extra else default(request.method)
+        needed = needed_scopes(request.scope.get("route"), default, request.method)
         if needed and principal.scopes.isdisjoint(needed):
             wanted = " ".join(needed)
             raise Problem(403, "Forbidden", f"This token's scope does not allow this; it needs one of: {wanted}.",

@@ -46,3 +46,17 @@ def scopes_for(roles: list[str] | tuple[str, ...]) -> frozenset[str]:
     for role in roles:
         granted |= ROLE_SCOPES.get(Role(role), frozenset())
     return frozenset(granted)
+
+
+# What each scope allows, as the OpenAPI documents' security scheme lists them.
+SCOPE_DESCRIPTIONS: dict[str, str] = {
+    "customer:read": "Read customers and their records",
+    "customer:write": "Create and change customers and their records",
+    "scoring:read": "Read scores, applications and models",
+    "scoring:write": "Score applicants; submit and decide applications",
+    "scoring:models": "Register, validate, promote and retire scoring models",
+    "monitoring:read": "Read loans, postings, alerts and the portfolio",
+    "monitoring:write": "Register loans, post repayments, act on alerts and collections",
+    "users:admin": "Manage the gateway's users",
+    "audit:read": "Read the logs of who saw what",
+}

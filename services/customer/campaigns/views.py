@@ -8,11 +8,12 @@ from sqlmodel import Session
 
 from services.customer.campaigns import service
 from services.customer.campaigns.models import CampaignCreate, CampaignRead, CampaignReport
-from services.customer.web import IdempotencyKey, Manager, create_once, database
+from services.customer.web import Manager, create_once, database
 from shared.auth.dependencies import require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
+from shared.idempotency import IdempotencyKey
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 CampaignReader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.AUDITOR))]
@@ -21,7 +22,7 @@ CampaignReader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOA
 @router.post("", status_code=201, response_model=CampaignRead, summary="Create a campaign for a segment and grades",
              responses=problem_responses(403, 409, 422, 428))
 def create_campaign(request: Request, command: CampaignCreate, principal: Manager,
-                    idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                    idempotency_key: IdempotencyKey) -> JSONResponse:
     def run(session: Session) -> CampaignRead:
         return service.create_campaign(session, principal, command)
 

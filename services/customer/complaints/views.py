@@ -7,8 +7,9 @@ from sqlmodel import Session
 from services.customer.complaints import service
 from services.customer.complaints.models import ComplaintCreate, ComplaintRead, ComplaintResponse
 from services.customer.customers.service import get_changeable, get_visible
-from services.customer.web import IdempotencyKey, Manager, Reader, Writer, create_once, database
+from services.customer.web import Manager, Reader, Writer, create_once, database
 from shared.errors import problem_responses
+from shared.idempotency import IdempotencyKey
 
 router = APIRouter(tags=["complaints"])
 
@@ -19,7 +20,7 @@ router = APIRouter(tags=["complaints"])
                          "`received_at` (default: now), weekends and holidays included; overdue is judged on the "
                          "current time.", responses=problem_responses(403, 404, 409, 422, 428))
 def file_complaint(request: Request, customer_id: str, command: ComplaintCreate, principal: Writer,
-                   idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                   idempotency_key: IdempotencyKey) -> JSONResponse:
     days = request.app.state.settings.complaint_response_days
 
     def run(session: Session) -> ComplaintRead:

@@ -8,8 +8,9 @@ from services.customer.consents import service
 from services.customer.consents.models import ConsentCheck, ConsentGrant, ConsentRead, ConsentSummary, \
     ConsentWithdrawal, Purpose
 from services.customer.customers.service import get_changeable, get_visible
-from services.customer.web import IdempotencyKey, Reader, Writer, create_once, database
+from services.customer.web import Reader, Writer, create_once, database
 from shared.errors import problem_responses
+from shared.idempotency import IdempotencyKey
 
 router = APIRouter(prefix="/customers/{customer_id}/consents", tags=["consents"])
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/customers/{customer_id}/consents", tags=["consents"]
 @router.post("", status_code=201, response_model=ConsentRead, summary="Record a consent the customer gave",
              responses=problem_responses(403, 404, 409, 422, 428))
 def grant_consent(request: Request, customer_id: str, command: ConsentGrant, principal: Writer,
-                  idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                  idempotency_key: IdempotencyKey) -> JSONResponse:
     def run(session: Session) -> ConsentRead:
         get_changeable(session, principal, customer_id)
         return service.grant_consent(session, customer_id, command, principal.sub)

@@ -155,7 +155,7 @@ class _Profile(BaseModel):
 
 
 _EXAMPLE: dict[str, Any] = {
-    "kind": "individual", "name": "Zhang San", "date_of_birth": "1990-03-07", "national_id": "11010519900307123X",
+    "kind": "individual", "name": "Zhang San", "date_of_birth": "1990-03-07", "national_id": "110105199003071239",
     "phone": "13812345678", "email": "zhang.san@example.com", "address": "1 Jianguo Rd, Beijing",
     "occupation": "engineer", "employer": "Example Tech Ltd", "monthly_income": "18000.00", "assets": "350000.00",
     "education": "bachelor", "marital_status": "married", "household_size": 3, "region": "Beijing",
@@ -214,7 +214,7 @@ class CustomerClose(BaseModel):
 class CustomerLookup(BaseModel):
     """Exact search; sent in a body so identity numbers never appear in URLs or access logs."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"national_id": "11010519900307123X"},
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"national_id": "110105199003071239"},
                                                                              {"phone": "+8613812345678"}]})
     national_id: str | None = None
     phone: str | None = None
@@ -256,7 +256,7 @@ class RevealRead(BaseModel):
 class CustomerRead(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         **_EXAMPLE, "id": "3f2b9c0e8d7a4e1f9a6b5c4d3e2f1a0b", "status": "active", "kyc_status": "pending",
-        "national_id": "****************3X", "phone": "138******78", "email": "z***@example.com",
+        "national_id": "*****************9", "phone": "138******78", "email": "z***@example.com",
         "pii_view": "masked", "date_of_birth": None, "birth_year": 1990, "referred_by": None,
         "external_source": "li.wei", "version": 1,
         "business_registration_no": None, "created_by": "li.wei", "created_at": "2026-11-23T09:00:00Z",

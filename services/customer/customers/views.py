@@ -24,14 +24,14 @@ from services.customer.customers.models import (
     RevealRead,
 )
 from services.customer.db import idempotency
-from services.customer.web import Admin, IdempotencyKey, IfMatch, Manager, Reader, Revealer, Writer, database, \
+from services.customer.web import Admin, IfMatch, Manager, OptionalIfMatch, Reader, Revealer, Writer, database, \
     etag, expected_version, json_body, read_session, vault
 from shared.pagination import Page
 from shared.auth.dependencies import bearer_token, needs
 from shared.auth.tokens import Principal
 from shared.clients.monitoring import CustomerRisk
 from shared.errors import problem_responses
-from shared.idempotency import check_key, fingerprint
+from shared.idempotency import IdempotencyKey, check_key, fingerprint
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -54,7 +54,7 @@ def _answer(read: dict[str, Any], status_code: int = 200, replayed: bool = False
                          "are recorded as its referrals.",
              responses=problem_responses(403, 409, 422, 428))
 def register_customer(request: Request, command: CustomerCreate, principal: Writer,
-                      idempotency_key: IdempotencyKey = None) -> Response:
+                      idempotency_key: IdempotencyKey) -> Response:
     key = check_key(idempotency_key, required=True)
     # Only the id is remembered for replays: the idempotency table must never hold personal data in clear.
     outcome = idempotency.run_once(
@@ -151,7 +151,7 @@ def get_customer(request: Request, customer_id: str, principal: Reader) -> Respo
                           "changed the customer since.",
               responses=problem_responses(403, 404, 409, 412, 422, 428))
 def update_profile(request: Request, customer_id: str, command: CustomerUpdate, principal: Writer,
-                   if_match: IfMatch = None) -> Response:
+                   if_match: IfMatch) -> Response:
     version = expected_version(if_match)
     with database(request).session() as session:
         customer = service.update_profile(session, vault(request), principal, customer_id, version, command)
@@ -187,7 +187,7 @@ def _close(request: Request, principal: Principal, customer_id: str, reason: str
                          "monitoring down is a 503 (never closed blindly).",
              responses=problem_responses(403, 404, 409, 412, 503))
 async def close_customer(request: Request, customer_id: str, command: CustomerClose, principal: Manager,
-                         if_match: IfMatch = None) -> Response:
+                         if_match: OptionalIfMatch = None) -> Response:
     version = expected_version(if_match, required=False)
     risk = await _risk(request, principal, customer_id)
     return _answer(await run_in_threadpool(_close, request, principal, customer_id, command.reason, version, risk))

@@ -11,9 +11,10 @@ from starlette.concurrency import run_in_threadpool
 
 from services.customer.imports.flows import format_of, import_text
 from services.customer.imports.models import ImportFormat, ImportReport
-from services.customer.web import IdempotencyKey, Writer, create_once, database, vault
+from services.customer.web import Writer, create_once, database, vault
 from shared.errors import Problem, field_problem, problem_responses
 from shared.middleware import max_body
+from shared.idempotency import IdempotencyKey
 
 router = APIRouter(prefix="/customers/imports", tags=["imports"])
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # larger files go through `loancrm customers import`
@@ -28,9 +29,10 @@ IMPORT_LEASE = timedelta(minutes=30)
                          "creates no duplicates. Format from `format`, else the file name (.csv or JSON lines).",
              responses=problem_responses(409, 413, 422, 428))
 @max_body(MAX_UPLOAD_BYTES + 1024 * 1024)  # the file plus its multipart framing
-async def import_customers(request: Request, principal: Writer, file: UploadFile = File(...),
+async def import_customers(request: Request, principal: Writer, idempotency_key: IdempotencyKey,
+                           file: UploadFile = File(...),
                            format: ImportFormat | None = None,  # noqa: A002 - the query parameter's public name
-                           idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                           ) -> JSONResponse:
     raw = await file.read(MAX_UPLOAD_BYTES + 1)
     if len(raw) > MAX_UPLOAD_BYTES:
         raise Problem(413, "Payload too large", "Upload at most 20 MB here; use `loancrm customers import` beyond.")

@@ -11,12 +11,13 @@ from sqlmodel import Session
 from services.customer.customers.service import get_changeable, get_visible
 from services.customer.interactions import service
 from services.customer.interactions.models import LOGGING_ROLES, Channel, InteractionCreate, InteractionRead
-from services.customer.web import IdempotencyKey, Reader, create_once, database
+from services.customer.web import Reader, create_once, database
 from shared.pagination import Page
 from shared.auth.dependencies import require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
+from shared.idempotency import IdempotencyKey
 
 router = APIRouter(tags=["interactions"])
 # Collectors log their calls too (the monitoring service posts them on their behalf).
@@ -29,7 +30,7 @@ ContactLogger = Annotated[Principal, Depends(require_roles(*LOGGING_ROLES))]
                          "Needs an Idempotency-Key; a retry returns the first answer.",
              responses=problem_responses(403, 404, 409, 422, 428))
 def log_interaction(request: Request, customer_id: str, command: InteractionCreate, principal: ContactLogger,
-                    idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                    idempotency_key: IdempotencyKey) -> JSONResponse:
     def run(session: Session) -> InteractionRead:
         if principal.has_role(Role.COLLECTOR, Role.ADMIN):
             customer = get_visible(session, principal, customer_id)

@@ -10,8 +10,9 @@ from services.customer.customers.service import get_changeable, get_visible
 from services.customer.surveys import service
 from services.customer.surveys.models import SurveyAnswer, SurveyRead, SurveySend, TaskRead, TaskStatus, TrendPoint
 from services.customer.surveys.service import TrendBy
-from services.customer.web import IdempotencyKey, Reader, Writer, create_once, database
+from services.customer.web import Reader, Writer, create_once, database
 from shared.errors import problem_responses
+from shared.idempotency import IdempotencyKey
 
 router = APIRouter(tags=["surveys"])
 
@@ -20,7 +21,7 @@ router = APIRouter(tags=["surveys"])
              summary="Send a satisfaction survey (CSAT per dimension, NPS)",
              responses=problem_responses(403, 404, 409, 422, 428))
 def send_survey(request: Request, customer_id: str, command: SurveySend, principal: Writer,
-                idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                idempotency_key: IdempotencyKey) -> JSONResponse:
     def run(session: Session) -> SurveyRead:
         return service.send_survey(session, get_changeable(session, principal, customer_id), command, principal.sub)
 

@@ -1,6 +1,4 @@
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from services.monitoring import api
@@ -17,9 +15,9 @@ from services.monitoring.repayments.models import (
 )
 from shared.auth.scope import EVERYTHING
 from shared.errors import problem_responses
+from shared.idempotency import IdempotencyKey, OptionalIdempotencyKey
 
 router = APIRouter(tags=["repayments"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 def receipt(posting, loan) -> dict:  # noqa: ANN001
@@ -32,7 +30,7 @@ def receipt(posting, loan) -> dict:  # noqa: ANN001
              summary="Post a repayment (loan officer of the loan's branch, admin); Idempotency-Key required",
              responses=problem_responses(404, 409, 422, 428))
 def post_repayment(request: Request, loan_id: str, command: RepaymentCreate, principal: api.Officer,
-                   idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                   idempotency_key: IdempotencyKey) -> JSONResponse:
     def run(session):  # noqa: ANN001, ANN202
         posting, _ = service.post_repayment(session, loan_id, command, scope=api.scope(principal),
                                             posted_by=principal.sub,
@@ -47,7 +45,7 @@ def post_repayment(request: Request, loan_id: str, command: RepaymentCreate, pri
              summary="Reverse a posting, replaying history from its value date (loan officer, admin)",
              responses=problem_responses(404, 409, 422))
 def reverse_posting(request: Request, posting_id: str, command: ReversalCreate, principal: api.Officer,
-                    idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                    idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     def run(session):  # noqa: ANN001, ANN202
         posting, _ = service.reverse_posting(session, posting_id, command.reason, scope=api.scope(principal),
                                              reversed_by=principal.sub,

@@ -1,6 +1,4 @@
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -9,6 +7,7 @@ from services.monitoring.business_day import business_date
 from services.monitoring.transactions import service
 from services.monitoring.transactions.models import MAX_BATCH_ROWS, BatchReceipt, TransactionBatch
 from shared.errors import problem_responses
+from shared.idempotency import IdempotencyKey
 from shared.middleware import max_body
 
 router = APIRouter(tags=["account transactions"])
@@ -22,8 +21,7 @@ router = APIRouter(tags=["account transactions"])
              responses=problem_responses(409, 413, 422, 428))
 @max_body(MAX_BATCH_ROWS * 1024)  # a full batch: rows are a few hundred bytes each
 async def record_transactions(request: Request, command: TransactionBatch, principal: api.Officer,
-                              idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-                              ) -> JSONResponse:
+                              idempotency_key: IdempotencyKey) -> JSONResponse:
     def run(session):  # noqa: ANN001, ANN202
         receipt = service.record_transactions(session, command.rows, by=principal.sub, scope=api.scope(principal),
                                               as_of=business_date(session, api.settings(request)))

@@ -54,11 +54,22 @@ class Score(ScoringTable, table=True):
     created_by: str = Field(max_length=64)
 
 
+# One applicant of the German credit data, every feature the default champion reads.
+_APPLICANT: dict[str, Any] = {
+    "status_of_existing_checking_account": "no checking account", "duration_in_month": 12,
+    "credit_history": "critical account/ other credits existing (not at this bank)", "purpose": "education",
+    "credit_amount": 2096, "savings_account_and_bonds": "... < 100 DM",
+    "present_employment_since": "4 <= ... < 7 years",
+    "installment_rate_in_percentage_of_disposable_income": 2, "personal_status_and_sex": "male : divorced/separated",
+    "other_debtors_or_guarantors": "none", "present_residence_since": 3, "property": "real estate",
+    "age_in_years": 49, "other_installment_plans": "none", "housing": "own",
+    "number_of_existing_credits_at_this_bank": 1, "job": "unskilled - resident",
+    "number_of_people_being_liable_to_provide_maintenance_for": 2, "telephone": "none", "foreign_worker": "yes"}
+
+
 class ScoreInput(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "customer_id": None, "requested_amount": "20000.00",
-        "features": {"status_of_existing_checking_account": "no checking account", "duration_in_month": 12,
-                     "credit_amount": 2096, "age_in_years": 49, "purpose": "education"}}]})
+        "customer_id": None, "requested_amount": "20000.00", "features": _APPLICANT}]})
 
     customer_id: str | None = PydanticField(
         default=None, min_length=1, max_length=64,
@@ -72,7 +83,7 @@ class ScoreInput(BaseModel):
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"rows": [
-        {"features": {"duration_in_month": 12, "credit_amount": 2096}}, {"customer_id": "c0ffee", "features": {}}]}]})
+        {"features": _APPLICANT}, {"features": {**_APPLICANT, "duration_in_month": 24, "credit_amount": 5951}}]}]})
 
     rows: list[ScoreInput] = PydanticField(min_length=1, max_length=MAX_BATCH_ROWS)
 
