@@ -92,15 +92,17 @@ class PageRequest:
 
 
 def _typed(value: Any, kind: type) -> Any:
+    """A cursor value as its column holds it; anything a database could not compare with (a number past 64 bits,
+    a NUL in a text) is refused here rather than by the database."""
     if kind in (datetime, date) and isinstance(value, str):
         try:
             return kind.fromisoformat(value)
         except ValueError:
             raise _foreign() from None
-    if (kind is int and type(value) is int) or (kind is str and isinstance(value, str)):
+    if kind is int and type(value) is int and -2**63 <= value < 2**63:
         return value
-    if kind is float and type(value) in (int, float):
-        return float(value)
+    if kind is str and isinstance(value, str) and "\x00" not in value:
+        return value
     raise _foreign()
 
 
