@@ -125,10 +125,15 @@ def paged(default: int = 50, maximum: int = 500) -> Any:
 
 
 def _python_type(column: Any) -> type:
-    try:
-        return column.type.python_type
-    except NotImplementedError:
-        return str
+    """What a column's values are in Python: a TypeDecorator (e.g. an aware timestamp) answers by its impl."""
+    for kind in (column.type, getattr(column.type, "impl", None)):
+        try:
+            python_type = kind.python_type
+        except (AttributeError, NotImplementedError):
+            continue
+        if python_type is not object:
+            return python_type
+    return str
 
 
 def keyset(session: Any, query: Any, paging: PageRequest, *columns: Any, descending: bool = False,
