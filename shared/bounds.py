@@ -4,8 +4,6 @@ reaches a rule: such a value is a 422 naming the field, never a 500 from deep in
 - `BusinessDate`: a date from 1900-01-01 to 2199-12-31. A loan's last due date is at most 40 years (480 months)
   after its first, so every date a schedule derives from a bounded one still exists (9999-12-31 plus a month
   does not).
-- `Offset`: how many rows a page skips, at most 1,000,000 (SQLite and PostgreSQL refuse an OFFSET past 2^63 - 1;
-  reading that deep by offset is an export's job anyway).
 """
 
 from __future__ import annotations
@@ -13,12 +11,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import Query
 from pydantic import Field
 
 MIN_DATE = date(1900, 1, 1)
 MAX_DATE = date(2199, 12, 31)
-MAX_OFFSET = 1_000_000
 
 BusinessDate = Annotated[date, Field(ge=MIN_DATE, le=MAX_DATE)]
-Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"Rows to skip (at most {MAX_OFFSET:,}).")]

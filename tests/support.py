@@ -196,3 +196,20 @@ class _LazyASGI(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         return await httpx.ASGITransport(self.box[0]).handle_async_request(request)
+
+
+def every_page(client: TestClient, url: str, headers: dict[str, str], *, limit: int) -> list[dict]:
+    """Every item of a list, read by following each page's `next` link from `url` (which asks for `limit` a
+    page) until the last page, whose `next_cursor` and `next` are null."""
+    items: list[dict] = []
+    while True:
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, (url, response.text)
+        page = response.json()
+        assert set(page) == {"items", "next_cursor", "next"} and len(page["items"]) <= limit, page
+        items += page["items"]
+        if page["next_cursor"] is None:
+            assert page["next"] is None
+            return items
+        assert len(page["items"]) == limit and f"cursor={page['next_cursor']}" in page["next"]
+        url = page["next"]

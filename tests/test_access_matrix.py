@@ -460,8 +460,8 @@ def test_lists_hold_only_what_the_caller_may_see(matrix: Matrix) -> None:
     without a branch lists nothing."""
     lists = [  # (service, path, params, the id of the listed record of each customer's, how to read the ids)
         ("customer", "/customers", {"limit": 500}, matrix.customers, lambda body: {i["id"] for i in body["items"]}),
-        ("monitoring", "/loans", {"limit": 500}, matrix.loans, lambda body: {i["id"] for i in body}),
-        ("monitoring", "/checks", {"limit": 500}, matrix.loans, lambda body: {i["loan_id"] for i in body}),
+        ("monitoring", "/loans", {"limit": 500}, matrix.loans, lambda body: {i["id"] for i in body["items"]}),
+        ("monitoring", "/checks", {"limit": 500}, matrix.loans, lambda body: {i["loan_id"] for i in body["items"]}),
         ("monitoring", "/portfolio/figures", {"group_by": "branch"}, {"own": matrix.branch, "other":
                                                                       matrix.other_branch},
          lambda body: {g["group"] for g in body["groups"]}),

@@ -79,7 +79,7 @@ def test_parallel_loan_registrations_with_one_key_book_one_loan(suite, borrowers
     loan = assert_one_answer(answers, 201)
     listed = suite.direct["monitoring"].get("/loans", params={"customer_id": body["customer_id"]},
                                             headers=officer(suite))
-    assert [item["id"] for item in listed.json()] == [loan["id"]]
+    assert [item["id"] for item in listed.json()["items"]] == [loan["id"]]
 
 
 def test_parallel_feed_batches_with_one_key_store_the_rows_once(suite, borrowers):  # noqa: F811

@@ -56,11 +56,12 @@ def test_a_nul_in_a_text_postgresql_cannot_store_is_a_422_not_a_500(suite):
 
 
 @pytest.mark.parametrize("path", ["/api/monitoring/alerts", "/api/monitoring/loans"])
-@pytest.mark.parametrize("offset", [2**63, 2**63 - 1, 10**30])
-def test_an_offset_past_what_a_database_holds_is_a_422_naming_it(suite, path, offset):
-    response = suite.client.get(path, params={"offset": offset}, headers=suite.headers("admin"))
+@pytest.mark.parametrize(("param", "value"), [("limit", 2**63), ("limit", 10**30), ("limit", 0),
+                                              ("cursor", "x" * 5000), ("cursor", "\u00e9t\u00e9")])
+def test_a_page_request_past_what_a_list_takes_is_a_422_naming_it(suite, path, param, value):
+    response = suite.client.get(path, params={param: value}, headers=suite.headers("admin"))
     assert response.status_code == 422, response.text
-    assert [e["field"] for e in response.json()["errors"]] == ["query.offset"]
+    assert [e["field"] for e in response.json()["errors"]] == [f"query.{param}"]
 
 
 @pytest.mark.parametrize("field", ["disbursement_date", "first_due_date"])

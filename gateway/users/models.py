@@ -115,7 +115,3 @@ class UserRead(BaseModel):
     updated_at: datetime | None
     updated_by: str | None
 
-
-class UserPage(BaseModel):
-    items: list[UserRead]
-    next_cursor: str | None = PydanticField(description="Pass as `cursor` for the next page; null on the last page.")

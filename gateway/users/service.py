@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,6 +24,7 @@ from gateway.users.models import (
 from gateway.users.passwords import password_problem
 from shared.auth.roles import Role
 from shared.errors import Problem, field_problem
+from shared.pagination import Page, PageRequest, keyset
 from shared.settings import SettingsError
 
 _hasher = PasswordHasher()
@@ -44,35 +46,17 @@ def get_user(session: Session, username: str) -> User:
     return user
 
 
-def _encode_cursor(username: str) -> str:
-    return base64.urlsafe_b64encode(username.encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        username = base64.b64decode(cursor.encode(), altchars=b"-_", validate=True).decode()
-    except ValueError:
-        username = ""
-    if not username:
-        raise field_problem("query.cursor", "is not a cursor this service issued")
-    return username
-
-
-def list_users(session: Session, *, cursor: str | None = None, limit: int = 50,
-               status: UserStatus | None = None) -> tuple[list[User], str | None]:
-    """A page of users in username order (keyset: stable while users are added), and the next page's cursor."""
+def list_users(session: Session, paging: PageRequest, read: Callable[[list[User]], list[Any]],
+               status: UserStatus | None = None) -> Page[Any]:
+    """A page of users in username order (keyset: stable while users are added)."""
     query = select(User)
-    if cursor:
-        query = query.where(User.username > _decode_cursor(cursor))
     if status is UserStatus.DISABLED:
         query = query.where(User.active.is_(False))  # type: ignore[attr-defined]
     elif status is not None:
         changing = status is UserStatus.PASSWORD_CHANGE_REQUIRED
         query = query.where(User.active.is_(True),  # type: ignore[attr-defined]
                             User.must_change_password.is_(changing))  # type: ignore[attr-defined]
-    rows = list(session.exec(query.order_by(User.username).limit(limit + 1)).all())
-    more = len(rows) > limit
-    return rows[:limit], _encode_cursor(rows[limit - 1].username) if more else None
+    return keyset(session, query, paging, User.username, read=read)
 
 
 def _check_access(roles: list[str], branch: str | None) -> None:

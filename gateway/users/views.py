@@ -1,17 +1,18 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from gateway.db import idempotency
 from gateway.users import service
-from gateway.users.models import AccessChange, PasswordReset, UserCreate, UserPage, UserRead, UserStatus
+from gateway.users.models import AccessChange, PasswordReset, UserCreate, UserRead, UserStatus
 from shared.auth.dependencies import needs, require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
 from shared.idempotency import check_key, fingerprint
+from shared.pagination import Page, paged
 
 router = APIRouter(prefix="/auth/users", tags=["users"])
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
@@ -46,18 +47,16 @@ def create_user(
     return JSONResponse(outcome.body, status_code=outcome.status_code)
 
 
-@router.get("", response_model=UserPage, summary="List users with their status, by username (admin, auditor)",
+@router.get("", response_model=Page[UserRead], summary="List users with their status, by username (admin, auditor)",
             openapi_extra=needs("users:admin", "audit:read"))
 def list_users(
     request: Request,
     _: Reader,
     status: UserStatus | None = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> UserPage:
+    paging: paged(50, 200) = None,
+) -> Page[UserRead]:
     with request.app.state.database.session() as session:
-        users, next_cursor = service.list_users(session, cursor=cursor, limit=limit, status=status)
-        return UserPage(items=[_read(u) for u in users], next_cursor=next_cursor)
+        return service.list_users(session, paging, lambda users: [_read(u) for u in users], status=status)
 
 
 @router.get("/{username}", response_model=UserRead, summary="One user (admin, auditor)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -64,6 +65,21 @@ class ServiceClient:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    async def every_item(self, path: str, *, token: str, params: dict[str, Any],
+                         answer: Callable[[httpx.Response], Any]) -> list[Any]:
+        """Every item of a list, following its pages (`next_cursor`) to the last; `answer` reads one page's body
+        (raising the peer's problem)."""
+        items: list[Any] = []
+        cursor = None
+        while True:
+            response = await self.request("GET", path, token=token,
+                                          params={**params, **({"cursor": cursor} if cursor else {})})
+            page = answer(response)
+            items.extend(page["items"])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return items
 
     async def request(
         self,

@@ -100,6 +100,7 @@ class OutcomePage(BaseModel):
 
 _LOANS = TypeAdapter(list[LoanSummary])
 _ALERTS = TypeAdapter(list[AlertSummary])
+_PAGE = 500  # the largest page monitoring's lists give: the fewest calls for a customer's loans or alerts
 
 
 class MonitoringClient(ServiceClient):
@@ -119,13 +120,13 @@ class MonitoringClient(ServiceClient):
         return response.json()
 
     async def loans_for_customer(self, customer_id: str, token: str) -> list[LoanSummary]:
-        response = await self.request("GET", "/loans", token=token, params={"customer_id": customer_id})
-        return _LOANS.validate_python(self._ok(response))
+        return _LOANS.validate_python(await self.every_item(
+            "/loans", token=token, params={"customer_id": customer_id, "limit": _PAGE}, answer=self._ok))
 
     async def open_alerts_for_customer(self, customer_id: str, token: str) -> list[AlertSummary]:
-        response = await self.request("GET", "/alerts", token=token,
-                                      params={"customer_id": customer_id, "status": "open"})
-        return _ALERTS.validate_python(self._ok(response))
+        return _ALERTS.validate_python(await self.every_item(
+            "/alerts", token=token, params={"customer_id": customer_id, "status": "open", "limit": _PAGE},
+            answer=self._ok))
 
     async def customer_risk(self, customer_id: str, *, token: str) -> CustomerRisk:
         response = await self.request("GET", f"/customers/{customer_id}/risk", token=token)
@@ -139,8 +140,8 @@ class MonitoringClient(ServiceClient):
         return QueueItem.model_validate(self._ok(response))
 
     async def loan_by_external_id(self, external_id: str, *, token: str) -> LoanSummary | None:
-        response = await self.request("GET", "/loans", token=token, params={"external_id": external_id})
-        loans = _LOANS.validate_python(self._ok(response))
+        response = await self.request("GET", "/loans", token=token, params={"external_id": external_id, "limit": 1})
+        loans = _LOANS.validate_python(self._ok(response)["items"])
         return loans[0] if loans else None
 
     async def loan_outcomes(self, as_of: date, *, window_months: int, token: str, cursor: str | None = None,

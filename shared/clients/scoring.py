@@ -64,7 +64,7 @@ class ScoringClient(ServiceClient):
     async def latest_score(self, customer_id: str, *, token: str) -> Score | None:
         response = await self.request("GET", "/scores", token=token, params={"customer_id": customer_id, "limit": 1})
         _raise_for_problem(self.service, response)
-        items = response.json()
+        items = response.json()["items"]
         return Score.model_validate(items[0]) if items else None
 
 

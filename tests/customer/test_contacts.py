@@ -62,9 +62,10 @@ def test_overdue_complaints_are_listed_for_managers_until_answered(api, actors):
     fresh = api.post(url, json={"kind": "feedback", "channel": "app", "category": "app_ux"},
                      headers={**officer, **key()}).json()
     assert late["overdue"] is True and fresh["overdue"] is False and late["assigned_to"]
-    overdue = [c["id"] for c in api.get("/complaints/overdue", headers=officer).json()]
+    overdue = [c["id"] for c in api.get("/complaints/overdue", headers=officer).json()["items"]]
     assert overdue == [late["id"]]
-    assert late["id"] not in [c["id"] for c in api.get("/complaints/overdue", headers=actors.officer("CPX")).json()]
+    assert late["id"] not in [c["id"] for c in api.get("/complaints/overdue",
+                                                               headers=actors.officer("CPX")).json()["items"]]
     assert api.get("/complaints/overdue", headers=actors.user("collector")).status_code == 403
 
     no_answer = api.post(f"/complaints/{late['id']}/response", json={"status": "resolved"}, headers=officer)
@@ -74,7 +75,7 @@ def test_overdue_complaints_are_listed_for_managers_until_answered(api, actors):
     assert done.status_code == 200 and done.json()["responded_at"] and done.json()["overdue"] is False
     reopen = api.post(f"/complaints/{late['id']}/response", json={"status": "in_progress"}, headers=officer)
     assert reopen.status_code == 409
-    assert api.get("/complaints/overdue", headers=officer).json() == []
+    assert api.get("/complaints/overdue", headers=officer).json()["items"] == []
 
 
 def test_a_low_survey_answer_opens_a_follow_up_for_the_officer(api, actors):
@@ -93,10 +94,10 @@ def test_a_low_survey_answer_opens_a_follow_up_for_the_officer(api, actors):
     answered = api.post(f"/surveys/{sent['id']}/answer", json=unhappy, headers=officer).json()
     assert answered["csat_avg"] == 4.0 and answered["follow_up_task_id"]
     assert api.post(f"/surveys/{sent['id']}/answer", json=unhappy, headers=officer).status_code == 409
-    tasks = api.get("/tasks", params={"officer": owner, "status": "open"}, headers=officer).json()
+    tasks = api.get("/tasks", params={"officer": owner, "status": "open"}, headers=officer).json()["items"]
     assert len(tasks) == 1 and "resolution_speed 1" in tasks[0]["reason"] and "NPS 5" in tasks[0]["reason"]
     assert api.post(f"/tasks/{tasks[0]['id']}/completion", headers=officer).status_code == 200
-    assert api.get("/tasks", params={"officer": owner, "status": "open"}, headers=officer).json() == []
+    assert api.get("/tasks", params={"officer": owner, "status": "open"}, headers=officer).json()["items"] == []
 
     second = api.post(f"/customers/{customer['id']}/surveys", json={"channel": "app", "officer": owner},
                       headers={**officer, **key()}).json()

@@ -210,7 +210,7 @@ def test_erasure_anonymises_personal_fields_and_keeps_history(api, actors):
     assert consents["allowed"] is False
     contacts = api.get(f"{url}/interactions", headers=officer).json()["items"]
     assert len(contacts) == 1 and contacts[0]["notes"] is None and contacts[0]["outcome"] == "reached"
-    complaints = api.get(f"{url}/complaints", headers=officer).json()
+    complaints = api.get(f"{url}/complaints", headers=officer).json()["items"]
     assert complaints[0]["description"] is None and complaints[0]["category"] == "fees"
     log = api.get("/access-log", params={"customer_id": created["id"]}, headers=auditor).json()["items"]
     assert log[0]["action"] == "erasure" and log[0]["actor"] == "admin"

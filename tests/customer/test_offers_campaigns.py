@@ -45,7 +45,7 @@ def test_an_unscored_customer_gets_standard_terms_over_the_api(api, actors):
     assert offers["grade"] is None and 1 <= len(offers["offers"]) <= 3
     assert [o["rank"] for o in offers["offers"]] == list(range(1, len(offers["offers"]) + 1))
     assert all(o["reasons"] for o in offers["offers"])
-    assert {p["code"] for p in api.get("/products", headers=officer).json()} >= {"PL-PRIME", "DP-TERM"}
+    assert {p["code"] for p in api.get("/products", headers=officer).json()["items"]} >= {"PL-PRIME", "DP-TERM"}
     assert api.get(f"/customers/{customer['id']}/offers", headers=actors.officer("OF99")).status_code == 404
 
 
@@ -65,7 +65,7 @@ def test_a_campaign_reaches_only_consenting_customers_and_reports_conversions(ap
     url = f"/campaigns/{campaign.json()['id']}"
     built = api.post(f"{url}/audience", headers=officer).json()
     assert built["audience_size"] == 1 and built["excluded_without_consent"] == 1
-    assert api.get(f"{url}/audience", headers=officer).json() == [willing["id"]]
+    assert api.get(f"{url}/audience", headers=officer).json()["items"] == [willing["id"]]
 
     pitch = {"channel": "phone", "direction": "outbound", "purpose": "marketing", "outcome": "converted",
              "occurred_at": datetime.now(UTC).isoformat(), "campaign_id": campaign.json()["id"]}

@@ -95,7 +95,7 @@ def test_a_credit_campaign_leaves_out_customers_in_arrears_and_a_deposit_campaig
         assert created.status_code == 201, created.text
         url = f"/campaigns/{created.json()['id']}"
         assert api.post(f"{url}/audience", headers=officer).status_code == 200
-        return set(api.get(f"{url}/audience", headers=officer).json())
+        return set(api.get(f"{url}/audience", headers=officer).json()["items"])
 
     assert audience("CC-CLASSIC") == {clean["id"]}
     assert audience("DP-TERM") == {clean["id"], late["id"]}

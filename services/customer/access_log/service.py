@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from services.customer.access_log.models import AccessAction, PiiAccess, PiiAccessRead
 from services.customer.common import connection_of, utcnow
-from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.pagination import Page, PageRequest, keyset
 from shared.auth.tokens import Principal
 from shared.logging import request_id_var
 
@@ -44,8 +44,8 @@ def record_access(session: Session | Connection, principal: Principal, customer_
         connection.execute(_SQLITE_INSERT, params)
 
 
-def list_access(session: Session, *, customer_id: str | None, actor: str | None, since: datetime | None,
-                until: datetime | None, cursor: str | None, limit: int) -> Page[PiiAccessRead]:
+def list_access(session: Session, paging: PageRequest, *, customer_id: str | None, actor: str | None,
+                since: datetime | None, until: datetime | None) -> Page[PiiAccessRead]:
     query = select(PiiAccess)
     if customer_id:
         query = query.where(PiiAccess.customer_id == customer_id)
@@ -55,12 +55,7 @@ def list_access(session: Session, *, customer_id: str | None, actor: str | None,
         query = query.where(PiiAccess.at >= since)
     if until:
         query = query.where(PiiAccess.at < until)
-    if cursor:
-        # Newest first; ids grow with time so the id alone is a stable cursor.
-        (last_id,) = decode_cursor(cursor, 1)
-        query = query.where(PiiAccess.id < int(last_id))
-    rows = session.exec(query.order_by(PiiAccess.id.desc()).limit(limit + 1)).all()
-    items = [PiiAccessRead(id=r.id, customer_id=r.customer_id, actor=r.actor, roles=r.roles.split(","),
-                           action=r.action, via=r.via, request_id=r.request_id, reason=r.reason, at=r.at)
-             for r in rows[:limit]]
-    return Page[PiiAccessRead](items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None)
+    # Newest first; ids grow with time so the id alone is a stable sort key.
+    return keyset(session, query, paging, PiiAccess.id, descending=True, read=lambda rows: [
+        PiiAccessRead(id=r.id, customer_id=r.customer_id, actor=r.actor, roles=r.roles.split(","), action=r.action,
+                      via=r.via, request_id=r.request_id, reason=r.reason, at=r.at) for r in rows])

@@ -18,6 +18,7 @@ from services.customer.portrait.models import CustomerPortrait, SegmentMember, c
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.errors import Problem, field_problem
+from shared.pagination import Page, PageRequest, keyset
 
 # Contact outcomes that count as a conversion or a refusal; any other outcome on a campaign contact is a response.
 _CONVERTED = frozenset({"converted", "accepted", "signed"})
@@ -93,10 +94,10 @@ def build_audience(session: Session, principal: Principal, campaign_id: str) -> 
     return _read(campaign)
 
 
-def audience(session: Session, principal: Principal, campaign_id: str) -> list[str]:
+def audience(session: Session, principal: Principal, campaign_id: str, paging: PageRequest) -> Page[str]:
     campaign = visible_campaign(session, principal, campaign_id)
-    return list(session.exec(select(CampaignMember.customer_id).where(CampaignMember.campaign_id == campaign.id)
-                             .order_by(CampaignMember.customer_id)).all())
+    return keyset(session, select(CampaignMember.customer_id).where(CampaignMember.campaign_id == campaign.id),
+                  paging, CampaignMember.customer_id, key=lambda customer_id: (customer_id,))
 
 
 def record_reply(session: Session, campaign_id: str, customer_id: str, outcome: str) -> None:

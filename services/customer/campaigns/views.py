@@ -14,6 +14,7 @@ from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
 from shared.idempotency import IdempotencyKey
+from shared.pagination import Page, paged
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 CampaignReader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.AUDITOR))]
@@ -40,11 +41,12 @@ def build_audience(request: Request, campaign_id: str, principal: Manager) -> Ca
     return campaign
 
 
-@router.get("/{campaign_id}/audience", response_model=list[str], summary="The audience's customer ids",
-            responses=problem_responses(404))
-def audience(request: Request, campaign_id: str, principal: CampaignReader) -> list[str]:
+@router.get("/{campaign_id}/audience", response_model=Page[str], summary="The audience's customer ids",
+            responses=problem_responses(404, 422))
+def audience(request: Request, campaign_id: str, principal: CampaignReader,
+             paging: paged(500, 5000) = None) -> Page[str]:
     with database(request).session() as session:
-        return service.audience(session, principal, campaign_id)
+        return service.audience(session, principal, campaign_id, paging)
 
 
 @router.get("/{campaign_id}/report", response_model=CampaignReport,

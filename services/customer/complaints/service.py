@@ -13,6 +13,7 @@ from services.customer.complaints.models import OPEN_STATUSES, Complaint, Compla
 from services.customer.customers.models import Customer
 from shared.auth.tokens import Principal
 from shared.errors import Problem, field_problem
+from shared.pagination import Page, PageRequest, keyset
 
 # Which status may follow which: closed complaints stay closed (a new one is filed instead).
 _NEXT = {
@@ -73,13 +74,24 @@ def respond_to_complaint(session: Session, principal: Principal, complaint_id: s
     return read(complaint)
 
 
-def customer_complaints(session: Session, customer_id: str) -> list[ComplaintRead]:
-    rows = session.exec(select(Complaint).where(Complaint.customer_id == customer_id)
-                        .order_by(Complaint.opened_at.desc())).all()
+def customer_complaints(session: Session, customer_id: str, paging: PageRequest) -> Page[ComplaintRead]:
+    return keyset(session, select(Complaint).where(Complaint.customer_id == customer_id), paging,
+                  Complaint.opened_at, Complaint.id, descending=True, read=_reads)
+
+
+def open_complaints(session: Session, customer_id: str) -> list[ComplaintRead]:
+    """The customer's complaints still waiting for an answer, newest first (few by nature: the 360° view)."""
+    return _reads(list(session.exec(select(Complaint).where(
+        Complaint.customer_id == customer_id, Complaint.status.in_(OPEN_STATUSES))
+        .order_by(Complaint.opened_at.desc(), Complaint.id.desc()))))
+
+
+def _reads(rows: list[Complaint]) -> list[ComplaintRead]:
     return [read(row) for row in rows]
 
 
-def overdue_complaints(session: Session, principal: Principal, branch: str | None, limit: int) -> list[ComplaintRead]:
+def overdue_complaints(session: Session, principal: Principal, branch: str | None,
+                       paging: PageRequest) -> Page[ComplaintRead]:
     """Open past their deadline, the longest overdue first."""
     query = (select(Complaint).join(Customer, Customer.id == Complaint.customer_id)
              .where(Complaint.status.in_(OPEN_STATUSES), Complaint.due_at < utcnow()))
@@ -88,4 +100,4 @@ def overdue_complaints(session: Session, principal: Principal, branch: str | Non
         query = query.where(scope)
     if branch:
         query = query.where(Complaint.branch == branch)
-    return [read(row) for row in session.exec(query.order_by(Complaint.due_at).limit(limit)).all()]
+    return keyset(session, query, paging, Complaint.due_at, Complaint.id, read=_reads)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
@@ -10,6 +10,7 @@ from services.customer.customers.service import get_changeable, get_visible
 from services.customer.web import Manager, Reader, Writer, create_once, database
 from shared.errors import problem_responses
 from shared.idempotency import IdempotencyKey
+from shared.pagination import Page, paged
 
 router = APIRouter(tags=["complaints"])
 
@@ -31,22 +32,23 @@ def file_complaint(request: Request, customer_id: str, command: ComplaintCreate,
                        ("file_complaint", customer_id, command.model_dump(mode="json")), run)
 
 
-@router.get("/customers/{customer_id}/complaints", response_model=list[ComplaintRead],
-            summary="A customer's feedback and complaints, newest first", responses=problem_responses(404))
-def customer_complaints(request: Request, customer_id: str, principal: Reader) -> list[ComplaintRead]:
+@router.get("/customers/{customer_id}/complaints", response_model=Page[ComplaintRead],
+            summary="A customer's feedback and complaints, newest first", responses=problem_responses(404, 422))
+def customer_complaints(request: Request, customer_id: str, principal: Reader,
+                        paging: paged() = None) -> Page[ComplaintRead]:
     with database(request).session() as session:
         get_visible(session, principal, customer_id)
-        return service.customer_complaints(session, customer_id)
+        return service.customer_complaints(session, customer_id, paging)
 
 
-@router.get("/complaints/overdue", response_model=list[ComplaintRead],
+@router.get("/complaints/overdue", response_model=Page[ComplaintRead],
             summary="Complaints past their response deadline (managers)",
             description="Loan officers see their branch's; admins all, or one branch.",
-            responses=problem_responses(403))
+            responses=problem_responses(403, 422))
 def overdue_complaints(request: Request, principal: Manager, branch: str | None = None,
-                       limit: int = Query(200, ge=1, le=1000)) -> list[ComplaintRead]:
+                       paging: paged(200, 1000) = None) -> Page[ComplaintRead]:
     with database(request).session() as session:
-        return service.overdue_complaints(session, principal, branch, limit)
+        return service.overdue_complaints(session, principal, branch, paging)
 
 
 @router.post("/complaints/{complaint_id}/response", response_model=ComplaintRead,

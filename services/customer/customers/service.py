@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from services.customer import scoping
 from services.customer.access_log.models import AccessAction
 from services.customer.access_log.service import record_access
-from services.customer.common import as_utc, cents, connection_of, cursor_time, new_id, plain, utcnow
+from services.customer.common import as_utc, cents, connection_of, new_id, plain, utcnow
 from services.customer.customers import validation
 from services.customer.customers.models import (
     REQUIRED_ON_UPDATE,
@@ -34,7 +34,7 @@ from services.customer.customers.pii import PiiVault, mask_email, mask_national_
 from services.customer.portrait.models import listing_filters
 from services.customer.relationship.service import record_profile_update
 from shared.limits import RateLimiter
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import Page, PageRequest
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.clients.customer import CONTACT_REVEAL_FIELDS
@@ -305,9 +305,9 @@ def list_customers(
     name_prefix: str | None = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
-    cursor: str | None = None,
-    limit: int,
-) -> tuple[list[Any], str | None]:
+    paging: PageRequest,
+    read: Callable[[list[Any]], list[Any]],
+) -> Page[Any]:
     """Oldest first by (created_at, id): stable under inserts, so a cursor never skips or repeats a row.
     `equal` filters columns of LIST_EQUALITY_FILTERS; segment, lifecycle and grade come from the portrait."""
     params: dict[str, Any] = {name: plain({name: value})[name] for name, value in equal.items() if value is not None}
@@ -319,16 +319,14 @@ def list_customers(
         params["created_from"] = created_from
     if created_to:
         params["created_to"] = created_to
-    if cursor:
-        after_at, after_id = decode_cursor(cursor, 2)
-        params["after_at"], params["after_id"] = cursor_time(after_at), str(after_id)
+    after = paging.after(datetime, str)
+    if after is not None:
+        params["after_at"], params["after_id"] = after
     scope, scope_params = scoping.scope_shape(principal)
     shape = ("list", scope, tuple(sorted(params)))
-    rows = _fetch(session, shape, lambda: _listing(scope, set(params)), {**params, **scope_params, "limit": limit + 1})
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], encode_cursor(as_utc(last[_CREATED_AT]).isoformat(), last[_ID])
+    rows = _fetch(session, shape, lambda: _listing(scope, set(params)),
+                  {**params, **scope_params, "limit": paging.limit + 1})
+    return paging.page(rows, lambda row: (as_utc(row[_CREATED_AT]), row[_ID]), read)
 
 
 def _listing(scope: str, given: set[str]) -> Any:

@@ -26,7 +26,7 @@ from services.customer.customers.models import (
 from services.customer.db import idempotency
 from services.customer.web import Admin, IfMatch, Manager, OptionalIfMatch, Reader, Revealer, Writer, database, \
     etag, expected_version, json_body, read_session, vault
-from shared.pagination import Page
+from shared.pagination import Page, paged
 from shared.auth.dependencies import bearer_token, needs
 from shared.auth.tokens import Principal
 from shared.clients.monitoring import CustomerRisk
@@ -87,17 +87,16 @@ def list_customers(
     name_prefix: str | None = Query(None, min_length=1, max_length=100),
     created_from: datetime | None = None,
     created_to: datetime | None = None,
-    cursor: str | None = None,
-    limit: int = Query(50, ge=1, le=500),
+    paging: paged() = None,
 ) -> Response:
     with read_session(request) as session:
-        rows, next_cursor = service.list_customers(
+        page = service.list_customers(
             session, principal, equal={"branch": branch, "status": status, "kind": kind, "kyc_status": kyc_status},
             segment=segment, lifecycle=lifecycle, grade=grade, name_prefix=name_prefix, created_from=created_from,
-            created_to=created_to, cursor=cursor, limit=limit)
-        items = service.shown(session, vault(request), principal, rows, "list_customers")
+            created_to=created_to, paging=paging,
+            read=lambda rows: service.shown(session, vault(request), principal, rows, "list_customers"))
         session.commit()
-    return json_body({"items": items, "next_cursor": next_cursor})
+    return json_body({"items": page.items, "next_cursor": page.next_cursor, "next": page.next})
 
 
 @router.post("/lookup", response_model=list[CustomerRead], summary="Exact lookup by national ID, phone or email",

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from services.customer import scoping
-from services.customer.common import keyset, next_cursor, plain, utcnow
+from services.customer.common import plain, utcnow
 from services.customer.customers.models import Customer
 from services.customer.campaigns.service import record_reply
 from services.customer.consents.models import Purpose
@@ -16,6 +16,7 @@ from services.customer.interactions.models import COLLECTION_ROLES, LOGGING_ROLE
     Direction, Interaction, InteractionCreate, InteractionRead
 from shared.auth.tokens import Principal
 from shared.errors import Problem, field_problem
+from shared.pagination import Page, PageRequest, keyset
 
 # A contact may be logged a little ahead of the server clock (device clocks drift), never days ahead.
 _CLOCK_SKEW_SECONDS = 300
@@ -52,9 +53,8 @@ def list_interactions(
     officer: str | None,
     since: datetime | None,
     until: datetime | None,
-    cursor: str | None,
-    limit: int,
-) -> tuple[list[InteractionRead], str | None]:
+    paging: PageRequest,
+) -> Page[InteractionRead]:
     """Newest first by (occurred_at, id)."""
     query = select(Interaction).join(Customer, Customer.id == Interaction.customer_id)
     scope = scoping.scope_filter(principal, Customer.branch, Customer.referred_by)
@@ -68,7 +68,5 @@ def list_interactions(
         query = query.where(Interaction.occurred_at >= since)
     if until:
         query = query.where(Interaction.occurred_at < until)
-    rows = session.exec(keyset(query, cursor, Interaction.occurred_at, Interaction.id, newest_first=True,
-                               limit=limit)).all()
-    return ([InteractionRead.model_validate(row.model_dump()) for row in rows[:limit]],
-            next_cursor(rows, limit, "occurred_at"))
+    return keyset(session, query, paging, Interaction.occurred_at, Interaction.id, descending=True,
+                  read=lambda rows: [InteractionRead.model_validate(row.model_dump()) for row in rows])

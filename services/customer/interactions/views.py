@@ -4,7 +4,7 @@ from datetime import datetime
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
@@ -12,7 +12,7 @@ from services.customer.customers.service import get_changeable, get_visible
 from services.customer.interactions import service
 from services.customer.interactions.models import LOGGING_ROLES, Channel, InteractionCreate, InteractionRead
 from services.customer.web import Reader, create_once, database
-from shared.pagination import Page
+from shared.pagination import Page, paged
 from shared.auth.dependencies import require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
@@ -45,13 +45,11 @@ def log_interaction(request: Request, customer_id: str, command: InteractionCrea
 @router.get("/customers/{customer_id}/interactions", response_model=Page[InteractionRead],
             summary="A customer's contact history, newest first", responses=problem_responses(404))
 def customer_interactions(request: Request, customer_id: str, principal: Reader, channel: Channel | None = None,
-                          cursor: str | None = None, limit: int = Query(50, ge=1, le=500)) -> Page[InteractionRead]:
+                          paging: paged() = None) -> Page[InteractionRead]:
     with database(request).session() as session:
         get_visible(session, principal, customer_id)
-        items, next_cursor = service.list_interactions(session, principal, customer_id=customer_id, channel=channel,
-                                                       officer=None, since=None, until=None, cursor=cursor,
-                                                       limit=limit)
-    return Page[InteractionRead](items=items, next_cursor=next_cursor)
+        return service.list_interactions(session, principal, customer_id=customer_id, channel=channel,
+                                         officer=None, since=None, until=None, paging=paging)
 
 
 @router.get("/interactions", response_model=Page[InteractionRead],
@@ -60,10 +58,7 @@ def customer_interactions(request: Request, customer_id: str, principal: Reader,
             responses=problem_responses(422))
 def search_interactions(request: Request, principal: Reader, customer_id: str | None = None,
                         channel: Channel | None = None, officer: str | None = None, since: datetime | None = None,
-                        until: datetime | None = None, cursor: str | None = None,
-                        limit: int = Query(50, ge=1, le=500)) -> Page[InteractionRead]:
+                        until: datetime | None = None, paging: paged() = None) -> Page[InteractionRead]:
     with database(request).session() as session:
-        items, next_cursor = service.list_interactions(session, principal, customer_id=customer_id, channel=channel,
-                                                       officer=officer, since=since, until=until, cursor=cursor,
-                                                       limit=limit)
-    return Page[InteractionRead](items=items, next_cursor=next_cursor)
+        return service.list_interactions(session, principal, customer_id=customer_id, channel=channel,
+                                         officer=officer, since=since, until=until, paging=paging)

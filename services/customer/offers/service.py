@@ -9,6 +9,7 @@ from decimal import Decimal
 from services.customer.offers.catalogue import BY_CODE, CATALOGUE, TERMS, UNSCORED_GRADE, Product, ProductKind
 from services.customer.offers.models import Offer, OfferList, ProductRead
 from services.customer.portrait.models import PortraitRead
+from shared.pagination import Page, PageRequest, page_of
 
 _CENT = Decimal("0.01")
 _CREDIT = (ProductKind.LOAN, ProductKind.CARD)
@@ -23,6 +24,12 @@ def product_read(product: Product) -> ProductRead:
                        segments=_listed(product.segments), lifecycles=_listed(product.lifecycles),
                        base_rate=product.base_rate, base_limit=product.base_limit,
                        credit_building=product.credit_building)
+
+
+def products(paging: PageRequest) -> Page[ProductRead]:
+    """A page of the catalogue by product code (a short list in code, paged like every other list)."""
+    return page_of(CATALOGUE, paging, lambda item: (item.code,), str,
+                   read=lambda items: [product_read(item) for item in items])
 
 
 def eligible(product: Product, grade: str, segments: set[str], lifecycle: str) -> bool:

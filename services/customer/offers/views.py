@@ -4,19 +4,19 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from services.customer.offers import service
-from services.customer.offers.catalogue import CATALOGUE
 from services.customer.offers.models import OfferList, ProductRead
 from services.customer.portrait.views import computed_portrait, peer_facts, require_visible
 from services.customer.web import Reader
 from shared.errors import problem_responses
+from shared.pagination import Page, paged
 
 router = APIRouter(tags=["offers"])
 
 
-@router.get("/products", response_model=list[ProductRead], summary="The product catalogue and who each is open to",
-            responses=problem_responses(401))
-def list_products(_: Reader) -> list[ProductRead]:
-    return [service.product_read(product) for product in CATALOGUE]
+@router.get("/products", response_model=Page[ProductRead],
+            summary="The product catalogue and who each is open to, by code", responses=problem_responses(401, 422))
+def list_products(_: Reader, paging: paged() = None) -> Page[ProductRead]:
+    return service.products(paging)
 
 
 @router.get("/customers/{customer_id}/offers", response_model=OfferList,

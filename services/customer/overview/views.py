@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from services.customer.complaints.models import ComplaintRead
-from services.customer.complaints.service import customer_complaints
+from services.customer.complaints.service import open_complaints
 from services.customer.consents.models import ConsentStatus
 from services.customer.consents.service import current, history
 from services.customer.customers.models import CustomerRead
@@ -26,6 +26,7 @@ from shared.auth.tokens import Principal
 from shared.clients.monitoring import AlertSummary, LoanSummary
 from shared.clients.scoring import Score
 from shared.errors import problem_responses
+from shared.pagination import PageRequest
 
 router = APIRouter(tags=["overview"])
 RECENT_CONTACTS = 10
@@ -74,14 +75,13 @@ def _local_part(request: Request, principal: Principal, customer_id: str, facts:
     with database(request).session() as session:
         customer = get_visible(session, principal, customer_id)
         profile = present(session, vault(request), principal, [customer], "overview")[0]
-        contacts, _ = list_interactions(session, principal, customer_id=customer_id, channel=None, officer=None,
-                                        since=None, until=None, cursor=None, limit=RECENT_CONTACTS)
+        contacts = list_interactions(session, principal, customer_id=customer_id, channel=None, officer=None,
+                                     since=None, until=None, paging=PageRequest(cursor=None, limit=RECENT_CONTACTS))
         portrait = shown_portrait(principal, refresh_portrait(session, customer, *facts))
         session.commit()
         return {"customer": profile, "consents": current(history(session, customer_id)),
-                "recent_interactions": contacts, "portrait": portrait,
-                "open_complaints": [c for c in customer_complaints(session, customer_id)
-                                    if c.status in ("open", "in_progress")]}
+                "recent_interactions": contacts.items, "portrait": portrait,
+                "open_complaints": open_complaints(session, customer_id)}
 
 
 @router.get("/customers/{customer_id}/overview", response_model=Overview, summary="The 360° view of a customer",

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Select, func
 from sqlmodel import select
@@ -14,7 +14,7 @@ from services.customer.overview.sections import Unavailable, or_unavailable
 from services.customer.portrait import service
 from services.customer.portrait.models import ClusterProfile, PortraitRead, Segment, SegmentMember
 from services.customer.web import Manager, Reader, database
-from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.pagination import Page, keyset, paged
 from shared.auth.dependencies import bearer_token
 from shared.auth.tokens import Principal
 from shared.clients.monitoring import CustomerRisk, LoanSummary
@@ -105,15 +105,11 @@ def segment_counts(request: Request, principal: Manager) -> list[SegmentCount]:
 
 @router.get("/segments/{segment}/members", response_model=Page[str], summary="Customer ids in a segment, paged",
             responses=problem_responses(422))
-def segment_members(request: Request, segment: Segment, principal: Manager, cursor: str | None = None,
-                    limit: int = Query(500, ge=1, le=5000)) -> Page[str]:
+def segment_members(request: Request, segment: Segment, principal: Manager,
+                    paging: paged(500, 5000) = None) -> Page[str]:
     query = _segment_query(principal, segment).with_only_columns(SegmentMember.customer_id)
-    if cursor:
-        (last,) = decode_cursor(cursor, 1)
-        query = query.where(SegmentMember.customer_id > last)
     with database(request).session() as session:
-        ids = list(session.exec(query.order_by(SegmentMember.customer_id).limit(limit + 1)).all())
-    return Page[str](items=ids[:limit], next_cursor=encode_cursor(ids[limit - 1]) if len(ids) > limit else None)
+        return keyset(session, query, paging, SegmentMember.customer_id, key=lambda customer_id: (customer_id,))
 
 @router.get("/clusters", response_model=list[ClusterRead], summary="The data-driven clusters and their profiles",
             description="Refreshed by `run_refresh_cli` (k-means on standardised portrait features).",

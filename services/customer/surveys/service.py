@@ -16,6 +16,7 @@ from services.customer.surveys.models import CSAT_DIMENSIONS, LOW_CSAT, LOW_NPS,
     SurveyRead, SurveySend, TaskRead, TaskStatus, TrendPoint
 from shared.auth.tokens import Principal
 from shared.errors import Problem, field_problem
+from shared.pagination import Page, PageRequest, keyset
 
 
 class TrendBy(StrEnum):
@@ -81,13 +82,13 @@ def record_answer(session: Session, principal: Principal, survey_id: str, answer
     return _read(survey, task_id)
 
 
-def customer_surveys(session: Session, customer_id: str) -> list[SurveyRead]:
-    rows = session.exec(select(Survey).where(Survey.customer_id == customer_id).order_by(Survey.sent_at.desc())).all()
-    return [_read(row) for row in rows]
+def customer_surveys(session: Session, customer_id: str, paging: PageRequest) -> Page[SurveyRead]:
+    return keyset(session, select(Survey).where(Survey.customer_id == customer_id), paging, Survey.sent_at, Survey.id,
+                  descending=True, read=lambda rows: [_read(row) for row in rows])
 
 
 def list_tasks(session: Session, principal: Principal, officer: str | None, status: TaskStatus | None,
-               limit: int) -> list[TaskRead]:
+               paging: PageRequest) -> Page[TaskRead]:
     query = select(FollowUpTask).join(Customer, Customer.id == FollowUpTask.customer_id)
     scope = scoping.scope_filter(principal, Customer.branch, Customer.referred_by)
     if scope is not None:
@@ -96,8 +97,8 @@ def list_tasks(session: Session, principal: Principal, officer: str | None, stat
         query = query.where(FollowUpTask.officer == officer)
     if status:
         query = query.where(FollowUpTask.status == status.value)
-    rows = session.exec(query.order_by(FollowUpTask.due_at, FollowUpTask.id).limit(limit)).all()
-    return [TaskRead.model_validate(row.model_dump()) for row in rows]
+    return keyset(session, query, paging, FollowUpTask.due_at, FollowUpTask.id,
+                  read=lambda rows: [TaskRead.model_validate(row.model_dump()) for row in rows])
 
 
 def complete_task(session: Session, principal: Principal, task_id: str) -> TaskRead:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
@@ -13,6 +13,7 @@ from services.customer.surveys.service import TrendBy
 from services.customer.web import Reader, Writer, create_once, database
 from shared.errors import problem_responses
 from shared.idempotency import IdempotencyKey
+from shared.pagination import Page, paged
 
 router = APIRouter(tags=["surveys"])
 
@@ -40,12 +41,13 @@ def record_answer(request: Request, survey_id: str, command: SurveyAnswer, princ
     return answer
 
 
-@router.get("/customers/{customer_id}/surveys", response_model=list[SurveyRead],
-            summary="A customer's surveys, newest first", responses=problem_responses(404))
-def customer_surveys(request: Request, customer_id: str, principal: Reader) -> list[SurveyRead]:
+@router.get("/customers/{customer_id}/surveys", response_model=Page[SurveyRead],
+            summary="A customer's surveys, newest first", responses=problem_responses(404, 422))
+def customer_surveys(request: Request, customer_id: str, principal: Reader,
+                     paging: paged() = None) -> Page[SurveyRead]:
     with database(request).session() as session:
         get_visible(session, principal, customer_id)
-        return service.customer_surveys(session, customer_id)
+        return service.customer_surveys(session, customer_id, paging)
 
 
 @router.get("/satisfaction/trend", response_model=list[TrendPoint],
@@ -56,12 +58,12 @@ def satisfaction_trend(request: Request, principal: Reader, by: TrendBy = TrendB
         return service.satisfaction_trend(session, principal, by, key, since)
 
 
-@router.get("/tasks", response_model=list[TaskRead], summary="Follow-up tasks, soonest due first",
+@router.get("/tasks", response_model=Page[TaskRead], summary="Follow-up tasks, soonest due first",
             responses=problem_responses(422))
 def list_tasks(request: Request, principal: Reader, officer: str | None = None, status: TaskStatus | None = None,
-               limit: int = Query(200, ge=1, le=1000)) -> list[TaskRead]:
+               paging: paged(200, 1000) = None) -> Page[TaskRead]:
     with database(request).session() as session:
-        return service.list_tasks(session, principal, officer, status, limit)
+        return service.list_tasks(session, principal, officer, status, paging)
 
 
 @router.post("/tasks/{task_id}/completion", response_model=TaskRead, summary="Mark a follow-up task done",

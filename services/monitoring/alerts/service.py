@@ -9,7 +9,15 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from services.monitoring.alerts.models import OPEN_STATUSES, TRANSITIONS, Alert, AlertEvent, AlertStatus
+from services.monitoring.alerts.models import (
+    OPEN_STATUSES,
+    TRANSITIONS,
+    Alert,
+    AlertEvent,
+    AlertEventRead,
+    AlertRead,
+    AlertStatus,
+)
 from services.monitoring.db import insert_ignoring, outbox
 from services.monitoring.loans.models import Loan, new_id
 from services.monitoring.rules import engine
@@ -19,6 +27,7 @@ from services.monitoring.rules.service import alert_drafts, due_date, enabled_ru
 from shared.auth.scope import Visibility
 from shared.errors import Problem
 from shared.outbox import EventType
+from shared.pagination import Page, PageRequest, keyset
 
 
 def raise_alerts(session: Session, drafts: Sequence[dict[str, Any]]) -> int:
@@ -52,15 +61,16 @@ def _resolved(session: Session, alert: Alert, actor: str) -> None:
     }, branch=alert.branch, customer_id=alert.customer_id)
 
 
-def list_alerts(session: Session, *, scope: Visibility, customer_id: str | None = None, loan_id: str | None = None,
-                status: AlertStatus | None = None, owner: str | None = None, limit: int = 100,
-                offset: int = 0) -> list[Alert]:
+def list_alerts(session: Session, paging: PageRequest, *, scope: Visibility, customer_id: str | None = None,
+                loan_id: str | None = None, status: AlertStatus | None = None,
+                owner: str | None = None) -> Page[AlertRead]:
     query = select(Alert).where(scope.where(Alert.branch))
     for column, value in ((Alert.customer_id, customer_id), (Alert.loan_id, loan_id),
                           (Alert.status, status), (Alert.owner, owner)):
         if value is not None:
             query = query.where(column == value)
-    return list(session.exec(query.order_by(Alert.created_at, Alert.id).offset(offset).limit(limit)))
+    return keyset(session, query, paging, Alert.created_at, Alert.id,
+                  read=lambda alerts: [AlertRead.model_validate(a) for a in alerts])
 
 
 def get_alert(session: Session, alert_id: str, scope: Visibility) -> Alert:
@@ -105,8 +115,9 @@ def dismiss_alert(session: Session, alert_id: str, **kwargs: Any) -> Alert:
     return _move(session, alert_id, AlertStatus.FALSE_POSITIVE, **kwargs)
 
 
-def events(session: Session, alert_id: str) -> list[AlertEvent]:
-    return list(session.exec(select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.at)))
+def events(session: Session, alert_id: str, paging: PageRequest) -> Page[AlertEventRead]:
+    return keyset(session, select(AlertEvent).where(AlertEvent.alert_id == alert_id), paging, AlertEvent.at,
+                  AlertEvent.id, read=lambda rows: [AlertEventRead.model_validate(e) for e in rows])
 
 
 def warn(session: Session, facts: Facts, kinds: Sequence[str] | None = None) -> int:

@@ -1,19 +1,18 @@
 from collections.abc import Callable
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from services.monitoring import api
 from services.monitoring.alerts import service
 from services.monitoring.alerts.models import AlertAction, AlertEventRead, AlertRead, AlertStatus
 from services.monitoring.business_day import business_date
-from shared.bounds import Offset
 from shared.errors import problem_responses
+from shared.pagination import Page, paged
 
 router = APIRouter(tags=["alerts"])
 
 
-@router.get("/alerts", response_model=list[AlertRead],
+@router.get("/alerts", response_model=Page[AlertRead],
             summary="Alerts by customer, loan, status or owner (branch-scoped for loan officers)",
             responses=problem_responses(422))
 def list_alerts(
@@ -23,21 +22,20 @@ def list_alerts(
     loan_id: str | None = None,
     status: AlertStatus | None = None,
     owner: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Offset = 0,
-) -> list[AlertRead]:
+    paging: paged(100) = None,
+) -> Page[AlertRead]:
     with api.database(request).session() as session:
-        found = service.list_alerts(session, scope=api.scope(principal), customer_id=customer_id,
-                                    loan_id=loan_id, status=status, owner=owner, limit=limit, offset=offset)
-        return [AlertRead.model_validate(a) for a in found]
+        return service.list_alerts(session, paging, scope=api.scope(principal), customer_id=customer_id,
+                                   loan_id=loan_id, status=status, owner=owner)
 
 
-@router.get("/alerts/{alert_id}/events", response_model=list[AlertEventRead],
-            summary="Who moved the alert through its lifecycle, when, and why", responses=problem_responses(404))
-def alert_events(request: Request, alert_id: str, principal: api.Reader) -> list[AlertEventRead]:
+@router.get("/alerts/{alert_id}/events", response_model=Page[AlertEventRead],
+            summary="Who moved the alert through its lifecycle, when, and why", responses=problem_responses(404, 422))
+def alert_events(request: Request, alert_id: str, principal: api.Reader,
+                 paging: paged() = None) -> Page[AlertEventRead]:
     with api.database(request).session() as session:
         service.get_alert(session, alert_id, api.scope(principal))
-        return [AlertEventRead.model_validate(e) for e in service.events(session, alert_id)]
+        return service.events(session, alert_id, paging)
 
 
 def _action(path: str, summary: str, command: Callable[..., object]) -> None:

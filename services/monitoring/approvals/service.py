@@ -10,12 +10,11 @@ its history with the request id as reference.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, or_
 from sqlmodel import Session, select
 
 from services.monitoring.approvals.models import (
@@ -43,8 +42,8 @@ from services.monitoring.loans.money import ZERO
 from services.monitoring.repayments import service as repayments
 from services.monitoring.settings import MonitoringSettings
 from shared.auth.scope import Visibility
-from shared.errors import Problem, field_problem
-from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.errors import Problem
+from shared.pagination import Page, PageRequest, keyset
 
 
 def _event(session: Session, request: ChangeRequest, step: Step, actor: str, as_of: date, *,
@@ -245,30 +244,20 @@ def reads(session: Session, requests: list[ChangeRequest]) -> list[ChangeRequest
         "events": sorted(events.get(r.id, []), key=lambda e: (e.at, list(Step).index(e.step)))}) for r in requests]
 
 
-def list_requests(session: Session, *, scope: Visibility, status: RequestStatus | None = None,
-                  kind: ChangeKind | None = None, loan_id: str | None = None, cursor: str | None = None,
-                  limit: int = 50) -> Page[ChangeRequestRead]:
+def list_requests(session: Session, paging: PageRequest, *, scope: Visibility, status: RequestStatus | None = None,
+                  kind: ChangeKind | None = None, loan_id: str | None = None) -> Page[ChangeRequestRead]:
     """Oldest first (a queue); keyset on (created_at, id), so a page never skips or repeats a request."""
     query = select(ChangeRequest).join(Loan, Loan.id == ChangeRequest.loan_id).where(scope.where(Loan.branch))
     for column, value in ((ChangeRequest.status, status), (ChangeRequest.kind, kind),
                           (ChangeRequest.loan_id, loan_id)):
         if value is not None:
             query = query.where(column == value)
-    if cursor:
-        at, last_id = decode_cursor(cursor, 2)
-        try:
-            after = datetime.fromisoformat(at)
-        except ValueError:
-            raise field_problem("query.cursor", "is not a cursor this service issued") from None
-        query = query.where(or_(ChangeRequest.created_at > after,
-                                and_(ChangeRequest.created_at == after, ChangeRequest.id > last_id)))
-    rows = list(session.exec(query.order_by(ChangeRequest.created_at, ChangeRequest.id).limit(limit + 1)))
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].created_at.isoformat(), page[-1].id) if len(rows) > limit else None
-    return Page[ChangeRequestRead](items=reads(session, page), next_cursor=next_cursor)
+    return keyset(session, query, paging, ChangeRequest.created_at, ChangeRequest.id,
+                  read=lambda page: reads(session, page))
 
 
-def requests_of(session: Session, loan_id: str, kind: ChangeKind) -> list[ChangeRequest]:
-    return list(session.exec(select(ChangeRequest).where(ChangeRequest.loan_id == loan_id,
-                                                         ChangeRequest.kind == kind.value)
-                             .order_by(ChangeRequest.created_at, ChangeRequest.id)))
+def requests_of(session: Session, loan_id: str, kind: ChangeKind, paging: PageRequest,
+                read: Callable[[list[ChangeRequest]], list[Any]]) -> Page[Any]:
+    return keyset(session, select(ChangeRequest).where(ChangeRequest.loan_id == loan_id,
+                                                       ChangeRequest.kind == kind.value),
+                  paging, ChangeRequest.created_at, ChangeRequest.id, read=read)

@@ -1,7 +1,7 @@
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel import Session
@@ -24,7 +24,7 @@ from services.monitoring.delinquency.models import PauseCreate
 from shared.auth.dependencies import require_roles
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
-from shared.pagination import Page
+from shared.pagination import Page, paged
 
 router = APIRouter(tags=["maker-checker"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
@@ -110,12 +110,11 @@ def list_requests(
     status: RequestStatus | None = None,
     kind: ChangeKind | None = None,
     loan_id: str | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    paging: paged(50, 200) = None,
 ) -> Page[ChangeRequestRead]:
     with api.database(request).session() as session:
-        return service.list_requests(session, scope=api.scope(principal), status=status, kind=kind,
-                                     loan_id=loan_id, cursor=cursor, limit=limit)
+        return service.list_requests(session, paging, scope=api.scope(principal), status=status, kind=kind,
+                                     loan_id=loan_id)
 
 
 @router.get("/change-requests/{request_id}", response_model=ChangeRequestRead,

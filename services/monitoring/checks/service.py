@@ -9,11 +9,12 @@ from decimal import Decimal
 from sqlalchemy import case, func, select as sa_select, update
 from sqlmodel import Session, select
 
-from services.monitoring.checks.models import CheckCompletion, CheckKind, CheckStatus, CheckTask
+from services.monitoring.checks.models import CheckCompletion, CheckKind, CheckRead, CheckStatus, CheckTask
 from services.monitoring.db import insert_ignoring
 from services.monitoring.delinquency.models import RiskChange
 from services.monitoring.loans.models import ClassName, Loan, LoanStatus, new_id, now
 from shared.auth.scope import Visibility
+from shared.pagination import Page, PageRequest, keyset
 from shared.errors import Problem
 
 USE_OF_FUNDS_DAYS = 15  # the first check follows disbursement within weeks, while the funds can still be traced
@@ -95,15 +96,16 @@ def schedule_periodic_checks(session: Session, day: date, since: date | None = N
     return len(created) + moved
 
 
-def list_checks(session: Session, *, scope: Visibility, loan_id: str | None = None,
-                status: CheckStatus | None = None, due_by: date | None = None, limit: int = 100) -> list[CheckTask]:
+def list_checks(session: Session, paging: PageRequest, *, scope: Visibility, loan_id: str | None = None,
+                status: CheckStatus | None = None, due_by: date | None = None) -> Page[CheckRead]:
     query = select(CheckTask).where(scope.where(CheckTask.branch))
     for column, value in ((CheckTask.loan_id, loan_id), (CheckTask.status, status)):
         if value is not None:
             query = query.where(column == value)
     if due_by is not None:
         query = query.where(CheckTask.due_date <= due_by)
-    return list(session.exec(query.order_by(CheckTask.due_date, CheckTask.id).limit(limit)))
+    return keyset(session, query, paging, CheckTask.due_date, CheckTask.id,
+                  read=lambda tasks: [CheckRead.model_validate(t) for t in tasks])
 
 
 def complete_check(session: Session, check_id: str, command: CheckCompletion, *, by: str, scope: Visibility,

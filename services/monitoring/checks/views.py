@@ -1,6 +1,4 @@
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from services.monitoring import api
 from services.monitoring.business_day import business_date
@@ -8,20 +6,20 @@ from services.monitoring.checks import service
 from services.monitoring.checks.models import CheckCompletion, CheckRead, CheckStatus
 from shared.bounds import BusinessDate
 from shared.errors import problem_responses
+from shared.pagination import Page, paged
 
 router = APIRouter(tags=["post-loan checks"])
 
 
-@router.get("/checks", response_model=list[CheckRead],
+@router.get("/checks", response_model=Page[CheckRead],
             summary="Post-loan check tasks (branch-scoped for loan officers)",
             responses=problem_responses(422))
 def list_checks(request: Request, principal: api.Reader, loan_id: str | None = None,
                 status: CheckStatus | None = None, due_by: BusinessDate | None = None,
-                limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[CheckRead]:
+                paging: paged(100) = None) -> Page[CheckRead]:
     with api.database(request).session() as session:
-        found = service.list_checks(session, scope=api.scope(principal), loan_id=loan_id, status=status,
-                                    due_by=due_by, limit=limit)
-        return [CheckRead.model_validate(c) for c in found]
+        return service.list_checks(session, paging, scope=api.scope(principal), loan_id=loan_id, status=status,
+                                   due_by=due_by)
 
 
 @router.post("/checks/{check_id}/complete", response_model=CheckRead,

@@ -13,6 +13,7 @@ from services.monitoring.loans import service as loans
 from shared.auth.dependencies import require_roles
 from shared.auth.tokens import Principal
 from shared.errors import Problem, problem_responses
+from shared.pagination import Page, paged
 
 router = APIRouter(tags=["classification"])
 Checker = Annotated[Principal, Depends(require_roles(*CHECKER_ROLES))]
@@ -60,9 +61,10 @@ def decide_override(request: Request, override_id: str, command: Decision, princ
                           payload=command.model_dump(mode="json"), command=run)
 
 
-@router.get("/loans/{loan_id}/class-overrides", response_model=list[OverrideRead],
-            summary="Overrides proposed for a loan, with their decisions", responses=problem_responses(404))
-def list_overrides(request: Request, loan_id: str, principal: api.Reader) -> list[dict]:
+@router.get("/loans/{loan_id}/class-overrides", response_model=Page[OverrideRead],
+            summary="Overrides proposed for a loan, with their decisions", responses=problem_responses(404, 422))
+def list_overrides(request: Request, loan_id: str, principal: api.Reader, paging: paged() = None) -> Page[OverrideRead]:
     with api.database(request).session() as session:
         loans.get_loan(session, loan_id, api.scope(principal))
-        return [override_read(o) for o in approvals.requests_of(session, loan_id, ChangeKind.CLASS_OVERRIDE)]
+        return approvals.requests_of(session, loan_id, ChangeKind.CLASS_OVERRIDE, paging,
+                                     read=lambda rows: [override_read(o) for o in rows])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from sqlalchemy import case, func
 from sqlmodel import Session, select
@@ -17,6 +19,7 @@ from services.monitoring.collections.models import (
     ContactLog,
     OutboxMessage,
     PromiseStatus,
+    QueueItem,
 )
 from services.monitoring.errors import DomainError
 from services.monitoring.loans import service as loans
@@ -26,6 +29,7 @@ from services.monitoring.repayments.models import Posting, PostingStatus
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import RuleKind
 from shared.auth.scope import Visibility
+from shared.pagination import Page, PageRequest, keyset
 
 def record_action(session: Session, loan_id: str, command: ActionCreate, *, collector: str, scope: Visibility,
                   as_of: date) -> CollectionAction:
@@ -63,9 +67,10 @@ def contact_log(session: Session, action_id: str) -> ContactLog:
     return ContactLog.WRITTEN if delivered else ContactLog.QUEUED
 
 
-def actions(session: Session, loan_id: str) -> list[CollectionAction]:
-    return list(session.exec(select(CollectionAction).where(CollectionAction.loan_id == loan_id)
-                             .order_by(CollectionAction.occurred_at)))
+def actions(session: Session, loan_id: str, paging: PageRequest,
+            read: Callable[[list[CollectionAction]], list[Any]]) -> Page[Any]:
+    return keyset(session, select(CollectionAction).where(CollectionAction.loan_id == loan_id), paging,
+                  CollectionAction.occurred_at, CollectionAction.id, read=read)
 
 
 def pending_messages(session: Session, action_id: str | None = None) -> list[OutboxMessage]:
@@ -106,15 +111,17 @@ def settle_promises(session: Session, as_of: date) -> tuple[int, int, int]:
     return kept, broken, raised
 
 
-_SEVERITY_RANK = case({"high": 3, "medium": 2, "low": 1}, value=Alert.severity, else_=0)
+_RANKS = {"high": 3, "medium": 2, "low": 1}
+_SEVERITY_RANK = case(_RANKS, value=Alert.severity, else_=0)
 
 
-def work_queue(session: Session, *, scope: Visibility, owner: str | None = None,
-               limit: int = 100) -> list[tuple[Alert, Loan]]:
+def work_queue(session: Session, paging: PageRequest, *, scope: Visibility,
+               owner: str | None = None) -> Page[QueueItem]:
     """Open alerts worst first: severity, then days past due, then the earliest due."""
     query = select(Alert, Loan).join(Loan, Loan.id == Alert.loan_id).where(
         Alert.status.in_(OPEN_STATUSES), scope.where(Alert.branch))
     if owner is not None:
         query = query.where(Alert.owner == owner)
-    query = query.order_by(_SEVERITY_RANK.desc(), Loan.dpd.desc(), Alert.due_at, Alert.id).limit(limit)
-    return list(session.exec(query).all())
+    return keyset(session, query, paging, -_SEVERITY_RANK, -Loan.dpd, Alert.due_at, Alert.id,
+                  key=lambda row: (-_RANKS.get(row[0].severity, 0), -row[1].dpd, row[0].due_at, row[0].id),
+                  read=lambda rows: [QueueItem.of(alert, loan) for alert, loan in rows])

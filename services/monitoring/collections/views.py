@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 
 from services.monitoring import api
@@ -12,6 +12,7 @@ from services.monitoring.collections.models import ActionCreate, ActionRead, Col
 from services.monitoring.loans import service as loans
 from shared.auth.scope import EVERYTHING
 from shared.errors import problem_responses
+from shared.pagination import Page, paged
 
 router = APIRouter(tags=["collections"])
 
@@ -41,23 +42,21 @@ async def record_action(request: Request, loan_id: str, command: ActionCreate, p
         return _read(session, session.get(CollectionAction, action_id))
 
 
-@router.get("/loans/{loan_id}/collection-actions", response_model=list[ActionRead],
-            summary="What collectors did on a loan", responses=problem_responses(404))
-def list_actions(request: Request, loan_id: str, principal: api.Reader) -> list[ActionRead]:
+@router.get("/loans/{loan_id}/collection-actions", response_model=Page[ActionRead],
+            summary="What collectors did on a loan", responses=problem_responses(404, 422))
+def list_actions(request: Request, loan_id: str, principal: api.Reader, paging: paged() = None) -> Page[ActionRead]:
     with api.database(request).session() as session:
         loans.get_loan(session, loan_id, api.scope(principal))
-        return [_read(session, a) for a in service.actions(session, loan_id)]
+        return service.actions(session, loan_id, paging, read=lambda rows: [_read(session, a) for a in rows])
 
 
-@router.get("/collections/queue", response_model=list[QueueItem],
+@router.get("/collections/queue", response_model=Page[QueueItem],
             summary="The collections work queue: open alerts, worst first (branch-scoped for loan officers)",
             responses=problem_responses(422))
 def work_queue(request: Request, principal: api.Collector, mine: bool = False,
-               limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[QueueItem]:
+               paging: paged(100) = None) -> Page[QueueItem]:
     with api.database(request).session() as session:
-        rows = service.work_queue(session, scope=api.scope(principal),
-                                  owner=principal.sub if mine else None, limit=limit)
-        return [QueueItem.of(alert, loan) for alert, loan in rows]
+        return service.work_queue(session, paging, scope=api.scope(principal), owner=principal.sub if mine else None)
 
 
 @router.get("/collections/queue/{item_id}", response_model=QueueItem,

@@ -22,7 +22,14 @@ from services.monitoring.classification.rules import (
     diff_states,
     ifrs9_stage,
 )
-from services.monitoring.delinquency.models import DelinquencyPause, HistoryView, PauseCreate, RiskChange
+from services.monitoring.delinquency.models import (
+    DelinquencyPause,
+    HistoryView,
+    PauseCreate,
+    PauseRead,
+    RiskChange,
+    RiskChangeRead,
+)
 from services.monitoring.delinquency.rules import (
     DelinquencyPoint,
     InstalmentState,
@@ -36,6 +43,7 @@ from services.monitoring.errors import DomainError
 from services.monitoring.loans.models import ClassName, Loan, now
 from services.monitoring.loans.products import POLICIES, policy
 from services.monitoring.loans.schedule import Instalment as ScheduledInstalment
+from shared.pagination import Page, PageRequest, keyset
 
 # The IFRS 9 staging rule of this process, from its settings (`use_staging`): one accounting policy for the whole
 # portfolio, so every path that assesses a loan (booking, postings, COB) stages it the same way.
@@ -223,14 +231,20 @@ def _change_days(points: Sequence[DelinquencyPoint], thresholds: list[int], end:
     return days
 
 
-def history(session: Session, loan_id: str, view: HistoryView = HistoryView.EFFECTIVE) -> list[RiskChange]:
+def history(session: Session, loan_id: str, paging: PageRequest,
+            view: HistoryView = HistoryView.EFFECTIVE) -> Page[RiskChangeRead]:
     """The effective timeline (rows no replay superseded, by effective date), or the as-recorded trail (every
     row, superseded ones included, in the order they became known)."""
     query = select(RiskChange).where(RiskChange.loan_id == loan_id)
     if view is HistoryView.EFFECTIVE:
-        return list(session.exec(query.where(RiskChange.superseded_at.is_(None))
-                                 .order_by(RiskChange.effective_date, RiskChange.recorded_at)))
-    return list(session.exec(query.order_by(RiskChange.recorded_at, RiskChange.effective_date)))
+        return keyset(session, query.where(RiskChange.superseded_at.is_(None)), paging, RiskChange.effective_date,
+                      RiskChange.recorded_at, RiskChange.id, read=_risk_changes)
+    return keyset(session, query, paging, RiskChange.recorded_at, RiskChange.effective_date, RiskChange.id,
+                  read=_risk_changes)
+
+
+def _risk_changes(rows: list[RiskChange]) -> list[RiskChangeRead]:
+    return [RiskChangeRead.model_validate(r) for r in rows]
 
 
 def check_pause(loan: Loan, command: PauseCreate, as_of: date, *, max_backdate_days: int, max_days: int) -> None:
@@ -263,6 +277,7 @@ def pause_delinquency(session: Session, loan: Loan, command: PauseCreate, *, by:
     return pause
 
 
-def pauses(session: Session, loan_id: str) -> list[DelinquencyPause]:
-    return list(session.exec(select(DelinquencyPause).where(DelinquencyPause.loan_id == loan_id)
-                             .order_by(DelinquencyPause.start)))
+def pauses(session: Session, loan_id: str, paging: PageRequest) -> Page[PauseRead]:
+    return keyset(session, select(DelinquencyPause).where(DelinquencyPause.loan_id == loan_id), paging,
+                  DelinquencyPause.start, DelinquencyPause.id,
+                  read=lambda rows: [PauseRead.model_validate(p) for p in rows])

@@ -19,6 +19,7 @@ from services.monitoring.loans.models import (
     Loan,
     LoanCreate,
     LoanSegment,
+    LoanSummary,
     RebookingRead,
     ScheduleRebooking,
     ScheduleRequest,
@@ -32,6 +33,7 @@ from services.monitoring.rules.models import RuleKind
 from shared.auth.scope import Visibility
 from shared.clients.scoring import Score
 from shared.errors import Problem
+from shared.pagination import Page, PageRequest, keyset
 
 PD_PLACES = Decimal("0.000001")  # the stored PD's scale (loans.last_pd)
 
@@ -135,14 +137,15 @@ def lock_loan(session: Session, loan_id: str, scope: Visibility) -> Loan:
     return loan
 
 
-def list_loans(session: Session, *, scope: Visibility, customer_id: str | None = None,
-               external_id: str | None = None, limit: int = 100, offset: int = 0) -> list[Loan]:
+def list_loans(session: Session, paging: PageRequest, *, scope: Visibility, customer_id: str | None = None,
+               external_id: str | None = None) -> Page[LoanSummary]:
     query = select(Loan).where(scope.where(Loan.branch))
     if customer_id is not None:
         query = query.where(Loan.customer_id == customer_id)
     if external_id is not None:
         query = query.where(Loan.external_id == external_id)
-    return list(session.exec(query.order_by(Loan.created_at, Loan.id).offset(offset).limit(limit)).all())
+    return keyset(session, query, paging, Loan.created_at, Loan.id,
+                  read=lambda loans: [LoanSummary.model_validate(loan) for loan in loans])
 
 
 def instalments(session: Session, loan_id: str) -> list[Instalment]:

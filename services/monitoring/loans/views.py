@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -17,9 +17,9 @@ from services.monitoring.loans.models import (
 )
 from shared.auth.dependencies import needs
 from shared.auth.scope import visibility
-from shared.bounds import Offset
 from shared.clients.customer import CustomerNotFound
 from shared.errors import Problem, field_problem, problem_responses
+from shared.pagination import Page, paged
 
 router = APIRouter(tags=["loans"])
 
@@ -74,7 +74,7 @@ async def register_loan(
                                    command_name="register_loan", payload=command.model_dump(mode="json"), command=run)
 
 
-@router.get("/loans", response_model=list[LoanSummary],
+@router.get("/loans", response_model=Page[LoanSummary],
             summary="Loans, by customer or external id (branch-scoped for loan officers)",
             responses=problem_responses(422))
 def list_loans(
@@ -82,13 +82,11 @@ def list_loans(
     principal: api.Reader,
     customer_id: str | None = None,
     external_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Offset = 0,
-) -> list[LoanSummary]:
+    paging: paged(100) = None,
+) -> Page[LoanSummary]:
     with api.database(request).session() as session:
-        loans = service.list_loans(session, scope=api.scope(principal), customer_id=customer_id,
-                                   external_id=external_id, limit=limit, offset=offset)
-        return [LoanSummary.model_validate(loan) for loan in loans]
+        return service.list_loans(session, paging, scope=api.scope(principal), customer_id=customer_id,
+                                  external_id=external_id)
 
 
 @router.get("/loans/{loan_id}", response_model=LoanDetail, summary="A loan with its schedule and what is paid",

@@ -32,13 +32,14 @@ from services.monitoring.loans.models import Instalment, Loan, LoanStatus
 from services.monitoring.loans.money import ZERO, to_cents
 from services.monitoring.loans.products import ProductPolicy, policy
 from services.monitoring.loans.schedule import Instalment as ScheduledInstalment, Rounding
-from services.monitoring.repayments.models import BalanceCheck, Posting, PostingStatus, RepaymentCreate
+from services.monitoring.repayments.models import BalanceCheck, Posting, PostingRead, PostingStatus, RepaymentCreate
 from services.monitoring.rules.engine import Facts, evaluate, evaluate_all
 from services.monitoring.rules.models import EarlyWarningRule, RuleKind
 from services.monitoring.rules.service import alert_drafts, enabled_rules
 from shared.auth.scope import Visibility
 from shared.errors import Problem
 from shared.outbox import EventType
+from shared.pagination import Page, PageRequest, keyset
 
 
 def active_postings(session: Session, loan_id: str) -> list[Posting]:
@@ -361,9 +362,10 @@ def reverse_posting(session: Session, posting_id: str, reason: str, *, scope: Vi
     return posting, records
 
 
-def postings(session: Session, loan_id: str) -> list[Posting]:
-    return list(session.exec(select(Posting).where(Posting.loan_id == loan_id)
-                             .order_by(Posting.value_date, Posting.created_at, Posting.id)))
+def postings(session: Session, loan_id: str, paging: PageRequest) -> Page[PostingRead]:
+    return keyset(session, select(Posting).where(Posting.loan_id == loan_id), paging,
+                  Posting.value_date, Posting.created_at, Posting.id,
+                  read=lambda rows: [PostingRead.model_validate(p) for p in rows])
 
 
 def balance_check(session: Session, loan: Loan) -> BalanceCheck:

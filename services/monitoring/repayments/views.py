@@ -16,6 +16,7 @@ from services.monitoring.repayments.models import (
 from shared.auth.scope import EVERYTHING
 from shared.errors import problem_responses
 from shared.idempotency import IdempotencyKey, OptionalIdempotencyKey
+from shared.pagination import Page, paged
 
 router = APIRouter(tags=["repayments"])
 
@@ -56,12 +57,13 @@ def reverse_posting(request: Request, posting_id: str, command: ReversalCreate, 
                           payload=command.model_dump(mode="json"), command=run)
 
 
-@router.get("/loans/{loan_id}/postings", response_model=list[PostingRead], summary="A loan's postings, by value date",
-            responses=problem_responses(404))
-def list_postings(request: Request, loan_id: str, principal: api.Reader) -> list[PostingRead]:
+@router.get("/loans/{loan_id}/postings", response_model=Page[PostingRead], summary="A loan's postings, by value date",
+            responses=problem_responses(404, 422))
+def list_postings(request: Request, loan_id: str, principal: api.Reader,
+                  paging: paged(100) = None) -> Page[PostingRead]:
     with api.database(request).session() as session:
         loans.get_loan(session, loan_id, api.scope(principal))
-        return [PostingRead.model_validate(p) for p in service.postings(session, loan_id)]
+        return service.postings(session, loan_id, paging)
 
 
 @router.get("/loans/{loan_id}/balance-check", response_model=BalanceCheck,

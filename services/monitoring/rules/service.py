@@ -16,9 +16,10 @@ from services.monitoring.delinquency.models import RiskChange
 from services.monitoring.errors import DomainError
 from services.monitoring.loans.models import Loan, now
 from services.monitoring.rules import engine
-from services.monitoring.rules.models import EarlyWarningRule, RuleReview, RuleWrite
+from services.monitoring.rules.models import EarlyWarningRule, RuleRead, RuleReview, RuleWrite
 from shared.auth.scope import Visibility
 from shared.errors import Problem
+from shared.pagination import Page, PageRequest, page_of
 
 NON_PERFORMING = ("substandard", "doubtful", "loss")
 
@@ -34,6 +35,12 @@ def list_rules(session: Session) -> list[EarlyWarningRule]:
         return rules
     session.execute(insert_ignoring(session, EarlyWarningRule.__table__), missing)
     return list(session.exec(select(EarlyWarningRule).order_by(EarlyWarningRule.code)))
+
+
+def rules_page(session: Session, paging: PageRequest) -> Page[RuleRead]:
+    """A page of the rules by code; a small set, paged in memory after `list_rules` installed the shipped ones."""
+    return page_of(list_rules(session), paging, lambda rule: (rule.code,), str,
+                   read=lambda rules: [RuleRead.model_validate(r) for r in rules])
 
 
 def enabled_rules(session: Session, kinds: Sequence[str] | None = None) -> list[EarlyWarningRule]:

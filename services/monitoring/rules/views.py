@@ -6,17 +6,18 @@ from services.monitoring.rules import service
 from services.monitoring.rules.models import RuleRead, RuleReview, RuleWrite
 from shared.bounds import BusinessDate
 from shared.errors import problem_responses
+from shared.pagination import Page, paged
 
 router = APIRouter(tags=["early-warning rules"])
 
 
-@router.get("/rules", response_model=list[RuleRead], summary="Early-warning rules, shipped and added",
-            responses=problem_responses(401))
-def list_rules(request: Request, _: api.Reader) -> list[RuleRead]:
+@router.get("/rules", response_model=Page[RuleRead], summary="Early-warning rules, shipped and added, by code",
+            responses=problem_responses(401, 422))
+def list_rules(request: Request, _: api.Reader, paging: paged(100) = None) -> Page[RuleRead]:
     with api.database(request).session() as session:
-        rules = service.list_rules(session)
+        page = service.rules_page(session, paging)
         session.commit()
-        return [RuleRead.model_validate(r) for r in rules]
+        return page
 
 
 @router.post("/rules", status_code=201, response_model=RuleRead, summary="Add a rule of a known kind (risk analyst)",

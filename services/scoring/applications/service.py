@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from services.scoring.db import outbox
 from services.scoring.applications.models import (Application, ApplicationCreate, ApplicationEvent,
-                                                  ApplicationStatus, DecisionCommand, ReviewDecision)
+                                                  ApplicationRead, ApplicationStatus, DecisionCommand, ReviewDecision)
 from services.scoring.ids import now
 from services.scoring.policy import service as policy
 from services.scoring.scores.models import Score
@@ -21,6 +21,7 @@ from services.scoring.settings import ScoringSettings
 from shared.auth.scope import Visibility
 from shared.errors import Problem
 from shared.outbox import EventType
+from shared.pagination import Page, PageRequest, keyset
 
 _STATUS_FOR_DECISION = {"approve": ApplicationStatus.APPROVED, "decline": ApplicationStatus.DECLINED,
                         "review": ApplicationStatus.IN_REVIEW}
@@ -93,13 +94,13 @@ def get_application(session: Session, application_id: str, scope: Visibility) ->
 
 
 def list_applications(session: Session, status: ApplicationStatus | None, scope: Visibility,
-                      limit: int) -> list[Application]:
+                      paging: PageRequest) -> Page[ApplicationRead]:
     """The review queue is `status=in_review`: oldest first, so nothing waits forever."""
-    query = select(Application).where(scope.where(Application.branch, Application.submitted_by)) \
-        .order_by(Application.created_at, Application.id).limit(limit)
+    query = select(Application).where(scope.where(Application.branch, Application.submitted_by))
     if status is not None:
         query = query.where(Application.status == status)
-    return list(session.exec(query).all())
+    return keyset(session, query, paging, Application.created_at, Application.id,
+                  read=lambda rows: [ApplicationRead.model_validate(a) for a in rows])
 
 
 def history(session: Session, application_id: str) -> list[ApplicationEvent]:

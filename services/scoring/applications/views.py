@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
@@ -22,6 +22,7 @@ from shared.auth.scope import EVERYTHING, visibility
 from shared.auth.tokens import Principal
 from shared.errors import field_problem, problem_responses
 from shared.idempotency import check_key, fingerprint
+from shared.pagination import Page, paged
 
 router = APIRouter(prefix="/applications", tags=["applications"])
 SUBMITTERS = (Role.ADMIN, Role.LOAN_OFFICER, Role.PARTNER)
@@ -89,17 +90,17 @@ async def submit_application(
     return JSONResponse(outcome.body, status_code=outcome.status_code)
 
 
-@router.get("", response_model=list[ApplicationRead],
-            summary="Applications, oldest first; `status=in_review` is the review queue")
+@router.get("", response_model=Page[ApplicationRead],
+            summary="Applications, oldest first; `status=in_review` is the review queue",
+            responses=problem_responses(422))
 def list_applications(
     request: Request,
     principal: Reader,
     status: ApplicationStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[ApplicationRead]:
+    paging: paged(100) = None,
+) -> Page[ApplicationRead]:
     with api.state(request).database.session() as session:
-        return [ApplicationRead.model_validate(a)
-                for a in service.list_applications(session, status, visibility(principal), limit)]
+        return service.list_applications(session, status, visibility(principal), paging)
 
 
 @router.get("/{application_id}", response_model=ApplicationDetail,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -12,6 +13,7 @@ from services.scoring.registry.models import ModelState, ModelTransition, ModelV
 from services.scoring.registry.store import ArtifactStore
 from services.scoring.training.bundle import BundleTooLarge, ModelBundle, load_bundle
 from shared.errors import Problem
+from shared.pagination import Page, PageRequest, keyset
 
 
 def get_model(session: Session, model_id: str) -> ModelVersion:
@@ -21,11 +23,14 @@ def get_model(session: Session, model_id: str) -> ModelVersion:
     return model
 
 
-def list_models(session: Session, state: ModelState | None = None) -> list[ModelVersion]:
-    query = select(ModelVersion).order_by(ModelVersion.created_at.desc(), ModelVersion.version.desc())
+def list_models(session: Session, paging: PageRequest, read: Callable[[list[ModelVersion]], list[Any]],
+                state: ModelState | None = None) -> Page[Any]:
+    """Newest first: by registration time, then (one bundle registers several at once) by version."""
+    query = select(ModelVersion)
     if state is not None:
         query = query.where(ModelVersion.state == state)
-    return list(session.exec(query).all())
+    return keyset(session, query, paging, ModelVersion.created_at, ModelVersion.version, ModelVersion.id,
+                  descending=True, read=read)
 
 
 def in_state(session: Session, state: ModelState) -> ModelVersion | None:

@@ -15,6 +15,7 @@ from shared.auth.dependencies import needs
 from shared.errors import problem_responses
 from shared.idempotency import check_key, fingerprint
 from shared.middleware import max_body
+from shared.pagination import Page, paged
 
 # Bundles are a few hundred kilobytes; this bounds what one upload may make the service read into memory.
 MAX_BUNDLE_BYTES = 50 * 1024 * 1024
@@ -62,10 +63,12 @@ async def register_model(
     return JSONResponse(outcome.body, status_code=outcome.status_code)
 
 
-@router.get("", response_model=list[ModelRead], summary="Model versions, newest first (optionally by state)")
-def list_models(request: Request, _: api.ModelReader, state: ModelState | None = None) -> list[ModelRead]:
+@router.get("", response_model=Page[ModelRead], summary="Model versions, newest first (optionally by state)",
+            responses=problem_responses(422))
+def list_models(request: Request, _: api.ModelReader, state: ModelState | None = None,
+                paging: paged() = None) -> Page[ModelRead]:
     with api.state(request).database.session() as session:
-        return [model_read(session, m) for m in service.list_models(session, state)]
+        return service.list_models(session, paging, lambda models: [model_read(session, m) for m in models], state)
 
 
 @router.get("/{model_id}", response_model=ModelRead, summary="One model version with its history",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,6 +20,7 @@ from services.scoring.ids import new_id, now
 from services.scoring.training.bundle import score_rows
 from shared.auth.scope import Visibility
 from shared.errors import Problem
+from shared.pagination import Page, PageRequest, keyset
 
 
 @dataclass(frozen=True)
@@ -117,11 +118,13 @@ def get_score(session: Session, score_id: str, scope: Visibility) -> Score:
     return score
 
 
-def list_scores(session: Session, customer_id: str, limit: int, scope: Visibility) -> list[Score]:
-    """A customer's scores the caller may see: none, as for an unknown customer, when it may not see them."""
+def list_scores(session: Session, customer_id: str, paging: PageRequest, scope: Visibility,
+                read: Callable[[list[Score]], list[Any]]) -> Page[Any]:
+    """A customer's scores the caller may see, newest first: none, as for an unknown customer, when it may not
+    see them."""
     query = select(Score).where(Score.customer_id == customer_id, Score.shadow == False,  # noqa: E712
                                 scope.where(Score.branch, Score.created_by))
-    return list(session.exec(query.order_by(Score.created_at.desc(), Score.id).limit(limit)).all())
+    return keyset(session, query, paging, Score.created_at, Score.id, descending=True, read=read)
 
 
 def latest_inputs(session: Session, customer_ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:

@@ -19,6 +19,7 @@ from shared.auth.scope import visibility
 from shared.auth.tokens import Principal
 from shared.errors import field_problem, problem_responses
 from shared.idempotency import check_key, fingerprint, in_progress
+from shared.pagination import Page, paged
 
 router = APIRouter(tags=["scores"])
 
@@ -163,12 +164,14 @@ def get_score(request: Request, score_id: str, principal: api.ScoreReader) -> Sc
         return score_read(service.get_score(session, score_id, visibility(principal)))
 
 
-@router.get("/scores", response_model=list[ScoreRead], summary="A customer's scores, newest first")
+@router.get("/scores", response_model=Page[ScoreRead], summary="A customer's scores, newest first",
+            responses=problem_responses(422))
 def list_scores(
     request: Request,
     principal: api.ScoreReader,
     customer_id: Annotated[str, Query(min_length=1, max_length=64)],
-    limit: Annotated[int, Query(ge=1, le=500)] = 20,
-) -> list[ScoreRead]:
+    paging: paged(20) = None,
+) -> Page[ScoreRead]:
     with api.state(request).database.session() as session:
-        return [score_read(s) for s in service.list_scores(session, customer_id, limit, visibility(principal))]
+        return service.list_scores(session, customer_id, paging, visibility(principal),
+                                   read=lambda scores: [score_read(s) for s in scores])

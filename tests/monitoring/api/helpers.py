@@ -165,7 +165,7 @@ def loan_now(suite, loan_id: str) -> dict[str, Any]:  # noqa: ANN001
 
 
 def alerts_of(suite, loan_id: str) -> list[dict[str, Any]]:  # noqa: ANN001
-    return suite.direct["monitoring"].get("/alerts", params={"loan_id": loan_id}, headers=admin(suite)).json()
+    return suite.direct["monitoring"].get("/alerts", params={"loan_id": loan_id}, headers=admin(suite)).json()["items"]
 
 
 def decide(suite, request_id: str, headers: dict[str, str] | None = None,  # noqa: ANN001

@@ -16,7 +16,7 @@ def test_an_alert_moves_forward_only_and_remembers_its_owner(suite, borrowers):
     loan = register(suite, borrowers, disbursement_date="2027-01-10")
     cob(suite, date(2027, 2, 11))
     listed = suite.direct["monitoring"].get("/alerts", params={"customer_id": loan["customer_id"], "status": "open"},
-                                            headers=role(suite, "auditor")).json()
+                                            headers=role(suite, "auditor")).json()["items"]
     assert len(listed) == 1
     alert = listed[0]
     assert set(alert) == {"id", "loan_id", "customer_id", "rule", "severity", "status", "owner", "due_at", "evidence",
@@ -34,12 +34,13 @@ def test_an_alert_moves_forward_only_and_remembers_its_owner(suite, borrowers):
     assert act(suite, alert["id"], "resolve", collector).json()["status"] == "resolved"
     for action in ("acknowledge", "start", "dismiss"):
         assert_problem(act(suite, alert["id"], action, collector), 409)
-    trail = suite.direct["monitoring"].get(f"/alerts/{alert['id']}/events", headers=role(suite, "auditor")).json()
+    trail = suite.direct["monitoring"].get(f"/alerts/{alert['id']}/events",
+                                           headers=role(suite, "auditor")).json()["items"]
     assert [(e["from_status"], e["to_status"], e["actor"]) for e in trail] == [
         ("open", "acknowledged", "collector.one"), ("acknowledged", "in_progress", "collector.one"),
         ("in_progress", "resolved", "collector.one")]
     open_now = suite.direct["monitoring"].get("/alerts", params={"customer_id": loan["customer_id"], "status": "open"},
-                                              headers=collector).json()
+                                              headers=collector).json()["items"]
     assert open_now == []
 
 
@@ -81,7 +82,7 @@ def _rule_body(**overrides):
 
 def test_analysts_tune_rules_as_data_and_others_cannot(suite, borrowers):
     analyst = role(suite, "risk_analyst")
-    rules = suite.direct["monitoring"].get("/rules", headers=role(suite, "auditor")).json()
+    rules = suite.direct["monitoring"].get("/rules", headers=role(suite, "auditor")).json()["items"]
     assert {r["code"] for r in rules} >= {"missed_payment", "dpd_over_30", "dpd_over_90", "non_performing",
                                           "partial_payment", "score_drop", "promise_broken"}
     by_collector = suite.direct["monitoring"].put("/rules/dpd_over_30", json=_rule_body(),

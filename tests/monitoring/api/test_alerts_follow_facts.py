@@ -57,7 +57,7 @@ def test_a_backdated_repayment_that_disproves_alerts_closes_them_and_its_reversa
         assert [(a["id"], a["status"], a["corrected_by"]) for a in alerts] == [
             (raised[rule], "resolved_by_correction", posting["id"])], rule
     trail = suite.direct["monitoring"].get(f"/alerts/{raised['dpd_over_30']}/events",
-                                           headers=role(suite, "auditor")).json()
+                                           headers=role(suite, "auditor")).json()["items"]
     assert trail[-1]["to_status"] == "resolved_by_correction" and posting["id"] in trail[-1]["note"]
 
     reverse(suite, posting["id"])
@@ -136,7 +136,7 @@ def test_a_salary_gap_that_later_rows_fill_closes_as_resolved_by_correction(suit
     [closed] = by_rule(suite, loan["id"], {"salary_stopped"})["salary_stopped"]
     assert closed["id"] == alert["id"] and closed["status"] == "resolved_by_correction"
     rows = suite.direct["monitoring"].get("/alerts", params={"loan_id": loan["id"], "status": "open"},
-                                          headers=officer(suite)).json()
+                                          headers=officer(suite)).json()["items"]
     assert "salary_stopped" not in {a["rule"] for a in rows}
     assert closed["corrected_by"]  # the April salary row
 

@@ -9,7 +9,7 @@ from tests.monitoring.api.helpers import alerts_of, assert_problem, cob, officer
 
 def checks_of(suite, loan_id, **params):
     return suite.direct["monitoring"].get("/checks", params={"loan_id": loan_id, **params},
-                                          headers=officer(suite)).json()
+                                          headers=officer(suite)).json()["items"]
 
 
 def complete(suite, check_id, headers, outcome="satisfactory"):

@@ -65,7 +65,7 @@ def test_an_override_applies_only_after_someone_else_approves_it(suite, borrower
     assert approved.status_code == 200 and approved.json()["checker"] == "analyst.checker"
     after = suite.direct["monitoring"].get(f"/loans/{loan['id']}", headers=maker).json()
     assert (after["classification"], after["ifrs9_stage"]) == ("substandard", 3)
-    history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=maker).json()
+    history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=maker).json()["items"]
     assert {"field": "loan_class", "from_value": "normal", "to_value": "substandard", "cause": "override"}.items() <= \
         next(h for h in history if h["cause"] == "override" and h["field"] == "loan_class").items()
     assert_problem(_decide(suite, proposed.json()["id"], suite.headers("analyst.checker")), 409)
@@ -85,5 +85,5 @@ def test_a_rejected_override_changes_nothing(suite, borrowers):
     stored = suite.direct["monitoring"].get(f"/loans/{loan['id']}", headers=officer(suite)).json()
     assert stored["classification"] == "normal"
     listed = suite.direct["monitoring"].get(f"/loans/{loan['id']}/class-overrides",
-                                            headers=role(suite, "auditor")).json()
+                                            headers=role(suite, "auditor")).json()["items"]
     assert [o["status"] for o in listed] == ["rejected"]

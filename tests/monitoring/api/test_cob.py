@@ -55,7 +55,8 @@ def test_cob_ages_a_stored_loan_across_every_class_boundary(suite, borrowers):
         assert response.status_code == 200, response.text
         assert response.json()["status"] == "completed"
         assert state(loan_now(suite, loan["id"])) == want, day
-    history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=suite.headers("admin")).json()
+    history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history",
+                                             headers=suite.headers("admin")).json()["items"]
     classes = [(h["to_value"], h["effective_date"]) for h in history if h["field"] == "loan_class"]
     assert classes == [("normal", "2027-01-10"), ("special_mention", "2027-02-11"), ("substandard", "2027-05-12"),
                        ("doubtful", "2027-11-08"), ("loss", "2028-02-06")]
@@ -106,7 +107,8 @@ def test_a_crashed_run_resumes_where_it_stopped_without_duplicate_alerts(suite, 
     for loan in loans:
         assert state(loan_now(suite, loan["id"])) == (1, "M1", "special_mention", 2)
         assert [a["rule"] for a in alerts_of(suite, loan["id"])] == ["missed_payment"]
-        history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=suite.headers("admin")).json()
+        history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history",
+                                                 headers=suite.headers("admin")).json()["items"]
         assert len([h for h in history if h["field"] == "bucket"]) == 2  # M0 at booking, M1 by COB, once
 
 
@@ -238,7 +240,7 @@ def test_two_workers_closing_one_date_age_each_loan_once(suite, borrowers):
     final = flows.report(suite.database("monitoring"), day, lease_seconds=60)
     assert final.status == "completed" and final.chunks_done == final.chunks_total
     for loan in loans:
-        history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=officer(suite)).json()
+        history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=officer(suite)).json()["items"]
         assert [h["to_value"] for h in history if h["field"] == "bucket"] == ["M0", "M1"]
         assert [a["rule"] for a in alerts_of(suite, loan["id"])] == ["missed_payment"]
 
@@ -358,7 +360,7 @@ def test_the_business_date_moves_one_day_at_a_time_or_through_a_catch_up_range(s
         assert got["status"] == "completed" and got["through"] == "2043-01-14"
     assert _business_date(suite) == "2043-01-14"
     assert loan_now(suite, loan["id"])["dpd"] == 4
-    history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=admin(suite)).json()
+    history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=admin(suite)).json()["items"]
     assert [(h["to_value"], h["effective_date"]) for h in history if h["field"] == "bucket"] == [
         ("M0", "2043-01-10"), ("M1", "2043-01-11")]
     assert cob(suite, date(2043, 1, 15)).json()["status"] == "completed"

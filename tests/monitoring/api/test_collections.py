@@ -39,7 +39,8 @@ def test_when_the_customer_service_is_down_the_entry_waits_for_cob(suite, borrow
     report = cob(suite, date(2028, 1, 11)).json()
     assert report["steps"]["contact_log_outbox"]["status"] == "done", report["steps"]
     assert len(borrowers.contact_log(loan["customer_id"])) == 1
-    listed = suite.direct["monitoring"].get(f"/loans/{loan['id']}/collection-actions", headers=officer(suite)).json()
+    listed = suite.direct["monitoring"].get(f"/loans/{loan['id']}/collection-actions",
+                                            headers=officer(suite)).json()["items"]
     assert [a["contact_log"] for a in listed] == ["written"]
 
 
@@ -59,7 +60,7 @@ def test_a_promise_to_pay_is_kept_by_paying_and_broken_by_not(suite, borrowers):
     # The run's count holds every alert it raised, the broken promise's too.
     assert report["steps"]["promises"]["alerts_raised"] == 1 and report["alerts_raised"] >= 1
     statuses = {loan["id"]: suite.direct["monitoring"].get(f"/loans/{loan['id']}/collection-actions",
-                                                           headers=officer(suite)).json()[0]["promise_status"]
+                                                           headers=officer(suite)).json()["items"][0]["promise_status"]
                 for loan in (kept_loan, broken_loan)}
     assert statuses == {kept_loan["id"]: "kept", broken_loan["id"]: "broken"}
     assert [a["rule"] for a in alerts_of(suite, broken_loan["id"])].count("promise_broken") == 1
@@ -85,7 +86,7 @@ def test_the_queue_puts_the_worst_first(suite, borrowers):
     early = register(suite, borrowers, disbursement_date="2029-09-10")  # far behind by the COB below
     late = register(suite, borrowers, disbursement_date="2030-01-10")
     cob(suite, date(2030, 2, 11))
-    queue = suite.direct["monitoring"].get("/collections/queue", headers=role(suite, "collector")).json()
+    queue = suite.direct["monitoring"].get("/collections/queue", headers=role(suite, "collector")).json()["items"]
     ours = [item for item in queue if item["loan"]["id"] in {early["id"], late["id"]}]
     assert ours[0]["loan"]["id"] == early["id"] and ours[0]["alert"]["severity"] == "high"
     assert ours[-1]["loan"]["id"] == late["id"]

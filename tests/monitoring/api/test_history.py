@@ -62,7 +62,7 @@ def _history(suite, loan_id, view=None):
     params = {"view": view} if view else {}
     response = suite.direct["monitoring"].get(f"/loans/{loan_id}/history", params=params, headers=admin(suite))
     assert response.status_code == 200, response.text
-    return response.json()
+    return response.json()["items"]
 
 
 def assert_matches_reference(suite, loan, payments, through):
@@ -150,7 +150,8 @@ def test_history_after_backdated_repayments_and_a_reversal_matches_a_recomputati
     assert {tuple(r[k] for k in key) for r in recorded_before} <= {tuple(r[k] for k in key) for r in recorded}
     superseded = [r for r in recorded if r["superseded_at"]]
     assert superseded and {r["superseded_by"] for r in superseded} <= {bounced, *(
-        p["id"] for p in suite.direct["monitoring"].get(f"/loans/{late['id']}/postings", headers=headers).json())}
+        p["id"] for p in suite.direct["monitoring"].get(f"/loans/{late['id']}/postings",
+                                                        headers=headers).json()["items"])}
     assert len(recorded) == len(_history(suite, late["id"])) + len(superseded)
     assert [r["recorded_at"] for r in recorded] == sorted(r["recorded_at"] for r in recorded)
 

@@ -74,12 +74,12 @@ def test_a_registered_loan_keeps_its_schedule_and_is_listed_for_its_customer(sui
     assert loan["classification"] == "normal" and loan["ifrs9_stage"] == 1
     assert loan["outstanding_principal"] == "12000.00" and len(loan["schedule"]) == 12
     listed = suite.direct["monitoring"].get("/loans", params={"customer_id": loan["customer_id"]},
-                                            headers=role(suite, "auditor")).json()
+                                            headers=role(suite, "auditor")).json()["items"]
     assert [row["id"] for row in listed] == [loan["id"]]
     assert set(listed[0]) == {"id", "external_id", "customer_id", "product", "principal", "outstanding_principal",
                               "dpd", "bucket", "classification", "ifrs9_stage", "status", "disbursement_date"}
     by_external = suite.direct["monitoring"].get("/loans", params={"external_id": loan["external_id"]},
-                                                 headers=officer(suite)).json()
+                                                 headers=officer(suite)).json()["items"]
     assert [row["id"] for row in by_external] == [loan["id"]]
 
 
@@ -91,7 +91,7 @@ def test_registering_twice_with_one_key_books_one_loan(suite, borrowers):
     assert first.status_code == again.status_code == 201 and first.json() == again.json()
     listed = suite.direct["monitoring"].get("/loans", params={"customer_id": body["customer_id"]},
                                             headers=officer(suite))
-    assert len(listed.json()) == 1
+    assert len(listed.json()["items"]) == 1
     changed = suite.direct["monitoring"].post("/loans", json={**body, "principal": "13000.00"}, headers=headers)
     assert_problem(changed, 422, "header.Idempotency-Key")
     duplicate = suite.direct["monitoring"].post("/loans", json=body,
@@ -129,7 +129,7 @@ def test_branches_and_roles_bound_who_sees_and_books_what(suite, borrowers):
     assert_problem(by_collector, 403)
     listed = suite.direct["monitoring"].get("/loans", params={"customer_id": loan["customer_id"]},
                                             headers=officer(suite, "SH002"))
-    assert listed.json() == []
+    assert listed.json()["items"] == []
 
 
 def test_a_loan_booked_late_is_aged_on_the_business_date(suite, borrowers):
@@ -159,4 +159,4 @@ def test_the_gateway_routes_to_monitoring_with_the_callers_token(suite, borrower
     loan = register(suite, borrowers)
     response = suite.client.get("/api/monitoring/loans", params={"customer_id": loan["customer_id"]},
                                 headers=officer(suite))
-    assert response.status_code == 200 and [row["id"] for row in response.json()] == [loan["id"]]
+    assert response.status_code == 200 and [row["id"] for row in response.json()["items"]] == [loan["id"]]

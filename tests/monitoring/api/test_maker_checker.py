@@ -83,7 +83,8 @@ def test_found3_a_pause_cannot_hide_a_delinquency_and_waits_for_a_second_person(
     # Ten paused days come off, no more: the loan is still substandard.
     assert state(loan_now(suite, loan["id"])) == (143, "substandard")
     assert_problem(decide(suite, request["id"]), 409)
-    listed = suite.direct["monitoring"].get(f"/loans/{loan['id']}/delinquency-pauses", headers=officer(suite)).json()
+    listed = suite.direct["monitoring"].get(f"/loans/{loan['id']}/delinquency-pauses",
+                                            headers=officer(suite)).json()["items"]
     assert [(p["start"], p["end"]) for p in listed] == [
         ((TODAY - timedelta(days=9)).isoformat(), (TODAY + timedelta(days=20)).isoformat())]
 
@@ -99,7 +100,7 @@ def test_a_rejected_pause_changes_nothing_and_a_second_pending_one_is_refused(su
     assert rejected.json()["events"][-1]["note"] == "no dispute on file"
     assert state(loan_now(suite, loan["id"])) == (40, "special_mention")
     assert suite.direct["monitoring"].get(f"/loans/{loan['id']}/delinquency-pauses",
-                                          headers=officer(suite)).json() == []
+                                          headers=officer(suite)).json()["items"] == []
 
 
 def test_a_request_is_made_once_per_idempotency_key(suite, borrowers):
@@ -245,7 +246,7 @@ def test_a_restructuring_and_an_override_wait_for_the_checker_and_show_in_one_qu
     assert queue[0]["approvers"] == ["admin", "risk_analyst"]
     assert decide(suite, asked.json()["id"]).status_code == 200
     assert loan_now(suite, loan["id"])["classification"] == "special_mention"
-    history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=maker).json()
+    history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=maker).json()["items"]
     assert {(h["cause"], h["to_value"], h["reference"]) for h in history if h["field"] == "loan_class"} >= {
         ("restructuring", "special_mention", asked.json()["id"])}
     assert decide(suite, override.json()["id"]).status_code == 200

@@ -132,7 +132,7 @@ def test_parallel_postings_on_one_loan_end_with_an_exact_balance(suite, loan):
     assert codes == [201] * 24
     body = check(suite, loan["id"])
     assert body["received"] == "2400.00"
-    postings = suite.direct["monitoring"].get(f"/loans/{loan['id']}/postings", headers=officer(suite)).json()
+    postings = suite.direct["monitoring"].get(f"/loans/{loan['id']}/postings", headers=officer(suite)).json()["items"]
     assert len(postings) == 24
     assert sum(D(p["principal"]) + D(p["interest"]) for p in postings) == D("2400.00")
 

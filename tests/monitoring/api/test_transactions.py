@@ -110,7 +110,7 @@ def test_cob_warns_when_salary_credits_stop_and_not_while_they_come(suite, borro
 
 
 def test_analysts_tune_feed_rules_through_the_rules_api(suite, borrowers):
-    rule = next(r for r in suite.direct["monitoring"].get("/rules", headers=admin(suite)).json()
+    rule = next(r for r in suite.direct["monitoring"].get("/rules", headers=admin(suite)).json()["items"]
                 if r["code"] == "funds_moved_on")
     body = {k: rule[k] for k in ("name", "kind", "severity", "enabled")}
     tuned = suite.direct["monitoring"].put("/rules/funds_moved_on", headers=admin(suite),

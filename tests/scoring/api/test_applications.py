@@ -52,7 +52,7 @@ def test_the_policy_approves_declines_or_queues_for_review(suite, people, by_dec
         assert body["score"]["decision"] == decision and body["branch"] == "BJ001"
         assert [h["to_status"] for h in body["history"]] == [expected[decision]]
     queue = suite.direct["scoring"].get("/applications", params={"status": "in_review"}, headers=people["checker"])
-    assert queue.status_code == 200 and {a["status"] for a in queue.json()} == {"in_review"}
+    assert queue.status_code == 200 and {a["status"] for a in queue.json()["items"]} == {"in_review"}
 
 
 def test_review_needs_a_second_person_and_a_reason(suite, people, by_decision):
@@ -127,8 +127,8 @@ def test_a_partner_submits_and_sees_only_its_own_applications(suite, people, by_
     # Another partner sees none of it; staff see it as before.
     assert client.get(f"/applications/{application['id']}", headers=rival).status_code == 404
     assert client.get(f"/scores/{application['score_id']}", headers=rival).status_code == 404
-    assert application["id"] not in {a["id"] for a in client.get("/applications", headers=rival).json()}
-    listed = client.get("/applications", params={"limit": 500}, headers=partner).json()
+    assert application["id"] not in {a["id"] for a in client.get("/applications", headers=rival).json()["items"]}
+    listed = client.get("/applications", params={"limit": 500}, headers=partner).json()["items"]
     assert application["id"] in {a["id"] for a in listed} and {a["submitted_by"] for a in listed} == {"partner.app"}
     assert client.get(f"/applications/{application['id']}", headers=people["checker"]).status_code == 200
     # A partner neither decides nor disburses; the bank's checker decides the partner's application.
@@ -195,7 +195,8 @@ def test_scores_are_read_in_their_customers_branch_only(suite, people, by_decisi
     score_id = scored.json()["id"]
     for reader in (people["maker"], people["analyst"]):
         assert client.get(f"/scores/{score_id}", headers=reader).status_code == 200
-        assert [s["id"] for s in client.get("/scores", params={"customer_id": customer_id}, headers=reader).json()] \
+        assert [s["id"] for s in client.get("/scores", params={"customer_id": customer_id},
+                                            headers=reader).json()["items"]] \
             == [score_id]
     # Another branch's officer, directly and through the gateway, and an officer without a branch: as if the
     # score did not exist, like the customer and monitoring services answer for the same customer.
@@ -203,7 +204,7 @@ def test_scores_are_read_in_their_customers_branch_only(suite, people, by_decisi
     for outsider in (people["other_branch"], branchless):
         assert client.get(f"/scores/{score_id}", headers=outsider).status_code == 404
         assert suite.client.get(f"/api/scoring/scores/{score_id}", headers=outsider).status_code == 404
-        assert client.get("/scores", params={"customer_id": customer_id}, headers=outsider).json() == []
+        assert client.get("/scores", params={"customer_id": customer_id}, headers=outsider).json()["items"] == []
     assert suite.direct["customer"].get(f"/customers/{customer_id}", headers=people["other_branch"]).status_code \
         == 404
 
@@ -212,7 +213,7 @@ def test_a_loan_officer_without_a_branch_sees_and_decides_no_application(suite, 
     client = suite.direct["scoring"]
     application = _submit(suite, people["maker"], by_decision["review"]).json()
     branchless = _branchless_officer(suite, "officer.nobranch.apps")
-    assert client.get("/applications", headers=branchless).json() == []
+    assert client.get("/applications", headers=branchless).json()["items"] == []
     assert client.get(f"/applications/{application['id']}", headers=branchless).status_code == 404
     decided = client.post(f"/applications/{application['id']}/decision",
                           json={"decision": "approve", "reason": "no branch"}, headers=branchless)

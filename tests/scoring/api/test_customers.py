@@ -59,7 +59,7 @@ def test_a_customer_is_scored_with_the_portraits_relationship_data(suite, office
     assert bare.status_code == 422
     assert {e["field"] for e in bare.json()["errors"]} >= {f"body.features.{f}" for f in RELATIONSHIP}
     latest = suite.direct["scoring"].get("/scores", params={"customer_id": customer, "limit": 1}, headers=officer)
-    assert [s["id"] for s in latest.json()] == [body["id"]]
+    assert [s["id"] for s in latest.json()["items"]] == [body["id"]]
 
 
 def test_a_batch_mixes_customers_and_plain_rows(suite, officer, applicants):

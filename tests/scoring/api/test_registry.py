@@ -36,7 +36,7 @@ def analyst(suite):  # noqa: ANN001, ANN201
 def _models(suite, headers, **params):  # noqa: ANN001, ANN202
     response = suite.direct["scoring"].get("/models", params=params, headers=headers)
     assert response.status_code == 200, response.text
-    return response.json()
+    return response.json()["items"]
 
 
 def _act(suite, headers, path, body):  # noqa: ANN001, ANN202
@@ -191,7 +191,8 @@ def test_training_registers_drafts_for_review(suite, monkeypatch, tmp_path):
     report = run_scoring_train(_args("--note", "quarterly retrain", "--report", str(tmp_path / "r.json")))
     assert (tmp_path / "r.json").exists() and report["scorecard"]["test_auc"] > 0.7
     assert [(m["role"], m["state"]) for m in report["registered"]] == [("scorecard", "draft"), ("challenger", "draft")]
-    models = suite.direct["scoring"].get("/models", params={"state": "draft"}, headers=suite.headers("admin")).json()
+    models = suite.direct["scoring"].get("/models", params={"state": "draft"},
+                                         headers=suite.headers("admin")).json()["items"]
     assert {m["id"] for m in models} >= {m["id"] for m in report["registered"]}
 
 

@@ -58,10 +58,10 @@ def test_stored_scores_are_read_back_by_id_and_by_customer_newest_first(suite, o
     assert one.status_code == 200 and one.json()["id"] == ids[0]
     listed = suite.direct["scoring"].get("/scores", params={"customer_id": customer, "limit": 2}, headers=officer)
     assert listed.status_code == 200
-    assert [s["id"] for s in listed.json()] == [ids[2], ids[1]]
-    assert listed.json()[0]["customer_id"] == customer
+    assert [s["id"] for s in listed.json()["items"]] == [ids[2], ids[1]]
+    assert listed.json()["items"][0]["customer_id"] == customer
     assert {"id", "customer_id", "model_version", "pd", "points", "score", "grade", "decision", "reasons",
-            "created_at"} <= set(listed.json()[0])
+            "created_at"} <= set(listed.json()["items"][0])
     missing = suite.direct["scoring"].get("/scores/nope", headers=officer)
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
 
