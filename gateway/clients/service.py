@@ -8,7 +8,9 @@ gives a partner, so a partner client sees what it referred or submitted, and not
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,7 +21,7 @@ from gateway.clients.models import ClientCreate, OAuthClient
 from gateway.users.models import RevokedSession, new_session_id
 from shared.auth.roles import ROLE_SCOPES, Role
 from shared.errors import Problem, field_problem
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import Page, PageRequest, keyset
 
 _hasher = PasswordHasher()
 # Verified against when the client id is unknown, so the answer takes as long either way.
@@ -37,15 +39,9 @@ def get_client(session: Session, client_id: str) -> OAuthClient:
     return client
 
 
-def list_clients(session: Session, *, cursor: str | None = None, limit: int = 50) -> tuple[list[OAuthClient],
-                                                                                           str | None]:
-    query = select(OAuthClient)
-    if cursor:
-        (after,) = decode_cursor(cursor, 1)
-        query = query.where(OAuthClient.client_id > str(after))
-    rows = list(session.exec(query.order_by(OAuthClient.client_id).limit(limit + 1)).all())
-    more = len(rows) > limit
-    return rows[:limit], encode_cursor(rows[limit - 1].client_id) if more else None
+def list_clients(session: Session, paging: PageRequest, read: Callable[[list[OAuthClient]], list[Any]]) -> Page[Any]:
+    """A page of clients in client-id order."""
+    return keyset(session, select(OAuthClient), paging, OAuthClient.client_id, read=read)
 
 
 def create_client(session: Session, command: ClientCreate, created_by: str | None) -> tuple[OAuthClient, str]:

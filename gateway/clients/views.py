@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from gateway.clients import service
@@ -9,7 +9,7 @@ from shared.auth.dependencies import needs, require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
-from shared.pagination import Page
+from shared.pagination import Page, paged
 
 router = APIRouter(prefix="/clients", tags=["clients"])
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
@@ -37,15 +37,9 @@ def create_client(request: Request, command: ClientCreate, principal: Admin) -> 
 
 @router.get("", response_model=Page[ClientRead], summary="OAuth clients, by client id (admin, auditor)",
             openapi_extra=needs("users:admin", "audit:read"))
-def list_clients(
-    request: Request,
-    _: Reader,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> Page[ClientRead]:
+def list_clients(request: Request, _: Reader, paging: paged(50, 200) = None) -> Page[ClientRead]:
     with request.app.state.database.session() as session:
-        clients, next_cursor = service.list_clients(session, cursor=cursor, limit=limit)
-        return Page[ClientRead](items=[_read(c) for c in clients], next_cursor=next_cursor)
+        return service.list_clients(session, paging, lambda clients: [_read(c) for c in clients])
 
 
 @router.get("/{client_id}", response_model=ClientRead, responses=problem_responses(404),

@@ -16,12 +16,14 @@ import json
 import random
 import secrets
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-from sqlalchemy import tuple_, update
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from gateway.settings import WebhookSettings
@@ -34,7 +36,7 @@ from shared.auth.tokens import Principal
 from shared.db import insert_ignoring
 from shared.errors import Problem, field_problem
 from shared.outbox import OutboxEventRead
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import Page, PageRequest, keyset
 
 SIGNATURE_HEADER = "LoanCRM-Signature"
 REPLAY_WINDOW_SECONDS = 300  # what receivers should accept between `t` and their clock (README)
@@ -145,29 +147,13 @@ def get_subscription(session: Session, subscription_id: str, principal: Principa
     return found
 
 
-def _page_after(query, model, cursor: str | None):  # noqa: ANN001, ANN202
-    """Oldest first by (created_at, id); `cursor` continues after the last row of the previous page."""
-    if cursor is not None:
-        at, last_id = decode_cursor(cursor, 2)
-        try:
-            when = datetime.fromisoformat(str(at))
-        except ValueError:
-            raise field_problem("query.cursor", "is not a cursor this service issued") from None
-        query = query.where(tuple_(model.created_at, model.id) > tuple_(when, str(last_id)))
-    return query.order_by(model.created_at, model.id)
-
-
-def _next(rows: list, limit: int) -> str | None:  # noqa: ANN001
-    return encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id) if len(rows) == limit else None
-
-
-def list_subscriptions(session: Session, principal: Principal, *, cursor: str | None,
-                       limit: int) -> tuple[list[WebhookSubscription], str | None]:
+def list_subscriptions(session: Session, principal: Principal, paging: PageRequest,
+                       read: Callable[[list[WebhookSubscription]], list[Any]]) -> Page[Any]:
+    """Oldest first."""
     query = select(WebhookSubscription).where(WebhookSubscription.deleted_at.is_(None))  # type: ignore[union-attr]
     if not _may_see_all(principal):
         query = query.where(WebhookSubscription.owner == principal.sub)
-    rows = list(session.exec(_page_after(query, WebhookSubscription, cursor).limit(limit)))
-    return rows, _next(rows, limit)
+    return keyset(session, query, paging, WebhookSubscription.created_at, WebhookSubscription.id, read=read)
 
 
 def delete_subscription(session: Session, subscription_id: str, principal: Principal) -> None:
@@ -183,9 +169,10 @@ def delete_subscription(session: Session, subscription_id: str, principal: Princ
 
 # -- the delivery log ---------------------------------------------------------------------------------------------
 
-def list_deliveries(session: Session, principal: Principal, *, status: DeliveryStatus | None,
-                    subscription_id: str | None, cursor: str | None,
-                    limit: int) -> tuple[list[WebhookDelivery], str | None]:
+def list_deliveries(session: Session, principal: Principal, paging: PageRequest,
+                    read: Callable[[list[WebhookDelivery]], list[Any]], *, status: DeliveryStatus | None,
+                    subscription_id: str | None) -> Page[Any]:
+    """Oldest first."""
     query = select(WebhookDelivery)
     if not _may_see_all(principal):
         query = query.where(WebhookDelivery.owner == principal.sub)
@@ -193,8 +180,7 @@ def list_deliveries(session: Session, principal: Principal, *, status: DeliveryS
         query = query.where(WebhookDelivery.status == status)
     if subscription_id is not None:
         query = query.where(WebhookDelivery.subscription_id == subscription_id)
-    rows = list(session.exec(_page_after(query, WebhookDelivery, cursor).limit(limit)))
-    return rows, _next(rows, limit)
+    return keyset(session, query, paging, WebhookDelivery.created_at, WebhookDelivery.id, read=read)
 
 
 def get_delivery(session: Session, delivery_id: str, principal: Principal) -> WebhookDelivery:

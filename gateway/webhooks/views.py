@@ -12,13 +12,11 @@ from shared.auth.dependencies import current_principal, needs
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
 from shared.idempotency import check_key, fingerprint
-from shared.pagination import Page
+from shared.pagination import Page, paged
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 # Any signed-in caller manages its own subscriptions; what each receives is decided per event by the scope rule.
 Caller = Annotated[Principal, Depends(current_principal)]
-Cursor = Annotated[str | None, Query(max_length=200)]
-Limit = Annotated[int, Query(ge=1, le=200)]
 
 
 @router.post("/subscriptions", status_code=201, response_model=SubscriptionCreated,
@@ -50,12 +48,10 @@ async def create_subscription(
 
 @router.get("/subscriptions", response_model=Page[SubscriptionRead], openapi_extra=needs("webhooks:read"),
             responses=problem_responses(422), summary="The caller's subscriptions (every one, for an admin)")
-def list_subscriptions(request: Request, principal: Caller, cursor: Cursor = None,
-                       limit: Limit = 50) -> Page[SubscriptionRead]:
+def list_subscriptions(request: Request, principal: Caller, paging: paged(50, 200) = None) -> Page[SubscriptionRead]:
     with request.app.state.database.session() as session:
-        rows, next_cursor = service.list_subscriptions(session, principal, cursor=cursor, limit=limit)
-        return Page[SubscriptionRead](items=[SubscriptionRead.model_validate(r) for r in rows],
-                                      next_cursor=next_cursor)
+        return service.list_subscriptions(session, principal, paging,
+                                          lambda rows: [SubscriptionRead.model_validate(r) for r in rows])
 
 
 @router.get("/subscriptions/{subscription_id}", response_model=SubscriptionRead,
@@ -80,12 +76,12 @@ def delete_subscription(request: Request, subscription_id: str, principal: Calle
             summary="The delivery log of the caller's subscriptions, oldest first: status, attempts, last answer, "
                     "next attempt")
 def list_deliveries(request: Request, principal: Caller, status: DeliveryStatus | None = None,
-                    subscription_id: Annotated[str | None, Query(max_length=32)] = None, cursor: Cursor = None,
-                    limit: Limit = 50) -> Page[DeliveryRead]:
+                    subscription_id: Annotated[str | None, Query(max_length=32)] = None,
+                    paging: paged(50, 200) = None) -> Page[DeliveryRead]:
     with request.app.state.database.session() as session:
-        rows, next_cursor = service.list_deliveries(session, principal, status=status, subscription_id=subscription_id,
-                                                    cursor=cursor, limit=limit)
-        return Page[DeliveryRead](items=[DeliveryRead.model_validate(r) for r in rows], next_cursor=next_cursor)
+        return service.list_deliveries(session, principal, paging,
+                                       lambda rows: [DeliveryRead.model_validate(r) for r in rows],
+                                       status=status, subscription_id=subscription_id)
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryRead, openapi_extra=needs("webhooks:read"),

@@ -14,13 +14,14 @@ from services.customer.relationship import portfolio, service
 from services.customer.relationship.models import ChurnModelReport, DisclosureAcknowledged, DocumentProvided, \
     FigureRow, HoldingRead, LookAlike, LoyaltyPoint, LoyaltySegment, LoyaltyTrend, ProductClosed, ProductOpened, \
     RelationshipFeatures, SharingEventRead
-from services.customer.web import IdempotencyKey, Manager, Reader, Writer, create_once, database
+from services.customer.web import Manager, Reader, Writer, create_once, database
+from shared.idempotency import IdempotencyKey
 from shared.auth.dependencies import needs, require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.bounds import BusinessDate
 from shared.errors import problem_responses
-from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.pagination import Page, paged
 
 router = APIRouter(tags=["relationship"])
 
@@ -55,14 +56,12 @@ def _scope(principal: Principal):  # noqa: ANN202
                         "relationship. Customers without a relationship by `as_of` are left out. Definitions: "
                         "README \"Relationship measures\".", responses=problem_responses(422))
 def relationship_features(request: Request, principal: Analyst, as_of: AsOf, window_months: Window = 12,
-                          cursor: str | None = None, limit: int = Query(200, ge=1, le=1000)
-                          ) -> Page[RelationshipFeatures]:
-    after = decode_cursor(cursor, 1)[0] if cursor else None
+                          paging: paged(200, 1000) = None) -> Page[RelationshipFeatures]:
+    after = paging.after(str)
     with database(request).session() as session:
-        people = service.people_page(session, _scope(principal), as_of, str(after) if after else None, limit)
-        items = service.features_of(session, people[:limit], as_of, window_months)
-    return Page[RelationshipFeatures](items=items, next_cursor=encode_cursor(people[limit - 1].id)
-                                      if len(people) > limit else None)
+        people = service.people_page(session, _scope(principal), as_of, after[0] if after else None, paging.limit)
+        return paging.page(people, key=lambda person: [person.id],
+                           read=lambda shown: service.features_of(session, shown, as_of, window_months))
 
 
 @router.get("/customers/{customer_id}/relationship", response_model=RelationshipFeatures,

@@ -21,7 +21,7 @@ from services.monitoring.loans.products import policy
 from services.monitoring.loans.schedule import add_months
 from services.monitoring.outcomes.models import DEFAULT_DPD, LoanOutcome, OutcomePage
 from shared.auth.scope import Visibility
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import PageRequest
 
 
 def window_end(as_of: date, window_months: int) -> date:
@@ -82,11 +82,13 @@ def outcome(loan: Loan, rows: list[RiskChange], as_of: date, window_months: int,
 
 
 def loan_outcomes(session: Session, *, scope: Visibility, as_of: date, window_months: int, business_date: date,
-                  cursor: str | None = None, limit: int = 500) -> OutcomePage:
+                  paging: PageRequest) -> OutcomePage:
     """Every loan in scope disbursed on or before as_of, by id, with its outcome; loans already defaulted on as_of
     or unknown then are counted, not listed. Reads in batches until the page is full."""
     end = check_window(as_of, window_months, business_date)
-    after = str(decode_cursor(cursor, 1)[0]) if cursor else ""
+    limit = paging.limit
+    start = paging.after(str)
+    after = start[0] if start else ""
     items: list[LoanOutcome] = []
     excluded = {"defaulted": 0, "unknown": 0}
     last_id: str | None = None
@@ -113,5 +115,6 @@ def loan_outcomes(session: Session, *, scope: Visibility, as_of: date, window_mo
     more = not exhausted and last_id is not None and session.exec(
         select(Loan.id).where(scope.where(Loan.branch), Loan.disbursement_date <= as_of, Loan.id > last_id)
         .limit(1)).first() is not None
-    return OutcomePage(items=items, next_cursor=encode_cursor(last_id) if more else None,
+    cursor = paging.encode([last_id]) if more and last_id is not None else None
+    return OutcomePage(items=items, next_cursor=cursor, next=paging.link(cursor) if cursor else None,
                        excluded_already_defaulted=excluded["defaulted"], excluded_unknown_at_as_of=excluded["unknown"])

@@ -8,6 +8,7 @@ from services.monitoring.outcomes import service
 from services.monitoring.outcomes.models import OutcomePage
 from shared.bounds import BusinessDate
 from shared.errors import problem_responses
+from shared.pagination import paged
 
 router = APIRouter(tags=["outcomes"])
 
@@ -26,10 +27,8 @@ def loan_outcomes(
     principal: api.Reviewer,
     as_of: BusinessDate,
     window_months: Annotated[int, Query(ge=1, le=60)] = 12,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=2000)] = 500,
+    paging: paged(500, 2000) = None,
 ) -> OutcomePage:
     with api.database(request).session() as session, api.domain_errors("query"):
         return service.loan_outcomes(session, scope=api.scope(principal), as_of=as_of, window_months=window_months,
-                                     business_date=business_date(session, api.settings(request)), cursor=cursor,
-                                     limit=limit)
+                                     business_date=business_date(session, api.settings(request)), paging=paging)
