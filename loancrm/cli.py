@@ -15,6 +15,7 @@ import httpx
 from gateway.settings import GatewaySettings
 from gateway.users.models import UserCreate
 from shared.auth.roles import Role
+from shared.pagination import every_item
 from shared.settings import SERVICES, BatchSettings, KernelSettings, SettingsError, load_settings
 
 
@@ -225,13 +226,9 @@ def _user_list(args: argparse.Namespace) -> int:
     from gateway.users.service import list_users
 
     def act(session, _kernel):  # noqa: ANN001, ANN202
-        lines, cursor = [], None
-        while True:
-            users, cursor = list_users(session, cursor=cursor, limit=200,
-                                       status=UserStatus(args.status) if args.status else None)
-            lines += [_describe(u) for u in users]
-            if cursor is None:
-                return "\n".join(["username\tstatus\troles\tbranch", *lines])
+        status = UserStatus(args.status) if args.status else None
+        users = every_item(lambda paging: list_users(session, paging, list, status=status))
+        return "\n".join(["username\tstatus\troles\tbranch", *(_describe(u) for u in users)])
 
     return _user_command(act)
 
@@ -317,12 +314,9 @@ def _client_list(_args: argparse.Namespace) -> int:
     from gateway.clients.service import list_clients
 
     def act(session, _kernel):  # noqa: ANN001, ANN202
-        lines, cursor = [], None
-        while True:
-            clients, cursor = list_clients(session, cursor=cursor, limit=200)
-            lines += [_describe_client(c) for c in clients]
-            if cursor is None:
-                return "\n".join(["client_id\tstatus\trole\tscopes\trate_limit_per_minute", *lines])
+        clients = every_item(lambda paging: list_clients(session, paging, list))
+        return "\n".join(["client_id\tstatus\trole\tscopes\trate_limit_per_minute",
+                          *(_describe_client(c) for c in clients)])
 
     return _user_command(act)
 

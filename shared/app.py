@@ -211,6 +211,10 @@ def create_service_app(
     requirements: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def include(router: APIRouter, scopes: ScopeDefault | None, **kwargs: Any) -> None:
+        if any(isinstance(r, APIRoute) and r.endpoint.__module__.startswith("shared.") for r in router.routes):
+            # A feature the kernel gives every service (the event feed): named after the service, so operationIds
+            # stay unique in the gateway's merged document.
+            kwargs["generate_unique_id_function"] = lambda route: f"{name}_{operation_id(route)}"
         app.include_router(router, **kwargs)
         if scopes is not None:
             requirements.update({(route.path_format, method): needed_scopes(route, scopes, method)

@@ -170,3 +170,15 @@ def page_of(items: Sequence[Any], paging: PageRequest, key: Callable[[Any], tupl
         start = tuple(after)
         ordered = [i for i in ordered if (key(i) < start if descending else key(i) > start)]
     return paging.page(ordered[:paging.limit + 1], key, read)
+
+
+def every_item(fetch: Callable[[PageRequest], Page[Any]], limit: int = 200) -> list[Any]:
+    """Every item of a paged query, page after page (for a batch or the command line, which have no request)."""
+    items: list[Any] = []
+    paging = PageRequest(cursor=None, limit=limit, route="every_item")
+    while True:
+        page = fetch(paging)
+        items += page.items
+        if page.next_cursor is None:
+            return items
+        paging = PageRequest(cursor=page.next_cursor, limit=limit, route="every_item")

@@ -81,7 +81,7 @@ os.umask(0o022)  # an ordinary shell's: what `make run` inherits
 from fastapi.testclient import TestClient
 from loancrm import cli, supervisor
 
-def run_all(kernel):
+def run_all(kernel, on_ready=None):
     # Each process as `loancrm serve` builds it, all running at once (so SQLite's -wal and -shm files exist),
     # a request each; then the mode of everything in the var folder.
     with contextlib.ExitStack() as stack:

@@ -35,7 +35,7 @@ def test_no_table_of_any_service_keeps_a_number_in_a_float():
         if isinstance(kind, Money):
             assert type(kind.load_dialect_impl(sqlite.dialect())).__name__ == "_SqliteCents"
             continue
-        named_money = bool(_MONEY_NAME.search(name)) and not name.endswith("rate") and \
+        named_money = bool(_MONEY_NAME.search(name)) and not name.endswith(("rate", "_per_minute")) and \
             isinstance(kind, Numeric | Integer)
         # A Numeric with cents, or wider than a double holds exactly, is money too; so is any float named like it.
         inexact = isinstance(kind, Numeric) and not isinstance(kind, Float) and (

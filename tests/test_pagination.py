@@ -18,6 +18,9 @@ from tests.support import every_page
 FIXED_SETS = {
     ("get", "/api/customer/segments"), ("get", "/api/customer/clusters"),
     ("get", "/api/customer/satisfaction/trend"), ("get", "/api/monitoring/portfolio/vintages"),
+    # Reports: one cell per loyalty band and risk, one point per month; and a ranking (the nearest N).
+    ("get", "/api/customer/relationship/loyalty-segments"), ("get", "/api/customer/relationship/figures"),
+    ("get", "/api/customer/products/{product_code}/look-alikes"),
 }
 
 

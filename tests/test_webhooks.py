@@ -314,7 +314,7 @@ def test_an_event_is_recorded_with_its_write_or_not_at_all(suite, borrowers, mon
     assert refused.status_code == 409
     monkeypatch.undo()
     assert postings_of_loan() == 0
-    assert suite.direct["monitoring"].get(f"/loans/{loan['id']}/postings", headers=officer(suite)).json() == []
+    assert suite.direct["monitoring"].get(f"/loans/{loan['id']}/postings", headers=officer(suite)).json()["items"] == []
     pay(suite, loan["id"])
     assert postings_of_loan() == 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -90,6 +91,21 @@ def http_revocation_source(url: str, client: httpx.AsyncClient | None = None,
     return _http_json_source(url, "the revocation list", client, timeout, RevocationsUnavailable)
 
 
+class _PerLoopLock:
+    """An asyncio.Lock per event loop: a lock is bound to the loop that first waits on it, and one verifier may
+    serve apps running in several loops (worker threads, test clients); within a loop it serialises refreshes."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+    def get(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+
 class TokenVerifier:
     def __init__(
         self,
@@ -116,16 +132,16 @@ class TokenVerifier:
         self._verified: OrderedDict[str, Principal] = OrderedDict()
         self._keys: dict[str, Key] = {}
         self._fetched_at: float | None = None
-        self._lock = asyncio.Lock()
+        self._lock = _PerLoopLock()
         self._revocation_source = revocation_source
         self._revocation_poll = revocation_poll_seconds
         self._revoked: dict[str, float] = {}  # sid -> when the last token that may carry it expires
         self._revocations_at: float | None = None
         self._revocation_retry_at = 0.0
-        self._revocation_lock = asyncio.Lock()
+        self._revocation_lock = _PerLoopLock()
 
     async def _refresh(self) -> None:
-        async with self._lock:
+        async with self._lock.get():
             jwks = await self._source()
             # Parsed once per key set: building the RSA key from its JWK costs as much as the signature check.
             keys = {
@@ -151,7 +167,7 @@ class TokenVerifier:
         return key
 
     async def _refresh_revocations(self) -> None:
-        async with self._revocation_lock:
+        async with self._revocation_lock.get():
             if not self._revocations_due():
                 return  # another request refreshed it while this one waited
             feed = await self._revocation_source()  # type: ignore[misc]
@@ -174,7 +190,7 @@ class TokenVerifier:
             too_old = self._revocations_at is None or now - self._revocations_at >= stale_after
             # One request refreshes; the others go on with the list they have while it is recent enough. After
             # a failed fetch the next try waits a little, so an unreachable gateway does not slow every request.
-            if (too_old or not self._revocation_lock.locked()) and now >= self._revocation_retry_at:
+            if (too_old or not self._revocation_lock.get().locked()) and now >= self._revocation_retry_at:
                 try:
                     await self._refresh_revocations()
                 except RevocationsUnavailable:

@@ -31,6 +31,7 @@ from services.customer.relationship.models import DisclosureAcknowledged, Docume
     decimal_or_none
 from services.customer.surveys.models import CSAT_DIMENSIONS, Survey
 from services.customer.surveys.service import csat_of
+from shared.pagination import Page, PageRequest, keyset
 from shared.errors import Problem, field_problem
 
 # The loyalty index: 100 x the weighted mean of five parts, each in [0, 1].
@@ -312,10 +313,11 @@ def acknowledge_disclosure(session: Session, customer: Customer, command: Disclo
     return _event_read(event)
 
 
-def sharing_events(session: Session, customer_id: str) -> list[SharingEventRead]:
-    rows = session.execute(select(SharingEvent).where(SharingEvent.customer_id == customer_id)
-                           .order_by(SharingEvent.occurred_at.desc(), SharingEvent.id)).scalars()
-    return [_event_read(row) for row in rows]
+def sharing_events(session: Session, customer_id: str, paging: PageRequest) -> Page[SharingEventRead]:
+    """Newest first."""
+    return keyset(session, select(SharingEvent).where(SharingEvent.customer_id == customer_id), paging,
+                  SharingEvent.occurred_at, SharingEvent.id, descending=True,
+                  read=lambda rows: [_event_read(row) for row in rows])
 
 
 def _holding_read(holding: ProductHolding) -> HoldingRead:

@@ -167,12 +167,13 @@ def disclosure_acknowledged(request: Request, customer_id: str, command: Disclos
                        ("disclosure_acknowledged", customer_id, command.model_dump(mode="json")), run)
 
 
-@router.get("/customers/{customer_id}/information-sharing", response_model=list[SharingEventRead],
+@router.get("/customers/{customer_id}/information-sharing", response_model=Page[SharingEventRead],
             summary="Profile updates, documents and disclosures, newest first", responses=problem_responses(404))
-def information_shared(request: Request, customer_id: str, principal: Reader) -> list[SharingEventRead]:
+def information_shared(request: Request, customer_id: str, principal: Reader,
+                       paging: paged(50, 500) = None) -> Page[SharingEventRead]:
     with database(request).session() as session:
         get_visible(session, principal, customer_id)
-        return service.sharing_events(session, customer_id)
+        return service.sharing_events(session, customer_id, paging)
 
 
 @router.post("/customers/{customer_id}/products", status_code=201, response_model=HoldingRead,

@@ -201,7 +201,7 @@ def test_a_pause_stops_the_dpd_clock_for_its_days(suite, borrowers):
     assert loan_now(suite, loan["id"])["dpd"] == 1  # only Feb 11 counts; Feb 12-15 are paused
     cob(suite, date(2034, 3, 1))
     assert loan_now(suite, loan["id"])["dpd"] == 19 - 10
-    listed = suite.direct["monitoring"].get(path, headers=officer(suite)).json()
+    listed = suite.direct["monitoring"].get(path, headers=officer(suite)).json()["items"]
     assert [(p["start"], p["end"], p["reason"]) for p in listed] == [("2034-02-12", "2034-02-21", "dispute")]
 
 
@@ -219,7 +219,7 @@ def test_a_restructured_loan_stays_special_mention_for_a_year_then_may_cure(suit
     cob(suite, date(2036, 1, 10))  # a year after the restructuring: judged on its days past due again
     assert loan_now(suite, loan["id"])["classification"] == "normal"
     causes = [(h["cause"], h["to_value"]) for h in suite.direct["monitoring"].get(
-        f"/loans/{loan['id']}/history", headers=officer(suite)).json() if h["field"] == "loan_class"]
+        f"/loans/{loan['id']}/history", headers=officer(suite)).json()["items"] if h["field"] == "loan_class"]
     assert causes == [("cob_ageing", "normal"), ("restructuring", "special_mention"), ("cob_ageing", "normal")]
 
 

@@ -111,7 +111,7 @@ def test_a_backdated_repayment_cures_the_past_and_supersedes_what_it_disproves(s
     assert (body["loan"]["dpd"], body["loan"]["bucket"], body["loan"]["classification"]) == (0, "M0", "normal")
     # In effect the loan was never late: the 10.00's row (M3 from 1 May) is superseded, only the booking stands.
     path = f"/loans/{loan['id']}/history"
-    history = suite.direct["monitoring"].get(path, headers=officer(suite)).json()
+    history = suite.direct["monitoring"].get(path, headers=officer(suite)).json()["items"]
     assert [(h["field"], h["from_value"], h["to_value"], h["effective_date"]) for h in history] == [
         ("bucket", None, "M0", "2026-02-15"), ("loan_class", None, "normal", "2026-02-15"),
         ("stage", None, "1", "2026-02-15")]
