@@ -230,7 +230,7 @@ def _path_values(contract) -> dict[str, str]:  # noqa: ANN001
     token = contract.token("admin")
     known = _records(contract, token)
     # The rule example changes a rule of its kind (a rule's kind never changes).
-    rules = contract.client.get("/api/monitoring/rules", headers={"Authorization": f"Bearer {token}"}).json()
+    rules = contract.client.get("/api/monitoring/rules", headers={"Authorization": f"Bearer {token}"}).json()["items"]
     known["code"] = next(rule["code"] for rule in rules if rule["kind"] == "dpd_reached")
     known["purpose"] = "credit_bureau_query"
     # A user of its own for the access-change example (changing the caller's own would revoke its token).
