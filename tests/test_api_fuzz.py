@@ -97,10 +97,12 @@ def _records(suite, token: str) -> dict[str, str]:  # noqa: ANN001
     loan = post("/api/monitoring/loans", loan_body(customer["id"]))
     posting = post(f"/api/monitoring/loans/{loan['id']}/repayments", {"amount": "100.00", "value_date": "2026-02-15"})
     score = post("/api/scoring/scores", {"customer_id": customer["id"], "features": german_rows()[0]})
+    holding = post(f"/api/customer/customers/{customer['id']}/products",
+                   {"product_code": "DEP-PLUS", "opened_on": "2026-03-01"})
     rules = suite.client.get("/api/monitoring/rules", headers=headers).json()["items"]
     champion = suite.client.get("/api/scoring/models/champion/current", headers=headers).json()
     return {"customer_id": customer["id"], "loan_id": loan["id"], "posting_id": posting["id"],
-            "score_id": score["id"], "code": rules[0]["code"], "model_id": champion["id"]}
+            "score_id": score["id"], "code": rules[0]["code"], "model_id": champion["id"], "holding_id": holding["id"]}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

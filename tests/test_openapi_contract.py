@@ -165,7 +165,8 @@ def test_a_generated_client_drives_a_loan_journey(contract, document, tmp_path, 
 
     def sign_in(username: str, password: str):  # noqa: ANN202
         token = api("authentication.authentication_issue_token").sync(
-            client=anonymous, body=models.BodyAuthenticationIssueToken(username=username, password=password))
+            client=anonymous, body=models.TokenRequest(grant_type=models.TokenRequestGrantType.PASSWORD,
+                                                       username=username, password=password))
         assert isinstance(token, models.TokenResponse), token
         signed = client_module.AuthenticatedClient(base_url="http://gateway", token=token.access_token,
                                                    raise_on_unexpected_status=True)

@@ -21,7 +21,13 @@ FIXED_SETS = {
     # Reports: one cell per loyalty band and risk, one point per month; and a ranking (the nearest N).
     ("get", "/api/customer/relationship/loyalty-segments"), ("get", "/api/customer/relationship/figures"),
     ("get", "/api/customer/products/{product_code}/look-alikes"),
+    # The few products one customer holds.
+    ("get", "/api/customer/customers/{customer_id}/products"),
 }
+# Streams, not lists: the event feeds are read by sequence number (`after`) by the gateway's relay, which re-reads
+# behind its cursor; the loan outcomes page carries the counts of loans it left out beside the page.
+STREAMS = {("get", "/api/scoring/events"), ("get", "/api/monitoring/events")}
+PAGE_WITH_COUNTS = {("get", "/api/monitoring/loans/outcomes")}
 
 
 def _resolve(document: dict, schema: dict) -> dict:
@@ -53,6 +59,10 @@ def test_every_list_in_the_merged_api_is_the_same_cursor_page(suite):  # noqa: A
             properties = schema.get("properties", {})
             if "next_cursor" not in properties and not ("items" in properties and method == "get"):
                 continue
+            if (method, path) in STREAMS:
+                continue
+            if (method, path) in PAGE_WITH_COUNTS:
+                properties = {k: v for k, v in properties.items() if not k.startswith("excluded_")}
             pages += 1
             if set(properties) != {"items", "next_cursor", "next"} or \
                     _resolve(document, properties["items"]).get("type") != "array":

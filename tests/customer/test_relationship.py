@@ -153,7 +153,9 @@ def test_nothing_dated_after_as_of_changes_the_features(suite, api, actors):
     now = _features(api, analyst, cid, TODAY)
     assert now["annual_income"] == "1080000.00" and now["profile_updates"] == 1 and now["products_held"] == 1
     assert now["contacts_relationship"] == first["contacts_relationship"] + 2
-    events = api.get(f"/customers/{cid}/information-sharing", headers=officer).json()["items"]
+    shared = api.get(f"/customers/{cid}/information-sharing", headers=officer)
+    assert shared.status_code == 200, shared.text
+    events = shared.json()["items"]
     assert [e["kind"] for e in events].count("profile_update") == 1
 
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 from statistics import fmean
 from typing import Any
 
+import sqlmodel
 from sqlalchemy import and_, case, exists, func, or_, select
 from sqlmodel import Session
 
@@ -315,7 +316,8 @@ def acknowledge_disclosure(session: Session, customer: Customer, command: Disclo
 
 def sharing_events(session: Session, customer_id: str, paging: PageRequest) -> Page[SharingEventRead]:
     """Newest first."""
-    return keyset(session, select(SharingEvent).where(SharingEvent.customer_id == customer_id), paging,
+    # sqlmodel's select, so the page's rows are the events themselves (keyset reads their attributes).
+    return keyset(session, sqlmodel.select(SharingEvent).where(SharingEvent.customer_id == customer_id), paging,
                   SharingEvent.occurred_at, SharingEvent.id, descending=True,
                   read=lambda rows: [_event_read(row) for row in rows])
 
