@@ -37,7 +37,8 @@ ALLOWED_OUTPUT = [
 # An example shows a request's shape; some rules also weigh the records it meets, which a fixed example cannot
 # know: dates against today's business date, amounts against what a fresh loan has due, a close-of-business run
 # the other example started, a reveal by queue item that only a collector makes.
-STATE_RULES = re.compile(r"business date|exceeds the \w+ due|is unfinished|why you need this field")
+STATE_RULES = re.compile(r"business date|exceeds the \w+ due|is unfinished|why you need this field|"
+                         r"extract holds no loans")
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +166,9 @@ def test_a_generated_client_drives_a_loan_journey(contract, document, tmp_path, 
 
     def sign_in(username: str, password: str):  # noqa: ANN202
         token = api("authentication.authentication_issue_token").sync(
-            client=anonymous, body=models.TokenRequest(grant_type=models.TokenRequestGrantType.PASSWORD,
-                                                       username=username, password=password))
+            client=anonymous, body=models.AuthenticationIssueTokenBody(
+                grant_type=models.AuthenticationIssueTokenBodyGrantType.PASSWORD, username=username,
+                password=password))
         assert isinstance(token, models.TokenResponse), token
         signed = client_module.AuthenticatedClient(base_url="http://gateway", token=token.access_token,
                                                    raise_on_unexpected_status=True)

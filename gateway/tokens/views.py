@@ -35,7 +35,6 @@ def _oauth_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _TOKEN_FORM = {"requestBody": {"required": True, "content": {flows.FORM_MEDIA_TYPE: {"schema": {
-    "title": "TokenRequest",
     "type": "object",
     "required": ["grant_type"],
     "properties": {

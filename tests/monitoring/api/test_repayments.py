@@ -116,7 +116,7 @@ def test_a_backdated_repayment_cures_the_past_and_supersedes_what_it_disproves(s
         ("bucket", None, "M0", "2026-02-15"), ("loan_class", None, "normal", "2026-02-15"),
         ("stage", None, "1", "2026-02-15")]
     # What was recorded before stays in the as-recorded trail, marked with the correction that superseded it.
-    recorded = suite.direct["monitoring"].get(path, params={"view": "recorded"}, headers=officer(suite)).json()
+    recorded = suite.direct["monitoring"].get(path, params={"view": "recorded"}, headers=officer(suite)).json()["items"]
     [was_late] = [h for h in recorded if h["cause"] == "repayment" and h["to_value"] == "M3"]
     assert was_late["superseded_by"] == body["id"] and was_late["superseded_at"] is not None
     # The earlier 10.00 now lands after the backdated three instalments: on the fourth.
