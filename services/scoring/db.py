@@ -1,5 +1,6 @@
 from sqlmodel import SQLModel
 
+from shared.audit import audit_trail
 from shared.db import new_registry
 from shared.idempotency import IdempotencyStore, idempotency_table
 
@@ -10,3 +11,4 @@ class ScoringTable(SQLModel, registry=new_registry()):
 
 metadata = ScoringTable.metadata
 idempotency = IdempotencyStore(idempotency_table(metadata, "scoring"))
+audit = audit_trail(metadata, "scoring")
