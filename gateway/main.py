@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 
-from gateway.db import idempotency
+from gateway.db import idempotency, audit
 from shared.limits import build_limiter
 from gateway.openapi.service import aggregate
 from gateway.proxy.service import ROUTED_SERVICES, Upstreams
@@ -80,6 +80,7 @@ def create_app(
 
     app = create_service_app(
         idempotency=idempotency,
+        audit=audit,
         name="gateway",
         title="LoanCRM API gateway",
         description="Sign in at /auth/token; every service is reached under /api/{service}/. "

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from shared.audit import AuditTrail
+from shared.audit.views import audit_router
 from shared.auth.dependencies import ScopeDefault, current_principal, scoped_principal, service_scopes
 from shared.auth.tokens import Principal, TokenVerifier, http_jwks_source, http_revocation_source
 from shared.db import Database
@@ -74,6 +76,7 @@ def create_service_app(
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     idempotency: IdempotencyStore | None = None,
     default_scopes: ScopeDefault | None = None,
+    audit: AuditTrail | None = None,
 ) -> FastAPI:
     checks = dict(ready_checks or {})
     if idempotency is not None:
@@ -157,7 +160,7 @@ def create_service_app(
     # Every business route needs a verified token whose scopes allow it, even when the service is called directly;
     # a route needing another scope than its service's read/write says so with `needs(...)`.
     authorized = Depends(scoped_principal(default_scopes or service_scopes(name)))
-    for router in routers:
+    for router in [*routers, *([audit_router(audit)] if audit is not None else [])]:
         app.include_router(router, dependencies=[authorized])
     return app
 

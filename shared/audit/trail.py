@@ -206,3 +206,23 @@ class AuditTrail:
             return Verdict(n, Broken(n + 1, f"the chain ends at row {n} but its head says {head.seq}: the last "
                                             "rows were deleted"))
         return Verdict(n, None)
+
+
+def page_rows(trail: AuditTrail, connection: Connection, *, actor: str | None = None, entity: str | None = None,
+              entity_id: str | None = None, request_id: str | None = None, action: str | None = None,
+              since: datetime | None = None, until: datetime | None = None, before_seq: int | None = None,
+              limit: int = 100) -> list[Any]:
+    """Rows newest first, filtered, starting below `before_seq`; one more than `limit` tells a next page exists."""
+    c = trail.table.c
+    query = select(trail.table)
+    for column, value in ((c.actor, actor), (c.entity, entity), (c.entity_id, entity_id),
+                          (c.request_id, request_id), (c.action, action)):
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(c.at >= since)
+    if until is not None:
+        query = query.where(c.at < until)
+    if before_seq is not None:
+        query = query.where(c.seq < before_seq)
+    return list(connection.execute(query.order_by(c.seq.desc()).limit(limit + 1)).all())
