@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic_core import to_json
@@ -27,6 +27,7 @@ from shared.audit.trail import AuditTrail, Entry, digest
 from shared.logging import request_id_var
 
 _PENDING = "audit_pending"
+_SEEN = "audit_seen"  # (table, id) -> index in the pending list
 SYSTEM = "system"  # the actor of work no signed-in caller asked for: scheduled jobs, background writers
 
 
@@ -129,14 +130,13 @@ def _state(state: Any, before: bool) -> dict[str, Any]:
 
 
 def _identity(state: Any) -> str | None:
-    key = state.identity
-    if key is None:
-        return None
+    # A row inserted by this flush has its key assigned already, but not yet its identity.
+    key = state.identity or state.mapper.primary_key_from_instance(state.obj())
     return str(key[0]) if len(key) == 1 else "/".join(str(part) for part in key)
 
 
 def _after_flush(session: Session, _context: UOWTransaction) -> None:
-    pending = None
+    pending: list[tuple[AuditTrail, Entry]] | None = None
     for action, objects in (("insert", session.new), ("update", session.dirty), ("delete", session.deleted)):
         for obj in objects:
             state = inspect(obj)
@@ -146,11 +146,21 @@ def _after_flush(session: Session, _context: UOWTransaction) -> None:
                 continue
             if action == "update" and not session.is_modified(obj, include_collections=False):
                 continue
-            before = None if action == "insert" else digest(_state(state, before=True))
-            after = None if action == "delete" else digest(_state(state, before=False))
             if pending is None:
                 pending = session.info.setdefault(_PENDING, [])
-            pending.append((trail, entry(action, table.name, _identity(state), before, after)))  # type: ignore[union-attr]
+                seen = session.info.setdefault(_SEEN, {})
+            record = (table.name, _identity(state))
+            after = None if action == "delete" else digest(_state(state, before=False))
+            if record in seen:
+                # Flushed again in the same transaction: one row per record, its first before and its last after.
+                index = seen[record]
+                first = pending[index][1]
+                pending[index] = (trail, replace(first, digest_after=after,
+                                                 action="delete" if action == "delete" else first.action))
+                continue
+            before = None if action == "insert" else digest(_state(state, before=True))
+            seen[record] = len(pending)
+            pending.append((trail, entry(action, table.name, record[1], before, after)))
 
 
 _TEXT_DML = re.compile(r"^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGNORECASE)
@@ -198,6 +208,7 @@ def _before_commit(session: Session) -> None:
         return
     session.flush()
     pending = session.info.pop(_PENDING, None)
+    session.info.pop(_SEEN, None)
     if not pending:
         return
     by_trail: dict[int, tuple[AuditTrail, list[Entry]]] = {}
@@ -210,6 +221,7 @@ def _before_commit(session: Session) -> None:
 
 def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_SEEN, None)
 
 
 event.listen(Session, "after_flush", _after_flush)
