@@ -59,7 +59,8 @@ def test_a_repayment_is_recorded_with_its_poster_request_and_the_loan_before_and
     loan = register(suite, people)
     request = rid()
     paid = suite.client.post(f"/api/monitoring/loans/{loan['id']}/repayments",
-                             json={"amount": loan["schedule"][0]["total"]}, headers={**officer(suite), **key(), **request})
+                             json={"amount": loan["schedule"][0]["total"]},
+                             headers={**officer(suite), **key(), **request})
     assert paid.status_code == 201, paid.text
     assert paid.headers["x-request-id"] == request["X-Request-Id"]
     rows = audit_rows(suite, "monitoring", request["X-Request-Id"])
