@@ -53,7 +53,7 @@ def audit_router(trail: AuditTrail) -> APIRouter:
     @router.get("/audit", response_model=Page[AuditRow], summary="The audit trail: who wrote or read what, when",
                 description="Every write and every personal-data read of this service, newest first; each row "
                             "carries the hash of the one before (auditor, admin).",
-                responses=problem_responses(422), openapi_extra=needs("audit:read"), operation_id="audit_list")
+                responses=problem_responses(422), openapi_extra=needs("audit:read"))
     async def list_audit(request: Request, _: Auditor, actor: str | None = None, entity: str | None = None,
                          entity_id: str | None = None, request_id: str | None = None,
                          action: Literal["insert", "update", "delete", "read"] | None = None,
@@ -62,7 +62,7 @@ def audit_router(trail: AuditTrail) -> APIRouter:
         before = None
         if cursor:
             (seq,) = decode_cursor(cursor, 1)
-            if not isinstance(seq, int):
+            if not isinstance(seq, int) or not 0 < seq < 2**63:
                 raise field_problem("query.cursor", "is not a cursor this service issued")
             before = seq
         since, until = (None if t is None else _utc(t) for t in (since, until))
