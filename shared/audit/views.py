@@ -21,6 +21,13 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _instant(name: str, value: datetime | None) -> datetime | None:
+    try:
+        return None if value is None else _utc(value)
+    except OverflowError:  # 0001-01-01 at a positive offset is before the first UTC instant
+        raise field_problem(f"query.{name}", "is out of range") from None
+
+
 class AuditRow(BaseModel):
     model_config = ConfigDict(title="AuditRow", json_schema_extra={"examples": [{
         "seq": 1042, "at": "2026-12-01T09:30:00.123456Z", "actor": "li.wei", "roles": ["loan_officer"],
@@ -65,7 +72,7 @@ def audit_router(trail: AuditTrail) -> APIRouter:
             if not isinstance(seq, int) or not 0 < seq < 2**63:
                 raise field_problem("query.cursor", "is not a cursor this service issued")
             before = seq
-        since, until = (None if t is None else _utc(t) for t in (since, until))
+        since, until = _instant("since", since), _instant("until", until)
 
         def read() -> list:
             with request.app.state.database.engine.connect() as connection:
