@@ -1,5 +1,6 @@
 from sqlmodel import SQLModel
 
+from shared.audit import audit_trail
 from shared.db import new_registry
 from shared.idempotency import IdempotencyStore, idempotency_table
 
@@ -10,3 +11,4 @@ class GatewayTable(SQLModel, registry=new_registry()):
 
 metadata = GatewayTable.metadata
 idempotency = IdempotencyStore(idempotency_table(metadata, "gateway"))
+audit = audit_trail(metadata, "gateway")

@@ -12,7 +12,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
 from gateway.clients.views import router as clients_router
-from gateway.db import idempotency
+from gateway.db import audit, idempotency
 from shared.limits import build_limiter
 from gateway.openapi.service import API_DOCS_PATH, API_DOCUMENT_PATH, aggregate
 from gateway.proxy.service import ROUTED_SERVICES, ServiceRoutes, Upstreams
@@ -101,6 +101,7 @@ def create_app(
 
     app = create_service_app(
         idempotency=idempotency,
+        audit=audit,
         name="gateway",
         title="LoanCRM API gateway",
         description="Sign in at /auth/token; every service is reached under /api/{service}/. "

@@ -169,6 +169,34 @@ def _make_migration(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_verify(args: argparse.Namespace) -> int:
+    import importlib
+
+    from tqdm import tqdm
+
+    from shared.db import Database
+
+    kernel = load_settings(KernelSettings)
+    broken = False
+    for service in (args.service,) if args.service else SERVICES:
+        trail = importlib.import_module("gateway.db" if service == "gateway" else f"services.{service}.db").audit
+        database = Database(kernel.database_url(service))
+        try:
+            with database.engine.connect() as connection, tqdm(
+                    total=trail.count(connection), desc=service, unit="row", file=sys.stderr, leave=False,
+                    disable=not sys.stderr.isatty()) as bar:
+                verdict = trail.verify(connection, progress=bar)
+        finally:
+            database.dispose()
+        if verdict.broken is None:
+            print(f"{service}: ok: {verdict.rows} rows")
+        else:
+            broken = True
+            print(f"{service}: broken at row {verdict.broken.seq}: {verdict.broken.problem} "
+                  f"({verdict.rows} rows verified before it)")
+    return 1 if broken else 0
+
+
 def _gateway_session(kernel: KernelSettings):  # noqa: ANN202
     """The gateway's database, migrated, for a command that acts on users or keys directly."""
     from loancrm import migrate
@@ -495,6 +523,10 @@ def build_parser() -> argparse.ArgumentParser:
     made = keep.add_parser("generate", help="make each missing key file in FOLDER (existing ones are kept)")
     made.add_argument("folder", type=Path, help="e.g. deploy/secrets, which docker-compose.yml mounts")
     made.set_defaults(func=_secrets_generate)
+    audit = commands.add_parser("audit", help="the audit trail").add_subparsers(dest="action", required=True)
+    verify = audit.add_parser("verify", help="walk each service's hash chain; report the first changed or deleted row")
+    verify.add_argument("--service", choices=SERVICES)
+    verify.set_defaults(func=_audit_verify)
     scoring = commands.add_parser("scoring", help="credit scoring models").add_subparsers(dest="action", required=True)
     from services.scoring.cli import add_psi_arguments, add_scoring_train_arguments
 

@@ -14,6 +14,8 @@ from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from shared.audit import AuditTrail
+from shared.audit.views import audit_router
 from shared.auth.dependencies import ScopeDefault, current_principal, needed_scopes, scoped_principal, \
     service_scopes
 from shared.auth.roles import SCOPE_DESCRIPTIONS
@@ -124,6 +126,7 @@ def create_service_app(
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     idempotency: IdempotencyStore | None = None,
     default_scopes: ScopeDefault | None = None,
+    audit: AuditTrail | None = None,
 ) -> FastAPI:
     checks = dict(ready_checks or {})
     if idempotency is not None:
@@ -228,7 +231,7 @@ def create_service_app(
     # a route needing another scope than its service's read/write says so with `needs(...)`.
     scopes = default_scopes or service_scopes(name)
     authorized = Depends(scoped_principal(scopes))
-    for router in routers:
+    for router in [*routers, *([audit_router(audit)] if audit is not None else [])]:
         include(router, scopes, dependencies=[authorized])
     _document(app, TOKEN_PATH if name == "gateway" else kernel.url("gateway") + TOKEN_PATH, requirements)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import operator
 import threading
@@ -145,7 +146,13 @@ def money_column(nullable: bool = False, server_default: str | None = None) -> C
     return Column(Money(), nullable=nullable, server_default=server_default)
 
 
+def _sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+    # What PostgreSQL has built in: the audit trail's hash chain is computed by the appending statement itself.
+    dbapi_connection.create_function("loancrm_sha256", 1, _sha256_hex, deterministic=True)
     cursor = dbapi_connection.cursor()
     # WAL lets readers proceed during a write; the busy timeout turns lock contention into waiting, not errors.
     cursor.execute("PRAGMA journal_mode=WAL")

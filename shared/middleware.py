@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.audit import capture
 from shared.errors import Problem, field_problem, problem_response
 from shared.logging import get_logger, request_id_var
 
@@ -58,6 +59,7 @@ class RequestContextMiddleware:
         request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
+        actor = capture.open_request()
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -103,6 +105,7 @@ class RequestContextMiddleware:
                 principal=scope.get("state", {}).get("principal_sub"),
             )
             request_id_var.reset(token)
+            capture.close_request(actor)
 
 
 MAX_AUTHORIZATION_BYTES = 8 * 1024 + 64  # a token at the verifier's size limit, plus its scheme

@@ -54,6 +54,11 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("gateway", "POST", "/auth/token"): PUBLIC,
     ("gateway", "GET", "/.well-known/jwks.json"): PUBLIC,
     ("gateway", "GET", "/whoami"): Rule(EVERYONE, None),
+    # The audit trail of every service (README "Audit trail").
+    ("gateway", "GET", "/audit"): Rule({ADM, AUD}, "audit:read"),
+    ("customer", "GET", "/audit"): Rule({ADM, AUD}, "audit:read"),
+    ("scoring", "GET", "/audit"): Rule({ADM, AUD}, "audit:read"),
+    ("monitoring", "GET", "/audit"): Rule({ADM, AUD}, "audit:read"),
     ("gateway", "POST", "/auth/users"): Rule({ADM}, "users:admin"),
     ("gateway", "GET", "/auth/users"): Rule({ADM, AUD}, ("users:admin", "audit:read")),
     ("gateway", "GET", "/auth/users/{username}"): Rule({ADM, AUD}, ("users:admin", "audit:read")),

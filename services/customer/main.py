@@ -9,7 +9,7 @@ from services.customer.complaints.views import router as complaints_router
 from services.customer.consents.views import router as consents_router
 from services.customer.customers.pii import load_vault
 from services.customer.customers.views import router as customers_router
-from services.customer.db import idempotency
+from services.customer.db import idempotency, audit
 from services.customer.imports.views import router as imports_router
 from services.customer.interactions.views import router as interactions_router
 from services.customer.offers.views import router as offers_router
@@ -48,6 +48,7 @@ def create_app(
     limiter = build_limiter(kernel.redis_url)
     app = create_service_app(
         idempotency=idempotency,
+        audit=audit,
         name="customer",
         title="LoanCRM customer service",
         description="The bank's record of each borrower and every contact with them.",

@@ -10,7 +10,7 @@ from services.monitoring.collections.views import router as collections_router
 from services.monitoring.alerts.views import router as alerts_router
 from services.monitoring.approvals.views import router as approvals_router
 
-from services.monitoring.db import idempotency, outbox
+from services.monitoring.db import audit, idempotency, outbox
 from services.monitoring.rules.views import router as rules_router
 from services.monitoring.delinquency.views import router as delinquency_router
 from services.monitoring.exposure.views import router as exposure_router
@@ -40,6 +40,7 @@ def create_app(
     peers = connect(kernel, transports)
     app = create_service_app(
         idempotency=idempotency,
+        audit=audit,
         name="monitoring",
         title="LoanCRM monitoring service",
         description="Watches every loan after disbursement.",

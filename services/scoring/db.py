@@ -1,5 +1,6 @@
 from sqlmodel import SQLModel
 
+from shared.audit import audit_trail
 from shared.db import new_registry
 from shared.idempotency import IdempotencyStore, idempotency_table
 from shared.outbox import Outbox, outbox_table
@@ -11,4 +12,5 @@ class ScoringTable(SQLModel, registry=new_registry()):
 
 metadata = ScoringTable.metadata
 idempotency = IdempotencyStore(idempotency_table(metadata, "scoring"))
+audit = audit_trail(metadata, "scoring")
 outbox = Outbox(outbox_table(metadata, "scoring"))

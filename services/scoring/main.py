@@ -6,7 +6,7 @@ from sqlalchemy import event
 
 from services.scoring.api import ScoringState
 from services.scoring.applications.views import router as applications_router
-from services.scoring.db import idempotency, outbox
+from services.scoring.db import audit, idempotency, outbox
 from services.scoring.hashing import load_hash_key
 from services.scoring.registry.flows import artifact_store
 from services.scoring.registry.serving import ServingModels
@@ -60,6 +60,7 @@ def create_app(
     shadow = ShadowQueue(writer, context)
     app = create_service_app(
         idempotency=idempotency,
+        audit=audit,
         name="scoring",
         title="LoanCRM scoring service",
         description="Probability of default, points, grade and decision for applicants and borrowers.",

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
+from shared.audit import identify
 from shared.auth.tokens import InvalidToken, KeysUnavailable, Principal, RevocationsUnavailable
 from shared.errors import Problem
 
@@ -36,6 +37,7 @@ async def current_principal(request: Request) -> Principal:
     except KeysUnavailable:
         raise Problem(503, "Service unavailable", "Signing keys cannot be fetched from the gateway.") from None
     request.state.principal = principal
+    identify(principal.sub, principal.roles)  # whom the request's writes and reads are audited as
     request.scope.setdefault("state", {})["principal_sub"] = principal.sub
     return principal
 

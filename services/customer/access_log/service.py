@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import JSON, Connection, bindparam, text
@@ -10,6 +10,8 @@ from sqlmodel import Session, select
 
 from services.customer.access_log.models import AccessAction, PiiAccess, PiiAccessRead
 from services.customer.common import connection_of, utcnow
+from services.customer.customers.models import Customer
+from shared.audit import entry, note
 from shared.pagination import Page, PageRequest, keyset
 from shared.auth.tokens import Principal
 from shared.logging import request_id_var
@@ -42,6 +44,18 @@ def record_access(session: Session | Connection, principal: Principal, customer_
             cursor.execute(_POSTGRES_INSERT, params)
     else:
         connection.execute(_SQLITE_INSERT, params)
+
+
+def audit_read(session: Session | Connection, via: str, full: Sequence[str], masked: Sequence[str],
+               **detail: str) -> None:
+    """One `read` row in the audit trail for a read that returned customers' personal data: which, in full or
+    masked (and for a reveal, which field and why). In the read's transaction, or committed before it answers."""
+    ids = [*full, *masked]
+    if not ids:
+        return
+    note(session, Customer.__table__, entry("read", Customer.__tablename__, ids[0] if len(ids) == 1 else None,
+                                            None, None, {"via": via, "full": list(full), "masked": list(masked),
+                                                         **detail}))
 
 
 def list_access(session: Session, paging: PageRequest, *, customer_id: str | None, actor: str | None,

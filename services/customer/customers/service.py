@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from services.customer import scoping
 from services.customer.access_log.models import AccessAction
-from services.customer.access_log.service import record_access
+from services.customer.access_log.service import audit_read, record_access
 from services.customer.common import as_utc, cents, connection_of, new_id, plain, utcnow
 from services.customer.customers import validation
 from services.customer.customers.models import (
@@ -116,7 +116,7 @@ def shown(session: Session | Connection, vault: PiiVault, principal: Principal, 
     `CustomerRead` per row cost more than the query: the values come from our own table, already checked on the
     way in. Only a full view decrypts; a masked one shows the masks stored beside the ciphertexts."""
     full_for = scoping.full_view_test(principal)
-    out, seen_in_full = [], []
+    out, seen_in_full, masked = [], [], []
     for customer in customers:
         row = tuple(getattr(customer, name) for name in _FETCHED) if isinstance(customer, Customer) else customer
         values = dict(zip(_SHOWN, row))
@@ -146,8 +146,11 @@ def shown(session: Session | Connection, vault: PiiVault, principal: Principal, 
             values["date_of_birth"] = None
         if full and any_pii:
             seen_in_full.append(row_id)
+        else:
+            masked.append(row_id)
         out.append(values)
     record_access(session, principal, seen_in_full, AccessAction.FULL_VIEW, via)
+    audit_read(session, via, seen_in_full, masked)
     return out
 
 
@@ -208,6 +211,7 @@ def reveal_field(session: Session, vault: PiiVault, principal: Principal, custom
         raw = getattr(customer, field.value)
         value = None if raw is None else str(raw)
     record_access(session, principal, [customer.id], AccessAction.REVEAL, "reveal_customer", reason=reason)
+    audit_read(session, "reveal_customer", [customer.id], [], field=field.value, reason=reason)
     return RevealRead(customer_id=customer.id, field=field, value=value, reason=reason)
 
 

@@ -24,6 +24,7 @@ from services.customer.customers.service import (branch_for_new, customer_row, n
 from services.customer.imports.models import ImportFormat, ImportReport, RowError
 from services.customer.scoping import can_see
 from services.customer.settings import CustomerSettings
+from shared.audit import note_rows
 from shared.auth.tokens import Principal
 from shared.db import Database
 from shared.errors import Problem
@@ -157,6 +158,7 @@ def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     transaction, several times faster than INSERTs; a unique clash still fails the batch, which is retried row by
     row. Elsewhere a Core executemany (not the ORM's bulk path: the rows need no object machinery)."""
     connection = session.connection()
+    note_rows(session, Customer.__table__, "insert", rows)  # neither path goes through the ORM's flush
     if connection.dialect.name != "postgresql":
         connection.execute(insert(Customer.__table__), rows)
         return

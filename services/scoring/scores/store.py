@@ -33,8 +33,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
 
-from services.scoring.db import idempotency
+from services.scoring.db import audit, idempotency
 from services.scoring.scores.models import Score
+from shared.audit import batch_entry
 from shared.db import Database
 from shared.idempotency import Outcome
 
@@ -113,6 +114,9 @@ class ScoreWriter:
         statements: list[tuple[str, list[Any]]] = []
         if rows:
             statements.append((self._scores.sql, [self._scores.params(r) for r in rows]))
+            # Its audit row, chained in the same transaction (one per batch, a digest of all its rows).
+            statements.append((audit.raw_statement(self._dialect.name), [audit.raw_params(
+                batch_entry(Score.__table__, "insert", rows), self._dialect.name)]))  # type: ignore[arg-type]
         if key is not None:
             statements.append((self._keys.sql, [self._keys.params({
                 "owner": key.owner, "key": key.key, "fingerprint": key.fingerprint, "status_code": key.status_code,

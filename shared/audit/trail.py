@@ -1,0 +1,228 @@
+"""A service's audit trail: an append-only table where each row carries the hash of the one before.
+
+`hash = sha256(prev_hash "\\n" seq "\\n" payload)`, the payload being the row's other columns as canonical JSON. The
+chain head (last seq and hash) lives in a one-row table beside it: appending updates that row, so on PostgreSQL
+its row lock keeps the chain linear under concurrent writers (a waiting writer re-reads the head once the first
+commits), and verification can tell a deleted last row from an honest end. The hash is computed by the database
+in the same statement (PostgreSQL's sha256(), a function the kernel gives every SQLite connection), so an append
+is one statement even on an autocommit connection, and never a read-then-write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic_core import to_json
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text, select
+from sqlalchemy.engine import Connection
+
+GENESIS = "0" * 64
+ACTIONS = ("insert", "update", "delete", "read")
+SQLITE_SHA256 = "loancrm_sha256"
+
+
+def digest(value: Any) -> str:
+    """The canonical digest of a state (a dict of column values, a list of rows...): keys sorted, JSON, sha256."""
+    return hashlib.sha256(to_json(_sorted(value), bytes_mode="base64", fallback=str)).hexdigest()
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list | tuple):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def chain_hash(prev_hash: str, seq: int, payload: str) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{seq}\n{payload}".encode()).hexdigest()
+
+
+def _instant(at: datetime) -> str:
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)  # SQLite gives UTC back naive
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One audited act, before it is chained: who, what, on which record, and digests of its state."""
+
+    action: str
+    entity: str
+    entity_id: str | None
+    digest_before: str | None
+    digest_after: str | None
+    actor: str
+    roles: str
+    request_id: str | None
+    detail: str | None = None  # canonical JSON: which customers a read showed, how many rows a batch wrote...
+    at: datetime | None = None
+
+    def payload(self, at: datetime) -> str:
+        return to_json([_instant(at), self.actor, self.roles, self.request_id, self.action, self.entity,
+                        self.entity_id, self.digest_before, self.digest_after, self.detail]).decode()
+
+
+@dataclass(frozen=True)
+class Broken:
+    seq: int
+    problem: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    rows: int
+    broken: Broken | None
+
+
+class AuditTrail:
+    def __init__(self, metadata: MetaData, service: str, *, exclude: Iterable[str] = ()) -> None:
+        self.service = service
+        name = f"{service}_audit"
+        self.table = Table(
+            name, metadata,
+            Column("seq", BigInteger, primary_key=True, autoincrement=False),
+            Column("at", DateTime(timezone=True), nullable=False),
+            Column("actor", String(200), nullable=False),
+            Column("roles", String(200), nullable=False),
+            Column("request_id", String(128), nullable=True),
+            Column("action", String(16), nullable=False),
+            Column("entity", String(64), nullable=False),
+            Column("entity_id", String(200), nullable=True),
+            Column("digest_before", String(64), nullable=True),
+            Column("digest_after", String(64), nullable=True),
+            Column("detail", Text, nullable=True),
+            Column("prev_hash", String(64), nullable=False),
+            Column("hash", String(64), nullable=False),
+            Index(f"ix_{name}_at", "at"),
+            Index(f"ix_{name}_actor_seq", "actor", "seq"),
+            Index(f"ix_{name}_entity", "entity", "entity_id"),
+            Index(f"ix_{name}_request_id", "request_id"),
+        )
+        self.head = Table(
+            f"{name}_head", metadata,
+            Column("id", Integer, primary_key=True, autoincrement=False),
+            Column("seq", BigInteger, nullable=False),
+            Column("prev_hash", String(64), nullable=False),
+            Column("hash", String(64), nullable=False),
+        )
+        # Not audited: the trail itself, and the idempotency claims (a retry's bookkeeping; the write it guards is).
+        self.excluded = frozenset({self.table.name, self.head.name, f"{service}_idempotency_keys", *exclude})
+        columns = ("seq, at, actor, roles, request_id, action, entity, entity_id, digest_before, digest_after, "
+                   "detail, prev_hash, hash")
+        values = ("%(at)s, %(actor)s, %(roles)s, %(request_id)s, %(action)s, %(entity)s, %(entity_id)s, "
+                  "%(digest_before)s, %(digest_after)s, %(detail)s")
+        # psycopg and sqlite3 placeholders; one statement per row, so it is atomic on an autocommit connection too.
+        self._postgres_sql = (
+            f"WITH h AS (UPDATE {self.head.name} SET seq = seq + 1, prev_hash = hash, hash = encode(sha256("
+            f"convert_to(hash || chr(10) || (seq + 1)::text || chr(10) || %(payload)s, 'UTF8')), 'hex') "
+            f"WHERE id = 1 RETURNING seq, prev_hash, hash) "
+            f"INSERT INTO {name} ({columns}) SELECT h.seq, {values}, h.prev_hash, h.hash FROM h")
+        # On SQLite a trigger (migrations/steps.py) moves the head; the write lock makes the statement atomic.
+        self._sqlite_sql = (
+            f"INSERT INTO {name} ({columns}) SELECT seq + 1, {values.replace('%(', ':').replace(')s', '')}, "
+            f"hash, {SQLITE_SHA256}(hash || char(10) || (seq + 1) || char(10) || :payload) "
+            f"FROM {self.head.name} WHERE id = 1")
+
+    def audits(self, table_name: str) -> bool:
+        return table_name not in self.excluded
+
+    # --- writing ---------------------------------------------------------------------------------------------
+
+    def raw_statement(self, dialect_name: str) -> str:
+        """The append, for the DBAPI cursor of a connection of this dialect: one execute per `raw_params`."""
+        return self._postgres_sql if dialect_name == "postgresql" else self._sqlite_sql
+
+    def raw_params(self, entry: Entry, dialect_name: str) -> dict[str, Any]:
+        at = entry.at or datetime.now(UTC)
+        # sqlite3 gets the text SQLAlchemy's DateTime stores there (its datetime adapter is deprecated).
+        stored_at = at if dialect_name == "postgresql" else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return {"at": stored_at, "actor": entry.actor, "roles": entry.roles, "request_id": entry.request_id,
+                "action": entry.action, "entity": entry.entity, "entity_id": entry.entity_id,
+                "digest_before": entry.digest_before, "digest_after": entry.digest_after, "detail": entry.detail,
+                "payload": entry.payload(at)}
+
+    def append(self, connection: Connection, entries: Sequence[Entry]) -> None:
+        """Chain `entries` in `connection`'s transaction (or, in autocommit, one committed statement each)."""
+        if not entries:
+            return
+        dialect = connection.dialect.name
+        sql = self.raw_statement(dialect)
+        params = [self.raw_params(entry, dialect) for entry in entries]
+        cursor = connection.connection.cursor()
+        try:
+            if len(params) == 1:
+                cursor.execute(sql, params[0])
+            else:
+                cursor.executemany(sql, params)
+            if cursor.rowcount == 0:
+                raise RuntimeError(f"{self.head.name} has no head row: run the service's migrations")
+        finally:
+            cursor.close()
+
+    # --- reading and verifying -------------------------------------------------------------------------------
+
+    def walk(self, connection: Connection, batch: int = 5000) -> Iterator[Any]:
+        """Every row in chain order, in batches (a long chain is never held in memory)."""
+        after = 0
+        while True:
+            rows = connection.execute(select(self.table).where(self.table.c.seq > after)
+                                      .order_by(self.table.c.seq).limit(batch)).all()
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1].seq
+
+    def count(self, connection: Connection) -> int:
+        head = connection.execute(select(self.head.c.seq).where(self.head.c.id == 1)).scalar()
+        return int(head or 0)
+
+    def verify(self, connection: Connection, progress: Any = None) -> Verdict:
+        """Walks the chain from its start; the first broken link: a changed row (its hash no longer matches),
+        a deleted one (a gap in seq, or a row whose prev_hash is not the hash before it), a cut-off end."""
+        prev_hash, expected, n = GENESIS, 1, 0
+        for row in self.walk(connection):
+            if row.seq != expected:
+                return Verdict(n, Broken(expected, f"row {expected} is missing (deleted?): the chain jumps from "
+                                                   f"{expected - 1} to {row.seq}"))
+            if row.prev_hash != prev_hash:
+                return Verdict(n, Broken(row.seq, f"row {row.seq} does not follow row {row.seq - 1}: its "
+                                                  "prev_hash differs (a row before it changed or was deleted)"))
+            entry = Entry(action=row.action, entity=row.entity, entity_id=row.entity_id,
+                          digest_before=row.digest_before, digest_after=row.digest_after, actor=row.actor,
+                          roles=row.roles, request_id=row.request_id, detail=row.detail)
+            if chain_hash(prev_hash, row.seq, entry.payload(row.at)) != row.hash:
+                return Verdict(n, Broken(row.seq, f"row {row.seq} was changed: its hash does not match its "
+                                                  "contents"))
+            prev_hash, expected, n = row.hash, expected + 1, n + 1
+            if progress is not None:
+                progress.update(1)
+        head = connection.execute(select(self.head).where(self.head.c.id == 1)).first()
+        if head is not None and (head.seq != n or head.hash != prev_hash):
+            return Verdict(n, Broken(n + 1, f"the chain ends at row {n} but its head says {head.seq}: the last "
+                                            "rows were deleted"))
+        return Verdict(n, None)
+
+
+def page_rows(trail: AuditTrail, connection: Connection, *, actor: str | None = None, entity: str | None = None,
+              entity_id: str | None = None, request_id: str | None = None, action: str | None = None,
+              since: datetime | None = None, until: datetime | None = None, before_seq: int | None = None,
+              limit: int = 100) -> list[Any]:
+    """Rows newest first, filtered, starting below `before_seq`; one more than `limit` tells a next page exists."""
+    c = trail.table.c
+    query = select(trail.table)
+    for column, value in ((c.actor, actor), (c.entity, entity), (c.entity_id, entity_id),
+                          (c.request_id, request_id), (c.action, action)):
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(c.at >= since)
+    if until is not None:
+        query = query.where(c.at < until)
+    if before_seq is not None:
+        query = query.where(c.seq < before_seq)
+    return list(connection.execute(query.order_by(c.seq.desc()).limit(limit + 1)).all())
