@@ -52,7 +52,8 @@ def _up(args: argparse.Namespace) -> int:
 
         try:
             seed_once(kernel.url("gateway"), kernel.var_dir,
-                      lambda: bootstrap.operator_token(kernel, gateway, admin.user))
+                      lambda: bootstrap.operator_token(kernel, gateway, admin.user),
+                      out=lambda line: print(line, flush=True))  # a pipe (a process manager) sees it at once
         except (DemoError, httpx.HTTPError) as exc:
             print(f"loancrm: demo seeding stopped ({exc}); the suite runs on, and the next `loancrm up` "
                   "resumes the seeding", file=sys.stderr, flush=True)
