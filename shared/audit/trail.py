@@ -166,9 +166,8 @@ class AuditTrail:
 
     # --- reading and verifying -------------------------------------------------------------------------------
 
-    def walk(self, connection: Connection, batch: int = 5000) -> Iterator[Any]:
-        """Every row in chain order, in batches (a long chain is never held in memory)."""
-        after = 0
+    def walk(self, connection: Connection, batch: int = 5000, after: int = 0) -> Iterator[Any]:
+        """Every row after `after` in chain order, in batches (a long chain is never held in memory)."""
         while True:
             rows = connection.execute(select(self.table).where(self.table.c.seq > after)
                                       .order_by(self.table.c.seq).limit(batch)).all()
@@ -185,26 +184,31 @@ class AuditTrail:
         """Walks the chain from its start; the first broken link: a changed row (its hash no longer matches),
         a deleted one (a gap in seq, or a row whose prev_hash is not the hash before it), a cut-off end."""
         prev_hash, expected, n = GENESIS, 1, 0
-        for row in self.walk(connection):
-            if row.seq != expected:
-                return Verdict(n, Broken(expected, f"row {expected} is missing (deleted?): the chain jumps from "
-                                                   f"{expected - 1} to {row.seq}"))
-            if row.prev_hash != prev_hash:
-                return Verdict(n, Broken(row.seq, f"row {row.seq} does not follow row {row.seq - 1}: its "
-                                                  "prev_hash differs (a row before it changed or was deleted)"))
-            entry = Entry(action=row.action, entity=row.entity, entity_id=row.entity_id,
-                          digest_before=row.digest_before, digest_after=row.digest_after, actor=row.actor,
-                          roles=row.roles, request_id=row.request_id, detail=row.detail)
-            if chain_hash(prev_hash, row.seq, entry.payload(row.at)) != row.hash:
-                return Verdict(n, Broken(row.seq, f"row {row.seq} was changed: its hash does not match its "
-                                                  "contents"))
-            prev_hash, expected, n = row.hash, expected + 1, n + 1
-            if progress is not None:
-                progress.update(1)
-        head = connection.execute(select(self.head).where(self.head.c.id == 1)).first()
-        if head is not None and (head.seq != n or head.hash != prev_hash):
-            return Verdict(n, Broken(n + 1, f"the chain ends at row {n} but its head says {head.seq}: the last "
-                                            "rows were deleted"))
+        while True:
+            for row in self.walk(connection, after=n):
+                if row.seq != expected:
+                    return Verdict(n, Broken(expected, f"row {expected} is missing (deleted?): the chain jumps from "
+                                                       f"{expected - 1} to {row.seq}"))
+                if row.prev_hash != prev_hash:
+                    return Verdict(n, Broken(row.seq, f"row {row.seq} does not follow row {row.seq - 1}: its "
+                                                      "prev_hash differs (a row before it changed or was deleted)"))
+                entry = Entry(action=row.action, entity=row.entity, entity_id=row.entity_id,
+                              digest_before=row.digest_before, digest_after=row.digest_after, actor=row.actor,
+                              roles=row.roles, request_id=row.request_id, detail=row.detail)
+                if chain_hash(prev_hash, row.seq, entry.payload(row.at)) != row.hash:
+                    return Verdict(n, Broken(row.seq, f"row {row.seq} was changed: its hash does not match its "
+                                                      "contents"))
+                prev_hash, expected, n = row.hash, expected + 1, n + 1
+                if progress is not None:
+                    progress.update(1)
+            head = connection.execute(select(self.head).where(self.head.c.id == 1)).first()
+            if head is None or (head.seq == n and head.hash == prev_hash):
+                break
+            # A head ahead of the walk: rows appended while the chain was read (walk on to them), or deleted.
+            if head.seq < n or connection.execute(select(self.table.c.seq).where(
+                    self.table.c.seq > n).limit(1)).first() is None:
+                return Verdict(n, Broken(n + 1, f"the chain ends at row {n} but its head says {head.seq}: the "
+                                                "last rows were deleted"))
         return Verdict(n, None)
 
 
