@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Header
+from fastapi.responses import JSONResponse
 
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -239,3 +240,27 @@ class IdempotencyStore:
             self._release(db, owner, key, claim)
             raise
         return Outcome(status_code, body, replayed=False)
+
+
+def answer_once(
+    store: IdempotencyStore,
+    db: Database,
+    *,
+    owner: str,
+    key: str | None,
+    required: bool,
+    payload: tuple[Any, ...],
+    command: Callable[[Session], tuple[int, Any]],
+    lease: timedelta | None = None,
+    headers: Callable[[Outcome], dict[str, str]] | None = None,
+) -> JSONResponse:
+    """The one wrapper of a write a client may retry: with an Idempotency-Key, a retry (even one concurrent with
+    the first call) gets the first answer, marked `Idempotent-Replayed`; without one (where not required) the
+    command simply runs. `payload` names the command and everything it acts on, so a key reused for another
+    request is refused."""
+    outcome = store.run_once(db, owner=owner, key=check_key(key, required=required),
+                             request_fingerprint=fingerprint(*payload), command=command, lease=lease)
+    extra = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    if headers is not None:
+        extra.update(headers(outcome))
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=extra)

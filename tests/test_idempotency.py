@@ -217,3 +217,33 @@ def test_a_peer_client_waits_for_a_keys_first_request_and_gets_its_answer():
 
     assert asyncio.run(post()).status_code == 201
     assert seen == ["k-1", "k-1"]
+
+
+def test_parallel_consent_withdrawals_with_one_key_withdraw_once(suite):
+    headers = admin(suite)
+    customer = suite.direct["customer"].post("/customers", json=person(),
+                                             headers={**headers, "Idempotency-Key": uuid.uuid4().hex}).json()
+    path = f"/customers/{customer['id']}/consents"
+    granted = suite.direct["customer"].post(path, json={"purpose": "marketing", "source": "branch_form"},
+                                            headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
+    assert granted.status_code == 201, granted.text
+    answers = race(lambda k: suite.direct["customer"].post(
+        f"{path}/marketing/withdrawal", json={"source": "phone_recording"}, headers={**headers, **k}))
+    withdrawn = assert_one_answer(answers, 200)
+    history = suite.direct["customer"].get(path, headers=headers).json()["history"]
+    assert [row["id"] for row in history if row.get("withdrawn_at")] == [withdrawn["id"]]
+
+
+def test_a_complaint_answer_retried_with_its_key_gets_the_first_answer_not_a_conflict(suite):
+    headers = admin(suite)
+    customer = suite.direct["customer"].post("/customers", json=person(),
+                                             headers={**headers, "Idempotency-Key": uuid.uuid4().hex}).json()
+    complaint = suite.direct["customer"].post(
+        f"/customers/{customer['id']}/complaints",
+        json={"kind": "complaint", "channel": "phone", "category": "fees", "description": "Charged twice."},
+        headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
+    assert complaint.status_code == 201, complaint.text
+    answers = race(lambda k: suite.direct["customer"].post(
+        f"/complaints/{complaint.json()['id']}/response",
+        json={"status": "resolved", "response": "Fee refunded."}, headers={**headers, **k}))
+    assert assert_one_answer(answers, 200)["status"] == "resolved"

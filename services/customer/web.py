@@ -23,7 +23,7 @@ from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.db import Database
 from shared.errors import Problem, precondition_header, precondition_required
-from shared.idempotency import check_key, fingerprint
+from shared.idempotency import Outcome, answer_once
 
 Reader = Annotated[Principal, Depends(require_roles(*scoping.READ_ROLES))]
 Writer = Annotated[Principal, Depends(require_roles(*scoping.WRITE_ROLES))]
@@ -94,12 +94,17 @@ def create_once(
     lease: timedelta | None = None,
 ) -> JSONResponse:
     """A create a client may retry: the same Idempotency-Key returns the first 201 instead of acting twice."""
-    checked = check_key(key, required=True)
-    outcome = idempotency.run_once(
-        database(request), owner=principal.sub, key=checked, request_fingerprint=fingerprint(*payload),
-        command=lambda session: (201, command(session).model_dump(mode="json")), lease=lease,
-    )
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
-    if etag_of is not None and outcome.status_code == 201:
-        headers["ETag"] = etag_of(outcome.body)
-    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+    def tag(outcome: Outcome) -> dict[str, str]:
+        return {"ETag": etag_of(outcome.body)} if etag_of is not None and outcome.status_code == 201 else {}
+
+    return answer_once(idempotency, database(request), owner=principal.sub, key=key, required=True,
+                       payload=payload, command=lambda session: (201, command(session).model_dump(mode="json")),
+                       lease=lease, headers=tag)
+
+
+def act_once(request: Request, principal: Principal, key: str | None, payload: tuple[Any, ...],
+             command: Callable[[Session], BaseModel]) -> JSONResponse:
+    """A change of state a client may retry: with an Idempotency-Key a retry gets the first answer, not a 409
+    because the state already moved on."""
+    return answer_once(idempotency, database(request), owner=principal.sub, key=key, required=False,
+                       payload=payload, command=lambda session: (200, command(session).model_dump(mode="json")))

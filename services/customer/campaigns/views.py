@@ -8,12 +8,12 @@ from sqlmodel import Session
 
 from services.customer.campaigns import service
 from services.customer.campaigns.models import CampaignCreate, CampaignRead, CampaignReport
-from services.customer.web import Manager, create_once, database
+from services.customer.web import Manager, act_once, create_once, database
 from shared.auth.dependencies import require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
-from shared.idempotency import IdempotencyKey
+from shared.idempotency import IdempotencyKey, OptionalIdempotencyKey
 from shared.pagination import Page, paged
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
@@ -34,11 +34,10 @@ def create_campaign(request: Request, command: CampaignCreate, principal: Manage
              description="Customers matching the segment and grades whose marketing consent is in force now; the "
                          "rest are counted in `excluded_without_consent`. Refused once replies are recorded.",
              responses=problem_responses(404, 409))
-def build_audience(request: Request, campaign_id: str, principal: Manager) -> CampaignRead:
-    with database(request).session() as session:
-        campaign = service.build_audience(session, principal, campaign_id)
-        session.commit()
-    return campaign
+def build_audience(request: Request, campaign_id: str, principal: Manager,
+                   idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
+    return act_once(request, principal, idempotency_key, ("build_audience", campaign_id),
+                    lambda session: service.build_audience(session, principal, campaign_id))
 
 
 @router.get("/{campaign_id}/audience", response_model=Page[str], summary="The audience's customer ids",

@@ -7,9 +7,9 @@ from sqlmodel import Session
 from services.customer.complaints import service
 from services.customer.complaints.models import ComplaintCreate, ComplaintRead, ComplaintResponse
 from services.customer.customers.service import get_changeable, get_visible
-from services.customer.web import Manager, Reader, Writer, create_once, database
+from services.customer.web import Manager, Reader, Writer, act_once, create_once, database
 from shared.errors import problem_responses
-from shared.idempotency import IdempotencyKey
+from shared.idempotency import IdempotencyKey, OptionalIdempotencyKey
 from shared.pagination import Page, paged
 
 router = APIRouter(tags=["complaints"])
@@ -54,9 +54,8 @@ def overdue_complaints(request: Request, principal: Manager, branch: str | None 
 @router.post("/complaints/{complaint_id}/response", response_model=ComplaintRead,
              summary="Move a complaint on: in progress, resolved or rejected with the answer given",
              responses=problem_responses(404, 409, 422))
-def respond_to_complaint(request: Request, complaint_id: str, command: ComplaintResponse,
-                         principal: Writer) -> ComplaintRead:
-    with database(request).session() as session:
-        answer = service.respond_to_complaint(session, principal, complaint_id, command)
-        session.commit()
-    return answer
+def respond_to_complaint(request: Request, complaint_id: str, command: ComplaintResponse, principal: Writer,
+                         idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
+    return act_once(request, principal, idempotency_key,
+                    ("respond_to_complaint", complaint_id, command.model_dump(mode="json")),
+                    lambda session: service.respond_to_complaint(session, principal, complaint_id, command))

@@ -8,9 +8,9 @@ from services.customer.consents import service
 from services.customer.consents.models import ConsentCheck, ConsentGrant, ConsentRead, ConsentSummary, \
     ConsentWithdrawal, Purpose
 from services.customer.customers.service import get_changeable, get_visible
-from services.customer.web import Reader, Writer, create_once, database
+from services.customer.web import Reader, Writer, act_once, create_once, database
 from shared.errors import problem_responses
-from shared.idempotency import IdempotencyKey
+from shared.idempotency import IdempotencyKey, OptionalIdempotencyKey
 
 router = APIRouter(prefix="/customers/{customer_id}/consents", tags=["consents"])
 
@@ -31,12 +31,13 @@ def grant_consent(request: Request, customer_id: str, command: ConsentGrant, pri
              description="Takes effect at once: the check endpoint answers `allowed: false` from now on.",
              responses=problem_responses(403, 404, 409))
 def withdraw_consent(request: Request, customer_id: str, purpose: Purpose, command: ConsentWithdrawal,
-                     principal: Writer) -> ConsentRead:
-    with database(request).session() as session:
+                     principal: Writer, idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
+    def run(session: Session) -> ConsentRead:
         get_changeable(session, principal, customer_id, active=False)
-        read = service.withdraw_consent(session, customer_id, purpose, command.source.value, principal.sub)
-        session.commit()
-    return read
+        return service.withdraw_consent(session, customer_id, purpose, command.source.value, principal.sub)
+
+    return act_once(request, principal, idempotency_key,
+                    ("withdraw_consent", customer_id, purpose.value, command.model_dump(mode="json")), run)
 
 
 @router.get("", response_model=ConsentSummary, summary="Consents now in force and their full history",

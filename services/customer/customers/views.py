@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -31,7 +32,7 @@ from shared.auth.dependencies import bearer_token, needs
 from shared.auth.tokens import Principal
 from shared.clients.monitoring import CustomerRisk
 from shared.errors import problem_responses
-from shared.idempotency import IdempotencyKey, check_key, fingerprint
+from shared.idempotency import IdempotencyKey, OptionalIdempotencyKey, check_key, fingerprint
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -55,17 +56,22 @@ def _answer(read: dict[str, Any], status_code: int = 200, replayed: bool = False
              responses=problem_responses(403, 409, 422, 428))
 def register_customer(request: Request, command: CustomerCreate, principal: Writer,
                       idempotency_key: IdempotencyKey) -> Response:
-    key = check_key(idempotency_key, required=True)
-    # Only the id is remembered for replays: the idempotency table must never hold personal data in clear.
+    return _keyed(request, principal, idempotency_key, True, 201,
+                  ("register_customer", command.model_dump(mode="json")), "register_customer",
+                  lambda session: service.register_customer(session, vault(request), command, principal))
+
+
+def _keyed(request: Request, principal: Principal, key: str | None, required: bool, status_code: int,
+           payload: tuple[Any, ...], via: str, command: Callable[[Session], Customer]) -> Response:
+    """A keyed write whose answer is the customer: only its id is remembered for replays (the idempotency table
+    must never hold personal data in clear), and the answer is read afresh, masked for the caller."""
     outcome = idempotency.run_once(
-        database(request), owner=principal.sub, key=key,
-        request_fingerprint=fingerprint("register_customer", command.model_dump(mode="json")),
-        command=lambda session: (201, {"id": service.register_customer(session, vault(request), command,
-                                                                       principal).id}),
+        database(request), owner=principal.sub, key=check_key(key, required=required),
+        request_fingerprint=fingerprint(*payload), command=lambda session: (status_code, {"id": command(session).id}),
     )
     with database(request).session() as session:
         customer = service.get_visible(session, principal, outcome.body["id"])
-        read = _one(request, principal, customer, "register_customer", session)
+        read = _one(request, principal, customer, via, session)
         session.commit()
     return _answer(read, outcome.status_code, outcome.replayed)
 
@@ -192,12 +198,10 @@ async def close_customer(request: Request, customer_id: str, command: CustomerCl
     return _answer(await run_in_threadpool(_close, request, principal, customer_id, command.reason, version, risk))
 
 
-def _erase(request: Request, principal: Principal, customer_id: str, risk: CustomerRisk) -> dict[str, Any]:
-    with database(request).session() as session:
-        customer = flows.erase_customer(session, principal, customer_id, risk)
-        read = _one(request, principal, customer, "erase_customer", session)
-        session.commit()
-    return read
+def _erase(request: Request, principal: Principal, customer_id: str, risk: CustomerRisk,
+           key: str | None) -> Response:
+    return _keyed(request, principal, key, False, 200, ("erase_customer", customer_id), "erase_customer",
+                  lambda session: flows.erase_customer(session, principal, customer_id, risk))
 
 
 @router.post("/{customer_id}/erasure", response_model=CustomerRead, summary="Erase a customer's personal data (admin)",
@@ -209,9 +213,10 @@ def _erase(request: Request, principal: Principal, customer_id: str, risk: Custo
                          "facts of each contact, complaint, survey and consent, the access log, and monitoring's "
                          "loan records.",
              responses=problem_responses(403, 404, 409, 503))
-async def erase_customer(request: Request, customer_id: str, principal: Admin) -> Response:
+async def erase_customer(request: Request, customer_id: str, principal: Admin,
+                         idempotency_key: OptionalIdempotencyKey = None) -> Response:
     risk = await _risk(request, principal, customer_id)
-    return _answer(await run_in_threadpool(_erase, request, principal, customer_id, risk))
+    return await run_in_threadpool(_erase, request, principal, customer_id, risk, idempotency_key)
 
 
 def _branch_of(request: Request, principal: Principal, customer_id: str) -> str:

@@ -10,9 +10,9 @@ from services.customer.customers.service import get_changeable, get_visible
 from services.customer.surveys import service
 from services.customer.surveys.models import SurveyAnswer, SurveyRead, SurveySend, TaskRead, TaskStatus, TrendPoint
 from services.customer.surveys.service import TrendBy
-from services.customer.web import Reader, Writer, create_once, database
+from services.customer.web import Reader, Writer, act_once, create_once, database
 from shared.errors import problem_responses
-from shared.idempotency import IdempotencyKey
+from shared.idempotency import IdempotencyKey, OptionalIdempotencyKey
 from shared.pagination import Page, paged
 
 router = APIRouter(tags=["surveys"])
@@ -33,12 +33,12 @@ def send_survey(request: Request, customer_id: str, command: SurveySend, princip
 @router.post("/surveys/{survey_id}/answer", response_model=SurveyRead, summary="Record the customer's answer",
              description="Any CSAT of 2 or less, or an NPS of 6 or less, opens a follow-up task for the officer.",
              responses=problem_responses(404, 409, 422))
-def record_answer(request: Request, survey_id: str, command: SurveyAnswer, principal: Writer) -> SurveyRead:
-    with database(request).session() as session:
-        answer = service.record_answer(session, principal, survey_id, command,
-                                       request.app.state.settings.survey_follow_up_days)
-        session.commit()
-    return answer
+def record_answer(request: Request, survey_id: str, command: SurveyAnswer, principal: Writer,
+                  idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
+    days = request.app.state.settings.survey_follow_up_days
+    return act_once(request, principal, idempotency_key,
+                    ("record_answer", survey_id, command.model_dump(mode="json")),
+                    lambda session: service.record_answer(session, principal, survey_id, command, days))
 
 
 @router.get("/customers/{customer_id}/surveys", response_model=Page[SurveyRead],
@@ -68,8 +68,7 @@ def list_tasks(request: Request, principal: Reader, officer: str | None = None, 
 
 @router.post("/tasks/{task_id}/completion", response_model=TaskRead, summary="Mark a follow-up task done",
              responses=problem_responses(404, 409))
-def complete_task(request: Request, task_id: str, principal: Writer) -> TaskRead:
-    with database(request).session() as session:
-        task = service.complete_task(session, principal, task_id)
-        session.commit()
-    return task
+def complete_task(request: Request, task_id: str, principal: Writer,
+                  idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
+    return act_once(request, principal, idempotency_key, ("complete_task", task_id),
+                    lambda session: service.complete_task(session, principal, task_id))

@@ -1,12 +1,16 @@
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
 
 from services.monitoring import api
 from services.monitoring.alerts import service
 from services.monitoring.alerts.models import AlertAction, AlertEventRead, AlertRead, AlertStatus
 from services.monitoring.business_day import business_date
 from shared.errors import problem_responses
+from shared.idempotency import OptionalIdempotencyKey
 from shared.pagination import Page, paged
 
 router = APIRouter(tags=["alerts"])
@@ -41,12 +45,16 @@ def alert_events(request: Request, alert_id: str, principal: api.Reader,
 def _action(path: str, summary: str, command: Callable[..., object]) -> None:
     @router.post(f"/alerts/{{alert_id}}/{path}", response_model=AlertRead, summary=summary,
                  responses=problem_responses(404, 409), name=command.__name__)
-    def move(request: Request, alert_id: str, action: AlertAction, principal: api.Collector) -> AlertRead:
-        with api.database(request).session() as session:
+    def move(request: Request, alert_id: str, action: AlertAction, principal: api.Collector,
+             idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
+        def run(session: Session) -> tuple[int, Any]:
             alert = command(session, alert_id, actor=principal.sub, scope=api.scope(principal),
                             note=action.note, as_of=business_date(session, api.settings(request)))
-            session.commit()
-            return AlertRead.model_validate(alert)
+            session.flush()
+            return 200, AlertRead.model_validate(alert).model_dump(mode="json")
+
+        return api.idempotent(request, principal, idempotency_key, required=False, command_name=command.__name__,
+                              payload=action.model_dump(mode="json"), command=run)
 
 
 _action("acknowledge", "Take an open alert: its owner becomes you (collector, loan officer, admin)",

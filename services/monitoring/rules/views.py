@@ -1,11 +1,15 @@
+from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
 
 from services.monitoring import api
 from services.monitoring.rules import service
-from services.monitoring.rules.models import RuleRead, RuleReview, RuleWrite
+from services.monitoring.rules.models import EarlyWarningRule, RuleRead, RuleReview, RuleWrite
 from shared.bounds import BusinessDate
 from shared.errors import problem_responses
+from shared.idempotency import OptionalIdempotencyKey
 from shared.pagination import Page, paged
 
 router = APIRouter(tags=["early-warning rules"])
@@ -22,21 +26,26 @@ def list_rules(request: Request, _: api.Reader, paging: paged(100) = None) -> Pa
 
 @router.post("/rules", status_code=201, response_model=RuleRead, summary="Add a rule of a known kind (risk analyst)",
              responses=problem_responses(422))
-def create_rule(request: Request, command: RuleWrite, principal: api.Analyst) -> RuleRead:
-    with api.database(request).session() as session, api.domain_errors():
-        rule = service.create_rule(session, command, by=principal.sub)
-        session.commit()
-        return RuleRead.model_validate(rule)
+def create_rule(request: Request, command: RuleWrite, principal: api.Analyst,
+                idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
+    return api.idempotent(request, principal, idempotency_key, required=False, command_name="create_rule",
+                          payload=command.model_dump(mode="json"), command=lambda session: (
+                              201, _read(session, service.create_rule(session, command, by=principal.sub))))
 
 
 @router.put("/rules/{code}", response_model=RuleRead,
             summary="Change a rule's thresholds, severity or switch (risk analyst)",
             responses=problem_responses(404, 422))
-def update_rule(request: Request, code: str, command: RuleWrite, principal: api.Analyst) -> RuleRead:
-    with api.database(request).session() as session, api.domain_errors():
-        rule = service.update_rule(session, code, command, by=principal.sub)
-        session.commit()
-        return RuleRead.model_validate(rule)
+def update_rule(request: Request, code: str, command: RuleWrite, principal: api.Analyst,
+                idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
+    return api.idempotent(request, principal, idempotency_key, required=False, command_name="update_rule",
+                          payload=command.model_dump(mode="json"), command=lambda session: (
+                              200, _read(session, service.update_rule(session, code, command, by=principal.sub))))
+
+
+def _read(session: Session, rule: EarlyWarningRule) -> dict[str, Any]:
+    session.flush()
+    return RuleRead.model_validate(rule).model_dump(mode="json")
 
 
 @router.get("/rules/{code}/review", response_model=RuleReview,

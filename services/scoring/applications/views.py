@@ -1,4 +1,4 @@
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
@@ -21,7 +21,7 @@ from shared.auth.roles import Role
 from shared.auth.scope import EVERYTHING, visibility
 from shared.auth.tokens import Principal
 from shared.errors import field_problem, problem_responses
-from shared.idempotency import check_key, fingerprint
+from shared.idempotency import OptionalIdempotencyKey, answer_once, check_key, fingerprint
 from shared.pagination import Page, paged
 
 router = APIRouter(prefix="/applications", tags=["applications"])
@@ -114,16 +114,21 @@ def get_application(request: Request, application_id: str, principal: Reader) ->
              summary="Decide an application in review (or in committee, credit committee only), with a reason; not "
                      "by its submitter (maker-checker)",
              responses=problem_responses(403, 404, 409, 422))
-def decide_application(request: Request, application_id: str, command: DecisionCommand,
-                       principal: Decider) -> ApplicationDetail:
+def decide_application(request: Request, application_id: str, command: DecisionCommand, principal: Decider,
+                       idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     state = api.state(request)
-    with state.database.session() as session:
+
+    def run(session: Session) -> tuple[int, Any]:
         application = service.get_application(session, application_id, visibility(principal, among=DECIDERS))
         service.decide_application(session, application, command, session.get(Score, application.score_id),
                                    principal.sub, state.context.settings,
                                    by_committee=principal.has_role(Role.CREDIT_COMMITTEE))
-        session.commit()
-        return detail(session, application)
+        session.flush()
+        return 200, detail(session, application).model_dump(mode="json")
+
+    return answer_once(idempotency, state.database, owner=principal.sub, key=idempotency_key, required=False,
+                       payload=("decide_application", application_id, command.model_dump(mode="json")),
+                       command=run)
 
 
 @router.post("/{application_id}/disbursement", response_model=ApplicationDetail,

@@ -1,6 +1,7 @@
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
@@ -12,8 +13,9 @@ from services.scoring.registry.models import (ModelRead, ModelState, ModelVersio
                                               ReasonedCommand, TransitionRead)
 from services.scoring.registry.store import sha256_of
 from shared.auth.dependencies import needs
+from shared.auth.tokens import Principal
 from shared.errors import problem_responses
-from shared.idempotency import check_key, fingerprint
+from shared.idempotency import OptionalIdempotencyKey, answer_once
 from shared.middleware import max_body
 from shared.pagination import Page, paged
 
@@ -46,9 +48,8 @@ async def register_model(
     principal: api.ModelManager,
     name: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")],
     note: Annotated[str | None, Query(max_length=500)] = None,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: OptionalIdempotencyKey = None,
 ) -> JSONResponse:
-    key = check_key(idempotency_key, required=False)
     data = await request.body()  # at most MAX_BUNDLE_BYTES: the kernel's body limit refuses more with a 413
     state = api.state(request)
 
@@ -57,10 +58,9 @@ async def register_model(
                                         note=note)
         return 201, [model_read(session, m).model_dump(mode="json") for m in models]
 
-    outcome = await run_in_threadpool(
-        idempotency.run_once, state.database, owner=principal.sub, key=key,
-        request_fingerprint=fingerprint("register_model", name, note, sha256_of(data)), command=run)
-    return JSONResponse(outcome.body, status_code=outcome.status_code)
+    return await run_in_threadpool(
+        answer_once, idempotency, state.database, owner=principal.sub, key=idempotency_key, required=False,
+        payload=("register_model", name, note, sha256_of(data)), command=run)
 
 
 @router.get("", response_model=Page[ModelRead], summary="Model versions, newest first (optionally by state)",
@@ -85,23 +85,31 @@ def get_card(request: Request, model_id: str, _: api.ModelReader) -> dict:
         return service.get_model(session, model_id).card
 
 
-def _transition(request: Request, command) -> ModelRead:  # noqa: ANN001 - a callable(session) -> ModelVersion
+def _transition(request: Request, principal: Principal, key: str | None, payload: tuple[Any, ...],
+                command: Callable[[Session], ModelVersion]) -> JSONResponse:
+    """A model's move a client may retry: with an Idempotency-Key a retry gets the first answer."""
     state = api.state(request)
-    with state.database.session() as session:
+
+    def run(session: Session) -> tuple[int, Any]:
         model = command(session)
-        session.commit()
-        state.serving.invalidate()
-        return model_read(session, model)
+        session.flush()
+        return 200, model_read(session, model).model_dump(mode="json")
+
+    answer = answer_once(idempotency, state.database, owner=principal.sub, key=key, required=False,
+                         payload=payload, command=run)
+    state.serving.invalidate()
+    return answer
 
 
 @router.post("/{model_id}/validation", response_model=ModelRead, summary="Validate a draft (risk analyst, admin)",
              openapi_extra=MODELS,
              responses=problem_responses(404, 409))
-def validate_model(request: Request, model_id: str, command: ReasonedCommand,
-                         principal: api.ModelManager) -> ModelRead:
+def validate_model(request: Request, model_id: str, command: ReasonedCommand, principal: api.ModelManager,
+                   idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     state = api.state(request)
     settings = state.context.settings
-    return _transition(request, lambda session: service.validate_model(
+    return _transition(request, principal, idempotency_key, ("validate_model", model_id, command.reason),
+                       lambda session: service.validate_model(
         session, state.store, service.get_model(session, model_id), actor=principal.sub, reason=command.reason,
         min_test_auc=settings.min_test_auc, max_parity_error=settings.max_parity_error))
 
@@ -110,9 +118,11 @@ def validate_model(request: Request, model_id: str, command: ReasonedCommand,
              openapi_extra=MODELS,
              summary="Make a validated model champion or challenger (risk analyst, admin); records who and why",
              responses=problem_responses(404, 409))
-def promote_model(request: Request, model_id: str, command: PromotionCommand,
-                        principal: api.ModelManager) -> ModelRead:
-    return _transition(request, lambda session: service.promote_model(
+def promote_model(request: Request, model_id: str, command: PromotionCommand, principal: api.ModelManager,
+                  idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
+    return _transition(request, principal, idempotency_key,
+                       ("promote_model", model_id, command.model_dump(mode="json")),
+                       lambda session: service.promote_model(
         session, service.get_model(session, model_id), command.target, actor=principal.sub, reason=command.reason))
 
 
@@ -120,9 +130,10 @@ def promote_model(request: Request, model_id: str, command: PromotionCommand,
              openapi_extra=MODELS,
              summary="Retire a model that is not the champion (risk analyst, admin)",
              responses=problem_responses(404, 409))
-def retire_model(request: Request, model_id: str, command: ReasonedCommand,
-                       principal: api.ModelManager) -> ModelRead:
-    return _transition(request, lambda session: service.retire_model(
+def retire_model(request: Request, model_id: str, command: ReasonedCommand, principal: api.ModelManager,
+                 idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
+    return _transition(request, principal, idempotency_key, ("retire_model", model_id, command.reason),
+                       lambda session: service.retire_model(
         session, service.get_model(session, model_id), actor=principal.sub, reason=command.reason))
 
 
@@ -130,8 +141,10 @@ def retire_model(request: Request, model_id: str, command: ReasonedCommand,
              openapi_extra=MODELS,
              summary="Restore the previous champion in one call (risk analyst, admin)",
              responses=problem_responses(409))
-def rollback_champion(request: Request, command: ReasonedCommand, principal: api.ModelManager) -> ModelRead:
-    return _transition(request, lambda session: service.rollback_champion(
+def rollback_champion(request: Request, command: ReasonedCommand, principal: api.ModelManager,
+                      idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
+    return _transition(request, principal, idempotency_key, ("rollback_champion", command.reason),
+                       lambda session: service.rollback_champion(
         session, actor=principal.sub, reason=command.reason))
 
 

@@ -5,6 +5,7 @@ from datetime import date
 from decimal import Decimal
 
 from tests.monitoring.api.helpers import alerts_of, assert_problem, cob, officer, register, role, set_today
+from tests.test_idempotency import assert_one_answer, race
 
 
 def act(suite, alert_id, action, headers):
@@ -50,6 +51,19 @@ def test_a_false_positive_closes_an_open_alert(suite, borrowers):
     cob(suite, date(2028, 2, 11))
     alert = alerts_of(suite, loan["id"])[0]
     assert act(suite, alert["id"], "dismiss", officer(suite)).json()["status"] == "false_positive"
+
+
+def test_an_acknowledgement_retried_with_its_key_gets_the_first_answer_and_one_event(suite, borrowers):
+    set_today(suite, date(2028, 6, 10))
+    loan = register(suite, borrowers, disbursement_date="2028-06-10")
+    cob(suite, date(2028, 7, 11))
+    [alert] = [a for a in alerts_of(suite, loan["id"]) if a["status"] == "open"]
+    collector = role(suite, "collector")
+    answers = race(lambda k: suite.direct["monitoring"].post(
+        f"/alerts/{alert['id']}/acknowledge", json={"note": "called"}, headers={**collector, **k}))
+    assert assert_one_answer(answers, 200)["status"] == "acknowledged"
+    events = suite.direct["monitoring"].get(f"/alerts/{alert['id']}/events", headers=collector).json()["items"]
+    assert [e["to_status"] for e in events].count("acknowledged") == 1, events
 
 
 def _pay(suite, loan_id, amount):

@@ -7,6 +7,7 @@ from services.scoring.main import create_app
 from shared.settings import KernelSettings
 from tests.scoring.api.helpers import closed_port, new_customer
 from tests.support import PASSWORD
+from tests.test_idempotency import assert_one_answer, race
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +222,13 @@ def test_a_loan_officer_without_a_branch_sees_and_decides_no_application(suite, 
     body = {**_body(suite, people["maker"], by_decision["approve"]), "branch": "BJ001"}
     assert client.post("/applications", json=body, headers=branchless).status_code == 403
     assert client.get(f"/applications/{application['id']}", headers=people["checker"]).status_code == 200
+
+
+def test_a_decision_retried_with_its_key_gets_the_first_answer_not_a_conflict(suite, people, by_decision):
+    application = _submit(suite, people["maker"], by_decision["review"]).json()
+    answers = race(lambda k: suite.direct["scoring"].post(
+        f"/applications/{application['id']}/decision", json={"decision": "approve", "reason": "income verified"},
+        headers={**people["checker"], **k}))
+    decided = assert_one_answer(answers, 200)
+    assert decided["status"] == "approved"
+    assert [h["to_status"] for h in decided["history"]] == ["in_review", "approved"]
