@@ -122,28 +122,38 @@ class AiohttpForwarder:
 
 
 class HttpxForwarder:
-    """Forwarding with httpx: over the in-process transports the tests wire, and as a comparison in the bench."""
+    """Forwarding with httpx: over the in-process transports the tests wire, and as a comparison in the bench.
+    It balances and takes failed replicas out as the aiohttp forwarder does, but retries nothing."""
 
-    def __init__(self, clients: dict[str, httpx.AsyncClient]) -> None:
+    def __init__(self, clients: dict[str, httpx.AsyncClient], pools: dict[str, Replicas]) -> None:
         self.clients = clients
+        self.pools = pools
 
     async def send(self, service: str, method: str, target: str, headers: list[tuple[str, str]],
                    body: Body) -> Answer:
-        client = self.clients[service]
+        client, pool = self.clients[service], self.pools[service]
+        replica = pool.pick()
         # Built directly, not by the client: no cookie the client may have kept from another caller's answer.
-        outgoing = httpx.Request(method, str(client.base_url).rstrip("/") + target, headers=headers, content=body)
+        outgoing = httpx.Request(method, replica.url + target, headers=headers, content=body)
         try:
             response = await client.send(outgoing, stream=True)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise PeerUnavailable(service, "connection refused") from exc
-        except httpx.TimeoutException as exc:
-            raise PeerTimeout(service) from exc
         except httpx.TransportError as exc:
-            raise PeerUnavailable(service, type(exc).__name__) from exc
+            pool.release(replica)
+            problem = (PeerUnavailable(service, "connection refused")
+                       if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                       else PeerTimeout(service) if isinstance(exc, httpx.TimeoutException)
+                       else PeerUnavailable(service, type(exc).__name__))
+            pool.failed(replica, problem.detail)
+            raise problem from exc
+
+        async def close() -> None:
+            await response.aclose()
+            pool.release(replica)
+
         length = response.headers.get("content-length")
         return Answer(response.status_code, list(response.headers.raw),
                       int(length) if length and length.isdigit() else None, response.aiter_raw, response.aread,
-                      response.aclose)
+                      close)
 
 
 class Upstreams:
@@ -183,7 +193,7 @@ class Upstreams:
 
         self.pools = {name: Replicas(name, replicas, probe=probe(name)) for name, replicas in self.urls.items()}
         self.forwarder: AiohttpForwarder | HttpxForwarder = (
-            HttpxForwarder(self.clients) if transports or client != "aiohttp"
+            HttpxForwarder(self.clients, self.pools) if transports or client != "aiohttp"
             else AiohttpForwarder(self.pools, timeout=timeout, connect_timeout=connect_timeout))
 
     async def aclose(self) -> None:
