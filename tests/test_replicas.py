@@ -223,17 +223,21 @@ def test_a_peer_client_given_several_urls_skips_one_that_is_down(deployment):
     dead = f"http://127.0.0.1:{_free_ports(1)[0]}"
     live = deployment["replicas"][1].url
 
-    async def call() -> tuple[int, list[dict]]:
-        client = CustomerClient([dead, live])
+    async def call() -> tuple[list[int], list[dict], int]:
+        client, writer = CustomerClient([dead, live]), CustomerClient([dead, live])
         try:
             codes = [(await client.request("GET", "/whoami", token=deployment["token"])).status_code
                      for _ in range(4)]
-            return codes, client.replicas.report()
+            # A write without a key is not retried, except when it never connected: it reaches the live one.
+            write = await writer.request("POST", "/whoami", token=deployment["token"], json={})
+            return codes, client.replicas.report(), write.status_code
         finally:
             await client.aclose()
+            await writer.aclose()
 
-    codes, report = asyncio.run(call())
+    codes, report, write = asyncio.run(call())
     assert codes == [200] * 4
+    assert write == 405  # the live replica's own answer to a POST of /whoami
     states = {replica["url"]: replica for replica in report}
     assert states[dead]["state"] in {"down", "probing"} and states[dead]["failures"] == 1
     assert states[live]["state"] == "up"

@@ -122,6 +122,8 @@ class ServiceClient:
             headers["Idempotency-Key"] = idempotency_key
         retryable = method.upper() in IDEMPOTENT_METHODS or idempotency_key is not None
         attempts = 1 + (self.retries if retryable else 0)
+        if not retryable and len(self.replicas.replicas) > 1:
+            attempts = 2  # the second only if the first never connected: then it cannot have acted
         replica = None
         for attempt in range(attempts):
             last = attempt == attempts - 1
@@ -135,11 +137,11 @@ class ServiceClient:
                     raise PeerUnavailable(self.service, "connection refused") from exc
             except httpx.TimeoutException as exc:
                 self.replicas.failed(replica, "timed out")
-                if last:
+                if last or not retryable:
                     raise PeerTimeout(self.service) from exc
             except httpx.TransportError as exc:
                 self.replicas.failed(replica, type(exc).__name__)
-                if last:
+                if last or not retryable:
                     raise PeerUnavailable(self.service, type(exc).__name__) from exc
             else:
                 if response.status_code in _DOWN_STATUSES and \
@@ -148,7 +150,7 @@ class ServiceClient:
                 # 409 with Retry-After on a keyed write: the key's first request (e.g. ours, timed out) still runs.
                 running = idempotency_key is not None and response.status_code == 409 and \
                     "retry-after" in response.headers
-                if not (response.status_code in _RETRY_STATUSES or running) or last:
+                if not (response.status_code in _RETRY_STATUSES or running) or last or not retryable:
                     return response
                 if running:
                     await asyncio.sleep(min(_seconds(response.headers["retry-after"]), _MAX_RETRY_AFTER))
