@@ -15,6 +15,7 @@ from gateway.clients.views import router as clients_router
 from gateway.db import audit, idempotency
 from shared.limits import build_limiter
 from gateway.openapi.service import API_DOCS_PATH, API_DOCUMENT_PATH, aggregate
+from gateway.proxy.balancer import register_metrics
 from gateway.proxy.service import ROUTED_SERVICES, ServiceRoutes, Upstreams
 from gateway.settings import GatewaySettings, WebhookSettings
 from gateway.tokens import service as token_service
@@ -67,17 +68,17 @@ def create_app(
         **{**verifier_limits(kernel), "revocation_poll_seconds": OWN_REVOCATION_POLL_SECONDS},  # type: ignore[arg-type]
     )
     upstreams = Upstreams(
-        {name: kernel.url(name) for name in ROUTED_SERVICES},
+        {name: kernel.urls(name) for name in ROUTED_SERVICES},
         timeout=gateway_settings.upstream_timeout_seconds,
         connect_timeout=gateway_settings.upstream_connect_timeout_seconds,
+        probe_timeout=kernel.peer_timeout_seconds,
         transports=transports,
         client=gateway_settings.upstream_client,
     )
 
     def peer_check(name: str):  # noqa: ANN202
         async def check() -> None:
-            response = await upstreams.client(name).get("/health/live", timeout=kernel.peer_timeout_seconds)
-            response.raise_for_status()
+            await upstreams.ready(name)  # ready while one replica is
 
         return check
 
@@ -89,7 +90,7 @@ def create_app(
 
     @public.get(API_DOCUMENT_PATH, include_in_schema=False)
     async def aggregated_openapi(request: Request) -> dict[str, Any]:
-        return await aggregate(request.app.openapi(), upstreams.clients)
+        return await aggregate(request.app.openapi(), ROUTED_SERVICES, upstreams.get)
 
     if kernel.docs_enabled:
         # Both spellings: `/api/docs/` would otherwise be taken for a service named "docs" and need a token.
@@ -112,11 +113,13 @@ def create_app(
         routers=[users_router, clients_router, webhooks_router],
         verifier=verifier,
         ready_checks={name: peer_check(name) for name in ROUTED_SERVICES},
+        ready_report=lambda: {"upstreams": upstreams.report()},
         on_startup=[poller.start],
         on_shutdown=[upstreams.aclose, limiter.aclose, poller.stop],
         # The gateway's own routes manage users: `users:admin` unless a route says otherwise.
         default_scopes=lambda _method: ("users:admin",),
     )
+    register_metrics(app.state.metrics.registry, upstreams.pools)
     # Innermost of the middleware, so the kernel's (request id, limits, security headers) wrap the forwarding too.
     app.user_middleware.append(Middleware(ServiceRoutes, upstreams=upstreams))
     if gateway_settings.cors_origins:

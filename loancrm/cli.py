@@ -160,7 +160,26 @@ def _migrate(args: argparse.Namespace) -> int:
         else:
             migrate.upgrade(kernel.database_url(service), service)
         print(f"{service}: {'downgraded to ' + args.downgrade if args.downgrade else 'at head'}")
+    if args.bootstrap:
+        _bootstrap(kernel)
     return 0
+
+
+def _bootstrap(kernel: KernelSettings) -> None:
+    """The gateway's signing key and first admin, for a deployment's one-shot step (docker-compose.yml's
+    `migrate`), where no `loancrm up` runs. Where secrets may not be generated, the admin's password must be
+    given too: a generated one would only be shown in a container's log."""
+    from loancrm import bootstrap
+    from shared.files import MissingSecret
+
+    admin = load_settings(bootstrap.AdminSettings)
+    if admin.password is None and not kernel.generate_secrets:
+        raise MissingSecret("LOANCRM_ADMIN_PASSWORD: not set, and LOANCRM_GENERATE_SECRETS is false; set it (or "
+                            "a file loancrm_admin_password in LOANCRM_SECRETS_DIR, as `loancrm secrets generate` "
+                            "makes)")
+    generated = bootstrap.bootstrap_gateway(kernel, load_settings(GatewaySettings), admin)
+    if generated:
+        print(f"Created admin user {admin.user!r} with one-time password: {generated}", flush=True)
 
 
 def _make_migration(args: argparse.Namespace) -> int:
@@ -456,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     mig = commands.add_parser("migrate", help="bring every service's database to the latest schema")
     mig.add_argument("--service", choices=SERVICES)
     mig.add_argument("--downgrade", metavar="REVISION", help="go back to REVISION ('base' removes everything)")
+    mig.add_argument("--bootstrap", action="store_true",
+                     help="then create the gateway's signing key and the first admin (LOANCRM_ADMIN_PASSWORD)")
     mig.set_defaults(func=_migrate)
 
     make = commands.add_parser("makemigration", help="(developers) autogenerate a migration for one service")

@@ -22,6 +22,8 @@ SECRETS: dict[str, Callable[[], str]] = {
     "loancrm_customer_pii_keys": lambda: f"k1:{_key()}",
     "loancrm_customer_pii_hash_key": _key,
     "loancrm_scoring_hash_key": lambda: secrets.token_hex(32),
+    # The first admin's password, read by `loancrm migrate --bootstrap`; change it after the first sign-in.
+    "loancrm_admin_password": lambda: secrets.token_urlsafe(18),
 }
 
 

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.audit import AuditTrail
 from shared.audit.views import audit_router
@@ -40,10 +40,22 @@ class Liveness(BaseModel):
     service: str
 
 
+class ReplicaState(BaseModel):
+    url: str
+    state: str = Field(description="up, down (no traffic until probed) or probing")
+    in_flight: int
+    served: int
+    failures: int
+    reason: str | None
+    retry_in_seconds: float | None = Field(description="when a down replica is probed again")
+
+
 class Readiness(BaseModel):
     status: str
     service: str
     checks: dict[str, str]
+    # The gateway's: each routed service's replicas and their state.
+    upstreams: dict[str, list[ReplicaState]] | None = None
 
 
 class WhoAmI(BaseModel):
@@ -122,6 +134,7 @@ def create_service_app(
     public_routers: Sequence[APIRouter] = (),
     verifier: TokenVerifier | None = None,
     ready_checks: dict[str, ReadyCheck] | None = None,
+    ready_report: Callable[[], dict[str, Any]] | None = None,
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     idempotency: IdempotencyStore | None = None,
@@ -189,10 +202,12 @@ def create_service_app(
                 results[check_name] = "ok"
             except Exception as exc:  # noqa: BLE001
                 results[check_name] = f"failed: {exc}"
+        report = ready_report() if ready_report is not None else {}
         if all(v == "ok" for v in results.values()):
-            return JSONResponse(Readiness(status="ok", service=name, checks=results).model_dump())
+            return JSONResponse(Readiness(status="ok", service=name, checks=results, **report).model_dump(
+                exclude_unset=True))
         problem = Problem(503, "Service unavailable", "Not ready: " + ", ".join(
-            f"{k} {v}" for k, v in results.items() if v != "ok"), extra={"checks": results})
+            f"{k} {v}" for k, v in results.items() if v != "ok"), extra={"checks": results, **report})
         return problem_response(request, problem)
 
     if kernel.metrics_enabled:

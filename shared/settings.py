@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -68,6 +68,11 @@ class KernelSettings(BaseSettings):
     customer_url: str = ""
     scoring_url: str = ""
     monitoring_url: str = ""
+    # Several replicas of a service, comma-separated (http://customer-1:8001,http://customer-2:8001): the gateway
+    # and the peer clients balance across them and stop calling one that fails. Set, they win over *_URL.
+    customer_urls: Annotated[list[str], NoDecode] = []
+    scoring_urls: Annotated[list[str], NoDecode] = []
+    monitoring_urls: Annotated[list[str], NoDecode] = []
 
     jwt_issuer: str = "loancrm-gateway"
     jwt_audience: str = "loancrm"
@@ -133,6 +138,17 @@ class KernelSettings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("customer_urls", "scoring_urls", "monitoring_urls", mode="before")
+    @classmethod
+    def _http_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            value = [cls._http_url(url) if isinstance(url, str) else url for url in value]
+            if len(set(value)) != len(value):
+                raise ValueError("lists a URL twice")
+        return value
+
     def port(self, service: str) -> int:
         return getattr(self, f"{service}_port")
 
@@ -141,7 +157,13 @@ class KernelSettings(BaseSettings):
         return configured or f"sqlite:///{(self.var_dir / f'{service}.db').as_posix()}"
 
     def url(self, service: str) -> str:
-        return getattr(self, f"{service}_url") or f"http://{self.host}:{self.port(service)}"
+        """One address of `service` (its first replica's when several are set)."""
+        return self.urls(service)[0]
+
+    def urls(self, service: str) -> list[str]:
+        """Every replica of `service`: `LOANCRM_{SERVICE}_URLS`, else its one URL."""
+        return (getattr(self, f"{service}_urls", None) or [getattr(self, f"{service}_url")
+                                                            or f"http://{self.host}:{self.port(service)}"])
 
     def resolved_jwks_url(self) -> str:
         return self.jwks_url or f"{self.url('gateway')}/.well-known/jwks.json"

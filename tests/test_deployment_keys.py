@@ -85,10 +85,10 @@ def test_the_embedded_default_still_generates_each_key_once(tmp_path):
 def test_generating_secrets_never_replaces_an_existing_key(tmp_path):
     folder = tmp_path / "secrets"
     made = _generate(folder)
-    assert made.returncode == 0 and made.stdout.count("created") == 4
+    assert made.returncode == 0 and made.stdout.count("created") == 5
     before = {p.name: p.read_text() for p in folder.iterdir()}
     again = _generate(folder)
-    assert again.returncode == 0 and again.stdout.count("kept") == 4
+    assert again.returncode == 0 and again.stdout.count("kept") == 5
     assert {p.name: p.read_text() for p in folder.iterdir()} == before
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in folder.iterdir())
@@ -100,3 +100,42 @@ def test_a_secrets_folder_that_does_not_exist_is_named(monkeypatch, tmp_path):
     monkeypatch.setenv("LOANCRM_SECRETS_DIR", str(tmp_path / "missing"))
     with pytest.raises(SettingsError, match="LOANCRM_SECRETS_DIR"):
         load_settings(KernelSettings)
+
+
+def _migrate_bootstrap(env):
+    return subprocess.run([sys.executable, "-m", "loancrm", "migrate", "--bootstrap"], env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_the_deployments_one_shot_step_makes_the_first_admin_from_the_mounted_password(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from gateway.main import create_app
+
+    secrets = tmp_path / "secrets"
+    assert _generate(secrets).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOANCRM_")}
+    env.update({"LOANCRM_SECRETS_DIR": str(secrets), "LOANCRM_GENERATE_SECRETS": "false",
+                "LOANCRM_VAR_DIR": str(tmp_path / "var"),
+                "LOANCRM_GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}"})
+    done = _migrate_bootstrap(env)
+    assert done.returncode == 0, done.stderr
+    assert "password" not in done.stdout  # nothing to show: the operator holds the file
+    kernel = KernelSettings(var_dir=tmp_path / "var", gateway_database_url=env["LOANCRM_GATEWAY_DATABASE_URL"])
+    from gateway.settings import GatewaySettings
+
+    passphrase = (secrets / "loancrm_gateway_key_passphrase").read_text().strip()
+    with TestClient(create_app(kernel, GatewaySettings(key_passphrase=passphrase))) as gateway:
+        token = gateway.post("/auth/token", data={
+            "username": "admin", "password": (secrets / "loancrm_admin_password").read_text().strip()})
+    assert token.status_code == 200, token.text
+    # A second run (the step runs on every `docker compose up`) changes nothing.
+    assert _migrate_bootstrap(env).returncode == 0
+
+
+def test_the_one_shot_step_without_an_admin_password_stops_naming_it(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOANCRM_")}
+    env.update({"LOANCRM_GENERATE_SECRETS": "false", "LOANCRM_VAR_DIR": str(tmp_path / "var"),
+                "LOANCRM_GATEWAY_KEY_PASSPHRASE": "a-configured-passphrase-1"})
+    done = _migrate_bootstrap(env)
+    assert done.returncode != 0 and "LOANCRM_ADMIN_PASSWORD" in done.stderr, done.stderr

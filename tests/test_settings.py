@@ -64,3 +64,16 @@ def test_a_service_setting_stops_serve_with_one_line(tmp_path, variable, value):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith(f"loancrm: invalid setting {variable}:")
+
+
+def test_replica_urls_are_read_from_one_comma_separated_setting(monkeypatch):
+    monkeypatch.setenv("LOANCRM_CUSTOMER_URLS", "http://customer-1:8001, http://customer-2:8001/")
+    monkeypatch.setenv("LOANCRM_CUSTOMER_URL", "http://old:8001")
+    kernel = load_settings(KernelSettings)
+    assert kernel.urls("customer") == ["http://customer-1:8001", "http://customer-2:8001"]
+    assert kernel.url("customer") == "http://customer-1:8001"
+    assert kernel.urls("scoring") == ["http://127.0.0.1:8002"]  # one URL, as before
+    for bad in ("customer-1:8001", "http://a:8001,http://a:8001"):
+        monkeypatch.setenv("LOANCRM_CUSTOMER_URLS", bad)
+        with pytest.raises(SettingsError, match="LOANCRM_CUSTOMER_URLS"):
+            load_settings(KernelSettings)

@@ -8,6 +8,7 @@ kernel's schemas that every service shares unchanged (`ProblemDetail`, `FieldErr
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -84,7 +85,9 @@ def _merge_security(document: dict[str, Any], spec: dict[str, Any]) -> None:
             ours[name].get("flows", {}).get(flow, {}).setdefault("scopes", {}).update(theirs.get("scopes", {}))
 
 
-async def aggregate(own: dict[str, Any], clients: dict[str, httpx.AsyncClient]) -> dict[str, Any]:
+async def aggregate(own: dict[str, Any], services: Sequence[str],
+                    get: Callable[[str, str], Awaitable[httpx.Response]]) -> dict[str, Any]:
+    """The gateway's document with each service's merged in; `get(service, path)` fetches from a replica."""
     components = own.get("components", {})
     document = {**own, "paths": dict(own.get("paths", {})), "components": {
         **components, "schemas": dict(components.get("schemas", {})),
@@ -92,16 +95,16 @@ async def aggregate(own: dict[str, Any], clients: dict[str, httpx.AsyncClient]) 
                                                        for flow, value in scheme.get("flows", {}).items()}}
                             for name, scheme in components.get("securitySchemes", {}).items()}}}
 
-    async def fetch(name: str, client: httpx.AsyncClient) -> tuple[str, dict[str, Any] | None]:
+    async def fetch(name: str) -> tuple[str, dict[str, Any] | None]:
         try:
-            response = await client.get("/openapi.json")
+            response = await get(name, "/openapi.json")
             response.raise_for_status()
             return name, response.json()
         except (httpx.HTTPError, ValueError):
             return name, None
 
     unavailable = []
-    for name, spec in await asyncio.gather(*(fetch(n, c) for n, c in clients.items())):
+    for name, spec in await asyncio.gather(*(fetch(name) for name in services)):
         if spec is None:
             unavailable.append(name)
         else:

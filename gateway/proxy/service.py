@@ -10,8 +10,9 @@ each client side by side).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -22,11 +23,13 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.limits.dependencies import limit_api_calls
+from gateway.proxy import balancer
 from gateway.settings import UpstreamClient
 from shared.auth.dependencies import current_principal
 from shared.clients.base import PeerTimeout, PeerUnavailable, pooled_transport
 from shared.errors import Problem, problem_response
 from shared.middleware import BodyTooLarge, max_body
+from shared.replicas import Probe, Replicas
 
 ROUTED_SERVICES = ("customer", "scoring", "monitoring")
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -43,6 +46,7 @@ _NOT_FORWARDED = _HOP_HEADERS | {b"content-length", b"x-forwarded-for", b"x-forw
 # The gateway's own server adds `date` (and names no server): the service's would repeat them.
 _NOT_RETURNED = _HOP_HEADERS | {b"date", b"server"}
 _SAFE_PATH = "/%!$&'()*+,;=:@~"
+_ATTEMPTS = (False, True)  # is this the last attempt
 
 
 @dataclass
@@ -61,8 +65,8 @@ Body = bytes | AsyncIterator[bytes] | None
 
 
 class AiohttpForwarder:
-    def __init__(self, urls: dict[str, str], *, timeout: float, connect_timeout: float) -> None:
-        self.urls = urls
+    def __init__(self, pools: dict[str, Replicas], *, timeout: float, connect_timeout: float) -> None:
+        self.pools = pools
         # `connect` covers waiting for a pooled connection too; reading waits as long as a slow service may take.
         self._timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=connect_timeout,
                                               sock_read=timeout)
@@ -82,20 +86,32 @@ class AiohttpForwarder:
 
     async def send(self, service: str, method: str, target: str, headers: list[tuple[str, str]],
                    body: Body) -> Answer:
-        url = yarl.URL(self.urls[service] + target, encoded=True)
-        try:
-            response = await self._open().request(method, url, headers=headers, data=body, allow_redirects=False)
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise PeerUnavailable(service, "connection timed out") from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise PeerUnavailable(service, "connection refused") from exc
-        except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
-            raise PeerTimeout(service) from exc
-        except aiohttp.ClientError as exc:
-            raise PeerUnavailable(service, type(exc).__name__) from exc
+        pool = self.pools[service]
+        replica = pool.pick()
+        # At most one retry, on another replica, and only when it cannot act twice (see balancer.may_retry).
+        for last in _ATTEMPTS:
+            try:
+                response = await self._open().request(method, yarl.URL(replica.url + target, encoded=True),
+                                                      headers=headers, data=body, allow_redirects=False)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                pool.release(replica)
+                problem, unsent = balancer.failure(service, exc)
+                pool.failed(replica, problem.detail)
+                if last or not balancer.may_retry(pool, method, body, unsent=unsent):
+                    raise problem from exc
+                replica = pool.pick(avoid=replica)
+                continue
+            if response.status in balancer.DOWN_STATUSES and balancer.down_answer(pool, replica, response) \
+                    and not last and balancer.may_retry(pool, method, body, unsent=False):
+                response.release()
+                pool.release(replica)
+                replica = pool.pick(avoid=replica)
+                continue
+            break
 
         async def close() -> None:
             response.release()
+            pool.release(replica)
 
         return Answer(response.status, [(k.lower(), v) for k, v in response.raw_headers], response.content_length,
                       response.content.iter_any, response.read, close)
@@ -106,41 +122,52 @@ class AiohttpForwarder:
 
 
 class HttpxForwarder:
-    """Forwarding with httpx: over the in-process transports the tests wire, and as a comparison in the bench."""
+    """Forwarding with httpx: over the in-process transports the tests wire, and as a comparison in the bench.
+    It balances and takes failed replicas out as the aiohttp forwarder does, but retries nothing."""
 
-    def __init__(self, clients: dict[str, httpx.AsyncClient]) -> None:
+    def __init__(self, clients: dict[str, httpx.AsyncClient], pools: dict[str, Replicas]) -> None:
         self.clients = clients
+        self.pools = pools
 
     async def send(self, service: str, method: str, target: str, headers: list[tuple[str, str]],
                    body: Body) -> Answer:
-        client = self.clients[service]
+        client, pool = self.clients[service], self.pools[service]
+        replica = pool.pick()
         # Built directly, not by the client: no cookie the client may have kept from another caller's answer.
-        outgoing = httpx.Request(method, str(client.base_url).rstrip("/") + target, headers=headers, content=body)
+        outgoing = httpx.Request(method, replica.url + target, headers=headers, content=body)
         try:
             response = await client.send(outgoing, stream=True)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise PeerUnavailable(service, "connection refused") from exc
-        except httpx.TimeoutException as exc:
-            raise PeerTimeout(service) from exc
         except httpx.TransportError as exc:
-            raise PeerUnavailable(service, type(exc).__name__) from exc
+            pool.release(replica)
+            problem = (PeerUnavailable(service, "connection refused")
+                       if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                       else PeerTimeout(service) if isinstance(exc, httpx.TimeoutException)
+                       else PeerUnavailable(service, type(exc).__name__))
+            pool.failed(replica, problem.detail)
+            raise problem from exc
+
+        async def close() -> None:
+            await response.aclose()
+            pool.release(replica)
+
         length = response.headers.get("content-length")
         return Answer(response.status_code, list(response.headers.raw),
                       int(length) if length and length.isdigit() else None, response.aiter_raw, response.aread,
-                      response.aclose)
+                      close)
 
 
 class Upstreams:
     def __init__(
         self,
-        urls: dict[str, str],
+        urls: dict[str, Sequence[str]],
         *,
         timeout: float,
         connect_timeout: float,
+        probe_timeout: float = 2.0,
         transports: dict[str, httpx.AsyncBaseTransport] | None = None,
         client: UpstreamClient = "aiohttp",
     ) -> None:
-        self.urls = urls
+        self.urls = {name: list(replicas) for name, replicas in urls.items()}
         timeouts = httpx.Timeout(timeout, connect=connect_timeout)
         transports = transports or {}
 
@@ -151,14 +178,27 @@ class Upstreams:
                 return httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
             return pooled_transport()
 
-        # httpx clients for the gateway's own calls (readiness, the merged OpenAPI), where speed matters little.
-        self.clients = {name: httpx.AsyncClient(base_url=url, timeout=timeouts, transport=transport(name))
-                        for name, url in urls.items()}
+        # httpx clients for the gateway's own calls (readiness probes, the merged OpenAPI), where speed matters
+        # little; they take absolute URLs, one replica's or another's.
+        self.clients = {name: httpx.AsyncClient(base_url=replicas[0], timeout=timeouts, transport=transport(name))
+                        for name, replicas in self.urls.items()}
+
+        def probe(name: str) -> Probe:
+            async def ready(url: str) -> None:
+                response = await self.clients[name].get(f"{url}/health/ready", timeout=probe_timeout)
+                if response.status_code != 200:
+                    raise RuntimeError(f"/health/ready answered {response.status_code}")
+
+            return ready
+
+        self.pools = {name: Replicas(name, replicas, probe=probe(name)) for name, replicas in self.urls.items()}
         self.forwarder: AiohttpForwarder | HttpxForwarder = (
-            HttpxForwarder(self.clients) if transports or client != "aiohttp"
-            else AiohttpForwarder(urls, timeout=timeout, connect_timeout=connect_timeout))
+            HttpxForwarder(self.clients, self.pools) if transports or client != "aiohttp"
+            else AiohttpForwarder(self.pools, timeout=timeout, connect_timeout=connect_timeout))
 
     async def aclose(self) -> None:
+        for pool in self.pools.values():
+            await pool.aclose()
         for client in self.clients.values():
             await client.aclose()
         if isinstance(self.forwarder, AiohttpForwarder):
@@ -169,6 +209,25 @@ class Upstreams:
         if client is None:
             raise Problem(404, "Not found", f"No service named {service!r}; known: {', '.join(self.clients)}.")
         return client
+
+    async def get(self, service: str, path: str) -> httpx.Response:
+        """The gateway's own GET of `path` from a replica of `service` that is up."""
+        pool = self.pools[service]
+        replica = pool.pick()
+        try:
+            return await self.client(service).get(replica.url + path)
+        finally:
+            pool.release(replica)
+
+    async def ready(self, service: str) -> None:
+        """Probe every replica of `service` now; raises, naming each, when none is ready."""
+        pool = self.pools[service]
+        states = await pool.check_all()
+        if not pool.up():
+            raise RuntimeError("; ".join(f"{state['url']} {state['reason']}" for state in states))
+
+    def report(self) -> dict[str, list[dict[str, Any]]]:
+        return {name: pool.report() for name, pool in self.pools.items()}
 
 
 def _upstream_target(scope: Scope) -> str:

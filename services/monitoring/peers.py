@@ -26,7 +26,7 @@ def connect(kernel: KernelSettings, transports: dict[str, httpx.AsyncBaseTranspo
     """`transports` replaces the network per peer (tests pass in-process ones)."""
     transports = transports or {}
     return Peers(
-        customer=CustomerClient(kernel.url("customer"), timeout=kernel.peer_timeout_seconds,
+        customer=CustomerClient(kernel.urls("customer"), timeout=kernel.peer_timeout_seconds,
                                 transport=transports.get("customer")),
         scoring=ScoringClient(kernel, transport=transports.get("scoring")),
     )

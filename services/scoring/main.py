@@ -52,7 +52,7 @@ def create_app(
     transports = transports or {}
     database = scoring_database(kernel, settings)
     store = artifact_store(kernel)
-    customer = CustomerClient(kernel.url("customer"), timeout=kernel.peer_timeout_seconds,
+    customer = CustomerClient(kernel.urls("customer"), timeout=kernel.peer_timeout_seconds,
                               transport=transports.get("customer"))
     monitoring = MonitoringClient(kernel, transports.get("monitoring"))
     context = ScoringContext(settings, load_hash_key(settings, kernel))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -157,7 +158,7 @@ class CustomerNotFound(Problem):
 
 
 class CustomerClient(ServiceClient):
-    def __init__(self, base_url: str, *, timeout: float = 2.0, retries: int = 2,
+    def __init__(self, base_url: str | Sequence[str], *, timeout: float = 2.0, retries: int = 2,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         super().__init__("customer", base_url, timeout=timeout, retries=retries, transport=transport)
 

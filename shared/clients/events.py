@@ -14,7 +14,7 @@ EVENT_SOURCES = ("scoring", "monitoring")
 
 class EventFeedClient(ServiceClient):
     def __init__(self, service: str, kernel: KernelSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        super().__init__(service, kernel.url(service), timeout=kernel.peer_timeout_seconds, transport=transport)
+        super().__init__(service, kernel.urls(service), timeout=kernel.peer_timeout_seconds, transport=transport)
 
     async def events(self, *, after: int, limit: int, token: str) -> EventPage:
         response = await self.request("GET", "/events", token=token, params={"after": after, "limit": limit})

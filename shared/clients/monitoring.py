@@ -107,7 +107,7 @@ class MonitoringClient(ServiceClient):
     def __init__(self, kernel: KernelSettings, transport: httpx.AsyncBaseTransport | None = None, *,
                  timeout: float | None = None, retries: int = 2) -> None:
         """`timeout` defaults to the kernel's peer timeout; a caller that degrades instead may ask for less."""
-        super().__init__("monitoring", kernel.url("monitoring"), timeout=timeout or kernel.peer_timeout_seconds,
+        super().__init__("monitoring", kernel.urls("monitoring"), timeout=timeout or kernel.peer_timeout_seconds,
                          retries=retries, transport=transport)
 
     def _ok(self, response: httpx.Response) -> Any:

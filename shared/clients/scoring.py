@@ -51,7 +51,7 @@ class ScoringClient(ServiceClient):
     def __init__(self, kernel: KernelSettings, transport: httpx.AsyncBaseTransport | None = None, *,
                  timeout: float | None = None, retries: int = 2) -> None:
         """`timeout` defaults to the kernel's peer timeout; a caller that degrades instead may ask for less."""
-        super().__init__("scoring", kernel.url("scoring"), timeout=timeout or kernel.peer_timeout_seconds,
+        super().__init__("scoring", kernel.urls("scoring"), timeout=timeout or kernel.peer_timeout_seconds,
                          retries=retries, transport=transport)
 
     async def score_batch(self, rows: list[ScoreRow], *, token: str, idempotency_key: str | None = None) -> list[Score]:

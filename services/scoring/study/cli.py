@@ -45,7 +45,7 @@ def run_study_cli(args: argparse.Namespace) -> dict[str, Any]:
 
     async def extract() -> flows.Extract:
         # aiohttp sessions belong to one event loop, so the clients are made inside this one.
-        customer = CustomerClient(kernel.url("customer"), timeout=max(kernel.peer_timeout_seconds, 30.0))
+        customer = CustomerClient(kernel.urls("customer"), timeout=max(kernel.peer_timeout_seconds, 30.0))
         monitoring = MonitoringClient(kernel, timeout=max(kernel.peer_timeout_seconds, 30.0))
         try:
             return await flows.extract(customer, monitoring, as_of=args.as_of, window_months=args.window,
