@@ -1,6 +1,10 @@
 """Early warning from outside (credit-bureau, legal and financial-statement feeds) and from behaviour (account
 inflows against the borrower's own history, falling satisfaction), through the gateway."""
 
+import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import date, timedelta
 
@@ -176,3 +180,90 @@ def test_falling_satisfaction_warns_at_close_of_business_and_a_customer_service_
     with peer_down(suite, "customer"):
         down = cob(suite, date(2041, 3, 1)).json()
     assert down["status"] == "completed" and down["steps"]["contact_silence"]["status"] == "skipped"
+
+
+def _legal(customer_id, filed):
+    return f"customer_id,case_type,amount,filed_date,status\n{customer_id},lawsuit,50000.00,{filed},pending\n"
+
+
+def test_the_review_reports_precision_recall_and_lead_time_per_rule_on_a_planted_portfolio(suite, borrowers, tmp_path):
+    """Four loans of a branch of their own: A and C are never repaid and default (more than 90 days past due on
+    2033-05-12, their first instalment being due 2033-02-10); B and D repay in full. The bureau rule warns about A
+    and B on 2033-01-20, the legal rule about C and D on 2033-02-01."""
+    branch = "EWR01"
+    set_today(suite, date(2033, 1, 10))
+    a, b, c, d = (register(suite, borrowers, disbursement_date="2033-01-10", branch=branch) for _ in range(4))
+    set_today(suite, date(2033, 1, 20))
+    assert upload(suite, "bureau", BUREAU + "".join(f"{loan['customer_id']},Other Bank,4500.00,40,2033-01-19\n"
+                                                    for loan in (a, b))).json()["alerts_raised"] == 2
+    set_today(suite, date(2033, 2, 1))
+    for loan in (c, d):
+        assert upload(suite, "legal", _legal(loan["customer_id"], "2033-01-30")).json()["alerts_raised"] == 1
+    for loan in (b, d):
+        paid = suite.client.post(f"/api/monitoring/loans/{loan['id']}/repayments", json={"amount": "20000.00"},
+                                 headers={**admin(suite), "Idempotency-Key": uuid.uuid4().hex})
+        assert paid.status_code == 201, paid.text
+    cob(suite, date(2033, 5, 12))  # A and C: 91 days past due
+    window = {"since": "2033-01-01", "until": "2033-12-31", "branch": branch}
+    page = suite.client.get("/api/monitoring/rules/review", params=window, headers=role(suite, "auditor"))
+    assert page.status_code == 200, page.text
+    reviews = {r["code"]: r for r in page.json()["items"]}
+    assert {"bureau_overdue", "legal_case", "activity_drop", "dpd_over_90"} <= set(reviews)
+
+    def figures(review):
+        return {name: review[name] for name in ("defaults_from", "alerted_loans", "alerted_then_defaulted",
+                                                "default_precision", "defaulted_loans", "warned_defaults",
+                                                "default_recall", "lead_time")}
+
+    def lead(days, median=None, **ranges):
+        distribution = {"0-30": 0, "31-90": 0, "91-180": 0, "181-365": 0, "366+": 0, **ranges}
+        return {"loans": len(days), "median_days": median, "min_days": min(days, default=None),
+                "max_days": max(days, default=None), "distribution": distribution}
+
+    # Bureau: A (defaulted 112 days after 2033-01-20) and B (never); legal: C (100 days after 2033-02-01) and D.
+    assert figures(reviews["bureau_overdue"]) == {
+        "defaults_from": "history", "alerted_loans": 2, "alerted_then_defaulted": 1, "default_precision": 0.5,
+        "defaulted_loans": 2, "warned_defaults": 1, "default_recall": 0.5,
+        "lead_time": lead([112], 112.0, **{"91-180": 1})}
+    assert figures(reviews["legal_case"])["lead_time"] == lead([100], 100.0, **{"91-180": 1})
+    assert figures(reviews["legal_case"])["default_precision"] == 0.5
+    # Over 90 days past due fires on the default itself: exact, and no warning ahead.
+    assert figures(reviews["dpd_over_90"]) == {
+        "defaults_from": "history", "alerted_loans": 2, "alerted_then_defaulted": 2, "default_precision": 1.0,
+        "defaulted_loans": 2, "warned_defaults": 2, "default_recall": 1.0,
+        "lead_time": lead([0, 0], 0.0, **{"0-30": 2})}
+    assert figures(reviews["activity_drop"]) == {
+        "defaults_from": "history", "alerted_loans": 0, "alerted_then_defaulted": 0, "default_precision": None,
+        "defaulted_loans": 2, "warned_defaults": 0, "default_recall": 0.0, "lead_time": lead([])}
+    one = suite.client.get("/api/monitoring/rules/bureau_overdue/review", params=window, headers=analyst(suite))
+    assert figures(one.json()) == figures(reviews["bureau_overdue"])
+    assert_problem(suite.client.get("/api/monitoring/rules/review", headers=analyst(suite),
+                                    params={**window, "until": "2032-12-31"}), 422, "query.until")
+    assert suite.client.get("/api/monitoring/rules/review", params=window,
+                            headers=role(suite, "collector")).status_code == 403
+
+    # The same review against a ground-truth file, from the command line: A defaulted on 2033-03-01, B on
+    # 2033-07-01; C is named for its pattern only (no default); a loan not on the book is left out.
+    truth = tmp_path / "truth.jsonl"
+    truth.write_text("\n".join(json.dumps(row) for row in (
+        {"loan_id": a["id"], "defaulted_on": "2033-03-01", "pattern": "bureau"},
+        {"loan_id": b["id"], "defaulted_on": "2033-07-01"}, {"loan_id": c["id"], "pattern": "lawsuit"},
+        {"loan_id": uuid.uuid4().hex, "defaulted_on": "2033-02-01"})) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOANCRM_")}
+    env.update(LOANCRM_VAR_DIR=str(tmp_path), LOANCRM_MONITORING_DATABASE_URL=suite.kernel.database_url("monitoring"))
+    ran = subprocess.run([sys.executable, "-m", "loancrm", "rules", "review", "--since", "2033-01-01", "--until",
+                          "2033-12-31", "--branch", branch, "--rule", "bureau_overdue", "--rule", "legal_case",
+                          "--truth", str(truth)], env=env, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    by_truth = {r["code"]: r for r in json.loads(ran.stdout)}
+    assert set(by_truth) == {"bureau_overdue", "legal_case"}
+    assert figures(by_truth["bureau_overdue"]) == {
+        "defaults_from": "truth", "alerted_loans": 2, "alerted_then_defaulted": 2, "default_precision": 1.0,
+        "defaulted_loans": 2, "warned_defaults": 2, "default_recall": 1.0,
+        "lead_time": lead([40, 162], 101.0, **{"31-90": 1, "91-180": 1})}
+    assert figures(by_truth["legal_case"])["default_precision"] == 0.0
+    assert figures(by_truth["legal_case"])["default_recall"] == 0.0
+    truth.write_text('{"loan_id": "x", "defaulted_on": "someday"}\n')
+    bad = subprocess.run([sys.executable, "-m", "loancrm", "rules", "review", "--since", "2033-01-01", "--until",
+                          "2033-12-31", "--truth", str(truth)], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--truth: line 1" in bad.stderr
