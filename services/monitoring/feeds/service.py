@@ -47,14 +47,14 @@ def _parse(feed: FeedKind, text: str) -> list[tuple[int, dict[str, str]]]:
     expected = set(ROW_MODELS[feed].model_fields)
     header = set(reader.fieldnames or ())
     if missing := expected - header:
-        raise DomainError("csv", f"missing columns: {', '.join(sorted(missing))} "
+        raise DomainError("file", f"missing columns: {', '.join(sorted(missing))} "
                                  f"(expected {', '.join(sorted(expected))})")
     if unknown := header - expected:
-        raise DomainError("csv", f"unknown columns: {', '.join(sorted(unknown))}")
+        raise DomainError("file", f"unknown columns: {', '.join(sorted(unknown))}")
     rows = []
     for row in reader:
         if len(rows) == MAX_FEED_ROWS:
-            raise DomainError("csv", f"at most {MAX_FEED_ROWS:,} rows a file")
+            raise DomainError("file", f"at most {MAX_FEED_ROWS:,} rows a file")
         rows.append((reader.line_num, row))
     return rows
 
@@ -69,13 +69,13 @@ def import_feed(session: Session, feed: FeedKind, text: str, *, by: str, scope: 
     rows = _parse(feed, text)
     for line, raw in rows:
         if None in raw or any(value is None for value in raw.values()):
-            errors.append((line, "csv", "wrong number of fields on this line"))
+            errors.append((line, "line", "wrong number of fields on this line"))
             continue
         try:
             good.append((line, model.model_validate(raw)))
         except ValidationError as exc:
             first = exc.errors()[0]
-            errors.append((line, str(first["loc"][0]) if first["loc"] else "csv", first["msg"][:300]))
+            errors.append((line, str(first["loc"][0]) if first["loc"] else "line", first["msg"][:300]))
     known = set(session.execute(sa_select(Loan.customer_id).distinct().where(
         Loan.customer_id.in_({row.customer_id for _, row in good}), scope.where(Loan.branch))).scalars())
     records = []

@@ -1,6 +1,6 @@
 import hashlib
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -14,31 +14,33 @@ from services.monitoring.feeds.models import (
     FeedKind,
     FeedRowErrorRead,
 )
-from shared.errors import field_problem, problem_responses
+from shared.errors import Problem, field_problem, problem_responses
 from shared.idempotency import IdempotencyKey
 from shared.middleware import max_body
 from shared.pagination import Page, paged
 
 router = APIRouter(tags=["outside feeds"])
-_CSV_BODY = {"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}}
 
 
 def _upload(feed: FeedKind, summary: str) -> None:
     @router.post(f"/feeds/{feed.value}/imports", status_code=201, response_model=FeedImportRead, summary=summary,
-                 description=f"The body is the CSV file (UTF-8, a header line; columns in README, at most "
+                 description=f"`file`: the CSV file (UTF-8, a header line; columns in README, at most "
                              f"{MAX_FEED_ROWS:,} rows). Each row is checked on its own: a bad row is reported with "
                              "its line and field under /feeds/imports/{id}/errors and the good ones are stored; rows "
                              "already on file are counted, not stored twice. The outside rules run on the borrowers "
                              "concerned. Idempotency-Key required: a retry returns the first report.",
-                 responses=problem_responses(409, 413, 422, 428), openapi_extra=_CSV_BODY,
+                 responses=problem_responses(409, 413, 422, 428),
                  name=f"import_{feed.value}_feed")
-    @max_body(MAX_FEED_BYTES)
-    async def upload(request: Request, principal: api.Analyst, idempotency_key: IdempotencyKey) -> JSONResponse:
-        raw = await request.body()
+    @max_body(MAX_FEED_BYTES + 1024 * 1024)  # the file plus its multipart framing
+    async def upload(request: Request, principal: api.Analyst, idempotency_key: IdempotencyKey,
+                     file: UploadFile = File(...)) -> JSONResponse:
+        raw = await file.read(MAX_FEED_BYTES + 1)
+        if len(raw) > MAX_FEED_BYTES:
+            raise Problem(413, "Payload too large", f"A feed file is at most {MAX_FEED_BYTES // 2**20} MiB; split it.")
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise field_problem("body", "must be UTF-8 CSV text") from None
+            raise field_problem("body.file", "must be UTF-8 CSV text") from None
 
         def run(session):  # noqa: ANN001, ANN202
             report = service.import_feed(session, feed, text, by=principal.sub, scope=api.scope(principal),

@@ -24,8 +24,8 @@ def analyst(suite):
 
 
 def upload(suite, feed, text, headers=None, key=None):
-    return suite.client.post(f"/api/monitoring/feeds/{feed}/imports", content=text.encode(), headers={
-        **(headers or analyst(suite)), "Content-Type": "text/csv", "Idempotency-Key": key or uuid.uuid4().hex})
+    return suite.client.post(f"/api/monitoring/feeds/{feed}/imports", files={"file": (f"{feed}.csv", text, "text/csv")},
+                             headers={**(headers or analyst(suite)), "Idempotency-Key": key or uuid.uuid4().hex})
 
 
 def of_rule(suite, loan, rule):
@@ -72,8 +72,8 @@ def test_a_bureau_file_is_taken_row_by_row_once_and_warns_with_its_evidence(suit
 
 def test_a_feed_file_with_the_wrong_columns_is_refused_whole(suite):
     missing = upload(suite, "bureau", "customer_id,lender\nc1,Other Bank\n")
-    assert "days_overdue" in assert_problem(missing, 422, "body.csv")["errors"][0]["message"]
-    assert_problem(upload(suite, "legal", BUREAU), 422, "body.csv")
+    assert "days_overdue" in assert_problem(missing, 422, "body.file")["errors"][0]["message"]
+    assert_problem(upload(suite, "legal", BUREAU), 422, "body.file")
     assert_problem(suite.client.get("/api/monitoring/feeds/imports/nope", headers=analyst(suite)), 404)
 
 
