@@ -39,6 +39,8 @@ TABLES = {FeedKind.BUREAU: BureauRecord.__table__, FeedKind.LEGAL: LegalRecord._
           FeedKind.FINANCIALS: FinancialStatement.__table__}
 # The file's date column -> the stored one, where their names differ.
 RENAMED = {"reported_date": "reported_on", "filed_date": "filed_on"}
+# Customers looked up or warned on per statement: within every database's limit of bound parameters.
+CHUNK = 1000
 DATED_BY = {FeedKind.BUREAU: "reported_date", FeedKind.LEGAL: "filed_date", FeedKind.FINANCIALS: "period_end"}
 
 
@@ -76,8 +78,10 @@ def import_feed(session: Session, feed: FeedKind, text: str, *, by: str, scope: 
         except ValidationError as exc:
             first = exc.errors()[0]
             errors.append((line, str(first["loc"][0]) if first["loc"] else "line", first["msg"][:300]))
-    known = set(session.execute(sa_select(Loan.customer_id).distinct().where(
-        Loan.customer_id.in_({row.customer_id for _, row in good}), scope.where(Loan.branch))).scalars())
+    named = sorted({row.customer_id for _, row in good})
+    known = {customer for start in range(0, len(named), CHUNK) for customer in session.execute(
+        sa_select(Loan.customer_id).distinct().where(Loan.customer_id.in_(named[start:start + CHUNK]),
+                                                     scope.where(Loan.branch))).scalars()}
     records = []
     import_id = new_id()
     for line, row in good:
@@ -92,7 +96,9 @@ def import_feed(session: Session, feed: FeedKind, text: str, *, by: str, scope: 
     table = TABLES[feed]
     stored = session.execute(insert_ignoring(session, table).returning(table.c.customer_id), records).scalars().all() \
         if records else []
-    raised = warn_on_outside(session, {r["customer_id"] for r in records}, as_of)
+    concerned = sorted({r["customer_id"] for r in records})
+    raised = sum(warn_on_outside(session, concerned[start:start + CHUNK], as_of)
+                 for start in range(0, len(concerned), CHUNK))
     report = FeedImport(id=import_id, feed=feed.value, uploaded_by=by, rows=len(rows), accepted=len(stored),
                         already_on_file=len(records) - len(stored), rejected=len(errors), alerts_raised=raised)
     session.add(report)

@@ -4,7 +4,7 @@ account inflows falling against the borrower's own history, and satisfaction fal
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from statistics import median
@@ -107,7 +107,7 @@ def _nps_bound(params: Mapping[str, Any]) -> None:
         raise DomainError("params.nps_at_most", "must be an NPS score from 0 to 10")
 
 
-def _amount_at_least_zero(name: str) -> Any:
+def _amount_at_least_zero(name: str) -> Callable[[Mapping[str, Any]], None]:
     def check(params: Mapping[str, Any]) -> None:
         try:
             value = Decimal(str(params.get(name)))
