@@ -45,19 +45,24 @@ DATED_BY = {FeedKind.BUREAU: "reported_date", FeedKind.LEGAL: "filed_date", Feed
 
 
 def _parse(feed: FeedKind, text: str) -> list[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text))
-    expected = set(ROW_MODELS[feed].model_fields)
-    header = set(reader.fieldnames or ())
-    if missing := expected - header:
-        raise DomainError("file", f"missing columns: {', '.join(sorted(missing))} "
-                                 f"(expected {', '.join(sorted(expected))})")
-    if unknown := header - expected:
-        raise DomainError("file", f"unknown columns: {', '.join(sorted(unknown))}")
-    rows = []
-    for row in reader:
-        if len(rows) == MAX_FEED_ROWS:
-            raise DomainError("file", f"at most {MAX_FEED_ROWS:,} rows a file")
-        rows.append((reader.line_num, row))
+    """The data rows with their line numbers; a header that is not the feed's, or text that is not CSV at all
+    (a stray carriage return inside a field), refuses the whole file."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        expected = set(ROW_MODELS[feed].model_fields)
+        header = set(reader.fieldnames or ())
+        if missing := expected - header:
+            raise DomainError("file", f"missing columns: {', '.join(sorted(missing))} "
+                                      f"(expected {', '.join(sorted(expected))})")
+        if unknown := header - expected:
+            raise DomainError("file", f"unknown columns: {', '.join(sorted(unknown))}")
+        rows = []
+        for row in reader:
+            if len(rows) == MAX_FEED_ROWS:
+                raise DomainError("file", f"at most {MAX_FEED_ROWS:,} rows a file")
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise DomainError("file", f"line {reader.line_num}: not CSV ({exc})") from None
     return rows
 
 

@@ -74,6 +74,9 @@ def test_a_feed_file_with_the_wrong_columns_is_refused_whole(suite):
     missing = upload(suite, "bureau", "customer_id,lender\nc1,Other Bank\n")
     assert "days_overdue" in assert_problem(missing, 422, "body.file")["errors"][0]["message"]
     assert_problem(upload(suite, "legal", BUREAU), 422, "body.file")
+    # A stray carriage return ends a line, as in any CSV reader: both halves are reported, nothing fails.
+    broken = upload(suite, "bureau", BUREAU + "c1,Other\rBank,1.00,31,2031-01-01\n")
+    assert broken.status_code == 201 and (broken.json()["rows"], broken.json()["rejected"]) == (2, 2)
     assert_problem(suite.client.get("/api/monitoring/feeds/imports/nope", headers=analyst(suite)), 404)
 
 
