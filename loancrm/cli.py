@@ -126,6 +126,24 @@ def _monitoring_cob(args: argparse.Namespace) -> int:
     return 0 if report.status == "completed" else 1
 
 
+def _rules_review(args: argparse.Namespace) -> int:
+    from services.monitoring.errors import DomainError
+    from services.monitoring.rules.flows import run_review_cli
+    from shared.errors import Problem
+
+    try:
+        reviews = run_review_cli(load_settings(KernelSettings), args.since, args.until, branch=args.branch,
+                                 codes=args.rule, truth=args.truth)
+    except DomainError as exc:
+        print(f"loancrm: rules review: --{exc.field}: {exc.message}", file=sys.stderr)
+        return 2
+    except (Problem, OSError) as exc:
+        print(f"loancrm: rules review: {getattr(exc, 'detail', None) or exc}", file=sys.stderr)
+        return 2
+    _print_json([review.model_dump(mode="json") for review in reviews])
+    return 0
+
+
 def _study_relationship(args: argparse.Namespace) -> int:
     from services.scoring.study.cli import run_study_cli
     from shared.errors import Problem
@@ -584,6 +602,16 @@ def build_parser() -> argparse.ArgumentParser:
     cob.add_argument("--through", type=date.fromisoformat, metavar="YYYY-MM-DD",
                      help="catch up: close every day from --date through this one, in order")
     cob.set_defaults(func=_monitoring_cob)
+
+    rules = commands.add_parser("rules", help="early-warning rules").add_subparsers(dest="action", required=True)
+    review = rules.add_parser("review", help="per rule: precision, recall and lead time to default over a period")
+    review.add_argument("--since", required=True, type=date.fromisoformat, metavar="YYYY-MM-DD")
+    review.add_argument("--until", required=True, type=date.fromisoformat, metavar="YYYY-MM-DD")
+    review.add_argument("--branch", help="one branch only")
+    review.add_argument("--rule", action="append", metavar="CODE", help="this rule only (repeatable)")
+    review.add_argument("--truth", type=Path, metavar="FILE",
+                        help='ground truth, JSON lines {"loan_id": ..., "defaulted_on": "YYYY-MM-DD"} (README)')
+    review.set_defaults(func=_rules_review)
 
     webhooks = commands.add_parser("webhooks", help="webhook deliveries").add_subparsers(dest="action", required=True)
     webhooks.add_parser("deliver", help="relay new events and send due webhooks, once").set_defaults(

@@ -100,9 +100,14 @@ def _records(suite, token: str) -> dict[str, str]:  # noqa: ANN001
     holding = post(f"/api/customer/customers/{customer['id']}/products",
                    {"product_code": "DEP-PLUS", "opened_on": "2026-03-01"})
     rules = suite.client.get("/api/monitoring/rules", headers=headers).json()["items"]
+    imported = suite.client.post("/api/monitoring/feeds/bureau/imports", headers={**headers, **key()}, files={
+        "file": ("bureau.csv", f"customer_id,lender,amount_overdue,days_overdue,reported_date\n{customer['id']},"
+                               "Other Bank,500.00,31,2026-02-01\n", "text/csv")})
+    assert imported.status_code == 201, imported.text
     champion = suite.client.get("/api/scoring/models/champion/current", headers=headers).json()
     return {"customer_id": customer["id"], "loan_id": loan["id"], "posting_id": posting["id"],
-            "score_id": score["id"], "code": rules[0]["code"], "model_id": champion["id"], "holding_id": holding["id"]}
+            "score_id": score["id"], "code": rules[0]["code"], "model_id": champion["id"], "holding_id": holding["id"],
+            "import_id": imported.json()["id"]}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

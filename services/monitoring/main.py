@@ -14,6 +14,7 @@ from services.monitoring.db import audit, idempotency, outbox
 from services.monitoring.rules.views import router as rules_router
 from services.monitoring.delinquency.views import router as delinquency_router
 from services.monitoring.exposure.views import router as exposure_router
+from services.monitoring.feeds.views import router as feeds_router
 from services.monitoring.loans.views import router as loans_router
 from services.monitoring.outcomes.views import router as outcomes_router
 from services.monitoring.repayments.views import router as repayments_router
@@ -49,7 +50,7 @@ def create_app(
         verifier=verifier,
         routers=[outcomes_router, loans_router, repayments_router, delinquency_router, classification_router,
                  cob_router, alerts_router, rules_router, collections_router,
-                 checks_router, portfolio_router, transactions_router, approvals_router, exposure_router,
+                 checks_router, portfolio_router, transactions_router, approvals_router, exposure_router, feeds_router,
                  event_feed_router(outbox)],
         on_shutdown=[lambda: app.state.peers.aclose()],
     )

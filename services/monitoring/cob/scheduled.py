@@ -63,8 +63,8 @@ def _due_for_rescore(ctx: CobContext) -> list[str]:
 Visit = Callable[[Session, Loan], Facts | None]  # notes what COB learnt on a loan; the facts to warn on, if any
 
 
-def _visit_borrowers(ctx: CobContext, visits: Iterable[tuple[str, Visit]], kind: RuleKind) -> int:
-    """Apply each borrower's visit to their active loans, warning with `kind`'s rules; returns alerts raised."""
+def _visit_borrowers(ctx: CobContext, visits: Iterable[tuple[str, Visit]], *kinds: RuleKind) -> int:
+    """Apply each borrower's visit to their active loans, warning with these kinds' rules; returns alerts raised."""
     raised = 0
     with ctx.database.session() as session:
         for customer_id, visit in visits:
@@ -73,7 +73,7 @@ def _visit_borrowers(ctx: CobContext, visits: Iterable[tuple[str, Visit]], kind:
             for loan in loans:
                 facts = visit(session, loan)
                 if facts is not None:
-                    raised += warn(session, facts, kinds=[kind])
+                    raised += warn(session, facts, kinds=kinds)
                 session.add(loan)
         session.commit()
     return raised
@@ -117,14 +117,15 @@ def _due_for_contact_check(ctx: CobContext) -> list[str]:
 
 def _contacts_read(day: date, portrait: Portrait | None) -> Visit:
     """Note the check and the borrower's segments (portfolio figures read them); a complaint followed by silence
-    is the complaint-silence rule's."""
+    is the complaint-silence rule's, falling survey scores the satisfaction rule's."""
     def visit(session: Session, loan: Loan) -> Facts | None:
         loan.contacts_checked_on = day
         if portrait is None:
             return None
         note_segments(session, loan, portrait.value_tier, portrait.segments)
         return Facts(loan.id, loan.customer_id, day, contact={
-            "complaints_12m": portrait.complaints_12m, "days_since_last_contact": portrait.days_since_last_contact})
+            "complaints_12m": portrait.complaints_12m, "days_since_last_contact": portrait.days_since_last_contact,
+            "csat_trend": portrait.csat_trend, "nps_latest": portrait.nps_latest})
     return visit
 
 
@@ -148,7 +149,8 @@ async def contact_silence(ctx: CobContext) -> dict[str, Any]:
         except Problem as exc:
             return skipped(f"customer service: {exc.detail}") | {"customers_checked": checked}
         visits = [(c, _contacts_read(ctx.day, p)) for c, p in zip(batch, portraits, strict=True)]
-        raised += await asyncio.to_thread(_visit_borrowers, ctx, visits, RuleKind.COMPLAINT_SILENCE)
+        raised += await asyncio.to_thread(_visit_borrowers, ctx, visits, RuleKind.COMPLAINT_SILENCE,
+                                          RuleKind.SATISFACTION_FALLING)
         checked += len(batch)
     return done(customers_checked=checked, alerts_raised=raised)
 

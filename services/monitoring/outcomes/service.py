@@ -118,3 +118,21 @@ def loan_outcomes(session: Session, *, scope: Visibility, as_of: date, window_mo
     cursor = paging.encode([last_id]) if more and last_id is not None else None
     return OutcomePage(items=items, next_cursor=cursor, next=paging.link(cursor) if cursor else None,
                        excluded_already_defaulted=excluded["defaulted"], excluded_unknown_at_as_of=excluded["unknown"])
+
+
+def first_defaults(session: Session, *, scope: Visibility, until: date, branch: str | None = None,
+                   loan_ids: set[str] | None = None) -> dict[str, date]:
+    """Loan id -> the first day it was more than DEFAULT_DPD days past due on the effective history, up to `until`
+    (loans in scope, of `branch` and among `loan_ids` when given)."""
+    query = select(Loan, RiskChange).join(RiskChange, RiskChange.loan_id == Loan.id).where(
+        scope.where(Loan.branch), RiskChange.superseded_at.is_(None), RiskChange.effective_date <= until,
+        (RiskChange.dpd > DEFAULT_DPD) | (RiskChange.field == "bucket"))
+    if branch is not None:
+        query = query.where(Loan.branch == branch)
+    if loan_ids is not None:
+        query = query.where(Loan.id.in_(loan_ids))
+    found: dict[str, date] = {}
+    for loan, row in session.exec(query.order_by(RiskChange.effective_date, RiskChange.recorded_at)):
+        if loan.id not in found and _defaulted(loan, row):
+            found[loan.id] = row.effective_date
+    return found

@@ -6,7 +6,7 @@ Evaluators are pure: they read the facts of one event on one loan and return the
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -45,7 +45,9 @@ class Facts:
     score: Mapping[str, Any] | None = None  # previous_points, points, previous_grade, grade
     promise: Mapping[str, Any] | None = None  # promise_id, amount, promised_date
     feed: Feed | None = None
-    contact: Mapping[str, Any] | None = None  # complaints_12m, days_since_last_contact (from the portrait)
+    contact: Mapping[str, Any] | None = None  # complaints_12m, days_since_last_contact, csat_trend, nps_latest
+    # The borrower's records in the outside feeds: "bureau", "legal", "financials" -> rows as mappings.
+    outside: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,20 @@ VALIDATORS: dict[RuleKind, list[Callable[[Mapping[str, Any]], None]]] = {
     RuleKind.FUNDS_MOVED_ON: [_require_int("within_days", 0), _require_decimal("share", at_most=Decimal(1))],
     RuleKind.COMPLAINT_SILENCE: [_require_int("min_complaints", 1), _require_int("silent_days", 1)],
 }
+
+
+Evaluator = Callable[[Mapping[str, Any], Facts], Hit | list[Hit] | None]
+
+
+def register(kind: RuleKind, evaluator: Evaluator, validators: Iterable[Callable[[Mapping[str, Any]], None]],
+             shipped: Iterable[dict[str, Any]] = ()) -> None:
+    """Add a rule kind from its own module (see `rules/__init__.py`): its evaluator, its parameter checks and the
+    rules of that kind the bank ships with."""
+    if kind in EVALUATORS:
+        raise ValueError(f"rule kind {kind.value!r} is registered twice")
+    EVALUATORS[kind] = evaluator
+    VALIDATORS[kind] = list(validators)
+    SHIPPED_RULES.extend(shipped)
 
 
 def validate_params(kind: RuleKind, params: Mapping[str, Any]) -> None:

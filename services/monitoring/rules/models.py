@@ -31,9 +31,19 @@ class RuleKind(StrEnum):
     FUNDS_MOVED_ON = "funds_moved_on"  # params: within_days, share
     # On the customer service's contact log and complaints (its portrait):
     COMPLAINT_SILENCE = "complaint_silence"  # params: min_complaints, silent_days
+    # Registered by rules/signals.py: outside feeds (bureau, legal, financial statements), account activity against
+    # the borrower's own history, satisfaction from the customer service's surveys.
+    BUREAU_OVERDUE = "bureau_overdue"  # params: min_days_overdue, min_amount
+    LEGAL_CASE = "legal_case"  # params: min_amount
+    FINANCIALS_WEAKENING = "financials_weakening"  # params: liabilities_rise, current_ratio_below, debt_to_equity_above
+    ACTIVITY_DROP = "activity_drop"  # params: window_days, history_windows, share
+    SATISFACTION_FALLING = "satisfaction_falling"  # params: csat_drop, nps_at_most
 
 
-FEED_KINDS = (RuleKind.SALARY_STOPPED, RuleKind.SHARED_PAYER, RuleKind.CARD_CASH_OUT, RuleKind.FUNDS_MOVED_ON)
+FEED_KINDS = (RuleKind.SALARY_STOPPED, RuleKind.SHARED_PAYER, RuleKind.CARD_CASH_OUT, RuleKind.FUNDS_MOVED_ON,
+              RuleKind.ACTIVITY_DROP)
+# The rules on the outside feeds: run when a feed file is imported.
+OUTSIDE_KINDS = (RuleKind.BUREAU_OVERDUE, RuleKind.LEGAL_CASE, RuleKind.FINANCIALS_WEAKENING)
 
 
 class EarlyWarningRule(MonitoringTable, table=True):
@@ -73,9 +83,25 @@ class RuleRead(RuleWrite):
     updated_at: datetime
 
 
+class LeadTime(BaseModel):
+    """Days from a loan's first alert of the rule to its default, over the defaults the rule warned about."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "loans": 3, "median_days": 41, "min_days": 12, "max_days": 95,
+        "distribution": {"0-30": 1, "31-90": 1, "91-180": 1, "181-365": 0, "366+": 0}}]})
+
+    loans: int
+    median_days: float | None = PydanticField(description="null when the rule warned about no default")
+    min_days: int | None
+    max_days: int | None
+    distribution: dict[str, int] = PydanticField(description="How many warned defaults had a lead time in each "
+                                                             "range of days (both ends included)")
+
+
 class RuleReview(BaseModel):
     """How well a rule did: of its closed alerts, how many were real (precision); of the loans that went bad,
-    how many it warned about first (recall)."""
+    how many it warned about first (recall). Against defaults (more than 90 days past due, or the ground-truth
+    file's), the same per loan with the lead time."""
 
     code: str
     alerts: int
@@ -86,3 +112,18 @@ class RuleReview(BaseModel):
     loans_gone_bad: int
     warned_before: int
     recall: float | None = PydanticField(description="warned_before / loans_gone_bad; null when none went bad")
+    defaults_from: str = PydanticField("history", description=(
+        "`history`: a default is the first day over 90 days past due on the effective history; `truth`: the "
+        "ground-truth file's `defaulted_on`"))
+    alerted_loans: int = PydanticField(0, description=(
+        "Loans whose first alert of the rule (alerts a correction disproved left out) fell within the period"))
+    alerted_then_defaulted: int = PydanticField(0, description=(
+        "Of those, loans that defaulted on or after that first alert, by `until`"))
+    default_precision: float | None = PydanticField(None, description=(
+        "alerted_then_defaulted / alerted_loans; null when the rule alerted on no loan"))
+    defaulted_loans: int = PydanticField(0, description="Loans whose default fell within the period")
+    warned_defaults: int = PydanticField(0, description=(
+        "Of those, loans with an alert of the rule on or before the day they defaulted"))
+    default_recall: float | None = PydanticField(None, description=(
+        "warned_defaults / defaulted_loans; null when no loan defaulted"))
+    lead_time: LeadTime | None = None

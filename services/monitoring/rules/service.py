@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -15,7 +15,7 @@ from services.monitoring.db import insert_ignoring
 from services.monitoring.delinquency.models import RiskChange
 from services.monitoring.errors import DomainError
 from services.monitoring.loans.models import Loan, now
-from services.monitoring.rules import engine
+from services.monitoring.rules import engine, queries
 from services.monitoring.rules.models import EarlyWarningRule, RuleRead, RuleReview, RuleWrite
 from shared.auth.scope import Visibility
 from shared.errors import Problem
@@ -96,17 +96,35 @@ def due_date(severity: str, day: date) -> date:
     return day + timedelta(days={"high": 1, "medium": 3, "low": 7}[severity])
 
 
+def review_rules(session: Session, since: date, until: date, scope: Visibility, branch: str | None = None,
+                 truth: Mapping[str, date] | None = None, codes: Sequence[str] | None = None) -> list[RuleReview]:
+    """Every rule's review (or these rules'), by code; defaults from the history, or from `truth` when given."""
+    if until < since:
+        raise DomainError("until", "must not be before since")
+    known = [rule.code for rule in list_rules(session)]
+    if codes is not None and (unknown := set(codes) - set(known)):
+        raise Problem(404, "Not found", f"No rule {sorted(unknown)[0]!r}.")
+    codes = [code for code in known if codes is None or code in codes]
+    defaults = queries.defaults_in(session, scope=scope, until=until, branch=branch, truth=truth)
+    first = queries.first_alerts(session, codes, scope=scope, until=until, branch=branch)
+    return [_judged(session, code, since, until, scope, branch).model_copy(update={
+        **queries.against_defaults(first[code], defaults, since, until),
+        "defaults_from": "history" if truth is None else "truth"}) for code in codes]
+
+
 def review_rule(session: Session, code: str, since: date, until: date, scope: Visibility,
                 branch: str | None = None) -> RuleReview:
+    [review] = review_rules(session, since, until, scope, branch, codes=[code])
+    return review
+
+
+def _judged(session: Session, code: str, since: date, until: date, scope: Visibility,
+            branch: str | None = None) -> RuleReview:
     """Precision from how collectors closed the rule's alerts; recall against loans that became non-performing.
 
     A loan "went bad" when its class first turned substandard or worse within [since, until]; the rule warned
     about it if one of its alerts on that loan was raised on or before that day.
     """
-    if session.get(EarlyWarningRule, code) is None:
-        raise Problem(404, "Not found", f"No rule {code!r}.")
-    if until < since:
-        raise DomainError("until", "must not be before since")
     alerts = sa_select(Alert.status).where(Alert.rule == code, Alert.created_on >= since, Alert.created_on <= until,
                                            scope.where(Alert.branch))
     bad = sa_select(RiskChange.loan_id, func.min(RiskChange.effective_date)).join(

@@ -10,7 +10,7 @@ from services.monitoring.rules.models import EarlyWarningRule, RuleRead, RuleRev
 from shared.bounds import BusinessDate
 from shared.errors import problem_responses
 from shared.idempotency import OptionalIdempotencyKey
-from shared.pagination import Page, paged
+from shared.pagination import Page, page_of, paged
 
 router = APIRouter(tags=["early-warning rules"])
 
@@ -55,3 +55,17 @@ def review_rule(request: Request, code: str, since: BusinessDate, until: Busines
                 branch: str | None = None) -> RuleReview:
     with api.database(request).session() as session, api.domain_errors("query"):
         return service.review_rule(session, code, since, until, api.scope(principal), branch)
+
+
+@router.get("/rules/review", response_model=Page[RuleReview],
+            summary="Every rule's precision, recall and lead time over a period (risk analyst, auditor, admin)",
+            description="Per rule: how collectors closed its alerts, and per loan against defaults (the first day "
+                        "more than 90 days past due): precision, recall and the days from the first alert to the "
+                        "default. `loancrm rules review --truth FILE` reviews against a ground-truth file instead.",
+            responses=problem_responses(422))
+def review_rules(request: Request, since: BusinessDate, until: BusinessDate, principal: api.Reviewer,
+                 branch: str | None = None, paging: paged(100) = None) -> Page[RuleReview]:
+    with api.database(request).session() as session, api.domain_errors("query"):
+        reviews = service.review_rules(session, since, until, api.scope(principal), branch)
+        session.commit()  # the shipped rules, installed on first use
+    return page_of(reviews, paging, lambda review: (review.code,), str)

@@ -1,13 +1,13 @@
 """Every shipped early-warning rule, on facts that fire it and on facts just short of it."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 
 from services.monitoring.classification.rules import Ifrs9Stage, LoanClass, RiskState
 from services.monitoring.errors import DomainError
-from services.monitoring.rules.engine import SHIPPED_RULES, Facts, Feed, evaluate, validate_params
+from services.monitoring.rules.engine import SHIPPED_RULES, Facts, Feed, evaluate, evaluate_all, validate_params
 from services.monitoring.rules.models import RuleKind
 
 DAY = date(2026, 3, 1)
@@ -30,6 +30,32 @@ def txn(booked_on, amount, direction, kind, account="acc-1", **extra):
 
 def fed(*transactions, payers=None, disbursed_on=date(2026, 2, 20), principal="10000.00"):
     return facts(feed=Feed(tuple(transactions), payers or {}, disbursed_on, Decimal(principal)))
+
+
+def outside(**records):
+    return facts(outside=records)
+
+
+def overdue(days, amount):
+    return {"id": f"b{days}", "lender": "Other Bank", "amount_overdue": Decimal(amount), "days_overdue": days,
+            "reported_on": date(2026, 2, 27)}
+
+
+def case(status, case_type="lawsuit"):
+    return {"id": f"l-{status}", "case_type": case_type, "amount": Decimal("50000"), "filed_on": date(2026, 2, 20),
+            "status": status}
+
+
+def statement(period_end, liabilities, current_ratio="1.50", debt_to_equity="1.20"):
+    return {"period_end": period_end, "total_liabilities": Decimal(liabilities),
+            "current_ratio": Decimal(current_ratio), "debt_to_equity": Decimal(debt_to_equity),
+            "revenue": Decimal("5000000")}
+
+
+def inflows(*amounts):
+    """One transfer in per 30-day window, the last on DAY, oldest first."""
+    return [txn(DAY - timedelta(days=30 * back), amount, "credit", "transfer")
+            for back, amount in zip(range(len(amounts) - 1, -1, -1), amounts)]
 
 
 SALARIES = [txn(date(2025, 11, 10), "9000", "credit", "salary"), txn(date(2025, 12, 10), "9000", "credit", "salary")]
@@ -71,6 +97,17 @@ CASES = {
     "complaint_silence": (
         facts(contact={"complaints_12m": 1, "days_since_last_contact": 60}),
         facts(contact={"complaints_12m": 1, "days_since_last_contact": 59})),
+    "bureau_overdue": (outside(bureau=[overdue(30, "1000.00")]), outside(bureau=[overdue(29, "5000.00")])),
+    "legal_case": (outside(legal=[case("pending")]), outside(legal=[case("dismissed")])),
+    "financials_weakening": (  # liabilities up 30%, then up 29% with the ratios sound
+        outside(financials=[statement(date(2025, 6, 30), "1000000"), statement(date(2025, 12, 31), "1300000")]),
+        outside(financials=[statement(date(2025, 6, 30), "1000000"), statement(date(2025, 12, 31), "1290000")])),
+    "activity_drop": (  # six 30-day windows of 8,000 in, then under half that; then exactly half
+        fed(*inflows("8000", "8000", "8000", "8000", "8000", "8000", "3999.99")),
+        fed(*inflows("8000", "8000", "8000", "8000", "8000", "8000", "4000"))),
+    "satisfaction_falling": (
+        facts(contact={"complaints_12m": 0, "days_since_last_contact": 3, "csat_trend": -1.0, "nps_latest": 7}),
+        facts(contact={"complaints_12m": 0, "days_since_last_contact": 3, "csat_trend": -0.9, "nps_latest": 4})),
 }
 
 
@@ -149,3 +186,36 @@ def test_silence_needs_a_complaint_and_never_contacted_counts_as_silent():
                                                                  "days_since_last_contact": 400})) is None
     assert evaluate(rule["kind"], rule["params"], facts(contact={"complaints_12m": 2,
                                                                  "days_since_last_contact": None})) is not None
+
+
+def test_activity_is_judged_against_the_borrowers_own_history_only_when_the_feed_reaches_back():
+    rule = RULES["activity_drop"]
+    short = fed(*inflows("8000", "8000", "8000", "8000", "8000", "100")[1:])  # five windows: too little history
+    assert evaluate(rule["kind"], rule["params"], short) is None
+    repaid = fed(*inflows("8000", "8000", "8000", "8000", "8000", "8000", "3000"),
+                 txn(DAY, "9000", "credit", "repayment"))  # a loan repayment is no inflow of the customer's own
+    hit = evaluate(rule["kind"], rule["params"], repaid)
+    assert hit.evidence["inflows_last_window"] == "3000" and hit.evidence["median_of_history"] == "8000"
+
+
+def test_a_ratio_already_weak_is_one_alert_and_enforcement_is_high():
+    rule = RULES["financials_weakening"]
+    weak = [statement(date(2025, 6, 30), "1000000", current_ratio="0.80"),
+            statement(date(2025, 12, 31), "1000000", current_ratio="0.70")]
+    found = [h.trigger for h in evaluate_all(rule["kind"], rule["params"], outside(financials=weak))]
+    assert found == ["financials:2025-06-30"]
+    legal = RULES["legal_case"]
+    assert evaluate(legal["kind"], legal["params"], outside(legal=[case("filed", "enforcement")])).severity == "high"
+
+
+def test_outside_rules_refuse_nonsense_thresholds():
+    for kind, params, field in [
+        (RuleKind.BUREAU_OVERDUE, {"min_days_overdue": 30, "min_amount": "-1"}, "params.min_amount"),
+        (RuleKind.ACTIVITY_DROP, {"window_days": 30, "history_windows": 6, "share": "2"}, "params.share"),
+        (RuleKind.SATISFACTION_FALLING, {"csat_drop": "1.0", "nps_at_most": 11}, "params.nps_at_most"),
+        (RuleKind.FINANCIALS_WEAKENING, {"liabilities_rise": "0", "current_ratio_below": "1",
+                                         "debt_to_equity_above": "2"}, "params.liabilities_rise"),
+    ]:
+        with pytest.raises(DomainError) as exc:
+            validate_params(kind, params)
+        assert exc.value.field == field
