@@ -104,7 +104,7 @@ def _bare_read(url: str) -> float:
 
 
 def _cob(database: Database, settings: MonitoringSettings, day: date) -> tuple[float, dict]:
-    ctx = CobContext(database=database, settings=settings, day=day, peers=None, token=None)
+    ctx = CobContext(database=database, settings=settings, day=day, peers=None, credentials=None)
     with tqdm(desc=f"COB {day}", unit="chunk") as bar:
         def advance(done: int, total: int) -> None:
             bar.total = total

@@ -126,6 +126,12 @@ def _monitoring_cob(args: argparse.Namespace) -> int:
     return 0 if report.status == "completed" else 1
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from services.monitoring.cob.workers import run_worker
+
+    return run_worker(load_settings(KernelSettings), threads=args.threads)
+
+
 def _study_relationship(args: argparse.Namespace) -> int:
     from services.scoring.study.cli import run_study_cli
     from shared.errors import Problem
@@ -564,6 +570,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="catch up: close every day from --date through this one, in order")
     cob.set_defaults(func=_monitoring_cob)
 
+    worker = commands.add_parser("worker", help="age close-of-business chunks from the task queue "
+                                               "(LOANCRM_COB_BROKER_URL) until stopped")
+    worker.add_argument("--threads", type=int, default=1, help="chunks aged at once (default 1)")
+    worker.set_defaults(func=_worker)
     webhooks = commands.add_parser("webhooks", help="webhook deliveries").add_subparsers(dest="action", required=True)
     webhooks.add_parser("deliver", help="relay new events and send due webhooks, once").set_defaults(
         func=_webhooks_deliver)

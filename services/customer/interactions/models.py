@@ -31,7 +31,8 @@ RELATIONSHIP_PURPOSES = (ContactPurpose.SERVICE.value, ContactPurpose.MARKETING.
 # Roles whose every contact is collection work, whatever a body says.
 COLLECTION_ROLES = ("collector",)
 # Who may log a contact at all.
-LOGGING_ROLES = ("admin", "loan_officer", "collector", "partner")
+# "batch": COB delivering the contacts monitoring queued when the customer service was down.
+LOGGING_ROLES = ("admin", "loan_officer", "collector", "partner", "batch")
 
 
 class Interaction(CustomerTable, table=True):

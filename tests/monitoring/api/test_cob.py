@@ -81,7 +81,7 @@ def test_a_date_runs_once_and_earlier_dates_are_refused(suite, borrowers):
 def _ctx(suite, day, chunk_size=2, **extra):
     app = suite.services["monitoring"]
     settings = app.state.monitoring_settings.model_copy(update={"cob_chunk_size": chunk_size})
-    return flows.CobContext(database=app.state.database, settings=settings, day=day, peers=None, token=None, **extra)
+    return flows.CobContext(database=app.state.database, settings=settings, day=day, peers=None, credentials=None, **extra)
 
 
 def _crash(number):
