@@ -106,7 +106,7 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("customer", "POST", "/customers/{customer_id}/reveal"): Rule({ADM, OFF, COL}, "customer:read"),
     ("customer", "GET", "/customers/{customer_id}/consents"): Rule(ALL, "customer:read", obj="customer"),
     ("customer", "GET", "/customers/{customer_id}/consents/check"):
-        Rule(ALL, "customer:read", obj="customer", query="?purpose=marketing"),
+        Rule(ALL | {BAT}, "customer:read", obj="customer", query="?purpose=marketing"),
     ("customer", "POST", "/customers/{customer_id}/interactions"): Rule({ADM, OFF, COL, PAR, BAT}, "customer:write"),
     ("customer", "GET", "/customers/{customer_id}/interactions"): Rule(ALL, "customer:read", obj="customer"),
     ("customer", "GET", "/interactions"): Rule(ALL, "customer:read"),
@@ -186,7 +186,7 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("monitoring", "GET", "/whoami"): Rule(EVERYONE, None),
     ("monitoring", "POST", "/loans/schedule-preview"): Rule(STAFF, "monitoring:read"),
     ("monitoring", "POST", "/loans"): Rule({ADM, OFF}, "monitoring:write"),
-    ("monitoring", "GET", "/loans"): Rule(STAFF, "monitoring:read"),
+    ("monitoring", "GET", "/loans"): Rule(STAFF | {BAT}, "monitoring:read"),
     ("monitoring", "GET", "/loans/{loan_id}"): Rule(STAFF, "monitoring:read", obj="loan"),
     ("monitoring", "GET", "/loans/outcomes"): Rule({ADM, ANA, AUD}, "monitoring:read"),
     ("monitoring", "POST", "/loans/{loan_id}/repayments"): Rule({ADM, OFF}, "monitoring:write"),

@@ -26,8 +26,9 @@ from shared.errors import Problem, precondition_header, precondition_required
 from shared.idempotency import check_key, fingerprint
 
 Reader = Annotated[Principal, Depends(require_roles(*scoping.READ_ROLES))]
-# The portrait: read by people, and by COB's batch identity (its contact-silence check).
-PortraitReader = Annotated[Principal, Depends(require_roles(*scoping.READ_ROLES, Role.BATCH))]
+# Read by people, and by COB's batch identity: a borrower's portrait (contact silence, re-scoring) and the consent
+# re-scoring needs.
+BatchReader = Annotated[Principal, Depends(require_roles(*scoping.READ_ROLES, Role.BATCH))]
 Writer = Annotated[Principal, Depends(require_roles(*scoping.WRITE_ROLES))]
 Manager = Annotated[Principal, Depends(require_roles(*scoping.MANAGER_ROLES))]
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]

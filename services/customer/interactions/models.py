@@ -29,7 +29,7 @@ class ContactPurpose(StrEnum):
 RELATIONSHIP_PURPOSES = (ContactPurpose.SERVICE.value, ContactPurpose.MARKETING.value,
                          ContactPurpose.POST_LOAN_FOLLOW_UP.value)
 # Roles whose every contact is collection work, whatever a body says.
-COLLECTION_ROLES = ("collector",)
+COLLECTION_ROLES = ("collector", "batch")
 # Who may log a contact at all.
 # "batch": COB delivering the contacts monitoring queued when the customer service was down.
 LOGGING_ROLES = ("admin", "loan_officer", "collector", "partner", "batch")
