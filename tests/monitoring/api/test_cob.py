@@ -540,3 +540,23 @@ def test_a_far_future_run_left_from_before_the_rules_blocks_nothing_and_never_re
         with suite.database("monitoring").session() as session:
             session.delete(session.get(CobRun, date(9999, 12, 31)))
             session.commit()
+
+
+def test_a_posting_to_a_loan_whose_cob_is_behind_first_ages_it_to_the_business_date(suite, borrowers):
+    """Inline COB: a repayment to a loan last aged three days ago first ages it to today (crossing 30 days past
+    due: M2 and its alert, as that day's COB would have), then posts."""
+    set_today(suite, date(2049, 1, 10))
+    loan = register(suite, borrowers, disbursement_date="2049-01-10")  # first due 2049-02-10
+    cob(suite, date(2049, 3, 10))
+    assert state(loan_now(suite, loan["id"]))[:2] == (28, "M1")
+    set_today(suite, date(2049, 3, 13))  # the business date moved on without this loan's COB: 31 days now
+    owed = sum(Decimal(row["total"]) for row in loan["schedule"][:2])  # both instalments due by now
+    paid = suite.direct["monitoring"].post(f"/loans/{loan['id']}/repayments", json={"amount": str(owed)},
+                                           headers={**officer(suite), "Idempotency-Key": uuid.uuid4().hex})
+    assert paid.status_code == 201, paid.text
+    history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=officer(suite)).json()["items"]
+    buckets = [(h["to_value"], h["effective_date"], h["cause"]) for h in history if h["field"] == "bucket"]
+    assert buckets == [("M0", "2049-01-10", "cob_ageing"), ("M1", "2049-03-10", "cob_ageing"),
+                       ("M2", "2049-03-13", "cob_ageing"), ("M0", "2049-03-13", "repayment")]
+    assert "dpd_over_30" in {a["rule"] for a in alerts_of(suite, loan["id"])}
+    assert state(loan_now(suite, loan["id"])) == (0, "M0", "normal", 1)
