@@ -93,7 +93,7 @@ def generate_portfolio(url: str, loans: int) -> float:
     return seconds
 
 
-def _bare_read(url: str) -> float:
+def bare_read(url: str) -> float:
     def read() -> int:
         count = 0
         with psycopg.connect(_libpq(url)) as conn, conn.cursor(name="bare") as cursor:
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
                 session.commit()
             settings = MonitoringSettings(cob_chunk_size=args.chunk_size)
             generate_s = generate_portfolio(url, args.loans)
-            read_s = _bare_read(url)
+            read_s = bare_read(url)
             cob_s, report = _cob(database, settings, TODAY)
             rerun_s, _ = _cob(database, settings, TODAY)
             next_s, next_report = _cob(database, settings, TODAY + timedelta(days=1))

@@ -9,20 +9,17 @@ SQLite runs COB in-process (the embedded default), which tests/monitoring/api/te
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from bench.bench_cob import BROKER, worker_process
 from bench.bench_monitoring import TODAY, generate_portfolio
 from loancrm import migrate
 from services.monitoring.cob import flows
@@ -33,8 +30,6 @@ from tests.conftest import require_postgres
 from tests.support import throwaway_postgres_database
 
 pytestmark = pytest.mark.postgres
-BROKER = os.environ.get("LOANCRM_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
-ROOT = Path(__file__).resolve().parents[2]
 LOANS, CHUNK = 4000, 40  # 400 overdue loans: 10 chunks
 
 
@@ -91,14 +86,6 @@ def _run_cob(url: str, queue: DramatiqQueue | None) -> flows.CobReport:
         database.dispose()
 
 
-def _worker(url: str, name: str, queue: str, tmp: Path) -> subprocess.Popen:
-    env = {**os.environ, "LOANCRM_COB_BROKER_URL": BROKER, "LOANCRM_COB_QUEUE": queue,
-           "LOANCRM_MONITORING_DATABASE_URL": f"{url}?application_name={name}", "LOANCRM_VAR_DIR": str(tmp),
-           "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "loancrm", "worker"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def _waiting_worker(url: str, deadline: float) -> str:
     """The worker whose chunk waits on the test's lock: by the application name its connection carries."""
     with psycopg.connect(_libpq(url), autocommit=True) as conn:
@@ -120,7 +107,7 @@ def test_a_worker_killed_mid_chunk_leaves_the_state_of_a_one_process_run(require
 
         queue_name = f"loancrm-cob-test-{uuid.uuid4().hex[:8]}"
         queue = DramatiqQueue(CobQueueSettings(broker_url=BROKER, queue=queue_name, poll_seconds=0.1))
-        workers = {f"cob-worker-{n}": _worker(spread, f"cob-worker-{n}", queue_name, tmp_path) for n in (1, 2)}
+        workers = {f"cob-worker-{n}": worker_process(spread, queue_name, tmp_path, f"cob-worker-{n}") for n in (1, 2)}
         holder = psycopg.connect(_libpq(spread))
         try:
             # Hold one overdue loan of a middle chunk: the worker ageing it stops there, its chunk half done.
