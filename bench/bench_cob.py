@@ -27,8 +27,8 @@ from bench.common import write_result
 from loancrm import migrate
 from services.monitoring.business_day import set_business_date
 from services.monitoring.cob.flows import CobContext, run_cob
-from services.monitoring.cob.workers import CobQueueSettings, DramatiqQueue
-from services.monitoring.settings import MonitoringSettings
+from services.monitoring.cob.workers import DramatiqQueue
+from services.monitoring.settings import CobQueueSettings, MonitoringSettings
 from shared.db import Database
 from tests.support import throwaway_postgres_database
 

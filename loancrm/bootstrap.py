@@ -7,7 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import secrets
 
-from gateway.clients.service import ensure_batch_client
+from gateway.clients import service as clients
 from gateway.settings import GatewaySettings
 from gateway.tokens.service import ensure_signing_key, resolve_passphrase
 from gateway.users.service import ensure_admin
@@ -30,20 +30,21 @@ def bootstrap_gateway(kernel: KernelSettings, gateway: GatewaySettings, admin: A
         with database.session() as session:
             configured = gateway.key_passphrase.get_secret_value() if gateway.key_passphrase else None
             ensure_signing_key(session, resolve_passphrase(kernel, configured))
-            _ensure_batch_client(session, kernel)
+            ensure_batch_client(session, kernel)
+            session.commit()
             return ensure_admin(session, admin.user, admin.password.get_secret_value() if admin.password else None)
     finally:
         database.dispose()
 
 
-def _ensure_batch_client(session, kernel: KernelSettings) -> None:  # noqa: ANN001
-    """COB's own client, so close of business re-scores, checks silence and delivers contacts out of the box."""
+def ensure_batch_client(session, kernel: KernelSettings) -> tuple[str, bool]:  # noqa: ANN001
+    """COB's own client, so close of business re-scores, checks silence and delivers contacts out of the box:
+    with the configured secret, else one generated once into var_dir. Returns its id and whether it changed."""
     batch = load_settings(BatchSettings)
     secret = batch.client_secret(kernel) or generated_once(
         kernel.var_dir / BATCH_SECRET_FILE, lambda: secrets.token_urlsafe(32), allowed=kernel.generate_secrets,
         variable="LOANCRM_BATCH_CLIENT_SECRET")
-    ensure_batch_client(session, batch.batch_client_id, secret)
-    session.commit()
+    return batch.batch_client_id, clients.ensure_batch_client(session, batch.batch_client_id, secret)
 
 
 def operator_token(kernel: KernelSettings, gateway: GatewaySettings, username: str, ttl_seconds: int = 900) -> str:

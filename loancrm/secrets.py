@@ -22,6 +22,8 @@ SECRETS: dict[str, Callable[[], str]] = {
     "loancrm_customer_pii_keys": lambda: f"k1:{_key()}",
     "loancrm_customer_pii_hash_key": _key,
     "loancrm_scoring_hash_key": lambda: secrets.token_hex(32),
+    # COB's own OAuth client (`loancrm client provision-batch` registers it with this secret).
+    "loancrm_batch_client_secret": lambda: secrets.token_urlsafe(32),
 }
 
 

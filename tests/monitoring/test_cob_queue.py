@@ -23,8 +23,8 @@ from bench.bench_cob import BROKER, worker_process
 from bench.bench_monitoring import TODAY, generate_portfolio
 from loancrm import migrate
 from services.monitoring.cob import flows
-from services.monitoring.cob.workers import CobQueueSettings, DramatiqQueue
-from services.monitoring.settings import MonitoringSettings
+from services.monitoring.cob.workers import DramatiqQueue
+from services.monitoring.settings import CobQueueSettings, MonitoringSettings
 from shared.db import Database
 from tests.conftest import require_postgres
 from tests.support import throwaway_postgres_database

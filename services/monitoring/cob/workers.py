@@ -18,32 +18,14 @@ from typing import Any
 
 import dramatiq
 from dramatiq.broker import Broker
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.monitoring.cob import flows
-from services.monitoring.settings import MonitoringSettings
+from services.monitoring.settings import CobQueueSettings, MonitoringSettings
 from shared.db import Database
 from shared.settings import KernelSettings, load_settings
 
 log = logging.getLogger(__name__)
 ACTOR = "cob_age_chunk"
-
-
-class CobQueueSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LOANCRM_COB_", extra="ignore")
-
-    # amqp://guest:guest@127.0.0.1:5672/ (RabbitMQ) or redis://127.0.0.1:6379/0; unset: COB runs in-process.
-    broker_url: str | None = None
-    queue: str = Field("loancrm-cob", pattern=r"^[a-zA-Z_][a-zA-Z0-9._-]*$")
-    # How often the run looks at its chunk records while the workers age them.
-    poll_seconds: float = Field(0.5, gt=0, le=60)
-    # No chunk finished for this long: the run stops, stalled, and a resume sends the pending chunks again.
-    stall_seconds: float = Field(600.0, gt=0, le=86_400)
-    # A chunk taking longer than this is failed by the worker (and retried): far above a chunk's real time.
-    chunk_time_limit_seconds: int = Field(3600, ge=1)
-    # Retries of a chunk that failed (a database briefly gone); a worker killed mid-chunk is a redelivery, not one.
-    chunk_retries: int = Field(5, ge=0, le=100)
 
 
 def _broker(url: str) -> Broker:
