@@ -205,7 +205,9 @@ def test_the_command_line_calls_peers_as_its_batch_client_beyond_a_tokens_life(s
         gateway.gateway_settings = settings
     assert report.status == "completed", report
     steps = report.steps
-    assert steps["rescore"]["status"] == "done" and steps["rescore"]["customers_scored"] == 1, steps
+    assert steps["rescore"]["status"] == "done" and steps["rescore"]["customers_scored"] >= 1, steps
+    with suite.database("monitoring").session() as session:
+        assert session.get(Loan, loan["id"]).scored_on == date(2033, 2, 11)  # re-scored by this run
     assert steps["contact_silence"]["status"] == "done" and steps["contact_silence"]["customers_checked"] >= 1
     assert steps["contact_log_outbox"] == {"status": "done", "delivered": 1, "still_queued": 0, "last_error": None}
     [logged] = borrowers.contact_log(loan["customer_id"])
