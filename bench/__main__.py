@@ -14,6 +14,7 @@ BENCHMARKS = {
     "scoring_api": ("bench.bench_scoring_api", ["--requests", "1000"]),
     "customer": ("bench.bench_customer", ["--customers", "100000"]),
     "monitoring": ("bench.bench_monitoring", ["--loans", "200000"]),
+    "cob": ("bench.bench_cob", ["--loans", "100000"]),
     "audit": ("bench.bench_audit", ["--writes", "500"]),
 }
 

@@ -41,7 +41,8 @@ TODAY = date(2026, 6, 30)
 _GENERATE = """
 INSERT INTO loans (id, customer_id, product, principal, annual_rate, term_months, repayment_method,
                    disbursement_date, purpose, officer, branch, status, outstanding_principal, credit_balance,
-                   oldest_unpaid_due, dpd, bucket, classification, ifrs9_stage, created_by, created_at)
+                   oldest_unpaid_due, dpd, bucket, classification, ifrs9_stage, created_by, created_at, rounding,
+                   day_count)
 SELECT md5(i::text), 'cust' || (i % (%(n)s / 2 + 1)), 'personal_loan', 10000 + (i %% 90) * 1000, 0.0435, 36,
        'equal_instalment', %(today)s::date - (400 + i %% 300), 'bench', 'officer' || (i %% 50),
        'BR' || lpad((i %% 40)::text, 3, '0'), 'active', 5000 + (i %% 90) * 500, 0, due, dpd,
@@ -49,7 +50,7 @@ SELECT md5(i::text), 'cust' || (i % (%(n)s / 2 + 1)), 'personal_loan', 10000 + (
             ELSE 'M4+' END,
        CASE WHEN dpd = 0 THEN 'normal' WHEN dpd <= 90 THEN 'special_mention' WHEN dpd <= 270 THEN 'substandard'
             WHEN dpd <= 360 THEN 'doubtful' ELSE 'loss' END,
-       CASE WHEN dpd > 90 THEN 3 WHEN dpd > 0 THEN 2 ELSE 1 END, 'bench', now()
+       CASE WHEN dpd > 90 THEN 3 WHEN dpd > 0 THEN 2 ELSE 1 END, 'bench', now(), 'half_up', 'actual/360'
 FROM (SELECT i, due, GREATEST(0, (%(today)s::date - 1) - due) AS dpd
       FROM (SELECT i, CASE WHEN i %% 10 = 0 THEN %(today)s::date - (1 + i %% 400)
                            ELSE %(today)s::date + (1 + i %% 28) END AS due
@@ -77,7 +78,9 @@ def _timed(action) -> tuple[float, object]:  # noqa: ANN001
     return time.perf_counter() - started, result
 
 
-def _generate(url: str, loans: int) -> float:
+def generate_portfolio(url: str, loans: int) -> float:
+    """Yesterday's state of `loans` loans in the monitoring database at `url` (its schema migrated); returns the
+    seconds the loans took to insert."""
     def sql(template: str) -> str:
         return template.replace("%(n)s", str(loans)).replace("%(today)s", f"'{TODAY.isoformat()}'").replace("%%", "%")
 
@@ -90,7 +93,7 @@ def _generate(url: str, loans: int) -> float:
     return seconds
 
 
-def _bare_read(url: str) -> float:
+def bare_read(url: str) -> float:
     def read() -> int:
         count = 0
         with psycopg.connect(_libpq(url)) as conn, conn.cursor(name="bare") as cursor:
@@ -104,7 +107,7 @@ def _bare_read(url: str) -> float:
 
 
 def _cob(database: Database, settings: MonitoringSettings, day: date) -> tuple[float, dict]:
-    ctx = CobContext(database=database, settings=settings, day=day, peers=None, token=None)
+    ctx = CobContext(database=database, settings=settings, day=day, peers=None, credentials=None)
     with tqdm(desc=f"COB {day}", unit="chunk") as bar:
         def advance(done: int, total: int) -> None:
             bar.total = total
@@ -167,8 +170,8 @@ def main(argv: list[str] | None = None) -> dict:
                 set_business_date(session, TODAY - timedelta(days=1))
                 session.commit()
             settings = MonitoringSettings(cob_chunk_size=args.chunk_size)
-            generate_s = _generate(url, args.loans)
-            read_s = _bare_read(url)
+            generate_s = generate_portfolio(url, args.loans)
+            read_s = bare_read(url)
             cob_s, report = _cob(database, settings, TODAY)
             rerun_s, _ = _cob(database, settings, TODAY)
             next_s, next_report = _cob(database, settings, TODAY + timedelta(days=1))

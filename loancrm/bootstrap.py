@@ -1,15 +1,19 @@
-"""First-start work of `loancrm up`: the admin user and the gateway's signing key."""
+"""First-start work of `loancrm up`: the admin user, the gateway's signing key and COB's batch client."""
 
 from __future__ import annotations
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+import secrets
+
+from gateway.clients import service as clients
 from gateway.settings import GatewaySettings
 from gateway.tokens.service import ensure_signing_key, resolve_passphrase
 from gateway.users.service import ensure_admin
 from shared.db import Database
-from shared.settings import KernelSettings
+from shared.files import generated_once
+from shared.settings import BATCH_SECRET_FILE, BatchSettings, KernelSettings, load_settings
 
 
 class AdminSettings(BaseSettings):
@@ -26,9 +30,21 @@ def bootstrap_gateway(kernel: KernelSettings, gateway: GatewaySettings, admin: A
         with database.session() as session:
             configured = gateway.key_passphrase.get_secret_value() if gateway.key_passphrase else None
             ensure_signing_key(session, resolve_passphrase(kernel, configured))
+            ensure_batch_client(session, kernel)
+            session.commit()
             return ensure_admin(session, admin.user, admin.password.get_secret_value() if admin.password else None)
     finally:
         database.dispose()
+
+
+def ensure_batch_client(session, kernel: KernelSettings) -> tuple[str, bool]:  # noqa: ANN001
+    """COB's own client, so close of business re-scores, checks silence and delivers contacts out of the box:
+    with the configured secret, else one generated once into var_dir. Returns its id and whether it changed."""
+    batch = load_settings(BatchSettings)
+    secret = batch.client_secret(kernel) or generated_once(
+        kernel.var_dir / BATCH_SECRET_FILE, lambda: secrets.token_urlsafe(32), allowed=kernel.generate_secrets,
+        variable="LOANCRM_BATCH_CLIENT_SECRET")
+    return batch.batch_client_id, clients.ensure_batch_client(session, batch.batch_client_id, secret)
 
 
 def operator_token(kernel: KernelSettings, gateway: GatewaySettings, username: str, ttl_seconds: int = 900) -> str:

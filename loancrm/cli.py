@@ -22,10 +22,10 @@ from shared.settings import SERVICES, BatchSettings, KernelSettings, SettingsErr
 def _check_service_settings() -> None:
     """Read every service's own settings now, so a bad value stops start-up with one line, not a traceback."""
     from services.customer.settings import CustomerSettings
-    from services.monitoring.settings import MonitoringSettings
+    from services.monitoring.settings import CobQueueSettings, MonitoringSettings
     from services.scoring.settings import ScoringSettings
 
-    for cls in (CustomerSettings, ScoringSettings, MonitoringSettings, BatchSettings):
+    for cls in (CustomerSettings, ScoringSettings, MonitoringSettings, CobQueueSettings, BatchSettings):
         load_settings(cls)
 
 
@@ -142,6 +142,12 @@ def _rules_review(args: argparse.Namespace) -> int:
         return 2
     _print_json([review.model_dump(mode="json") for review in reviews])
     return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from services.monitoring.cob.workers import run_worker
+
+    return run_worker(load_settings(KernelSettings), threads=args.threads)
 
 
 def _study_relationship(args: argparse.Namespace) -> int:
@@ -412,6 +418,16 @@ def _client_enable(args: argparse.Namespace) -> int:
         session, args.client_id, actor="cli")))
 
 
+def _client_provision_batch(_args: argparse.Namespace) -> int:
+    from loancrm.bootstrap import ensure_batch_client
+
+    def act(session, kernel):  # noqa: ANN001, ANN202
+        client_id, changed = ensure_batch_client(session, kernel)
+        return f"batch client {client_id}: {'provisioned' if changed else 'already provisioned'}"
+
+    return _user_command(act)
+
+
 def _keys_list(_args: argparse.Namespace) -> int:
     from gateway.tokens.service import key_states
 
@@ -543,6 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(func=_client_create)
     client.add_parser("list", help="clients with their status, role, scopes and limit").set_defaults(
         func=_client_list)
+    client.add_parser("provision-batch", help="register COB's own client with LOANCRM_BATCH_CLIENT_SECRET (what "
+                                              "`loancrm up` does at first start)").set_defaults(
+        func=_client_provision_batch)
     for name, func, text in (("rotate-secret", _client_rotate_secret,
                               "print a new secret; the old one and its tokens stop working"),
                              ("disable", _client_disable, "disable a client; its tokens stop working"),
@@ -613,6 +632,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help='ground truth, JSON lines {"loan_id": ..., "defaulted_on": "YYYY-MM-DD"} (README)')
     review.set_defaults(func=_rules_review)
 
+    worker = commands.add_parser("worker", help="age close-of-business chunks from the task queue "
+                                               "(LOANCRM_COB_BROKER_URL) until stopped")
+    worker.add_argument("--threads", type=int, default=1, help="chunks aged at once (default 1)")
+    worker.set_defaults(func=_worker)
     webhooks = commands.add_parser("webhooks", help="webhook deliveries").add_subparsers(dest="action", required=True)
     webhooks.add_parser("deliver", help="relay new events and send due webhooks, once").set_defaults(
         func=_webhooks_deliver)

@@ -24,6 +24,8 @@ SECRETS: dict[str, Callable[[], str]] = {
     "loancrm_scoring_hash_key": lambda: secrets.token_hex(32),
     # The first admin's password, read by `loancrm migrate --bootstrap`; change it after the first sign-in.
     "loancrm_admin_password": lambda: secrets.token_urlsafe(18),
+    # COB's own OAuth client (`loancrm client provision-batch` registers it with this secret).
+    "loancrm_batch_client_secret": lambda: secrets.token_urlsafe(32),
 }
 
 

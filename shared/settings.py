@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -19,6 +19,8 @@ from sqlalchemy.exc import ArgumentError
 SERVICES = ("gateway", "customer", "scoring", "monitoring")
 # The folder of secret files (one per variable) that load_settings reads besides the environment.
 SECRETS_DIR_VARIABLE = "LOANCRM_SECRETS_DIR"
+# Where `loancrm up` keeps the batch client's secret when none is configured (0600, like the other generated keys).
+BATCH_SECRET_FILE = "batch_client_secret"
 
 
 
@@ -38,11 +40,22 @@ def _check_database_url(value: str) -> str:
 
 
 class BatchSettings(BaseSettings):
-    """The token a batch run without a signed-in user presents to peers (`LOANCRM_API_TOKEN`)."""
+    """Who batch runs call peers as. COB: its own OAuth client (`LOANCRM_BATCH_CLIENT_ID`, secret from
+    `LOANCRM_BATCH_CLIENT_SECRET` or the file `loancrm_batch_client_secret` in LOANCRM_SECRETS_DIR, else the one
+    `loancrm up` generated into var_dir); the study of the book still takes a user's `LOANCRM_API_TOKEN`."""
 
     model_config = SettingsConfigDict(env_prefix="LOANCRM_", extra="ignore")
 
     api_token: str | None = None
+    batch_client_id: str = "loancrm-batch"
+    batch_client_secret: SecretStr | None = None
+
+    def client_secret(self, kernel: KernelSettings) -> str | None:
+        """The configured secret, else the one generated at first start (None before any)."""
+        if self.batch_client_secret is not None:
+            return self.batch_client_secret.get_secret_value()
+        generated = kernel.var_dir / BATCH_SECRET_FILE
+        return generated.read_text().strip() if generated.exists() else None
 
 
 class KernelSettings(BaseSettings):

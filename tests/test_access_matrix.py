@@ -28,7 +28,8 @@ from tests.support import ADMIN_PASSWORD, PASSWORD
 ADM, OFF, ANA, COL, AUD, PAR, CC, SYS = (Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.COLLECTOR,
                                          Role.AUDITOR, Role.PARTNER, Role.CREDIT_COMMITTEE, Role.SYSTEM)
 EVERYONE = set(Role)
-ALL = EVERYONE - {SYS}  # every person; the system identity reads event feeds only
+BAT = Role.BATCH
+ALL = EVERYONE - {SYS, BAT}  # every person; the system identity reads event feeds only, the batch what COB needs
 STAFF = {ADM, OFF, ANA, COL, AUD}
 
 
@@ -105,8 +106,8 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("customer", "POST", "/customers/{customer_id}/reveal"): Rule({ADM, OFF, COL}, "customer:read"),
     ("customer", "GET", "/customers/{customer_id}/consents"): Rule(ALL, "customer:read", obj="customer"),
     ("customer", "GET", "/customers/{customer_id}/consents/check"):
-        Rule(ALL, "customer:read", obj="customer", query="?purpose=marketing"),
-    ("customer", "POST", "/customers/{customer_id}/interactions"): Rule({ADM, OFF, COL, PAR}, "customer:write"),
+        Rule(ALL | {BAT}, "customer:read", obj="customer", query="?purpose=marketing"),
+    ("customer", "POST", "/customers/{customer_id}/interactions"): Rule({ADM, OFF, COL, PAR, BAT}, "customer:write"),
     ("customer", "GET", "/customers/{customer_id}/interactions"): Rule(ALL, "customer:read", obj="customer"),
     ("customer", "GET", "/interactions"): Rule(ALL, "customer:read"),
     ("customer", "POST", "/customers/{customer_id}/complaints"): Rule({ADM, OFF, PAR}, "customer:write"),
@@ -119,7 +120,7 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("customer", "GET", "/satisfaction/trend"): Rule(ALL, "customer:read"),
     ("customer", "GET", "/tasks"): Rule(ALL, "customer:read"),
     ("customer", "POST", "/tasks/{task_id}/completion"): Rule({ADM, OFF, PAR}, "customer:write"),
-    ("customer", "GET", "/customers/{customer_id}/portrait"): Rule(ALL, "customer:read", obj="customer"),
+    ("customer", "GET", "/customers/{customer_id}/portrait"): Rule(ALL | {BAT}, "customer:read", obj="customer"),
     ("customer", "GET", "/segments"): Rule({ADM, OFF}, "customer:read"),
     ("customer", "GET", "/segments/{segment}/members"): Rule({ADM, OFF}, "customer:read"),
     ("customer", "GET", "/clusters"): Rule(ALL, "customer:read"),
@@ -165,9 +166,9 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("scoring", "POST", "/models/champion/rollback"): Rule({ADM, ANA}, "scoring:models"),
     ("scoring", "GET", "/models/champion/current"): Rule({ADM, OFF, ANA, AUD}, "scoring:read"),
     ("scoring", "POST", "/scores"): Rule({ADM, OFF, ANA, PAR}, "scoring:write"),
-    ("scoring", "POST", "/scores:batch"): Rule({ADM, OFF, ANA, PAR}, "scoring:write"),
+    ("scoring", "POST", "/scores:batch"): Rule({ADM, OFF, ANA, PAR, BAT}, "scoring:write"),
     ("scoring", "GET", "/scores/{score_id}"): Rule({ADM, OFF, ANA, AUD, PAR}, "scoring:read"),
-    ("scoring", "GET", "/scores"): Rule({ADM, OFF, ANA, AUD, PAR}, "scoring:read"),
+    ("scoring", "GET", "/scores"): Rule({ADM, OFF, ANA, AUD, PAR, BAT}, "scoring:read"),
     ("scoring", "GET", "/stability"): Rule({ADM, ANA, AUD}, "scoring:read"),
     ("scoring", "POST", "/studies/relationship"): Rule({ADM, ANA}, "scoring:write"),
     ("scoring", "GET", "/studies/relationship/{study_id}"): Rule({ADM, ANA, AUD}, "scoring:read"),
@@ -185,7 +186,7 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("monitoring", "GET", "/whoami"): Rule(EVERYONE, None),
     ("monitoring", "POST", "/loans/schedule-preview"): Rule(STAFF, "monitoring:read"),
     ("monitoring", "POST", "/loans"): Rule({ADM, OFF}, "monitoring:write"),
-    ("monitoring", "GET", "/loans"): Rule(STAFF, "monitoring:read"),
+    ("monitoring", "GET", "/loans"): Rule(STAFF | {BAT}, "monitoring:read"),
     ("monitoring", "GET", "/loans/{loan_id}"): Rule(STAFF, "monitoring:read", obj="loan"),
     ("monitoring", "GET", "/loans/outcomes"): Rule({ADM, ANA, AUD}, "monitoring:read"),
     ("monitoring", "POST", "/loans/{loan_id}/repayments"): Rule({ADM, OFF}, "monitoring:write"),
@@ -228,7 +229,7 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("monitoring", "GET", "/loans/{loan_id}/collection-actions"): Rule(STAFF, "monitoring:read", obj="loan"),
     ("monitoring", "GET", "/collections/queue"): Rule({ADM, OFF, COL}, "monitoring:read"),
     ("monitoring", "GET", "/collections/queue/{item_id}"): Rule({ADM, OFF, COL}, "monitoring:read"),
-    ("monitoring", "GET", "/customers/{customer_id}/risk"): Rule(STAFF, "monitoring:read"),
+    ("monitoring", "GET", "/customers/{customer_id}/risk"): Rule(STAFF | {BAT}, "monitoring:read"),
     ("monitoring", "GET", "/checks"): Rule(STAFF, "monitoring:read"),
     ("monitoring", "POST", "/checks/{check_id}/complete"): Rule({ADM, OFF}, "monitoring:write"),
     ("monitoring", "GET", "/portfolio/figures"): Rule(STAFF, "monitoring:read"),

@@ -7,7 +7,7 @@ import yaml
 
 from gateway.settings import GatewaySettings
 from loancrm.bootstrap import AdminSettings
-from shared.settings import SECRETS_DIR_VARIABLE, SERVICES, KernelSettings
+from shared.settings import SECRETS_DIR_VARIABLE, SERVICES, BatchSettings, KernelSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -15,7 +15,7 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 def _known_variables() -> set[str]:
     known = {SECRETS_DIR_VARIABLE}
-    for cls in (KernelSettings, GatewaySettings, AdminSettings, *_service_settings()):
+    for cls in (KernelSettings, GatewaySettings, AdminSettings, BatchSettings, *_service_settings()):
         prefix = cls.model_config["env_prefix"]
         known |= {(prefix + name).upper() for name in cls.model_fields}
     return known
@@ -116,7 +116,7 @@ def test_no_container_generates_a_key_and_each_gets_the_keys_its_service_reads()
 
     needs = {"gateway": {"loancrm_gateway_key_passphrase"},
              "customer": {"loancrm_customer_pii_keys", "loancrm_customer_pii_hash_key"},
-             "scoring": {"loancrm_scoring_hash_key"}, "monitoring": set(),
+             "scoring": {"loancrm_scoring_hash_key"}, "monitoring": {"loancrm_batch_client_secret"},
              # The one-shot step that makes the signing key and the first admin.
              "migrate": {"loancrm_gateway_key_passphrase", "loancrm_admin_password"}}
     assert set().union(*needs.values()) == set(SECRETS)
@@ -156,3 +156,23 @@ def test_what_a_service_keeps_on_disk_outlives_its_container():
             source = mount.split(":")[0]
             # A named volume is declared (else compose refuses it); anything else is a file of the repo, read-only.
             assert source in COMPOSE["volumes"] or (source.startswith("./") and mount.endswith(":ro")), (name, mount)
+
+
+def test_cob_workers_take_chunks_from_the_broker_on_the_monitoring_database():
+    from services.monitoring.settings import CobQueueSettings
+
+    services = COMPOSE["services"]
+    worker, monitoring = services["worker"], services["monitoring"]
+    assert worker["command"] == ["loancrm", "worker"]
+    assert worker["image"] == monitoring["image"] and worker["restart"] == "unless-stopped"
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert worker["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    assert "ports" not in worker and "healthcheck" in services["rabbitmq"]
+    # The run that sends the chunks and the workers that age them share the broker, the queue and the database.
+    for variable in ("LOANCRM_COB_BROKER_URL", "LOANCRM_MONITORING_DATABASE_URL"):
+        assert worker["environment"][variable] == monitoring["environment"][variable]
+    broker = worker["environment"]["LOANCRM_COB_BROKER_URL"]
+    assert broker.startswith("amqp://") and "@rabbitmq:5672/" in broker and "${RABBITMQ_PASSWORD" in broker
+    settings = CobQueueSettings(broker_url=broker)
+    assert worker["environment"].get("LOANCRM_COB_QUEUE", settings.queue) == settings.queue
+    assert any(m.endswith(":/var/lib/rabbitmq") for m in services["rabbitmq"]["volumes"])

@@ -85,10 +85,10 @@ def test_the_embedded_default_still_generates_each_key_once(tmp_path):
 def test_generating_secrets_never_replaces_an_existing_key(tmp_path):
     folder = tmp_path / "secrets"
     made = _generate(folder)
-    assert made.returncode == 0 and made.stdout.count("created") == 5
+    assert made.returncode == 0 and made.stdout.count("created") == 6
     before = {p.name: p.read_text() for p in folder.iterdir()}
     again = _generate(folder)
-    assert again.returncode == 0 and again.stdout.count("kept") == 5
+    assert again.returncode == 0 and again.stdout.count("kept") == 6
     assert {p.name: p.read_text() for p in folder.iterdir()} == before
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in folder.iterdir())

@@ -126,3 +126,24 @@ def authenticate_client(session: Session, client_id: str, secret: str) -> OAuthC
     except (VerificationError, InvalidHashError):
         return None
     return client if client is not None and client.active else None
+
+
+def ensure_batch_client(session: Session, client_id: str, secret: str) -> bool:
+    """The suite's own batch identity (role batch, every scope of it) with `secret`: created on first start, its
+    secret set again when the configured one changed (its old tokens revoked with the old session id). Returns
+    whether anything changed."""
+    client = session.exec(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
+    if client is None:
+        session.add(OAuthClient(client_id=client_id, name="LoanCRM close of business", role=Role.BATCH.value,
+                                secret_hash=_hasher.hash(secret), scopes=sorted(ROLE_SCOPES[Role.BATCH]),
+                                created_by="loancrm up"))
+        return True
+    try:
+        _hasher.verify(client.secret_hash, secret)
+        return False
+    except (VerificationError, InvalidHashError):
+        client.secret_hash, client.secret_rotated_at = _hasher.hash(secret), datetime.now(UTC)
+        client.session_id = new_session_id()
+        _touch(client, "loancrm up")
+        session.add(client)
+        return True

@@ -10,7 +10,8 @@ from shared.auth.roles import Role
 from shared.auth.scope import visibility
 from shared.auth.tokens import Principal
 
-READ_ROLES = tuple(Role)
+# Every person; the batch identity reads portraits only (services/customer/portrait/views.py).
+READ_ROLES = tuple(r for r in Role if r is not Role.BATCH)
 WRITE_ROLES = (Role.ADMIN, Role.LOAN_OFFICER, Role.PARTNER)
 MANAGER_ROLES = (Role.ADMIN, Role.LOAN_OFFICER)
 AUDIT_ROLES = (Role.ADMIN, Role.AUDITOR)

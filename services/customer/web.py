@@ -26,6 +26,9 @@ from shared.errors import Problem, precondition_header, precondition_required
 from shared.idempotency import Outcome, answer_once
 
 Reader = Annotated[Principal, Depends(require_roles(*scoping.READ_ROLES))]
+# Read by people, and by COB's batch identity: a borrower's portrait (contact silence, re-scoring) and the consent
+# re-scoring needs.
+BatchReader = Annotated[Principal, Depends(require_roles(*scoping.READ_ROLES, Role.BATCH))]
 Writer = Annotated[Principal, Depends(require_roles(*scoping.WRITE_ROLES))]
 Manager = Annotated[Principal, Depends(require_roles(*scoping.MANAGER_ROLES))]
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]

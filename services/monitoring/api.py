@@ -23,6 +23,9 @@ from shared.idempotency import Outcome, check_key, fingerprint
 
 READERS = (Role.ADMIN, Role.AUDITOR, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.COLLECTOR)
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
+# A borrower's loans and risk, which the customer service reads for a portrait (COB's batch identity among its
+# callers).
+BatchReader = Annotated[Principal, Depends(require_roles(*READERS, Role.BATCH))]
 OFFICERS = (Role.ADMIN, Role.LOAN_OFFICER)
 Officer = Annotated[Principal, Depends(require_roles(*OFFICERS))]
 Collector = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.COLLECTOR, Role.LOAN_OFFICER))]

@@ -85,3 +85,19 @@ class MonitoringSettings(BaseSettings):
         if self.ifrs9_stage2_dpd >= self.ifrs9_stage3_dpd:
             raise ValueError("ifrs9_stage2_dpd must be below ifrs9_stage3_dpd")
         return self
+
+
+class CobQueueSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOANCRM_COB_", extra="ignore")
+
+    # amqp://guest:guest@127.0.0.1:5672/ (RabbitMQ) or redis://127.0.0.1:6379/0; unset: COB runs in-process.
+    broker_url: str | None = None
+    queue: str = Field("loancrm-cob", pattern=r"^[a-zA-Z_][a-zA-Z0-9._-]*$")
+    # How often the run looks at its chunk records while the workers age them.
+    poll_seconds: float = Field(0.5, gt=0, le=60)
+    # No chunk finished for this long: the run stops, stalled, and a resume sends the pending chunks again.
+    stall_seconds: float = Field(600.0, gt=0, le=86_400)
+    # A chunk taking longer than this is failed by the worker (and retried): far above a chunk's real time.
+    chunk_time_limit_seconds: int = Field(3600, ge=1)
+    # Retries of a chunk that failed (a database briefly gone); a worker killed mid-chunk is a redelivery, not one.
+    chunk_retries: int = Field(5, ge=0, le=100)

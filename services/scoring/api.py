@@ -22,6 +22,12 @@ from shared.db import Database
 Scorer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.PARTNER))]
 ScoreReader = Annotated[Principal, Depends(require_roles(
     Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.AUDITOR, Role.PARTNER))]
+# A borrower's latest scores, which the customer service reads for a portrait (COB's batch identity among its callers).
+ScoreLister = Annotated[Principal, Depends(require_roles(
+    Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.AUDITOR, Role.PARTNER, Role.BATCH))]
+# COB's re-scoring of borrowers by id.
+BatchScorer = Annotated[Principal, Depends(require_roles(
+    Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.PARTNER, Role.BATCH))]
 ModelReader = Annotated[Principal, Depends(require_roles(
     Role.ADMIN, Role.RISK_ANALYST, Role.AUDITOR, Role.LOAN_OFFICER))]
 ModelManager = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.RISK_ANALYST))]

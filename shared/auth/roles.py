@@ -11,6 +11,9 @@ class Role(StrEnum):
     CREDIT_COMMITTEE = "credit_committee"  # the higher authority: approvals above the policy's committee threshold
     # Not a person: the gateway's webhook relay reading the services' event feeds (`events:read`, nothing else).
     SYSTEM = "system"
+    # Not a person: close of business's own OAuth client (provisioned by `loancrm up`), re-scoring borrowers,
+    # reading their portraits and delivering queued contact-log entries; allowed on those routes only.
+    BATCH = "batch"
 
 
 # What each role may ask for in a token's `scope` (by default it gets the union over its roles). A scope only
@@ -38,6 +41,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.PARTNER: frozenset({"customer:read", "customer:write", "scoring:read", "scoring:write"}) | _WEBHOOKS,
     Role.CREDIT_COMMITTEE: frozenset({"customer:read", "scoring:read", "scoring:write", "monitoring:read"}) | _WEBHOOKS,
     Role.SYSTEM: frozenset({"events:read"}),
+    Role.BATCH: frozenset({"customer:read", "customer:write", "scoring:read", "scoring:write", "monitoring:read"}),
 }
 
 

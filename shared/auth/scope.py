@@ -21,7 +21,8 @@ from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 
 # SYSTEM holds `events:read` only: it reads every branch's event feed, for the webhook relay to filter per subscriber.
-SEE_EVERY_BRANCH = (Role.ADMIN, Role.AUDITOR, Role.RISK_ANALYST, Role.COLLECTOR, Role.CREDIT_COMMITTEE, Role.SYSTEM)
+SEE_EVERY_BRANCH = (Role.ADMIN, Role.AUDITOR, Role.RISK_ANALYST, Role.COLLECTOR, Role.CREDIT_COMMITTEE, Role.SYSTEM,
+                    Role.BATCH)
 
 
 @dataclass(frozen=True)

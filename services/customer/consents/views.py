@@ -8,7 +8,7 @@ from services.customer.consents import service
 from services.customer.consents.models import ConsentCheck, ConsentGrant, ConsentRead, ConsentSummary, \
     ConsentWithdrawal, Purpose
 from services.customer.customers.service import get_changeable, get_visible
-from services.customer.web import Reader, Writer, act_once, create_once, database
+from services.customer.web import BatchReader, Reader, Writer, act_once, create_once, database
 from shared.errors import problem_responses
 from shared.idempotency import IdempotencyKey, OptionalIdempotencyKey
 
@@ -53,7 +53,7 @@ def consent_summary(request: Request, customer_id: str, principal: Reader) -> Co
             description="The contract other services call before a credit-bureau query, marketing or sharing "
                         "data with a partner. `allowed` is false when no consent is in force.",
             responses=problem_responses(404, 422))
-def check_consent(request: Request, customer_id: str, purpose: Purpose, principal: Reader) -> ConsentCheck:
+def check_consent(request: Request, customer_id: str, purpose: Purpose, principal: BatchReader) -> ConsentCheck:
     with database(request).session() as session:
         get_visible(session, principal, customer_id)
         return service.check(session, customer_id, purpose)

@@ -29,9 +29,10 @@ class ContactPurpose(StrEnum):
 RELATIONSHIP_PURPOSES = (ContactPurpose.SERVICE.value, ContactPurpose.MARKETING.value,
                          ContactPurpose.POST_LOAN_FOLLOW_UP.value)
 # Roles whose every contact is collection work, whatever a body says.
-COLLECTION_ROLES = ("collector",)
+COLLECTION_ROLES = ("collector", "batch")
 # Who may log a contact at all.
-LOGGING_ROLES = ("admin", "loan_officer", "collector", "partner")
+# "batch": COB delivering the contacts monitoring queued when the customer service was down.
+LOGGING_ROLES = ("admin", "loan_officer", "collector", "partner", "batch")
 
 
 class Interaction(CustomerTable, table=True):

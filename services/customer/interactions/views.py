@@ -32,7 +32,8 @@ ContactLogger = Annotated[Principal, Depends(require_roles(*LOGGING_ROLES))]
 def log_interaction(request: Request, customer_id: str, command: InteractionCreate, principal: ContactLogger,
                     idempotency_key: IdempotencyKey) -> JSONResponse:
     def run(session: Session) -> InteractionRead:
-        if principal.has_role(Role.COLLECTOR, Role.ADMIN):
+        # Collectors and COB's batch (delivering collectors' queued contacts) work on any borrower's loan.
+        if principal.has_role(Role.COLLECTOR, Role.ADMIN, Role.BATCH):
             customer = get_visible(session, principal, customer_id)
         else:
             customer = get_changeable(session, principal, customer_id, active=False)

@@ -13,7 +13,7 @@ from services.customer.customers.service import get_visible
 from services.customer.overview.sections import Unavailable, or_unavailable
 from services.customer.portrait import service
 from services.customer.portrait.models import ClusterProfile, PortraitRead, Segment, SegmentMember
-from services.customer.web import Manager, Reader, database
+from services.customer.web import Manager, BatchReader, Reader, database
 from shared.pagination import Page, keyset, paged
 from shared.auth.dependencies import bearer_token
 from shared.auth.tokens import Principal
@@ -61,7 +61,7 @@ def computed_portrait(request: Request, principal: Principal, customer_id: str, 
                         "delinquency and class (GET /customers/{id}/risk there). "
                         "Rules: services/customer/portrait/rules.py.",
             responses=problem_responses(404))
-async def get_portrait(request: Request, customer_id: str, principal: Reader) -> PortraitRead:
+async def get_portrait(request: Request, customer_id: str, principal: BatchReader) -> PortraitRead:
     # Check the scope before asking any peer, so an unknown id costs no outbound calls.
     await run_in_threadpool(require_visible, request, principal, customer_id)
     facts = await peer_facts(request, principal, customer_id)

@@ -31,6 +31,7 @@ from services.monitoring.approvals.models import (
     WaiverRequest,
     WriteOffRequest,
 )
+from services.monitoring.cob import service as cob
 from services.monitoring.classification import service as classification
 from services.monitoring.classification.models import OverrideRequest, RestructuringRequest
 from services.monitoring.delinquency import service as delinquency
@@ -192,6 +193,8 @@ def decide_request(session: Session, request_id: str, command: Decision, *, chec
     if not APPROVERS[kind] & set(roles):
         raise Problem(403, "Forbidden", f"A {kind.value} request is approved by: {', '.join(sorted(APPROVERS[kind]))}.")
     loan = loans.lock_loan(session, request.loan_id, scope)
+    if command.approve:
+        cob.catch_up(session, loan, as_of)  # the change applies to the loan as COB would have it today
     session.refresh(request)  # decided by someone else while we waited for the lock?
     if request.status != RequestStatus.PENDING:
         raise Problem(409, "Conflict", f"This request is already {request.status}.")

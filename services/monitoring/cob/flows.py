@@ -18,39 +18,35 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from services.monitoring.alerts.service import raise_alerts
 from services.monitoring.business_day import last_closed, set_business_date
-from services.monitoring.classification.rules import ChangeCause, Ifrs9Stage, RiskState, diff_states
 from services.monitoring.cob.models import CobChunk, CobFailure, CobReport, CobRun, FailureRead, RunStatus
-from services.monitoring.delinquency import service as delinquency
-from services.monitoring.delinquency.models import DelinquencyPause, RiskChange
+from services.monitoring.cob.service import Loans, age_loans, ageing_rules, candidates, is_postgres
 from services.monitoring.errors import DomainError
-from services.monitoring.loans.models import Loan, LoanStatus, new_id, now
-from services.monitoring.loans.products import POLICIES
+from services.monitoring.loans.models import Loan, new_id, now
 from services.monitoring.peers import Peers
-from services.monitoring.rules.engine import Facts
-from services.monitoring.rules.models import EarlyWarningRule, RuleKind
-from services.monitoring.rules.service import alert_drafts, enabled_rules
+from services.monitoring.rules.models import EarlyWarningRule
 from services.monitoring.settings import MonitoringSettings
+from shared.clients.identity import Credentials
 from shared.db import Database
-
-LOANS = Loan.__table__
-_AGEING_COLUMNS = (LOANS.c.id, LOANS.c.customer_id, LOANS.c.product, LOANS.c.oldest_unpaid_due, LOANS.c.dpd,
-                   LOANS.c.bucket, LOANS.c.classification, LOANS.c.ifrs9_stage, LOANS.c.override_class,
-                   LOANS.c.restructured_on)
-_SET_STATE = (update(LOANS).where(LOANS.c.id == bindparam("b_id"))
-              .values(dpd=bindparam("b_dpd"), bucket=bindparam("b_bucket"),
-                      classification=bindparam("b_class"), ifrs9_stage=bindparam("b_stage")))
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (chunks done, chunks in all)
 Step = Callable[["CobContext"], Awaitable[dict[str, Any]]]
+
+
+class ChunkQueue(Protocol):
+    """Where chunks go to be aged by workers (`services.monitoring.cob.workers`)."""
+
+    poll_seconds: float  # how often the run looks at its chunks while workers age them
+    stall_seconds: float  # no chunk finished for this long: the run stops, stalled, for a resume to send again
+
+    def send(self, day: date, numbers: list[int]) -> None: ...
 
 
 @dataclass
@@ -59,21 +55,12 @@ class CobContext:
     settings: MonitoringSettings
     day: date
     peers: Peers | None
-    token: str | None
+    # Who the steps call peers as: the batch's own client identity, or the caller who started the run.
+    credentials: Credentials | None
+    # Set: the chunks go to workers through this queue; None: aged in this process.
+    queue: ChunkQueue | None = None
     # Test hook: called before a chunk commits; raising there is a crash in the middle of the chunk.
     before_commit: Callable[[int], None] | None = None
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _candidates(day: date) -> ColumnElement[bool]:
-    """The loans ageing can change on `day`: overdue, or restructured (their observation period ends by date); the
-    rest stay current. Every write that moves a loan's oldest unpaid due date reassesses the loan at once, so a
-    loan not overdue carries no days past due. Both conditions are indexed."""
-    return and_(LOANS.c.status == LoanStatus.ACTIVE.value, or_(
-        LOANS.c.oldest_unpaid_due < day, LOANS.c.restructured_on.is_not(None)))
 
 
 def _chunk_starts(session: Session, day: date, size: int) -> tuple[list[str], int]:
@@ -81,9 +68,9 @@ def _chunk_starts(session: Session, day: date, size: int) -> tuple[list[str], in
     count of current loans, is balanced. Loan ids are random hex (UUID4), so equal slices of the hex range hold
     about equal numbers of loans; the first range starts below every id and the last runs past every id, so the
     ranges cover every loan whatever its id."""
-    candidates = session.execute(select(func.count()).select_from(LOANS).where(_candidates(day))).scalar_one()
-    chunks = min(max(1, -(-candidates // size)), 16 ** 6)
-    return [""] + sorted({f"{k * 16 ** 6 // chunks:06x}" for k in range(1, chunks)}), candidates
+    count = session.execute(select(func.count()).select_from(Loan).where(candidates(day))).scalar_one()
+    chunks = min(max(1, -(-count // size)), 16 ** 6)
+    return [""] + sorted({f"{k * 16 ** 6 // chunks:06x}" for k in range(1, chunks)}), count
 
 
 def _plan(session: Session, ctx: CobContext, day: date, triggered_by: str, owner: str,
@@ -223,39 +210,18 @@ def _pending_chunks(ctx: CobContext) -> list[int]:
             CobChunk.business_date == ctx.day, CobChunk.done.is_(False)).order_by(CobChunk.number)).scalars())
 
 
-def _ageing_rules(ctx: CobContext) -> tuple[list[EarlyWarningRule], tuple[int, ...]]:
-    """The rules COB warns with, and the DPD values at which a loan's state or a DPD rule can change."""
+def ageing_rules_of(ctx: CobContext) -> tuple[list[EarlyWarningRule], tuple[int, ...]]:
     with ctx.database.session() as session:
-        rules = enabled_rules(session, kinds=[RuleKind.DPD_REACHED, RuleKind.CLASS_WORSENED])
-    days = set(delinquency.state_thresholds())
-    days.update(int(r.params["days"]) for r in rules if r.kind == RuleKind.DPD_REACHED)
-    return rules, tuple(sorted(days))
+        return ageing_rules(session)
 
 
-def _quiet(session: Session, thresholds: tuple[int, ...]) -> tuple[str, str]:
-    """SQL for a loan's DPD on :cob_day, and the condition that only its DPD moves today: a plain loan (no
-    override, restructuring or pause) still overdue, whose DPD grows without reaching a threshold. Those loans
-    are aged by one UPDATE; every other candidate goes through the rules in Python."""
-    if _is_postgres(session):
-        dpd = "(CAST(:cob_day AS DATE) - loans.oldest_unpaid_due)"
-    else:
-        dpd = "CAST(julianday(:cob_day) - julianday(loans.oldest_unpaid_due) AS INTEGER)"
-    crossings = "".join(f" AND NOT (loans.dpd < {int(t)} AND {dpd} >= {int(t)})" for t in thresholds)
-    products = ", ".join(f"'{p.value}'" for p in POLICIES)  # an unknown product fails in Python, and is reported
-    condition = (
-        f"loans.status = :cob_active AND loans.product IN ({products}) AND loans.oldest_unpaid_due < :cob_day"
-        " AND loans.override_class IS NULL"
-        f" AND loans.restructured_on IS NULL AND {dpd} > loans.dpd{crossings}"
-        " AND NOT EXISTS (SELECT 1 FROM delinquency_pauses p WHERE p.loan_id = loans.id)")
-    return dpd, condition
-
-
-def _age_chunk(ctx: CobContext, number: int, rules: list[EarlyWarningRule], thresholds: tuple[int, ...]) -> None:
-    """Age one id range in one transaction: loans whose DPD alone moves by one UPDATE in SQL; the few that can
-    change bucket, class or stage, or warn, through the rules in Python; unchanged loans are not touched."""
+def age_chunk(ctx: CobContext, number: int, rules: list[EarlyWarningRule], thresholds: tuple[int, ...]) -> None:
+    """Age one chunk in one transaction, committed with its "done" mark and the run's counters: a chunk that
+    fails (or whose worker is killed) leaves nothing behind, and one run again once done is a no-op, so a
+    redelivered chunk gives the state one delivery would."""
     day = ctx.day
     with ctx.database.session() as session:
-        postgres = _is_postgres(session)
+        postgres = is_postgres(session)
         chunk_query = select(CobChunk).where(CobChunk.business_date == day, CobChunk.number == number)
         if postgres:
             chunk_query = chunk_query.with_for_update()
@@ -263,69 +229,23 @@ def _age_chunk(ctx: CobContext, number: int, rules: list[EarlyWarningRule], thre
             # SQLite: take the write lock before reading, so a second worker waits and then sees the chunk done.
             session.execute(update(CobChunk).where(CobChunk.business_date == day, CobChunk.number == number)
                             .values(done=CobChunk.done))
-        chunk = session.execute(chunk_query).scalar_one()
-        if chunk.done:
-            return  # another worker finished it while this one waited
+        chunk = session.execute(chunk_query).scalar_one_or_none()
+        if chunk is None or chunk.done:
+            return  # another worker finished it while this one waited (or a message outlived its run)
         if postgres:
             # The chunk's statements are costed high enough to be JIT-compiled, which takes longer than running them.
             session.execute(text("SET LOCAL jit = off"))
-        dpd_sql, quiet_sql = _quiet(session, thresholds)
-        params = {"cob_day": day if postgres else day.isoformat(), "cob_active": LoanStatus.ACTIVE.value,
-                  "cob_first": chunk.first_id, "cob_next": chunk.next_first_id}
-        in_chunk = "loans.id >= :cob_first" + ("" if chunk.next_first_id is None else " AND loans.id < :cob_next")
-        query = select(*_AGEING_COLUMNS).where(text(in_chunk), _candidates(day), text(f"({quiet_sql}) IS NOT TRUE"))
-        # The loans stay locked while their step runs, so a concurrent posting waits instead of being overwritten.
-        rows = session.execute(query.with_for_update() if postgres else query, params).all()
-        aged = session.execute(text(f"UPDATE loans SET dpd = {dpd_sql} WHERE {in_chunk} AND {quiet_sql}"),
-                               params).rowcount
-        paused: dict[str, list] = {}
-        if rows:
-            in_range = [DelinquencyPause.loan_id >= chunk.first_id]
-            if chunk.next_first_id is not None:
-                in_range.append(DelinquencyPause.loan_id < chunk.next_first_id)
-            paused = delinquency.pauses_of(session, *in_range)
-        updates: list[dict[str, Any]] = []
-        history: list[dict[str, Any]] = []
-        drafts: list[dict[str, Any]] = []
-        failures: list[CobFailure] = []
-        reference = f"cob:{day.isoformat()}"
-        for row in rows:
-            try:
-                before = RiskState(row.dpd, row.bucket, delinquency.to_class(row.classification),
-                                   Ifrs9Stage(row.ifrs9_stage))
-                # A row carries the Loan attributes `assess` reads; no ORM object is built per loan.
-                dpd = delinquency.dpd_on(row.oldest_unpaid_due, day, paused.get(row.id, ()))
-                after = delinquency.assess(row, dpd, day)
-                if after == before:
-                    continue
-                records = diff_states(before, after, ChangeCause.COB_AGEING, day)
-                facts = Facts(row.id, row.customer_id, day, before, after)
-                loan_drafts = alert_drafts(rules, facts)
-            except Exception as exc:  # noqa: BLE001 - one bad loan is reported and skipped, the batch goes on
-                failures.append(CobFailure(business_date=day, loan_id=row.id, step="ageing",
-                                           error=f"{type(exc).__name__}: {exc}"[:500]))
-                continue
-            updates.append({"b_id": row.id, "b_dpd": after.dpd, "b_bucket": after.bucket,
-                            "b_class": delinquency.class_name(after.loan_class), "b_stage": int(after.stage)})
-            history += delinquency.history_rows(row.id, records, day, reference, after.dpd)
-            drafts += loan_drafts
-        if updates:
-            session.execute(_SET_STATE, updates)
-        if history:
-            session.execute(insert(RiskChange.__table__),
-                            [{**h, "id": new_id(), "recorded_at": now()} for h in history])
-        raised = raise_alerts(session, drafts)
-        session.add_all(failures)
-        processed, changed = len(rows) + aged, len(updates) + aged
-        chunk.done, chunk.processed, chunk.changed, chunk.finished_at = True, processed, changed, now()
+        aged = age_loans(session, day, Loans(chunk.first_id, chunk.next_first_id), rules, thresholds)
+        session.add_all(aged.failures)
+        chunk.done, chunk.processed, chunk.changed, chunk.finished_at = True, aged.processed, aged.changed, now()
         session.add(chunk)
         session.execute(update(CobRun.__table__).where(CobRun.__table__.c.business_date == day).values(
             chunks_done=CobRun.__table__.c.chunks_done + 1,
-            loans_processed=CobRun.__table__.c.loans_processed + processed,
-            loans_changed=CobRun.__table__.c.loans_changed + changed,
-            history_appended=CobRun.__table__.c.history_appended + len(history),
-            alerts_raised=CobRun.__table__.c.alerts_raised + raised,
-            failures=CobRun.__table__.c.failures + len(failures)))
+            loans_processed=CobRun.__table__.c.loans_processed + aged.processed,
+            loans_changed=CobRun.__table__.c.loans_changed + aged.changed,
+            history_appended=CobRun.__table__.c.history_appended + aged.history,
+            alerts_raised=CobRun.__table__.c.alerts_raised + aged.raised,
+            failures=CobRun.__table__.c.failures + len(aged.failures)))
         if ctx.before_commit is not None:
             ctx.before_commit(number)
         session.commit()
@@ -387,19 +307,60 @@ def report(database: Database, day: date, *, lease_seconds: float) -> CobReport 
         return CobReport.model_validate({**run.model_dump(), "status": status, "failures": listed})
 
 
-async def _close_day(ctx: CobContext, run: CobRun, steps: dict[str, Step] | None, progress: Progress | None,
-                     max_chunks: int | None, lost: asyncio.Event) -> dict[str, Any] | None:
-    """Age the day's pending chunks and run the steps; None when stopped first (slice done, or lease lost)."""
-    pending = await asyncio.to_thread(_pending_chunks, ctx)
-    done = run.chunks_total - len(pending)
-    rules, thresholds = await asyncio.to_thread(_ageing_rules, ctx)
-    for count, number in enumerate(pending):
-        if (max_chunks is not None and count >= max_chunks) or lost.is_set():
-            return None
-        await asyncio.to_thread(_age_chunk, ctx, number, rules, thresholds)
+async def _age_here(ctx: CobContext, pending: list[int], done: int, total: int, progress: Progress | None,
+                    lost: asyncio.Event) -> bool:
+    """Age the chunks in this process, one after the other; False when the lease was lost first."""
+    rules, thresholds = await asyncio.to_thread(ageing_rules_of, ctx)
+    for number in pending:
+        if lost.is_set():
+            return False
+        await asyncio.to_thread(age_chunk, ctx, number, rules, thresholds)
         done += 1
         if progress is not None:
-            progress(done, run.chunks_total)
+            progress(done, total)
+    return True
+
+
+async def _age_on_queue(ctx: CobContext, queue: ChunkQueue, pending: list[int], done: int, total: int,
+                        progress: Progress | None, lost: asyncio.Event) -> bool:
+    """Send the chunks to the workers and follow them in the run's chunk records until each is done; False when
+    the lease was lost, or no chunk finished for `stall_seconds` (the workers are down): the run is then left
+    stalled and a resume sends the chunks still pending again (a chunk done twice is done once)."""
+    await asyncio.to_thread(queue.send, ctx.day, pending)
+    wanted, loop = set(pending), asyncio.get_running_loop()
+    last_change = loop.time()
+    while wanted:
+        await asyncio.sleep(queue.poll_seconds)
+        if lost.is_set():
+            return False
+        still = wanted & set(await asyncio.to_thread(_pending_chunks, ctx))
+        if still != wanted:
+            done += len(wanted) - len(still)
+            wanted, last_change = still, loop.time()
+            if progress is not None:
+                progress(done, total)
+        elif loop.time() - last_change > queue.stall_seconds:
+            log.warning("COB for %s: no chunk finished in %.0f s (are workers running?); %d chunks pending, "
+                        "left stalled", ctx.day.isoformat(), queue.stall_seconds, len(wanted))
+            return False
+    return True
+
+
+async def _close_day(ctx: CobContext, run: CobRun, steps: dict[str, Step] | None, progress: Progress | None,
+                     max_chunks: int | None, lost: asyncio.Event) -> dict[str, Any] | None:
+    """Age the day's pending chunks (here, or on the workers) and run the steps; None when stopped first (slice
+    done, lease lost, or workers stalled)."""
+    pending = await asyncio.to_thread(_pending_chunks, ctx)
+    done = run.chunks_total - len(pending)
+    sliced = max_chunks is not None and len(pending) > max_chunks
+    if sliced:
+        pending = pending[:max_chunks]
+    if ctx.queue is None:
+        aged = await _age_here(ctx, pending, done, run.chunks_total, progress, lost)
+    else:
+        aged = await _age_on_queue(ctx, ctx.queue, pending, done, run.chunks_total, progress, lost)
+    if not aged or sliced:
+        return None
     results = {name: await step(ctx) for name, step in (steps or {}).items()}
     return None if lost.is_set() else results
 

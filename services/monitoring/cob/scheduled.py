@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
@@ -25,6 +26,7 @@ from services.monitoring.rules.models import RuleKind
 from services.monitoring.settings import MonitoringSettings
 from services.monitoring.transactions.service import customers_with_feed, warn_on_feed
 from shared.clients.customer import CustomerNotFound, Portrait
+from shared.clients.identity import ClientCredentials
 from shared.clients.scoring import Score, ScoreRow
 from shared.db import Database
 from shared.errors import Problem
@@ -34,7 +36,8 @@ RESCORE_BATCH = 500
 # Portraits read side by side: enough to hide latency without flooding the customer service.
 PORTRAIT_CONCURRENCY = 16
 FEED_BATCH = 500
-NO_TOKEN = "no token to call peers with (set LOANCRM_API_TOKEN for batch runs)"
+NO_TOKEN = ("no identity to call peers with (the batch client's secret: LOANCRM_BATCH_CLIENT_SECRET, or "
+            "`loancrm up` once to provision it)")
 
 
 def skipped(reason: str) -> dict[str, Any]:
@@ -91,13 +94,14 @@ def _rescored(day: date, score: Score) -> Visit:
 
 
 async def rescore(ctx: CobContext) -> dict[str, Any]:
-    if ctx.peers is None or not ctx.token:
+    if ctx.peers is None or ctx.credentials is None:
         return skipped(NO_TOKEN)
     customers = await asyncio.to_thread(_due_for_rescore, ctx)
     scored = raised = 0
     for batch in _batches(customers, RESCORE_BATCH):
         try:
-            scores = await ctx.peers.scoring.score_batch([ScoreRow(customer_id=c) for c in batch], token=ctx.token)
+            scores = await ctx.peers.scoring.score_batch([ScoreRow(customer_id=c) for c in batch],
+                                                         token=await ctx.credentials.token())
         except Problem as exc:
             return skipped(f"scoring service: {exc.detail}") | {"customers_scored": scored}
         visits = [(score.customer_id, _rescored(ctx.day, score)) for score in scores]
@@ -130,7 +134,7 @@ def _contacts_read(day: date, portrait: Portrait | None) -> Visit:
 
 
 async def contact_silence(ctx: CobContext) -> dict[str, Any]:
-    if ctx.peers is None or not ctx.token:
+    if ctx.peers is None or ctx.credentials is None:
         return skipped(NO_TOKEN)
     customers = await asyncio.to_thread(_due_for_contact_check, ctx)
     limit = asyncio.Semaphore(PORTRAIT_CONCURRENCY)
@@ -138,7 +142,7 @@ async def contact_silence(ctx: CobContext) -> dict[str, Any]:
     async def portrait(customer_id: str) -> Portrait | None:
         async with limit:
             try:
-                return await ctx.peers.customer.get_portrait(customer_id, token=ctx.token)
+                return await ctx.peers.customer.get_portrait(customer_id, token=await ctx.credentials.token())
             except CustomerNotFound:
                 return None  # gone from the customer service: nothing to read, checked all the same
 
@@ -167,9 +171,12 @@ async def promises(ctx: CobContext) -> dict[str, Any]:
 
 
 async def outbox(ctx: CobContext) -> dict[str, Any]:
-    if ctx.peers is None or not ctx.token:
+    if ctx.peers is None or ctx.credentials is None:
         return skipped(NO_TOKEN)
-    result = await deliver_outbox(ctx.database, ctx.peers, ctx.token)
+    try:
+        result = await deliver_outbox(ctx.database, ctx.peers, await ctx.credentials.token())
+    except Problem as exc:  # no token from the gateway
+        return skipped(exc.detail or exc.title)
     if result["still_queued"]:
         return skipped(f"customer service: {result['last_error']}") | result
     return done(**result)
@@ -210,19 +217,36 @@ def default_steps() -> dict[str, Step]:
             "contact_silence": contact_silence, "contact_log_outbox": outbox}
 
 
+def batch_credentials(kernel: KernelSettings,
+                      transport: httpx.AsyncBaseTransport | None = None) -> ClientCredentials | None:
+    """COB's own identity (the batch OAuth client), None when no secret is configured or provisioned."""
+    batch = load_settings(BatchSettings)
+    secret = batch.client_secret(kernel)
+    if secret is None:
+        return None
+    return ClientCredentials(kernel.url("gateway"), batch.batch_client_id, secret,
+                             timeout=kernel.peer_timeout_seconds, transport=transport)
+
+
 def run_cob_cli(kernel: KernelSettings, business_date: date, *, through: date | None = None, progress: bool = True,
-                max_chunks: int | None = None) -> CobReport:
+                max_chunks: int | None = None, steps: dict[str, Step] | None = None,
+                transports: dict[str, httpx.AsyncBaseTransport] | None = None) -> CobReport:
     """Close `business_date` (through `through`, each day in order) from the command line, with a progress bar;
-    peers are called with LOANCRM_API_TOKEN. Returns the last day's report; raises DomainError for a date the
-    business-date rules refuse."""
+    peers are called as the batch client (its token renewed as it nears expiry), and with LOANCRM_COB_BROKER_URL
+    set the chunks are aged by `loancrm worker`s. Returns the last day's report; raises DomainError for a date
+    the business-date rules refuse. `transports` replaces the network per peer (tests pass in-process ones)."""
+    from services.monitoring.cob.workers import queue_from_settings
+
     settings = load_settings(MonitoringSettings)
-    token = load_settings(BatchSettings).api_token
     database = Database(kernel.database_url("monitoring"))
+    queue = queue_from_settings()
 
     async def main() -> CobReport:
         # aiohttp sessions belong to one event loop, so the clients are made inside this one.
-        peers = connect(kernel) if token else None
-        ctx = CobContext(database=database, settings=settings, day=business_date, peers=peers, token=token)
+        credentials = batch_credentials(kernel, (transports or {}).get("gateway"))
+        peers = connect(kernel, transports) if credentials is not None else None
+        ctx = CobContext(database=database, settings=settings, day=business_date, peers=peers,
+                         credentials=credentials, queue=queue)
         owner = new_id()
         try:
             run = await start_run(ctx, "cli", owner=owner, through=through)  # a refused date stops before the bar
@@ -231,13 +255,17 @@ def run_cob_cli(kernel: KernelSettings, business_date: date, *, through: date | 
                     bar.total = total
                     bar.update(done_chunks - bar.n)
 
-                return await run_cob(ctx, triggered_by="cli", steps=default_steps(), progress=advance,
-                                     max_chunks=max_chunks, started=run, owner=owner)
+                return await run_cob(ctx, triggered_by="cli", steps=default_steps() if steps is None else steps,
+                                     progress=advance, max_chunks=max_chunks, started=run, owner=owner)
         finally:
             if peers is not None:
                 await peers.aclose()
+            if credentials is not None:
+                await credentials.aclose()
 
     try:
         return asyncio.run(main())
     finally:
         database.dispose()
+        if queue is not None:
+            queue.close()

@@ -12,6 +12,8 @@ from services.monitoring.cob import flows
 from services.monitoring.cob.models import BusinessDateRead, CobReport, CobRequest, CobRun, RunStatus
 from services.monitoring.cob.scheduled import default_steps
 from services.monitoring.loans.models import new_id
+from services.monitoring.cob.workers import chunk_queue
+from shared.clients.identity import CallerToken
 from shared.errors import Problem, problem_responses
 
 router = APIRouter(tags=["close of business"])
@@ -54,7 +56,8 @@ async def _in_background(ctx: flows.CobContext, run: CobRun, triggered_by: str, 
 async def start_cob(request: Request, response: Response, command: CobRequest, principal: api.Operator) -> CobReport:
     day, owner = command.business_date, new_id()
     ctx = flows.CobContext(database=api.database(request), settings=api.settings(request), day=day,
-                           peers=request.app.state.peers, token=api.bearer(request))
+                           peers=request.app.state.peers, credentials=CallerToken(api.bearer(request)),
+                           queue=chunk_queue(request.app.state))
     with api.domain_errors():
         run = await flows.start_run(ctx, principal.sub, owner=owner, through=command.through)
     response.headers["Location"] = _location(request, run.through or day)

@@ -16,7 +16,7 @@ router = APIRouter(tags=["exposure"])
                         "credit. A customer without loans in the caller's scope answers zeros, not 404: monitoring "
                         "does not know which customers exist.",
             responses=problem_responses(403))
-def customer_risk(request: Request, customer_id: str, principal: api.Reader) -> CustomerRisk:
+def customer_risk(request: Request, customer_id: str, principal: api.BatchReader) -> CustomerRisk:
     with api.database(request).session() as session:
         return service.customer_risk(session, customer_id, scope=api.scope(principal),
                                      as_of=business_date(session, api.settings(request)))

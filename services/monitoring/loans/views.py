@@ -79,7 +79,7 @@ async def register_loan(
             responses=problem_responses(422))
 def list_loans(
     request: Request,
-    principal: api.Reader,
+    principal: api.BatchReader,
     customer_id: str | None = None,
     external_id: str | None = None,
     paging: paged(100) = None,

@@ -19,6 +19,7 @@ from services.monitoring.alerts.service import (
     reopen_after_correction,
     restate,
 )
+from services.monitoring.cob import service as cob
 from services.monitoring.db import outbox
 from services.monitoring.classification.rules import ChangeCause, ChangeRecord, LoanClass, RiskState
 from services.monitoring.delinquency import service as delinquency
@@ -297,6 +298,7 @@ def post_repayment(session: Session, loan_id: str, command: RepaymentCreate, *, 
                    as_of: date) -> tuple[Posting, list[ChangeRecord]]:
     """Book money received; a value date before the business date replays delinquency from that date."""
     loan = loans.lock_loan(session, loan_id, scope)
+    cob.catch_up(session, loan, as_of)
     value_date = command.value_date or as_of
     if value_date > as_of:
         raise DomainError("value_date", f"must not be after the business date {as_of.isoformat()}")
@@ -343,6 +345,7 @@ def reverse_posting(session: Session, posting_id: str, reason: str, *, scope: Vi
     if found is None:
         raise Problem(404, "Not found", f"No posting {posting_id!r}.")
     loan = loans.lock_loan(session, found.loan_id, scope)
+    cob.catch_up(session, loan, as_of)
     posting = session.get(Posting, posting_id, populate_existing=True)
     if posting.status == PostingStatus.REVERSED:
         raise Problem(409, "Conflict", "This posting is already reversed.")

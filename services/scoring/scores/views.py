@@ -139,7 +139,7 @@ async def score_applicant(
 async def score_batch(
     request: Request,
     command: BatchRequest,
-    principal: api.Scorer,
+    principal: api.BatchScorer,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     key = check_key(idempotency_key, required=False)
@@ -168,7 +168,7 @@ def get_score(request: Request, score_id: str, principal: api.ScoreReader) -> Sc
             responses=problem_responses(422))
 def list_scores(
     request: Request,
-    principal: api.ScoreReader,
+    principal: api.ScoreLister,
     customer_id: Annotated[str, Query(min_length=1, max_length=64)],
     paging: paged(20) = None,
 ) -> Page[ScoreRead]:

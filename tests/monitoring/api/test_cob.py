@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 from sqlalchemy import update
 
@@ -27,6 +28,7 @@ from tests.monitoring.api.helpers import (
     officer,
     peer_down,
     register,
+    role,
     set_today,
     start_cob,
     wait_for_cob,
@@ -81,7 +83,8 @@ def test_a_date_runs_once_and_earlier_dates_are_refused(suite, borrowers):
 def _ctx(suite, day, chunk_size=2, **extra):
     app = suite.services["monitoring"]
     settings = app.state.monitoring_settings.model_copy(update={"cob_chunk_size": chunk_size})
-    return flows.CobContext(database=app.state.database, settings=settings, day=day, peers=None, token=None, **extra)
+    return flows.CobContext(database=app.state.database, settings=settings, day=day, peers=None, credentials=None,
+                            **extra)
 
 
 def _crash(number):
@@ -159,18 +162,72 @@ def test_cob_rescores_borrowers_and_warns_on_a_sharp_fall(suite, borrowers, cham
     assert "scoring" in down["steps"]["rescore"]["reason"]
 
 
-def test_the_command_line_closes_a_date_and_skips_peers_without_a_token(suite, borrowers, monkeypatch):
+def _in_process(suite):
+    """The suite's apps as the command line's network (gateway token endpoint and peers)."""
+    return {"gateway": httpx.ASGITransport(suite.gateway),
+            **{name: httpx.ASGITransport(app) for name, app in suite.services.items()}}
+
+
+def test_the_command_line_calls_peers_as_its_batch_client_beyond_a_tokens_life(suite, borrowers, champion,
+                                                                               monkeypatch):
+    """No user token anywhere: the CLI's COB gets tokens for the batch client `loancrm up` provisioned (the
+    suite's bootstrap did), and renews them, so a run longer than a token's life re-scores, checks silence and
+    delivers queued contacts."""
     monkeypatch.delenv("LOANCRM_API_TOKEN", raising=False)
     monkeypatch.setenv("LOANCRM_MONITORING_COB_DAYS_AHEAD", "36500")  # these tests live years ahead of the clock
     set_today(suite, date(2033, 1, 10))
-    loan = register(suite, borrowers, disbursement_date="2033-01-10")
+    customer = borrowers.new_customer()
+    scored = suite.direct["scoring"].post("/scores", json={"customer_id": customer, "features": german_rows()[0]},
+                                          headers=admin(suite))
+    assert scored.status_code == 201, scored.text
+    loan = register(suite, borrowers, customer_id=customer, disbursement_date="2033-01-10")
+    with peer_down(suite, "customer"):
+        queued = suite.direct["monitoring"].post(f"/loans/{loan['id']}/collection-actions", json={
+            "kind": "call", "channel": "phone", "outcome": "no answer"}, headers={
+            **role(suite, "collector"), "Idempotency-Key": uuid.uuid4().hex})
+    assert queued.status_code == 201 and queued.json()["contact_log"] == "queued"
+    with suite.database("monitoring").session() as session:  # due for re-scoring a month on
+        session.execute(update(Loan).where(Loan.id == loan["id"]).values(scored_on=date(2032, 12, 1)))
+        session.commit()
+
+    async def outlive_the_token(ctx):  # the first step takes a token and outlasts it
+        await ctx.credentials.token()
+        await asyncio.sleep(3)
+        return {"status": "done"}
+
     set_today(suite, date(2033, 2, 10))
-    report = run_cob_cli(suite.kernel, date(2033, 2, 11), progress=False)
-    assert report.status == "completed" and report.steps["rescore"] == {"status": "skipped", "reason": NO_TOKEN}
+    gateway, settings = suite.gateway.state, suite.gateway.state.gateway_settings
+    gateway.gateway_settings = settings.model_copy(update={"token_ttl_seconds": 2})  # while COB runs only
+    try:
+        report = run_cob_cli(suite.kernel, date(2033, 2, 11), progress=False, transports=_in_process(suite),
+                             steps={"outlive_the_token": outlive_the_token, **default_steps()})
+    finally:
+        gateway.gateway_settings = settings
+    assert report.status == "completed", report
+    steps = report.steps
+    assert steps["rescore"]["status"] == "done" and steps["rescore"]["customers_scored"] >= 1, steps
+    with suite.database("monitoring").session() as session:
+        assert session.get(Loan, loan["id"]).scored_on == date(2033, 2, 11)  # re-scored by this run
+    assert steps["contact_silence"]["status"] == "done" and steps["contact_silence"]["customers_checked"] >= 1
+    assert steps["contact_log_outbox"] == {"status": "done", "delivered": 1, "still_queued": 0, "last_error": None}
+    [logged] = borrowers.contact_log(loan["customer_id"])
+    assert logged["officer"] == "client:loancrm-batch"
     assert loan_now(suite, loan["id"])["dpd"] == 1
-    caught_up = run_cob_cli(suite.kernel, date(2033, 2, 12), through=date(2033, 2, 14), progress=False)
+    caught_up = run_cob_cli(suite.kernel, date(2033, 2, 12), through=date(2033, 2, 14), progress=False,
+                            transports=_in_process(suite))
     assert (caught_up.business_date, caught_up.status) == (date(2033, 2, 14), "completed")
     assert loan_now(suite, loan["id"])["dpd"] == 4
+
+
+def test_without_the_batch_clients_secret_the_command_line_ages_and_skips_peers(suite, borrowers, monkeypatch):
+    monkeypatch.setenv("LOANCRM_MONITORING_COB_DAYS_AHEAD", "36500")
+    kernel = suite.kernel.model_copy(update={"var_dir": suite.kernel.var_dir / "elsewhere"})  # nothing provisioned
+    set_today(suite, date(2033, 3, 10))
+    loan = register(suite, borrowers, disbursement_date="2033-03-10")
+    set_today(suite, date(2033, 4, 10))
+    report = run_cob_cli(kernel, date(2033, 4, 11), progress=False)
+    assert report.status == "completed" and report.steps["rescore"] == {"status": "skipped", "reason": NO_TOKEN}
+    assert loan_now(suite, loan["id"])["dpd"] == 1
 
 
 def test_the_command_line_refuses_a_date_in_one_line(suite, monkeypatch, capsys):
@@ -485,3 +542,23 @@ def test_a_far_future_run_left_from_before_the_rules_blocks_nothing_and_never_re
         with suite.database("monitoring").session() as session:
             session.delete(session.get(CobRun, date(9999, 12, 31)))
             session.commit()
+
+
+def test_a_posting_to_a_loan_whose_cob_is_behind_first_ages_it_to_the_business_date(suite, borrowers):
+    """Inline COB: a repayment to a loan last aged three days ago first ages it to today (crossing 30 days past
+    due: M2 and its alert, as that day's COB would have), then posts."""
+    set_today(suite, date(2049, 1, 10))
+    loan = register(suite, borrowers, disbursement_date="2049-01-10")  # first due 2049-02-10
+    cob(suite, date(2049, 3, 10))
+    assert state(loan_now(suite, loan["id"]))[:2] == (28, "M1")
+    set_today(suite, date(2049, 3, 13))  # the business date moved on without this loan's COB: 31 days now
+    owed = sum(Decimal(row["total"]) for row in loan["schedule"][:2])  # both instalments due by now
+    paid = suite.direct["monitoring"].post(f"/loans/{loan['id']}/repayments", json={"amount": str(owed)},
+                                           headers={**officer(suite), "Idempotency-Key": uuid.uuid4().hex})
+    assert paid.status_code == 201, paid.text
+    history = suite.direct["monitoring"].get(f"/loans/{loan['id']}/history", headers=officer(suite)).json()["items"]
+    buckets = [(h["to_value"], h["effective_date"], h["cause"]) for h in history if h["field"] == "bucket"]
+    assert buckets == [("M0", "2049-01-10", "cob_ageing"), ("M1", "2049-03-10", "cob_ageing"),
+                       ("M2", "2049-03-13", "cob_ageing"), ("M0", "2049-03-13", "repayment")]
+    assert "dpd_over_30" in {a["rule"] for a in alerts_of(suite, loan["id"])}
+    assert state(loan_now(suite, loan["id"])) == (0, "M0", "normal", 1)

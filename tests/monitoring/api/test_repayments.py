@@ -115,9 +115,10 @@ def test_a_backdated_repayment_cures_the_past_and_supersedes_what_it_disproves(s
     assert [(h["field"], h["from_value"], h["to_value"], h["effective_date"]) for h in history] == [
         ("bucket", None, "M0", "2026-02-15"), ("loan_class", None, "normal", "2026-02-15"),
         ("stage", None, "1", "2026-02-15")]
-    # What was recorded before stays in the as-recorded trail, marked with the correction that superseded it.
+    # What was recorded before stays in the as-recorded trail, marked with the correction that superseded it: M3
+    # from 1 May, recorded by the inline COB that aged the loan to the business date before the 10.00 was posted.
     recorded = suite.direct["monitoring"].get(path, params={"view": "recorded"}, headers=officer(suite)).json()["items"]
-    [was_late] = [h for h in recorded if h["cause"] == "repayment" and h["to_value"] == "M3"]
+    [was_late] = [h for h in recorded if h["cause"] == "cob_ageing" and h["to_value"] == "M3"]
     assert was_late["superseded_by"] == body["id"] and was_late["superseded_at"] is not None
     # The earlier 10.00 now lands after the backdated three instalments: on the fourth.
     assert check(suite, loan["id"])["received"] == str(D(three) + D("10.00"))

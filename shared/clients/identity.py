@@ -1,0 +1,79 @@
+"""Who a batch job calls its peers as: its own OAuth client (client-credentials grant at the gateway), with the
+token renewed before it expires, so a run longer than a token's life stays authorised; or, for work a signed-in
+caller started, that caller's token."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+import httpx
+
+from shared.clients.base import PeerUnavailable, ServiceClient
+from shared.errors import Problem
+
+# A token is renewed once this share of its life is left: a call made with it still has time to be checked.
+RENEW_AT_REMAINING = 0.25
+
+
+class Credentials(Protocol):
+    async def token(self) -> str: ...
+
+    async def aclose(self) -> None: ...
+
+
+class CallerToken:
+    """The token of the caller who started the work (it expires with that caller's sign-in)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def token(self) -> str:
+        return self._token
+
+    async def aclose(self) -> None:
+        return None
+
+
+class ClientCredentials(ServiceClient):
+    """Tokens of an OAuth client from the gateway's token endpoint (RFC 6749 §4.4), each reused until a quarter
+    of its life is left, then renewed; concurrent callers share one renewal."""
+
+    def __init__(self, gateway_url: str, client_id: str, client_secret: str, *, timeout: float = 5.0,
+                 transport: httpx.AsyncBaseTransport | None = None, clock=time.monotonic) -> None:  # noqa: ANN001
+        super().__init__("gateway", gateway_url, timeout=timeout, retries=2, transport=transport)
+        self.client_id = client_id
+        self._secret = client_secret
+        self._clock = clock
+        self._token: str | None = None
+        self._renew_at = 0.0
+        self._lock = asyncio.Lock()
+        self.issued = 0  # tokens obtained so far
+
+    async def token(self) -> str:
+        async with self._lock:
+            if self._token is None or self._clock() >= self._renew_at:
+                asked = self._clock()
+                self._token, lifetime = await self._grant()
+                self._renew_at = asked + lifetime * (1 - RENEW_AT_REMAINING)
+                self.issued += 1
+            return self._token
+
+    async def _grant(self) -> tuple[str, float]:
+        form = {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._secret}
+        for attempt in range(1 + self.retries):
+            try:
+                response = await self._client.post("/auth/token", data=form)
+            except httpx.TransportError as exc:
+                if attempt == self.retries:
+                    raise PeerUnavailable(self.service, type(exc).__name__) from exc
+                await asyncio.sleep(0.05 * 2 ** attempt)
+                continue
+            if response.status_code != 200:
+                body = response.json() if response.headers.get("content-type", "").endswith("json") else {}
+                raise Problem(502, "Bad gateway", f"the gateway refused client {self.client_id!r} a token: "
+                                                  f"{body.get('error_description') or response.status_code}")
+            body = response.json()
+            return body["access_token"], float(body["expires_in"])
+        raise AssertionError("unreachable")  # pragma: no cover
