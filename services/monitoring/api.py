@@ -23,6 +23,8 @@ from shared.idempotency import Outcome, check_key, fingerprint
 
 READERS = (Role.ADMIN, Role.AUDITOR, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.COLLECTOR)
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
+# The readers and the credit committee, which approves hardship plans and recalls: their queue and history.
+CommitteeReader = Annotated[Principal, Depends(require_roles(*READERS, Role.CREDIT_COMMITTEE))]
 OFFICERS = (Role.ADMIN, Role.LOAN_OFFICER)
 Officer = Annotated[Principal, Depends(require_roles(*OFFICERS))]
 Collector = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.COLLECTOR, Role.LOAN_OFFICER))]

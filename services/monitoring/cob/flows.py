@@ -43,7 +43,7 @@ from shared.db import Database
 LOANS = Loan.__table__
 _AGEING_COLUMNS = (LOANS.c.id, LOANS.c.customer_id, LOANS.c.product, LOANS.c.oldest_unpaid_due, LOANS.c.dpd,
                    LOANS.c.bucket, LOANS.c.classification, LOANS.c.ifrs9_stage, LOANS.c.override_class,
-                   LOANS.c.restructured_on)
+                   LOANS.c.restructured_on, LOANS.c.hardship_on, LOANS.c.hardship_until)
 _SET_STATE = (update(LOANS).where(LOANS.c.id == bindparam("b_id"))
               .values(dpd=bindparam("b_dpd"), bucket=bindparam("b_bucket"),
                       classification=bindparam("b_class"), ifrs9_stage=bindparam("b_stage")))
@@ -71,9 +71,10 @@ def _is_postgres(session: Session) -> bool:
 def _candidates(day: date) -> ColumnElement[bool]:
     """The loans ageing can change on `day`: overdue, or restructured (their observation period ends by date); the
     rest stay current. Every write that moves a loan's oldest unpaid due date reassesses the loan at once, so a
-    loan not overdue carries no days past due. Both conditions are indexed."""
+    loan not overdue carries no days past due. A loan in a hardship observation is one until the day it ends. All
+    three conditions are indexed."""
     return and_(LOANS.c.status == LoanStatus.ACTIVE.value, or_(
-        LOANS.c.oldest_unpaid_due < day, LOANS.c.restructured_on.is_not(None)))
+        LOANS.c.oldest_unpaid_due < day, LOANS.c.restructured_on.is_not(None), LOANS.c.hardship_until >= day))
 
 
 def _chunk_starts(session: Session, day: date, size: int) -> tuple[list[str], int]:

@@ -31,6 +31,8 @@ class RuleKind(StrEnum):
     FUNDS_MOVED_ON = "funds_moved_on"  # params: within_days, share
     # On the customer service's contact log and complaints (its portrait):
     COMPLAINT_SILENCE = "complaint_silence"  # params: min_complaints, silent_days
+    # On a collateral revaluation (collateral/):
+    LTV_ABOVE = "ltv_above"  # params: max_ltv (a decimal string); the loan-to-value crossed it
 
 
 FEED_KINDS = (RuleKind.SALARY_STOPPED, RuleKind.SHARED_PAYER, RuleKind.CARD_CASH_OUT, RuleKind.FUNDS_MOVED_ON)
