@@ -57,6 +57,7 @@ def test_collateral_and_a_guarantee_cut_expected_loss_by_the_exact_arithmetic(su
     flat = secure(suite, booked["id"], branch, kind="property", value="9999.99", valuation_date="2026-01-10")
     guarantee = secure(suite, booked["id"], branch, kind="personal_guarantee", value="3333.33",
                        valuation_date="2026-01-15", guarantor_customer_id=borrowers.new_customer(branch))
+    assert guarantee["guarantor_customer_id"] and guarantee["next_revaluation_on"] == "2027-01-15"
     foreign = secure(suite, booked["id"], branch, kind="deposit", value="1000.00", currency="EUR",
                      valuation_date="2026-01-15")
     assert (flat["revalue_every_months"], flat["next_revaluation_on"]) == (12, "2027-01-10")
