@@ -140,8 +140,15 @@ def test_a_repayment_plan_reduces_instalments_and_respreads_or_defers_the_shortf
 
     group, treated = figures(suite, branch)
     assert treated["repayment_plan"] == (2, "24000.00") and treated["deferral"] == (0, "0.00")
-    # A plan that reduces nothing, or leaves no instalment after it, is refused with the field named.
+    # Expected loss: the same 12 000.00 exposure, without a plan at the normal class's PD 0.01, under one at
+    # special mention's 0.05 (LGD 0.45).
     third = register(suite, borrowers, branch=branch, disbursement_date="2026-11-20")
+    losses = {k: gw(suite, "GET", f"/loans/{b['id']}/expected-loss", role(suite, "auditor")).json()
+              for k, b in (("plain", third), ("plan", respread))}
+    assert [(v["ead"], v["pd"], v["expected_loss"]) for v in losses.values()] == [
+        ("12000.00", "0.01", "54.00"), ("12000.00", "0.05", "270.00")]
+    assert D(group["expected_loss"]) == D("540.00")  # both plans' loans
+    # A plan that reduces nothing, or leaves no instalment after it, is refused with the field named.
     assert_problem(propose(suite, third["id"], "repayment-plans", {
         "months": 2, "reduced_instalment": "5000.00", "shortfall": "at_end", "reason": "too generous"}, maker),
         422, "body.reduced_instalment")

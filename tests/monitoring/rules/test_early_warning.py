@@ -71,6 +71,11 @@ CASES = {
     "complaint_silence": (
         facts(contact={"complaints_12m": 1, "days_since_last_contact": 60}),
         facts(contact={"complaints_12m": 1, "days_since_last_contact": 59})),
+    "ltv_over_80": (  # a revaluation from 0.80 to 0.8001; one that stays at 0.80
+        facts(collateral={"collateral_id": "c-1", "valuation_date": DAY, "ltv_before": Decimal("0.8000"),
+                          "ltv_after": Decimal("0.8001")}),
+        facts(collateral={"collateral_id": "c-1", "valuation_date": DAY, "ltv_before": Decimal("0.7000"),
+                          "ltv_after": Decimal("0.8000")})),
 }
 
 
