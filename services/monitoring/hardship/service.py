@@ -184,8 +184,7 @@ def grant_deferral(session: Session, loan: Loan, command: DeferralRequest, *, ob
 
 
 def recall_loan(session: Session, loan: Loan, reason: str, *, as_of: date, **who: str) -> HardshipRecord:
-    if not loan.early_recall_allowed:
-        raise Problem(409, "Conflict", "The loan's contract does not allow early recall.")
+    """Accelerate the loan (its contract allowed it when the recall was proposed: the flag is fixed at booking)."""
     return _apply(session, loan, Treatment.EARLY_RECALL, {"reason": reason}, recall_schedule(loan, as_of),
                   as_of=as_of, observation_until=None, reason=reason, **who)
 
