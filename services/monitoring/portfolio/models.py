@@ -23,7 +23,7 @@ class Chart(StrEnum):
     ROLL_RATES = "roll_rates"
 
 
-class Treatment(StrEnum):
+class SpecialTreatment(StrEnum):
     RESTRUCTURED = "restructured"  # restructured within the last 12 months: its observation
     REPAYMENT_PLAN = "repayment_plan"  # in a repayment plan's observation
     DEFERRAL = "deferral"  # in a deferral's observation (the holiday and the months after it)
@@ -32,7 +32,7 @@ class Treatment(StrEnum):
 
 
 class TreatmentFigures(BaseModel):
-    treatment: Treatment
+    treatment: SpecialTreatment
     loans: int
     outstanding: Decimal
 

@@ -42,7 +42,7 @@ from services.monitoring.portfolio.models import (
     GroupFigures,
     PortfolioFigures,
     RollRates,
-    Treatment,
+    SpecialTreatment,
     TreatmentFigures,
     Vintage,
 )
@@ -183,15 +183,15 @@ def _treated(session: Session, as_of: date, group_by: GroupBy | None,
     year (their observation), in a repayment plan's or deferral's observation, recalled, under asset
     preservation."""
     preserved = select(CollectionAction.loan_id).where(CollectionAction.kind == ActionKind.ASSET_PRESERVATION.value)
+    kinds = SpecialTreatment
     conditions = {
-        Treatment.RESTRUCTURED: Loan.restructured_on > add_months(as_of, -MIN_OBSERVATION_MONTHS),
-        Treatment.REPAYMENT_PLAN: and_(Loan.hardship_kind == Treatment.REPAYMENT_PLAN.value,
-                                       Loan.hardship_until > as_of),
-        Treatment.DEFERRAL: and_(Loan.hardship_kind == Treatment.DEFERRAL.value, Loan.hardship_until > as_of),
-        Treatment.EARLY_RECALL: Loan.recalled_on.is_not(None),
-        Treatment.ASSET_PRESERVATION: Loan.id.in_(preserved),
+        kinds.RESTRUCTURED: Loan.restructured_on > add_months(as_of, -MIN_OBSERVATION_MONTHS),
+        kinds.REPAYMENT_PLAN: and_(Loan.hardship_kind == kinds.REPAYMENT_PLAN.value, Loan.hardship_until > as_of),
+        kinds.DEFERRAL: and_(Loan.hardship_kind == kinds.DEFERRAL.value, Loan.hardship_until > as_of),
+        kinds.EARLY_RECALL: Loan.recalled_on.is_not(None),
+        kinds.ASSET_PRESERVATION: Loan.id.in_(preserved),
     }
-    found: dict[str | None, dict[Treatment, tuple[int, Decimal]]] = defaultdict(dict)
+    found: dict[str | None, dict[SpecialTreatment, tuple[int, Decimal]]] = defaultdict(dict)
     for treatment, condition in conditions.items():
         query, keys = _active(group_by, scope)
         for row in session.execute(query.where(condition).add_columns(
@@ -199,7 +199,7 @@ def _treated(session: Session, as_of: date, group_by: GroupBy | None,
             if row[-2]:
                 found[row[0] if keys else None][treatment] = (row[-2], _cents(row[-1]))
     return {key: [TreatmentFigures(treatment=t, loans=by.get(t, (0, ZERO))[0], outstanding=by.get(t, (0, ZERO))[1])
-                  for t in Treatment] for key, by in found.items()}
+                  for t in kinds] for key, by in found.items()}
 
 
 def figures(session: Session, as_of: date, *, group_by: GroupBy | None, scope: Visibility,
@@ -232,7 +232,7 @@ def figures(session: Session, as_of: date, *, group_by: GroupBy | None, scope: V
         entry["written_off"] += _cents(row[-1])
     losses = _expected_losses(session, as_of, group_by, scope, lgd, policy)
     treated = _treated(session, as_of, group_by, scope)
-    untreated = [TreatmentFigures(treatment=t, loans=0, outstanding=ZERO) for t in Treatment]
+    untreated = [TreatmentFigures(treatment=t, loans=0, outstanding=ZERO) for t in SpecialTreatment]
     groups = [GroupFigures(
         group=key, loans=e["loans"], outstanding=e["outstanding"], npl_ratio=_ratio(e["npl"], e["outstanding"]),
         par30=_ratio(e["par30"], e["outstanding"]), par90=_ratio(e["par90"], e["outstanding"]),
