@@ -99,6 +99,11 @@ def _records(suite, token: str) -> dict[str, str]:  # noqa: ANN001
     score = post("/api/scoring/scores", {"customer_id": customer["id"], "features": german_rows()[0]})
     holding = post(f"/api/customer/customers/{customer['id']}/products",
                    {"product_code": "DEP-PLUS", "opened_on": "2026-03-01"})
+    collateral = post(f"/api/monitoring/loans/{loan['id']}/collateral", {
+        "kind": "property", "description": "flat", "value": "50000.00", "currency": "CNY",
+        "valuation_date": "2026-01-15"})
+    action = post(f"/api/monitoring/loans/{loan['id']}/collection-actions", {
+        "kind": "asset_preservation", "channel": "visit", "outcome": "case opened"})
     rules = suite.client.get("/api/monitoring/rules", headers=headers).json()["items"]
     imported = suite.client.post("/api/monitoring/feeds/bureau/imports", headers={**headers, **key()}, files={
         "file": ("bureau.csv", f"customer_id,lender,amount_overdue,days_overdue,reported_date\n{customer['id']},"
@@ -107,7 +112,7 @@ def _records(suite, token: str) -> dict[str, str]:  # noqa: ANN001
     champion = suite.client.get("/api/scoring/models/champion/current", headers=headers).json()
     return {"customer_id": customer["id"], "loan_id": loan["id"], "posting_id": posting["id"],
             "score_id": score["id"], "code": rules[0]["code"], "model_id": champion["id"], "holding_id": holding["id"],
-            "import_id": imported.json()["id"]}
+            "import_id": imported.json()["id"], "collateral_id": collateral["id"], "action_id": action["id"]}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -26,6 +26,8 @@ Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 # A borrower's loans and risk, which the customer service reads for a portrait (COB's batch identity among its
 # callers).
 BatchReader = Annotated[Principal, Depends(require_roles(*READERS, Role.BATCH))]
+# The readers and the credit committee, which approves hardship plans and recalls: their queue and history.
+CommitteeReader = Annotated[Principal, Depends(require_roles(*READERS, Role.CREDIT_COMMITTEE))]
 OFFICERS = (Role.ADMIN, Role.LOAN_OFFICER)
 Officer = Annotated[Principal, Depends(require_roles(*OFFICERS))]
 Collector = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.COLLECTOR, Role.LOAN_OFFICER))]

@@ -6,7 +6,9 @@ from fastapi import FastAPI
 from services.monitoring.checks.views import router as checks_router
 from services.monitoring.classification.views import router as classification_router
 from services.monitoring.cob.views import router as cob_router
+from services.monitoring.collateral.views import router as collateral_router
 from services.monitoring.collections.views import router as collections_router
+from services.monitoring.hardship.views import router as hardship_router
 from services.monitoring.alerts.views import router as alerts_router
 from services.monitoring.approvals.views import router as approvals_router
 
@@ -51,6 +53,7 @@ def create_app(
         routers=[outcomes_router, loans_router, repayments_router, delinquency_router, classification_router,
                  cob_router, alerts_router, rules_router, collections_router,
                  checks_router, portfolio_router, transactions_router, approvals_router, exposure_router, feeds_router,
+                 hardship_router, collateral_router,
                  event_feed_router(outbox)],
         on_shutdown=[lambda: app.state.peers.aclose()],
     )

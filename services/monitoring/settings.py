@@ -11,12 +11,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.monitoring.classification.rules import (
     DEFAULT_STAGING,
+    HARDSHIP_OBSERVATION_MONTHS,
     STAGE2_DPD,
     STAGE3_DPD,
     Ifrs9Stage,
     LoanClass,
     StagingRule,
 )
+from services.monitoring.collateral.models import DEFAULT_HAIRCUTS, DEFAULT_REVALUATION_MONTHS, CollateralKind
+from services.monitoring.collateral.service import CollateralPolicy
 from services.monitoring.loans.models import ClassName
 from services.monitoring.loans.schedule import DayCount, Rounding
 
@@ -46,10 +49,20 @@ class MonitoringSettings(BaseSettings):
     # default_lgd for a product not named here.
     default_lgd: Decimal = Field(Decimal("0.45"), ge=0, le=1)
     lgd_by_product: dict[str, Annotated[Decimal, Field(ge=0, le=1)]] = Field(default_factory=dict)
+    # Collateral (collateral/): the book's currency, rates into it (units of base currency per unit, e.g.
+    # {"USD": "7.10"}; a record in a currency without one is left out of LTV and cover), haircuts by kind
+    # ({"property": "0.25"} overrides that kind's default) and months between revaluations by kind.
+    base_currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
+    fx_rates: dict[str, Annotated[Decimal, Field(gt=0)]] = Field(default_factory=dict)
+    collateral_haircuts: dict[CollateralKind, Annotated[Decimal, Field(ge=0, le=1)]] = Field(default_factory=dict)
+    revaluation_months: dict[CollateralKind, Annotated[int, Field(ge=1, le=120)]] = Field(default_factory=dict)
     # A delinquency pause may start at most this many days before the business date (never before disbursement),
     # and lasts at most pause_max_days days: a pause cannot erase months of arrears at once.
     pause_max_backdate_days: int = Field(30, ge=0, le=3650)
     pause_max_days: int = Field(90, ge=1, le=3650)
+    # A repayment plan keeps the loan at least special mention for this many months from its approval, a deferral
+    # for this many months after its holiday ends (classification.rules.HARDSHIP_OBSERVATION_MONTHS by default).
+    hardship_observation_months: int = Field(HARDSHIP_OBSERVATION_MONTHS, ge=1, le=60)
     # The best class a loan may be in to be written off.
     write_off_min_class: Literal["special_mention", "substandard", "doubtful", "loss"] = "loss"
     # Conventions a loan is booked with (kept on the loan, so a later change applies to new loans only):
@@ -69,6 +82,14 @@ class MonitoringSettings(BaseSettings):
 
     def lgd(self, product: str) -> Decimal:
         return self.lgd_by_product.get(product, self.default_lgd)
+
+    def collateral_policy(self) -> CollateralPolicy:
+        return CollateralPolicy(
+            base_currency=self.base_currency, fx_rates=self.fx_rates,
+            haircuts={**{k.value: v for k, v in DEFAULT_HAIRCUTS.items()},
+                      **{k.value: v for k, v in self.collateral_haircuts.items()}},
+            revaluation_months={**{k.value: v for k, v in DEFAULT_REVALUATION_MONTHS.items()},
+                                **{k.value: v for k, v in self.revaluation_months.items()}})
 
     def rounding_for(self, product: str | None) -> Rounding:
         return self.rounding_by_product.get(product or "", self.rounding)

@@ -39,7 +39,9 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.COLLECTOR: frozenset({"customer:read", "customer:write", "monitoring:read", "monitoring:write"}) | _WEBHOOKS,
     Role.AUDITOR: frozenset({"customer:read", "scoring:read", "monitoring:read", "audit:read"}) | _WEBHOOKS,
     Role.PARTNER: frozenset({"customer:read", "customer:write", "scoring:read", "scoring:write"}) | _WEBHOOKS,
-    Role.CREDIT_COMMITTEE: frozenset({"customer:read", "scoring:read", "scoring:write", "monitoring:read"}) | _WEBHOOKS,
+    # monitoring:write: the committee approves hardship plans, deferrals and early recalls.
+    Role.CREDIT_COMMITTEE: frozenset({"customer:read", "scoring:read", "scoring:write", "monitoring:read",
+                                      "monitoring:write"}) | _WEBHOOKS,
     Role.SYSTEM: frozenset({"events:read"}),
     Role.BATCH: frozenset({"customer:read", "customer:write", "scoring:read", "scoring:write", "monitoring:read"}),
 }

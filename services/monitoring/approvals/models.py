@@ -21,8 +21,13 @@ class ChangeKind(StrEnum):
     WRITE_OFF = "write_off"
     RESTRUCTURING = "restructuring"
     CLASS_OVERRIDE = "class_override"
+    REPAYMENT_PLAN = "repayment_plan"
+    DEFERRAL = "deferral"
+    EARLY_RECALL = "early_recall"
 
 
+# Hardship concessions and recalls are the credit committee's or risk's to approve.
+_CREDIT_DECIDERS = frozenset({Role.CREDIT_COMMITTEE, Role.RISK_ANALYST, Role.ADMIN})
 # Who may approve each kind (never the person who asked); the README lists them.
 APPROVERS: dict[ChangeKind, frozenset[str]] = {
     ChangeKind.PAUSE: frozenset({Role.RISK_ANALYST, Role.ADMIN}),
@@ -30,6 +35,9 @@ APPROVERS: dict[ChangeKind, frozenset[str]] = {
     ChangeKind.WRITE_OFF: frozenset({Role.RISK_ANALYST, Role.ADMIN}),
     ChangeKind.RESTRUCTURING: frozenset({Role.RISK_ANALYST, Role.ADMIN}),
     ChangeKind.CLASS_OVERRIDE: frozenset({Role.RISK_ANALYST, Role.ADMIN}),
+    ChangeKind.REPAYMENT_PLAN: _CREDIT_DECIDERS,
+    ChangeKind.DEFERRAL: _CREDIT_DECIDERS,
+    ChangeKind.EARLY_RECALL: _CREDIT_DECIDERS,
 }
 CHECKER_ROLES = tuple(sorted(set().union(*APPROVERS.values())))
 

@@ -37,6 +37,8 @@ from services.monitoring.classification.models import OverrideRequest, Restructu
 from services.monitoring.delinquency import service as delinquency
 from services.monitoring.delinquency.models import PauseCreate
 from services.monitoring.errors import DomainError
+from services.monitoring.hardship import service as hardship
+from services.monitoring.hardship.models import DeferralRequest, RecallRequest, RepaymentPlanRequest
 from services.monitoring.loans import service as loans
 from services.monitoring.loans.models import Loan, LoanStatus, now
 from services.monitoring.loans.money import ZERO
@@ -130,6 +132,27 @@ def request_override(session: Session, loan_id: str, command: OverrideRequest, *
     return _request(session, loan, ChangeKind.CLASS_OVERRIDE, command, command.reason, maker=maker, as_of=as_of)
 
 
+def request_repayment_plan(session: Session, loan_id: str, command: RepaymentPlanRequest, *, maker: str,
+                           scope: Visibility, as_of: date) -> ChangeRequest:
+    loan = _open_loan(session, loan_id, scope)
+    hardship.check_repayment_plan(session, loan, command, as_of)
+    return _request(session, loan, ChangeKind.REPAYMENT_PLAN, command, command.reason, maker=maker, as_of=as_of)
+
+
+def request_deferral(session: Session, loan_id: str, command: DeferralRequest, *, maker: str, scope: Visibility,
+                     as_of: date) -> ChangeRequest:
+    loan = _open_loan(session, loan_id, scope)
+    hardship.check_deferral(session, loan, command, as_of)
+    return _request(session, loan, ChangeKind.DEFERRAL, command, command.reason, maker=maker, as_of=as_of)
+
+
+def request_early_recall(session: Session, loan_id: str, command: RecallRequest, *, maker: str, scope: Visibility,
+                         as_of: date) -> ChangeRequest:
+    loan = _open_loan(session, loan_id, scope)
+    hardship.check_early_recall(session, loan, as_of)
+    return _request(session, loan, ChangeKind.EARLY_RECALL, command, command.reason, maker=maker, as_of=as_of)
+
+
 # --- approval: each act's own function, on the loan as it stands on the day of approval -----------------------
 
 Applied = dict[str, Any]
@@ -173,12 +196,46 @@ def approve_override(session: Session, loan: Loan, request: ChangeRequest, *, as
     return {"classification": loan.classification}
 
 
+def _granted(record: hardship.HardshipRecord, loan: Loan) -> Applied:
+    return {"hardship_record_id": record.id, "observation_until": record.observation_until and
+            record.observation_until.isoformat(), "dpd": loan.dpd, "classification": loan.classification}
+
+
+def approve_repayment_plan(session: Session, loan: Loan, request: ChangeRequest, *, as_of: date,
+                           settings: MonitoringSettings) -> Applied:
+    record = hardship.grant_repayment_plan(
+        session, loan, RepaymentPlanRequest.model_validate(request.payload), as_of=as_of,
+        observation_months=settings.hardship_observation_months, request_id=request.id, maker=request.maker,
+        checker=request.checker)
+    return _granted(record, loan)
+
+
+def approve_deferral(session: Session, loan: Loan, request: ChangeRequest, *, as_of: date,
+                     settings: MonitoringSettings) -> Applied:
+    record = hardship.grant_deferral(
+        session, loan, DeferralRequest.model_validate(request.payload), as_of=as_of,
+        observation_months=settings.hardship_observation_months, request_id=request.id, maker=request.maker,
+        checker=request.checker)
+    return _granted(record, loan)
+
+
+def approve_early_recall(session: Session, loan: Loan, request: ChangeRequest, *, as_of: date,
+                         settings: MonitoringSettings) -> Applied:
+    command = RecallRequest.model_validate(request.payload)
+    record = hardship.recall_loan(session, loan, command.reason, as_of=as_of, request_id=request.id,
+                                  maker=request.maker, checker=request.checker)
+    return _granted(record, loan)
+
+
 APPLY: dict[ChangeKind, Callable[..., Applied]] = {
     ChangeKind.PAUSE: approve_pause,
     ChangeKind.WAIVER: approve_waiver,
     ChangeKind.WRITE_OFF: approve_write_off,
     ChangeKind.RESTRUCTURING: approve_restructuring,
     ChangeKind.CLASS_OVERRIDE: approve_override,
+    ChangeKind.REPAYMENT_PLAN: approve_repayment_plan,
+    ChangeKind.DEFERRAL: approve_deferral,
+    ChangeKind.EARLY_RECALL: approve_early_recall,
 }
 
 

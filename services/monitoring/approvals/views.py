@@ -21,6 +21,7 @@ from services.monitoring.approvals.models import (
 from services.monitoring.business_day import business_date
 from services.monitoring.classification.models import RestructuringRequest
 from services.monitoring.delinquency.models import PauseCreate
+from services.monitoring.hardship.models import DeferralRequest, RecallRequest, RepaymentPlanRequest
 from shared.auth.dependencies import require_roles
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
@@ -85,6 +86,40 @@ def request_restructuring(request: Request, loan_id: str, command: Restructuring
                                       as_of=business_date(session, api.settings(request)))))
 
 
+@router.post("/loans/{loan_id}/repayment-plans", status_code=201, response_model=ChangeRequestRead,
+             summary="Propose a temporary repayment plan: reduced instalments for some months, the shortfall "
+                     "re-spread or added at the end (maker: loan officer, collector, admin); it applies from the "
+                     "day a checker (credit committee, risk analyst, admin) approves", responses=REQUEST_PROBLEMS)
+def request_repayment_plan(request: Request, loan_id: str, command: RepaymentPlanRequest, principal: api.Collector,
+                           idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    return _requested(request, principal, idempotency_key, "request_repayment_plan", command, lambda session: (
+        service.request_repayment_plan(session, loan_id, command, maker=principal.sub, scope=api.scope(principal),
+                                       as_of=business_date(session, api.settings(request)))))
+
+
+@router.post("/loans/{loan_id}/deferrals", status_code=201, response_model=ChangeRequestRead,
+             summary="Propose a deferral (payment holiday): every instalment not yet due moves out by some months, "
+                     "the holiday's interest waived or charged (maker: loan officer, collector, admin); it applies "
+                     "from the day a checker (credit committee, risk analyst, admin) approves",
+             responses=REQUEST_PROBLEMS)
+def request_deferral(request: Request, loan_id: str, command: DeferralRequest, principal: api.Collector,
+                     idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    return _requested(request, principal, idempotency_key, "request_deferral", command, lambda session: (
+        service.request_deferral(session, loan_id, command, maker=principal.sub, scope=api.scope(principal),
+                                 as_of=business_date(session, api.settings(request)))))
+
+
+@router.post("/loans/{loan_id}/early-recall", status_code=201, response_model=ChangeRequestRead,
+             summary="Propose to recall the loan early, where its contract allows: everything outstanding falls due "
+                     "on the day a checker (credit committee, risk analyst, admin) approves (maker: loan officer, "
+                     "collector, admin)", responses=REQUEST_PROBLEMS)
+def request_early_recall(request: Request, loan_id: str, command: RecallRequest, principal: api.Collector,
+                         idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    return _requested(request, principal, idempotency_key, "request_early_recall", command, lambda session: (
+        service.request_early_recall(session, loan_id, command, maker=principal.sub, scope=api.scope(principal),
+                                     as_of=business_date(session, api.settings(request)))))
+
+
 @router.post("/change-requests/{request_id}/decision", response_model=ChangeRequestRead,
              summary="Approve (and apply) or reject a request (checker: a role allowed for its kind, never its "
                      "maker)", responses=problem_responses(403, 404, 409, 422))
@@ -106,7 +141,7 @@ def decide_request(request: Request, request_id: str, command: Decision, princip
                     "officers)", responses=problem_responses(422))
 def list_requests(
     request: Request,
-    principal: api.Reader,
+    principal: api.CommitteeReader,
     status: RequestStatus | None = None,
     kind: ChangeKind | None = None,
     loan_id: str | None = None,
@@ -119,6 +154,6 @@ def list_requests(
 
 @router.get("/change-requests/{request_id}", response_model=ChangeRequestRead,
             summary="A change request with every step it went through", responses=problem_responses(404))
-def get_request(request: Request, request_id: str, principal: api.Reader) -> ChangeRequestRead:
+def get_request(request: Request, request_id: str, principal: api.CommitteeReader) -> ChangeRequestRead:
     with api.database(request).session() as session:
         return service.reads(session, [service.get_request(session, request_id, api.scope(principal))])[0]

@@ -22,6 +22,9 @@ from services.monitoring.loans.money import (
 from services.monitoring.loans.schedule import add_months
 
 MIN_OBSERVATION_MONTHS = 12
+# A repayment plan or deferral (a hardship concession, not a restructuring) keeps the loan at least special
+# mention for this long from its approval: the default of LOANCRM_MONITORING_HARDSHIP_OBSERVATION_MONTHS.
+HARDSHIP_OBSERVATION_MONTHS = 6
 
 
 class LoanClass(IntEnum):
@@ -124,13 +127,15 @@ def classification_floor(
     as_of: date,
     observation_months: int = MIN_OBSERVATION_MONTHS,
     previous_class: LoanClass | None = None,
+    hardship: tuple[date | None, date | None] = (None, None),
 ) -> LoanClass:
     """The best class the rules allow on `as_of`.
 
     During a restructuring's observation period the loan is at least special mention and never better than
     `previous_class` (its class at restructuring, or last assigned during the period). Outside that period the
     floor is point-in-time: a cured loan may return to normal. A restructuring dated after `as_of` is ignored,
-    so history can be replayed across it.
+    so history can be replayed across it. `hardship` (from, until) is a repayment plan's or deferral's
+    observation: at least special mention on the days from its approval to the day before `until`.
     """
     as_of = require_date("as_of", as_of)
     if restructured_on is not None:
@@ -142,7 +147,13 @@ def classification_floor(
     floor = floors.floor_for(dpd)
     if in_observation(restructured_on, as_of, observation_months):
         floor = max(floor, LoanClass.SPECIAL_MENTION, previous_class or LoanClass.NORMAL)
+    if in_hardship(*hardship, as_of):
+        floor = max(floor, LoanClass.SPECIAL_MENTION)
     return floor
+
+
+def in_hardship(since: date | None, until: date | None, as_of: date) -> bool:
+    return since is not None and until is not None and since <= as_of < until
 
 
 def apply_override(floor_class: LoanClass, requested_class: LoanClass) -> LoanClass:
@@ -226,6 +237,9 @@ class ChangeCause(StrEnum):
     POLICY_CHANGE = "policy_change"
     WAIVER = "waiver"
     WRITE_OFF = "write_off"
+    REPAYMENT_PLAN = "repayment_plan"
+    DEFERRAL = "deferral"
+    EARLY_RECALL = "early_recall"
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def override_classification(session: Session, loan: Loan, command: OverrideReque
     delinquency.reassess(session, loan, as_of, cause=ChangeCause.OVERRIDE, reference=reference)
 
 
-def _last_value_date(session: Session, loan: Loan) -> date | None:
+def last_value_date(session: Session, loan: Loan) -> date | None:
     return session.exec(select(func.max(Posting.value_date)).where(
         Posting.loan_id == loan.id, Posting.status == PostingStatus.POSTED)).one()
 
@@ -52,7 +52,7 @@ def check_restructuring(session: Session, loan: Loan, command: RestructuringRequ
             raise Problem(409, "Conflict", "Only an active loan's schedule can be rebooked.")
         loans.check_rebooking(session, loan, loans.instalments(session, loan.id),
                               effective=command.effective_date or as_of,
-                              last_value_date=_last_value_date(session, loan), as_of=as_of)
+                              last_value_date=last_value_date(session, loan), as_of=as_of)
     elif command.effective_date is not None:
         raise DomainError("effective_date", "applies only to a rebooking (with annual_rate or term_months)")
 
@@ -66,7 +66,7 @@ def restructure_loan(session: Session, loan: Loan, command: RestructuringRequest
     if command.annual_rate is not None or command.term_months is not None:
         loans.rebook_schedule(session, loan, effective=command.effective_date or as_of,
                               annual_rate=command.annual_rate, term_months=command.term_months,
-                              reason=command.reason, by=by, last_value_date=_last_value_date(session, loan),
+                              reason=command.reason, by=by, last_value_date=last_value_date(session, loan),
                               as_of=as_of)
     loan.restructured_on, loan.restructure_reason = as_of, command.reason
     delinquency.reassess(session, loan, as_of, cause=ChangeCause.RESTRUCTURING, reference=reference)

@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from services.monitoring import api
 from services.monitoring.approvals import service as approvals
-from services.monitoring.approvals.models import CHECKER_ROLES, ChangeKind, ChangeRequest, Decision
+from services.monitoring.approvals.models import APPROVERS, ChangeKind, ChangeRequest, Decision
 from services.monitoring.business_day import business_date
 from services.monitoring.classification.models import OverrideRead, OverrideRequest
 from services.monitoring.loans import service as loans
@@ -16,7 +16,8 @@ from shared.errors import Problem, problem_responses
 from shared.pagination import Page, paged
 
 router = APIRouter(tags=["classification"])
-Checker = Annotated[Principal, Depends(require_roles(*CHECKER_ROLES))]
+# Only those who may approve an override (the change-request route's checkers include the credit committee).
+Checker = Annotated[Principal, Depends(require_roles(*sorted(APPROVERS[ChangeKind.CLASS_OVERRIDE])))]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 

@@ -18,6 +18,7 @@ from services.monitoring.collections.service import settle_promises
 from services.monitoring.checks.service import schedule_periodic_checks, schedule_risk_reviews
 from services.monitoring.cob.flows import CobContext, Step, run_cob, start_run
 from services.monitoring.cob.models import CobReport, CobRun, RunStatus
+from services.monitoring.collateral.scheduled import revaluations
 from services.monitoring.loans.models import Loan, LoanStatus, new_id
 from services.monitoring.loans.service import note_score, note_segments
 from services.monitoring.peers import connect
@@ -214,7 +215,7 @@ async def feed_rules(ctx: CobContext) -> dict[str, Any]:
 
 def default_steps() -> dict[str, Step]:
     return {"check_tasks": check_tasks, "promises": promises, "feed_rules": feed_rules, "rescore": rescore,
-            "contact_silence": contact_silence, "contact_log_outbox": outbox}
+            "contact_silence": contact_silence, "contact_log_outbox": outbox, "collateral_revaluations": revaluations}
 
 
 def batch_credentials(kernel: KernelSettings,

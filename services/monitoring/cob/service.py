@@ -25,7 +25,7 @@ from services.monitoring.rules.service import alert_drafts, enabled_rules
 LOANS = Loan.__table__
 _AGEING_COLUMNS = (LOANS.c.id, LOANS.c.customer_id, LOANS.c.product, LOANS.c.oldest_unpaid_due, LOANS.c.dpd,
                    LOANS.c.bucket, LOANS.c.classification, LOANS.c.ifrs9_stage, LOANS.c.override_class,
-                   LOANS.c.restructured_on)
+                   LOANS.c.restructured_on, LOANS.c.hardship_on, LOANS.c.hardship_until)
 _SET_STATE = (update(LOANS).where(LOANS.c.id == bindparam("b_id"))
               .values(dpd=bindparam("b_dpd"), bucket=bindparam("b_bucket"),
                       classification=bindparam("b_class"), ifrs9_stage=bindparam("b_stage")))
@@ -76,9 +76,10 @@ def is_postgres(session: Session) -> bool:
 def candidates(day: date) -> ColumnElement[bool]:
     """The loans ageing can change on `day`: overdue, or restructured (their observation period ends by date); the
     rest stay current. Every write that moves a loan's oldest unpaid due date reassesses the loan at once, so a
-    loan not overdue carries no days past due. Both conditions are indexed."""
+    loan not overdue carries no days past due. A loan in a hardship observation is one until the day it ends. All
+    three conditions are indexed."""
     return and_(LOANS.c.status == LoanStatus.ACTIVE.value, or_(
-        LOANS.c.oldest_unpaid_due < day, LOANS.c.restructured_on.is_not(None)))
+        LOANS.c.oldest_unpaid_due < day, LOANS.c.restructured_on.is_not(None), LOANS.c.hardship_until >= day))
 
 
 def ageing_rules(session: Session) -> tuple[list[EarlyWarningRule], tuple[int, ...]]:
@@ -166,7 +167,7 @@ def catch_up(session: Session, loan: Loan, as_of: date) -> bool:
     by the same ageing step COB runs, so the write starts from the state (history, alerts) COB would have left,
     e.g. a repayment to a loan last aged three days ago first ages it to today. Returns whether it changed (the
     caller's `loan` is then read again)."""
-    if loan.status != LoanStatus.ACTIVE or (loan.restructured_on is None and (
+    if loan.status != LoanStatus.ACTIVE or (loan.restructured_on is None and loan.hardship_until is None and (
             loan.oldest_unpaid_due is None or loan.oldest_unpaid_due >= as_of)):
         return False  # current: ageing leaves it as it is
     rules, thresholds = ageing_rules(session)

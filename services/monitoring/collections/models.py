@@ -24,6 +24,14 @@ class ActionKind(StrEnum):
     RESTRUCTURING = "restructuring"
     LEGAL = "legal"
     WRITE_OFF = "write_off"
+    ASSET_PRESERVATION = "asset_preservation"  # 资产保全: a case worked through its steps (PreservationStep)
+
+
+class PreservationStepKind(StrEnum):
+    FREEZE_REQUEST = "freeze_request"  # asking the court to freeze the borrower's assets or accounts
+    PRESERVATION_ORDER = "preservation_order"  # the court's ruling on it
+    ENFORCEMENT = "enforcement"  # seizure, auction, transfer of what was preserved
+    RELEASE = "release"  # the preservation lifted (paid, settled, or refused)
 
 
 class PromiseStatus(StrEnum):
@@ -53,6 +61,23 @@ class CollectionAction(MonitoringTable, table=True):
     promised_amount: Decimal | None = Field(default=None, sa_column=money_column(nullable=True))
     promised_date: date | None = None
     promise_status: str | None = Field(default=None, max_length=16)
+
+
+class PreservationStep(MonitoringTable, table=True):
+    """Append-only: one step of an asset-preservation action, with its date, outcome and documents."""
+
+    __tablename__ = "preservation_steps"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    action_id: str = Field(foreign_key="collection_actions.id", index=True, max_length=32)
+    loan_id: str = Field(foreign_key="loans.id", max_length=32)
+    step: str = Field(max_length=32)
+    occurred_on: date
+    outcome: str = Field(max_length=200)
+    document_ref: str | None = Field(default=None, max_length=100)
+    notes: str | None = Field(default=None, max_length=1000)
+    recorded_by: str = Field(max_length=64)
+    recorded_at: datetime = Field(default_factory=now)
 
 
 class OutboxMessage(MonitoringTable, table=True):
@@ -101,6 +126,34 @@ class ActionRead(BaseModel):
     promised_date: date | None
     promise_status: PromiseStatus | None
     contact_log: ContactLog = ContactLog.QUEUED
+
+
+class PreservationStepCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"step": "preservation_order", "occurred_on": "2026-05-12", "outcome": "granted: flat and car frozen",
+         "document_ref": "(2026) court ruling no. 1234", "notes": None}]})
+
+    step: PreservationStepKind
+    occurred_on: BusinessDate = PydanticField(description="Not before the action, nor after the business date")
+    outcome: str = PydanticField(min_length=1, max_length=200)
+    document_ref: str | None = PydanticField(default=None, max_length=100,
+                                             description="The filing's, ruling's or notice's reference")
+    notes: str | None = PydanticField(default=None, max_length=1000)
+
+
+class PreservationStepRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    action_id: str
+    loan_id: str
+    step: PreservationStepKind
+    occurred_on: date
+    outcome: str
+    document_ref: str | None
+    notes: str | None
+    recorded_by: str
+    recorded_at: datetime
 
 
 class ContactReveal(BaseModel):

@@ -18,6 +18,9 @@ from services.monitoring.collections.models import (
     CollectionAction,
     ContactLog,
     OutboxMessage,
+    PreservationStep,
+    PreservationStepCreate,
+    PreservationStepRead,
     PromiseStatus,
     QueueItem,
 )
@@ -29,6 +32,7 @@ from services.monitoring.repayments.models import Posting, PostingStatus
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import RuleKind
 from shared.auth.scope import Visibility
+from shared.errors import Problem
 from shared.pagination import Page, PageRequest, keyset
 
 def record_action(session: Session, loan_id: str, command: ActionCreate, *, collector: str, scope: Visibility,
@@ -55,6 +59,35 @@ def record_action(session: Session, loan_id: str, command: ActionCreate, *, coll
         "notes": f"[{command.kind.value}] {command.notes or ''}".strip()}))
     session.flush()
     return action
+
+
+def record_preservation_step(session: Session, action_id: str, command: PreservationStepCreate, *, by: str,
+                             scope: Visibility, as_of: date) -> PreservationStep:
+    """One step of an asset-preservation action (a freeze request, the court's order, enforcement, release)."""
+    action = session.get(CollectionAction, action_id)
+    if action is None:
+        raise Problem(404, "Not found", f"No collection action {action_id!r}.")
+    loans.get_loan(session, action.loan_id, scope)
+    if action.kind != ActionKind.ASSET_PRESERVATION:
+        raise Problem(409, "Conflict", f"Steps belong to an asset-preservation action; this one is {action.kind}.")
+    if not action.occurred_on <= command.occurred_on <= as_of:
+        raise DomainError("occurred_on", f"must lie between the action's day {action.occurred_on.isoformat()} and "
+                                         f"the business date {as_of.isoformat()}")
+    step = PreservationStep(action_id=action.id, loan_id=action.loan_id, recorded_by=by, **command.model_dump())
+    session.add(step)
+    session.flush()
+    return step
+
+
+def preservation_steps(session: Session, action_id: str, scope: Visibility,
+                       paging: PageRequest) -> Page[PreservationStepRead]:
+    action = session.get(CollectionAction, action_id)
+    if action is None:
+        raise Problem(404, "Not found", f"No collection action {action_id!r}.")
+    loans.get_loan(session, action.loan_id, scope)
+    return keyset(session, select(PreservationStep).where(PreservationStep.action_id == action_id), paging,
+                  PreservationStep.occurred_on, PreservationStep.recorded_at, PreservationStep.id,
+                  read=lambda rows: [PreservationStepRead.model_validate(r) for r in rows])
 
 
 def outcome_code(outcome: str) -> str:

@@ -2,13 +2,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from services.monitoring import api
 from services.monitoring.alerts import service as alerts
 from services.monitoring.business_day import business_date
 from services.monitoring.collections import service
 from services.monitoring.collections.flows import deliver_outbox
-from services.monitoring.collections.models import ActionCreate, ActionRead, CollectionAction, QueueItem
+from services.monitoring.collections.models import (
+    ActionCreate,
+    ActionRead,
+    CollectionAction,
+    PreservationStepCreate,
+    PreservationStepRead,
+    QueueItem,
+)
 from services.monitoring.loans import service as loans
 from shared.auth.scope import EVERYTHING
 from shared.errors import problem_responses
@@ -48,6 +56,34 @@ def list_actions(request: Request, loan_id: str, principal: api.Reader, paging: 
     with api.database(request).session() as session:
         loans.get_loan(session, loan_id, api.scope(principal))
         return service.actions(session, loan_id, paging, read=lambda rows: [_read(session, a) for a in rows])
+
+
+@router.post("/collection-actions/{action_id}/preservation-steps", status_code=201,
+             response_model=PreservationStepRead,
+             summary="Record a step of an asset-preservation action: freeze request, preservation order, "
+                     "enforcement or release, with its date, outcome and document reference (collector, loan "
+                     "officer, admin)", responses=problem_responses(404, 409, 422))
+def record_preservation_step(request: Request, action_id: str, command: PreservationStepCreate,
+                             principal: api.Collector,
+                             idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+                             ) -> JSONResponse:
+    def run(session):  # noqa: ANN001, ANN202
+        step = service.record_preservation_step(session, action_id, command, by=principal.sub,
+                                                scope=api.scope(principal),
+                                                as_of=business_date(session, api.settings(request)))
+        return 201, PreservationStepRead.model_validate(step).model_dump(mode="json")
+
+    return api.idempotent(request, principal, idempotency_key, required=False,
+                          command_name="record_preservation_step", payload=command.model_dump(mode="json"),
+                          command=run)
+
+
+@router.get("/collection-actions/{action_id}/preservation-steps", response_model=Page[PreservationStepRead],
+            summary="The steps of an asset-preservation action, in date order", responses=problem_responses(404, 422))
+def list_preservation_steps(request: Request, action_id: str, principal: api.Reader,
+                            paging: paged() = None) -> Page[PreservationStepRead]:
+    with api.database(request).session() as session:
+        return service.preservation_steps(session, action_id, api.scope(principal), paging)
 
 
 @router.get("/collections/queue", response_model=Page[QueueItem],

@@ -91,7 +91,8 @@ def assess(loan: Loan | Row, dpd: int, as_of: date) -> RiskState:
     """The state the rules give for `dpd` on `as_of`: the product's floor, worsened by an approved override."""
     rules = policy(loan.product)
     previous = to_class(loan.classification) if loan.restructured_on else None
-    loan_class = classification_floor(dpd, rules.floors, loan.restructured_on, as_of, previous_class=previous)
+    loan_class = classification_floor(dpd, rules.floors, loan.restructured_on, as_of, previous_class=previous,
+                                      hardship=(loan.hardship_on, loan.hardship_until))
     if loan.override_class:
         loan_class = max(loan_class, to_class(loan.override_class))
     return RiskState(dpd=dpd, bucket=rules.buckets.bucket_for(dpd).name, loan_class=loan_class,

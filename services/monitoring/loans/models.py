@@ -7,7 +7,7 @@ from typing import Annotated
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field as PydanticField
-from sqlalchemy import Column, Index, Numeric, UniqueConstraint
+from sqlalchemy import Column, Index, Numeric, UniqueConstraint, false
 from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
@@ -59,6 +59,7 @@ class Loan(MonitoringTable, table=True):
         Index("ix_loans_branch", "branch"),
         Index("ix_loans_oldest_unpaid_due", "oldest_unpaid_due"),
         Index("ix_loans_restructured_on", "restructured_on"),
+        Index("ix_loans_hardship_until", "hardship_until"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
@@ -90,6 +91,14 @@ class Loan(MonitoringTable, table=True):
     override_class: str | None = Field(default=None, max_length=16)
     restructured_on: date | None = None
     restructure_reason: str | None = Field(default=None, max_length=200)
+    # The latest approved repayment plan or deferral (hardship/): at least special mention from hardship_on until
+    # the day before hardship_until (the observation period, LOANCRM_MONITORING_HARDSHIP_OBSERVATION_MONTHS).
+    hardship_kind: str | None = Field(default=None, max_length=16)
+    hardship_on: date | None = None
+    hardship_until: date | None = None
+    # Contract term: may the bank accelerate the loan (提前收回)? Set at booking; recalled_on once it did.
+    early_recall_allowed: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    recalled_on: date | None = None
     last_score: int | None = None
     last_grade: str | None = Field(default=None, max_length=8)
     scored_on: date | None = None
@@ -214,6 +223,9 @@ class LoanCreate(ScheduleRequest):
     purpose: str = PydanticField(min_length=1, max_length=200)
     collateral: str | None = PydanticField(default=None, max_length=200)
     guarantor: str | None = PydanticField(default=None, max_length=200)
+    early_recall_allowed: bool = PydanticField(
+        default=False, description="The contract lets the bank recall the loan early (accelerate it: everything "
+                                   "outstanding falls due at once), subject to approval")
     # No `officer`: the loan's officer is whoever books it, from the token (a body field is ignored).
     branch: str = PydanticField(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
 
@@ -284,6 +296,12 @@ class LoanRead(LoanSummary):
     day_count: DayCount = PydanticField(description=_DAY_COUNT)
     override_class: ClassName | None
     restructured_on: date | None
+    hardship_kind: str | None = PydanticField(description="repayment_plan or deferral: the latest approved one")
+    hardship_on: date | None
+    hardship_until: date | None = PydanticField(description="The hardship observation ends on this day (at least "
+                                                            "special mention before it)")
+    early_recall_allowed: bool
+    recalled_on: date | None
     written_off_on: date | None
     written_off_amount: Decimal | None
     created_at: datetime

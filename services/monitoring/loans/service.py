@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -207,8 +209,8 @@ def rebookings(session: Session, loan_id: str) -> list[RebookingRead]:
 
 def rebooked_on(session: Session, loan: Loan) -> date | None:
     """The effective date of the loan's latest rebooking: money cannot be dated (or undone) before it. Only a
-    restructured loan can have one."""
-    if loan.restructured_on is None:
+    restructured, hardship or recalled loan can have one."""
+    if loan.restructured_on is None and loan.hardship_on is None and loan.recalled_on is None:
         return None
     return session.exec(select(func.max(ScheduleRebooking.effective_date))
                         .where(ScheduleRebooking.loan_id == loan.id)).one()
@@ -230,27 +232,38 @@ def check_rebooking(session: Session, loan: Loan, rows: list[Instalment], *, eff
     return rescheduled
 
 
-def rebook_schedule(session: Session, loan: Loan, *, effective: date, annual_rate: Decimal | None,
-                    term_months: int | None, reason: str, by: str, last_value_date: date | None,
-                    as_of: date) -> ScheduleRebooking:
-    """Restructure the schedule from `effective`: instalments due by then stay (arrears stay arrears); the later
-    ones are superseded (kept as history; one part-paid stays, cut to what was paid); the principal not yet due is
-    scheduled afresh on the new rate and term, from the last due date on or before `effective`. The caller holds
-    the loan's lock and reassesses it."""
+@dataclass(frozen=True)
+class NewInstalment:
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+
+
+# Given the instalments due after the effective date (as they stand, paid parts included) and the last due date on
+# or before it (the anchor), the instalments that replace what they still owe.
+Rebuild = Callable[[list[Instalment], date], list[NewInstalment]]
+
+
+def supersede_schedule(session: Session, loan: Loan, *, effective: date, rebuild: Rebuild,
+                       annual_rate: Decimal | None, reason: str, by: str, last_value_date: date | None,
+                       as_of: date) -> ScheduleRebooking:
+    """Replace the schedule after `effective`: instalments due by then stay (arrears stay arrears); the later ones
+    are superseded (kept as history; one part-paid stays, cut to what was paid) by what `rebuild` makes of what
+    they still owe. The caller holds the loan's lock and reassesses it."""
     rows = instalments(session, loan.id)
     rescheduled = check_rebooking(session, loan, rows, effective=effective, last_value_date=last_value_date,
                                   as_of=as_of)
     kept = [r for r in rows if r.due_date <= effective]
     later = [r for r in rows if r.due_date > effective]
     touched = [r for r in later if r.principal_paid or r.interest_paid or r.penalty_paid]
-    rate = loan.annual_rate if annual_rate is None else annual_rate
-    term = term_months or max(1, len(later) - len(touched))
     anchor = max((r.due_date for r in kept), default=loan.disbursement_date)
-    fresh = generate_schedule(rescheduled, rate, term, loan.repayment_method, anchor,
-                              rounding=Rounding(loan.rounding).mode)
+    fresh = rebuild(later, anchor)
+    if sum((i.principal for i in fresh), ZERO) != rescheduled:
+        raise DomainError("schedule", "the new instalments must carry exactly the principal not yet due")
+    rate = loan.annual_rate if annual_rate is None else annual_rate
     rebooking = ScheduleRebooking(loan_id=loan.id, effective_date=effective, principal_rescheduled=rescheduled,
-                                  annual_rate_before=loan.annual_rate, annual_rate_after=rate, term_months=term,
-                                  reason=reason, created_by=by)
+                                  annual_rate_before=loan.annual_rate, annual_rate_after=rate,
+                                  term_months=len(fresh), reason=reason, created_by=by)
     session.add(rebooking)
     session.flush()
     session.add_all(SupersededInstalment(
@@ -264,11 +277,28 @@ def rebook_schedule(session: Session, loan: Loan, *, effective: date, annual_rat
             session.delete(row)
     session.flush()  # the superseded numbers are free before the new instalments take them
     top = max((r.number for r in [*kept, *touched]), default=0)
-    session.add_all(Instalment(loan_id=loan.id, number=top + i.number, due_date=i.due_date, principal=i.principal,
-                               interest=i.interest) for i in fresh)
-    loan.annual_rate, loan.term_months = rate, top + term
+    session.add_all(Instalment(loan_id=loan.id, number=top + n, due_date=i.due_date, principal=i.principal,
+                               interest=i.interest) for n, i in enumerate(fresh, start=1))
+    loan.annual_rate, loan.term_months = rate, top + len(fresh)
     session.flush()
     loan.oldest_unpaid_due = next_unpaid_due(session, loan.id)
     session.add(loan)
     return rebooking
 
+
+def rebook_schedule(session: Session, loan: Loan, *, effective: date, annual_rate: Decimal | None,
+                    term_months: int | None, reason: str, by: str, last_value_date: date | None,
+                    as_of: date) -> ScheduleRebooking:
+    """Restructure the schedule from `effective`: the principal not yet due is scheduled afresh on the new rate
+    and term, from the last due date on or before `effective` (see `supersede_schedule`)."""
+    rate = loan.annual_rate if annual_rate is None else annual_rate
+
+    def rebuild(later: list[Instalment], anchor: date) -> list[NewInstalment]:
+        untouched = [r for r in later if not (r.principal_paid or r.interest_paid or r.penalty_paid)]
+        term = term_months or max(1, len(untouched))
+        owed = sum((r.principal - r.principal_paid for r in later), ZERO)
+        return [NewInstalment(i.due_date, i.principal, i.interest) for i in generate_schedule(
+            owed, rate, term, loan.repayment_method, anchor, rounding=Rounding(loan.rounding).mode)]
+
+    return supersede_schedule(session, loan, effective=effective, rebuild=rebuild, annual_rate=annual_rate,
+                              reason=reason, by=by, last_value_date=last_value_date, as_of=as_of)

@@ -23,6 +23,20 @@ class Chart(StrEnum):
     ROLL_RATES = "roll_rates"
 
 
+class SpecialTreatment(StrEnum):
+    RESTRUCTURED = "restructured"  # restructured within the last 12 months: its observation
+    REPAYMENT_PLAN = "repayment_plan"  # in a repayment plan's observation
+    DEFERRAL = "deferral"  # in a deferral's observation (the holiday and the months after it)
+    EARLY_RECALL = "early_recall"  # recalled: all of it due
+    ASSET_PRESERVATION = "asset_preservation"  # an asset-preservation action has been opened
+
+
+class TreatmentFigures(BaseModel):
+    treatment: SpecialTreatment
+    loans: int
+    outstanding: Decimal
+
+
 class BucketFigures(BaseModel):
     bucket: str
     loans: int
@@ -38,12 +52,15 @@ class GroupFigures(BaseModel):
     par30: float | None = Field(description="Outstanding of loans more than 30 days past due, over all outstanding.")
     par90: float | None
     expected_loss: Decimal = Field(description=(
-        "Sum of PD × LGD × EAD: PD from the borrower's latest score (by class when never scored), LGD by product, "
-        "EAD the outstanding principal plus interest due and unpaid."))
+        "Sum of PD × LGD × EAD: PD from the borrower's latest score (by class when never scored, and at least by "
+        "class during a hardship observation), LGD by product, EAD the outstanding principal plus interest due, "
+        "accrued and penalty, less what collateral (after haircuts) and guarantees cover."))
     pd_from_score: int = Field(description="Loans whose expected loss used the scoring service's PD.")
     pd_from_class: int = Field(description="Loans without a score, whose expected loss used the PD by class.")
     written_off_loans: int = Field(description="Loans written off (not in the figures above: out of the book).")
     written_off: Decimal = Field(description="What those loans owed when they were written off.")
+    treatments: list[TreatmentFigures] = Field(description=(
+        "Active loans under special treatment (a loan may be under several) and their outstanding principal."))
     buckets: list[BucketFigures]
 
 

@@ -27,17 +27,23 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from services.monitoring.classification.rules import expected_loss
+from services.monitoring.classification.rules import MIN_OBSERVATION_MONTHS, expected_loss
+from services.monitoring.collateral.models import Collateral, LoanLoss
+from services.monitoring.collateral.service import LGD_PLACES, CollateralPolicy, cover, items_of, ltv
+from services.monitoring.collections.models import ActionKind, CollectionAction
 from services.monitoring.delinquency.models import RiskChange
 from services.monitoring.delinquency.rules import DEFAULT_BUCKETS
 from services.monitoring.loans.models import ClassName, Instalment, Loan, LoanSegment, LoanStatus
 from services.monitoring.loans.money import CENT, ZERO
+from services.monitoring.loans.schedule import add_months
 from services.monitoring.portfolio.models import (
     BucketFigures,
     GroupBy,
     GroupFigures,
     PortfolioFigures,
     RollRates,
+    SpecialTreatment,
+    TreatmentFigures,
     Vintage,
 )
 from shared.auth.scope import Visibility
@@ -107,31 +113,97 @@ def _exposures(session: Session, as_of: date) -> tuple[Subquery, Subquery, Subqu
     return unpaid, accrued, penalties
 
 
+def _pd(pd: Decimal | None, loan_class: str, in_hardship: object) -> Decimal:
+    """The latest score's PD (the class table's without one); during a hardship observation never below the
+    class table's: a plan or deferral is the borrower saying they cannot pay as agreed."""
+    by_class = PD_BY_CLASS[ClassName(loan_class)]
+    if pd is None:
+        return by_class
+    return max(pd, by_class) if in_hardship else pd
+
+
+def _ead(unpaid: Subquery, accrued: Subquery, penalties: Subquery) -> ColumnElement[Decimal]:
+    return (Loan.outstanding_principal + func.coalesce(unpaid.c.interest, 0) + func.coalesce(accrued.c.accrued, 0)
+            + func.coalesce(penalties.c.penalty, 0))
+
+
 def _expected_losses(session: Session, as_of: date, group_by: GroupBy | None, scope: Visibility,
-                     lgd: Callable[[str], Decimal]) -> dict[str | None, dict[str, Any]]:
-    """Per group: PD × LGD × EAD, PD the latest score's (the class table's without one), LGD the product's, EAD
-    outstanding principal plus interest due and unpaid, interest accrued but not yet due, and unpaid penalties,
-    all on the business date."""
+                     lgd: Callable[[str], Decimal], policy: CollateralPolicy) -> dict[str | None, dict[str, Any]]:
+    """Per group: PD × LGD × EAD, PD the latest score's (the class table's without one, and at least it during a
+    hardship observation), LGD the product's, EAD outstanding principal plus interest due and unpaid, interest
+    accrued but not yet due, and unpaid penalties, all on the business date. A loan with collateral or a
+    guarantee is a term of its own, its EAD less what they cover (collateral.service.cover)."""
     unpaid, accrued, penalties = _exposures(session, as_of)
-    ead = func.sum(Loan.outstanding_principal + func.coalesce(unpaid.c.interest, 0)
-                   + func.coalesce(accrued.c.accrued, 0) + func.coalesce(penalties.c.penalty, 0))
-    shape = [Loan.last_pd, Loan.classification, Loan.product]
+    secured = select(Collateral.loan_id).distinct().subquery()
+    shape = [Loan.last_pd, Loan.classification, Loan.product, (Loan.hardship_until > as_of).label("hardship"),
+             secured.c.loan_id]
     query, keys = _active(group_by, scope)
     query = (query.outerjoin(unpaid, unpaid.c.loan_id == Loan.id).outerjoin(accrued, accrued.c.loan_id == Loan.id)
-             .outerjoin(penalties, penalties.c.loan_id == Loan.id).add_columns(*keys, *shape, func.count(), ead))
+             .outerjoin(penalties, penalties.c.loan_id == Loan.id).outerjoin(secured, secured.c.loan_id == Loan.id)
+             .add_columns(*keys, *shape, func.count(), func.sum(_ead(unpaid, accrued, penalties))))
+    rows = session.execute(query.group_by(*keys, *shape)).all()
+    items = items_of(session, {row[-3] for row in rows if row[-3] is not None})
     losses: dict[str | None, dict[str, Any]] = defaultdict(lambda: {"el": ZERO, "scored": 0, "by_class": 0})
-    for row in session.execute(query.group_by(*keys, *shape)).all():
-        pd, loan_class, product, count, exposure = row[-5:]
+    for row in rows:
+        pd, loan_class, product, in_hardship, secured_loan, count, exposure = row[-7:]
         entry = losses[row[0] if keys else None]
-        # Rounded per PD, class and product: loans sharing all three make one term.
-        entry["el"] += expected_loss(PD_BY_CLASS[ClassName(loan_class)] if pd is None else pd, lgd(product),
-                                     _cents(exposure))
+        exposure = _cents(exposure)
+        if secured_loan is not None:
+            exposure = cover(exposure, items[secured_loan], policy).unsecured
+        # Rounded per PD, class and product (and per secured loan): loans sharing all of them make one term.
+        entry["el"] += expected_loss(_pd(pd, loan_class, in_hardship), lgd(product), exposure)
         entry["by_class" if pd is None else "scored"] += count
     return losses
 
 
+def loan_loss(session: Session, loan: Loan, as_of: date, *, lgd: Callable[[str], Decimal],
+              policy: CollateralPolicy) -> LoanLoss:
+    """One loan's LTV and expected loss, by the same arithmetic as the portfolio figures."""
+    unpaid, accrued, penalties = _exposures(session, as_of)
+    ead = _cents(session.execute(
+        select(_ead(unpaid, accrued, penalties)).select_from(Loan)
+        .outerjoin(unpaid, unpaid.c.loan_id == Loan.id).outerjoin(accrued, accrued.c.loan_id == Loan.id)
+        .outerjoin(penalties, penalties.c.loan_id == Loan.id).where(Loan.id == loan.id)).scalar_one())
+    covered = cover(ead, items_of(session, [loan.id]).get(loan.id, []), policy)
+    pd = _pd(loan.last_pd, loan.classification, loan.hardship_until is not None and loan.hardship_until > as_of)
+    product_lgd = lgd(loan.product)
+    effective = (product_lgd * covered.unsecured / ead).quantize(LGD_PLACES) if ead else product_lgd
+    return LoanLoss(loan_id=loan.id, as_of=as_of, base_currency=policy.base_currency,
+                    outstanding_principal=loan.outstanding_principal, collateral_value=covered.collateral_value,
+                    ltv=ltv(loan.outstanding_principal, covered.collateral_value),
+                    not_counted=list(covered.not_counted), ead=ead, pd=pd, product_lgd=product_lgd,
+                    collateral_cover=covered.collateral_cover, secured=covered.secured,
+                    guarantee_cover=covered.guarantee_cover, lgd=effective,
+                    expected_loss=expected_loss(pd, product_lgd, covered.unsecured))
+
+
+def _treated(session: Session, as_of: date, group_by: GroupBy | None,
+             scope: Visibility) -> dict[str | None, list[TreatmentFigures]]:
+    """Per group, the loans under each special treatment on `as_of` and what they owe: restructured within the last
+    year (their observation), in a repayment plan's or deferral's observation, recalled, under asset
+    preservation."""
+    preserved = select(CollectionAction.loan_id).where(CollectionAction.kind == ActionKind.ASSET_PRESERVATION.value)
+    kinds = SpecialTreatment
+    conditions = {
+        kinds.RESTRUCTURED: Loan.restructured_on > add_months(as_of, -MIN_OBSERVATION_MONTHS),
+        kinds.REPAYMENT_PLAN: and_(Loan.hardship_kind == kinds.REPAYMENT_PLAN.value, Loan.hardship_until > as_of),
+        kinds.DEFERRAL: and_(Loan.hardship_kind == kinds.DEFERRAL.value, Loan.hardship_until > as_of),
+        kinds.EARLY_RECALL: Loan.recalled_on.is_not(None),
+        kinds.ASSET_PRESERVATION: Loan.id.in_(preserved),
+    }
+    found: dict[str | None, dict[SpecialTreatment, tuple[int, Decimal]]] = defaultdict(dict)
+    for treatment, condition in conditions.items():
+        query, keys = _active(group_by, scope)
+        for row in session.execute(query.where(condition).add_columns(
+                *keys, func.count(), func.sum(Loan.outstanding_principal)).group_by(*keys)).all():
+            if row[-2]:
+                found[row[0] if keys else None][treatment] = (row[-2], _cents(row[-1]))
+    return {key: [TreatmentFigures(treatment=t, loans=by.get(t, (0, ZERO))[0], outstanding=by.get(t, (0, ZERO))[1])
+                  for t in kinds] for key, by in found.items()}
+
+
 def figures(session: Session, as_of: date, *, group_by: GroupBy | None, scope: Visibility,
-            lgd: Callable[[str], Decimal]) -> PortfolioFigures:
+            lgd: Callable[[str], Decimal], policy: CollateralPolicy) -> PortfolioFigures:
     columns = [Loan.bucket, Loan.classification, (Loan.dpd > 30).label("par30"), (Loan.dpd > 90).label("par90")]
     query, keys = _active(group_by, scope)
     query = query.add_columns(*keys, *columns, func.count(), func.sum(Loan.outstanding_principal))
@@ -158,12 +230,15 @@ def figures(session: Session, as_of: date, *, group_by: GroupBy | None, scope: V
         entry = totals[row[0] if keys else None]
         entry["written_off_loans"] += row[-2]
         entry["written_off"] += _cents(row[-1])
-    losses = _expected_losses(session, as_of, group_by, scope, lgd)
+    losses = _expected_losses(session, as_of, group_by, scope, lgd, policy)
+    treated = _treated(session, as_of, group_by, scope)
+    untreated = [TreatmentFigures(treatment=t, loans=0, outstanding=ZERO) for t in SpecialTreatment]
     groups = [GroupFigures(
         group=key, loans=e["loans"], outstanding=e["outstanding"], npl_ratio=_ratio(e["npl"], e["outstanding"]),
         par30=_ratio(e["par30"], e["outstanding"]), par90=_ratio(e["par90"], e["outstanding"]),
         expected_loss=losses[key]["el"], pd_from_score=losses[key]["scored"], pd_from_class=losses[key]["by_class"],
         written_off_loans=e["written_off_loans"], written_off=e["written_off"],
+        treatments=treated.get(key, untreated),
         buckets=[BucketFigures(bucket=b, loans=e["buckets"][b][0], outstanding=e["buckets"][b][1])
                  for b in BUCKET_ORDER]) for key, e in sorted(totals.items(), key=lambda kv: str(kv[0]))]
     return PortfolioFigures(as_of=as_of, group_by=group_by, groups=groups)

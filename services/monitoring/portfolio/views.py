@@ -18,7 +18,8 @@ router = APIRouter(tags=["portfolio"])
 def _figures(request: Request, principal, group_by: GroupBy | None) -> PortfolioFigures:  # noqa: ANN001
     with api.database(request).session() as session:
         return service.figures(session, business_date(session, api.settings(request)), group_by=group_by,
-                               scope=api.scope(principal), lgd=api.settings(request).lgd)
+                               scope=api.scope(principal), lgd=api.settings(request).lgd,
+                               policy=api.settings(request).collateral_policy())
 
 
 def _rolls(request: Request, principal, start: date | None, end: date | None) -> RollRates:  # noqa: ANN001

@@ -48,6 +48,7 @@ class Facts:
     contact: Mapping[str, Any] | None = None  # complaints_12m, days_since_last_contact, csat_trend, nps_latest
     # The borrower's records in the outside feeds: "bureau", "legal", "financials" -> rows as mappings.
     outside: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
+    collateral: Mapping[str, Any] | None = None  # collateral_id, valuation_date, ltv_before, ltv_after
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,19 @@ def _complaint_silence(params: Mapping[str, Any], facts: Facts) -> Hit | None:
                                                    "days_since_last_contact": silent})
 
 
+def _ltv_above(params: Mapping[str, Any], facts: Facts) -> Hit | None:
+    """A revaluation took the loan-to-value from at most `max_ltv` to above it (a falling collateral value)."""
+    valued = facts.collateral
+    if valued is None or valued["ltv_after"] is None:
+        return None
+    limit, before, after = Decimal(params["max_ltv"]), valued["ltv_before"], valued["ltv_after"]
+    if after <= limit or (before is not None and before > limit):
+        return None
+    return Hit(f"ltv:{valued['collateral_id']}:{valued['valuation_date'].isoformat()}", {
+        "collateral_id": valued["collateral_id"], "valuation_date": valued["valuation_date"].isoformat(),
+        "ltv_before": None if before is None else str(before), "ltv_after": str(after), "max_ltv": str(limit)})
+
+
 def _require_int(name: str, minimum: int) -> Callable[[Mapping[str, Any]], None]:
     def check(params: Mapping[str, Any]) -> None:
         value = params.get(name)
@@ -248,6 +262,7 @@ EVALUATORS: dict[RuleKind, Callable[[Mapping[str, Any], Facts], Hit | list[Hit] 
     RuleKind.CARD_CASH_OUT: _card_cash_out,
     RuleKind.FUNDS_MOVED_ON: _funds_moved_on,
     RuleKind.COMPLAINT_SILENCE: _complaint_silence,
+    RuleKind.LTV_ABOVE: _ltv_above,
 }
 
 VALIDATORS: dict[RuleKind, list[Callable[[Mapping[str, Any]], None]]] = {
@@ -262,6 +277,7 @@ VALIDATORS: dict[RuleKind, list[Callable[[Mapping[str, Any]], None]]] = {
                              _require_int("window_days", 0), _require_decimal("repaid_share", at_most=Decimal(1))],
     RuleKind.FUNDS_MOVED_ON: [_require_int("within_days", 0), _require_decimal("share", at_most=Decimal(1))],
     RuleKind.COMPLAINT_SILENCE: [_require_int("min_complaints", 1), _require_int("silent_days", 1)],
+    RuleKind.LTV_ABOVE: [_require_decimal("max_ltv", at_most=Decimal(5))],
 }
 
 
@@ -321,4 +337,6 @@ SHIPPED_RULES: list[dict[str, Any]] = [
      "kind": RuleKind.FUNDS_MOVED_ON, "params": {"within_days": 7, "share": "0.5"}, "severity": "high"},
     {"code": "complaint_silence", "name": "A complaint, then no contact for 60 days",
      "kind": RuleKind.COMPLAINT_SILENCE, "params": {"min_complaints": 1, "silent_days": 60}, "severity": "medium"},
+    {"code": "ltv_over_80", "name": "A revaluation took the loan-to-value above 80%", "kind": RuleKind.LTV_ABOVE,
+     "params": {"max_ltv": "0.8"}, "severity": "medium"},
 ]

@@ -38,6 +38,8 @@ class RuleKind(StrEnum):
     FINANCIALS_WEAKENING = "financials_weakening"  # params: liabilities_rise, current_ratio_below, debt_to_equity_above
     ACTIVITY_DROP = "activity_drop"  # params: window_days, history_windows, share
     SATISFACTION_FALLING = "satisfaction_falling"  # params: csat_drop, nps_at_most
+    # On a collateral revaluation (collateral/):
+    LTV_ABOVE = "ltv_above"  # params: max_ltv (a decimal string); the loan-to-value crossed it
 
 
 FEED_KINDS = (RuleKind.SALARY_STOPPED, RuleKind.SHARED_PAYER, RuleKind.CARD_CASH_OUT, RuleKind.FUNDS_MOVED_ON,

@@ -269,3 +269,12 @@ def test_rule_modules_stay_free_of_web_and_database_frameworks():
         "assert not leaked, leaked\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[3])
+
+
+def test_a_hardship_observation_keeps_a_current_loan_special_mention_from_approval_to_the_day_before_its_end():
+    window = (date(2026, 2, 10), date(2026, 8, 10))
+    floor = [classification_floor(0, LOAN_FLOORS, None, day, hardship=window)
+             for day in (date(2026, 2, 9), date(2026, 2, 10), date(2026, 8, 9), date(2026, 8, 10))]
+    assert floor == [LoanClass.NORMAL, LoanClass.SPECIAL_MENTION, LoanClass.SPECIAL_MENTION, LoanClass.NORMAL]
+    # A floor, not a cap: arrears past 90 days are substandard in the observation too.
+    assert classification_floor(95, LOAN_FLOORS, None, date(2026, 3, 1), hardship=window) is LoanClass.SUBSTANDARD

@@ -11,7 +11,8 @@ from services.monitoring.loans.products import POLICIES
 
 @pytest.mark.parametrize("product", [p.value for p in POLICIES])
 def test_a_plain_loans_bucket_class_and_stage_change_only_at_a_threshold(product):
-    loan = SimpleNamespace(product=product, classification="normal", restructured_on=None, override_class=None)
+    loan = SimpleNamespace(product=product, classification="normal", restructured_on=None, override_class=None,
+                           hardship_on=None, hardship_until=None)
     thresholds = set(delinquency.state_thresholds())
     day = date(2030, 6, 30)
     previous = delinquency.assess(loan, 0, day)

@@ -108,6 +108,11 @@ CASES = {
     "satisfaction_falling": (
         facts(contact={"complaints_12m": 0, "days_since_last_contact": 3, "csat_trend": -1.0, "nps_latest": 7}),
         facts(contact={"complaints_12m": 0, "days_since_last_contact": 3, "csat_trend": -0.9, "nps_latest": 4})),
+    "ltv_over_80": (  # a revaluation from 0.80 to 0.8001; one that stays at 0.80
+        facts(collateral={"collateral_id": "c-1", "valuation_date": DAY, "ltv_before": Decimal("0.8000"),
+                          "ltv_after": Decimal("0.8001")}),
+        facts(collateral={"collateral_id": "c-1", "valuation_date": DAY, "ltv_before": Decimal("0.7000"),
+                          "ltv_after": Decimal("0.8000")})),
 }
 
 
