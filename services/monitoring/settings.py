@@ -17,6 +17,7 @@ from services.monitoring.classification.rules import (
     LoanClass,
     StagingRule,
 )
+from services.monitoring.checks.models import CheckCadence
 from services.monitoring.loans.models import ClassName
 from services.monitoring.loans.schedule import DayCount, Rounding
 
@@ -63,6 +64,9 @@ class MonitoringSettings(BaseSettings):
     ifrs9_stage2_dpd: int = Field(STAGE2_DPD, ge=1)
     ifrs9_stage3_dpd: int = Field(STAGE3_DPD, ge=2)
     ifrs9_stage_by_class: dict[ClassName, Annotated[int, Field(ge=1, le=3)]] = Field(default_factory=dict)
+    # Post-loan checks by the borrower's grade and segments (see CheckCadence), e.g.
+    # LOANCRM_MONITORING_CHECK_CADENCE='{"periodic_days_by_grade": {"E": 30}, "on_site_grades": ["E"]}'.
+    check_cadence: CheckCadence = Field(default_factory=CheckCadence)
 
     def penalty_rate(self, product: str) -> Decimal:
         return self.penalty_daily_rates.get(product, Decimal("0"))

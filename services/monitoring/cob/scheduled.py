@@ -175,10 +175,10 @@ async def outbox(ctx: CobContext) -> dict[str, Any]:
 
 def _schedule_reviews(ctx: CobContext) -> dict[str, Any]:
     with ctx.database.session() as session:
-        created = schedule_risk_reviews(session, ctx.day)
+        created = schedule_risk_reviews(session, ctx.day, ctx.settings.check_cadence)
         since = session.execute(select(func.max(CobRun.business_date)).where(
             CobRun.business_date < ctx.day, CobRun.status == RunStatus.COMPLETED)).scalar()
-        periodic = schedule_periodic_checks(session, ctx.day, since=since)
+        periodic = schedule_periodic_checks(session, ctx.day, since=since, cadence=ctx.settings.check_cadence)
         session.commit()
     return done(reviews_scheduled=created, periodic_checks_scheduled=periodic)
 

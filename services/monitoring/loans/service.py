@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from services.monitoring.alerts import service as alerts
 from services.monitoring.checks import service as checks
+from services.monitoring.checks.models import CheckCadence
 from services.monitoring.classification.rules import ChangeCause
 from services.monitoring.delinquency import service as delinquency
 from services.monitoring.errors import DomainError
@@ -73,7 +74,8 @@ def note_segments(session: Session, loan: Loan, value_tier: str, segments: list[
 
 def register_loan(session: Session, command: LoanCreate, *, registered_by: str, as_of: date,
                   latest_score: Score | None = None, penalty_daily_rate: Decimal = ZERO,
-                  rounding: Rounding = Rounding.HALF_UP, day_count: DayCount = DayCount.ACTUAL_360) -> Loan:
+                  rounding: Rounding = Rounding.HALF_UP, day_count: DayCount = DayCount.ACTUAL_360,
+                  cadence: CheckCadence | None = None) -> Loan:
     """Book a disbursed loan with its schedule and its risk state on the business date.
 
     `latest_score` (the scoring service's latest for the borrower) is the baseline later re-scores compare with.
@@ -103,7 +105,7 @@ def register_loan(session: Session, command: LoanCreate, *, registered_by: str, 
     session.flush()
     session.add_all(Instalment(loan_id=loan.id, number=i.number, due_date=i.due_date, principal=i.principal,
                                interest=i.interest) for i in preview.instalments)
-    checks.schedule_use_of_funds(session, loan)
+    checks.schedule_use_of_funds(session, loan, cadence)
     delinquency.reassess(session, loan, as_of, cause=ChangeCause.COB_AGEING, reference=None, booking=True)
     # A loan booked already overdue (e.g. migrated from another system) warns like one that just fell behind.
     alerts.warn(session, Facts(loan.id, loan.customer_id, as_of, None, delinquency.stored_state(loan)),

@@ -66,7 +66,8 @@ async def register_loan(
                                      as_of=business_date(session, api.settings(request)), latest_score=latest,
                                      penalty_daily_rate=api.settings(request).penalty_rate(command.product),
                                      rounding=api.settings(request).rounding_for(command.product),
-                                     day_count=api.settings(request).day_count_for(command.product))
+                                     day_count=api.settings(request).day_count_for(command.product),
+                                     cadence=api.settings(request).check_cadence)
         session.flush()
         return 201, loan_detail(session, loan).model_dump(mode="json")
 
