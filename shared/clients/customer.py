@@ -105,6 +105,17 @@ class Interaction(BaseModel):
     notes: str | None
 
 
+class FollowUpTask(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    customer_id: str
+    officer: str
+    reason: str
+    status: str
+    due_at: datetime
+
+
 class RelationshipFeatures(BaseModel):
     """`GET /relationship/features`: a customer's relationship measured from events dated on or before as_of.
     Collection contacts are counted apart (`contacts_collection`) and never in `contacts_relationship`."""
@@ -195,6 +206,15 @@ class CustomerClient(ServiceClient):
                 "occurred_at": occurred_at.isoformat(), "notes": notes}
         return Interaction.model_validate(await self._json(
             "POST", f"/customers/{customer_id}/interactions", customer_id, token=token, ok=201, json=body,
+            idempotency_key=idempotency_key))
+
+    async def open_task(self, customer_id: str, *, token: str, idempotency_key: str, reason: str, officer: str,
+                        due_at: datetime) -> FollowUpTask:
+        """A follow-up task for the customer's officer; the customer service answers the open one for the same
+        reason rather than open a second, so asking again is safe."""
+        body = {"reason": reason, "officer": officer, "due_at": due_at.isoformat()}
+        return FollowUpTask.model_validate(await self._json(
+            "POST", f"/customers/{customer_id}/tasks", customer_id, token=token, ok=201, json=body,
             idempotency_key=idempotency_key))
 
     async def relationship_features(self, as_of: date, *, window_months: int, token: str,

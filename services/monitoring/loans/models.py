@@ -239,6 +239,9 @@ class SchedulePreview(BaseModel):
     total_interest: Decimal
     total_repayment: Decimal
     instalments: list[InstalmentRead]
+    penalty_daily_rate: Decimal = PydanticField(
+        default=Decimal("0"), description="Penalty interest a day on overdue amounts a loan of the product is booked "
+                                          "with (what a customer is told before borrowing).")
 
 
 class LoanSummary(BaseModel):

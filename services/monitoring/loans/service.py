@@ -40,7 +40,7 @@ PD_PLACES = Decimal("0.000001")  # the stored PD's scale (loans.last_pd)
 
 
 def preview_schedule(command: ScheduleRequest, rounding: Rounding = Rounding.HALF_UP,
-                     day_count: DayCount = DayCount.ACTUAL_360) -> SchedulePreview:
+                     day_count: DayCount = DayCount.ACTUAL_360, penalty_daily_rate: Decimal = ZERO) -> SchedulePreview:
     instalments = generate_schedule(
         command.principal, command.annual_rate, command.term_months, command.repayment_method,
         command.disbursement_date, command.first_due_date, rounding=rounding.mode, day_count=day_count,
@@ -52,7 +52,7 @@ def preview_schedule(command: ScheduleRequest, rounding: Rounding = Rounding.HAL
     return SchedulePreview(repayment_method=command.repayment_method, rounding=rounding, day_count=day_count,
                            total_principal=total_principal,
                            total_interest=total_interest, total_repayment=total_principal + total_interest,
-                           instalments=rows)
+                           instalments=rows, penalty_daily_rate=penalty_daily_rate)
 
 
 def find_by_external_id(session: Session, source: str, external_id: str) -> Loan | None:

@@ -37,7 +37,8 @@ def loan_detail(session, loan) -> LoanDetail:  # noqa: ANN001
 def preview(request: Request, command: ScheduleRequest, _: api.Reader) -> SchedulePreview:
     product, conventions = command.product, api.settings(request)
     with api.domain_errors():
-        return service.preview_schedule(command, conventions.rounding_for(product), conventions.day_count_for(product))
+        return service.preview_schedule(command, conventions.rounding_for(product), conventions.day_count_for(product),
+                                        conventions.penalty_rate(product or ""))
 
 
 @router.post("/loans", status_code=201, response_model=LoanDetail,
