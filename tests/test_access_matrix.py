@@ -119,6 +119,7 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("customer", "GET", "/satisfaction/trend"): Rule(ALL, "customer:read"),
     ("customer", "GET", "/tasks"): Rule(ALL, "customer:read"),
     ("customer", "POST", "/tasks/{task_id}/completion"): Rule({ADM, OFF, PAR}, "customer:write"),
+    ("customer", "POST", "/customers/{customer_id}/tasks"): Rule({ADM, OFF, PAR}, "customer:write"),
     ("customer", "GET", "/customers/{customer_id}/portrait"): Rule(ALL, "customer:read", obj="customer"),
     ("customer", "GET", "/segments"): Rule({ADM, OFF}, "customer:read"),
     ("customer", "GET", "/segments/{segment}/members"): Rule({ADM, OFF}, "customer:read"),
@@ -177,6 +178,13 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("scoring", "GET", "/applications/{application_id}"): Rule({ADM, OFF, ANA, AUD, PAR, CC}, "scoring:read"),
     ("scoring", "POST", "/applications/{application_id}/decision"): Rule({ADM, OFF, ANA, CC}, "scoring:write"),
     ("scoring", "POST", "/applications/{application_id}/disbursement"): Rule({ADM, OFF}, "scoring:write"),
+    ("scoring", "PUT", "/applications/{application_id}/disclosure"): Rule({ADM, OFF}, "scoring:write"),
+    ("scoring", "GET", "/applications/{application_id}/disclosure"): Rule({ADM, OFF, ANA, AUD, PAR, CC},
+                                                                          "scoring:read"),
+    ("scoring", "POST", "/applications/{application_id}/disclosure/acknowledgement"): Rule({ADM, OFF},
+                                                                                          "scoring:write"),
+    # Scoped by the score's branch (test_care.py): the matrix's customers have no score to be seen.
+    ("scoring", "GET", "/customers/{customer_id}/evaluation"): Rule({ADM, OFF, ANA, AUD, PAR}, "scoring:read"),
     # monitoring
     ("monitoring", "GET", "/events"): Rule({SYS}, "events:read"),
     ("monitoring", "GET", "/health/live"): PUBLIC,
