@@ -67,6 +67,9 @@ class MonitoringSettings(BaseSettings):
     # Post-loan checks by the borrower's grade and segments (see CheckCadence), e.g.
     # LOANCRM_MONITORING_CHECK_CADENCE='{"periodic_days_by_grade": {"E": 30}, "on_site_grades": ["E"]}'.
     check_cadence: CheckCadence = Field(default_factory=CheckCadence)
+    # At most this many contacts with a customer in seven days, every purpose counted (collection too): a repayment
+    # reminder past it is skipped, so closer follow-up never becomes pressure.
+    reminder_weekly_contact_cap: int = Field(3, ge=0, le=100)
 
     def penalty_rate(self, product: str) -> Decimal:
         return self.penalty_daily_rates.get(product, Decimal("0"))

@@ -20,6 +20,7 @@ from services.monitoring.cob.models import CobReport, CobRun, RunStatus
 from services.monitoring.loans.models import Loan, LoanStatus, new_id
 from services.monitoring.loans.service import note_score, note_segments
 from services.monitoring.peers import connect
+from services.monitoring.reminders.scheduled import remind
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import RuleKind
 from services.monitoring.settings import MonitoringSettings
@@ -205,7 +206,7 @@ async def feed_rules(ctx: CobContext) -> dict[str, Any]:
 
 def default_steps() -> dict[str, Step]:
     return {"check_tasks": check_tasks, "promises": promises, "feed_rules": feed_rules, "rescore": rescore,
-            "contact_silence": contact_silence, "contact_log_outbox": outbox}
+            "contact_silence": contact_silence, "contact_log_outbox": outbox, "reminders": remind}
 
 
 def run_cob_cli(kernel: KernelSettings, business_date: date, *, through: date | None = None, progress: bool = True,

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.scoring.api.helpers import acknowledge_terms, new_customer
+from tests.scoring.api.helpers import new_customer
 
 
 @pytest.fixture(scope="module")
