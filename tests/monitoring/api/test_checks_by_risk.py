@@ -2,31 +2,7 @@
 
 from datetime import date
 
-import pytest
-
-from tests.monitoring.api.helpers import admin, cob, officer, register, set_today
-from tests.scoring.api.conftest import german_rows
-
-
-@pytest.fixture(scope="module")
-def rows_by_grade(suite, champion):  # noqa: ANN001, ANN201
-    """One German applicant per grade the default champion gives, from the first 300 rows."""
-    rows = german_rows()[:300]
-    scores = suite.direct["scoring"].post("/scores:batch", json={"rows": [{"features": r} for r in rows]},
-                                          headers=admin(suite)).json()["scores"]
-    found = {}
-    for row, score in zip(rows, scores, strict=True):
-        found.setdefault(score["grade"], row)
-    assert {"A", "E"} <= set(found), set(found)
-    return found
-
-
-def _scored_borrower(suite, borrowers, features):  # noqa: ANN001, ANN202
-    customer = borrowers.new_customer()
-    scored = suite.direct["scoring"].post("/scores", json={"customer_id": customer, "features": features},
-                                          headers=admin(suite))
-    assert scored.status_code == 201, scored.text
-    return customer
+from tests.monitoring.api.helpers import cob, officer, register, scored_borrower, set_today
 
 
 def _checks(suite, loan_id):  # noqa: ANN001, ANN202
@@ -37,7 +13,7 @@ def _checks(suite, loan_id):  # noqa: ANN001, ANN202
 def test_a_weaker_grade_is_checked_sooner_more_often_and_on_site(suite, borrowers, rows_by_grade):
     set_today(suite, date(2033, 1, 10))
     strong, weak = (register(suite, borrowers, disbursement_date="2033-01-10", first_due_date="2033-03-10",
-                             customer_id=_scored_borrower(suite, borrowers, rows_by_grade[grade]))
+                             customer_id=scored_borrower(suite, borrowers, rows_by_grade[grade]))
                     for grade in ("A", "E"))
     [strong_first], [weak_first] = _checks(suite, strong["id"]), _checks(suite, weak["id"])
     assert (strong_first["kind"], strong_first["due_date"], strong_first["visit_type"]) == (
