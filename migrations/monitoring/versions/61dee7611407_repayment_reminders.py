@@ -1,5 +1,5 @@
 """Reminders before a repayment falls due: the schedule by product and grade, and each reminder (one per loan,
-instalment and offset) with its status
+instalment and offset) with its status; instalments indexed by due date for the step that queues them
 
 Revision ID: 61dee7611407
 Revises: 78455cb3d9f3
@@ -49,9 +49,13 @@ def upgrade() -> None:
     with op.batch_alter_table('reminders', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_reminders_loan_id'), ['loan_id'], unique=False)
         batch_op.create_index('ix_reminders_status_on', ['status', 'remind_on'], unique=False)
+    with op.batch_alter_table('instalments', schema=None) as batch_op:
+        batch_op.create_index('ix_instalments_due_date', ['due_date'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('instalments', schema=None) as batch_op:
+        batch_op.drop_index('ix_instalments_due_date')
     with op.batch_alter_table('reminders', schema=None) as batch_op:
         batch_op.drop_index('ix_reminders_status_on')
         batch_op.drop_index(batch_op.f('ix_reminders_loan_id'))

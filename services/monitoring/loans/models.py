@@ -125,6 +125,8 @@ class LoanSegment(MonitoringTable, table=True):
 
 class Instalment(MonitoringTable, table=True):
     __tablename__ = "instalments"
+    # The reminders step reads the instalments falling due on a few given days.
+    __table_args__ = (Index("ix_instalments_due_date", "due_date"),)
 
     loan_id: str = Field(foreign_key="loans.id", primary_key=True, max_length=32)
     number: int = Field(primary_key=True)

@@ -70,12 +70,12 @@ def queue_reminders(session: Session, day: date) -> int:
     """Queue the reminders `day` calls for: each unpaid instalment of an active loan due `offset` days after it,
     for an offset of its product and grade. A reminder queued before is left as it is."""
     table = schedule_table(session)
-    furthest = max(d for offsets in (*table.values(), *DEFAULT_OFFSETS.values(), UNGRADED_OFFSETS) for d in offsets)
+    # Only the due dates some schedule reminds of today are read: a few days of the book, not the whole window.
+    offsets = {d for days in (*table.values(), *DEFAULT_OFFSETS.values(), UNGRADED_OFFSETS) for d in days}
     due = session.execute(sa_select(Loan.id, Loan.product, Loan.last_grade, Loan.customer_id, Loan.branch,
                                     Instalment.number, Instalment.due_date).join(
         Instalment, Instalment.loan_id == Loan.id).where(
-        Loan.status == LoanStatus.ACTIVE, Instalment.due_date > day,
-        Instalment.due_date <= day + timedelta(days=furthest),
+        Loan.status == LoanStatus.ACTIVE, Instalment.due_date.in_([day + timedelta(days=d) for d in offsets]),
         (Instalment.principal_paid < Instalment.principal) | (Instalment.interest_paid < Instalment.interest)))
     rows = []
     for loan in due:
