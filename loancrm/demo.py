@@ -227,7 +227,9 @@ class Seeder:
             features = next(pool)
             body = {"customer_id": customer_id, "product": "personal_loan",
                     "amount": f"{rng.randrange(5, 40) * 1000}.00", "term_months": 24,
-                    "purpose": features.get("purpose", "other"), "branch": branch, "features": features}
+                    "purpose": features.get("purpose", "other"), "branch": branch, "features": features,
+                    # Weak grades lend against security: most applicants offer some.
+                    "collateral": "car, registration on file" if n % 5 else None}
             application = self._call("POST", "/api/scoring/applications", self._as(officer), f"application-{n}",
                                      json=body).json()
             self.report.add(f"applications {application['status']}")
@@ -247,12 +249,22 @@ class Seeder:
             if application["status"] in ("approved", "disbursed") and n % 7 != 6:  # some await payout
                 target = DPD_TARGETS[len(loans) % len(DPD_TARGETS)]
                 months = 3 + (target // 30) + rng.randrange(4)
+                self.disclose(application, officer)
                 paid_out = self._call("POST", f"/api/scoring/applications/{application['id']}/disbursement",
                                       self._as(officer), f"disbursement-{n}", json={
                                           "disbursement_date": _months_before(self.today, months).isoformat()}).json()
                 loans.append((paid_out["loan_id"], target))
                 self.report.add("loans")
         return loans
+
+    def disclose(self, application: dict[str, Any], officer: str) -> None:
+        """The terms shown to the customer and their acknowledgement, which the payout requires (a disbursed one,
+        from an earlier interrupted seeding, was acknowledged then)."""
+        path = f"/api/scoring/applications/{application['id']}/disclosure"
+        if application["status"] == "approved":
+            self._call("PUT", path, self._as(officer), ok=(200, 409), json={})
+            self._call("POST", f"{path}/acknowledgement", self._as(officer), json={"channel": "branch"})
+            self.report.add("disclosures acknowledged")
 
     def repay(self, loans: list[tuple[str, int]]) -> None:
         """Each loan pays every instalment due more than its target days ago, on its due date."""

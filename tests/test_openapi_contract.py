@@ -203,13 +203,19 @@ def test_a_generated_client_drives_a_loan_journey(contract, document, tmp_path, 
     application = api("scoring_applications.applications_submit_application").sync(
         client=officer, body=models.ScoringApplicationCreate.from_dict({
             "customer_id": customer.id, "product": "personal_loan", "amount": "8000.00", "term_months": 12,
-            "purpose": "home renovation", "features": features}))
+            "purpose": "home renovation", "features": features, "collateral": "apartment, Chaoyang"}))
     assert isinstance(application, models.ScoringApplicationDetail), application
     assert application.status.value == "in_review"
     decided = api("scoring_applications.applications_decide_application").sync(
         application.id, client=checker,
         body=models.ScoringDecisionCommand.from_dict({"decision": "approve", "reason": "income verified"}))
     assert isinstance(decided, models.ScoringApplicationDetail) and decided.status.value == "approved", decided
+    shown = api("scoring_disclosure.disclosure_disclose_terms").sync(
+        application.id, client=officer, body=models.ScoringDisclosureCommand.from_dict({}))
+    assert isinstance(shown, models.ScoringDisclosureRead) and shown.total_cost is not None, shown
+    acknowledged = api("scoring_disclosure.disclosure_acknowledge_disclosure").sync(
+        application.id, client=officer, body=models.ScoringAcknowledgementCommand.from_dict({"channel": "branch"}))
+    assert isinstance(acknowledged, models.ScoringDisclosureRead) and acknowledged.acknowledged_at, acknowledged
     disbursed = api("scoring_applications.applications_mark_disbursed").sync(
         application.id, client=officer,
         body=models.ScoringDisbursementCommand.from_dict({"disbursement_date": "2026-01-15"}))
@@ -236,12 +242,14 @@ def _path_values(contract) -> dict[str, str]:  # noqa: ANN001
     rules = contract.client.get("/api/monitoring/rules", headers={"Authorization": f"Bearer {token}"}).json()["items"]
     known["code"] = next(rule["code"] for rule in rules if rule["kind"] == "dpd_reached")
     known["purpose"] = "credit_bureau_query"
+    known["product"], known["grade"] = "personal_loan", "E"  # a reminder schedule's row
     # A user of its own for the access-change example (changing the caller's own would revoke its token).
     contract.add_user("example.target", ["loan_officer"], branch="BJ001")
     known["username"] = "example.target"
     # Ids of records the examples do not need to find: a 404 still shows the body passed validation.
     return {**known, **{name: "0" * 32 for name in ("complaint_id", "survey_id", "application_id", "override_id",
-                                                     "alert_id", "check_id", "request_id")}}
+                                                     "alert_id", "check_id", "request_id",
+                                                     "interaction_id")}}
 
 
 def _with_ids(node: Any, values: dict[str, str]) -> Any:

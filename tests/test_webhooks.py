@@ -25,7 +25,7 @@ from shared.errors import Problem
 from tests.monitoring.api.helpers import (alerts_of, borrowers, champion, closed_port, cob, officer, register, role,
                                          set_today)
 from tests.scoring.api.conftest import german_rows
-from tests.scoring.api.helpers import new_customer
+from tests.scoring.api.helpers import acknowledge_terms, new_customer
 
 __all__ = ["borrowers", "champion"]  # fixtures, used by name
 ALL_TYPES = ["alert.raised", "alert.resolved", "application.decided", "loan.disbursed", "repayment.posted"]
@@ -144,6 +144,7 @@ def test_a_subscriber_receives_each_business_event_signed(suite, borrowers, appr
 
     application = submit(suite, officer(suite), approving)
     assert application["status"] == "approved"
+    acknowledge_terms(suite, application["id"], officer(suite))
     disbursed = suite.direct["scoring"].post(f"/applications/{application['id']}/disbursement",
                                              json={"disbursement_date": "2026-01-15"}, headers=officer(suite))
     assert disbursed.status_code == 200, disbursed.text

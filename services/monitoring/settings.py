@@ -18,6 +18,7 @@ from services.monitoring.classification.rules import (
     LoanClass,
     StagingRule,
 )
+from services.monitoring.checks.models import CheckCadence
 from services.monitoring.collateral.models import DEFAULT_HAIRCUTS, DEFAULT_REVALUATION_MONTHS, CollateralKind
 from services.monitoring.collateral.service import CollateralPolicy
 from services.monitoring.loans.models import ClassName
@@ -76,6 +77,12 @@ class MonitoringSettings(BaseSettings):
     ifrs9_stage2_dpd: int = Field(STAGE2_DPD, ge=1)
     ifrs9_stage3_dpd: int = Field(STAGE3_DPD, ge=2)
     ifrs9_stage_by_class: dict[ClassName, Annotated[int, Field(ge=1, le=3)]] = Field(default_factory=dict)
+    # Post-loan checks by the borrower's grade and segments (see CheckCadence), e.g.
+    # LOANCRM_MONITORING_CHECK_CADENCE='{"periodic_days_by_grade": {"E": 30}, "on_site_grades": ["E"]}'.
+    check_cadence: CheckCadence = Field(default_factory=CheckCadence)
+    # At most this many contacts with a customer in seven days, every purpose counted (collection too): a repayment
+    # reminder past it is skipped, so closer follow-up never becomes pressure.
+    reminder_weekly_contact_cap: int = Field(3, ge=0, le=100)
 
     def penalty_rate(self, product: str) -> Decimal:
         return self.penalty_daily_rates.get(product, Decimal("0"))

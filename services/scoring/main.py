@@ -12,6 +12,7 @@ from services.scoring.registry.flows import artifact_store
 from services.scoring.registry.serving import ServingModels
 from services.scoring.registry.views import router as registry_router
 from services.scoring.scores.service import ScoringContext
+from services.scoring.disclosure.views import router as disclosure_router
 from services.scoring.scores.shadow import ShadowQueue
 from services.scoring.scores.store import ScoreWriter
 from services.scoring.scores.views import router as scores_router
@@ -66,7 +67,7 @@ def create_app(
         description="Probability of default, points, grade and decision for applicants and borrowers.",
         kernel=kernel,
         database=database,
-        routers=[registry_router, scores_router, stability_router, applications_router, study_router,
+        routers=[registry_router, scores_router, stability_router, applications_router, disclosure_router, study_router,
                  event_feed_router(outbox)],
         verifier=verifier,
         on_shutdown=[shadow.aclose, writer.aclose, customer.aclose, monitoring.aclose],

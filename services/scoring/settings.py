@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +35,19 @@ DEFAULT_GRADES = [
     GradeBand(grade="E", min_score=float("-inf"), decision="decline", max_limit=Decimal("0.00"),
               rate_adjustment_bps=0),
 ]
+
+
+class SecurityRule(BaseModel):
+    """What a grade must offer as security, and what happens to an application that offers none."""
+
+    requires: Literal["collateral", "guarantor", "collateral_or_guarantor"]
+    without: Literal["review", "decline"] = "review"
+
+
+# Weak grades lend against security: C with collateral or a guarantor (referred to review without), D only with
+# collateral (declined without). E is declined by its band anyway.
+DEFAULT_SECURITY = {"C": SecurityRule(requires="collateral_or_guarantor", without="review"),
+                    "D": SecurityRule(requires="collateral", without="decline")}
 
 
 class ProductBand(BaseModel):
@@ -85,6 +98,18 @@ class ScoringSettings(BaseSettings):
     # The credit committee may approve above the grade's limit (never above the product's maximum nor the amount
     # asked for); false makes the grade's limit a hard 422 for everybody.
     committee_may_exceed_grade_limit: bool = True
+    # Security by grade, e.g. LOANCRM_SCORING_SECURITY_BY_GRADE='{"D": {"requires": "collateral", "without":
+    # "decline"}}'; a grade not named lends without.
+    security_by_grade: dict[str, SecurityRule] = Field(default_factory=lambda: dict(DEFAULT_SECURITY))
+    # The fast lane: the policy alone approves these grades up to fast_lane_limit (instead of the committee
+    # threshold), and a reviewer's approval of them needs no committee up to it.
+    fast_lane_grades: list[str] = Field(default_factory=lambda: ["A"])
+    fast_lane_limit: Decimal = Field(Decimal("200000.00"), gt=0, decimal_places=2)
+    # Fees disclosed (and charged) with a loan, a flat amount by product, e.g. '{"mortgage": "1500.00"}'.
+    fees_by_product: dict[str, Annotated[Decimal, Field(ge=0, decimal_places=2)]] = Field(default_factory=dict)
+    # An applicant graded at or below this grade gets a credit education or counselling task for their officer in
+    # the customer service; empty turns it off.
+    education_at_or_below: str = "D"
     # A numeric input may lie this fraction of the training range beyond the observed min/max; a feature never
     # negative in training must not be negative (a hard rule).
     range_tolerance: float = Field(0.5, ge=0)

@@ -23,6 +23,10 @@ class ConsentPurpose(StrEnum):
     CREDIT_BUREAU_QUERY = "credit_bureau_query"
     MARKETING = "marketing"
     PARTNER_DATA_SHARING = "partner_data_sharing"
+    # Service reminders (a repayment falling due), one consent per channel; withdrawing them all is opting out.
+    REMINDERS_APP = "reminders_app"
+    REMINDERS_SMS = "reminders_sms"
+    REMINDERS_EMAIL = "reminders_email"
 
 
 class Channel(StrEnum):
@@ -35,6 +39,30 @@ class Channel(StrEnum):
     WECHAT = "wechat"
     EMAIL = "email"
     VISIT = "visit"
+
+
+# The channel each reminder consent lets a reminder go by, least intrusive first: a reminder takes the first.
+REMINDER_CHANNELS = {ConsentPurpose.REMINDERS_APP: Channel.APP, ConsentPurpose.REMINDERS_SMS: Channel.SMS,
+                     ConsentPurpose.REMINDERS_EMAIL: Channel.EMAIL}
+
+
+class DeliveryStatus(StrEnum):
+    """How far an automated message got; the contact log keeps it beside the contact."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class ContactPlan(BaseModel):
+    """`GET /customers/{id}/contact-plan`: by which channels the customer may be reminded, whether they opted out,
+    and how often they were contacted (any purpose, collection included) in the last seven days."""
+
+    customer_id: str
+    reminder_channels: list[Channel]
+    opted_out: bool
+    contacts_last_7_days: int
 
 
 class Customer(BaseModel):
@@ -104,6 +132,17 @@ class Interaction(BaseModel):
     officer: str
     occurred_at: datetime
     notes: str | None
+
+
+class FollowUpTask(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    customer_id: str
+    officer: str
+    reason: str
+    status: str
+    due_at: datetime
 
 
 class RelationshipFeatures(BaseModel):
@@ -189,13 +228,28 @@ class CustomerClient(ServiceClient):
 
     async def log_interaction(self, customer_id: str, *, token: str, idempotency_key: str, channel: str,
                               direction: str, purpose: str, outcome: str, occurred_at: datetime,
-                              notes: str | None = None) -> Interaction:
+                              notes: str | None = None, delivery_status: DeliveryStatus | None = None) -> Interaction:
         """Post a contact (e.g. a collection call) as made by the token's user; the same idempotency_key on a
-        retry never logs it twice."""
+        retry never logs it twice. An automated message says how far it got (`delivery_status`)."""
         body = {"channel": channel, "direction": direction, "purpose": purpose, "outcome": outcome,
                 "occurred_at": occurred_at.isoformat(), "notes": notes}
+        if delivery_status is not None:
+            body["delivery_status"] = str(delivery_status)
         return Interaction.model_validate(await self._json(
             "POST", f"/customers/{customer_id}/interactions", customer_id, token=token, ok=201, json=body,
+            idempotency_key=idempotency_key))
+
+    async def contact_plan(self, customer_id: str, *, token: str) -> ContactPlan:
+        return ContactPlan.model_validate(await self._json("GET", f"/customers/{customer_id}/contact-plan",
+                                                           customer_id, token=token))
+
+    async def open_task(self, customer_id: str, *, token: str, idempotency_key: str, reason: str, officer: str,
+                        due_at: datetime) -> FollowUpTask:
+        """A follow-up task for the customer's officer; the customer service answers the open one for the same
+        reason rather than open a second, so asking again is safe."""
+        body = {"reason": reason, "officer": officer, "due_at": due_at.isoformat()}
+        return FollowUpTask.model_validate(await self._json(
+            "POST", f"/customers/{customer_id}/tasks", customer_id, token=token, ok=201, json=body,
             idempotency_key=idempotency_key))
 
     async def relationship_features(self, as_of: date, *, window_months: int, token: str,

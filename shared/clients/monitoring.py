@@ -98,6 +98,21 @@ class OutcomePage(BaseModel):
     excluded_unknown_at_as_of: int
 
 
+class ScheduleInstalment(BaseModel):
+    number: int
+    due_date: date
+    total: Decimal
+
+
+class ScheduleQuote(BaseModel):
+    """`POST /loans/schedule-preview`: what a loan on these terms would cost, by the product's conventions."""
+
+    total_interest: Decimal
+    total_repayment: Decimal
+    penalty_daily_rate: Decimal = Decimal("0")
+    instalments: list[ScheduleInstalment]
+
+
 _LOANS = TypeAdapter(list[LoanSummary])
 _ALERTS = TypeAdapter(list[AlertSummary])
 _PAGE = 500  # the largest page monitoring's lists give: the fewest calls for a customer's loans or alerts
@@ -157,3 +172,8 @@ class MonitoringClient(ServiceClient):
         """`loan` as `POST /loans` takes it; the key makes a retry return the loan booked the first time."""
         response = await self.request("POST", "/loans", token=token, json=loan, idempotency_key=idempotency_key)
         return LoanSummary.model_validate(self._ok(response))
+
+    async def quote_schedule(self, terms: dict[str, Any], *, token: str) -> ScheduleQuote:
+        """The schedule of a loan on `terms` (as `POST /loans/schedule-preview` takes them), creating nothing."""
+        response = await self.request("POST", "/loans/schedule-preview", token=token, json=terms)
+        return ScheduleQuote.model_validate(self._ok(response))

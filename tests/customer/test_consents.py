@@ -41,7 +41,8 @@ def test_grant_check_withdraw_and_history(api, actors):
     summary = api.get(base, headers=officer).json()
     assert [h["active"] for h in summary["history"]] == [True, False]
     current = {c["purpose"]: c["allowed"] for c in summary["current"]}
-    assert current == {"credit_bureau_query": True, "marketing": False, "partner_data_sharing": False}
+    assert current == {"credit_bureau_query": True, "marketing": False, "partner_data_sharing": False,
+                       "reminders_app": False, "reminders_sms": False, "reminders_email": False}
 
 
 def test_consent_rules_refuse_bad_input_and_strangers(api, actors):

@@ -9,7 +9,7 @@ from sqlmodel import Field
 
 from services.customer.common import TIMESTAMP_SQL, UtcDateTime, new_id, utcnow
 from services.customer.db import CustomerTable
-from shared.clients.customer import Channel  # the contact log's channels are its contract
+from shared.clients.customer import Channel, DeliveryStatus  # the contact log's channels are its contract
 
 
 class Direction(StrEnum):
@@ -55,6 +55,8 @@ class Interaction(CustomerTable, table=True):
     occurred_at: datetime = Field(sa_column=Column(TIMESTAMP_SQL, nullable=False))
     notes: str | None = Field(default=None, max_length=2000)
     campaign_id: str | None = Field(default=None, max_length=32, index=True)
+    # How far an automated message (a reminder) got; None for a contact a person made.
+    delivery_status: str | None = Field(default=None, max_length=16)
     recorded_by: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(TIMESTAMP_SQL, nullable=False))
 
@@ -74,6 +76,16 @@ class InteractionCreate(BaseModel):
     notes: str | None = PydanticField(default=None, max_length=2000)
     campaign_id: str | None = PydanticField(default=None, max_length=32,
                                             description="Set when this contact answers a campaign.")
+    delivery_status: DeliveryStatus | None = PydanticField(
+        default=None, description="An automated message's delivery: queued, sent, delivered or failed.")
+
+
+class DeliveryUpdate(BaseModel):
+    """What the message provider reports back about an automated message."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"delivery_status": "delivered"}]})
+
+    delivery_status: DeliveryStatus
 
 
 class InteractionRead(BaseModel):
@@ -95,5 +107,6 @@ class InteractionRead(BaseModel):
     occurred_at: UtcDateTime
     notes: str | None
     campaign_id: str | None
+    delivery_status: DeliveryStatus | None = None
     recorded_by: str
     created_at: UtcDateTime

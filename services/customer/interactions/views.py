@@ -10,7 +10,9 @@ from sqlmodel import Session
 
 from services.customer.customers.service import get_changeable, get_visible
 from services.customer.interactions import service
-from services.customer.interactions.models import LOGGING_ROLES, Channel, InteractionCreate, InteractionRead
+from services.customer.interactions.models import LOGGING_ROLES, Channel, DeliveryUpdate, InteractionCreate, \
+    InteractionRead
+from shared.clients.customer import ContactPlan
 from services.customer.web import Reader, create_once, database
 from shared.pagination import Page, paged
 from shared.auth.dependencies import require_roles
@@ -63,3 +65,23 @@ def search_interactions(request: Request, principal: Reader, customer_id: str | 
     with database(request).session() as session:
         return service.list_interactions(session, principal, customer_id=customer_id, channel=channel,
                                          officer=officer, since=since, until=until, paging=paging)
+
+
+@router.post("/interactions/{interaction_id}/delivery", response_model=InteractionRead,
+             summary="Record what the message provider reports about an automated message (sent, delivered, failed)",
+             description="Reporting the status it already has answers it again; a delivered or failed message "
+                         "stays so (409).", responses=problem_responses(403, 404, 409, 422))
+def record_delivery(request: Request, interaction_id: str, command: DeliveryUpdate,
+                    principal: ContactLogger) -> InteractionRead:
+    with database(request).session() as session:
+        read = service.record_delivery(session, principal, interaction_id, command)
+        session.commit()
+    return read
+
+
+@router.get("/customers/{customer_id}/contact-plan", response_model=ContactPlan,
+            summary="By which channels the customer may be reminded, whether they opted out, and their contacts "
+                    "of the last seven days", responses=problem_responses(404))
+def contact_plan(request: Request, customer_id: str, principal: Reader) -> ContactPlan:
+    with database(request).session() as session:
+        return service.contact_plan(session, get_visible(session, principal, customer_id))

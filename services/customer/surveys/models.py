@@ -69,6 +69,18 @@ class SurveySend(BaseModel):
 
 
 
+class TaskOpen(BaseModel):
+    """A follow-up another service asks for (e.g. credit education for a high-risk applicant)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "reason": "credit education or counselling: high-risk applicant (grade D)", "officer": "li.wei",
+        "due_at": "2026-11-28T18:00:00Z"}]})
+
+    reason: str = PydanticField(min_length=3, max_length=200)
+    officer: str = PydanticField(min_length=1, max_length=64, description="Whose work it is.")
+    due_at: UtcDateTime
+
+
 class SurveyAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "service_efficiency": 4, "service_quality": 5, "product_range": 3, "staff_attitude": 5,

@@ -13,7 +13,7 @@ from services.customer import scoping
 from services.customer.common import as_utc, utcnow
 from services.customer.customers.models import Customer
 from services.customer.surveys.models import CSAT_DIMENSIONS, LOW_CSAT, LOW_NPS, FollowUpTask, Survey, SurveyAnswer, \
-    SurveyRead, SurveySend, TaskRead, TaskStatus, TrendPoint
+    SurveyRead, SurveySend, TaskOpen, TaskRead, TaskStatus, TrendPoint
 from shared.auth.tokens import Principal
 from shared.errors import Problem, field_problem
 from shared.pagination import Page, PageRequest, keyset
@@ -99,6 +99,20 @@ def list_tasks(session: Session, principal: Principal, officer: str | None, stat
         query = query.where(FollowUpTask.status == status.value)
     return keyset(session, query, paging, FollowUpTask.due_at, FollowUpTask.id,
                   read=lambda rows: [TaskRead.model_validate(row.model_dump()) for row in rows])
+
+
+def open_task(session: Session, customer: Customer, command: TaskOpen) -> TaskRead:
+    """A follow-up task for the customer's officer; while one for the same reason is open, that one is the answer
+    (asked for again, by anyone, the customer does not get it twice)."""
+    task = session.exec(select(FollowUpTask).where(
+        FollowUpTask.customer_id == customer.id, FollowUpTask.reason == command.reason,
+        FollowUpTask.status == TaskStatus.OPEN.value)).first()
+    if task is None:
+        task = FollowUpTask(customer_id=customer.id, branch=customer.branch, officer=command.officer,
+                            reason=command.reason, due_at=command.due_at)
+        session.add(task)
+        session.flush()
+    return TaskRead.model_validate(task.model_dump())
 
 
 def complete_task(session: Session, principal: Principal, task_id: str) -> TaskRead:

@@ -8,7 +8,8 @@ from sqlmodel import Session
 
 from services.customer.customers.service import get_changeable, get_visible
 from services.customer.surveys import service
-from services.customer.surveys.models import SurveyAnswer, SurveyRead, SurveySend, TaskRead, TaskStatus, TrendPoint
+from services.customer.surveys.models import SurveyAnswer, SurveyRead, SurveySend, TaskOpen, TaskRead, TaskStatus, \
+    TrendPoint
 from services.customer.surveys.service import TrendBy
 from services.customer.web import Reader, Writer, act_once, create_once, database
 from shared.errors import problem_responses
@@ -64,6 +65,20 @@ def list_tasks(request: Request, principal: Reader, officer: str | None = None, 
                paging: paged(200, 1000) = None) -> Page[TaskRead]:
     with database(request).session() as session:
         return service.list_tasks(session, principal, officer, status, paging)
+
+
+@router.post("/customers/{customer_id}/tasks", status_code=201, response_model=TaskRead,
+             summary="Open a follow-up task for the customer's officer (e.g. credit education)",
+             description="Needs an Idempotency-Key; while a task for the same reason is open it is returned "
+                         "instead of a second.",
+             responses=problem_responses(403, 404, 409, 422, 428))
+def open_task(request: Request, customer_id: str, command: TaskOpen, principal: Writer,
+              idempotency_key: IdempotencyKey) -> JSONResponse:
+    def run(session: Session) -> TaskRead:
+        return service.open_task(session, get_changeable(session, principal, customer_id, active=False), command)
+
+    return create_once(request, principal, idempotency_key,
+                       ("open_task", customer_id, command.model_dump(mode="json")), run)
 
 
 @router.post("/tasks/{task_id}/completion", response_model=TaskRead, summary="Mark a follow-up task done",

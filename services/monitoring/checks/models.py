@@ -17,6 +17,29 @@ class CheckKind(StrEnum):
     PERIODIC = "periodic"  # 定期检查: the routine check, at an interval set by class and amount
 
 
+class VisitType(StrEnum):
+    """How a check is carried out."""
+
+    PHONE = "phone"
+    ON_SITE_VISIT = "on_site_visit"
+    DOCUMENT_REVIEW = "document_review"
+
+
+class CheckCadence(BaseModel):
+    """How the grade and segments of a loan's borrower tighten its checks (LOANCRM_MONITORING_CHECK_CADENCE, JSON).
+
+    A periodic check is due after the shorter of the class-and-amount interval and the grade's (or a segment's)
+    interval; the first use-of-funds check comes sooner for the grades named; the grades and segments named in
+    `on_site_grades` / `on_site_segments` are visited on site instead of phoned (the use-of-funds check otherwise
+    reviews the documents)."""
+
+    periodic_days_by_grade: dict[str, int] = PydanticField(default_factory=lambda: {"C": 120, "D": 60, "E": 30})
+    periodic_days_by_segment: dict[str, int] = PydanticField(default_factory=lambda: {"high_risk": 60})
+    use_of_funds_days_by_grade: dict[str, int] = PydanticField(default_factory=lambda: {"D": 10, "E": 7})
+    on_site_grades: list[str] = PydanticField(default_factory=lambda: ["D", "E"])
+    on_site_segments: list[str] = PydanticField(default_factory=lambda: ["high_risk"])
+
+
 class CheckStatus(StrEnum):
     OPEN = "open"
     DONE = "done"
@@ -38,6 +61,7 @@ class CheckTask(MonitoringTable, table=True):
     branch: str = Field(max_length=32)
     officer: str = Field(max_length=64)
     kind: str = Field(max_length=32)
+    visit_type: str = Field(default=VisitType.PHONE, max_length=16, sa_column_kwargs={"server_default": "phone"})
     due_date: date
     status: str = Field(default=CheckStatus.OPEN, max_length=16)
     outcome: str | None = Field(default=None, max_length=16)
@@ -62,6 +86,7 @@ class CheckRead(BaseModel):
     loan_id: str
     officer: str
     kind: CheckKind
+    visit_type: VisitType
     due_date: date
     status: CheckStatus
     outcome: CheckOutcome | None

@@ -22,6 +22,7 @@ from services.monitoring.collateral.scheduled import revaluations
 from services.monitoring.loans.models import Loan, LoanStatus, new_id
 from services.monitoring.loans.service import note_score, note_segments
 from services.monitoring.peers import connect
+from services.monitoring.reminders.scheduled import remind
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import RuleKind
 from services.monitoring.settings import MonitoringSettings
@@ -185,10 +186,10 @@ async def outbox(ctx: CobContext) -> dict[str, Any]:
 
 def _schedule_reviews(ctx: CobContext) -> dict[str, Any]:
     with ctx.database.session() as session:
-        created = schedule_risk_reviews(session, ctx.day)
+        created = schedule_risk_reviews(session, ctx.day, ctx.settings.check_cadence)
         since = session.execute(select(func.max(CobRun.business_date)).where(
             CobRun.business_date < ctx.day, CobRun.status == RunStatus.COMPLETED)).scalar()
-        periodic = schedule_periodic_checks(session, ctx.day, since=since)
+        periodic = schedule_periodic_checks(session, ctx.day, since=since, cadence=ctx.settings.check_cadence)
         session.commit()
     return done(reviews_scheduled=created, periodic_checks_scheduled=periodic)
 
@@ -215,7 +216,8 @@ async def feed_rules(ctx: CobContext) -> dict[str, Any]:
 
 def default_steps() -> dict[str, Step]:
     return {"check_tasks": check_tasks, "promises": promises, "feed_rules": feed_rules, "rescore": rescore,
-            "contact_silence": contact_silence, "contact_log_outbox": outbox, "collateral_revaluations": revaluations}
+            "contact_silence": contact_silence, "contact_log_outbox": outbox, "collateral_revaluations": revaluations,
+            "reminders": remind}
 
 
 def batch_credentials(kernel: KernelSettings,

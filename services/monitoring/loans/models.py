@@ -134,6 +134,8 @@ class LoanSegment(MonitoringTable, table=True):
 
 class Instalment(MonitoringTable, table=True):
     __tablename__ = "instalments"
+    # The reminders step reads the instalments falling due on a few given days.
+    __table_args__ = (Index("ix_instalments_due_date", "due_date"),)
 
     loan_id: str = Field(foreign_key="loans.id", primary_key=True, max_length=32)
     number: int = Field(primary_key=True)
@@ -251,6 +253,9 @@ class SchedulePreview(BaseModel):
     total_interest: Decimal
     total_repayment: Decimal
     instalments: list[InstalmentRead]
+    penalty_daily_rate: Decimal = PydanticField(
+        default=Decimal("0"), description="Penalty interest a day on overdue amounts a loan of the product is booked "
+                                          "with (what a customer is told before borrowing).")
 
 
 class LoanSummary(BaseModel):

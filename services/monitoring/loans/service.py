@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from services.monitoring.alerts import service as alerts
 from services.monitoring.checks import service as checks
+from services.monitoring.checks.models import CheckCadence
 from services.monitoring.classification.rules import ChangeCause
 from services.monitoring.delinquency import service as delinquency
 from services.monitoring.errors import DomainError
@@ -41,7 +42,7 @@ PD_PLACES = Decimal("0.000001")  # the stored PD's scale (loans.last_pd)
 
 
 def preview_schedule(command: ScheduleRequest, rounding: Rounding = Rounding.HALF_UP,
-                     day_count: DayCount = DayCount.ACTUAL_360) -> SchedulePreview:
+                     day_count: DayCount = DayCount.ACTUAL_360, penalty_daily_rate: Decimal = ZERO) -> SchedulePreview:
     instalments = generate_schedule(
         command.principal, command.annual_rate, command.term_months, command.repayment_method,
         command.disbursement_date, command.first_due_date, rounding=rounding.mode, day_count=day_count,
@@ -53,7 +54,7 @@ def preview_schedule(command: ScheduleRequest, rounding: Rounding = Rounding.HAL
     return SchedulePreview(repayment_method=command.repayment_method, rounding=rounding, day_count=day_count,
                            total_principal=total_principal,
                            total_interest=total_interest, total_repayment=total_principal + total_interest,
-                           instalments=rows)
+                           instalments=rows, penalty_daily_rate=penalty_daily_rate)
 
 
 def find_by_external_id(session: Session, source: str, external_id: str) -> Loan | None:
@@ -75,7 +76,8 @@ def note_segments(session: Session, loan: Loan, value_tier: str, segments: list[
 
 def register_loan(session: Session, command: LoanCreate, *, registered_by: str, as_of: date,
                   latest_score: Score | None = None, penalty_daily_rate: Decimal = ZERO,
-                  rounding: Rounding = Rounding.HALF_UP, day_count: DayCount = DayCount.ACTUAL_360) -> Loan:
+                  rounding: Rounding = Rounding.HALF_UP, day_count: DayCount = DayCount.ACTUAL_360,
+                  cadence: CheckCadence | None = None) -> Loan:
     """Book a disbursed loan with its schedule and its risk state on the business date.
 
     `latest_score` (the scoring service's latest for the borrower) is the baseline later re-scores compare with.
@@ -105,7 +107,7 @@ def register_loan(session: Session, command: LoanCreate, *, registered_by: str, 
     session.flush()
     session.add_all(Instalment(loan_id=loan.id, number=i.number, due_date=i.due_date, principal=i.principal,
                                interest=i.interest) for i in preview.instalments)
-    checks.schedule_use_of_funds(session, loan)
+    checks.schedule_use_of_funds(session, loan, cadence)
     delinquency.reassess(session, loan, as_of, cause=ChangeCause.COB_AGEING, reference=None, booking=True)
     # A loan booked already overdue (e.g. migrated from another system) warns like one that just fell behind.
     alerts.warn(session, Facts(loan.id, loan.customer_id, as_of, None, delinquency.stored_state(loan)),

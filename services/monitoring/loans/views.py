@@ -37,7 +37,8 @@ def loan_detail(session, loan) -> LoanDetail:  # noqa: ANN001
 def preview(request: Request, command: ScheduleRequest, _: api.Reader) -> SchedulePreview:
     product, conventions = command.product, api.settings(request)
     with api.domain_errors():
-        return service.preview_schedule(command, conventions.rounding_for(product), conventions.day_count_for(product))
+        return service.preview_schedule(command, conventions.rounding_for(product), conventions.day_count_for(product),
+                                        conventions.penalty_rate(product or ""))
 
 
 @router.post("/loans", status_code=201, response_model=LoanDetail,
@@ -66,7 +67,8 @@ async def register_loan(
                                      as_of=business_date(session, api.settings(request)), latest_score=latest,
                                      penalty_daily_rate=api.settings(request).penalty_rate(command.product),
                                      rounding=api.settings(request).rounding_for(command.product),
-                                     day_count=api.settings(request).day_count_for(command.product))
+                                     day_count=api.settings(request).day_count_for(command.product),
+                                     cadence=api.settings(request).check_cadence)
         session.flush()
         return 201, loan_detail(session, loan).model_dump(mode="json")
 

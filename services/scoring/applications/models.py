@@ -53,6 +53,9 @@ class Application(ScoringTable, table=True):
     term_months: int
     purpose: str = Field(max_length=200)
     repayment_method: str = Field(max_length=32)
+    # The security offered (what the decision policy asks of weak grades); passed on to the booked loan.
+    collateral: str | None = Field(default=None, max_length=200)
+    guarantor: str | None = Field(default=None, max_length=200)
     branch: str = Field(max_length=32, index=True)
     status: str = Field(max_length=16, index=True)
     score_id: str = Field(foreign_key="scores.id", max_length=32)
@@ -94,6 +97,10 @@ class ApplicationCreate(BaseModel):
     term_months: int = PydanticField(ge=1, le=480)
     purpose: str = PydanticField(min_length=1, max_length=200)
     repayment_method: RepaymentMethod = RepaymentMethod.EQUAL_INSTALMENT
+    collateral: str | None = PydanticField(default=None, min_length=1, max_length=200,
+                                           description="The collateral offered, e.g. `apartment, Chaoyang`.")
+    guarantor: str | None = PydanticField(default=None, min_length=1, max_length=200,
+                                          description="Who guarantees the loan.")
     branch: str | None = PydanticField(default=None, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
                                        description="Defaults to the submitting officer's branch.")
     features: dict[str, Any] = PydanticField(default_factory=dict,
@@ -122,7 +129,7 @@ class DisbursementCommand(BaseModel):
     disbursement_date: BusinessDate
     annual_rate: Decimal | None = PydanticField(
         default=None, ge=0, le=1, max_digits=9, decimal_places=6,
-        description="Defaults to the base rate plus the grade's rate adjustment.")
+        description="Defaults to the rate disclosed to (and acknowledged by) the customer; another is refused.")
 
 
 class EventRead(BaseModel):
@@ -151,6 +158,8 @@ class ApplicationRead(BaseModel):
     term_months: int
     purpose: str
     repayment_method: RepaymentMethod
+    collateral: str | None = None
+    guarantor: str | None = None
     branch: str
     status: ApplicationStatus
     score_id: str

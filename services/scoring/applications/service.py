@@ -67,14 +67,23 @@ def submit_application(session: Session, command: ApplicationCreate, branch: str
     held = [f"{r['feature']} {r['code']}" for r in score["reasons"] if r.get("unit") == "input_contract"]
     if held:
         reason += f" (input contract: {', '.join(held)})"
-    if approved is not None and not policy.auto_approvable(settings, approved):
+    if approved is not None and not policy.auto_approvable(settings, approved, score["grade"]):
         decision, approved = "review", None
         reason += f"; above the committee threshold of {settings.committee_threshold}: review"
+    elif approved is not None and score["grade"] in settings.fast_lane_grades:
+        reason += "; fast lane"
+    missing = policy.missing_security(settings, score["grade"], collateral=command.collateral,
+                                      guarantor=command.guarantor)
+    if missing is not None and decision != "decline":
+        rule, why = missing
+        decision, approved = rule.without, None
+        reason += f"; {why}: {rule.without}"
     status = _STATUS_FOR_DECISION[decision]
     application = Application(
         id=application_id, customer_id=command.customer_id, product=command.product, amount=command.amount,
         term_months=command.term_months, purpose=command.purpose, repayment_method=command.repayment_method,
-        branch=branch, status=status, score_id=score["id"], policy_decision=score["decision"],
+        collateral=command.collateral, guarantor=command.guarantor, branch=branch, status=status,
+        score_id=score["id"], policy_decision=score["decision"],
         approved_amount=approved, rate_adjustment_bps=score["rate_adjustment_bps"], submitted_by=actor,
     )
     session.add(application)
@@ -128,6 +137,11 @@ def decide_application(session: Session, application: Application, command: Deci
     to = ApplicationStatus.DECLINED
     amount = None
     if command.decision == ReviewDecision.APPROVE:
+        missing = policy.missing_security(settings, score.grade, collateral=application.collateral,
+                                          guarantor=application.guarantor)
+        if missing is not None:
+            raise Problem(409, "Security required", f"The decision policy: {missing[1]}; this application can "
+                                                    "only be declined.")
         amount = command.approved_amount or application.approved_amount or min(application.amount,
                                                                                score.suggested_limit)
         higher = policy.needs_committee(settings, product=application.product, requested=application.amount,
@@ -160,7 +174,7 @@ def loan_body(application: Application, disbursement_date: date, annual_rate: De
         "principal": str(application.approved_amount), "annual_rate": str(annual_rate),
         "term_months": application.term_months, "repayment_method": application.repayment_method,
         "disbursement_date": disbursement_date.isoformat(), "purpose": application.purpose,
-        "branch": application.branch,
+        "collateral": application.collateral, "guarantor": application.guarantor, "branch": application.branch,
     }
 
 

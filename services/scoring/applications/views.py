@@ -1,3 +1,4 @@
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -12,6 +13,9 @@ from services.scoring.applications.models import (Application, ApplicationCreate
                                                   ApplicationRead, ApplicationStatus, DecisionCommand,
                                                   DisbursementCommand, EventRead)
 from services.scoring.db import idempotency
+from services.scoring.disclosure import service as disclosure
+from services.scoring.disclosure.flows import offer_education
+from services.scoring.policy import service as policy
 from services.scoring.ids import new_id
 from services.scoring.scores import service as scores
 from services.scoring.scores.models import Score, ScoreInput
@@ -87,6 +91,8 @@ async def submit_application(
         request_fingerprint=fingerprint("submit_application", command.model_dump(mode="json")), command=run)
     if not outcome.replayed:  # a replayed answer was shadowed the first time
         state.shadow.put(served.challenger, [scored[0][0]], [scored[0][1]])
+    if outcome.status_code == 201 and policy.high_risk(state.context.settings, outcome.body["score"]["grade"]):
+        await offer_education(state.customer, outcome.body, token=bearer_token(request))
     return JSONResponse(outcome.body, status_code=outcome.status_code)
 
 
@@ -139,14 +145,17 @@ async def mark_disbursed(request: Request, application_id: str, command: Disburs
                          principal: Disburser) -> ApplicationDetail:
     state = api.state(request)
 
-    def load() -> Application:
+    def load() -> tuple[Application, Decimal | None]:
         with state.database.session() as session:
-            return service.get_application(session, application_id, visibility(principal, among=DISBURSERS))
+            found = service.get_application(session, application_id, visibility(principal, among=DISBURSERS))
+            if found.status == ApplicationStatus.DISBURSED:
+                return found, None
+            service.require_disbursable(found)
+            return found, disclosure.disclosed_rate(session, found, command.annual_rate)
 
-    application = await run_in_threadpool(load)
+    application, acknowledged_rate = await run_in_threadpool(load)
     if application.status != ApplicationStatus.DISBURSED:
-        service.require_disbursable(application)
-        rate = service.disbursement_rate(state.context.settings, application, command.annual_rate)
+        rate = service.disbursement_rate(state.context.settings, application, acknowledged_rate)
         # The application id is the Idempotency-Key: a retry after a lost answer registers the same loan.
         loan = await register_loan_once(
             state.monitoring, service.loan_body(application, command.disbursement_date, rate),

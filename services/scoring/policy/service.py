@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from services.scoring.settings import GradeBand, ProductBand, ScoringSettings
+from services.scoring.settings import GradeBand, ProductBand, ScoringSettings, SecurityRule
 from shared.errors import field_problem
 
 # Warnings of the input contract (scores/contract.py): an answer carrying one is never approved by the policy alone.
@@ -80,12 +80,32 @@ def needs_committee(settings: ScoringSettings, *, product: str, requested: Decim
     above_grade = amount > grade_band(settings, grade).max_limit
     if above_grade and not settings.committee_may_exceed_grade_limit:
         raise field_problem(field, f"may not exceed grade {grade}'s limit of {grade_band(settings, grade).max_limit}")
-    return not by_committee and (above_grade or amount > settings.committee_threshold)
+    return not by_committee and (above_grade or amount > approval_threshold(settings, grade))
 
 
-def auto_approvable(settings: ScoringSettings, amount: Decimal) -> bool:
-    """The policy alone approves no more than the committee threshold."""
-    return amount <= settings.committee_threshold
+def approval_threshold(settings: ScoringSettings, grade: str) -> Decimal:
+    """Up to what amount an approval needs no committee: the fast lane's limit for its grades, else the threshold."""
+    if grade in settings.fast_lane_grades:
+        return max(settings.fast_lane_limit, settings.committee_threshold)
+    return settings.committee_threshold
+
+
+def auto_approvable(settings: ScoringSettings, amount: Decimal, grade: str) -> bool:
+    """The policy alone approves no more than the committee threshold (the fast lane's limit for its grades)."""
+    return amount <= approval_threshold(settings, grade)
+
+
+def missing_security(settings: ScoringSettings, grade: str, *, collateral: str | None,
+                     guarantor: str | None) -> tuple[SecurityRule, str] | None:
+    """The grade's security rule and why it is not met, or None when the grade needs none or it is offered."""
+    rule = settings.security_by_grade.get(grade)
+    if rule is None:
+        return None
+    met = {"collateral": bool(collateral), "guarantor": bool(guarantor),
+           "collateral_or_guarantor": bool(collateral or guarantor)}[rule.requires]
+    if met:
+        return None
+    return rule, f"grade {grade} requires {rule.requires.replace('_', ' ')}; none was offered"
 
 
 def check_rate(settings: ScoringSettings, product: str, rate: Decimal, field: str) -> None:
@@ -93,3 +113,11 @@ def check_rate(settings: ScoringSettings, product: str, rate: Decimal, field: st
     if not band.min_rate <= rate <= band.max_rate:
         raise field_problem(field, f"a {product} is booked at an annual rate between {band.min_rate} and "
                                    f"{band.max_rate}; {rate} is outside")
+
+
+def high_risk(settings: ScoringSettings, grade: str) -> bool:
+    """At or below `education_at_or_below` in the grade order (bands best first): the customer is offered credit
+    education or counselling."""
+    order = [band.grade for band in settings.grades]
+    floor = settings.education_at_or_below
+    return floor in order and grade in order and order.index(grade) >= order.index(floor)

@@ -1,1 +1,1 @@
-from tests.monitoring.api.helpers import borrowers, champion  # noqa: F401
+from tests.monitoring.api.helpers import borrowers, champion, rows_by_grade  # noqa: F401

@@ -173,3 +173,27 @@ def decide(suite, request_id: str, headers: dict[str, str] | None = None,  # noq
     """A checker (a risk analyst unless `headers` says who) decides a change request."""
     return suite.direct["monitoring"].post(f"/change-requests/{request_id}/decision", json={"approve": approve},
                                            headers=headers or role(suite, "risk_analyst"))
+
+
+@pytest.fixture(scope="module")
+def rows_by_grade(suite, champion):  # noqa: ANN001, ANN201
+    """One German applicant per grade the default champion gives, from the first 300 rows."""
+    from tests.scoring.api.conftest import german_rows
+
+    rows = german_rows()[:300]
+    scores = suite.direct["scoring"].post("/scores:batch", json={"rows": [{"features": r} for r in rows]},
+                                          headers=admin(suite)).json()["scores"]
+    found: dict[str, dict[str, Any]] = {}
+    for row, score in zip(rows, scores, strict=True):
+        found.setdefault(score["grade"], row)
+    assert {"A", "E"} <= set(found), set(found)
+    return found
+
+
+def scored_borrower(suite, borrowers: Borrowers, features: dict[str, Any]) -> str:  # noqa: ANN001
+    """A borrower the scoring service has scored on `features`: a loan booked for them carries that grade."""
+    customer = borrowers.new_customer()
+    scored = suite.direct["scoring"].post("/scores", json={"customer_id": customer, "features": features},
+                                          headers=admin(suite))
+    assert scored.status_code == 201, scored.text
+    return customer

@@ -38,3 +38,14 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def acknowledge_terms(suite, application_id: str, headers, **terms) -> dict:  # noqa: ANN001
+    """Show the customer an approved application's terms and record their acknowledgement, as disbursement needs."""
+    path = f"/applications/{application_id}/disclosure"
+    shown = suite.direct["scoring"].put(path, json=terms, headers=headers)
+    assert shown.status_code == 200, shown.text
+    acknowledged = suite.direct["scoring"].post(f"{path}/acknowledgement", json={"channel": "branch"},
+                                                headers=headers)
+    assert acknowledged.status_code == 200, acknowledged.text
+    return acknowledged.json()

@@ -5,7 +5,7 @@ from fastapi.testclient import TestClient
 
 from services.scoring.main import create_app
 from shared.settings import KernelSettings
-from tests.scoring.api.helpers import closed_port, new_customer
+from tests.scoring.api.helpers import acknowledge_terms, closed_port, new_customer
 from tests.support import PASSWORD
 from tests.test_idempotency import assert_one_answer, race
 
@@ -34,7 +34,8 @@ def by_decision(suite, people, applicants):  # noqa: ANN001, ANN201
 
 def _body(suite, headers, features):  # noqa: ANN001, ANN202
     return {"customer_id": new_customer(suite, headers), "product": "personal_loan", "amount": "8000.00",
-            "term_months": 12, "purpose": "home renovation", "features": features}
+            "term_months": 12, "purpose": "home renovation", "features": features,
+            "collateral": "apartment, Chaoyang"}  # weak grades need security (test_care.py)
 
 
 def _submit(suite, headers, features, key=None, body=None):  # noqa: ANN001, ANN202
@@ -83,6 +84,7 @@ def test_an_approved_application_is_disbursed_once_and_linked_both_ways(suite, p
     assert replay.status_code == 201 and replay.json()["id"] == application["id"]
     path = f"/applications/{application['id']}/disbursement"
     client = suite.direct["scoring"]
+    acknowledge_terms(suite, application["id"], people["maker"])
     first = client.post(path, json={"disbursement_date": "2026-01-15"}, headers=people["maker"])
     assert first.status_code == 200, first.text
     loan_id = first.json()["loan_id"]
@@ -104,6 +106,7 @@ def test_a_declined_application_cannot_be_disbursed(suite, people, by_decision):
 def test_a_monitoring_service_that_is_down_is_a_503_and_the_application_stays_approved(suite, people, by_decision):
     application = _submit(suite, people["maker"], by_decision["approve"]).json()
     kernel = KernelSettings(**{**suite.kernel.model_dump(), "monitoring_url": f"http://127.0.0.1:{closed_port()}"})
+    acknowledge_terms(suite, application["id"], people["maker"])
     app = create_app(kernel, verifier=suite.services["scoring"].state.verifier)
     with TestClient(app, base_url="http://scoring") as client:
         response = client.post(f"/applications/{application['id']}/disbursement",

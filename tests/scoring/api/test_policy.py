@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.scoring.api.helpers import new_customer
+from tests.scoring.api.helpers import acknowledge_terms, new_customer
 
 ODD_PURPOSES = ["Education", "education ", None, "crypto"]
 
@@ -38,7 +38,8 @@ def _score(suite, headers, features):  # noqa: ANN001, ANN202
 
 def _application(suite, headers, features, amount="8000.00", **extra):  # noqa: ANN001, ANN202
     body = {"customer_id": new_customer(suite, headers), "product": "personal_loan", "amount": amount,
-            "term_months": 24, "purpose": "education", "branch": "BJ001", "features": features, **extra}
+            "term_months": 24, "purpose": "education", "branch": "BJ001", "features": features,
+            "collateral": "apartment, Chaoyang", **extra}  # weak grades need security (test_care.py)
     return suite.direct["scoring"].post("/applications", json=body, headers=headers)
 
 
@@ -106,9 +107,12 @@ def test_an_approval_never_exceeds_the_amount_asked_for_nor_is_paid_out_at_a_rat
                            json={"decision": "approve", "reason": "salary slips", "approved_amount": "2000.00"})
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
     for rate in ("0", "0.5"):
-        paid = client.post(f"{path}/disbursement", headers=people["maker"],
-                           json={"disbursement_date": "2026-01-15", "annual_rate": rate})
-        assert paid.status_code == 422 and paid.json()["errors"][0]["field"] == "body.annual_rate"
+        shown = client.put(f"{path}/disclosure", headers=people["maker"], json={"annual_rate": rate})
+        assert shown.status_code == 422 and shown.json()["errors"][0]["field"] == "body.annual_rate"
+    acknowledge_terms(suite, application["id"], people["maker"])
+    paid = client.post(f"{path}/disbursement", headers=people["maker"],
+                       json={"disbursement_date": "2026-01-15", "annual_rate": "0.5"})
+    assert paid.status_code == 409 and paid.json()["errors"][0]["field"] == "body.annual_rate"  # not as disclosed
     assert client.get(path, headers=people["checker"]).json()["loan_id"] is None
     paid = client.post(f"{path}/disbursement", headers=people["maker"], json={"disbursement_date": "2026-01-15"})
     assert paid.status_code == 200, paid.text
@@ -141,7 +145,9 @@ def test_above_the_grade_limit_or_the_threshold_the_credit_committee_approves(su
         ("in_committee", "approved", "committee.pol")]
 
 
-def test_the_policy_alone_approves_nothing_above_the_committee_threshold(suite, people, graded):
+def test_the_policy_alone_approves_nothing_above_the_committee_threshold(suite, people, graded, monkeypatch):
+    # Without the fast lane (test_care.py), which lets grade A through up to a higher limit.
+    monkeypatch.setattr(suite.services["scoring"].state.scoring.context.settings, "fast_lane_grades", [])
     top = next(a for a, s in graded if s["decision"] == "approve" and s["grade"] == "A")
     application = _application(suite, people["maker"], top, amount="150000.00").json()
     assert application["policy_decision"] == "approve" and application["status"] == "in_review"
@@ -180,6 +186,7 @@ def test_an_amount_reaches_monitoring_to_the_cent(suite, people, graded, monkeyp
     decided = client.post(f"{path}/decision", headers=people["committee"],
                           json={"decision": "approve", "reason": "configured policy", "approved_amount": amount})
     assert decided.status_code == 200, decided.text
+    acknowledge_terms(suite, application["id"], people["maker"])
     paid = client.post(f"{path}/disbursement", headers=people["maker"], json={"disbursement_date": "2026-01-15"})
     assert paid.status_code == 200, paid.text
     assert client.get(path, headers=people["maker"]).json()["approved_amount"] == amount
