@@ -10,6 +10,7 @@ from services.monitoring.collections import models as collection_models  # noqa:
 from services.monitoring.db import metadata
 from services.monitoring.delinquency import models as delinquency_models  # noqa: F401
 from services.monitoring.loans import models as loan_models  # noqa: F401
+from services.monitoring.repayment_files import models as repayment_file_models  # noqa: F401
 from services.monitoring.repayments import models as repayment_models  # noqa: F401
 from services.monitoring.rules import models as rule_models  # noqa: F401
 from services.monitoring.transactions import models as transaction_models  # noqa: F401
