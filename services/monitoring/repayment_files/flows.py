@@ -64,7 +64,7 @@ def _raw(content: bytes | None, path: Path | str | None) -> Iterator[IO[bytes]]:
         yield handle
 
 
-def run_file(database: Database, settings: MonitoringSettings, file_id: str, *, chunk_size: int = 1000,
+def run_file(database: Database, settings: MonitoringSettings, file_id: str, *,
              progress: Progress | None = None) -> RepaymentFile:
     """Post the job's rows from where it stopped, one transaction per chunk, streaming the file: memory stays
     flat in its size. Each chunk commits its postings with the job's progress, so a crash loses nothing and posts
@@ -79,7 +79,7 @@ def run_file(database: Database, settings: MonitoringSettings, file_id: str, *, 
         done = skipped
         if progress is not None:
             progress(done, job.rows_total)
-        while chunk := list(islice(rows, chunk_size)):
+        while chunk := list(islice(rows, settings.repayment_file_chunk_size)):
             with database.session() as session:
                 job = session.get(RepaymentFile, file_id, populate_existing=True)
                 service.post_chunk(session, job, chunk, as_of=business_date(session, settings))

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import IO
 
 from sqlalchemy import insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, select as select_entities
 
 from services.monitoring.loans.models import Loan, now
 from services.monitoring.repayment_files.models import (
@@ -216,5 +216,5 @@ def get_file(session: Session, file_id: str, owner: str | None) -> RepaymentFile
 
 
 def errors_page(session: Session, file_id: str, paging: PageRequest) -> Page[RepaymentFileErrorRead]:
-    return keyset(session, select(RepaymentFileError).where(RepaymentFileError.file_id == file_id), paging,
+    return keyset(session, select_entities(RepaymentFileError).where(RepaymentFileError.file_id == file_id), paging,
                   RepaymentFileError.line, read=lambda rows: [RepaymentFileErrorRead.model_validate(r) for r in rows])
