@@ -15,6 +15,7 @@ BENCHMARKS = {
     "customer": ("bench.bench_customer", ["--customers", "100000"]),
     "monitoring": ("bench.bench_monitoring", ["--loans", "200000"]),
     "audit": ("bench.bench_audit", ["--writes", "500"]),
+    "repayment_files": ("bench.bench_repayment_files", []),
 }
 
 

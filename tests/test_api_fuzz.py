@@ -99,9 +99,14 @@ def _records(suite, token: str) -> dict[str, str]:  # noqa: ANN001
     score = post("/api/scoring/scores", {"customer_id": customer["id"], "features": german_rows()[0]})
     holding = post(f"/api/customer/customers/{customer['id']}/products",
                    {"product_code": "DEP-PLUS", "opened_on": "2026-03-01"})
+    repayment_file = suite.client.post(
+        "/api/monitoring/repayment-files", params={"source": "fuzz"}, headers={**headers, **key()},
+        files={"file": ("f.csv", f"reference,loan_id,amount\nF-1,{loan['id']},10.00\n".encode(), "text/csv")})
+    assert repayment_file.status_code == 202, repayment_file.text
     rules = suite.client.get("/api/monitoring/rules", headers=headers).json()["items"]
     champion = suite.client.get("/api/scoring/models/champion/current", headers=headers).json()
     return {"customer_id": customer["id"], "loan_id": loan["id"], "posting_id": posting["id"],
+            "file_id": repayment_file.json()["id"],
             "score_id": score["id"], "code": rules[0]["code"], "model_id": champion["id"], "holding_id": holding["id"]}
 
 

@@ -52,10 +52,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('postings', schema=None) as batch_op:
         batch_op.create_index('ix_postings_external_id', ['external_id'], unique=False)
+    with op.batch_alter_table('loans', schema=None) as batch_op:
+        batch_op.create_index('ix_loans_external_id', ['external_id'], unique=False)
 
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('loans', schema=None) as batch_op:
+        batch_op.drop_index('ix_loans_external_id')
     with op.batch_alter_table('postings', schema=None) as batch_op:
         batch_op.drop_index('ix_postings_external_id')
 
