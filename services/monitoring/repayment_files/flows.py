@@ -10,15 +10,17 @@ from itertools import islice
 from pathlib import Path
 from typing import IO
 
-from sqlmodel import Session
+from sqlmodel import Session, select
+from tqdm import tqdm
 
 from services.monitoring.business_day import business_date
 from services.monitoring.repayment_files import service
 from services.monitoring.repayment_files.models import FileStatus, RepaymentFile
 from services.monitoring.settings import MonitoringSettings
 from shared.audit import acting_as
-from shared.auth.scope import Visibility
+from shared.auth.scope import EVERYTHING, Visibility
 from shared.db import Database
+from shared.settings import KernelSettings, load_settings
 
 Progress = Callable[[int, int], None]  # (rows done, rows in the file)
 
@@ -93,3 +95,26 @@ def run_file(database: Database, settings: MonitoringSettings, file_id: str, *,
             session.commit()
             session.refresh(job)
             return job
+
+
+def run_import_cli(kernel: KernelSettings, path: Path, *, source: str, progress: bool = True) -> RepaymentFile:
+    """`loancrm repayments import FILE`: post a file from disk (any size: it is streamed) with a progress bar.
+    The operator's file, the operator's scope (every branch). Run again on the same file, it resumes the job that
+    stopped, or (done) posts nothing new."""
+    settings = load_settings(MonitoringSettings)
+    database = Database(kernel.database_url("monitoring"))
+    try:
+        with database.session() as session, acting_as("cli", ["admin"]):
+            with _raw(None, path) as raw:
+                digest = hashlib.file_digest(raw, "sha256").hexdigest()
+            job = session.exec(select(RepaymentFile).where(
+                RepaymentFile.source == service.check_source(source), RepaymentFile.sha256 == digest,
+                RepaymentFile.status != FileStatus.COMPLETED).order_by(RepaymentFile.created_at)).first()
+            if job is None:
+                job = accept_file(session, source=source, filename=path.name, content=None, path=path,
+                                  scope=EVERYTHING, by="cli")
+                session.commit()
+        with tqdm(total=job.rows_total, desc=path.name, unit="row", disable=not progress) as bar:
+            return run_file(database, settings, job.id, progress=lambda done, _total: bar.update(done - bar.n))
+    finally:
+        database.dispose()
