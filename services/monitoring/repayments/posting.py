@@ -21,7 +21,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, cast, column, func, insert, select, update, values
 from sqlmodel import Session
 
 from services.monitoring.alerts.service import raise_alerts
@@ -240,6 +240,25 @@ def _receive(session: Session, batch: _Batch, loan: SimpleNamespace, rows: list[
     return unpaid
 
 
+_UPDATE_SLICE = 500  # rows per UPDATE … FROM (VALUES …): within SQLite's and PostgreSQL's bound-parameter limits
+
+
+def _update_rows(connection: Connection, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """Many rows updated by key: on PostgreSQL one statement per slice (UPDATE … FROM (VALUES …)) rather than one
+    per row; SQLite, in process and without VALUES column aliases, takes an executemany."""
+    names = list(rows[0])
+    if connection.dialect.name != "postgresql":
+        connection.execute(update(table).where(*(table.c[key] == bindparam(f"b_{key}") for key in keys)),
+                           [{f"b_{k}" if k in keys else k: v for k, v in row.items()} for row in rows])
+        return
+    for start in range(0, len(rows), _UPDATE_SLICE):
+        given = values(*(column(name, table.c[name].type) for name in names), name="given").data(
+            [tuple(row[name] for name in names) for row in rows[start:start + _UPDATE_SLICE]])
+        # Cast: a VALUES column of NULLs only (every loan just closed) is text to PostgreSQL.
+        connection.execute(update(table).where(*(table.c[key] == given.c[key] for key in keys)).values(
+            {name: cast(given.c[name], table.c[name].type) for name in names if name not in keys}))
+
+
 def _write(session: Session, batch: _Batch) -> None:
     """One statement per table for the whole batch, each noted in the audit trail."""
     connection = session.connection()
@@ -247,15 +266,13 @@ def _write(session: Session, batch: _Batch) -> None:
         connection.execute(insert(_POSTINGS), batch.postings)
         note_rows(session, _POSTINGS, "insert", batch.postings)
     if batch.instalments:
-        rows = [{"b_loan": r.loan_id, "b_number": r.number, **{name: getattr(r, name) for name in _PAID}}
+        rows = [{"loan_id": r.loan_id, "number": r.number, **{name: getattr(r, name) for name in _PAID}}
                 for r in batch.instalments.values()]
-        connection.execute(update(_INSTALMENTS).where(
-            _INSTALMENTS.c.loan_id == bindparam("b_loan"), _INSTALMENTS.c.number == bindparam("b_number")), rows)
+        _update_rows(connection, _INSTALMENTS, ("loan_id", "number"), rows)
         note_rows(session, _INSTALMENTS, "update", rows)
     if batch.loans:
-        rows = [{"b_id": loan.id, **{name: getattr(loan, name) for name in _LOAN_STATE}}
-                for loan in batch.loans.values()]
-        connection.execute(update(_LOANS).where(_LOANS.c.id == bindparam("b_id")), rows)
+        rows = [{"id": loan.id, **{name: getattr(loan, name) for name in _LOAN_STATE}} for loan in batch.loans.values()]
+        _update_rows(connection, _LOANS, ("id",), rows)
         note_rows(session, _LOANS, "update", rows)
     if batch.history:
         at = now()
