@@ -101,7 +101,8 @@ def _records(suite, token: str) -> dict[str, str]:  # noqa: ANN001
                    {"product_code": "DEP-PLUS", "opened_on": "2026-03-01"})
     repayment_file = suite.client.post(
         "/api/monitoring/repayment-files", params={"source": "fuzz"}, headers={**headers, **key()},
-        files={"file": ("f.csv", f"reference,loan_id,amount\nF-1,{loan['id']},10.00\n".encode(), "text/csv")})
+        files={"file": ("f.csv", f"reference,loan_id,amount,value_date\nF-1,{loan['id']},10.00,2026-02-15\n"
+                         .encode(), "text/csv")})
     assert repayment_file.status_code == 202, repayment_file.text
     rules = suite.client.get("/api/monitoring/rules", headers=headers).json()["items"]
     champion = suite.client.get("/api/scoring/models/champion/current", headers=headers).json()
