@@ -16,6 +16,7 @@ BENCHMARKS = {
     "monitoring": ("bench.bench_monitoring", ["--loans", "200000"]),
     "cob": ("bench.bench_cob", ["--loans", "100000"]),
     "audit": ("bench.bench_audit", ["--writes", "500"]),
+    "repayment_files": ("bench.bench_repayment_files", []),
 }
 
 

@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import psycopg
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from tqdm import tqdm
 
@@ -30,8 +31,10 @@ from services.monitoring.cob.scheduled import default_steps
 from services.monitoring.loans.models import LoanCreate
 from services.monitoring.loans.service import register_loan
 from services.monitoring.repayments.models import RepaymentCreate
+from services.monitoring.repayments.posting import Repayment, post_one
 from services.monitoring.repayments.service import post_repayment
 from services.monitoring.settings import MonitoringSettings
+from shared.auth.scope import EVERYTHING
 from shared.db import Database
 from tests.support import throwaway_postgres_database
 
@@ -118,29 +121,59 @@ def _cob(database: Database, settings: MonitoringSettings, day: date) -> tuple[f
     return seconds, report.model_dump(mode="json", exclude={"failures", "started_at", "finished_at"})
 
 
+class _RoundTrips:
+    """Statements sent through SQLAlchemy, and transactions committed (each commit also appends the audit
+    trail's entries in one executemany): the round trips of a posting are statements + 2 per commit (the
+    append and the COMMIT; BEGIN rides on psycopg's first statement)."""
+
+    def __init__(self, engine) -> None:  # noqa: ANN001
+        self.statements = self.commits = 0
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+
+    def _statement(self, *_args) -> None:  # noqa: ANN002
+        self.statements += 1
+
+    def _commit(self, *_args) -> None:  # noqa: ANN002
+        self.commits += 1
+
+    def per(self, count: int) -> float:
+        return round((self.statements + 2 * self.commits) / count, 2)
+
+
 def _postings(database: Database, url: str, count: int) -> dict:
-    """Post `count` repayments over a few booked loans, beside bare inserts of the very same rows."""
+    """Post `count` repayments over a few booked loans one by one (a transaction each) through the posting core,
+    and as many through the ORM path single postings took before it; beside bare single-row INSERT + COMMITs of
+    the very same posting rows."""
     day = TODAY + timedelta(days=2)
     with database.session() as session:
+        set_business_date(session, day)
         booked = [register_loan(session, LoanCreate(
             customer_id=f"bench-{n}", product="personal_loan", principal=Decimal("500000.00"),
             annual_rate=Decimal("0.05"), term_months=360, repayment_method="equal_instalment",
             disbursement_date=date(2026, 1, 5), purpose="bench", branch="BR000"),
-            registered_by="bench", as_of=day).id for n in range(20)]
+            registered_by="bench", as_of=day).id for n in range(40)]
         session.commit()
 
-    def post_all() -> None:
+    def post_all(loans: list[str], post) -> _RoundTrips:  # noqa: ANN001
+        trips = _RoundTrips(database.engine)
         for n in tqdm(range(count), desc="postings", unit="posting"):
             with database.session() as session:
-                post_repayment(session, booked[n % len(booked)], RepaymentCreate(amount=Decimal("10.00")),
-                               branch=None, posted_by="bench", as_of=day)
+                post(session, loans[n % len(loans)])
                 session.commit()
+        event.remove(database.engine, "before_cursor_execute", trips._statement)  # noqa: SLF001
+        event.remove(database.engine, "commit", trips._commit)  # noqa: SLF001
+        return trips
 
-    posting_seconds, _ = _timed(post_all)
+    core_s, core = _timed(lambda: post_all(booked[:20], lambda session, loan_id: post_one(
+        session, Repayment(loan_id, Decimal("10.00")), scope=EVERYTHING, posted_by="bench", as_of=day)))
+    orm_s, orm = _timed(lambda: post_all(booked[20:], lambda session, loan_id: post_repayment(
+        session, loan_id, RepaymentCreate(amount=Decimal("10.00")), scope=EVERYTHING, posted_by="bench",
+        as_of=day)))
     with psycopg.connect(_libpq(url)) as conn:
         conn.execute("CREATE TABLE postings_bare (LIKE postings INCLUDING ALL)")
         conn.commit()
-        rows = conn.execute("SELECT * FROM postings").fetchall()
+        rows = conn.execute("SELECT * FROM postings WHERE loan_id = ANY(%s)", [booked[:20]]).fetchall()
         columns = len(rows[0])
 
         def insert_all() -> None:
@@ -150,10 +183,13 @@ def _postings(database: Database, url: str, count: int) -> dict:
                 conn.commit()
 
         bare_seconds, _ = _timed(insert_all)
-    return {"postings": count, "posting_s": round(posting_seconds, 3),
-            "postings_per_s": round(count / posting_seconds, 1), "bare_insert_s": round(bare_seconds, 3),
-            "bare_inserts_per_s": round(len(rows) / bare_seconds, 1),
-            "posting_vs_bare_insert": round(posting_seconds / bare_seconds, 2)}
+    bare_rate = len(rows) / bare_seconds
+    return {"postings": count, "posting_s": round(core_s, 3), "postings_per_s": round(count / core_s, 1),
+            "round_trips_per_posting": core.per(count), "orm_path_postings_per_s": round(count / orm_s, 1),
+            "orm_path_round_trips_per_posting": orm.per(count), "bare_insert_s": round(bare_seconds, 3),
+            "bare_inserts_per_s": round(bare_rate, 1),
+            "posting_share_of_bare_insert": round(count / core_s / bare_rate, 3),
+            "orm_path_share_of_bare_insert": round(count / orm_s / bare_rate, 3)}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -161,6 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--loans", type=int, default=1_000_000)
     parser.add_argument("--postings", type=int, default=2000)
     parser.add_argument("--chunk-size", type=int, default=5000)
+    parser.add_argument("--only", choices=("cob", "postings"), help="run one part only")
     args = parser.parse_args(argv)
     with throwaway_postgres_database() as url:
         migrate.upgrade(url, "monitoring")
@@ -170,28 +207,42 @@ def main(argv: list[str] | None = None) -> dict:
                 set_business_date(session, TODAY - timedelta(days=1))
                 session.commit()
             settings = MonitoringSettings(cob_chunk_size=args.chunk_size)
-            generate_s = generate_portfolio(url, args.loans)
-            read_s = bare_read(url)
-            cob_s, report = _cob(database, settings, TODAY)
-            rerun_s, _ = _cob(database, settings, TODAY)
-            next_s, next_report = _cob(database, settings, TODAY + timedelta(days=1))
-            postings = _postings(database, url, args.postings)
+            result = {} if args.only == "postings" else _cob_part(database, settings, url, args)
+            postings = {} if args.only == "cob" else _postings(database, url, args.postings)
         finally:
             database.dispose()
+    result.update(postings)
+    path = write_result("monitoring", result)
+    if postings:
+        _print_postings(postings)
+    print(f"wrote {path}")
+    return result
+
+
+def _cob_part(database: Database, settings: MonitoringSettings, url: str, args: argparse.Namespace) -> dict:
+    generate_s = generate_portfolio(url, args.loans)
+    read_s = bare_read(url)
+    cob_s, report = _cob(database, settings, TODAY)
+    rerun_s, _ = _cob(database, settings, TODAY)
+    next_s, next_report = _cob(database, settings, TODAY + timedelta(days=1))
     result = {
         "loans": args.loans, "chunk_size": args.chunk_size, "generate_s": round(generate_s, 3),
         "bare_read_s": round(read_s, 3), "cob_s": round(cob_s, 3), "cob_vs_bare_read": round(cob_s / read_s, 2),
         "cob_rerun_same_date_s": round(rerun_s, 3), "cob_next_day_s": round(next_s, 3),
         "cob_next_day_vs_bare_read": round(next_s / read_s, 2), "cob_report": report,
-        "cob_next_day_report": next_report, **postings,
+        "cob_next_day_report": next_report,
     }
-    path = write_result("monitoring", result)
     print(f"{args.loans} loans: COB {cob_s:.2f}s = {result['cob_vs_bare_read']}x a bare read ({read_s:.2f}s); "
           f"next day {result['cob_next_day_vs_bare_read']}x; rerun of a closed date {rerun_s * 1000:.0f} ms")
-    print(f"postings: {postings['postings_per_s']}/s through the service, {postings['bare_inserts_per_s']}/s bare "
-          f"inserts ({postings['posting_vs_bare_insert']}x)")
-    print(f"wrote {path}")
     return result
+
+
+def _print_postings(postings: dict) -> None:
+    print(f"postings: {postings['postings_per_s']}/s through the posting core "
+          f"({postings['round_trips_per_posting']} round trips each), {postings['bare_inserts_per_s']}/s bare "
+          f"insert+commit: {postings['posting_share_of_bare_insert']:.0%} of it; the ORM path of before "
+          f"{postings['orm_path_postings_per_s']}/s ({postings['orm_path_round_trips_per_posting']} round trips), "
+          f"{postings['orm_path_share_of_bare_insert']:.0%}")
 
 
 if __name__ == "__main__":

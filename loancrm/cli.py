@@ -150,6 +150,20 @@ def _worker(args: argparse.Namespace) -> int:
     return run_worker(load_settings(KernelSettings), threads=args.threads)
 
 
+def _repayments_import(args: argparse.Namespace) -> int:
+    from shared.errors import Problem
+    from services.monitoring.repayment_files.flows import run_import_cli
+    from services.monitoring.repayment_files.models import RepaymentFileRead
+
+    try:
+        job = run_import_cli(load_settings(KernelSettings), Path(args.file), source=args.source)
+    except Problem as exc:
+        print(f"loancrm: {args.file}: {exc.detail or exc.title}", file=sys.stderr)
+        return 2
+    _print_json(RepaymentFileRead.model_validate(job))
+    return 1 if job.failed else 0
+
+
 def _study_relationship(args: argparse.Namespace) -> int:
     from services.scoring.study.cli import run_study_cli
     from shared.errors import Problem
@@ -613,6 +627,13 @@ def build_parser() -> argparse.ArgumentParser:
     customers.add_parser("rotate-keys", help="re-encrypt personal data with the active key").set_defaults(
         func=_customers_rotate)
 
+    repayments = commands.add_parser("repayments", help="repayments").add_subparsers(dest="action", required=True)
+    posting = repayments.add_parser("import", help="post a repayment file (CSV; README \"Bulk repayment files\") "
+                                                   "as one job with a progress bar; re-running resumes, never "
+                                                   "posts a row twice")
+    posting.add_argument("file")
+    posting.add_argument("--source", required=True, help="the file's sender: its references are unique per source")
+    posting.set_defaults(func=_repayments_import)
     monitoring = commands.add_parser("monitoring", help="post-loan monitoring").add_subparsers(
         dest="action", required=True)
     cob = monitoring.add_parser("cob", help="close of business for a date: age, classify, re-score, alert")

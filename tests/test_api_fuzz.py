@@ -104,6 +104,11 @@ def _records(suite, token: str) -> dict[str, str]:  # noqa: ANN001
         "valuation_date": "2026-01-15"})
     action = post(f"/api/monitoring/loans/{loan['id']}/collection-actions", {
         "kind": "asset_preservation", "channel": "visit", "outcome": "case opened"})
+    repayment_file = suite.client.post(
+        "/api/monitoring/repayment-files", params={"source": "fuzz"}, headers={**headers, **key()},
+        files={"file": ("f.csv", f"reference,loan_id,amount,value_date\nF-1,{loan['id']},10.00,2026-02-15\n"
+                         .encode(), "text/csv")})
+    assert repayment_file.status_code == 202, repayment_file.text
     rules = suite.client.get("/api/monitoring/rules", headers=headers).json()["items"]
     imported = suite.client.post("/api/monitoring/feeds/bureau/imports", headers={**headers, **key()}, files={
         "file": ("bureau.csv", f"customer_id,lender,amount_overdue,days_overdue,reported_date\n{customer['id']},"
@@ -112,7 +117,8 @@ def _records(suite, token: str) -> dict[str, str]:  # noqa: ANN001
     champion = suite.client.get("/api/scoring/models/champion/current", headers=headers).json()
     return {"customer_id": customer["id"], "loan_id": loan["id"], "posting_id": posting["id"],
             "score_id": score["id"], "code": rules[0]["code"], "model_id": champion["id"], "holding_id": holding["id"],
-            "import_id": imported.json()["id"], "collateral_id": collateral["id"], "action_id": action["id"]}
+            "import_id": imported.json()["id"], "collateral_id": collateral["id"], "action_id": action["id"],
+            "file_id": repayment_file.json()["id"]}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

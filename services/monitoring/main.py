@@ -20,6 +20,7 @@ from services.monitoring.feeds.views import router as feeds_router
 from services.monitoring.loans.views import router as loans_router
 from services.monitoring.outcomes.views import router as outcomes_router
 from services.monitoring.reminders.views import router as reminders_router
+from services.monitoring.repayment_files.views import router as repayment_files_router
 from services.monitoring.repayments.views import router as repayments_router
 from services.monitoring.portfolio.views import router as portfolio_router
 from services.monitoring.transactions.views import router as transactions_router
@@ -51,7 +52,8 @@ def create_app(
         kernel=kernel,
         database=Database(kernel.database_url("monitoring")),
         verifier=verifier,
-        routers=[outcomes_router, loans_router, repayments_router, delinquency_router, classification_router,
+        routers=[outcomes_router, loans_router, repayments_router, repayment_files_router, delinquency_router,
+                 classification_router,
                  cob_router, alerts_router, rules_router, collections_router, reminders_router,
                  checks_router, portfolio_router, transactions_router, approvals_router, exposure_router, feeds_router,
                  hardship_router, collateral_router,

@@ -32,6 +32,8 @@ class MonitoringSettings(BaseSettings):
     business_date: date | None = None
     # Loans per COB chunk: the unit of progress a crashed run resumes from.
     cob_chunk_size: int = Field(5000, ge=1, le=1_000_000)
+    # Rows of a repayment file posted per transaction: the unit of progress a stopped job resumes from.
+    repayment_file_chunk_size: int = Field(1000, ge=1, le=100_000)
     # COB refuses a business date more than this many days after the real clock's date (UTC): a typo such as
     # 9999-12-31 would otherwise close the calendar for good.
     cob_days_ahead: int = Field(1, ge=0, le=36_500)

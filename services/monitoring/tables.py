@@ -14,6 +14,7 @@ from services.monitoring.feeds import models as feed_models  # noqa: F401
 from services.monitoring.hardship import models as hardship_models  # noqa: F401
 from services.monitoring.loans import models as loan_models  # noqa: F401
 from services.monitoring.reminders import models as reminder_models  # noqa: F401
+from services.monitoring.repayment_files import models as repayment_file_models  # noqa: F401
 from services.monitoring.repayments import models as repayment_models  # noqa: F401
 from services.monitoring.rules import models as rule_models  # noqa: F401
 from services.monitoring.transactions import models as transaction_models  # noqa: F401

@@ -30,12 +30,16 @@ from shared.outbox import EventType
 from shared.pagination import Page, PageRequest, keyset
 
 
-def raise_alerts(session: Session, drafts: Sequence[dict[str, Any]]) -> int:
-    """Insert the drafts, skipping any event already alerted on (unique loan, rule, trigger); returns how many."""
+def raise_alerts(session: Session, drafts: Sequence[dict[str, Any]], branches: dict[str, str] | None = None,
+                 events: list[dict[str, Any]] | None = None) -> int:
+    """Insert the drafts, skipping any event already alerted on (unique loan, rule, trigger); returns how many.
+    `branches` (loan id -> branch) when the caller holds the loans already; `events`, a list of outbox events the
+    caller records itself, to add the alerts' events to (else they are recorded here)."""
     if not drafts:
         return 0
-    branches = dict(session.execute(sa_select(Loan.id, Loan.branch).where(
-        Loan.id.in_({d["loan_id"] for d in drafts}))).all())
+    if branches is None:
+        branches = dict(session.execute(sa_select(Loan.id, Loan.branch).where(
+            Loan.id.in_({d["loan_id"] for d in drafts}))).all())
     rows = [{**d, "id": new_id(), "branch": branches[d["loan_id"]], "status": AlertStatus.OPEN.value,
              "due_at": due_date(d["severity"], d["created_on"])} for d in drafts]
     table = Alert.__table__
@@ -43,12 +47,16 @@ def raise_alerts(session: Session, drafts: Sequence[dict[str, Any]]) -> int:
         table.c.id, table.c.loan_id, table.c.customer_id, table.c.branch, table.c.rule, table.c.severity,
         table.c.due_at)
     raised = session.execute(statement, rows).mappings().all()
-    outbox.record_many(session, [dict(type=EventType.ALERT_RAISED, subject_id=a["id"], branch=a["branch"],
-                                      customer_id=a["customer_id"], payload={
-                                          "alert_id": a["id"], "loan_id": a["loan_id"], "customer_id": a["customer_id"],
-                                          "branch": a["branch"], "rule": a["rule"], "severity": a["severity"],
-                                          "status": AlertStatus.OPEN.value, "due_at": a["due_at"]})
-                                 for a in raised])
+    raised_events = [dict(type=EventType.ALERT_RAISED, subject_id=a["id"], branch=a["branch"],
+                          customer_id=a["customer_id"], payload={
+                              "alert_id": a["id"], "loan_id": a["loan_id"], "customer_id": a["customer_id"],
+                              "branch": a["branch"], "rule": a["rule"], "severity": a["severity"],
+                              "status": AlertStatus.OPEN.value, "due_at": a["due_at"]})
+                     for a in raised]
+    if events is None:
+        outbox.record_many(session, raised_events)
+    else:
+        events.extend(raised_events)
     return len(raised)
 
 

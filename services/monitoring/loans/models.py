@@ -55,6 +55,7 @@ class Loan(MonitoringTable, table=True):
     __tablename__ = "loans"
     __table_args__ = (
         UniqueConstraint("external_source", "external_id", name="uq_loans_external"),
+        Index("ix_loans_external_id", "external_id"),  # repayment files name loans by external id alone
         Index("ix_loans_customer", "customer_id"),
         Index("ix_loans_branch", "branch"),
         Index("ix_loans_oldest_unpaid_due", "oldest_unpaid_due"),

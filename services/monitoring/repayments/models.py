@@ -25,6 +25,8 @@ class Posting(MonitoringTable, table=True):
 
     __tablename__ = "postings"
     __table_args__ = (Index("ix_postings_loan", "loan_id", "value_date"),
+                      # A repayment file's references are unique per source, across loans.
+                      Index("ix_postings_external_id", "external_id"),
                       UniqueConstraint("loan_id", "external_id", name="uq_postings_external"))
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)

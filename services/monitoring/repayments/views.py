@@ -5,7 +5,7 @@ from services.monitoring import api
 from services.monitoring.business_day import business_date
 from services.monitoring.loans import service as loans
 from services.monitoring.loans.models import LoanSummary
-from services.monitoring.repayments import service
+from services.monitoring.repayments import posting, service
 from services.monitoring.repayments.models import (
     BalanceCheck,
     PostingRead,
@@ -21,9 +21,9 @@ from shared.pagination import Page, paged
 router = APIRouter(tags=["repayments"])
 
 
-def receipt(posting, loan) -> dict:  # noqa: ANN001
+def receipt(posted, loan) -> dict:  # noqa: ANN001 - ORM objects or the posting core's rows
     return PostingReceipt.model_validate(
-        {**PostingRead.model_validate(posting).model_dump(), "loan": LoanSummary.model_validate(loan)}
+        {**PostingRead.model_validate(posted).model_dump(), "loan": LoanSummary.model_validate(loan)}
     ).model_dump(mode="json")
 
 
@@ -33,10 +33,11 @@ def receipt(posting, loan) -> dict:  # noqa: ANN001
 def post_repayment(request: Request, loan_id: str, command: RepaymentCreate, principal: api.Officer,
                    idempotency_key: IdempotencyKey) -> JSONResponse:
     def run(session):  # noqa: ANN001, ANN202
-        posting, _ = service.post_repayment(session, loan_id, command, scope=api.scope(principal),
-                                            posted_by=principal.sub,
-                                            as_of=business_date(session, api.settings(request)))
-        return 201, receipt(posting, loans.get_loan(session, loan_id, EVERYTHING))
+        posted = posting.post_one(session, posting.Repayment(loan_id, command.amount, command.value_date,
+                                                             command.external_id),
+                                  scope=api.scope(principal), posted_by=principal.sub,
+                                  as_of=business_date(session, api.settings(request)))
+        return 201, receipt(posted.posting, posted.loan)
 
     return api.idempotent(request, principal, idempotency_key, required=True, command_name="post_repayment",
                           payload=command.model_dump(mode="json"), command=run)
@@ -48,10 +49,10 @@ def post_repayment(request: Request, loan_id: str, command: RepaymentCreate, pri
 def reverse_posting(request: Request, posting_id: str, command: ReversalCreate, principal: api.Officer,
                     idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     def run(session):  # noqa: ANN001, ANN202
-        posting, _ = service.reverse_posting(session, posting_id, command.reason, scope=api.scope(principal),
-                                             reversed_by=principal.sub,
-                                             as_of=business_date(session, api.settings(request)))
-        return 200, receipt(posting, loans.get_loan(session, posting.loan_id, EVERYTHING))
+        reversed_, _ = service.reverse_posting(session, posting_id, command.reason, scope=api.scope(principal),
+                                               reversed_by=principal.sub,
+                                               as_of=business_date(session, api.settings(request)))
+        return 200, receipt(reversed_, loans.get_loan(session, reversed_.loan_id, EVERYTHING))
 
     return api.idempotent(request, principal, idempotency_key, required=False, command_name="reverse_posting",
                           payload=command.model_dump(mode="json"), command=run)

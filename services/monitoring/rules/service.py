@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import func, select as sa_select
@@ -45,6 +47,34 @@ def rules_page(session: Session, paging: PageRequest) -> Page[RuleRead]:
 
 def enabled_rules(session: Session, kinds: Sequence[str] | None = None) -> list[EarlyWarningRule]:
     return [r for r in list_rules(session) if r.enabled and (kinds is None or r.kind in kinds)]
+
+
+def rules_key() -> tuple[Any, ...]:
+    """Scalar subqueries that change whenever a rule is added or edited (every edit bumps `version`): a reader
+    can put them in a statement it runs anyway and re-read the rules only when they moved."""
+    t = EarlyWarningRule.__table__
+    return (sa_select(func.count()).select_from(t).scalar_subquery().label("rules_count"),
+            sa_select(func.coalesce(func.sum(t.c.version), 0)).scalar_subquery().label("rules_versions"))
+
+
+_snapshots: dict[str, tuple[tuple[int, int], list[SimpleNamespace]]] = {}  # database -> (key, its rules)
+_snapshots_lock = threading.Lock()
+
+
+def enabled_rules_at(session: Session, key: tuple[int, int]) -> list[SimpleNamespace]:
+    """The enabled rules as of `key` (from `rules_key`; within one database it only grows), read from the
+    database only when it moved. Plain copies, shared by the process's sessions on that database."""
+    database = session.get_bind().url.render_as_string(hide_password=True)
+    with _snapshots_lock:
+        known = _snapshots.get(database)
+    if known is not None and known[0] == key:
+        return known[1]
+    rules = [SimpleNamespace(code=r.code, kind=r.kind, params=dict(r.params), severity=r.severity,
+                             version=r.version) for r in enabled_rules(session)]
+    if key[0] >= len(engine.SHIPPED_RULES):  # not the key of before the shipped rules were installed
+        with _snapshots_lock:
+            _snapshots[database] = (key, rules)
+    return rules
 
 
 def _code(name: str) -> str:

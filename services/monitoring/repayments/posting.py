@@ -1,0 +1,382 @@
+"""The posting core: money received for a batch of loans (a single posting is a batch of one).
+
+Every repayment, whether posted through the API one at a time or read from a bulk file, goes through
+`post_repayments`. The common case, money dated on the business date and after every live posting of its loan, is
+allocated over the instalments held in memory and written with a few statements per batch: the loans locked and
+read at once, their unpaid instalments, pauses, latest postings and the enabled rules each in one query, then one
+executemany per table (postings, instalments, loans, history, alerts, events, audit). A posting that changes the
+past (an earlier value date, or money dated before a live posting) replays the loan's history through
+`service.post_repayment`, the same rules, one loan at a time.
+
+Before posting, a loan whose ageing is behind the business date is first aged to it (inline COB, Apache Fineract's
+term) in the same transaction; the core then reads the loans fresh under their locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, cast, column, func, insert, select, update, values
+from sqlmodel import Session
+
+from services.monitoring.alerts.service import raise_alerts
+from services.monitoring.classification.rules import ChangeCause, diff_states
+from services.monitoring.cob import service as cob
+from services.monitoring.db import outbox
+from services.monitoring.delinquency import service as delinquency
+from services.monitoring.delinquency.models import DelinquencyPause, RiskChange
+from services.monitoring.errors import DomainError
+from services.monitoring.loans import service as loans_service
+from services.monitoring.loans.models import Instalment, Loan, LoanStatus, new_id, now
+from services.monitoring.loans.money import ZERO
+from services.monitoring.loans.products import policy
+from services.monitoring.repayments import service
+from services.monitoring.repayments.models import Posting, PostingStatus, RepaymentCreate
+from services.monitoring.rules.engine import Facts
+from services.monitoring.rules.service import alert_drafts, enabled_rules_at, rules_key
+from shared.audit import note_rows
+from shared.auth.scope import Visibility
+from shared.errors import Problem
+from shared.outbox import EventType
+
+LOOK_BACK = 12  # postings read per loan to count partial payments in a row (as `service._partials_in_a_row`)
+_LOANS, _INSTALMENTS, _POSTINGS = Loan.__table__, Instalment.__table__, Posting.__table__
+_RISK = RiskChange.__table__
+_UNPAID = (_INSTALMENTS.c.principal_paid < _INSTALMENTS.c.principal) | (
+    _INSTALMENTS.c.interest_paid < _INSTALMENTS.c.interest)
+_PAID = ("principal_paid", "interest_paid", "penalty_paid")
+_LOAN_STATE = ("outstanding_principal", "credit_balance", "oldest_unpaid_due", "status", "dpd", "bucket",
+               "classification", "ifrs9_stage")
+
+
+@dataclass(frozen=True)
+class Repayment:
+    """One item of a batch: what `RepaymentCreate` says, for a loan."""
+
+    loan_id: str
+    amount: Decimal
+    value_date: date | None = None
+    external_id: str | None = None
+    payer_account: str | None = None  # from a repayment file: passed on in the repayment.posted event
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why an item was not posted: the HTTP status a single posting answers, the field at fault, the reason."""
+
+    status: int
+    field: str | None
+    message: str
+
+    def problem(self) -> Exception:
+        if self.status == 422 and self.field is not None:
+            return DomainError(self.field, self.message)
+        return Problem(self.status, {404: "Not found", 409: "Conflict"}.get(self.status, "Unprocessable"),
+                       self.message)
+
+
+@dataclass(frozen=True)
+class Posted:
+    posting: dict[str, Any]  # the postings row as written
+    loan: dict[str, Any]  # the loan row after the posting
+
+
+def loan_ids(items: Iterable[Repayment]) -> list[str]:
+    return sorted({item.loan_id for item in items})
+
+
+@dataclass
+class _Batch:
+    """What a batch writes, gathered while its items are allocated in memory."""
+
+    postings: list[dict[str, Any]] = field(default_factory=list)
+    instalments: dict[tuple[str, int], SimpleNamespace] = field(default_factory=dict)
+    loans: dict[str, SimpleNamespace] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    drafts: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Clock:
+    """created_at orders postings of one value date: strictly increasing within a batch."""
+
+    def __init__(self) -> None:
+        self.last: datetime | None = None
+
+    def tick(self) -> datetime:
+        at = now()
+        if self.last is not None and at <= self.last:
+            at = self.last + timedelta(microseconds=1)
+        self.last = at
+        return at
+
+
+def _lock(session: Session, ids: list[str]) -> tuple[dict[str, SimpleNamespace], set[str], tuple[int, int]]:
+    """Take the loans' write locks (in id order, so two batches never deadlock) and read them fresh, with which of
+    them have delinquency pauses and the rules' key (`rules_key`), in the same statement."""
+    pauses = DelinquencyPause.__table__
+    paused = select(pauses.c.id).where(pauses.c.loan_id == _LOANS.c.id).exists().label("paused")
+    query = select(_LOANS, paused, *rules_key()).where(_LOANS.c.id.in_(ids)).order_by(_LOANS.c.id)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update(of=_LOANS)
+    else:  # SQLite: a no-op UPDATE takes the database's write lock first (see loans.service.lock_loan)
+        connection.execute(update(_LOANS).where(_LOANS.c.id.in_(ids)).values(id=_LOANS.c.id))
+    loans, with_pauses, key = {}, set(), (0, 0)
+    for row in connection.execute(query):
+        values = dict(row._mapping)
+        key = (values.pop("rules_count"), int(values.pop("rules_versions")))
+        if values.pop("paused"):
+            with_pauses.add(row.id)
+        loans[row.id] = SimpleNamespace(**values)
+    if not loans:
+        key = tuple(connection.execute(select(*rules_key())).one())
+    return loans, with_pauses, key
+
+
+def _instalments(session: Session, ids: list[str], as_of: date) -> dict[str, list[SimpleNamespace]]:
+    """Each loan's unpaid instalments due by the business date, and the first one due after it (which a payment
+    no larger than what is due leaves unpaid: it is the next unpaid due date)."""
+    t = _INSTALMENTS
+    later = (select(t.c.loan_id, func.min(t.c.due_date).label("next_due"))
+             .where(t.c.loan_id.in_(ids), _UNPAID, t.c.due_date > as_of).group_by(t.c.loan_id).subquery())
+    query = (select(t).outerjoin(later, later.c.loan_id == t.c.loan_id)
+             .where(t.c.loan_id.in_(ids), _UNPAID, t.c.due_date <= func.coalesce(later.c.next_due, as_of))
+             .order_by(t.c.loan_id, t.c.number))
+    found: dict[str, list[SimpleNamespace]] = {loan_id: [] for loan_id in ids}
+    for row in session.connection().execute(query):
+        found[row.loan_id].append(SimpleNamespace(**row._mapping))
+    return found
+
+
+def _all_unpaid(session: Session, loan_id: str) -> list[SimpleNamespace]:
+    query = select(_INSTALMENTS).where(_INSTALMENTS.c.loan_id == loan_id, _UNPAID).order_by(_INSTALMENTS.c.number)
+    return [SimpleNamespace(**row._mapping) for row in session.connection().execute(query)]
+
+
+def _latest_postings(session: Session, ids: list[str]) -> dict[str, list[tuple[date, bool]]]:
+    """Each loan's latest live postings, newest first: (value date, left overdue)."""
+    rank = func.row_number().over(partition_by=_POSTINGS.c.loan_id, order_by=(
+        _POSTINGS.c.value_date.desc(), _POSTINGS.c.created_at.desc(), _POSTINGS.c.id.desc())).label("rank")
+    ranked = (select(_POSTINGS.c.loan_id, _POSTINGS.c.value_date, _POSTINGS.c.left_overdue, rank)
+              .where(_POSTINGS.c.loan_id.in_(ids), _POSTINGS.c.status == PostingStatus.POSTED).subquery())
+    found: dict[str, list[tuple[date, bool]]] = {loan_id: [] for loan_id in ids}
+    for row in session.connection().execute(select(ranked).where(ranked.c.rank <= LOOK_BACK)
+                                            .order_by(ranked.c.loan_id, ranked.c.rank)):
+        found[row.loan_id].append((row.value_date, bool(row.left_overdue)))
+    return found
+
+
+def _known_external_ids(session: Session, items: Sequence[Repayment], ids: list[str]) -> set[tuple[str, str]]:
+    wanted = {item.external_id for item in items if item.external_id}
+    if not wanted:
+        return set()
+    return {(row.loan_id, row.external_id) for row in session.connection().execute(
+        select(_POSTINGS.c.loan_id, _POSTINGS.c.external_id).where(
+            _POSTINGS.c.loan_id.in_(ids), _POSTINGS.c.external_id.in_(wanted)))}
+
+
+def _refusal(loan: SimpleNamespace | None, item: Repayment, value_date: date, as_of: date, rebooked: date | None,
+             known: set[tuple[str, str]], scope: Visibility) -> Refused | None:
+    """The checks of `service.post_repayment`, in its order."""
+    if loan is None or not scope.allows(loan.branch):
+        return Refused(404, None, f"No loan {item.loan_id!r}.")
+    if value_date > as_of:
+        return Refused(422, "value_date", f"must not be after the business date {as_of.isoformat()}")
+    if value_date < loan.disbursement_date:
+        return Refused(422, "value_date", "must not be before the disbursement date")
+    if rebooked is not None and value_date < rebooked:
+        return Refused(422, "value_date", f"must not be before the schedule's rebooking on {rebooked.isoformat()}")
+    if loan.status == LoanStatus.CLOSED:
+        return Refused(422, "amount", "the loan is fully repaid; nothing is owed")
+    if loan.status == LoanStatus.WRITTEN_OFF:
+        return Refused(409, None, f"The loan was written off on {loan.written_off_on.isoformat()}; its postings "
+                                  "can no longer change.")
+    if item.external_id and (loan.id, item.external_id) in known:
+        return Refused(409, None, f"A posting with external_id {item.external_id!r} already exists.")
+    return None
+
+
+def _receive(session: Session, batch: _Batch, loan: SimpleNamespace, rows: list[SimpleNamespace],
+             posting: SimpleNamespace, *, pauses: list, rules: list, recent: list[tuple[date, bool]],
+             as_of: date) -> list[SimpleNamespace]:
+    """`service._receive`, `delinquency.reassess` and the alerts of a posting, on the loan held in memory.
+    Returns the loan's unpaid instalments as they stand after it."""
+    due_now = [r for r in rows if r.due_date <= posting.value_date]
+    rounding_owed = sum((r.principal - r.principal_paid + r.interest - r.interest_paid for r in due_now), ZERO)
+    if posting.amount > rounding_owed and any(r.due_date > posting.value_date for r in rows):
+        rows = _all_unpaid(session, loan.id)  # more than is due: later instalments can be paid early
+        rows = [batch.instalments.get((loan.id, r.number), r) for r in rows]
+    before_paid = {r.number: tuple(getattr(r, name) for name in _PAID) for r in rows}
+    loan.credit_balance += service._apply(policy(loan.product), loan, rows, posting)  # noqa: SLF001
+    loan.outstanding_principal -= posting.principal
+    for row in rows:
+        if tuple(getattr(row, name) for name in _PAID) != before_paid[row.number]:
+            batch.instalments[(loan.id, row.number)] = row
+    unpaid = [r for r in rows if r.principal_paid < r.principal or r.interest_paid < r.interest]
+    loan.oldest_unpaid_due = min((r.due_date for r in unpaid), default=None)
+    loan.status = (LoanStatus.ACTIVE if loan.oldest_unpaid_due is not None else LoanStatus.CLOSED).value
+    before = delinquency.stored_state(loan)
+    cause = ChangeCause.REPAYMENT
+    after = delinquency.assess(loan, delinquency.dpd_on(loan.oldest_unpaid_due, as_of, pauses), as_of)
+    records = diff_states(before, after, cause, as_of)
+    batch.history.extend(delinquency.history_rows(loan.id, records, as_of, posting.id, after.dpd))
+    delinquency.set_state(loan, after)
+    overdue = sum((r.principal - r.principal_paid + r.interest - r.interest_paid
+                   for r in rows if r.due_date < posting.value_date), ZERO)
+    posting.left_overdue = overdue > 0
+    in_a_row = 0
+    for _, left_overdue in [(posting.value_date, posting.left_overdue), *recent][:LOOK_BACK]:
+        if not left_overdue:
+            break
+        in_a_row += 1
+    batch.drafts.extend(alert_drafts(rules, Facts(loan.id, loan.customer_id, as_of, before, after, payment={
+        "posting_id": posting.id, "amount": posting.amount, "overdue_after": overdue,
+        "partials_in_a_row": in_a_row})))
+    return unpaid
+
+
+_UPDATE_SLICE = 500  # rows per UPDATE … FROM (VALUES …): within SQLite's and PostgreSQL's bound-parameter limits
+
+
+def _update_rows(connection: Connection, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """Many rows updated by key: on PostgreSQL one statement per slice (UPDATE … FROM (VALUES …)) rather than one
+    per row; SQLite, in process and without VALUES column aliases, takes an executemany."""
+    names = list(rows[0])
+    if connection.dialect.name != "postgresql":
+        connection.execute(update(table).where(*(table.c[key] == bindparam(f"b_{key}") for key in keys)),
+                           [{f"b_{k}" if k in keys else k: v for k, v in row.items()} for row in rows])
+        return
+    for start in range(0, len(rows), _UPDATE_SLICE):
+        given = values(*(column(name, table.c[name].type) for name in names), name="given").data(
+            [tuple(row[name] for name in names) for row in rows[start:start + _UPDATE_SLICE]])
+        # Cast: a VALUES column of NULLs only (every loan just closed) is text to PostgreSQL.
+        connection.execute(update(table).where(*(table.c[key] == given.c[key] for key in keys)).values(
+            {name: cast(given.c[name], table.c[name].type) for name in names if name not in keys}))
+
+
+def _write(session: Session, batch: _Batch) -> None:
+    """One statement per table for the whole batch, each noted in the audit trail."""
+    connection = session.connection()
+    if batch.postings:
+        connection.execute(insert(_POSTINGS), batch.postings)
+        note_rows(session, _POSTINGS, "insert", batch.postings)
+    if batch.instalments:
+        rows = [{"loan_id": r.loan_id, "number": r.number, **{name: getattr(r, name) for name in _PAID}}
+                for r in batch.instalments.values()]
+        _update_rows(connection, _INSTALMENTS, ("loan_id", "number"), rows)
+        note_rows(session, _INSTALMENTS, "update", rows)
+    if batch.loans:
+        rows = [{"id": loan.id, **{name: getattr(loan, name) for name in _LOAN_STATE}} for loan in batch.loans.values()]
+        _update_rows(connection, _LOANS, ("id",), rows)
+        note_rows(session, _LOANS, "update", rows)
+    if batch.history:
+        at = now()
+        rows = [{**row, "id": new_id(), "recorded_at": at, "superseded_at": None, "superseded_by": None}
+                for row in batch.history]
+        connection.execute(insert(_RISK), rows)
+        note_rows(session, _RISK, "insert", rows)
+    raise_alerts(session, batch.drafts, branches={loan.id: loan.branch for loan in batch.loans.values()},
+                 events=batch.events)
+    outbox.record_many(session, batch.events)
+
+
+def _catch_up(session: Session, ids: list[str], scope: Visibility, as_of: date) -> None:
+    """Inline COB: the few loans ageing could change today (overdue, restructured or in hardship) are brought to
+    the business date first, so a posting starts from what COB would have left; a current loan costs one query
+    for the whole batch."""
+    behind = session.scalars(select(Loan.id).where(Loan.id.in_(ids), cob.candidates(as_of),
+                                                   scope.where(Loan.branch)).order_by(Loan.id)).all()
+    for loan_id in behind:
+        cob.catch_up(session, loans_service.lock_loan(session, loan_id, scope), as_of)
+
+
+def post_repayments(session: Session, items: Sequence[Repayment], *, scope: Visibility, posted_by: str,
+                    as_of: date) -> list[Posted | Refused]:
+    """Post each item in order, within the caller's transaction (which commits); one answer per item."""
+    ids = loan_ids(items)
+    _catch_up(session, ids, scope, as_of)
+    loans, with_pauses, rules_at = _lock(session, ids)
+    instalments = _instalments(session, ids, as_of)
+    recent = _latest_postings(session, ids)
+    pauses = delinquency.pauses_of(session, DelinquencyPause.loan_id.in_(with_pauses)) if with_pauses else {}
+    known = _known_external_ids(session, items, ids)
+    rules = enabled_rules_at(session, rules_at)
+    rebooked = {loan.id: loans_service.rebooked_on(session, loan)
+                for loan in loans.values() if loan.restructured_on is not None}
+    batch, clock = _Batch(), _Clock()
+    answers: list[Posted | Refused | None] = [None] * len(items)
+    replaying: dict[str, list[int]] = {}  # loan -> its items that change the past, and every later one
+    for index, item in enumerate(items):
+        if item.loan_id in replaying:
+            replaying[item.loan_id].append(index)
+            continue
+        loan = loans.get(item.loan_id)
+        value_date = item.value_date or as_of
+        refused = _refusal(loan, item, value_date, as_of, rebooked.get(item.loan_id), known, scope)
+        if refused is not None:
+            answers[index] = refused
+            continue
+        latest = recent[loan.id][0][0] if recent[loan.id] else None
+        if value_date != as_of or (latest is not None and latest > value_date):
+            replaying[loan.id] = [index]
+            continue
+        if item.external_id:
+            known.add((loan.id, item.external_id))
+        posting = SimpleNamespace(id=new_id(), amount=item.amount, value_date=value_date)
+        instalments[loan.id] = _receive(session, batch, loan, instalments[loan.id], posting, pauses=pauses.get(
+            loan.id, []), rules=rules, recent=recent[loan.id], as_of=as_of)
+        recent[loan.id] = [(value_date, posting.left_overdue), *recent[loan.id]][:LOOK_BACK]
+        row = {"id": posting.id, "loan_id": loan.id, "external_id": item.external_id, "amount": item.amount,
+               "value_date": value_date, "booked_on": as_of, "principal": posting.principal,
+               "interest": posting.interest, "penalty": posting.penalty, "overpayment": posting.overpayment,
+               "lines": posting.lines, "status": PostingStatus.POSTED.value, "left_overdue": posting.left_overdue,
+               "reversal_reason": None, "reversed_by": None, "reversed_on": None, "created_by": posted_by,
+               "created_at": clock.tick()}
+        batch.postings.append(row)
+        batch.loans[loan.id] = loan
+        batch.events.append(dict(type=EventType.REPAYMENT_POSTED, subject_id=posting.id, branch=loan.branch,
+                                 customer_id=loan.customer_id, payload={
+                                     "posting_id": posting.id, "loan_id": loan.id, "customer_id": loan.customer_id,
+                                     "branch": loan.branch, "external_id": item.external_id,
+                                     "amount": item.amount, "value_date": value_date, "booked_on": as_of,
+                                     **({"payer_account": item.payer_account} if item.payer_account else {})}))
+        answers[index] = Posted(row, vars(loan).copy())
+    _write(session, batch)
+    for indexes in replaying.values():
+        for index in indexes:
+            answers[index] = _replay(session, items[index], scope=scope, posted_by=posted_by, as_of=as_of)
+    return answers  # type: ignore[return-value]
+
+
+def _replay(session: Session, item: Repayment, *, scope: Visibility, posted_by: str,
+            as_of: date) -> Posted | Refused:
+    """A posting that changes the past: the loan's history replayed through the ORM path, in a savepoint so that
+    a refusal leaves the rest of the batch standing."""
+    command = RepaymentCreate.model_construct(amount=item.amount, value_date=item.value_date,
+                                              external_id=item.external_id)
+    try:
+        with session.begin_nested():
+            posting, _ = service.post_repayment(session, item.loan_id, command, scope=scope, posted_by=posted_by,
+                                                as_of=as_of)
+            session.flush()
+    except DomainError as refused:
+        return Refused(422, refused.field, refused.message)
+    except Problem as refused:
+        return Refused(refused.status, None, refused.detail or refused.title)
+    loan = session.get(Loan, item.loan_id)
+    posted = {c.name: getattr(posting, c.name) for c in _POSTINGS.columns}
+    return Posted(posted, {c.name: getattr(loan, c.name) for c in _LOANS.columns})
+
+
+def post_one(session: Session, item: Repayment, *, scope: Visibility, posted_by: str, as_of: date) -> Posted:
+    """A single posting: the batch of one; a refusal raises as the API answers it."""
+    answer = post_repayments(session, [item], scope=scope, posted_by=posted_by, as_of=as_of)[0]
+    if isinstance(answer, Refused):
+        raise answer.problem()
+    return answer
