@@ -11,7 +11,6 @@ grades and decides, monitoring's schedule, allocation and risk rules give the in
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -148,7 +147,9 @@ class ChunkBuilder:
         return self.rows
 
     def new_id(self) -> str:
-        return uuid.UUID(int=self._ids.getrandbits(128), version=4).hex
+        # uuid4's layout (version 4, RFC 4122 variant) from the seeded stream.
+        bits = self._ids.getrandbits(128) & ~(0xF << 76) & ~(0x3 << 62)
+        return f"{bits | 0x4 << 76 | 0x2 << 62:032x}"
 
     def _truth(self, kind: str, **what: Any) -> None:
         self.rows.truth.append({"chunk": self.chunk, "kind": kind, **what})
