@@ -15,6 +15,7 @@ BENCHMARKS = {
     "customer": ("bench.bench_customer", ["--customers", "100000"]),
     "monitoring": ("bench.bench_monitoring", ["--loans", "200000"]),
     "audit": ("bench.bench_audit", ["--writes", "500"]),
+    "generator": ("bench.bench_generator", ["--sizes", "2000,20000"]),
 }
 
 

@@ -66,7 +66,8 @@ def _demo_generate(args: argparse.Namespace) -> int:
 
     try:
         summary = generate(args.customers, args.seed, as_of=args.as_of, out=args.out, chunk_size=args.chunk_size,
-                           feed_months=args.feed_months, history_months=args.history_months)
+                           feed_months=args.feed_months, history_months=args.history_months,
+                           workers=args.workers)
     except (GenerationError, ValueError) as exc:
         print(f"loancrm: {exc}", file=sys.stderr)
         return 2
@@ -474,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--chunk-size", type=int, default=2000, help="customers per transaction")
     gen.add_argument("--feed-months", type=int, default=6, help="months of account transactions")
     gen.add_argument("--history-months", type=int, default=24, help="how far back applications go")
+    gen.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                     help="processes building and writing chunks (default: one per core)")
     gen.set_defaults(func=_demo_generate)
 
     serve = commands.add_parser("serve", help="run one service in the foreground")

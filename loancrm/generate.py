@@ -3,26 +3,29 @@ database by the services' bulk path (`shared.db.bulk_insert`: COPY on PostgreSQL
 chunk on SQLite), one transaction per service and chunk, with its ground truth in files of its own.
 
 Resumable: `generation.json` in the output folder names the plan and the chunks done (with the length of the
-ground-truth files after each). A run that stopped continues at the first chunk not done; of that chunk, a
-service whose first row is already on file is not written again (it committed before the stop).
+ground-truth files after each). A run that stopped continues at the first chunk not noted done; of each chunk, a
+service whose first row is already on file is not written again (it committed before the stop). `--workers`
+processes build and write chunks side by side (SQLite lets them take turns at its one writer).
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, event, select
 from tqdm import tqdm
 
-from loancrm.portfolio import ChunkBuilder, Plan, Rows
+from loancrm.portfolio import ChunkBuilder, Plan
 from shared.audit import acting_as
 from shared.db import Database, bulk_insert
 from shared.settings import KernelSettings, load_settings
@@ -51,8 +54,10 @@ def _metadata(service: str) -> MetaData:
     return importlib.import_module(f"services.{service}.db").metadata
 
 
-class Generation:
-    def __init__(self, kernel: KernelSettings, plan: Plan, out: Path) -> None:
+class Producer:
+    """Builds chunks and writes each service's rows of them; one per worker process (or the one in-process)."""
+
+    def __init__(self, kernel: KernelSettings, plan: Plan) -> None:
         from loancrm.demo import german_applicants
         from services.customer.customers.pii import load_vault
         from services.customer.settings import CustomerSettings
@@ -63,8 +68,11 @@ class Generation:
         from services.scoring.scores.service import ScoringContext
         from services.scoring.settings import ScoringSettings
 
-        self.plan, self.out = plan, out
         self.databases = {name: Database(kernel.database_url(name)) for name in _SERVICES}
+        for database in self.databases.values():
+            if not database.is_postgres:
+                # Workers take turns at SQLite's one writer: a chunk may wait for the others' commits.
+                event.listen(database.engine, "connect", _patient)
         self.metadata = {name: _metadata(name) for name in _SERVICES}
         scoring = load_settings(ScoringSettings)
         context = ScoringContext(scoring, load_hash_key(scoring, kernel))
@@ -75,6 +83,63 @@ class Generation:
     def close(self) -> None:
         for database in self.databases.values():
             database.dispose()
+
+    def _on_file(self, service: str, tables: dict[str, list[dict[str, Any]]]) -> bool:
+        """Whether this chunk's rows of the service were committed before a stop (they all were, or none)."""
+        first = next(((name, rows[0]) for name, rows in tables.items() if rows), None)
+        if first is None:
+            return True
+        table = self.metadata[service].tables[first[0]]
+        key = table.primary_key.columns.values()[0]
+        with self.databases[service].session() as session:
+            return session.execute(select(key).where(key == first[1][key.name])).first() is not None
+
+    def _write(self, service: str, tables: dict[str, list[dict[str, Any]]]) -> None:
+        with self.databases[service].session() as session, acting_as(ACTOR, ("admin",)):
+            for name, rows in tables.items():
+                bulk_insert(session, self.metadata[service].tables[name], rows)
+            session.commit()
+
+    def produce(self, chunk: int) -> tuple[int, dict[str, int], list[dict[str, Any]], list[dict[str, Any]]]:
+        """Build the chunk and write what is not on file yet; returns its row counts and ground truth."""
+        rows = self.builder.build(chunk)
+        written: dict[str, int] = {}
+        for service in _SERVICES:
+            tables = getattr(rows, service)
+            if self._on_file(service, tables):
+                continue
+            self._write(service, tables)
+            for name, items in tables.items():
+                written[name] = len(items)
+        return chunk, written, rows.truth, rows.bureau
+
+
+def _patient(dbapi_connection, _record) -> None:  # noqa: ANN001
+    dbapi_connection.execute("PRAGMA busy_timeout=600000")
+
+
+_producer: Producer | None = None  # a worker process's own
+
+
+def _start_worker(kernel: KernelSettings, plan: Plan) -> None:
+    global _producer
+    _producer = Producer(kernel, plan)
+
+
+def _produce(chunk: int) -> tuple[int, dict[str, int], list[dict[str, Any]], list[dict[str, Any]]]:
+    assert _producer is not None
+    return _producer.produce(chunk)
+
+
+class Generation:
+    def __init__(self, kernel: KernelSettings, plan: Plan, out: Path, workers: int = 1) -> None:
+        self.kernel, self.plan, self.out, self.workers = kernel, plan, out, workers
+        # In-process when there is one worker (and for what tests rebuild).
+        self.producer = Producer(kernel, plan) if workers == 1 else None
+
+    def close(self) -> None:
+        if self.producer is not None:
+            self.producer.close()
 
     # -- state -----------------------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -94,60 +159,44 @@ class Generation:
         temporary.write_text(json.dumps(state))
         os.replace(temporary, path)  # never half a state file
 
-    # -- writing ---------------------------------------------------------------------------------------------
-    def _on_file(self, service: str, tables: dict[str, list[dict[str, Any]]]) -> bool:
-        """Whether this chunk's rows of the service were committed before a stop (they all were, or none)."""
-        first = next(((name, rows[0]) for name, rows in tables.items() if rows), None)
-        if first is None:
-            return True
-        table = self.metadata[service].tables[first[0]]
-        key = table.primary_key.columns.values()[0]
-        with self.databases[service].session() as session:
-            return session.execute(select(key).where(key == first[1][key.name])).first() is not None
-
-    def _write(self, service: str, tables: dict[str, list[dict[str, Any]]]) -> None:
-        with self.databases[service].session() as session, acting_as(ACTOR, ("admin",)):
-            for name, rows in tables.items():
-                bulk_insert(session, self.metadata[service].tables[name], rows)
-            session.commit()
-
-    def _append(self, state: dict[str, Any], rows: Rows) -> None:
-        for index, (name, lines) in enumerate(((TRUTH_FILE, rows.truth), (BUREAU_FILE, rows.bureau))):
+    def _append(self, state: dict[str, Any], truth: list[dict[str, Any]], bureau: list[dict[str, Any]]) -> None:
+        for index, (name, lines) in enumerate(((TRUTH_FILE, truth), (BUREAU_FILE, bureau))):
             with (self.out / name).open("a", encoding="utf-8") as handle:
                 handle.truncate(state["offsets"][index])  # what a stopped run wrote past the last chunk done
                 handle.seek(state["offsets"][index])
                 handle.writelines(json.dumps(line, sort_keys=True) + "\n" for line in lines)
                 state["offsets"][index] = handle.tell()
 
-    def run(self, progress: bool = True, stop_after: int | None = None,
-            on_chunk: Callable[[int], None] | None = None) -> Summary:
-        """Generate every chunk not done yet; `stop_after` chunks at most (tests interrupt a run with it)."""
+    def _results(self, chunks: range) -> Iterator[tuple[int, dict[str, int], list[Any], list[Any]]]:
+        """Each chunk's result, in chunk order: built and written in the worker processes, several at a time."""
+        if self.producer is not None:
+            yield from map(self.producer.produce, chunks)
+            return
+        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_start_worker, initargs=(self.kernel, self.plan)) as pool:
+            yield from pool.map(_produce, chunks)
+
+    def run(self, progress: bool = True, stop_after: int | None = None) -> Summary:
+        """Generate every chunk not done yet; `stop_after` chunks at most (tests interrupt a run with it).
+
+        Chunks are noted done in order, with the ground truth; one written past the last noted (workers finish
+        out of order, a stop can come between) is found on file when met again, and not written twice."""
         self.out.mkdir(parents=True, exist_ok=True)
         state = self._state()
         summary = Summary(plan=state["plan"], chunks_skipped=state["done"], out=str(self.out))
         started = time.perf_counter()
         first = state["done"]
+        last = self.plan.chunks if stop_after is None else min(self.plan.chunks, first + stop_after)
         with tqdm(total=self.plan.customers, initial=min(self.plan.customers, first * self.plan.chunk_size),
                   unit="customer", desc="generating", disable=not progress, smoothing=0.1) as bar:
-            for chunk in range(first, self.plan.chunks):
-                if stop_after is not None and summary.chunks_written >= stop_after:
-                    break
-                rows = self.builder.build(chunk)
-                for service in _SERVICES:
-                    tables = getattr(rows, service)
-                    # Only the first chunk after a stop can be part-written.
-                    if chunk == first and self._on_file(service, tables):
-                        continue
-                    self._write(service, tables)
-                    for name, written in tables.items():
-                        summary.rows[name] = summary.rows.get(name, 0) + len(written)
-                self._append(state, rows)
+            for chunk, written, truth, bureau in self._results(range(first, last)):
+                for name, count in written.items():
+                    summary.rows[name] = summary.rows.get(name, 0) + count
+                self._append(state, truth, bureau)
                 state["done"] = chunk + 1
                 self._save(state)
                 summary.chunks_written += 1
                 bar.update(len(self.plan.span(chunk)))
-                if on_chunk:
-                    on_chunk(chunk)
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
 
@@ -163,12 +212,12 @@ def prepare(kernel: KernelSettings) -> None:
 
 def generate(customers: int, seed: int, *, as_of: date, out: Path | None = None, chunk_size: int = 2000,
              feed_months: int = 6, history_months: int = 24, kernel: KernelSettings | None = None,
-             progress: bool = True, stop_after: int | None = None) -> Summary:
+             progress: bool = True, stop_after: int | None = None, workers: int = 1) -> Summary:
     kernel = kernel or load_settings(KernelSettings)
     prepare(kernel)
     plan = Plan(seed=seed, customers=customers, chunk_size=chunk_size, as_of=as_of, feed_months=feed_months,
                 history_months=history_months)
-    job = Generation(kernel, plan, out or kernel.var_dir / "generated")
+    job = Generation(kernel, plan, out or kernel.var_dir / "generated", workers)
     try:
         return job.run(progress=progress, stop_after=stop_after)
     finally:

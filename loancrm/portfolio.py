@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from loancrm.demo import BRANCHES, DEMO_USERS, national_id
@@ -158,6 +159,7 @@ class ChunkBuilder:
         return start + timedelta(days=self.rng.randrange(max(1, (end - start).days)))
 
     @staticmethod
+    @lru_cache(maxsize=8192)
     def _at(day: date, hour: int = 10) -> datetime:
         return datetime.combine(day, time(hour), tzinfo=UTC)
 

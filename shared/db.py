@@ -266,14 +266,15 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     note_rows(session, table, "insert", rows)
     columns = list(rows[0])
     if connection.dialect.name != "postgresql":
-        # The columns' own bind processors (money to cents, dates to text...), once per column, then one DBAPI
-        # executemany: SQLAlchemy's per-row parameter building cost as much as SQLite's insert itself.
+        # The columns' own bind processors (money to cents, dates to text...), once per column, then one driver
+        # executemany (errors still raised as SQLAlchemy's): building parameters per row through a compiled
+        # insert cost as much as SQLite's insert itself.
         dialect = connection.dialect
         processors = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns]
-        cursor = connection.connection.cursor()
-        cursor.executemany(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                           [tuple(row[name] if process is None or row[name] is None else process(row[name])
-                                  for name, process in processors) for row in rows])
+        connection.exec_driver_sql(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [tuple(row[name] if process is None or row[name] is None else process(row[name])
+                   for name, process in processors) for row in rows])
         return
     as_json = {name for name in columns if isinstance(table.c[name].type, JSON)}
     with connection.connection.cursor() as cursor, \

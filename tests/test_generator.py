@@ -25,7 +25,8 @@ def generated(suite, trained, tmp_path_factory):  # noqa: ANN001, ANN201, F811
     # them on file and write that chunk's rows nowhere a second time.
     state = json.loads((out / STATE_FILE).read_text())
     (out / STATE_FILE).write_text(json.dumps({**state, "done": 0, "offsets": [0, 0]}))
-    rest = generate(CUSTOMERS, 11, as_of=AS_OF, out=out, chunk_size=CHUNK, kernel=suite.kernel, progress=False)
+    rest = generate(CUSTOMERS, 11, as_of=AS_OF, out=out, chunk_size=CHUNK, kernel=suite.kernel, progress=False,
+                    workers=2)
     return suite, out, first, rest
 
 
@@ -56,7 +57,7 @@ def test_an_interrupted_generation_continues_without_duplicates(generated):
     # The ground truth holds each chunk once, exactly as an uninterrupted build of the plan gives it.
     job = _builder(suite, 11)
     try:
-        expected = [line for chunk in range(CUSTOMERS // CHUNK) for line in job.builder.build(chunk).truth]
+        expected = [line for chunk in range(CUSTOMERS // CHUNK) for line in job.producer.builder.build(chunk).truth]
     finally:
         job.close()
     assert _truth(out) == json.loads(json.dumps(expected, sort_keys=True))
@@ -72,7 +73,7 @@ def test_the_same_seed_builds_the_same_portfolio_and_another_seed_another(genera
     suite = generated[0]
     one, again, other = _builder(suite, 3), _builder(suite, 3), _builder(suite, 4)
     try:
-        a, b, c = one.builder.build(1), again.builder.build(1), other.builder.build(1)
+        a, b, c = one.producer.builder.build(1), again.producer.builder.build(1), other.producer.builder.build(1)
     finally:
         for job in (one, again, other):
             job.close()
