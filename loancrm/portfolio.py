@@ -470,7 +470,7 @@ class ChunkBuilder:
         if trouble is not None:
             signs = [{"sign": "activity_dropping", "from": (trouble - timedelta(days=90)).isoformat()}]
             reported = trouble - timedelta(days=rng.randrange(30, 120))
-            self.rows.bureau.append({"customer_id": person.id, "national_id_hash": None, "reported_on":
+            self.rows.bureau.append({"customer_id": person.id, "reported_on":
                                      reported.isoformat(), "lender": rng.choice(("Ant Credit", "WeBank",
                                                                                "Zhongyuan Consumer Finance")),
                                      "kind": "overdue", "amount_overdue": str(Decimal(rng.randrange(2, 40) * 500)),
@@ -497,8 +497,12 @@ class ChunkBuilder:
                 break
             payer = f"6228{self.plan.seed % 10_000:04d}{self.chunk:06d}{k:02d}"
             estate = group[0].person.estate
+            customers = {row["id"]: row for row in self.rows.customer["customers"]}
             for loan in group:
                 loan.person.payer = payer  # type: ignore[attr-defined]
+                # Neighbours: each borrower's home moves into the one estate (their own flat in it).
+                home = customers[loan.person.id]
+                home["address"] = home["address"].replace(loan.person.estate, estate)
                 loan.person.estate = estate
             self._truth("shared_payer", payer_account=payer, housing_estate=estate,
                         customers=[loan.person.id for loan in group], loans=[loan.row["id"] for loan in group])

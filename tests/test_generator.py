@@ -138,3 +138,28 @@ def test_close_of_business_runs_on_the_generated_book(generated):
         time.sleep(0.5)
         run = suite.client.get(f"/api/monitoring/cob/runs/{day}", headers=admin)
     assert run.json()["status"] == "completed", run.text
+
+
+def test_the_planted_patterns_are_in_the_feed_the_ground_truth_names(generated):
+    from sqlalchemy import text
+
+    suite, out, *_ = generated
+    truth = _truth(out)
+    kinds = {line["kind"] for line in truth}
+    assert {"shared_payer", "shared_identifier", "card_cash_out", "illegal_fundraising", "loan_outcome",
+            "early_signs"} <= kinds
+    payer = next(line for line in truth if line["kind"] == "shared_payer")
+    with suite.database("monitoring").engine.connect() as connection:
+        repaid = set(connection.execute(text(
+            "SELECT DISTINCT customer_id FROM account_transactions WHERE payer_account = :payer AND kind = 'repayment'"
+            " AND housing_estate = :estate"), {"payer": payer["payer_account"], "estate": payer["housing_estate"]})
+            .scalars())
+        fundraiser = next(line for line in truth if line["kind"] == "illegal_fundraising")
+        inflows = connection.execute(text(
+            "SELECT COUNT(DISTINCT counterparty) FROM account_transactions WHERE customer_id = :customer AND "
+            "direction = 'credit' AND kind = 'transfer'"), {"customer": fundraiser["customer_id"]}).scalar()
+    assert repaid == set(payer["customers"]) and len(repaid) >= 3
+    assert inflows == fundraiser["inflows"]
+    bureau = [json.loads(line) for line in (out / "credit_bureau.jsonl").read_text().splitlines()]
+    signs = {line["customer_id"] for line in truth if line["kind"] == "early_signs"}
+    assert signs and signs == {line["customer_id"] for line in bureau}
