@@ -17,6 +17,7 @@ BENCHMARKS = {
     "cob": ("bench.bench_cob", ["--loans", "100000"]),
     "audit": ("bench.bench_audit", ["--writes", "500"]),
     "repayment_files": ("bench.bench_repayment_files", []),
+    "generator": ("bench.bench_generator", ["--sizes", "2000,20000"]),
 }
 
 

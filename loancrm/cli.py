@@ -61,6 +61,20 @@ def _up(args: argparse.Namespace) -> int:
     return supervisor.run_all(kernel, on_ready=seed_demo)
 
 
+def _demo_generate(args: argparse.Namespace) -> int:
+    from loancrm.generate import GenerationError, generate
+
+    try:
+        summary = generate(args.customers, args.seed, as_of=args.as_of, out=args.out, chunk_size=args.chunk_size,
+                           feed_months=args.feed_months, history_months=args.history_months,
+                           workers=args.workers)
+    except (GenerationError, ValueError) as exc:
+        print(f"loancrm: {exc}", file=sys.stderr)
+        return 2
+    _print_json(summary.__dict__)
+    return 0
+
+
 def _ensure_champion(kernel: KernelSettings) -> None:
     from services.scoring.registry.flows import ensure_default_champion
 
@@ -515,6 +529,22 @@ def build_parser() -> argparse.ArgumentParser:
                                         "seeded once)")
     up.add_argument("--no-demo", action="store_true", help="production: no demo users or data")
     up.set_defaults(func=_up)
+
+    demo = commands.add_parser("demo", help="demo data").add_subparsers(dest="action", required=True)
+    gen = demo.add_parser("generate", help="a coherent portfolio at scale, bulk-loaded into every service's "
+                                           "database, with its planted ground truth in files (resumable)")
+    gen.add_argument("--customers", type=int, required=True)
+    gen.add_argument("--seed", type=int, default=7, help="the same seed gives the same portfolio")
+    gen.add_argument("--as-of", type=date.fromisoformat, default=date.today(),
+                     help="the business date the portfolio stands at (default today)")
+    gen.add_argument("--out", type=Path, default=None,
+                     help="folder for the ground truth, the bureau feed and the resume state (default VAR/generated)")
+    gen.add_argument("--chunk-size", type=int, default=2000, help="customers per transaction")
+    gen.add_argument("--feed-months", type=int, default=6, help="months of account transactions")
+    gen.add_argument("--history-months", type=int, default=24, help="how far back applications go")
+    gen.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                     help="processes building and writing chunks (default: one per core)")
+    gen.set_defaults(func=_demo_generate)
 
     serve = commands.add_parser("serve", help="run one service in the foreground")
     serve.add_argument("service", choices=SERVICES)

@@ -63,9 +63,9 @@ def demo_passwords() -> dict[str, str]:
     return {name: secrets.token_urlsafe(12) for name in DEMO_USERS}
 
 
-def national_id(born: date, serial: int) -> str:
-    """A valid 18-character resident ID (Beijing Chaoyang) with its ISO 7064 check character."""
-    body = f"110105{born:%Y%m%d}{serial % 1000:03d}"
+def national_id(born: date, serial: int, region: str = "110105") -> str:
+    """A valid 18-character resident ID (by default Beijing Chaoyang) with its ISO 7064 check character."""
+    body = f"{region}{born:%Y%m%d}{serial % 1000:03d}"
     return body + _ID_CHECK[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True)) % 11]
 
 

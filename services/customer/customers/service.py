@@ -496,10 +496,12 @@ def register_customer(session: Session, vault: PiiVault, command: CustomerCreate
     return customer
 
 
-def customer_row(vault: PiiVault, command: CustomerCreate, principal: Principal, branch: str) -> dict[str, Any]:
+def customer_row(vault: PiiVault, command: CustomerCreate, principal: Principal, branch: str, *,
+                 row_id: str | None = None, at: datetime | None = None) -> dict[str, Any]:
     """Every column of a new customer for a validated registration, personal data sealed. A plain dict, so the
-    bulk import can insert thousands without building an ORM object for each."""
-    row_id, now = new_id(), utcnow()
+    bulk import can insert thousands without building an ORM object for each. A generated portfolio names the id
+    and the time itself (the seal binds the id, so it cannot be changed afterwards)."""
+    row_id, now = row_id or new_id(), at or utcnow()
     partner = principal.has_role(Role.PARTNER) and not principal.has_role(*_SET_BY["acquisition_channel"])
     return {
         **plain(command.model_dump(exclude={*PII_FIELDS, "branch"})),

@@ -12,9 +12,9 @@ from typing import Any, TextIO
 
 import psycopg
 from pydantic import ValidationError
-from sqlalchemy import insert, or_
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import select
 from tqdm import tqdm
 
 from services.customer.customers.models import Customer, CustomerCreate
@@ -24,9 +24,8 @@ from services.customer.customers.service import (branch_for_new, customer_row, n
 from services.customer.imports.models import ImportFormat, ImportReport, RowError
 from services.customer.scoping import can_see
 from services.customer.settings import CustomerSettings
-from shared.audit import note_rows
 from shared.auth.tokens import Principal
-from shared.db import Database
+from shared.db import Database, bulk_insert
 from shared.errors import Problem
 from shared.settings import KernelSettings, load_settings
 
@@ -117,7 +116,7 @@ class CustomerImport:
                                               branch_for_new(self.principal, command.branch)))
             try:
                 if fresh:
-                    _insert_rows(session, fresh)
+                    bulk_insert(session, Customer.__table__, fresh)
                 session.commit()
             except (IntegrityError, psycopg.errors.UniqueViolation):
                 # Someone registered one of these people meanwhile: retry row by row to find which.
@@ -151,22 +150,6 @@ class CustomerImport:
         if batch:
             self._commit(batch)
         return self.report
-
-
-def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    """New customers as complete column dicts (all with the same keys). On PostgreSQL one COPY in the batch's
-    transaction, several times faster than INSERTs; a unique clash still fails the batch, which is retried row by
-    row. Elsewhere a Core executemany (not the ORM's bulk path: the rows need no object machinery)."""
-    connection = session.connection()
-    note_rows(session, Customer.__table__, "insert", rows)  # neither path goes through the ORM's flush
-    if connection.dialect.name != "postgresql":
-        connection.execute(insert(Customer.__table__), rows)
-        return
-    columns = list(rows[0])
-    with connection.connection.cursor() as cursor, \
-            cursor.copy(f"COPY {Customer.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([row[name] for name in columns])
 
 
 def import_text(database: Database, vault: PiiVault, principal: Principal, text: str, fmt: ImportFormat,

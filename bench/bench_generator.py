@@ -1,0 +1,65 @@
+"""`python -m bench generator [--sizes 100000,1000000] [--seed S]`: `loancrm demo generate` at each size, each
+in a fresh process and a fresh embedded (SQLite) database, or PostgreSQL when LOANCRM_*_DATABASE_URL are set.
+
+Reports customers/s and the process's peak memory (RSS) per size, and the ratios between the largest and smallest
+size: memory flat as N grows means a peak ratio near 1 while the customers grow tenfold. Migrations and training
+the default champion happen before the clock starts. Writes bench/results/generator.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+from datetime import date
+
+from bench.common import write_result
+
+
+def _child(customers: int, seed: int, workers: int) -> None:
+    from loancrm.generate import generate
+
+    summary = generate(customers, seed, as_of=date(2026, 11, 30), progress=False, workers=workers)
+    # The largest of this process and its workers (each holds one chunk at a time).
+    peak_kib = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    print(json.dumps({"customers": customers, "seconds": summary.seconds, "rows": summary.rows,
+                      "customers_per_s": round(customers / summary.seconds, 1),
+                      "workers": workers, "peak_rss_mib": round(peak_kib / 1024, 1)}))
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench generator")
+    parser.add_argument("--sizes", default="2000,20000", help="comma-separated customer counts")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child, args.seed, args.workers)
+        return
+    runs = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        with tempfile.TemporaryDirectory(prefix="bench-generator-") as var_dir:
+            command = [sys.executable, "-m", "bench.bench_generator", "--child", str(size), "--seed",
+                       str(args.seed), "--workers", str(args.workers)]
+            done = subprocess.run(command, env={**os.environ, "LOANCRM_VAR_DIR": var_dir}, capture_output=True,
+                                  text=True, check=True)
+        run = json.loads(done.stdout.strip().splitlines()[-1])
+        run["load_average"] = os.getloadavg()
+        print(json.dumps(run), flush=True)
+        runs.append(run)
+    small, large = runs[0], runs[-1]
+    result = {"runs": runs,
+              "peak_rss_ratio_largest_vs_smallest": round(large["peak_rss_mib"] / small["peak_rss_mib"], 2),
+              "throughput_ratio_largest_vs_smallest": round(large["customers_per_s"] / small["customers_per_s"], 2),
+              "customers_ratio": large["customers"] / small["customers"]}
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}))
+    write_result("generator", result)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,165 @@
+"""`loancrm demo generate`: a bulk-loaded portfolio the services read and close like their own (issue #20)."""
+
+import json
+import time
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from loancrm.demo import national_id
+from loancrm.generate import STATE_FILE, TRUTH_FILE, Generation, generate
+from loancrm.portfolio import Plan
+from tests.scoring.api.conftest import install, trained  # noqa: F401 - a fixture, used below
+
+CUSTOMERS, CHUNK = 240, 80
+AS_OF = datetime.now(UTC).date() - timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def generated(suite, trained, tmp_path_factory):  # noqa: ANN001, ANN201, F811
+    install(suite, trained)
+    out = tmp_path_factory.mktemp("generated")
+    first = generate(CUSTOMERS, 11, as_of=AS_OF, out=out, chunk_size=CHUNK, kernel=suite.kernel, progress=False,
+                     stop_after=1)
+    # A stop after the chunk's rows were committed but before it was noted as done: the resumed run must find
+    # them on file and write that chunk's rows nowhere a second time.
+    state = json.loads((out / STATE_FILE).read_text())
+    (out / STATE_FILE).write_text(json.dumps({**state, "done": 0, "offsets": [0, 0]}))
+    rest = generate(CUSTOMERS, 11, as_of=AS_OF, out=out, chunk_size=CHUNK, kernel=suite.kernel, progress=False,
+                    workers=2)
+    return suite, out, first, rest
+
+
+def _truth(out):  # noqa: ANN001, ANN202
+    return [json.loads(line) for line in (out / TRUTH_FILE).read_text().splitlines()]
+
+
+def _builder(suite, seed):  # noqa: ANN001, ANN202
+    job = Generation(suite.kernel, Plan(seed=seed, customers=CUSTOMERS, chunk_size=CHUNK, as_of=AS_OF),
+                     suite.kernel.var_dir / f"unused-{seed}")
+    return job
+
+
+def test_an_interrupted_generation_continues_without_duplicates(generated):
+    suite, out, first, rest = generated
+    assert first.chunks_written == 1 and rest.chunks_written == CUSTOMERS // CHUNK
+    assert rest.rows["customers"] == CUSTOMERS - CHUNK  # the first chunk was on file already
+    admin = suite.headers("gen.admin", ["admin"])
+    seen, cursor = set(), None
+    while True:
+        page = suite.client.get("/api/customer/customers", headers=admin,
+                                params={"limit": 100, **({"cursor": cursor} if cursor else {})}).json()
+        seen.update(c["external_id"] for c in page["items"] if (c["external_id"] or "").startswith("gen-11-"))
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == {f"gen-11-{g}" for g in range(CUSTOMERS)}
+    # The ground truth holds each chunk once, exactly as an uninterrupted build of the plan gives it.
+    job = _builder(suite, 11)
+    try:
+        expected = [line for chunk in range(CUSTOMERS // CHUNK) for line in job.producer.builder.build(chunk).truth]
+    finally:
+        job.close()
+    assert _truth(out) == json.loads(json.dumps(expected, sort_keys=True))
+
+
+def _comparable(rows):  # noqa: ANN001, ANN202
+    # Ciphertexts carry a fresh nonce each time they are sealed: everything else is the seed's.
+    return {table: [{k: v for k, v in row.items() if not k.endswith("_enc")} for row in items]
+            for table, items in rows.items()}
+
+
+def test_the_same_seed_builds_the_same_portfolio_and_another_seed_another(generated):
+    suite = generated[0]
+    one, again, other = _builder(suite, 3), _builder(suite, 3), _builder(suite, 4)
+    try:
+        a, b, c = one.producer.builder.build(1), again.producer.builder.build(1), other.producer.builder.build(1)
+    finally:
+        for job in (one, again, other):
+            job.close()
+    for service in ("customer", "scoring", "monitoring"):
+        assert _comparable(getattr(a, service)) == _comparable(getattr(b, service))
+        assert _comparable(getattr(a, service)) != _comparable(getattr(c, service))
+    assert a.truth == b.truth and a.truth != c.truth
+
+
+def test_every_role_reads_the_generated_portfolio(generated):
+    suite, out, *_ = generated
+    outcome = next(line for line in _truth(out) if line["kind"] == "loan_outcome" and line["dpd"] > 0)
+    analyst = suite.headers("gen.analyst", ["risk_analyst"])
+    loan = suite.client.get(f"/api/monitoring/loans/{outcome['loan_id']}", headers=analyst)
+    assert loan.status_code == 200, loan.text
+    loan = loan.json()
+    assert loan["dpd"] == outcome["dpd"] and loan["status"] == "active"
+    assert outcome["first_missed_due"] in [row["due_date"] for row in loan["schedule"]]
+    officer = suite.headers("gen.officer", ["loan_officer"], loan["branch"])
+    masked = suite.client.get(f"/api/customer/customers/{loan['customer_id']}", headers=analyst).json()
+    full = suite.client.get(f"/api/customer/customers/{loan['customer_id']}", headers=officer).json()
+    assert masked["pii_view"] == "masked" and masked["national_id"].startswith("****")
+    assert full["pii_view"] == "full" and len(full["national_id"]) == 18 and full["phone"].startswith("15")
+    assert masked["national_id"][-2:] == full["national_id"][-2:]
+    scores = suite.client.get("/api/scoring/scores", headers=analyst, params={"customer_id": loan["customer_id"]})
+    assert scores.status_code == 200, scores.text
+    assert scores.json()["items"][0]["grade"] == outcome["grade"]
+    applications = suite.client.get("/api/scoring/applications", headers=officer, params={"limit": 50})
+    assert applications.status_code == 200 and applications.json()["items"]
+
+
+def test_a_generated_customer_reads_like_a_registered_one(generated):
+    suite, out, *_ = generated
+    officer = suite.headers("demo.officer", ["loan_officer"], "BJ001")  # whose name generated BJ001 rows carry
+    keyed = {**officer, "Idempotency-Key": "gen-alike"}
+    registered = suite.client.post("/api/customer/customers", headers=keyed, json={
+        "kind": "individual", "name": "Gao Lin", "date_of_birth": "1988-04-02",
+        "national_id": national_id(date(1988, 4, 2), 11, "110101"),
+        "phone": "13900007777", "email": "gao.lin@example.com", "address": "3-201 Jade Garden 1, Beijing",
+        "monthly_income": "12000.00", "occupation": "engineer", "education": "bachelor",
+        "marital_status": "married", "household_size": 3, "region": "Beijing", "branch": "BJ001",
+        "acquisition_channel": "app", "external_id": "api-1"})
+    assert registered.status_code == 201, registered.text
+    generated_one = suite.client.get("/api/customer/customers/by-external-id/gen-11-0", headers=officer)
+    assert generated_one.status_code == 200, generated_one.text
+    mine, theirs = registered.json(), generated_one.json()
+    assert mine.keys() == theirs.keys()
+    for name in mine:
+        assert type(mine[name]) is type(theirs[name]) or None in (mine[name], theirs[name]), name
+    assert theirs["status"] == mine["status"] and theirs["pii_view"] == mine["pii_view"] == "full"
+
+
+def test_close_of_business_runs_on_the_generated_book(generated):
+    suite = generated[0]
+    admin = suite.headers("gen.admin", ["admin"])
+    day = (AS_OF + timedelta(days=1)).isoformat()
+    run = suite.client.post("/api/monitoring/cob/runs", headers={**admin, "Idempotency-Key": f"gen-cob-{day}"},
+                            json={"business_date": day})
+    assert run.status_code in (200, 202), run.text
+    deadline = time.monotonic() + 300
+    while run.json()["status"] not in ("completed", "failed") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        run = suite.client.get(f"/api/monitoring/cob/runs/{day}", headers=admin)
+    assert run.json()["status"] == "completed", run.text
+
+
+def test_the_planted_patterns_are_in_the_feed_the_ground_truth_names(generated):
+    from sqlalchemy import text
+
+    suite, out, *_ = generated
+    truth = _truth(out)
+    kinds = {line["kind"] for line in truth}
+    assert {"shared_payer", "shared_identifier", "card_cash_out", "illegal_fundraising", "loan_outcome",
+            "early_signs"} <= kinds
+    payer = next(line for line in truth if line["kind"] == "shared_payer")
+    with suite.database("monitoring").engine.connect() as connection:
+        repaid = set(connection.execute(text(
+            "SELECT DISTINCT customer_id FROM account_transactions WHERE payer_account = :payer AND kind = 'repayment'"
+            " AND housing_estate = :estate"), {"payer": payer["payer_account"], "estate": payer["housing_estate"]})
+            .scalars())
+        fundraiser = next(line for line in truth if line["kind"] == "illegal_fundraising")
+        inflows = connection.execute(text(
+            "SELECT COUNT(DISTINCT counterparty) FROM account_transactions WHERE customer_id = :customer AND "
+            "direction = 'credit' AND kind = 'transfer'"), {"customer": fundraiser["customer_id"]}).scalar()
+    assert repaid == set(payer["customers"]) and len(repaid) >= 3
+    assert inflows == fundraiser["inflows"]
+    bureau = [json.loads(line) for line in (out / "credit_bureau.jsonl").read_text().splitlines()]
+    signs = {line["customer_id"] for line in truth if line["kind"] == "early_signs"}
+    assert signs and signs == {line["customer_id"] for line in bureau}
