@@ -29,6 +29,20 @@ def test_a_collection_call_is_logged_once_even_when_retried(api, actors):
     assert future.status_code == 422 and future.json()["errors"][0]["field"] == "body.occurred_at"
 
 
+
+def test_close_of_business_logs_collection_calls_and_service_reminders_but_nothing_else(api, actors):
+    customer = actors.register(actors.officer("IN02"), branch="IN02")
+    batch = actors.user("batch")
+    url = f"/customers/{customer['id']}/interactions"
+    reminder = {**CALL, "purpose": "service", "outcome": "repayment_reminder", "notes": "Instalment due on Friday."}
+    assert api.post(url, json=reminder, headers={**batch, **key()}).status_code == 201
+    assert api.post(url, json=CALL, headers={**batch, **key()}).status_code == 201
+    marketing = api.post(url, json={**CALL, "purpose": "marketing"}, headers={**batch, **key()})
+    assert marketing.status_code == 422 and marketing.json()["errors"][0]["field"] == "body.purpose"
+    # A collector still only ever logs collection calls.
+    service = api.post(url, json=reminder, headers={**actors.user("collector"), **key()})
+    assert service.status_code == 422 and service.json()["errors"][0]["field"] == "body.purpose"
+
 def test_the_contact_log_filters_by_channel_officer_and_time(api, actors):
     branch = unique("IN").replace(".", "")[:10]
     # Who made a contact is whoever logs it: two officers of the branch log three contacts.

@@ -28,8 +28,11 @@ class ContactPurpose(StrEnum):
 # loyalty) ever counts a collection contact, or the delinquent would look the best communicated with.
 RELATIONSHIP_PURPOSES = (ContactPurpose.SERVICE.value, ContactPurpose.MARKETING.value,
                          ContactPurpose.POST_LOAN_FOLLOW_UP.value)
-# Roles whose every contact is collection work, whatever a body says.
-COLLECTION_ROLES = ("collector", "batch")
+# Roles that may log only some purposes, whatever a body says: a collector only ever contacts a customer because a
+# loan is overdue; COB's batch delivers the collectors' queued calls and sends the service reminders before a due
+# date.
+LIMITED_PURPOSES = {"collector": frozenset({ContactPurpose.COLLECTION}),
+                    "batch": frozenset({ContactPurpose.COLLECTION, ContactPurpose.SERVICE})}
 # Who may log a contact at all.
 # "batch": COB delivering the contacts monitoring queued when the customer service was down.
 LOGGING_ROLES = ("admin", "loan_officer", "collector", "partner", "batch")

@@ -13,7 +13,7 @@ from services.customer.customers.models import Customer
 from services.customer.campaigns.service import record_reply
 from services.customer.consents.models import Consent, Purpose
 from services.customer.consents.service import active_consent
-from services.customer.interactions.models import COLLECTION_ROLES, LOGGING_ROLES, Channel, ContactPurpose, \
+from services.customer.interactions.models import LIMITED_PURPOSES, LOGGING_ROLES, Channel, ContactPurpose, \
     DeliveryStatus, DeliveryUpdate, Direction, Interaction, InteractionCreate, InteractionRead
 from shared.clients.customer import REMINDER_CHANNELS, ContactPlan
 from shared.auth.tokens import Principal
@@ -27,13 +27,20 @@ _DELIVERY_NEXT = {DeliveryStatus.QUEUED: {DeliveryStatus.SENT, DeliveryStatus.DE
                   DeliveryStatus.SENT: {DeliveryStatus.DELIVERED, DeliveryStatus.FAILED}}
 
 
+def _purposes_allowed(principal: Principal) -> frozenset[ContactPurpose] | None:
+    """The purposes the caller may log, or None for any: a role without limits lifts them."""
+    if principal.has_role(*(role for role in LOGGING_ROLES if role not in LIMITED_PURPOSES)):
+        return None
+    return frozenset().union(*(purposes for role, purposes in LIMITED_PURPOSES.items() if principal.has_role(role)))
+
+
 def log_interaction(session: Session, customer: Customer, command: InteractionCreate,
                     principal: Principal) -> InteractionRead:
     by = principal.sub
-    if (command.purpose != ContactPurpose.COLLECTION and principal.has_role(*COLLECTION_ROLES)
-            and not principal.has_role(*(role for role in LOGGING_ROLES if role not in COLLECTION_ROLES))):
-        # Collectors (and monitoring posting for them) only ever contact a customer because a loan is overdue.
-        raise field_problem("body.purpose", "a collector's contacts are collection contacts")
+    allowed = _purposes_allowed(principal)
+    if allowed is not None and command.purpose not in allowed:
+        raise field_problem("body.purpose", "this caller logs only " + " and ".join(
+            sorted(purpose.value for purpose in allowed)) + " contacts")
     if (command.occurred_at - utcnow()).total_seconds() > _CLOCK_SKEW_SECONDS:
         raise field_problem("body.occurred_at", "cannot be in the future")
     if (command.purpose == ContactPurpose.MARKETING and command.direction == Direction.OUTBOUND

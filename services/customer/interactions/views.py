@@ -13,7 +13,7 @@ from services.customer.interactions import service
 from services.customer.interactions.models import LOGGING_ROLES, Channel, DeliveryUpdate, InteractionCreate, \
     InteractionRead
 from shared.clients.customer import ContactPlan
-from services.customer.web import Reader, create_once, database
+from services.customer.web import BatchReader, Reader, create_once, database
 from shared.pagination import Page, paged
 from shared.auth.dependencies import require_roles
 from shared.auth.roles import Role
@@ -82,6 +82,6 @@ def record_delivery(request: Request, interaction_id: str, command: DeliveryUpda
 @router.get("/customers/{customer_id}/contact-plan", response_model=ContactPlan,
             summary="By which channels the customer may be reminded, whether they opted out, and their contacts "
                     "of the last seven days", responses=problem_responses(404))
-def contact_plan(request: Request, customer_id: str, principal: Reader) -> ContactPlan:
+def contact_plan(request: Request, customer_id: str, principal: BatchReader) -> ContactPlan:
     with database(request).session() as session:
         return service.contact_plan(session, get_visible(session, principal, customer_id))

@@ -17,7 +17,7 @@ from services.monitoring.reminders.models import Reminder
 from shared.clients.customer import ContactPlan, CustomerNotFound, DeliveryStatus
 from shared.errors import Problem
 
-NO_TOKEN = "no token to call the customer service with (set LOANCRM_API_TOKEN for batch runs)"
+NO_TOKEN = "no identity to call the customer service with (the batch client is not provisioned)"
 
 
 def _queue(ctx: CobContext) -> tuple[int, list[str]]:
@@ -56,7 +56,7 @@ async def remind(ctx: CobContext) -> dict[str, Any]:
     reminder not allowed is skipped with its reason. The customer service down leaves the rest queued for the
     next run (the contact is logged under the reminder's id, so a resend after a lost answer logs it once)."""
     queued, pending = await asyncio.to_thread(_queue, ctx)
-    if ctx.peers is None or not ctx.token:
+    if ctx.peers is None or ctx.credentials is None:
         return {"status": "skipped", "reason": NO_TOKEN, "queued": queued}
     cap = ctx.settings.reminder_weekly_contact_cap
     plans: dict[str, ContactPlan | None] = {}
@@ -67,8 +67,8 @@ async def remind(ctx: CobContext) -> dict[str, Any]:
         try:
             if reminder.customer_id not in plans:
                 try:
-                    plans[reminder.customer_id] = await ctx.peers.customer.contact_plan(reminder.customer_id,
-                                                                                        token=ctx.token)
+                    plans[reminder.customer_id] = await ctx.peers.customer.contact_plan(
+                        reminder.customer_id, token=await ctx.credentials.token())
                 except CustomerNotFound:
                     plans[reminder.customer_id] = None
             plan = plans[reminder.customer_id]
@@ -80,7 +80,8 @@ async def remind(ctx: CobContext) -> dict[str, Any]:
                 continue
             channel = plan.reminder_channels[0]
             logged = await ctx.peers.customer.log_interaction(
-                reminder.customer_id, token=ctx.token, idempotency_key=f"monitoring-reminder-{reminder.id}",
+                reminder.customer_id, token=await ctx.credentials.token(),
+                idempotency_key=f"monitoring-reminder-{reminder.id}",
                 channel=channel.value, direction="outbound", purpose="service", outcome="repayment_reminder",
                 occurred_at=datetime.now(UTC), delivery_status=DeliveryStatus.SENT,
                 notes=f"Reminder: instalment {reminder.instalment_number} of {amount} falls due on "

@@ -5,6 +5,7 @@ import asyncio
 from datetime import UTC, date, datetime
 
 from services.monitoring.cob.flows import CobContext
+from shared.clients.identity import CallerToken
 from services.monitoring.reminders.scheduled import remind
 from tests.customer.factory import key
 from tests.monitoring.api.helpers import admin, cob, officer, register, role, scored_borrower, set_today
@@ -79,7 +80,7 @@ def test_reminders_follow_the_grade_the_consents_and_the_weekly_cap(suite, borro
     state = suite.services["monitoring"].state
     ctx = CobContext(database=suite.database("monitoring"), settings=state.monitoring_settings,
                      day=date(2034, 1, 31), peers=state.peers,
-                     token=admin(suite)["Authorization"].removeprefix("Bearer "))
+                     credentials=CallerToken(admin(suite)["Authorization"].removeprefix("Bearer ")))
     again = asyncio.run(remind(ctx))
     assert (again["queued"], again["sent"]) == (0, 0)
     assert len([c for c in borrowers.contact_log(weak) if c["outcome"] == "repayment_reminder"]) == 1
