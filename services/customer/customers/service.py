@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, false, or_, update
@@ -12,7 +13,7 @@ from sqlmodel import Session, select
 
 from services.customer import scoping
 from services.customer.access_log.models import AccessAction
-from services.customer.access_log.service import audit_read, record_access
+from services.customer.access_log.service import access_rows, audit_read, insert_access, read_entry, record_access
 from services.customer.common import as_utc, cents, connection_of, new_id, plain, utcnow
 from services.customer.customers import validation
 from services.customer.customers.models import (
@@ -33,6 +34,7 @@ from services.customer.customers.models import (
 from services.customer.customers.pii import PiiVault, mask_email, mask_national_id, mask_phone
 from services.customer.portrait.models import listing_filters
 from services.customer.relationship.service import record_profile_update
+from shared.audit.grouped import GroupCommit
 from shared.limits import RateLimiter
 from shared.pagination import Page, PageRequest
 from shared.auth.roles import Role
@@ -108,9 +110,29 @@ def reseal_with_active_key(session: Session, vault: PiiVault, batch: int = 500) 
 
 def shown(session: Session | Connection, vault: PiiVault, principal: Principal, customers: Sequence[Any],
           via: str) -> list[dict[str, Any]]:
-    """Customers as the caller may see them, as plain dicts shaped (and serialised) exactly like `CustomerRead`:
-    personal data masked or in full per the caller's role and branch; every full view goes to the access log,
-    in one statement, before anything is returned.
+    """Customers as the caller may see them (`presented`); every full view goes to the access log, in one
+    statement, and the read to the audit trail, before anything is returned."""
+    out, seen_in_full, masked = presented(vault, principal, customers)
+    record_access(session, principal, seen_in_full, AccessAction.FULL_VIEW, via)
+    audit_read(session, via, seen_in_full, masked)
+    return out
+
+
+async def shown_one(log: GroupCommit, vault: PiiVault, principal: Principal, row: Sequence[Any],
+                    via: str) -> dict[str, Any]:
+    """`shown` for one row already read, its access-log and audit rows committed with those of the reads made
+    meanwhile (`GroupCommit`), still before it is returned."""
+    (values,), seen_in_full, masked = presented(vault, principal, [row])
+    access = access_rows(principal, seen_in_full, AccessAction.FULL_VIEW, via)
+    item = read_entry(via, seen_in_full, masked)
+    await log.commit([] if item is None else [item], None if access is None else partial(insert_access, rows=access))
+    return values
+
+
+def presented(vault: PiiVault, principal: Principal, customers: Sequence[Any]) -> tuple[
+        list[dict[str, Any]], list[str], list[str]]:
+    """Customers as plain dicts shaped (and serialised) exactly like `CustomerRead`, personal data masked or in
+    full per the caller's role and branch; with the ids shown in full and those shown masked, for the logs.
 
     Reads pass rows of `_ROW`; writes pass their ORM object. Built straight from the columns because validating a
     `CustomerRead` per row cost more than the query: the values come from our own table, already checked on the
@@ -149,9 +171,7 @@ def shown(session: Session | Connection, vault: PiiVault, principal: Principal, 
         else:
             masked.append(row_id)
         out.append(values)
-    record_access(session, principal, seen_in_full, AccessAction.FULL_VIEW, via)
-    audit_read(session, via, seen_in_full, masked)
-    return out
+    return out, seen_in_full, masked
 
 
 def present(session: Session, vault: PiiVault, principal: Principal, customers: Sequence[Any],
