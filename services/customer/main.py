@@ -19,6 +19,7 @@ from services.customer.portrait.views import router as portrait_router
 from services.customer.relationship.views import router as relationship_router
 from services.customer.settings import CustomerSettings
 from services.customer.surveys.views import router as surveys_router
+from shared.audit.grouped import GroupCommit
 from shared.limits import build_limiter
 from shared.app import create_service_app, uvicorn_factory
 from shared.auth.tokens import TokenVerifier
@@ -46,6 +47,7 @@ def create_app(
     # Guards that must not act on a guess (erasure, closure, reveal) wait the full peer timeout and retry.
     monitoring_guard = MonitoringClient(kernel, transports.get("monitoring"))
     limiter = build_limiter(kernel.redis_url)
+    database = Database(kernel.database_url("customer"))
     app = create_service_app(
         idempotency=idempotency,
         audit=audit,
@@ -53,7 +55,7 @@ def create_app(
         title="LoanCRM customer service",
         description="The bank's record of each borrower and every contact with them.",
         kernel=kernel,
-        database=Database(kernel.database_url("customer")),
+        database=database,
         verifier=verifier,
         routers=[imports_router, customers_router, consents_router, interactions_router, complaints_router,
                  surveys_router, portrait_router, overview_router, offers_router, campaigns_router, access_log_router,
@@ -66,6 +68,7 @@ def create_app(
     app.state.monitoring_guard = monitoring_guard
     app.state.pii_vault = load_vault(settings, kernel)
     app.state.limiter = limiter
+    app.state.read_log = GroupCommit(audit, database.engine)
     return app
 
 

@@ -6,18 +6,20 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from pydantic_core import to_json
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import Connection
 from sqlmodel import Session
 
 from services.customer import scoping
 from services.customer.customers.pii import PiiVault
 from services.customer.db import idempotency
+from shared.audit.grouped import GroupCommit
 from shared.auth.dependencies import require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
@@ -38,6 +40,7 @@ Auditor = Annotated[Principal, Depends(require_roles(*scoping.AUDIT_ROLES))]
 IfMatch = precondition_header("If-Match", "The ETag from your last GET.")
 OptionalIfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag from your last GET.")]
 
+T = TypeVar("T")
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 
 
@@ -59,6 +62,24 @@ def read_session(request: Request) -> Iterator[Connection]:
             isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
         yield connection
+
+
+async def read_now(request: Request, read: Callable[[Connection], T]) -> T:
+    """`read` on `read_session`'s connection without a worker thread where that is cheaper: on SQLite, here on
+    the event loop (a lookup by key costs less than the hop to a thread and back, and a WAL reader never waits for
+    a writer); on PostgreSQL, a network round trip, in a worker thread."""
+    if database(request).is_postgres:
+        return await run_in_threadpool(_read, request, read)
+    return _read(request, read)
+
+
+def _read(request: Request, read: Callable[[Connection], T]) -> T:
+    with read_session(request) as connection:
+        return read(connection)
+
+
+def read_log(request: Request) -> GroupCommit:
+    return request.app.state.read_log
 
 
 def json_body(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:

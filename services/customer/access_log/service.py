@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Connection, bindparam, text
 from sqlmodel import Session, select
@@ -11,7 +12,7 @@ from sqlmodel import Session, select
 from services.customer.access_log.models import AccessAction, PiiAccess, PiiAccessRead
 from services.customer.common import connection_of, utcnow
 from services.customer.customers.models import Customer
-from shared.audit import entry, note
+from shared.audit import Entry, entry, note
 from shared.pagination import Page, PageRequest, keyset
 from shared.auth.tokens import Principal
 from shared.logging import request_id_var
@@ -32,30 +33,48 @@ _SQLITE_INSERT = text(f"INSERT INTO pii_access_log ({_COLUMNS}) SELECT value, :a
 def record_access(session: Session | Connection, principal: Principal, customer_ids: Iterable[str],
                   action: AccessAction, via: str, reason: str | None = None) -> None:
     """Appends one access-log row per customer, committed with (or, in autocommit, before) the read's answer."""
+    rows = access_rows(principal, customer_ids, action, via, reason)
+    if rows is not None:
+        insert_access(session, rows)
+
+
+def access_rows(principal: Principal, customer_ids: Iterable[str], action: AccessAction, via: str,
+                reason: str | None = None) -> dict[str, Any] | None:
+    """The access-log rows of one read (None when it showed no one), taken in the request's context: who and
+    which request, for an insert that may run later on another thread."""
     ids = list(customer_ids)
     if not ids:
-        return
-    params = {"ids": ids, "actor": principal.sub, "roles": ",".join(principal.roles),
-              "action": AccessAction(action).value, "via": via, "request_id": request_id_var.get(), "reason": reason,
-              "at": utcnow()}
+        return None
+    return {"ids": ids, "actor": principal.sub, "roles": ",".join(principal.roles),
+            "action": AccessAction(action).value, "via": via, "request_id": request_id_var.get(), "reason": reason,
+            "at": utcnow()}
+
+
+def insert_access(session: Session | Connection, rows: dict[str, Any]) -> None:
     connection = connection_of(session)
     if connection.dialect.name == "postgresql":
         with connection.connection.cursor() as cursor:
-            cursor.execute(_POSTGRES_INSERT, params)
+            cursor.execute(_POSTGRES_INSERT, rows)
     else:
-        connection.execute(_SQLITE_INSERT, params)
+        connection.execute(_SQLITE_INSERT, rows)
+
+
+def read_entry(via: str, full: Sequence[str], masked: Sequence[str], **detail: str) -> Entry | None:
+    """The audit trail's `read` row for a read that returned customers' personal data: which, in full or masked
+    (and for a reveal, which field and why); None when it returned none."""
+    ids = [*full, *masked]
+    if not ids:
+        return None
+    return entry("read", Customer.__tablename__, ids[0] if len(ids) == 1 else None, None, None,
+                 {"via": via, "full": list(full), "masked": list(masked), **detail})
 
 
 def audit_read(session: Session | Connection, via: str, full: Sequence[str], masked: Sequence[str],
                **detail: str) -> None:
-    """One `read` row in the audit trail for a read that returned customers' personal data: which, in full or
-    masked (and for a reveal, which field and why). In the read's transaction, or committed before it answers."""
-    ids = [*full, *masked]
-    if not ids:
-        return
-    note(session, Customer.__table__, entry("read", Customer.__tablename__, ids[0] if len(ids) == 1 else None,
-                                            None, None, {"via": via, "full": list(full), "masked": list(masked),
-                                                         **detail}))
+    """`read_entry` in the read's transaction, or committed before it answers."""
+    item = read_entry(via, full, masked, **detail)
+    if item is not None:
+        note(session, Customer.__table__, item)
 
 
 def list_access(session: Session, paging: PageRequest, *, customer_id: str | None, actor: str | None,

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, false, or_, update
+from sqlalchemy import Connection, Dialect, and_, bindparam, false, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from services.customer import scoping
 from services.customer.access_log.models import AccessAction
-from services.customer.access_log.service import audit_read, record_access
+from services.customer.access_log.service import access_rows, audit_read, insert_access, read_entry, record_access
 from services.customer.common import as_utc, cents, connection_of, new_id, plain, utcnow
 from services.customer.customers import validation
 from services.customer.customers.models import (
@@ -33,6 +35,7 @@ from services.customer.customers.models import (
 from services.customer.customers.pii import PiiVault, mask_email, mask_national_id, mask_phone
 from services.customer.portrait.models import listing_filters
 from services.customer.relationship.service import record_profile_update
+from shared.audit.grouped import GroupCommit
 from shared.limits import RateLimiter
 from shared.pagination import Page, PageRequest
 from shared.auth.roles import Role
@@ -108,9 +111,31 @@ def reseal_with_active_key(session: Session, vault: PiiVault, batch: int = 500) 
 
 def shown(session: Session | Connection, vault: PiiVault, principal: Principal, customers: Sequence[Any],
           via: str) -> list[dict[str, Any]]:
-    """Customers as the caller may see them, as plain dicts shaped (and serialised) exactly like `CustomerRead`:
-    personal data masked or in full per the caller's role and branch; every full view goes to the access log,
-    in one statement, before anything is returned.
+    """Customers as the caller may see them (`presented`); every full view goes to the access log, in one
+    statement, and the read to the audit trail, before anything is returned."""
+    out, seen_in_full, masked = presented(vault, principal, customers)
+    record_access(session, principal, seen_in_full, AccessAction.FULL_VIEW, via)
+    audit_read(session, via, seen_in_full, masked)
+    return out
+
+
+async def shown_one(log: GroupCommit, vault: PiiVault, principal: Principal, row: Sequence[Any],
+                    via: str) -> dict[str, Any]:
+    """`shown` for one row already read, its access-log and audit rows committed with those of the reads made
+    meanwhile (`GroupCommit`), still before it is returned. A full view waits for the disk as well; a masked one,
+    which shows no personal data in clear, only for the commit."""
+    (values,), seen_in_full, masked = presented(vault, principal, [row])
+    access = access_rows(principal, seen_in_full, AccessAction.FULL_VIEW, via)
+    item = read_entry(via, seen_in_full, masked)
+    await log.commit([] if item is None else [item], None if access is None else partial(insert_access, rows=access),
+                     flush=bool(seen_in_full))
+    return values
+
+
+def presented(vault: PiiVault, principal: Principal, customers: Sequence[Any]) -> tuple[
+        list[dict[str, Any]], list[str], list[str]]:
+    """Customers as plain dicts shaped (and serialised) exactly like `CustomerRead`, personal data masked or in
+    full per the caller's role and branch; with the ids shown in full and those shown masked, for the logs.
 
     Reads pass rows of `_ROW`; writes pass their ORM object. Built straight from the columns because validating a
     `CustomerRead` per row cost more than the query: the values come from our own table, already checked on the
@@ -149,9 +174,7 @@ def shown(session: Session | Connection, vault: PiiVault, principal: Principal, 
         else:
             masked.append(row_id)
         out.append(values)
-    record_access(session, principal, seen_in_full, AccessAction.FULL_VIEW, via)
-    audit_read(session, via, seen_in_full, masked)
-    return out
+    return out, seen_in_full, masked
 
 
 def present(session: Session, vault: PiiVault, principal: Principal, customers: Sequence[Any],
@@ -357,18 +380,59 @@ def _like_prefix(prefix: str) -> str:
 
 # --- the read statements ---------------------------------------------------------------------------------
 # The hot reads (by id, exact lookup, a page) come in a handful of shapes. Each shape's statement is built once
-# with bind parameters and, on PostgreSQL, compiled once to SQL that runs straight on the driver's cursor: the
-# rows come back as plain tuples with psycopg's own types (str, Decimal, date, aware datetime), which is what
-# `shown` reads. That skips SQLAlchemy's per-call statement building, cache-key walk and result wrapping
-# (about 0.2 ms for one row, 0.8 ms for a page of 50). Other databases run the cached statement through
-# SQLAlchemy, which converts their types (SQLite keeps dates as text) into the same Python values.
+# with bind parameters and compiled once to SQL that runs straight on the driver's cursor. That skips
+# SQLAlchemy's per-call statement building, cache-key walk and result wrapping (about 0.2 ms for one row, 0.8 ms
+# for a page of 50). On PostgreSQL the rows come back as plain tuples with psycopg's own types (str, Decimal,
+# date, aware datetime), which is what `shown` reads; on SQLite, which keeps dates as text and money as cents,
+# each value goes through its column type's own converter, as SQLAlchemy would have done.
 
 _TABLE = Customer.__table__
 _BASE = select(*_ROW)
 _REFERRED_BY = _SHOWN.index("referred_by")
 _CREATED_AT = _SHOWN.index("created_at")
-_STATEMENTS: dict[tuple[Any, ...], Any] = {}
-_SQL: dict[tuple[Any, ...], str] = {}
+_STATEMENTS: dict[tuple[Any, ...], _Compiled] = {}
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A shape's SQL for one dialect, with what SQLite needs around it: the order of its positional parameters,
+    the values bound into the statement itself, and the converters of its parameters and result columns (None
+    where a value passes as it is)."""
+
+    sql: str
+    order: tuple[str, ...] | None
+    fixed: dict[str, Any]
+    binds: dict[str, Callable[[Any], Any] | None]
+    results: tuple[Callable[[Any], Any] | None, ...]
+
+    @classmethod
+    def of(cls, statement: Any, dialect: Dialect) -> _Compiled:
+        compiled = statement.compile(dialect=dialect)
+        fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
+        if dialect.name == "postgresql":
+            return cls(str(compiled), None, fixed, {}, ())
+        return cls(str(compiled), tuple(compiled.positiontup or ()), fixed,
+                   {name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+                    for name, bind in compiled.binds.items()},
+                   tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
+                         for column in statement.selected_columns))
+
+    def run(self, connection: Connection, params: dict[str, Any]) -> list[Any]:
+        given = {**self.fixed, **params} if self.fixed else params
+        if self.order is None:
+            with connection.connection.cursor() as cursor:
+                cursor.execute(self.sql, given)
+                return cursor.fetchall()
+        values = tuple(given[name] if (convert := self.binds[name]) is None else convert(given[name])
+                       for name in self.order)
+        cursor = connection.connection.cursor()
+        try:
+            rows = cursor.execute(self.sql, values).fetchall()
+        finally:
+            cursor.close()
+        results = self.results
+        return [tuple(value if convert is None or value is None else convert(value)
+                      for convert, value in zip(results, row)) for row in rows]
 
 
 def _scoped_base(scope: str) -> Any:
@@ -381,18 +445,12 @@ def _scoped_base(scope: str) -> Any:
 
 def _fetch(session: Session | Connection, shape: tuple[Any, ...], build: Callable[[], Any],
            params: dict[str, Any]) -> list[Any]:
-    statement = _STATEMENTS.get(shape)
-    if statement is None:
-        statement = _STATEMENTS[shape] = build()
     connection = connection_of(session)
-    if connection.dialect.name != "postgresql":
-        return list(connection.execute(statement, params).all())
-    sql = _SQL.get(shape)
-    if sql is None:
-        sql = _SQL[shape] = str(statement.compile(dialect=connection.dialect))
-    with connection.connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    key = (connection.dialect.name, *shape)
+    compiled = _STATEMENTS.get(key)
+    if compiled is None:
+        compiled = _STATEMENTS[key] = _Compiled.of(build(), connection.dialect)
+    return compiled.run(connection, params)
 
 
 # --- writes ------------------------------------------------------------------------------------------------

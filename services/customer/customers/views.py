@@ -26,7 +26,7 @@ from services.customer.customers.models import (
 )
 from services.customer.db import idempotency
 from services.customer.web import Admin, IfMatch, Manager, OptionalIfMatch, Reader, Revealer, Writer, database, \
-    etag, expected_version, json_body, read_session, vault
+    etag, expected_version, json_body, read_log, read_now, read_session, vault
 from shared.pagination import Page, paged
 from shared.auth.dependencies import bearer_token, needs
 from shared.auth.tokens import Principal
@@ -143,12 +143,9 @@ def get_by_external_id(request: Request, external_id: str, principal: Reader,
                         "shown as `birth_year` only); each full view is written to the access log. One field "
                         "in full for a stated reason: `POST /customers/{id}/reveal`.",
             responses=problem_responses(404))
-def get_customer(request: Request, customer_id: str, principal: Reader) -> Response:
-    with read_session(request) as session:
-        read = _one(request, principal, service.read_visible(session, principal, customer_id), "get_customer",
-                    session)
-        session.commit()
-    return _answer(read)
+async def get_customer(request: Request, customer_id: str, principal: Reader) -> Response:
+    row = await read_now(request, lambda connection: service.read_visible(connection, principal, customer_id))
+    return _answer(await service.shown_one(read_log(request), vault(request), principal, row, "get_customer"))
 
 
 @router.patch("/{customer_id}", response_model=CustomerRead, summary="Update a customer's profile (If-Match)",
