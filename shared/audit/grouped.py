@@ -8,12 +8,8 @@ batch is written in a worker thread; whatever arrives meanwhile goes into the ne
 head update, one commit for all of it. A failed batch fails every request in it (each answers 503 and none shows
 what could not be recorded).
 
-Each row is committed before its request answers, so a crash of this process never loses one. A batch whose
-rows all say `flush=False` (a masked read: no personal data shown in clear) does not wait for the disk: such a
-commit survives a process or database crash on SQLite (synchronous=NORMAL) and a process crash on PostgreSQL
-(synchronous_commit off), and reaches the disk within about a second (the next WAL checkpoint or flush); only a
-power loss or an operating-system crash in that second can lose it. A batch holding any other row (a full view,
-a reveal) waits for the flush, as every write does.
+Each row is committed, and flushed to disk as every write is, before its request answers: the batching shares
+the flush, it never skips it.
 """
 
 from __future__ import annotations
@@ -42,7 +38,6 @@ _GATHER_MAX_SECONDS = 0.002
 class _Item:
     entries: Sequence[Entry]
     work: Work | None
-    flush: bool
     done: asyncio.Future[None]
 
 
@@ -61,14 +56,14 @@ class GroupCommit:
         # A queue per event loop: a future belongs to its loop, and one app may be served from several (tests).
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = weakref.WeakKeyDictionary()
 
-    async def commit(self, entries: Sequence[Entry], work: Work | None = None, *, flush: bool = True) -> None:
+    async def commit(self, entries: Sequence[Entry], work: Work | None = None) -> None:
         """Returns once `entries` are chained (and `work`'s writes made) in a committed transaction. `work` runs
         in a worker thread: it must carry what it needs from the request (its id, the caller) with it."""
         loop = asyncio.get_running_loop()
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues[loop] = _Queue()
-        item = _Item(entries, work, flush, loop.create_future())
+        item = _Item(entries, work, loop.create_future())
         queue.waiting.append(item)
         if len(queue.waiting) >= queue.wanted:
             queue.full.set()
@@ -108,20 +103,8 @@ class GroupCommit:
                 item.done.cancel()
 
     def _write(self, batch: list[_Item]) -> None:
-        flush = any(item.flush for item in batch)
-        sqlite = self._engine.dialect.name == "sqlite"
-        level = None
-        with self._engine.connect() as connection:
-            with connection.begin():
-                if not flush:
-                    if sqlite:  # before the first write, so before SQLite's own transaction begins
-                        level = connection.exec_driver_sql("PRAGMA synchronous").scalar()
-                        connection.exec_driver_sql("PRAGMA synchronous = NORMAL")
-                    else:
-                        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                for item in batch:
-                    if item.work is not None:
-                        item.work(connection)
-                self._trail.append(connection, [entry for item in batch for entry in item.entries])
-            if level is not None:  # the connection's own setting, back as it was before it returns to the pool
-                connection.exec_driver_sql(f"PRAGMA synchronous = {int(level)}")
+        with self._engine.begin() as connection:
+            for item in batch:
+                if item.work is not None:
+                    item.work(connection)
+            self._trail.append(connection, [entry for item in batch for entry in item.entries])

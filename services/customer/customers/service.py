@@ -122,13 +122,11 @@ def shown(session: Session | Connection, vault: PiiVault, principal: Principal, 
 async def shown_one(log: GroupCommit, vault: PiiVault, principal: Principal, row: Sequence[Any],
                     via: str) -> dict[str, Any]:
     """`shown` for one row already read, its access-log and audit rows committed with those of the reads made
-    meanwhile (`GroupCommit`), still before it is returned. A full view waits for the disk as well; a masked one,
-    which shows no personal data in clear, only for the commit."""
+    meanwhile (`GroupCommit`), still before it is returned."""
     (values,), seen_in_full, masked = presented(vault, principal, [row])
     access = access_rows(principal, seen_in_full, AccessAction.FULL_VIEW, via)
     item = read_entry(via, seen_in_full, masked)
-    await log.commit([] if item is None else [item], None if access is None else partial(insert_access, rows=access),
-                     flush=bool(seen_in_full))
+    await log.commit([] if item is None else [item], None if access is None else partial(insert_access, rows=access))
     return values
 
 
