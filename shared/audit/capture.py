@@ -103,15 +103,18 @@ def note(session: Session | Connection, table: Table, item: Entry) -> None:
         trail.append(session, [item])
 
 
-def batch_entry(table: Table, action: str, rows: Sequence[dict[str, Any]]) -> Entry:
-    """One entry for a batch written past the ORM (an executemany, a COPY): a digest of all its rows."""
+def batch_entry(table: Table, action: str, rows: Sequence[dict[str, Any]],
+                before: Sequence[dict[str, Any]] | None = None) -> Entry:
+    """One entry for a batch written past the ORM (an executemany, a COPY): a digest of all its rows, and for an
+    update of what they held before."""
     one = rows[0].get("id") if len(rows) == 1 else None
-    return entry(action, table.name, None if one is None else str(one), None, digest(list(rows)),
-                 {"rows": len(rows)})
+    return entry(action, table.name, None if one is None else str(one),
+                 None if before is None else digest(list(before)), digest(list(rows)), {"rows": len(rows)})
 
 
-def note_rows(session: Session | Connection, table: Table, action: str, rows: Sequence[dict[str, Any]]) -> None:
-    note(session, table, batch_entry(table, action, rows))
+def note_rows(session: Session | Connection, table: Table, action: str, rows: Sequence[dict[str, Any]],
+              before: Sequence[dict[str, Any]] | None = None) -> None:
+    note(session, table, batch_entry(table, action, rows, before))
 
 
 def _state(state: Any, before: bool) -> dict[str, Any]:

@@ -100,6 +100,8 @@ class _Batch:
     history: list[dict[str, Any]] = field(default_factory=list)
     drafts: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    # What each changed loan and instalment held before the batch, for the audit trail's digest of before.
+    before: dict[tuple[str, Any], dict[str, Any]] = field(default_factory=dict)
 
 
 class _Clock:
@@ -213,11 +215,14 @@ def _receive(session: Session, batch: _Batch, loan: SimpleNamespace, rows: list[
         rows = _all_unpaid(session, loan.id)  # more than is due: later instalments can be paid early
         rows = [batch.instalments.get((loan.id, r.number), r) for r in rows]
     before_paid = {r.number: tuple(getattr(r, name) for name in _PAID) for r in rows}
+    batch.before.setdefault(("loans", loan.id), {"id": loan.id, **{name: getattr(loan, name) for name in _LOAN_STATE}})
     loan.credit_balance += service._apply(policy(loan.product), loan, rows, posting)  # noqa: SLF001
     loan.outstanding_principal -= posting.principal
     for row in rows:
         if tuple(getattr(row, name) for name in _PAID) != before_paid[row.number]:
             batch.instalments[(loan.id, row.number)] = row
+            batch.before.setdefault(("instalments", (loan.id, row.number)), {
+                "loan_id": loan.id, "number": row.number, **dict(zip(_PAID, before_paid[row.number], strict=True))})
     unpaid = [r for r in rows if r.principal_paid < r.principal or r.interest_paid < r.interest]
     loan.oldest_unpaid_due = min((r.due_date for r in unpaid), default=None)
     loan.status = (LoanStatus.ACTIVE if loan.oldest_unpaid_due is not None else LoanStatus.CLOSED).value
@@ -270,11 +275,12 @@ def _write(session: Session, batch: _Batch) -> None:
         rows = [{"loan_id": r.loan_id, "number": r.number, **{name: getattr(r, name) for name in _PAID}}
                 for r in batch.instalments.values()]
         _update_rows(connection, _INSTALMENTS, ("loan_id", "number"), rows)
-        note_rows(session, _INSTALMENTS, "update", rows)
+        note_rows(session, _INSTALMENTS, "update", rows,
+                  [batch.before[("instalments", (r["loan_id"], r["number"]))] for r in rows])
     if batch.loans:
         rows = [{"id": loan.id, **{name: getattr(loan, name) for name in _LOAN_STATE}} for loan in batch.loans.values()]
         _update_rows(connection, _LOANS, ("id",), rows)
-        note_rows(session, _LOANS, "update", rows)
+        note_rows(session, _LOANS, "update", rows, [batch.before[("loans", r["id"])] for r in rows])
     if batch.history:
         at = now()
         rows = [{**row, "id": new_id(), "recorded_at": at, "superseded_at": None, "superseded_by": None}
