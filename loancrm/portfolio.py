@@ -29,7 +29,7 @@ from services.monitoring.loans.money import to_cents
 from services.monitoring.loans.products import policy
 from services.monitoring.loans.schedule import Rounding, generate_schedule
 from services.monitoring.settings import MonitoringSettings
-from services.scoring.policy.service import auto_approvable
+from services.scoring.applications.service import first_decision
 from services.scoring.registry.serving import Served
 from services.scoring.scores.contract import CheckedRow
 from services.scoring.scores.service import Applicant, ScoringContext, champion_rows
@@ -269,14 +269,9 @@ class ChunkBuilder:
         submitted = self._at(applied)
         score.update(id=self.new_id(), created_at=submitted, created_by=officer)
         self.rows.scoring["scores"].append(score)
-        # As submit_application decides the first status.
-        decision = score["decision"]
-        approved = min(amount, score["suggested_limit"]) if decision == "approve" else None
-        reason = f"policy: grade {score['grade']} -> {decision}"
-        if approved is not None and not auto_approvable(settings, approved):
-            decision, approved = "review", None
-            reason += f"; above the committee threshold of {settings.committee_threshold}: review"
-        status = {"approve": "approved", "decline": "declined", "review": "in_review"}[decision]
+        # The first status, as submit_application decides it (the generated applications offer no security).
+        status, approved, reason = first_decision(settings, score, amount, collateral=None, guarantor=None)
+        status = status.value
         self._event(application_id, None, status, officer, reason,
                     {"score_id": score["id"], "grade": score["grade"], "score": score["score"]}, submitted)
         decided_by, decision_reason, updated = None, None, submitted
@@ -572,11 +567,14 @@ class ChunkBuilder:
 
 @dataclass
 class _LoanState:
-    """What `assess` reads of a loan (a plain one: no restructuring, no override), and its last recorded state."""
+    """What `assess` reads of a loan (a plain one: no restructuring, hardship or override), and its last recorded
+    state."""
 
     product: str
     classification: str = "normal"
     restructured_on: date | None = None
+    hardship_on: date | None = None
+    hardship_until: date | None = None
     override_class: str | None = None
     current: Any = None
 

@@ -110,7 +110,7 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("customer", "POST", "/customers/{customer_id}/interactions"): Rule({ADM, OFF, COL, PAR, BAT}, "customer:write"),
     ("customer", "GET", "/customers/{customer_id}/interactions"): Rule(ALL, "customer:read", obj="customer"),
     ("customer", "GET", "/interactions"): Rule(ALL, "customer:read"),
-    ("customer", "POST", "/interactions/{interaction_id}/delivery"): Rule({ADM, OFF, COL, PAR}, "customer:write"),
+    ("customer", "POST", "/interactions/{interaction_id}/delivery"): Rule({ADM, OFF, COL, PAR, BAT}, "customer:write"),
     ("customer", "GET", "/customers/{customer_id}/contact-plan"): Rule(ALL | {BAT}, "customer:read", obj="customer"),
     ("customer", "POST", "/customers/{customer_id}/complaints"): Rule({ADM, OFF, PAR}, "customer:write"),
     ("customer", "GET", "/customers/{customer_id}/complaints"): Rule(ALL, "customer:read", obj="customer"),

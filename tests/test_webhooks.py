@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 from gateway.webhooks.models import now
 from gateway.webhooks.service import verify_signature
 from services.monitoring.db import outbox as monitoring_outbox
-from services.monitoring.repayments import service as repayments
 from services.scoring.db import outbox as scoring_outbox
 from shared.errors import Problem
 from tests.monitoring.api.helpers import (alerts_of, borrowers, champion, closed_port, cob, officer, register, role,
@@ -306,10 +305,13 @@ def test_an_event_is_recorded_with_its_write_or_not_at_all(suite, borrowers, mon
                 table.c.type == "repayment.posted", table.c.payload["loan_id"].as_string() == loan["id"])).scalar()
 
     # The command fails after its posting and its event were written: neither stays.
-    def refuse(*_: object, **__: object) -> None:
+    record_many = monitoring_outbox.record_many
+
+    def write_then_refuse(*args: object, **kwargs: object) -> None:
+        record_many(*args, **kwargs)
         raise Problem(409, "Conflict", "a late refusal")
 
-    monkeypatch.setattr(repayments.alerts, "warn", refuse)
+    monkeypatch.setattr(monitoring_outbox, "record_many", write_then_refuse)
     refused = suite.direct["monitoring"].post(f"/loans/{loan['id']}/repayments", json={"amount": "100.00"},
                                               headers={**officer(suite), "Idempotency-Key": uuid.uuid4().hex})
     assert refused.status_code == 409

@@ -286,10 +286,12 @@ def report(database: Database, day: date, *, lease_seconds: float) -> CobReport 
     unfinished catch-up range (`stalled` while the range's current day is); None when the day was never asked
     for."""
     with database.session() as session:
+        # The range first, then the day: a range's day closing in between plans the next in the same commit, so
+        # one of the two reads sees it (read the other way round, a day planned meanwhile showed as never asked).
+        range_run = session.execute(select(CobRun).where(
+            CobRun.status == RunStatus.RUNNING, CobRun.business_date < day, CobRun.through >= day)).scalar()
         run = session.get(CobRun, day)
         if run is None:
-            range_run = session.execute(select(CobRun).where(
-                CobRun.status == RunStatus.RUNNING, CobRun.business_date < day, CobRun.through >= day)).scalar()
             if range_run is None:
                 return None
             # Behind a stalled day the range waits for that day to be resumed: stalled too.

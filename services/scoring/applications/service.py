@@ -57,12 +57,13 @@ def check_request(settings: ScoringSettings, command: ApplicationCreate) -> None
     policy.check_application(settings, command.product, command.amount, command.term_months)
 
 
-def submit_application(session: Session, command: ApplicationCreate, branch: str, score: dict[str, Any],
-                       actor: str, application_id: str, settings: ScoringSettings) -> Application:
-    """`score` is the stored champion score of this application; its decision sets the first status, except that
-    the policy alone approves nothing above the committee threshold (that goes to review)."""
+def first_decision(settings: ScoringSettings, score: dict[str, Any], amount: Decimal, *, collateral: str | None,
+                   guarantor: str | None) -> tuple[str, Decimal | None, str]:
+    """The status an application starts in, its approved amount and why: the score's decision, except that the
+    policy alone approves nothing above the committee threshold (that goes to review) and a grade without the
+    security it needs is referred or declined."""
     decision = score["decision"]
-    approved = min(command.amount, score["suggested_limit"]) if decision == "approve" else None
+    approved = min(amount, score["suggested_limit"]) if decision == "approve" else None
     reason = f"policy: grade {score['grade']} -> {decision}"
     held = [f"{r['feature']} {r['code']}" for r in score["reasons"] if r.get("unit") == "input_contract"]
     if held:
@@ -72,13 +73,19 @@ def submit_application(session: Session, command: ApplicationCreate, branch: str
         reason += f"; above the committee threshold of {settings.committee_threshold}: review"
     elif approved is not None and score["grade"] in settings.fast_lane_grades:
         reason += "; fast lane"
-    missing = policy.missing_security(settings, score["grade"], collateral=command.collateral,
-                                      guarantor=command.guarantor)
+    missing = policy.missing_security(settings, score["grade"], collateral=collateral, guarantor=guarantor)
     if missing is not None and decision != "decline":
         rule, why = missing
         decision, approved = rule.without, None
         reason += f"; {why}: {rule.without}"
-    status = _STATUS_FOR_DECISION[decision]
+    return _STATUS_FOR_DECISION[decision], approved, reason
+
+
+def submit_application(session: Session, command: ApplicationCreate, branch: str, score: dict[str, Any],
+                       actor: str, application_id: str, settings: ScoringSettings) -> Application:
+    """`score` is the stored champion score of this application; `first_decision` sets the first status."""
+    status, approved, reason = first_decision(settings, score, command.amount, collateral=command.collateral,
+                                              guarantor=command.guarantor)
     application = Application(
         id=application_id, customer_id=command.customer_id, product=command.product, amount=command.amount,
         term_months=command.term_months, purpose=command.purpose, repayment_method=command.repayment_method,
