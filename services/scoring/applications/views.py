@@ -167,7 +167,7 @@ async def mark_disbursed(request: Request, application_id: str, command: Disburs
     application, acknowledged_rate = await run_in_threadpool(load)
     if application.status != ApplicationStatus.DISBURSED:
         facts = await gather_facts(state.customer, state.monitoring, state.context.settings,
-                                   application.customer_id, token=bearer_token(request))
+                                   application.customer_id, token=bearer_token(request), before_payout=True)
 
         def screen() -> None:
             with state.database.session() as session:

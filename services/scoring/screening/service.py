@@ -5,6 +5,7 @@ hit (the application is declined) or clears it (it may proceed)."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -195,11 +196,12 @@ def record_hits(session: Session, application: Application, stage: Stage,
                 found: Sequence[Finding]) -> list[ScreeningHit]:
     """Stores the findings as open hits, except one a reviewer already cleared on the very same facts (so a
     cleared application is not stopped again by what was looked at)."""
-    cleared = {(h.check, _canonical(h.facts)) for h in hits(session, application.id) if h.status == HitStatus.CLEARED}
+    cleared = {(h.check, _fingerprint(h.facts)) for h in hits(session, application.id)
+               if h.status == HitStatus.CLEARED}
     recorded = []
     for finding in found:
         facts = _canonical(finding.facts)
-        if (finding.check, facts) in cleared:
+        if (finding.check, _fingerprint(facts)) in cleared:
             continue
         hit = ScreeningHit(application_id=application.id, stage=stage, check=finding.check, facts=facts,
                            thresholds=_canonical(finding.thresholds))
@@ -216,6 +218,10 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_canonical(v) for v in value]
     return value
+
+
+def _fingerprint(facts: Any) -> str:
+    return json.dumps(facts, sort_keys=True, default=str)
 
 
 def summary(found: Sequence[Finding]) -> str:
