@@ -176,7 +176,8 @@ def test_a_reviewer_clears_the_hit_and_the_loan_is_disbursed(suite, people, appr
     assert cleared.json() == again.json()
     body = cleared.json()
     assert body["status"] == "approved" and body["approved_amount"] == "8000.00"
-    assert body["screening_hits"][0]["status"] == "cleared" and body["screening_hits"][0]["resolved_by"] == "analyst.scr"
+    [hit] = body["screening_hits"]
+    assert hit["status"] == "cleared" and hit["resolved_by"] == "analyst.scr"
     assert body["history"][-1]["reason"] == "screening cleared: shared family tablet, verified"
     acknowledge_terms(suite, held["id"], people["maker"])
     paid = suite.client.post(f"{path}/disbursement", json={"disbursement_date": _today(suite, people).isoformat()},
