@@ -136,7 +136,7 @@ class ScoringSettings(BaseSettings):
     psi_window: int = Field(5000, ge=10, le=MAX_PSI_WINDOW)
 
     # Screening at submission and before disbursement (README "Screening before the money leaves").
-    # Shared identifiers: a hit when the national ID, phone, email, device id or payout account is held by at least
+    # Shared identifiers: a hit when the national ID, phone, device id or payout account is held by at least
     # this many other customers; an address by at least `screening_address_min_others` (a family shares one).
     screening_identifier_min_others: int = Field(1, ge=1)
     screening_address_min_others: int = Field(2, ge=1)

@@ -190,7 +190,7 @@ class RelationshipPage(BaseModel):
 
 
 class SharedIdentifier(BaseModel):
-    kind: str  # national_id, phone, email, address
+    kind: str  # national_id, phone, address
     count: int
     customer_ids: list[str]
 

@@ -10,7 +10,6 @@ from pydantic import BaseModel
 class SharedKind(StrEnum):
     NATIONAL_ID = "national_id"
     PHONE = "phone"
-    EMAIL = "email"
     ADDRESS = "address"
 
 

@@ -1,5 +1,6 @@
-"""Which other customers share a customer's identity hash, phone, email or address. The identity numbers, phones
-and emails are compared through their keyed hashes (never decrypted); the address by its normalised text."""
+"""Which other customers share a customer's identity hash, phone or address. Identity numbers and phones are
+compared through their keyed hashes (never decrypted); the address by its normalised text. Email is left out: a
+household or an employer's shared mailbox makes it too common to mean a ring."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from services.customer.customers.models import Customer
 from services.customer.identity_links.models import SharedIdentifier, SharedIdentifiers, SharedKind
 from shared.auth.tokens import Principal
 
-_HASHED = {SharedKind.NATIONAL_ID: Customer.national_id_hash, SharedKind.PHONE: Customer.phone_hash,
-           SharedKind.EMAIL: Customer.email_hash}
+_HASHED = {SharedKind.NATIONAL_ID: Customer.national_id_hash, SharedKind.PHONE: Customer.phone_hash}
 MAX_IDS = 50  # a ring larger than this is counted in full, its ids cut to the first
 
 

@@ -19,7 +19,7 @@ Screener = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFI
 
 
 @router.get("/{customer_id}/shared-identifiers", response_model=SharedIdentifiers,
-            summary="Other customers with the same national ID, phone, email or address (counts and ids, never the "
+            summary="Other customers with the same national ID, phone or address (counts and ids, never the "
                     "values; admin, loan officer, risk analyst, credit committee)",
             responses=problem_responses(404))
 async def shared_identifiers(request: Request, customer_id: str, principal: Screener) -> SharedIdentifiers:
