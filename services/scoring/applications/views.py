@@ -21,7 +21,7 @@ from services.scoring.scores import service as scores
 from services.scoring.scores.models import Score, ScoreInput
 from services.scoring.scores.views import features_for, score_read
 from services.scoring.screening import service as screening
-from services.scoring.screening.flows import gather_facts
+from services.scoring.screening.flows import gather_facts, screen_before_payout
 from services.scoring.screening.models import HitRead, Stage
 from shared.auth.dependencies import bearer_token, require_roles
 from shared.auth.roles import Role
@@ -166,18 +166,7 @@ async def mark_disbursed(request: Request, application_id: str, command: Disburs
 
     application, acknowledged_rate = await run_in_threadpool(load)
     if application.status != ApplicationStatus.DISBURSED:
-        facts = await gather_facts(state.customer, state.monitoring, state.context.settings,
-                                   application.customer_id, token=bearer_token(request), before_payout=True)
-
-        def screen() -> None:
-            with state.database.session() as session:
-                current = service.get_application(session, application_id, EVERYTHING)  # checked by `load`
-                held = screening.screen_disbursement(session, current, facts, state.context.settings, principal.sub)
-                session.commit()
-                if held:
-                    service.require_screened(session, current)
-
-        await run_in_threadpool(screen)
+        await screen_before_payout(state, application, principal.sub, token=bearer_token(request))
         rate = service.disbursement_rate(state.context.settings, application, acknowledged_rate)
         # The application id is the Idempotency-Key: a retry after a lost answer registers the same loan.
         loan = await register_loan_once(

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import asyncio
 
+from fastapi.concurrency import run_in_threadpool
+
+from services.scoring.api import ScoringState
+from services.scoring.applications import service as applications
+from services.scoring.applications.models import Application
+from services.scoring.screening import service
 from services.scoring.screening.service import Facts
+from shared.auth.scope import EVERYTHING
 from services.scoring.settings import ScoringSettings
 from shared.clients.customer import CustomerClient
 from shared.clients.monitoring import MonitoringClient
@@ -33,3 +40,20 @@ async def gather_facts(customer: CustomerClient, monitoring: MonitoringClient, s
     if not isinstance(feed, BaseException):
         facts.feed = feed
     return facts
+
+
+async def screen_before_payout(state: ScoringState, application: Application, actor: str, *, token: str) -> None:
+    """Screens an approved application again just before its payout: new hits are stored (committed, so they stay
+    on the application) and the payout is refused with 409 naming them."""
+    facts = await gather_facts(state.customer, state.monitoring, state.context.settings, application.customer_id,
+                               token=token, before_payout=True)
+
+    def screen() -> None:
+        with state.database.session() as session:
+            current = applications.get_application(session, application.id, EVERYTHING)  # the caller checked scope
+            held = service.screen_disbursement(session, current, facts, state.context.settings, actor)
+            session.commit()
+            if held:
+                applications.require_screened(session, current)
+
+    await run_in_threadpool(screen)
