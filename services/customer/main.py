@@ -10,6 +10,7 @@ from services.customer.consents.views import router as consents_router
 from services.customer.customers.pii import load_vault
 from services.customer.customers.views import router as customers_router
 from services.customer.db import idempotency, audit
+from services.customer.identity_links.views import router as identity_links_router
 from services.customer.imports.views import router as imports_router
 from services.customer.interactions.views import router as interactions_router
 from services.customer.offers.views import router as offers_router
@@ -59,7 +60,7 @@ def create_app(
         verifier=verifier,
         routers=[imports_router, customers_router, consents_router, interactions_router, complaints_router,
                  surveys_router, portrait_router, overview_router, offers_router, campaigns_router, access_log_router,
-                 relationship_router],
+                 relationship_router, identity_links_router],
         on_shutdown=[scoring.aclose, monitoring.aclose, monitoring_guard.aclose, limiter.aclose],
     )
     app.state.settings = settings

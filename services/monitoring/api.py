@@ -28,6 +28,9 @@ Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 BatchReader = Annotated[Principal, Depends(require_roles(*READERS, Role.BATCH))]
 # The readers and the credit committee, which approves hardship plans and recalls: their queue and history.
 CommitteeReader = Annotated[Principal, Depends(require_roles(*READERS, Role.CREDIT_COMMITTEE))]
+# Application screening: the submitting officer's and the reviewer's (never a partner, who has no monitoring scope).
+Screener = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.LOAN_OFFICER, Role.RISK_ANALYST,
+                                                      Role.CREDIT_COMMITTEE))]
 OFFICERS = (Role.ADMIN, Role.LOAN_OFFICER)
 Officer = Annotated[Principal, Depends(require_roles(*OFFICERS))]
 Collector = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.COLLECTOR, Role.LOAN_OFFICER))]

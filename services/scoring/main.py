@@ -16,6 +16,7 @@ from services.scoring.disclosure.views import router as disclosure_router
 from services.scoring.scores.shadow import ShadowQueue
 from services.scoring.scores.store import ScoreWriter
 from services.scoring.scores.views import router as scores_router
+from services.scoring.screening.views import router as screening_router
 from services.scoring.settings import ScoringSettings
 from services.scoring.stability.views import router as stability_router
 from services.scoring.study.views import router as study_router
@@ -67,7 +68,8 @@ def create_app(
         description="Probability of default, points, grade and decision for applicants and borrowers.",
         kernel=kernel,
         database=database,
-        routers=[registry_router, scores_router, stability_router, applications_router, disclosure_router, study_router,
+        routers=[registry_router, scores_router, stability_router, applications_router, screening_router,
+                 disclosure_router, study_router,
                  event_feed_router(outbox)],
         verifier=verifier,
         on_shutdown=[shadow.aclose, writer.aclose, customer.aclose, monitoring.aclose],

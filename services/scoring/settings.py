@@ -135,6 +135,36 @@ class ScoringSettings(BaseSettings):
     # Recent scores compared with the training sample for PSI.
     psi_window: int = Field(5000, ge=10, le=MAX_PSI_WINDOW)
 
+    # Screening at submission and before disbursement (README "Screening before the money leaves").
+    # Shared identifiers: a hit when the national ID, phone, device id or payout account is held by at least
+    # this many other customers; an address by at least `screening_address_min_others` (a family shares one).
+    screening_identifier_min_others: int = Field(1, ge=1)
+    screening_address_min_others: int = Field(2, ge=1)
+    # Shared payer: one payer account repaid at least this many other borrowers' loans; in one housing estate
+    # (every repayment it made named the same estate) at least `screening_payer_min_others_same_estate`.
+    screening_payer_min_others: int = Field(2, ge=1)
+    screening_payer_min_others_same_estate: int = Field(1, ge=1)
+    # The feed rows looked at: the last this many days before the business date.
+    screening_feed_days: int = Field(90, ge=1, le=400)
+    # Card cash-out: a card purchase followed within `cashout_days` by a credit (not salary, not a repayment) or a
+    # cash withdrawal within `cashout_tolerance` of its amount is a cash-out pair; a hit at `cashout_min_pairs`
+    # pairs, or at one pair when the top `cashout_top_merchants` merchants take at least `cashout_merchant_share`
+    # of at least `cashout_min_card_purchases` card purchases.
+    screening_cashout_days: int = Field(1, ge=0, le=30)
+    screening_cashout_tolerance: Decimal = Field(Decimal("0.05"), ge=0, le=1)
+    screening_cashout_min_pairs: int = Field(3, ge=1)
+    screening_cashout_top_merchants: int = Field(2, ge=1)
+    screening_cashout_merchant_share: Decimal = Field(Decimal("0.80"), gt=0, le=1)
+    screening_cashout_min_card_purchases: int = Field(5, ge=1)
+    # Illegal fundraising: at least `fundraising_min_payers` distinct payers each sent inflows no larger than
+    # `fundraising_small_inflow` within `fundraising_days`, and at least `fundraising_out_share` of their total
+    # left (debits) within `fundraising_days` to at most `fundraising_max_out_accounts` counterparties.
+    screening_fundraising_days: int = Field(30, ge=1, le=400)
+    screening_fundraising_small_inflow: Decimal = Field(Decimal("5000.00"), gt=0, decimal_places=2)
+    screening_fundraising_min_payers: int = Field(10, ge=2)
+    screening_fundraising_out_share: Decimal = Field(Decimal("0.70"), gt=0, le=1)
+    screening_fundraising_max_out_accounts: int = Field(2, ge=1)
+
     @field_validator("grades")
     @classmethod
     def _ordered(cls, bands: list[GradeBand]) -> list[GradeBand]:

@@ -189,6 +189,19 @@ class RelationshipPage(BaseModel):
     next_cursor: str | None
 
 
+class SharedIdentifier(BaseModel):
+    kind: str  # national_id, phone, address
+    count: int
+    customer_ids: list[str]
+
+
+class SharedIdentifiers(BaseModel):
+    """`GET /customers/{id}/shared-identifiers`: other customers holding the same identifier (never its value)."""
+
+    customer_id: str
+    shared: list[SharedIdentifier]
+
+
 class CustomerNotFound(Problem):
     def __init__(self, customer_id: str) -> None:
         super().__init__(404, "Not found", f"The customer service has no customer {customer_id!r} for this caller.",
@@ -215,6 +228,10 @@ class CustomerClient(ServiceClient):
 
     async def get_customer(self, customer_id: str, *, token: str) -> Customer:
         return Customer.model_validate(await self._json("GET", f"/customers/{customer_id}", customer_id, token=token))
+
+    async def shared_identifiers(self, customer_id: str, *, token: str) -> SharedIdentifiers:
+        return SharedIdentifiers.model_validate(await self._json(
+            "GET", f"/customers/{customer_id}/shared-identifiers", customer_id, token=token))
 
     async def check_consent(self, customer_id: str, purpose: ConsentPurpose | str, *, token: str) -> ConsentCheck:
         """May `purpose` be done for this customer now? Processing that needs a consent must refuse when not."""

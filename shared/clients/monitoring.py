@@ -118,6 +118,33 @@ _ALERTS = TypeAdapter(list[AlertSummary])
 _PAGE = 500  # the largest page monitoring's lists give: the fewest calls for a customer's loans or alerts
 
 
+class PayerFacts(BaseModel):
+    payer_account: str
+    other_borrowers: int
+    other_borrower_ids: list[str]
+    estates: list[str]
+
+
+class FeedRow(BaseModel):
+    booked_on: date
+    amount: Decimal
+    direction: str  # credit, debit
+    kind: str  # salary, repayment, card_purchase, transfer, cash, other
+    counterparty: str | None = None
+    merchant: str | None = None
+    payer_account: str | None = None
+
+
+class ScreeningFacts(BaseModel):
+    """`GET /customers/{id}/screening-facts`: payer accounts shared with other borrowers and recent feed rows."""
+
+    customer_id: str
+    since: date
+    payers: list[PayerFacts]
+    transactions: list[FeedRow]
+    truncated: bool
+
+
 class MonitoringClient(ServiceClient):
     def __init__(self, kernel: KernelSettings, transport: httpx.AsyncBaseTransport | None = None, *,
                  timeout: float | None = None, retries: int = 2) -> None:
@@ -146,6 +173,11 @@ class MonitoringClient(ServiceClient):
     async def customer_risk(self, customer_id: str, *, token: str) -> CustomerRisk:
         response = await self.request("GET", f"/customers/{customer_id}/risk", token=token)
         return CustomerRisk.model_validate(self._ok(response))
+
+    async def screening_facts(self, customer_id: str, *, days: int, token: str) -> ScreeningFacts:
+        response = await self.request("GET", f"/customers/{customer_id}/screening-facts", token=token,
+                                      params={"days": days})
+        return ScreeningFacts.model_validate(self._ok(response))
 
     async def queue_item(self, item_id: str, *, token: str) -> QueueItem | None:
         """None when no such item exists in the caller's scope."""

@@ -85,3 +85,33 @@ class BatchReceipt(BaseModel):
     accepted: int
     customers_checked: int
     alerts_raised: int
+
+
+class PayerFacts(BaseModel):
+    payer_account: str
+    other_borrowers: int
+    other_borrower_ids: list[str]
+    # The housing estates the repayments named, this customer's and the others'.
+    estates: list[str]
+
+
+class FeedRow(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    booked_on: date
+    amount: Decimal
+    direction: Direction
+    kind: TransactionKind
+    counterparty: str | None
+    merchant: str | None
+    payer_account: str | None
+
+
+class ScreeningFacts(BaseModel):
+    """`GET /customers/{id}/screening-facts`: what application screening needs from the feed about one customer."""
+
+    customer_id: str
+    since: date
+    payers: list[PayerFacts]
+    transactions: list[FeedRow]
+    truncated: bool

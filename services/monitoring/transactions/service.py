@@ -16,7 +16,8 @@ from services.monitoring.loans.models import Loan, LoanStatus, new_id, now
 from services.monitoring.rules.engine import Facts, Feed, evaluate_all
 from services.monitoring.rules.models import FEED_KINDS, RuleKind
 from services.monitoring.rules.service import alert_drafts, enabled_rules
-from services.monitoring.transactions.models import AccountTransaction, BatchReceipt, TransactionRow
+from services.monitoring.transactions.models import (AccountTransaction, BatchReceipt, FeedRow, PayerFacts,
+                                                     ScreeningFacts, TransactionRow)
 from shared.auth.scope import Visibility
 
 TXNS = AccountTransaction.__table__
@@ -128,3 +129,23 @@ def customers_with_feed(session: Session, day: date) -> list[str]:
         Loan.__table__, Loan.__table__.c.customer_id == TXNS.c.customer_id).where(
         Loan.__table__.c.status == LoanStatus.ACTIVE.value,
         TXNS.c.booked_on > day - timedelta(days=LOOKBACK_DAYS)).order_by(TXNS.c.customer_id)).scalars())
+
+
+MAX_SCREENING_ROWS = 5000  # a customer's feed rows answered to screening, newest first
+
+
+def screening_facts(session: Session, customer_id: str, since: date) -> ScreeningFacts:
+    """The payer accounts that repaid this customer's loans, with the other borrowers each repaid (ever), and the
+    customer's own feed rows booked on or after `since`, for application screening's checks."""
+    own_payers = set(session.execute(sa_select(TXNS.c.payer_account).distinct().where(
+        TXNS.c.customer_id == customer_id, TXNS.c.kind == "repayment", TXNS.c.payer_account.is_not(None))).scalars())
+    payers = []
+    for payer, borrowers in sorted(_repaid_by_payer(session, own_payers).items()):
+        others = sorted(c for c in borrowers if c != customer_id)
+        payers.append(PayerFacts(payer_account=payer, other_borrowers=len(others), other_borrower_ids=others,
+                                 estates=sorted({e for e in borrowers.values() if e})))
+    rows = session.execute(sa_select(TXNS).where(TXNS.c.customer_id == customer_id, TXNS.c.booked_on >= since)
+                           .order_by(TXNS.c.booked_on.desc(), TXNS.c.id).limit(MAX_SCREENING_ROWS + 1)).mappings().all()
+    return ScreeningFacts(customer_id=customer_id, since=since, payers=payers,
+                          transactions=[FeedRow.model_validate(dict(r)) for r in rows[:MAX_SCREENING_ROWS]],
+                          truncated=len(rows) > MAX_SCREENING_ROWS)

@@ -1,11 +1,13 @@
-from fastapi import APIRouter, Request
+from datetime import timedelta
+
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from services.monitoring import api
 from services.monitoring.business_day import business_date
 from services.monitoring.transactions import service
-from services.monitoring.transactions.models import MAX_BATCH_ROWS, BatchReceipt, TransactionBatch
+from services.monitoring.transactions.models import MAX_BATCH_ROWS, BatchReceipt, ScreeningFacts, TransactionBatch
 from shared.errors import problem_responses
 from shared.idempotency import IdempotencyKey
 from shared.middleware import max_body
@@ -30,3 +32,15 @@ async def record_transactions(request: Request, command: TransactionBatch, princ
     return await run_in_threadpool(api.idempotent, request, principal, idempotency_key, required=True,
                                    command_name="record_transactions", payload=command.model_dump(mode="json"),
                                    command=run)
+
+
+@router.get("/customers/{customer_id}/screening-facts", response_model=ScreeningFacts,
+            summary="For application screening: the payer accounts that repaid the customer's loans with how many "
+                    "other borrowers each repaid, and the customer's feed rows of the last `days` days (admin, loan "
+                    "officer, risk analyst, credit committee)",
+            responses=problem_responses(422))
+def screening_facts(request: Request, customer_id: str, principal: api.Screener,
+                    days: int = Query(90, ge=1, le=400)) -> ScreeningFacts:
+    with api.database(request).session() as session:
+        return service.screening_facts(session, customer_id,
+                                       business_date(session, api.settings(request)) - timedelta(days=days))

@@ -15,6 +15,7 @@ from services.scoring.db import ScoringTable
 from services.scoring.ids import new_id, now
 from shared.db import money_column
 from services.scoring.scores.models import Decision, ScoreRead
+from services.scoring.screening.models import HitRead
 from shared.bounds import BusinessDate
 
 Money = PydanticField(gt=0, max_digits=16, decimal_places=2)
@@ -57,6 +58,12 @@ class Application(ScoringTable, table=True):
     collateral: str | None = Field(default=None, max_length=200)
     guarantor: str | None = Field(default=None, max_length=200)
     branch: str = Field(max_length=32, index=True)
+    # Keyed hashes (services/scoring/hashing.py) of the device and payout account given: screening matches them
+    # against other customers' applications without keeping the values.
+    device_hash: str | None = Field(default=None, max_length=80, index=True)
+    payout_account_hash: str | None = Field(default=None, max_length=80, index=True)
+    # What the policy approved before a screening hit held the application in review: approved when cleared.
+    held_approved_amount: Decimal | None = Field(default=None, sa_column=money_column(nullable=True))
     status: str = Field(max_length=16, index=True)
     score_id: str = Field(foreign_key="scores.id", max_length=32)
     policy_decision: str = Field(max_length=16)
@@ -103,6 +110,12 @@ class ApplicationCreate(BaseModel):
                                           description="Who guarantees the loan.")
     branch: str | None = PydanticField(default=None, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
                                        description="Defaults to the submitting officer's branch.")
+    device_id: str | None = PydanticField(default=None, min_length=1, max_length=128,
+                                          description="The device the application came from; kept only as a "
+                                                      "keyed hash, for screening.")
+    payout_account: str | None = PydanticField(default=None, min_length=1, max_length=64,
+                                               description="The account the loan is to be paid into; kept only as "
+                                                           "a keyed hash, for screening.")
     features: dict[str, Any] = PydanticField(default_factory=dict,
                                              description="Application inputs by the champion's feature names.")
 
@@ -177,3 +190,5 @@ class ApplicationRead(BaseModel):
 class ApplicationDetail(ApplicationRead):
     score: ScoreRead
     history: list[EventRead]
+    # What screening found at submission and before disbursement, with its evidence and resolution.
+    screening_hits: list[HitRead] = []

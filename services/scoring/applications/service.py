@@ -17,6 +17,7 @@ from services.scoring.applications.models import (Application, ApplicationCreate
 from services.scoring.ids import now
 from services.scoring.policy import service as policy
 from services.scoring.scores.models import Score
+from services.scoring.screening.models import HitStatus, ScreeningHit
 from services.scoring.settings import ScoringSettings
 from shared.auth.scope import Visibility
 from shared.errors import Problem
@@ -82,15 +83,21 @@ def first_decision(settings: ScoringSettings, score: dict[str, Any], amount: Dec
 
 
 def submit_application(session: Session, command: ApplicationCreate, branch: str, score: dict[str, Any],
-                       actor: str, application_id: str, settings: ScoringSettings) -> Application:
-    """`score` is the stored champion score of this application; `first_decision` sets the first status."""
+                       actor: str, application_id: str, settings: ScoringSettings, *,
+                       hashes: dict[str, str | None] | None = None, screening_hold: str | None = None) -> Application:
+    """`score` is the stored champion score of this application; `first_decision` sets the first status, and a
+    screening hit (`screening_hold` names the checks) holds in review what the policy would approve."""
     status, approved, reason = first_decision(settings, score, command.amount, collateral=command.collateral,
                                               guarantor=command.guarantor)
+    held = None
+    if screening_hold is not None and status != ApplicationStatus.DECLINED:
+        held, status, approved = approved, ApplicationStatus.IN_REVIEW, None
+        reason += f"; screening: {screening_hold}: review"
     application = Application(
         id=application_id, customer_id=command.customer_id, product=command.product, amount=command.amount,
         term_months=command.term_months, purpose=command.purpose, repayment_method=command.repayment_method,
         collateral=command.collateral, guarantor=command.guarantor, branch=branch, status=status,
-        score_id=score["id"], policy_decision=score["decision"],
+        score_id=score["id"], policy_decision=score["decision"], held_approved_amount=held, **(hashes or {}),
         approved_amount=approved, rate_adjustment_bps=score["rate_adjustment_bps"], submitted_by=actor,
     )
     session.add(application)
@@ -144,6 +151,7 @@ def decide_application(session: Session, application: Application, command: Deci
     to = ApplicationStatus.DECLINED
     amount = None
     if command.decision == ReviewDecision.APPROVE:
+        require_screened(session, application)
         missing = policy.missing_security(settings, score.grade, collateral=application.collateral,
                                           guarantor=application.guarantor)
         if missing is not None:
@@ -211,3 +219,71 @@ def mark_disbursed(session: Session, application: Application, loan_id: str, act
     _record(session, application, ApplicationStatus.DISBURSED, actor, "loan registered with monitoring",
             {"loan_id": loan_id}, from_status=ApplicationStatus.APPROVED)
     return application
+
+
+# --- screening's effect on the application (the checks themselves: screening/service.py) ---------------------
+
+def open_hits(session: Session, application_id: str) -> list[ScreeningHit]:
+    return list(session.exec(select(ScreeningHit).where(ScreeningHit.application_id == application_id,
+                                                        ScreeningHit.status == HitStatus.OPEN)
+                             .order_by(ScreeningHit.created_at, ScreeningHit.id)).all())
+
+
+def require_screened(session: Session, application: Application) -> None:
+    """Nothing is approved or paid out while a screening hit is unresolved (409 naming the checks)."""
+    pending = open_hits(session, application.id)
+    if pending:
+        raise Problem(409, "Screening hit unresolved",
+                      f"Screening found {', '.join(h.check for h in pending)} on this application; a reviewer must "
+                      "confirm or clear it first.", extra={"hits": [h.id for h in pending]})
+
+
+def _claim(session: Session, application: Application, to: ApplicationStatus) -> str:
+    """The status moved in the database only if still where it was read (a racing resolution gets the 409)."""
+    current = application.status
+    claimed = session.execute(update(Application).where(
+        Application.id == application.id, Application.status == current,  # type: ignore[arg-type]
+    ).values(status=to).execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        session.rollback()
+        raise Problem(409, "Conflict", "This application changed meanwhile; read it again.")
+    return current
+
+
+def screening_held(session: Session, application: Application, actor: str, checks: str, hits: list[str]) -> None:
+    """A hit found before disbursement: the application stays approved, its payout blocked until resolved."""
+    session.add(ApplicationEvent(application_id=application.id, from_status=application.status,
+                                 to_status=application.status, actor=actor,
+                                 reason=f"screening before disbursement: {checks}", details={"hits": hits}))
+
+
+def screening_cleared(session: Session, application: Application, actor: str, reason: str, hits: list[str]) -> None:
+    """Cleared: what the policy approved before screening held it is approved now; otherwise the application stays
+    where it is (in review, a reviewer decides it as any other; approved, it may be disbursed)."""
+    details: dict[str, Any] = {"hits": hits, "screening": "cleared"}
+    if application.status == ApplicationStatus.IN_REVIEW and application.held_approved_amount is not None:
+        current = _claim(session, application, ApplicationStatus.APPROVED)
+        application.approved_amount, application.held_approved_amount = application.held_approved_amount, None
+        application.decided_by, application.decision_reason = actor, reason
+        details["approved_amount"] = str(application.approved_amount)
+        _record(session, application, ApplicationStatus.APPROVED, actor, f"screening cleared: {reason}", details,
+                from_status=current)
+        return
+    session.add(ApplicationEvent(application_id=application.id, from_status=application.status,
+                                 to_status=application.status, actor=actor, reason=f"screening cleared: {reason}",
+                                 details=details))
+    application.updated_at = now()
+    session.add(application)
+
+
+def screening_confirmed(session: Session, application: Application, actor: str, reason: str,
+                        hits: list[str]) -> None:
+    """Confirmed: the application is declined with the reviewer's reason."""
+    if application.status not in (ApplicationStatus.IN_REVIEW, ApplicationStatus.IN_COMMITTEE,
+                                  ApplicationStatus.APPROVED):
+        raise Problem(409, "Conflict", f"This application is {application.status}; it cannot be declined now.")
+    current = _claim(session, application, ApplicationStatus.DECLINED)
+    application.approved_amount = application.held_approved_amount = None
+    application.decided_by, application.decision_reason = actor, reason
+    _record(session, application, ApplicationStatus.DECLINED, actor, f"screening confirmed: {reason}",
+            {"hits": hits, "screening": "confirmed"}, from_status=current)

@@ -20,6 +20,9 @@ from services.scoring.ids import new_id
 from services.scoring.scores import service as scores
 from services.scoring.scores.models import Score, ScoreInput
 from services.scoring.scores.views import features_for, score_read
+from services.scoring.screening import service as screening
+from services.scoring.screening.flows import gather_facts, screen_before_payout
+from services.scoring.screening.models import HitRead, Stage
 from shared.auth.dependencies import bearer_token, require_roles
 from shared.auth.roles import Role
 from shared.auth.scope import EVERYTHING, visibility
@@ -44,6 +47,7 @@ def detail(session: Session, application: Application) -> ApplicationDetail:
         **ApplicationRead.model_validate(application).model_dump(),
         "score": score_read(session.get(Score, application.score_id)),
         "history": [EventRead.model_validate(e) for e in service.history(session, application.id)],
+        "screening_hits": [HitRead.model_validate(h) for h in screening.hits(session, application.id)],
     })
 
 
@@ -72,6 +76,9 @@ async def submit_application(
                              requested_amount=command.amount)
     assembled = await features_for(request, [score_input])
     served, [row] = await run_in_threadpool(assembled.check, state, ["body.features"])
+    facts = await gather_facts(state.customer, state.monitoring, state.context.settings, command.customer_id,
+                               token=bearer_token(request)) if screening.screens_at_submission(principal) \
+        else screening.Facts(identifiers=None, feed=None)
 
     scored: list[tuple[scores.Applicant, dict]] = []
 
@@ -81,9 +88,12 @@ async def submit_application(
                                      branch=assembled.branches[0] or branch)
         score = scores.score_applicant(session, state.context, served, applicant, principal.sub)
         scored.append((applicant, score))
+        hashes, found = screening.screen_submission(session, command, facts, state.context.hash_key,
+                                                    state.context.settings)
         application = service.submit_application(session, command, branch, score, principal.sub, application_id,
-                                                 state.context.settings)
-        session.flush()
+                                                 state.context.settings, hashes=hashes,
+                                                 screening_hold=screening.summary(found) or None)
+        screening.record_hits(session, application, Stage.SUBMISSION, found)
         return 201, detail(session, application).model_dump(mode="json")
 
     outcome = await run_in_threadpool(
@@ -151,10 +161,12 @@ async def mark_disbursed(request: Request, application_id: str, command: Disburs
             if found.status == ApplicationStatus.DISBURSED:
                 return found, None
             service.require_disbursable(found)
+            service.require_screened(session, found)
             return found, disclosure.disclosed_rate(session, found, command.annual_rate)
 
     application, acknowledged_rate = await run_in_threadpool(load)
     if application.status != ApplicationStatus.DISBURSED:
+        await screen_before_payout(state, application, principal.sub, token=bearer_token(request))
         rate = service.disbursement_rate(state.context.settings, application, acknowledged_rate)
         # The application id is the Idempotency-Key: a retry after a lost answer registers the same loan.
         loan = await register_loan_once(
