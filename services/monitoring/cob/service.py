@@ -162,14 +162,24 @@ def age_loans(session: Session, day: date, which: Loans, rules: list[EarlyWarnin
     return result
 
 
+def behind(loan: Any, day: date) -> bool:
+    """Whether ageing to `day` could change an active loan: one in a restructuring's or a hardship's observation
+    (which ends by date), or an overdue one whose days past due are not yet counted to `day`. A loan a posting or
+    COB already aged to `day` is not; a paused one counts fewer days than the calendar, so it always is (and
+    ageing it, which knows the pauses, changes nothing)."""
+    if loan.restructured_on is not None or (loan.hardship_until is not None and loan.hardship_until >= day):
+        return True
+    return (loan.oldest_unpaid_due is not None and loan.oldest_unpaid_due < day
+            and loan.dpd != (day - loan.oldest_unpaid_due).days)
+
+
 def catch_up(session: Session, loan: Loan, as_of: date) -> bool:
     """Inline COB (Apache Fineract's term): before a write, bring the locked `loan` to the business date `as_of`
     by the same ageing step COB runs, so the write starts from the state (history, alerts) COB would have left,
     e.g. a repayment to a loan last aged three days ago first ages it to today. Returns whether it changed (the
     caller's `loan` is then read again)."""
-    if loan.status != LoanStatus.ACTIVE or (loan.restructured_on is None and loan.hardship_until is None and (
-            loan.oldest_unpaid_due is None or loan.oldest_unpaid_due >= as_of)):
-        return False  # current: ageing leaves it as it is
+    if loan.status != LoanStatus.ACTIVE or not behind(loan, as_of):
+        return False  # ageing leaves it as it is
     rules, thresholds = ageing_rules(session)
     aged = age_loans(session, as_of, Loans(only=loan.id), rules, thresholds, forward_only=True)
     for failure in aged.failures:  # the write goes on; the next COB reports the loan

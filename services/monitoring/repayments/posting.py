@@ -293,13 +293,15 @@ def _write(session: Session, batch: _Batch) -> None:
 
 
 def _catch_up(session: Session, ids: list[str], scope: Visibility, as_of: date) -> None:
-    """Inline COB: the few loans ageing could change today (overdue, restructured or in hardship) are brought to
-    the business date first, so a posting starts from what COB would have left; a current loan costs one query
-    for the whole batch."""
-    behind = session.scalars(select(Loan.id).where(Loan.id.in_(ids), cob.candidates(as_of),
-                                                   scope.where(Loan.branch)).order_by(Loan.id)).all()
-    for loan_id in behind:
-        cob.catch_up(session, loans_service.lock_loan(session, loan_id, scope), as_of)
+    """Inline COB: the few loans ageing could change today (not yet aged to it, restructured or in hardship) are
+    brought to the business date first, so a posting starts from what COB would have left; the rest cost one
+    query for the whole batch."""
+    rows = session.execute(select(Loan.id, Loan.dpd, Loan.oldest_unpaid_due, Loan.restructured_on,
+                                  Loan.hardship_until).where(Loan.id.in_(ids), cob.candidates(as_of),
+                                                             scope.where(Loan.branch)).order_by(Loan.id)).all()
+    for row in rows:
+        if cob.behind(row, as_of):
+            cob.catch_up(session, loans_service.lock_loan(session, row.id, scope), as_of)
 
 
 def post_repayments(session: Session, items: Sequence[Repayment], *, scope: Visibility, posted_by: str,
