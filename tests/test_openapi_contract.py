@@ -120,6 +120,13 @@ def test_required_headers_are_documented_required_and_missing_ones_are_a_428_nam
     assert header("/api/monitoring/loans/{loan_id}/repayments", "post", "Idempotency-Key")["required"] is True
     assert header("/api/customer/customers/{customer_id}", "patch", "If-Match")["required"] is True
     assert header("/api/scoring/scores", "post", "Idempotency-Key")["required"] is False
+    # No Idempotency-Key anywhere is described as required while documented optional, or the other way round.
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "header" and parameter["name"] == "Idempotency-Key":
+                    described = parameter.get("description", "").startswith("Required.")
+                    assert parameter.get("required", False) is described, (method, path, parameter["name"])
     headers = contract.headers("admin")
     created = contract.client.post("/api/customer/customers", json=person(), headers=headers)
     assert created.status_code == 428, created.text

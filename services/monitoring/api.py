@@ -19,7 +19,7 @@ from shared.auth.roles import Role
 from shared.auth.scope import Visibility, visibility
 from shared.db import Database
 from shared.errors import field_problem
-from shared.idempotency import Outcome, check_key, fingerprint
+from shared.idempotency import Outcome, answer_once, check_key, fingerprint
 
 READERS = (Role.ADMIN, Role.AUDITOR, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.COLLECTOR)
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
@@ -67,6 +67,14 @@ def bearer(request: Request) -> str:
     return request.headers.get("authorization", "").partition(" ")[2].strip()
 
 
+def _guarded(command: Callable[[Session], tuple[int, Any]]) -> Callable[[Session], tuple[int, Any]]:
+    def run(session: Session) -> tuple[int, Any]:
+        with domain_errors():
+            return command(session)
+
+    return run
+
+
 def run_idempotent(
     request: Request,
     principal: Principal,
@@ -78,19 +86,14 @@ def run_idempotent(
     command: Callable[[Session], tuple[int, Any]],
 ) -> Outcome:
     """Run a write once per (caller, Idempotency-Key); a retry gets what the first call answered."""
-    checked = check_key(key, required=required)
-
-    def run(session: Session) -> tuple[int, Any]:
-        with domain_errors():
-            return command(session)
-
     return idempotency.run_once(
-        database(request), owner=principal.sub, key=checked,
-        request_fingerprint=fingerprint(command_name, request.url.path, payload), command=run,
+        database(request), owner=principal.sub, key=check_key(key, required=required),
+        request_fingerprint=fingerprint(command_name, request.url.path, payload), command=_guarded(command),
     )
 
 
-def idempotent(request: Request, principal: Principal, key: str | None, **kwargs: Any) -> JSONResponse:
-    outcome = run_idempotent(request, principal, key, **kwargs)
-    return JSONResponse(outcome.body, status_code=outcome.status_code,
-                        headers={"Idempotent-Replayed": "true"} if outcome.replayed else None)
+def idempotent(request: Request, principal: Principal, key: str | None, *, required: bool, command_name: str,
+               payload: Any, command: Callable[[Session], tuple[int, Any]]) -> JSONResponse:
+    """`run_idempotent` answered through the kernel's wrapper (`Idempotent-Replayed` on a replay)."""
+    return answer_once(idempotency, database(request), owner=principal.sub, key=key, required=required,
+                       payload=(command_name, request.url.path, payload), command=_guarded(command))

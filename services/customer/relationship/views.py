@@ -145,7 +145,7 @@ def churn_model(request: Request, principal: Modeller, as_of: SomeDay = None) ->
              summary="Record a document the customer provided", description="Needs an Idempotency-Key.",
              responses=problem_responses(403, 404, 409, 422, 428))
 def document_provided(request: Request, customer_id: str, command: DocumentProvided, principal: Writer,
-                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                      idempotency_key: IdempotencyKey) -> JSONResponse:
     def run(session: Session) -> SharingEventRead:
         return service.record_document(session, get_changeable(session, principal, customer_id), command,
                                        principal.sub)
@@ -158,7 +158,7 @@ def document_provided(request: Request, customer_id: str, command: DocumentProvi
              summary="Record that the customer acknowledged a disclosure (rate, fees, risk assessment, ...)",
              description="Needs an Idempotency-Key.", responses=problem_responses(403, 404, 409, 422, 428))
 def disclosure_acknowledged(request: Request, customer_id: str, command: DisclosureAcknowledged, principal: Writer,
-                            idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                            idempotency_key: IdempotencyKey) -> JSONResponse:
     def run(session: Session) -> SharingEventRead:
         return service.acknowledge_disclosure(session, get_changeable(session, principal, customer_id), command,
                                               principal.sub)
@@ -180,7 +180,7 @@ def information_shared(request: Request, customer_id: str, principal: Reader,
              summary="Record a product the customer holds", description="Needs an Idempotency-Key.",
              responses=problem_responses(403, 404, 409, 422, 428))
 def product_opened(request: Request, customer_id: str, command: ProductOpened, principal: Manager,
-                   idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                   idempotency_key: IdempotencyKey) -> JSONResponse:
     def run(session: Session) -> HoldingRead:
         return service.open_product(session, get_changeable(session, principal, customer_id), command,
                                     principal.sub)

@@ -1,7 +1,7 @@
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel import Session
@@ -25,10 +25,10 @@ from services.monitoring.hardship.models import DeferralRequest, RecallRequest, 
 from shared.auth.dependencies import require_roles
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
+from shared.idempotency import OptionalIdempotencyKey
 from shared.pagination import Page, paged
 
 router = APIRouter(tags=["maker-checker"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 Checker = Annotated[Principal, Depends(require_roles(*CHECKER_ROLES))]
 REQUEST_PROBLEMS = problem_responses(404, 409, 422)
 
@@ -47,7 +47,7 @@ def _requested(request: Request, principal: Principal, key: str | None, name: st
              summary="Ask to pause the DPD clock over a date range (maker: loan officer, risk analyst, admin); "
                      "it applies once a checker approves", responses=REQUEST_PROBLEMS)
 def request_pause(request: Request, loan_id: str, command: PauseCreate, principal: api.Maker,
-                  idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                  idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     return _requested(request, principal, idempotency_key, "request_pause", command, lambda session: (
         service.request_pause(session, loan_id, command, maker=principal.sub, scope=api.scope(principal),
                               as_of=business_date(session, api.settings(request)), settings=api.settings(request))))
@@ -57,7 +57,7 @@ def request_pause(request: Request, loan_id: str, command: PauseCreate, principa
              summary="Ask to waive penalty or interest due, never principal (maker: loan officer, risk analyst, "
                      "admin); it applies once a checker approves", responses=REQUEST_PROBLEMS)
 def request_waiver(request: Request, loan_id: str, command: WaiverRequest, principal: api.Maker,
-                   idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                   idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     return _requested(request, principal, idempotency_key, "request_waiver", command, lambda session: (
         service.request_waiver(session, loan_id, command, maker=principal.sub, scope=api.scope(principal),
                                as_of=business_date(session, api.settings(request)))))
@@ -67,7 +67,7 @@ def request_waiver(request: Request, loan_id: str, command: WaiverRequest, princ
              summary="Ask to write the loan off (maker: loan officer, risk analyst, admin); it applies once a "
                      "checker approves", responses=REQUEST_PROBLEMS)
 def request_write_off(request: Request, loan_id: str, command: WriteOffRequest, principal: api.Maker,
-                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                      idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     return _requested(request, principal, idempotency_key, "request_write_off", command, lambda session: (
         service.request_write_off(session, loan_id, command, maker=principal.sub, scope=api.scope(principal),
                                   as_of=business_date(session, api.settings(request)),
@@ -79,7 +79,7 @@ def request_write_off(request: Request, loan_id: str, command: WriteOffRequest, 
                      "new rate and/or term, the schedule after the effective date is rebooked (maker: loan officer, "
                      "risk analyst, admin); it applies once a checker approves", responses=REQUEST_PROBLEMS)
 def request_restructuring(request: Request, loan_id: str, command: RestructuringRequest, principal: api.Maker,
-                          idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                          idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     return _requested(request, principal, idempotency_key, "request_restructuring", command, lambda session: (
         service.request_restructuring(session, loan_id, command, maker=principal.sub,
                                       scope=api.scope(principal),
@@ -91,7 +91,7 @@ def request_restructuring(request: Request, loan_id: str, command: Restructuring
                      "re-spread or added at the end (maker: loan officer, collector, admin); it applies from the "
                      "day a checker (credit committee, risk analyst, admin) approves", responses=REQUEST_PROBLEMS)
 def request_repayment_plan(request: Request, loan_id: str, command: RepaymentPlanRequest, principal: api.Collector,
-                           idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                           idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     return _requested(request, principal, idempotency_key, "request_repayment_plan", command, lambda session: (
         service.request_repayment_plan(session, loan_id, command, maker=principal.sub, scope=api.scope(principal),
                                        as_of=business_date(session, api.settings(request)))))
@@ -103,7 +103,7 @@ def request_repayment_plan(request: Request, loan_id: str, command: RepaymentPla
                      "from the day a checker (credit committee, risk analyst, admin) approves",
              responses=REQUEST_PROBLEMS)
 def request_deferral(request: Request, loan_id: str, command: DeferralRequest, principal: api.Collector,
-                     idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                     idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     return _requested(request, principal, idempotency_key, "request_deferral", command, lambda session: (
         service.request_deferral(session, loan_id, command, maker=principal.sub, scope=api.scope(principal),
                                  as_of=business_date(session, api.settings(request)))))
@@ -114,7 +114,7 @@ def request_deferral(request: Request, loan_id: str, command: DeferralRequest, p
                      "on the day a checker (credit committee, risk analyst, admin) approves (maker: loan officer, "
                      "collector, admin)", responses=REQUEST_PROBLEMS)
 def request_early_recall(request: Request, loan_id: str, command: RecallRequest, principal: api.Collector,
-                         idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                         idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     return _requested(request, principal, idempotency_key, "request_early_recall", command, lambda session: (
         service.request_early_recall(session, loan_id, command, maker=principal.sub, scope=api.scope(principal),
                                      as_of=business_date(session, api.settings(request)))))
@@ -124,7 +124,7 @@ def request_early_recall(request: Request, loan_id: str, command: RecallRequest,
              summary="Approve (and apply) or reject a request (checker: a role allowed for its kind, never its "
                      "maker)", responses=problem_responses(403, 404, 409, 422))
 def decide_request(request: Request, request_id: str, command: Decision, principal: Checker,
-                   idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                   idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     def run(session: Session) -> tuple[int, dict]:
         decided = service.decide_request(session, request_id, command, checker=principal.sub, roles=principal.roles,
                                          scope=api.scope(principal),

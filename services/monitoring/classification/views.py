@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
@@ -13,12 +13,12 @@ from services.monitoring.loans import service as loans
 from shared.auth.dependencies import require_roles
 from shared.auth.tokens import Principal
 from shared.errors import Problem, problem_responses
+from shared.idempotency import OptionalIdempotencyKey
 from shared.pagination import Page, paged
 
 router = APIRouter(tags=["classification"])
 # Only those who may approve an override (the change-request route's checkers include the credit committee).
 Checker = Annotated[Principal, Depends(require_roles(*sorted(APPROVERS[ChangeKind.CLASS_OVERRIDE])))]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 def override_read(request: ChangeRequest) -> dict:
@@ -32,7 +32,7 @@ def override_read(request: ChangeRequest) -> dict:
              summary="Propose a worse class than the rules give (maker: loan officer, risk analyst, admin); a "
                      "change request of kind class_override", responses=problem_responses(404, 409, 422))
 def request_override(request: Request, loan_id: str, command: OverrideRequest, principal: api.Maker,
-                     idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                     idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     def run(session: Session) -> tuple[int, dict]:
         made = approvals.request_override(session, loan_id, command, maker=principal.sub,
                                           scope=api.scope(principal),
@@ -47,7 +47,7 @@ def request_override(request: Request, loan_id: str, command: OverrideRequest, p
              summary="Approve or reject an override (checker: risk analyst or admin, not the maker); the same as "
                      "POST /change-requests/{id}/decision", responses=problem_responses(403, 404, 409, 422))
 def decide_override(request: Request, override_id: str, command: Decision, principal: Checker,
-                    idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                    idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     def run(session: Session) -> tuple[int, dict]:
         scope = api.scope(principal)
         if approvals.get_request(session, override_id, scope).kind != ChangeKind.CLASS_OVERRIDE:

@@ -1,6 +1,5 @@
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from services.monitoring import api
@@ -16,17 +15,17 @@ from services.monitoring.collateral.models import (
 from services.monitoring.loans import service as loans
 from services.monitoring.portfolio.service import loan_loss
 from shared.errors import problem_responses
+from shared.idempotency import OptionalIdempotencyKey
 from shared.pagination import Page, paged
 
 router = APIRouter(tags=["collateral"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 @router.post("/loans/{loan_id}/collateral", status_code=201, response_model=CollateralRead,
              summary="Record collateral or a guarantee securing the loan, with its first valuation (loan officer of "
                      "its branch, risk analyst, admin)", responses=problem_responses(404, 409, 422))
 def register_collateral(request: Request, loan_id: str, command: CollateralCreate, principal: api.Maker,
-                        idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                        idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     def run(session):  # noqa: ANN001, ANN202
         item = service.register_collateral(session, loan_id, command, by=principal.sub, scope=api.scope(principal),
                                            as_of=business_date(session, api.settings(request)),
@@ -62,7 +61,7 @@ def expected_loss(request: Request, loan_id: str, principal: api.Reader) -> Loan
                      "early warning (loan officer of its branch, risk analyst, admin)",
              responses=problem_responses(404, 422))
 def revalue_collateral(request: Request, collateral_id: str, command: RevaluationCreate, principal: api.Maker,
-                       idempotency_key: IdempotencyKey = None) -> JSONResponse:
+                       idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
     def run(session):  # noqa: ANN001, ANN202
         item = service.revalue_collateral(session, collateral_id, command, by=principal.sub,
                                           scope=api.scope(principal),
