@@ -61,6 +61,7 @@ class Producer:
         from loancrm.demo import german_applicants
         from services.customer.customers.pii import load_vault
         from services.customer.settings import CustomerSettings
+        from services.monitoring.rules.service import rule_copies
         from services.monitoring.settings import MonitoringSettings
         from services.scoring.hashing import load_hash_key
         from services.scoring.registry.flows import artifact_store
@@ -77,8 +78,11 @@ class Producer:
         scoring = load_settings(ScoringSettings)
         context = ScoringContext(scoring, load_hash_key(scoring, kernel))
         served = ServingModels(self.databases["scoring"], artifact_store(kernel), 3600).current()
+        with self.databases["monitoring"].session() as session:
+            rules = rule_copies(session)
+            session.commit()  # the shipped rules, installed on first use
         self.builder = ChunkBuilder(plan, load_vault(load_settings(CustomerSettings), kernel), served, context,
-                                    german_applicants(), load_settings(MonitoringSettings))
+                                    german_applicants(), load_settings(MonitoringSettings), rules)
 
     def close(self) -> None:
         for database in self.databases.values():

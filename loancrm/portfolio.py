@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from loancrm.demo import BRANCHES, DEMO_USERS, national_id
+from loancrm.hindsight import Hindsight, LoanLife
 from services.customer.customers.models import CustomerCreate
 from services.customer.customers.pii import PiiVault
 from services.customer.customers.service import customer_row, sealed
@@ -28,6 +29,8 @@ from services.monitoring.loans.allocation import DueItem, allocate
 from services.monitoring.loans.money import to_cents
 from services.monitoring.loans.products import policy
 from services.monitoring.loans.schedule import Rounding, generate_schedule
+from services.monitoring.outcomes.models import DEFAULT_DPD
+from services.monitoring.rules.models import OUTSIDE_KINDS
 from services.monitoring.settings import MonitoringSettings
 from services.scoring.applications.service import first_decision
 from services.scoring.registry.serving import Served
@@ -36,7 +39,7 @@ from services.scoring.scores.service import Applicant, ScoringContext, champion_
 from shared.auth.tokens import Principal
 
 FEED = "core-banking"  # who the account-transactions feed is recorded by
-DEFAULT_DPD = 90  # a loan has defaulted on the day it reaches this many days past due
+BUREAU = "credit-bureau"  # who uploaded the bureau's records
 PD_PLACES = Decimal("0.000001")
 _CITY = {"BJ001": "Beijing", "SH002": "Shanghai", "SZ004": "Shenzhen"}
 # 30 birth regions x 1,000 serials per birth date: `_identity` maps a customer's number to a unique ID.
@@ -99,7 +102,8 @@ class Rows:
     scoring: dict[str, list[dict[str, Any]]] = field(
         default_factory=lambda: {"scores": [], "applications": [], "application_events": []})
     monitoring: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {
-        "loans": [], "instalments": [], "postings": [], "risk_changes": [], "account_transactions": []})
+        "loans": [], "instalments": [], "postings": [], "risk_changes": [], "account_transactions": [],
+        "feed_imports": [], "feed_bureau_records": [], "alerts": [], "alert_events": []})
     truth: list[dict[str, Any]] = field(default_factory=list)
     bureau: list[dict[str, Any]] = field(default_factory=list)  # the outside feed of overdue records elsewhere
 
@@ -129,9 +133,9 @@ class _Loan:
 
 class ChunkBuilder:
     def __init__(self, plan: Plan, vault: PiiVault, served: Served, context: ScoringContext,
-                 german: Sequence[dict[str, Any]], monitoring: MonitoringSettings) -> None:
+                 german: Sequence[dict[str, Any]], monitoring: MonitoringSettings, rules: Sequence[Any]) -> None:
         self.plan, self.vault, self.served, self.context = plan, vault, served, context
-        self.german, self.monitoring = german, monitoring
+        self.german, self.monitoring, self.rules = german, monitoring, rules
         self.officers = officers()
         self.thresholds = state_thresholds()
 
@@ -140,11 +144,14 @@ class ChunkBuilder:
         rng = random.Random(f"{self.plan.seed}:{chunk}")
         self.rng, self.rows, self.chunk = rng, Rows(), chunk
         self._ids = random.Random(f"{self.plan.seed}:{chunk}:ids")  # ids apart, so behaviour draws never shift
+        self.hindsight = Hindsight(self.rules, self.plan.as_of, self.officers)
+        self.lives: dict[str, LoanLife] = {}
         people = [self._person(g) for g in self.plan.span(chunk)]
         loans = self._lend([p for p in people if p.applies])
         self._plant(people, loans)
         for loan in loans:
             self._book(loan)
+        self._warn()
         return self.rows
 
     def new_id(self) -> str:
@@ -355,6 +362,7 @@ class ChunkBuilder:
         history = history_rows(row["id"], diff_states(None, state.current, ChangeCause.COB_AGEING,
                                                       row["disbursement_date"]), row["disbursement_date"], None, 0)
         paid_principal = Decimal("0.00")
+        stopped = False  # an instalment is left unpaid: its due date counts the DPD from then on
         for due, paid in zip(loan.dues, loan.paid_on, strict=True):
             instalment = {"loan_id": row["id"], "number": due.number, "due_date": due.due_date,
                           "principal": due.principal, "interest": due.interest, "principal_paid": Decimal("0.00"),
@@ -362,15 +370,16 @@ class ChunkBuilder:
                           "interest_waived": Decimal("0.00"), "penalty_waived": Decimal("0.00")}
             rows["instalments"].append(instalment)
             end = paid if paid is not None else (as_of + timedelta(days=1) if due.due_date <= as_of else None)
-            if end is None:
+            if end is None or stopped:
                 continue
             # Each close of business while the instalment is overdue, on the days the state can change.
             for days in self.thresholds:
                 day = due.due_date + timedelta(days=days)
                 if day >= end:
                     break
-                history += self._changes(row["id"], state, days, day, ChangeCause.COB_AGEING, None)
+                history += self._changes(row, state, days, day, ChangeCause.COB_AGEING, None)
             if paid is None:
+                stopped = True
                 continue
             penalty = to_cents(due.total * row["penalty_daily_rate"] * (paid - due.due_date).days,
                                Rounding(row["rounding"]).mode)
@@ -390,7 +399,8 @@ class ChunkBuilder:
             instalment.update(principal_paid=line.principal, interest_paid=line.interest, penalty_paid=line.penalty)
             paid_principal += line.principal
             if paid > due.due_date:
-                history += self._changes(row["id"], state, 0, paid, ChangeCause.REPAYMENT, posting_id)
+                history += self._changes(row, state, 0, paid, ChangeCause.REPAYMENT, posting_id,
+                                         payment={"posting_id": posting_id, "amount": amount, "overdue_after": 0})
         unpaid = next((d.due_date for d, p in zip(loan.dues, loan.paid_on, strict=True) if p is None), None)
         dpd = 0 if unpaid is None else max(0, (as_of - unpaid).days)
         final = assess(state, dpd, as_of)
@@ -398,6 +408,7 @@ class ChunkBuilder:
                    bucket=final.bucket, classification=class_name(final.loan_class), ifrs9_stage=int(final.stage),
                    status="active" if unpaid is not None else "closed")
         rows["loans"].append(row)
+        self.lives[row["id"]] = LoanLife(row, max(p for p in loan.paid_on if p) if unpaid is None else None)
         created = row["created_at"]
         # Booking's rows when the loan was booked; each later one in that day's close (or posting).
         rows["risk_changes"] += [{
@@ -406,21 +417,24 @@ class ChunkBuilder:
             self._at(change["recorded_on"], 20)} for change in history]
         if loan.first_missed is not None:
             first_due = loan.dues[loan.first_missed - 1].due_date
-            defaulted = first_due + timedelta(days=DEFAULT_DPD)
+            # Defaulted as the product counts it: the first day more than DEFAULT_DPD days past due.
+            defaulted = first_due + timedelta(days=DEFAULT_DPD + 1)
             self._truth("loan_outcome", loan_id=row["id"], customer_id=row["customer_id"],
                         first_missed_due=first_due.isoformat(), dpd=dpd,
-                        default_date=defaulted.isoformat() if defaulted <= as_of else None,
+                        defaulted_on=defaulted.isoformat() if defaulted <= as_of else None,
                         grade=row["origination_grade"], pd=str(row["origination_pd"]),
                         relationship_factor=round(self._relationship(loan.person), 3))
         self._feed(loan)
 
-    def _changes(self, loan_id: str, state: _LoanState, dpd: int, day: date, cause: ChangeCause,
-                 reference: str | None) -> list[dict[str, Any]]:
+    def _changes(self, row: dict[str, Any], state: _LoanState, dpd: int, day: date, cause: ChangeCause,
+                 reference: str | None, payment: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         after = assess(state, dpd, day)
         records = diff_states(state.current, after, cause, day)
+        if records:
+            self.hindsight.on_change(row, day, state.current, after, payment)
         state.current = after
         state.classification = class_name(after.loan_class)
-        return history_rows(loan_id, records, day, reference, dpd)
+        return history_rows(row["id"], records, day, reference, dpd)
 
     # -- the account-transactions feed -----------------------------------------------------------------------
     def _txn(self, person: _Person, day: date, amount: Decimal, direction: str, kind: str, **extra: Any) -> None:
@@ -465,13 +479,40 @@ class ChunkBuilder:
         if trouble is not None:
             signs = [{"sign": "activity_dropping", "from": (trouble - timedelta(days=90)).isoformat()}]
             reported = trouble - timedelta(days=rng.randrange(30, 120))
-            self.rows.bureau.append({"customer_id": person.id, "reported_on":
-                                     reported.isoformat(), "lender": rng.choice(("Ant Credit", "WeBank",
-                                                                               "Zhongyuan Consumer Finance")),
-                                     "kind": "overdue", "amount_overdue": str(Decimal(rng.randrange(2, 40) * 500)),
-                                     "days_overdue": rng.choice((30, 60, 90))})
+            lender = rng.choice(("Ant Credit", "WeBank", "Zhongyuan Consumer Finance"))
+            overdue, days = Decimal(rng.randrange(2, 40) * 500), rng.choice((30, 60, 90))
+            self.rows.bureau.append({"customer_id": person.id, "reported_on": reported.isoformat(), "lender": lender,
+                                     "kind": "overdue", "amount_overdue": str(overdue), "days_overdue": days})
+            # On file as the bureau's feed delivered it, and judged by the rules on the day it was reported.
+            record = {"id": self.new_id(), "customer_id": person.id, "lender": lender, "amount_overdue": overdue,
+                      "days_overdue": days, "reported_on": reported, "import_id": self._bureau_import()["id"]}
+            self.rows.monitoring["feed_bureau_records"].append(record)
+            self.hindsight.on_outside(self.lives[row["id"]], [record], "bureau")
             signs.append({"sign": "overdue_elsewhere", "from": reported.isoformat()})
             self._truth("early_signs", loan_id=row["id"], customer_id=person.id, signs=signs)
+
+    def _bureau_import(self) -> dict[str, Any]:
+        """The chunk's one import of bureau records (its counts filled in by `_warn`)."""
+        imports = self.rows.monitoring["feed_imports"]
+        if not imports:
+            imports.append({"id": self.new_id(), "feed": "bureau", "uploaded_by": BUREAU,
+                            "uploaded_at": self._at(self.plan.as_of, 6), "rows": 0, "accepted": 0,
+                            "already_on_file": 0, "rejected": 0, "alerts_raised": 0})
+        return imports[0]
+
+    # -- what the rules raised on the way --------------------------------------------------------------------
+    def _warn(self) -> None:
+        """The feed rules over the feed's months, then every alert raised on the way, as the queue holds them."""
+        monitoring = self.rows.monitoring
+        start = self.plan.as_of - timedelta(days=30 * self.plan.feed_months)
+        self.hindsight.on_feed(list(self.lives.values()), monitoring["account_transactions"], start)
+        alerts, events = self.hindsight.alerts(self.lives, self.new_id)
+        monitoring["alerts"], monitoring["alert_events"] = alerts, events
+        if monitoring["feed_imports"]:
+            outside = {rule.code for rule in self.rules if rule.kind in OUTSIDE_KINDS}
+            records = len(monitoring["feed_bureau_records"])
+            monitoring["feed_imports"][0].update(rows=records, accepted=records, alerts_raised=sum(
+                1 for alert in alerts if alert["rule"] in outside))
 
     # -- planted patterns ------------------------------------------------------------------------------------
     def _plant(self, people: list[_Person], loans: list[_Loan]) -> None:
@@ -499,12 +540,12 @@ class ChunkBuilder:
                 home = customers[loan.person.id]
                 home["address"] = home["address"].replace(loan.person.estate, estate)
                 loan.person.estate = estate
-            self._truth("shared_payer", payer_account=payer, housing_estate=estate,
+            self._truth("shared_payer", pattern="shared_payer", payer_account=payer, housing_estate=estate,
                         customers=[loan.person.id for loan in group], loans=[loan.row["id"] for loan in group])
         self._shared_identifiers(pick, people)
         for k in range(per):
             for loan in pick(1, borrowers, lambda loan: loan.person.id):
-                self._cash_out(loan.person, k)
+                self._cash_out(loan, k)
             for loan in pick(1, borrowers, lambda loan: loan.person.id):
                 self._fundraising(loan.person, k)
 
@@ -532,9 +573,9 @@ class ChunkBuilder:
             self._truth("shared_identifier", identifier=what, customers=[p.id for p in group],
                         value=value if what != "email" else rows[group[0].id]["email_hash"])
 
-    def _cash_out(self, person: _Person, k: int) -> None:
+    def _cash_out(self, loan: _Loan, k: int) -> None:
         """Card cash-out: round purchases near the limit at a few terminals, the money coming straight back."""
-        rng = self.rng
+        rng, person = self.rng, loan.person
         merchant = _CASH_OUT_MERCHANTS[(self.chunk + k) % len(_CASH_OUT_MERCHANTS)]
         days = []
         for _ in range(rng.randrange(4, 8)):
@@ -544,7 +585,8 @@ class ChunkBuilder:
             self._txn(person, day + timedelta(days=1), amount * Decimal("0.97"), "credit", "transfer",
                       counterparty=f"POS-{merchant[:6].upper()}")
             days.append(day.isoformat())
-        self._truth("card_cash_out", customer_id=person.id, merchant=merchant, purchase_days=sorted(days))
+        self._truth("card_cash_out", pattern="card_cash_out", loan_id=loan.row["id"], customer_id=person.id,
+                    merchant=merchant, purchase_days=sorted(days))
 
     def _fundraising(self, person: _Person, k: int) -> None:
         """Illegal fundraising: many small inflows from unrelated payers, then large transfers out."""

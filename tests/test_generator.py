@@ -11,7 +11,7 @@ from loancrm.generate import STATE_FILE, TRUTH_FILE, Generation, generate
 from loancrm.portfolio import Plan
 from tests.scoring.api.conftest import install, trained  # noqa: F401 - a fixture, used below
 
-CUSTOMERS, CHUNK = 240, 80
+CUSTOMERS, CHUNK = 480, 160
 AS_OF = datetime.now(UTC).date() - timedelta(days=1)
 
 
@@ -163,3 +163,91 @@ def test_the_planted_patterns_are_in_the_feed_the_ground_truth_names(generated):
     bureau = [json.loads(line) for line in (out / "credit_bureau.jsonl").read_text().splitlines()]
     signs = {line["customer_id"] for line in truth if line["kind"] == "early_signs"}
     assert signs and signs == {line["customer_id"] for line in bureau}
+
+
+def _review(suite, out, since, until):  # noqa: ANN001, ANN202
+    from services.monitoring.rules.flows import run_review_cli
+
+    return {r.code: r for r in run_review_cli(suite.kernel, since, until, truth=out / TRUTH_FILE)}
+
+
+def test_the_shipped_rules_are_reviewed_on_the_planted_truth_with_the_lead_times_it_implies(generated):
+    """The alerts the rules raised on the way, reviewed against the planted defaults and patterns: the figures are
+    what the truth file and the loans' dates alone give (a default is the 91st day past the first missed due)."""
+    from statistics import median
+
+    from sqlalchemy import text
+
+    suite, out, *_ = generated
+    truth = _truth(out)
+    since, until = AS_OF - timedelta(days=800), AS_OF
+    defaults = {line["loan_id"]: date.fromisoformat(line["defaulted_on"]) for line in truth
+                if line["kind"] == "loan_outcome" and line["defaulted_on"]}
+    missed = {line["loan_id"]: date.fromisoformat(line["first_missed_due"]) for line in truth
+              if line["kind"] == "loan_outcome"}
+    assert defaults and all(day - missed[loan] == timedelta(days=91) for loan, day in defaults.items())
+    reviews = _review(suite, out, since, until)
+
+    with suite.database("monitoring").engine.connect() as connection:
+        disbursed = {loan: date.fromisoformat(str(day)) for loan, day in connection.execute(text(
+            "SELECT id, disbursement_date FROM loans"))}
+        late = [(loan, date.fromisoformat(str(due))) for loan, due in connection.execute(text(
+            "SELECT i.loan_id, i.due_date FROM instalments i JOIN postings p ON p.loan_id = i.loan_id "
+            "AND p.external_id LIKE '%-' || CAST(i.number AS VARCHAR(8)) AND p.value_date > i.due_date"))]
+    # A missed payment warns from the first day any instalment was overdue: a late one paid before, or the missed.
+    first_overdue = dict(missed)
+    for loan, due in late:
+        first_overdue[loan] = min(due, first_overdue.get(loan, due))
+    expected = {"missed_payment": sorted((day - first_overdue[loan]).days - 1 for loan, day in defaults.items()),
+                "dpd_over_30": [60] * len(defaults), "dpd_over_90": [0] * len(defaults)}
+    for code, leads in expected.items():
+        review = reviews[code]
+        assert review.defaults_from == "truth" and review.defaulted_loans == len(defaults), code
+        assert review.warned_defaults == len(defaults) and review.default_recall == 1.0, code
+        assert (review.lead_time.min_days, review.lead_time.median_days, review.lead_time.max_days) == (
+            leads[0], median(leads), leads[-1]), code
+    assert reviews["dpd_over_90"].default_precision == 1.0
+
+    # The bureau's record: warned when reported while the loan was open, as many days before the default.
+    reported = {line["loan_id"]: date.fromisoformat(sign["from"]) for line in truth if line["kind"] == "early_signs"
+                for sign in line["signs"] if sign["sign"] == "overdue_elsewhere"}
+    leads = sorted((day - reported[loan]).days for loan, day in defaults.items()
+                   if disbursed[loan] <= reported[loan])
+    bureau = reviews["bureau_overdue"]
+    assert bureau.warned_defaults == len(leads) and all(121 <= lead <= 210 for lead in leads)
+    assert bureau.lead_time.median_days == (median(leads) if leads else None)
+    alerted = {loan for loan, day in reported.items() if disbursed[loan] <= day <= until}
+    assert bureau.alerted_loans == len(alerted)
+    assert bureau.alerted_then_defaulted == len(alerted & set(defaults))
+
+    # Planted patterns, against the rule kind meant to find them.
+    payer_loans = {loan for line in truth if line["kind"] == "shared_payer" for loan in line["loans"]}
+    shared = reviews["shared_payer"]
+    assert shared.planted_loans == len(payer_loans) and shared.planted_precision == 1.0
+    assert shared.planted_found >= 0.75 * len(payer_loans)
+    assert reviews["card_cash_out"].planted_loans == sum(1 for line in truth if line["kind"] == "card_cash_out")
+    assert reviews["score_drop"].planted_loans is None
+
+
+def test_the_collectors_queue_holds_only_what_is_still_to_work(generated):
+    """Alerts of the past on a loan back in order were worked by their due date; the rest are open, and the first
+    close of business raises none of them a second time."""
+    from sqlalchemy import text
+
+    suite = generated[0]
+    with suite.database("monitoring").engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT a.status, a.created_on, a.closed_on, a.due_at, l.dpd, l.status AS loan_status, "
+            "(SELECT COUNT(*) FROM alert_events e WHERE e.alert_id = a.id) AS events "
+            "FROM alerts a JOIN loans l ON l.id = a.loan_id")).mappings().all()
+        twice = connection.execute(text(
+            "SELECT COUNT(*) FROM alerts GROUP BY loan_id, rule, trigger_key HAVING COUNT(*) > 1")).all()
+    assert rows and not twice
+    for row in rows:
+        created = date.fromisoformat(str(row["created_on"]))
+        recent = created >= AS_OF - timedelta(days=30)
+        if row["loan_status"] == "active" and (row["dpd"] > 0 or recent):
+            assert row["status"] == "open" and row["events"] == 0, dict(row)
+        else:
+            assert row["status"] == "resolved" and str(row["closed_on"]) == str(row["due_at"]), dict(row)
+            assert row["events"] == 1

@@ -17,14 +17,14 @@ def run_review_cli(kernel: KernelSettings, since: date, until: date, *, branch: 
                    codes: list[str] | None = None, truth: Path | None = None) -> list[RuleReview]:
     """Every rule (or these) over [since, until], on the whole book (or a branch); raises DomainError for a bad
     window or truth file, Problem for an unknown rule."""
-    defaults = None
+    planted = None
     if truth is not None:
         with truth.open(encoding="utf-8") as lines:
-            defaults = read_truth(lines)
+            planted = read_truth(lines)
     database = Database(kernel.database_url("monitoring"))
     try:
         with database.session() as session:
-            reviews = review_rules(session, since, until, EVERYTHING, branch, truth=defaults, codes=codes)
+            reviews = review_rules(session, since, until, EVERYTHING, branch, truth=planted, codes=codes)
             session.commit()  # the shipped rules, installed on first use
             return reviews
     finally:

@@ -129,3 +129,10 @@ class RuleReview(BaseModel):
     default_recall: float | None = PydanticField(None, description=(
         "warned_defaults / defaulted_loans; null when no loan defaulted"))
     lead_time: LeadTime | None = None
+    planted_loans: int | None = PydanticField(None, description=(
+        "Against a ground-truth file naming loans planted with the pattern this rule's kind looks for (e.g. "
+        "`shared_payer`): how many of them are on the book; null without such a file or pattern"))
+    planted_found: int | None = PydanticField(None, description="Of those, loans the rule alerted on by `until`")
+    planted_recall: float | None = PydanticField(None, description="planted_found / planted_loans")
+    planted_precision: float | None = PydanticField(None, description=(
+        "planted_found / loans the rule alerted on by `until`; null when it alerted on none"))

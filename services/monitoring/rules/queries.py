@@ -4,6 +4,7 @@ to the default, on the effective history or on a ground-truth file (the demo por
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from statistics import median
@@ -21,22 +22,39 @@ from shared.auth.scope import Visibility
 LEAD_RANGES = ((0, 30), (31, 90), (91, 180), (181, 365), (366, None))
 
 
-def read_truth(lines: Iterable[str]) -> dict[str, date]:
-    """Loan id -> defaulted_on from JSON lines; a line without `defaulted_on` (e.g. only a `pattern`) names a loan
-    that did not default, and is read for its id only."""
-    truth: dict[str, date] = {}
+@dataclass
+class Truth:
+    """What a ground-truth file says: each defaulted loan's day, and the loans of each planted pattern (named by
+    the rule kind meant to find it, e.g. `shared_payer`)."""
+
+    defaults: dict[str, date] = field(default_factory=dict)
+    patterns: dict[str, set[str]] = field(default_factory=dict)
+
+
+def read_truth(lines: Iterable[str]) -> Truth:
+    """JSON lines, each naming a loan (`loan_id`) or several (`loans`), with `defaulted_on` for a loan that
+    defaulted and `pattern` for loans planted with one; a line naming no loan (a `kind` of customers, such as a
+    shared identifier) is not about loans and is passed over."""
+    truth = Truth()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            loan_id = row["loan_id"]
-            defaulted = row.get("defaulted_on")
-            if not isinstance(loan_id, str) or not loan_id:
+            if "loan_id" not in row and "loans" not in row and "kind" in row:
+                continue
+            loans = [row["loan_id"]] if "loan_id" in row else row["loans"]
+            if not loans or not all(isinstance(loan, str) and loan for loan in loans):
                 raise ValueError("loan_id must be a string")
+            defaulted, pattern = row.get("defaulted_on"), row.get("pattern")
             if defaulted is not None:
                 day = date.fromisoformat(defaulted)
-                truth[loan_id] = min(day, truth.get(loan_id, day))
+                for loan in loans:
+                    truth.defaults[loan] = min(day, truth.defaults.get(loan, day))
+            if pattern is not None:
+                if not isinstance(pattern, str):
+                    raise ValueError("pattern must be a rule kind")
+                truth.patterns.setdefault(pattern, set()).update(loans)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise DomainError("truth", f"line {number}: {exc}; expected "
                                        '{"loan_id": "...", "defaulted_on": "YYYY-MM-DD"}') from None
@@ -55,10 +73,8 @@ def defaults_in(session: Session, *, scope: Visibility, until: date, branch: str
     """Every loan's first default up to `until`: from the history, or the file's (for loans in scope)."""
     if truth is None:
         return first_defaults(session, scope=scope, until=until, branch=branch)
-    known = sa_select(Loan.id).where(Loan.id.in_(set(truth)), scope.where(Loan.branch))
-    if branch is not None:
-        known = known.where(Loan.branch == branch)
-    return {loan_id: truth[loan_id] for loan_id in session.execute(known).scalars() if truth[loan_id] <= until}
+    return {loan_id: truth[loan_id] for loan_id in in_scope(session, set(truth), scope=scope, branch=branch)
+            if truth[loan_id] <= until}
 
 
 def first_alerts(session: Session, codes: Sequence[str], *, scope: Visibility, until: date,
@@ -74,6 +90,23 @@ def first_alerts(session: Session, codes: Sequence[str], *, scope: Visibility, u
     for rule, loan_id, day in session.execute(query.group_by(Alert.rule, Alert.loan_id)):
         found[rule][loan_id] = day
     return found
+
+
+def in_scope(session: Session, loans: set[str], *, scope: Visibility, branch: str | None) -> set[str]:
+    """Those of `loans` on the book that the caller may see (and of `branch`)."""
+    known = sa_select(Loan.id).where(Loan.id.in_(loans), scope.where(Loan.branch))
+    if branch is not None:
+        known = known.where(Loan.branch == branch)
+    return set(session.execute(known).scalars())
+
+
+def against_pattern(first: Mapping[str, date], planted: set[str], until: date) -> dict[str, object]:
+    """A rule's review against the loans planted with the pattern it is meant to find (pure arithmetic)."""
+    alerted = {loan for loan, day in first.items() if day <= until}
+    found = len(alerted & planted)
+    return {"planted_loans": len(planted), "planted_found": found,
+            "planted_recall": found / len(planted) if planted else None,
+            "planted_precision": found / len(alerted) if alerted else None}
 
 
 def against_defaults(first: Mapping[str, date], defaults: Mapping[str, date], since: date,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -49,6 +49,12 @@ def enabled_rules(session: Session, kinds: Sequence[str] | None = None) -> list[
     return [r for r in list_rules(session) if r.enabled and (kinds is None or r.kind in kinds)]
 
 
+def rule_copies(session: Session) -> list[SimpleNamespace]:
+    """The enabled rules as plain objects, to apply away from the session (the shipped ones installed first)."""
+    return [SimpleNamespace(code=r.code, kind=r.kind, params=dict(r.params), severity=r.severity, version=r.version)
+            for r in enabled_rules(session)]
+
+
 def rules_key() -> tuple[Any, ...]:
     """Scalar subqueries that change whenever a rule is added or edited (every edit bumps `version`): a reader
     can put them in a statement it runs anyway and re-read the rules only when they moved."""
@@ -69,8 +75,7 @@ def enabled_rules_at(session: Session, key: tuple[int, int]) -> list[SimpleNames
         known = _snapshots.get(database)
     if known is not None and known[0] == key:
         return known[1]
-    rules = [SimpleNamespace(code=r.code, kind=r.kind, params=dict(r.params), severity=r.severity,
-                             version=r.version) for r in enabled_rules(session)]
+    rules = rule_copies(session)
     if key[0] >= len(engine.SHIPPED_RULES):  # not the key of before the shipped rules were installed
         with _snapshots_lock:
             _snapshots[database] = (key, rules)
@@ -127,18 +132,22 @@ def due_date(severity: str, day: date) -> date:
 
 
 def review_rules(session: Session, since: date, until: date, scope: Visibility, branch: str | None = None,
-                 truth: Mapping[str, date] | None = None, codes: Sequence[str] | None = None) -> list[RuleReview]:
+                 truth: queries.Truth | None = None, codes: Sequence[str] | None = None) -> list[RuleReview]:
     """Every rule's review (or these rules'), by code; defaults from the history, or from `truth` when given."""
     if until < since:
         raise DomainError("until", "must not be before since")
-    known = [rule.code for rule in list_rules(session)]
-    if codes is not None and (unknown := set(codes) - set(known)):
+    kinds = {rule.code: rule.kind for rule in list_rules(session)}
+    if codes is not None and (unknown := set(codes) - set(kinds)):
         raise Problem(404, "Not found", f"No rule {sorted(unknown)[0]!r}.")
-    codes = [code for code in known if codes is None or code in codes]
-    defaults = queries.defaults_in(session, scope=scope, until=until, branch=branch, truth=truth)
+    codes = [code for code in kinds if codes is None or code in codes]
+    defaults = queries.defaults_in(session, scope=scope, until=until, branch=branch,
+                                   truth=None if truth is None else truth.defaults)
+    planted = {} if truth is None else {
+        kind: queries.in_scope(session, loans, scope=scope, branch=branch) for kind, loans in truth.patterns.items()}
     first = queries.first_alerts(session, codes, scope=scope, until=until, branch=branch)
     return [_judged(session, code, since, until, scope, branch).model_copy(update={
         **queries.against_defaults(first[code], defaults, since, until),
+        **(queries.against_pattern(first[code], planted[kinds[code]], until) if kinds[code] in planted else {}),
         "defaults_from": "history" if truth is None else "truth"}) for code in codes]
 
 
