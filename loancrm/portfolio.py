@@ -438,7 +438,7 @@ class ChunkBuilder:
 
     # -- the account-transactions feed -----------------------------------------------------------------------
     def _txn(self, person: _Person, day: date, amount: Decimal, direction: str, kind: str, **extra: Any) -> None:
-        if day > self.plan.as_of or day <= self.plan.as_of - timedelta(days=30 * self.plan.feed_months):
+        if day > self.plan.as_of or day <= self._feed_start():
             return
         self.rows.monitoring["account_transactions"].append({
             "id": self.new_id(), "account": extra.pop("account", person.account), "customer_id": person.id,
@@ -451,7 +451,7 @@ class ChunkBuilder:
         """Salary, card spending and repayments over the feed's months. Before a default the activity drops: the
         salary halves then stops, spending thins out (the early signs the ground truth dates)."""
         person, rng, row = loan.person, self.rng, loan.row
-        start = self.plan.as_of - timedelta(days=30 * self.plan.feed_months)
+        start = self._feed_start()
         trouble = None if loan.first_missed is None else loan.dues[loan.first_missed - 1].due_date
         payer = getattr(person, "payer", None)
         for due, paid in zip(loan.dues, loan.paid_on, strict=True):
@@ -504,8 +504,8 @@ class ChunkBuilder:
     def _warn(self) -> None:
         """The feed rules over the feed's months, then every alert raised on the way, as the queue holds them."""
         monitoring = self.rows.monitoring
-        start = self.plan.as_of - timedelta(days=30 * self.plan.feed_months)
-        self.hindsight.on_feed(list(self.lives.values()), monitoring["account_transactions"], start)
+        self.hindsight.on_feed(list(self.lives.values()), monitoring["account_transactions"],
+                               self._feed_start())
         alerts, events = self.hindsight.alerts(self.lives, self.new_id)
         monitoring["alerts"], monitoring["alert_events"] = alerts, events
         if monitoring["feed_imports"]:
@@ -544,7 +544,8 @@ class ChunkBuilder:
                         customers=[loan.person.id for loan in group], loans=[loan.row["id"] for loan in group])
         self._shared_identifiers(pick, people)
         for k in range(per):
-            for loan in pick(1, borrowers, lambda loan: loan.person.id):
+            cashable = [loan for loan in borrowers if len(_cashable(loan, self._feed_start())) >= 2]
+            for loan in pick(1, cashable, lambda loan: loan.person.id):
                 self._cash_out(loan, k)
             for loan in pick(1, borrowers, lambda loan: loan.person.id):
                 self._fundraising(loan.person, k)
@@ -574,19 +575,28 @@ class ChunkBuilder:
                         value=value if what != "email" else rows[group[0].id]["email_hash"])
 
     def _cash_out(self, loan: _Loan, k: int) -> None:
-        """Card cash-out: round purchases near the limit at a few terminals, the money coming straight back."""
+        """Card cash-out to repay: in the days before some of the loan's repayments, round sums swiped at one
+        merchant's terminal, each paid straight back by the merchant less a fee, the cash then repaying the
+        instalment at once (the domain's "round sums spent at one merchant and repaid at once")."""
         rng, person = self.rng, loan.person
         merchant = _CASH_OUT_MERCHANTS[(self.chunk + k) % len(_CASH_OUT_MERCHANTS)]
         days = []
-        for _ in range(rng.randrange(4, 8)):
-            day = self._day(self.plan.as_of - timedelta(days=30 * self.plan.feed_months - 5), self.plan.as_of)
-            amount = Decimal(rng.choice((9_000, 9_500, 9_900, 19_800, 20_000)))
-            self._txn(person, day, amount, "debit", "card_purchase", merchant=merchant)
-            self._txn(person, day + timedelta(days=1), amount * Decimal("0.97"), "credit", "transfer",
-                      counterparty=f"POS-{merchant[:6].upper()}")
-            days.append(day.isoformat())
+        for due, paid in _cashable(loan, self._feed_start())[-rng.randrange(2, 5):]:
+            # Round thousands, as much as the instalment takes: the cash (less the fee) repays it at once.
+            cover = int(due.total * Decimal("0.9") / 1000)
+            swipes = min(rng.randrange(2, 4), cover)
+            amount = Decimal(cover // swipes * 1000)
+            for n in range(swipes):
+                day = paid - timedelta(days=swipes - n)
+                self._txn(person, day, amount, "debit", "card_purchase", merchant=merchant)
+                self._txn(person, day + timedelta(days=1), amount * Decimal("0.97"), "credit", "transfer",
+                          counterparty=f"POS-{merchant[:6].upper()}")
+                days.append(day.isoformat())
         self._truth("card_cash_out", pattern="card_cash_out", loan_id=loan.row["id"], customer_id=person.id,
                     merchant=merchant, purchase_days=sorted(days))
+
+    def _feed_start(self) -> date:
+        return self.plan.as_of - timedelta(days=30 * self.plan.feed_months)
 
     def _fundraising(self, person: _Person, k: int) -> None:
         """Illegal fundraising: many small inflows from unrelated payers, then large transfers out."""
@@ -619,6 +629,12 @@ class _LoanState:
     hardship_until: date | None = None
     override_class: str | None = None
     current: Any = None
+
+
+def _cashable(loan: _Loan, feed_start: date) -> list[tuple[Any, date]]:
+    """The loan's repayments in the feed's months large enough for two round swipes of 1,000 to repay."""
+    return [(due, paid) for due, paid in zip(loan.dues, loan.paid_on, strict=True)
+            if paid is not None and paid - timedelta(days=3) > feed_start and due.total * Decimal("0.9") >= 2000]
 
 
 def _email_columns(vault: PiiVault, row_id: str, email: str) -> dict[str, Any]:

@@ -225,7 +225,9 @@ def test_the_shipped_rules_are_reviewed_on_the_planted_truth_with_the_lead_times
     shared = reviews["shared_payer"]
     assert shared.planted_loans == len(payer_loans) and shared.planted_precision == 1.0
     assert shared.planted_found >= 0.75 * len(payer_loans)
-    assert reviews["card_cash_out"].planted_loans == sum(1 for line in truth if line["kind"] == "card_cash_out")
+    cash_out = {line["loan_id"] for line in truth if line["kind"] == "card_cash_out"}
+    assert reviews["card_cash_out"].planted_loans == len(cash_out)
+    assert reviews["card_cash_out"].planted_found == len(cash_out) and reviews["card_cash_out"].planted_precision == 1.0
     assert reviews["score_drop"].planted_loans is None
 
 
