@@ -140,6 +140,18 @@ def _monitoring_cob(args: argparse.Namespace) -> int:
     return 0 if report.status == "completed" else 1
 
 
+def _screening_review(args: argparse.Namespace) -> int:
+    from loancrm.screening_review import run
+
+    try:
+        reviews = run(load_settings(KernelSettings), args.truth, args.as_of or date.today(), limit=args.limit)
+    except (ValueError, OSError) as exc:
+        print(f"loancrm: screening review: --truth: {exc}", file=sys.stderr)
+        return 2
+    _print_json([review.model_dump(mode="json") for review in reviews])
+    return 0
+
+
 def _rules_review(args: argparse.Namespace) -> int:
     from services.monitoring.errors import DomainError
     from services.monitoring.rules.flows import run_review_cli
@@ -682,6 +694,17 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--truth", type=Path, metavar="FILE",
                         help='ground truth, JSON lines {"loan_id": ..., "defaulted_on": "YYYY-MM-DD"} (README)')
     review.set_defaults(func=_rules_review)
+
+    screening = commands.add_parser("screening", help="application screening").add_subparsers(dest="action",
+                                                                                             required=True)
+    checks = screening.add_parser("review", help="every customer on the book screened, each check's precision and "
+                                                 "recall against a ground-truth file's planted patterns")
+    checks.add_argument("--truth", type=Path, required=True, metavar="FILE",
+                        help="ground truth, e.g. the ground_truth.jsonl of `loancrm demo generate` (README)")
+    checks.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+                        help="the day the feed is read back from (default today)")
+    checks.add_argument("--limit", type=int, default=None, metavar="N", help="the first N customers by id only")
+    checks.set_defaults(func=_screening_review)
 
     worker = commands.add_parser("worker", help="age close-of-business chunks from the task queue "
                                                "(LOANCRM_COB_BROKER_URL) until stopped")

@@ -22,7 +22,7 @@ from loancrm.demo import BRANCHES, DEMO_USERS, national_id
 from loancrm.hindsight import Hindsight, LoanLife
 from services.customer.customers.models import CustomerCreate
 from services.customer.customers.pii import PiiVault
-from services.customer.customers.service import customer_row, sealed
+from services.customer.customers.service import customer_row
 from services.monitoring.classification.rules import ChangeCause, diff_states
 from services.monitoring.delinquency.service import assess, class_name, history_rows, state_thresholds
 from services.monitoring.loans.allocation import DueItem, allocate
@@ -34,6 +34,7 @@ from services.monitoring.rules.models import OUTSIDE_KINDS
 from services.monitoring.settings import MonitoringSettings
 from services.scoring.applications.service import first_decision
 from services.scoring.registry.serving import Served
+from services.scoring.screening.service import identifier_hashes
 from services.scoring.scores.contract import CheckedRow
 from services.scoring.scores.service import Applicant, ScoringContext, champion_rows
 from shared.auth.tokens import Principal
@@ -308,7 +309,9 @@ class ChunkBuilder:
             "repayment_method": "equal_instalment", "branch": person.branch, "status": status,
             "score_id": score["id"], "policy_decision": score["decision"], "approved_amount": approved,
             "rate_adjustment_bps": score["rate_adjustment_bps"], "submitted_by": officer, "decided_by": decided_by,
-            "decision_reason": decision_reason, "loan_id": loan_id, "created_at": submitted, "updated_at": updated})
+            "decision_reason": decision_reason, "loan_id": loan_id, "created_at": submitted, "updated_at": updated,
+            # The app's device and the account to pay out to, kept (as keyed hashes) for screening.
+            **identifier_hashes(self.context.hash_key, f"device-{person.id}", person.account)})
         if loan_id is None:
             return None
         return self._loan(person, loan_id, application_id, product, approved, term, disbursed, score, officer)
@@ -551,28 +554,28 @@ class ChunkBuilder:
                 self._fundraising(loan.person, k)
 
     def _shared_identifiers(self, pick: Callable[..., list[Any]], people: list[_Person]) -> None:
-        """Unrelated applicants sharing an email, a home address or an account (an ID or phone cannot be shared:
-        the customer service refuses a second registration of either)."""
+        """Unrelated applicants sharing a home address, an application's device, or a payout account (an ID or
+        phone cannot be shared: the customer service refuses a second registration of either)."""
         rows = {row["id"]: row for row in self.rows.customer["customers"]}
+        applications = {row["customer_id"]: row for row in self.rows.scoring["applications"]}
         applicants = [p for p in people if p.applies]
-        for what in ("email", "address", "account"):
+        for what in ("address", "device", "account"):
             group = pick(self.rng.randrange(2, 4), self.rng.sample(applicants, len(applicants)), lambda p: p.id)
             if len(group) < 2:
                 return
-            if what == "account":
-                for person in group[1:]:
-                    person.account = group[0].account
-                value = group[0].account
-            elif what == "address":
+            if what == "address":
                 value = rows[group[0].id]["address"]
                 for person in group[1:]:
                     rows[person.id]["address"] = value
             else:
-                value = f"shared.{self.plan.seed}.{self.chunk}@example.com"
+                column = "device_hash" if what == "device" else "payout_account_hash"
+                shared = f"device-{self.plan.seed}-{self.chunk}" if what == "device" else group[0].account
+                value = identifier_hashes(self.context.hash_key, shared, shared)[column]  # as scoring keeps it
                 for person in group:
-                    rows[person.id].update(_email_columns(self.vault, person.id, value))
-            self._truth("shared_identifier", identifier=what, customers=[p.id for p in group],
-                        value=value if what != "email" else rows[group[0].id]["email_hash"])
+                    applications[person.id][column] = value
+                    if what == "account":
+                        person.account = group[0].account  # the feed's rows name it too
+            self._truth("shared_identifier", identifier=what, customers=[p.id for p in group], value=value)
 
     def _cash_out(self, loan: _Loan, k: int) -> None:
         """Card cash-out to repay: in the days before some of the loan's repayments, round sums swiped at one
@@ -635,7 +638,3 @@ def _cashable(loan: _Loan, feed_start: date) -> list[tuple[Any, date]]:
     """The loan's repayments in the feed's months large enough for two round swipes of 1,000 to repay."""
     return [(due, paid) for due, paid in zip(loan.dues, loan.paid_on, strict=True)
             if paid is not None and paid - timedelta(days=3) > feed_start and due.total * Decimal("0.9") >= 2000]
-
-
-def _email_columns(vault: PiiVault, row_id: str, email: str) -> dict[str, Any]:
-    return {key: value for key, value in sealed(vault, row_id, {"email": email}).items() if key.startswith("email")}

@@ -253,3 +253,37 @@ def test_the_collectors_queue_holds_only_what_is_still_to_work(generated):
         else:
             assert row["status"] == "resolved" and str(row["closed_on"]) == str(row["due_at"]), dict(row)
             assert row["events"] == 1
+
+
+def test_the_screening_checks_are_reviewed_on_the_planted_truth(generated):
+    """Every customer screened as an applicant is, against the planted rings: identifiers a ring shares (a device
+    or payout account with one other, an address with two others: a family shares one), payers repaying three or
+    more borrowers; no customer outside a planted pattern is stopped."""
+    from sqlalchemy import text
+
+    from loancrm.screening_review import run
+
+    suite, out, *_ = generated
+    truth = _truth(out)
+    reviews = {r.check.value: r for r in run(suite.kernel, out / TRUTH_FILE, AS_OF, progress=False)}
+    assert all(r.screened >= CUSTOMERS for r in reviews.values())  # the book, and who registered since
+    shared = reviews["shared_identifiers"]
+    groups = [line for line in truth if line["kind"] == "shared_identifier"]
+    expected = {what: sum(len(g["customers"]) for g in groups if g["identifier"] == what) for what in
+                ("device", "account")}
+    expected["address"] = sum(len(g["customers"]) for g in groups if g["identifier"] == "address"
+                              and len(g["customers"]) >= 3)
+    assert {what: found.found for what, found in shared.by_variant.items()} == expected
+    with suite.database("monitoring").engine.connect() as connection:
+        repaid = set(connection.execute(text(
+            "SELECT DISTINCT customer_id FROM account_transactions WHERE kind = 'repayment'")).scalars())
+    ring = {c for line in truth if line["kind"] == "shared_payer" for c in line["customers"]}
+    assert reviews["shared_payer"].planted_found == len(ring & repaid)
+    # Screening reads the feed's last 90 days: a scheme wholly inside them is found, whenever in them it ran.
+    since = AS_OF - timedelta(days=90)
+    inside = [line for line in truth if line["kind"] == "illegal_fundraising"
+              and date.fromisoformat(line["from_day"]) >= since]
+    assert reviews["illegal_fundraising"].planted_found >= len(inside)
+    assert reviews["card_cash_out"].planted_found >= 1
+    for review in reviews.values():
+        assert review.precision in (1.0, None), review

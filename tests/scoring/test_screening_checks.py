@@ -49,3 +49,13 @@ def test_many_small_inflows_kept_on_the_account_are_not_fundraising():
     assert service.illegal_fundraising(spent, SETTINGS) is None  # 40% to the top two: spread, not funnelled
     funnelled = inflows + [row(2, "4000", "debit", "transfer", counterparty="boss")]
     assert service.illegal_fundraising(funnelled, SETTINGS).facts["funnelled_share"] == "0.8000"
+
+
+def test_fundraising_that_ended_before_the_latest_weeks_is_still_found():
+    """The scheme in the feed's first month, then two months of ordinary salary: any window of the feed counts."""
+    scheme = [row(0, "3000", "credit", "transfer", counterparty=f"p{i}") for i in range(12)]
+    scheme += [row(5, "30000", "debit", "transfer", counterparty="boss")]
+    later = [row(day, "8000", "credit", "salary", counterparty="payroll") for day in (40, 70)]
+    found = service.illegal_fundraising(scheme + later, SETTINGS)
+    assert found is not None and found.facts["distinct_payers"] == 12
+    assert found.facts["from"] == scheme[0].booked_on.isoformat()

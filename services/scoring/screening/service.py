@@ -6,10 +6,11 @@ hit (the application is declined) or clears it (it may proceed)."""
 from __future__ import annotations
 
 import json
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -119,20 +120,42 @@ def card_cash_out(rows: Sequence[FeedRow], settings: ScoringSettings) -> Finding
 
 
 def illegal_fundraising(rows: Sequence[FeedRow], settings: ScoringSettings) -> Finding | None:
-    """Many small inflows from many payers funnelled out: within the latest `fundraising_days` of the feed, the
-    small credits (not salary or repayments) from distinct payers, and how much of them left to few accounts."""
-    if not rows:
+    """Many small inflows from many payers funnelled out, within any `fundraising_days` of the feed (a scheme that
+    ended a month before the application is still one): from each small credit on, the small credits (not salary
+    or repayments) from distinct payers in the window, and how much of them left to few accounts in it. The
+    window funnelling the largest share is reported."""
+    window = timedelta(days=settings.screening_fundraising_days)
+    ordered = sorted(rows, key=lambda r: r.booked_on)
+    booked = [r.booked_on for r in ordered]
+    best: dict[str, Any] | None = None
+    for start in sorted({r.booked_on for r in ordered if _small_inflow(r, settings)}):
+        found = _funnelled(start, ordered[bisect_left(booked, start):bisect_right(booked, start + window)], settings)
+        if found is not None and (best is None or Decimal(found["funnelled_share"]) > Decimal(best["funnelled_share"])):
+            best = found
+    if best is None:
         return None
-    start = max(r.booked_on for r in rows) - timedelta(days=settings.screening_fundraising_days)
-    recent = [r for r in rows if r.booked_on >= start]
-    small = [r for r in recent if r.direction == "credit" and r.kind not in _OWN_INCOME
-             and r.amount <= settings.screening_fundraising_small_inflow]
+    return Finding(check=Check.ILLEGAL_FUNDRAISING, facts=best,
+                   thresholds={"fundraising_days": settings.screening_fundraising_days,
+                               "fundraising_small_inflow": str(settings.screening_fundraising_small_inflow),
+                               "fundraising_min_payers": settings.screening_fundraising_min_payers,
+                               "fundraising_out_share": str(settings.screening_fundraising_out_share),
+                               "fundraising_max_out_accounts": settings.screening_fundraising_max_out_accounts})
+
+
+def _small_inflow(row: FeedRow, settings: ScoringSettings) -> bool:
+    return row.direction == "credit" and row.kind not in _OWN_INCOME and \
+        row.amount <= settings.screening_fundraising_small_inflow
+
+
+def _funnelled(start: date, rows: Sequence[FeedRow], settings: ScoringSettings) -> dict[str, Any] | None:
+    """The facts of one window starting on `start` when its inflows were funnelled out, else None."""
+    small = [r for r in rows if _small_inflow(r, settings)]
     payers = {r.payer_account or r.counterparty for r in small} - {None}
     if len(payers) < settings.screening_fundraising_min_payers:
         return None
     collected = sum((r.amount for r in small), Decimal(0))
     out: dict[str, Decimal] = defaultdict(Decimal)
-    for r in recent:
+    for r in rows:
         if r.direction == "debit" and r.kind != "card_purchase":
             out[r.counterparty or r.kind] += r.amount
     top = sorted(out.items(), key=lambda kv: kv[1], reverse=True)[:settings.screening_fundraising_max_out_accounts]
@@ -140,15 +163,9 @@ def illegal_fundraising(rows: Sequence[FeedRow], settings: ScoringSettings) -> F
     share = (funnelled / collected).quantize(Decimal("0.0001"))
     if share < settings.screening_fundraising_out_share:
         return None
-    return Finding(check=Check.ILLEGAL_FUNDRAISING,
-                   facts={"small_inflows": len(small), "distinct_payers": len(payers), "collected": str(collected),
-                          "out_accounts": [name for name, _ in top], "funnelled": str(funnelled),
-                          "funnelled_share": str(share), "from": start.isoformat()},
-                   thresholds={"fundraising_days": settings.screening_fundraising_days,
-                               "fundraising_small_inflow": str(settings.screening_fundraising_small_inflow),
-                               "fundraising_min_payers": settings.screening_fundraising_min_payers,
-                               "fundraising_out_share": str(settings.screening_fundraising_out_share),
-                               "fundraising_max_out_accounts": settings.screening_fundraising_max_out_accounts})
+    return {"small_inflows": len(small), "distinct_payers": len(payers), "collected": str(collected),
+            "out_accounts": [name for name, _ in top], "funnelled": str(funnelled), "funnelled_share": str(share),
+            "from": start.isoformat()}
 
 
 def findings(facts: Facts, local: dict[str, list[str]], settings: ScoringSettings) -> list[Finding]:
