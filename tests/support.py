@@ -159,7 +159,7 @@ def running_suite(backend: str, tmp: Path, **kernel_overrides: object) -> Iterat
         services: dict[str, FastAPI] = {}
         boxes: dict[str, list[FastAPI]] = {name: [] for name in SERVICES}
         # Every app reaches its peers in-process; the boxes are filled once all apps exist.
-        peers = {name: _LazyASGI(box) for name, box in boxes.items() if name != "gateway"}
+        peers = {name: _LazyASGI(box) for name, box in boxes.items()}  # the gateway's token endpoint too
 
         def verifier() -> TokenVerifier:
             jwks_client = httpx.AsyncClient(transport=_LazyASGI(boxes["gateway"]), base_url="http://gateway")

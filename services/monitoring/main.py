@@ -61,6 +61,7 @@ def create_app(
         on_shutdown=[lambda: app.state.peers.aclose()],
     )
     app.state.peers = peers
+    app.state.identity_transport = (transports or {}).get("gateway")  # the token endpoint, in-process in tests
     app.state.monitoring_settings = load_settings(MonitoringSettings)
     use_staging(app.state.monitoring_settings.staging_rule())
     return app

@@ -28,7 +28,7 @@ from services.monitoring.rules.models import RuleKind
 from services.monitoring.settings import MonitoringSettings
 from services.monitoring.transactions.service import customers_with_feed, warn_on_feed
 from shared.clients.customer import CustomerNotFound, Portrait
-from shared.clients.identity import ClientCredentials
+from shared.clients.identity import CallerToken, ClientCredentials, Credentials
 from shared.clients.scoring import Score, ScoreRow
 from shared.db import Database
 from shared.errors import Problem
@@ -229,6 +229,13 @@ def batch_credentials(kernel: KernelSettings,
         return None
     return ClientCredentials(kernel.url("gateway"), batch.batch_client_id, secret,
                              timeout=kernel.peer_timeout_seconds, transport=transport)
+
+
+def run_identity(kernel: KernelSettings, caller_token: str,
+                 transport: httpx.AsyncBaseTransport | None = None) -> Credentials:
+    """Who a run started through the API calls peers as: the batch client when one is provisioned (its tokens
+    renew, so a run outlives the caller's sign-in), else the caller who started it."""
+    return batch_credentials(kernel, transport) or CallerToken(caller_token)
 
 
 def run_cob_cli(kernel: KernelSettings, business_date: date, *, through: date | None = None, progress: bool = True,

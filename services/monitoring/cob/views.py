@@ -10,10 +10,9 @@ from services.monitoring import api
 from services.monitoring.business_day import business_date
 from services.monitoring.cob import flows
 from services.monitoring.cob.models import BusinessDateRead, CobReport, CobRequest, CobRun, RunStatus
-from services.monitoring.cob.scheduled import default_steps
+from services.monitoring.cob.scheduled import default_steps, run_identity
 from services.monitoring.loans.models import new_id
 from services.monitoring.cob.workers import chunk_queue
-from shared.clients.identity import CallerToken
 from shared.errors import Problem, problem_responses
 
 router = APIRouter(tags=["close of business"])
@@ -39,6 +38,8 @@ async def _in_background(ctx: flows.CobContext, run: CobRun, triggered_by: str, 
         await flows.run_cob(ctx, triggered_by=triggered_by, steps=default_steps(), started=run, owner=owner)
     except Exception:  # noqa: BLE001 - the run is let go with its chunks done so far: stalled, and POST resumes it
         log.exception("COB for %s stopped; POST /cob/runs again resumes it", ctx.day.isoformat())
+    finally:
+        await ctx.credentials.aclose()
 
 
 @router.post("/cob/runs", response_model=CobReport, status_code=202,
@@ -55,19 +56,26 @@ async def _in_background(ctx: flows.CobContext, run: CobRun, triggered_by: str, 
                         **problem_responses(422)})
 async def start_cob(request: Request, response: Response, command: CobRequest, principal: api.Operator) -> CobReport:
     day, owner = command.business_date, new_id()
+    state = request.app.state
+    credentials = run_identity(state.kernel, api.bearer(request), state.identity_transport)
     ctx = flows.CobContext(database=api.database(request), settings=api.settings(request), day=day,
-                           peers=request.app.state.peers, credentials=CallerToken(api.bearer(request)),
-                           queue=chunk_queue(request.app.state))
-    with api.domain_errors():
-        run = await flows.start_run(ctx, principal.sub, owner=owner, through=command.through)
+                           peers=state.peers, credentials=credentials, queue=chunk_queue(state))
+    try:
+        with api.domain_errors():
+            run = await flows.start_run(ctx, principal.sub, owner=owner, through=command.through)
+    except BaseException:
+        await credentials.aclose()
+        raise
     response.headers["Location"] = _location(request, run.through or day)
     if run.status == RunStatus.COMPLETED:
         response.status_code = 200
-    elif run.lease_owner == owner:
+    if run.status != RunStatus.COMPLETED and run.lease_owner == owner:
         tasks = _tasks(request)
         task = asyncio.create_task(_in_background(ctx, run, principal.sub, owner))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+    else:
+        await credentials.aclose()  # another run's, or a closed day's: nothing runs with these
     found = await asyncio.to_thread(flows.report, ctx.database, day, lease_seconds=ctx.settings.cob_lease_seconds)
     return found  # type: ignore[return-value]
 

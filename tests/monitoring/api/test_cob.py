@@ -219,6 +219,38 @@ def test_the_command_line_calls_peers_as_its_batch_client_beyond_a_tokens_life(s
     assert loan_now(suite, loan["id"])["dpd"] == 4
 
 
+def test_close_of_business_started_through_the_api_calls_peers_as_the_batch_client(suite, borrowers):
+    """An admin starts the run, but the peers see the batch client (its tokens renew), not the admin's sign-in,
+    which may end while a long run goes on; where no batch client is provisioned, the caller's token is used."""
+    def queue_a_call(loan):  # noqa: ANN001, ANN202 - the customer service down: the contact waits for COB
+        with peer_down(suite, "customer"):
+            queued = suite.direct["monitoring"].post(f"/loans/{loan['id']}/collection-actions", json={
+                "kind": "call", "channel": "phone", "outcome": "no answer"}, headers={
+                **role(suite, "collector"), "Idempotency-Key": uuid.uuid4().hex})
+        assert queued.status_code == 201 and queued.json()["contact_log"] == "queued"
+
+    set_today(suite, date(2034, 1, 10))
+    loan = register(suite, borrowers, disbursement_date="2034-01-10")
+    queue_a_call(loan)
+    report = cob(suite, date(2034, 1, 11)).json()
+    assert report["steps"]["contact_log_outbox"]["delivered"] == 1, report
+    [logged] = borrowers.contact_log(loan["customer_id"])
+    assert logged["officer"] == "client:loancrm-batch"
+
+    state = suite.services["monitoring"].state
+    kernel = state.kernel
+    state.kernel = kernel.model_copy(update={"var_dir": kernel.var_dir / "elsewhere"})  # nothing provisioned
+    try:
+        other = register(suite, borrowers, disbursement_date="2034-01-11")
+        queue_a_call(other)
+        report = cob(suite, date(2034, 1, 12)).json()
+    finally:
+        state.kernel = kernel
+    assert report["steps"]["contact_log_outbox"]["delivered"] == 1, report
+    [logged] = borrowers.contact_log(other["customer_id"])
+    assert logged["officer"] == "admin"
+
+
 def test_without_the_batch_clients_secret_the_command_line_ages_and_skips_peers(suite, borrowers, monkeypatch):
     monkeypatch.setenv("LOANCRM_MONITORING_COB_DAYS_AHEAD", "36500")
     kernel = suite.kernel.model_copy(update={"var_dir": suite.kernel.var_dir / "elsewhere"})  # nothing provisioned
