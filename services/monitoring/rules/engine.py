@@ -155,13 +155,14 @@ def _card_cash_out(params: Mapping[str, Any], facts: Facts) -> list[Hit]:
         return []
     round_to, window = Decimal(params["round_to"]), params["window_days"]
     rows = facts.feed.transactions
+    # Round purchases at a merchant, found once: most feeds have none, and then no repayment needs a look.
+    rounded = [t for t in rows if t["kind"] == "card_purchase" and t["direction"] == "debit" and t["merchant"]
+               and t["amount"] % round_to == 0]
     hits = []
-    for repaid in (t for t in rows if t["kind"] == "repayment" and t["direction"] == "credit"):
+    for repaid in (t for t in rows if rounded and t["kind"] == "repayment" and t["direction"] == "credit"):
         by_merchant: dict[str, list[Mapping[str, Any]]] = {}
-        for t in rows:
-            if (t["kind"] == "card_purchase" and t["direction"] == "debit" and t["merchant"]
-                    and t["account"] == repaid["account"] and t["amount"] % round_to == 0
-                    and 0 <= (repaid["booked_on"] - t["booked_on"]).days <= window):
+        for t in rounded:
+            if t["account"] == repaid["account"] and 0 <= (repaid["booked_on"] - t["booked_on"]).days <= window:
                 by_merchant.setdefault(t["merchant"], []).append(t)
         for merchant, spent in sorted(by_merchant.items()):
             total = sum((t["amount"] for t in spent), Decimal(0))
