@@ -64,7 +64,9 @@ def test_seeding_again_repeats_nothing(seeded):
 
 
 def test_the_study_extract_reads_both_services_over_http(seeded):
-    """The study's extract against the real customer and monitoring services (their contract, end to end)."""
+    """The study's extract against the real customer and monitoring services (their contract, end to end), as a
+    risk analyst signed in once with their password, the session renewed by its refresh tokens past the access
+    tokens' life (no token pasted anywhere)."""
     import asyncio
     from datetime import UTC, datetime, timedelta
 
@@ -72,22 +74,37 @@ def test_the_study_extract_reads_both_services_over_http(seeded):
 
     from services.scoring.study.flows import extract
     from shared.clients.customer import CustomerClient
+    from shared.clients.identity import UserSession
     from shared.clients.monitoring import MonitoringClient
 
-    suite, _passwords, report, _admin = seeded
-    token = suite.token("study.analyst", ["risk_analyst"])
+    suite, passwords, report, _admin = seeded
     as_of = datetime.now(UTC).date() - timedelta(days=40)
+
+    class Slow(MonitoringClient):  # reading a page takes longer than a token lives
+        async def loan_outcomes(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            page = await super().loan_outcomes(*args, **kwargs)
+            await asyncio.sleep(2.2)
+            return page
 
     async def run():  # noqa: ANN202
         customer = CustomerClient("http://customer", transport=httpx.ASGITransport(app=suite.services["customer"]))
-        monitoring = MonitoringClient(suite.kernel, httpx.ASGITransport(app=suite.services["monitoring"]))
+        monitoring = Slow(suite.kernel, httpx.ASGITransport(app=suite.services["monitoring"]))
+        session = UserSession("http://gateway", "demo.analyst", passwords["demo.analyst"],
+                              transport=httpx.ASGITransport(app=suite.gateway))
         try:
-            return await extract(customer, monitoring, as_of=as_of, window_months=1, token=token)
+            return await extract(customer, monitoring, as_of=as_of, window_months=1, credentials=session), session
         finally:
+            await session.aclose()
             await customer.aclose()
             await monitoring.aclose()
 
-    found = asyncio.run(run())
+    gateway, settings = suite.gateway.state, suite.gateway.state.gateway_settings
+    gateway.gateway_settings = settings.model_copy(update={"token_ttl_seconds": 2})  # while the extract runs only
+    try:
+        found, session = asyncio.run(run())
+    finally:
+        gateway.gateway_settings = settings
+    assert session.issued == 2  # the password once, then the refresh token for the customer service's pages
     # The demo's loans were disbursed months ago but booked today: on a date 40 days back nothing was known of
     # them, so the point-in-time extract counts them out rather than use what was learnt later.
     assert found.counts["excluded_unknown_at_as_of"] >= 1

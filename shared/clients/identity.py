@@ -36,20 +36,25 @@ class CallerToken:
         return None
 
 
-class ClientCredentials(ServiceClient):
-    """Tokens of an OAuth client from the gateway's token endpoint (RFC 6749 §4.4), each reused until a quarter
-    of its life is left, then renewed; concurrent callers share one renewal."""
+class _GatewayTokens(ServiceClient):
+    """Tokens from the gateway's token endpoint, each reused until a quarter of its life is left, then renewed;
+    concurrent callers share one renewal. A subclass says which grant to ask with (`_form`)."""
 
-    def __init__(self, gateway_url: str, client_id: str, client_secret: str, *, timeout: float = 5.0,
+    def __init__(self, gateway_url: str, who: str, *, timeout: float = 5.0,
                  transport: httpx.AsyncBaseTransport | None = None, clock=time.monotonic) -> None:  # noqa: ANN001
         super().__init__("gateway", gateway_url, timeout=timeout, retries=2, transport=transport)
-        self.client_id = client_id
-        self._secret = client_secret
+        self.who = who
         self._clock = clock
         self._token: str | None = None
         self._renew_at = 0.0
         self._lock = asyncio.Lock()
         self.issued = 0  # tokens obtained so far
+
+    def _form(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _took(self, body: dict) -> None:
+        """What else the answer carries that the next grant needs (a rotated refresh token)."""
 
     async def token(self) -> str:
         async with self._lock:
@@ -61,7 +66,7 @@ class ClientCredentials(ServiceClient):
             return self._token
 
     async def _grant(self) -> tuple[str, float]:
-        form = {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._secret}
+        form = self._form()
         for attempt in range(1 + self.retries):
             try:
                 response = await self._client.post("/auth/token", data=form)
@@ -72,8 +77,43 @@ class ClientCredentials(ServiceClient):
                 continue
             if response.status_code != 200:
                 body = response.json() if response.headers.get("content-type", "").endswith("json") else {}
-                raise Problem(502, "Bad gateway", f"the gateway refused client {self.client_id!r} a token: "
+                raise Problem(502, "Bad gateway", f"the gateway refused {self.who} a token: "
                                                   f"{body.get('error_description') or response.status_code}")
             body = response.json()
+            self._took(body)
             return body["access_token"], float(body["expires_in"])
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+class ClientCredentials(_GatewayTokens):
+    """Tokens of an OAuth client (the client-credentials grant, RFC 6749 §4.4)."""
+
+    def __init__(self, gateway_url: str, client_id: str, client_secret: str, **options: object) -> None:
+        super().__init__(gateway_url, f"client {client_id!r}", **options)  # type: ignore[arg-type]
+        self.client_id = client_id
+        self._secret = client_secret
+
+    def _form(self) -> dict[str, str]:
+        return {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._secret}
+
+
+class UserSession(_GatewayTokens):
+    """A person signed in once with their password (RFC 6749 §4.3), their session kept with the refresh tokens it
+    is given (§6; each use rotates it), so work they start outlives one access token. The password is dropped
+    once the first token is in."""
+
+    def __init__(self, gateway_url: str, username: str, password: str, **options: object) -> None:
+        super().__init__(gateway_url, f"user {username!r}", **options)  # type: ignore[arg-type]
+        self.username = username
+        self._password: str | None = password
+        self._refresh: str | None = None
+
+    def _form(self) -> dict[str, str]:
+        if self._refresh is not None:
+            return {"grant_type": "refresh_token", "refresh_token": self._refresh}
+        assert self._password is not None
+        return {"grant_type": "password", "username": self.username, "password": self._password}
+
+    def _took(self, body: dict) -> None:
+        self._refresh = body.get("refresh_token") or self._refresh
+        self._password = None

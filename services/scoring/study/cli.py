@@ -1,9 +1,10 @@
-"""`loancrm study relationship`: the extract over HTTP with LOANCRM_API_TOKEN, the fit, the report files."""
+"""`loancrm study relationship`: the extract over HTTP as a signed-in risk analyst, the fit, the report files."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import re
 from datetime import date
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.clients.customer import CustomerClient
+from shared.clients.identity import CallerToken, Credentials, UserSession
 from shared.clients.monitoring import MonitoringClient
 from shared.settings import BatchSettings, KernelSettings, load_settings
 
@@ -28,6 +30,8 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--window", type=_window, default=12, metavar="12m", help="outcome window in months")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="write report.json, chart.png and the extract (extract.csv) there")
+    parser.add_argument("--user", metavar="NAME", help="sign in as this risk analyst (asked for the password); "
+                                                       "the session renews itself for as long as the extract runs")
     return parser
 
 
@@ -37,20 +41,26 @@ def run_study_cli(args: argparse.Namespace) -> dict[str, Any]:
     from services.scoring.study.charts import study_chart
     from shared.errors import Problem
 
-    token = load_settings(BatchSettings).api_token
-    if not token:
-        raise Problem(401, "No token", "Set LOANCRM_API_TOKEN to a risk analyst's token: the study reads monitoring "
-                                       "and the customer service over HTTP as that user.")
     kernel = load_settings(KernelSettings)
+    token = load_settings(BatchSettings).api_token
+    password = getpass.getpass(f"Password for {args.user}: ") if args.user else None
+    if password is None and not token:
+        raise Problem(401, "Not signed in", "Give --user NAME (a risk analyst; you are asked for the password): the "
+                                            "study reads monitoring and the customer service over HTTP as that "
+                                            "user. (LOANCRM_API_TOKEN, a token of theirs, also works while it lasts.)")
 
     async def extract() -> flows.Extract:
         # aiohttp sessions belong to one event loop, so the clients are made inside this one.
-        customer = CustomerClient(kernel.urls("customer"), timeout=max(kernel.peer_timeout_seconds, 30.0))
-        monitoring = MonitoringClient(kernel, timeout=max(kernel.peer_timeout_seconds, 30.0))
+        timeout = max(kernel.peer_timeout_seconds, 30.0)
+        customer = CustomerClient(kernel.urls("customer"), timeout=timeout)
+        monitoring = MonitoringClient(kernel, timeout=timeout)
+        credentials: Credentials = CallerToken(token or "") if password is None else UserSession(
+            kernel.url("gateway"), args.user, password, timeout=timeout)
         try:
             return await flows.extract(customer, monitoring, as_of=args.as_of, window_months=args.window,
-                                       token=token)
+                                       credentials=credentials)
         finally:
+            await credentials.aclose()
             await customer.aclose()
             await monitoring.aclose()
 

@@ -1,5 +1,5 @@
 """The study's extract: point-in-time loan facts from monitoring and relationship features from the customer
-service, over HTTP with the caller's token, joined by customer into one table. `service.run_study` fits it."""
+service, over HTTP as the caller, joined by customer into one table. `service.run_study` fits it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import date
 import pandas as pd
 
 from shared.clients.customer import CustomerClient, RelationshipFeatures
+from shared.clients.identity import Credentials
 from shared.clients.monitoring import LoanOutcome, MonitoringClient
 from shared.errors import Problem
 
@@ -56,12 +57,14 @@ def join(outcomes: list[LoanOutcome], features: list[RelationshipFeatures], as_o
 
 
 async def extract(customer: CustomerClient, monitoring: MonitoringClient, *, as_of: date, window_months: int,
-                  token: str) -> Extract:
+                  credentials: Credentials) -> Extract:
+    """Every page of both services as `credentials` (each page asks for a token: a long extract renews it)."""
     outcomes: list[LoanOutcome] = []
     excluded = {"excluded_already_defaulted": 0, "excluded_unknown_at_as_of": 0}
     cursor: str | None = None
     while True:
-        page = await monitoring.loan_outcomes(as_of, window_months=window_months, token=token, cursor=cursor,
+        page = await monitoring.loan_outcomes(as_of, window_months=window_months, token=await credentials.token(),
+                                              cursor=cursor,
                                               limit=PAGE)
         outcomes.extend(page.items)
         excluded["excluded_already_defaulted"] += page.excluded_already_defaulted
@@ -71,8 +74,8 @@ async def extract(customer: CustomerClient, monitoring: MonitoringClient, *, as_
     features: list[RelationshipFeatures] = []
     cursor = None
     while True:
-        found = await customer.relationship_features(as_of, window_months=window_months, token=token, cursor=cursor,
-                                                     limit=PAGE)
+        found = await customer.relationship_features(as_of, window_months=window_months,
+                                                     token=await credentials.token(), cursor=cursor, limit=PAGE)
         features.extend(found.items)
         if not (cursor := found.next_cursor):
             break

@@ -14,6 +14,7 @@ from shared.auth.roles import Role
 from shared.auth.tokens import Principal
 from shared.errors import problem_responses
 from shared.idempotency import check_key, fingerprint
+from shared.clients.identity import CallerToken
 
 router = APIRouter(prefix="/studies", tags=["studies"])
 Analyst = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.RISK_ANALYST))]
@@ -41,7 +42,8 @@ async def run_relationship_study(
     key = check_key(idempotency_key, required=False)
     state = api.state(request)
     found = await flows.extract(state.customer, state.monitoring, as_of=command.as_of,
-                                window_months=command.window_months, token=_bearer(request))
+                                window_months=command.window_months,
+                                credentials=CallerToken(_bearer(request)))
 
     def run(session):  # noqa: ANN001, ANN202
         report = service.run_study(found.table, as_of=command.as_of, window_months=command.window_months,

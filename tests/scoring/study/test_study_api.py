@@ -14,7 +14,7 @@ from tests.scoring.study.generate import portfolio
 
 @pytest.fixture
 def generated(monkeypatch):  # noqa: ANN001, ANN201
-    async def extract(customer, monitoring, *, as_of: date, window_months: int, token: str):  # noqa: ANN001, ANN202
+    async def extract(customer, monitoring, *, as_of: date, window_months: int, credentials):  # noqa: ANN001, ANN202
         table = portfolio(n=2000, seed=9, effect=-0.4)
         return flows.Extract(table=table, counts={"loans_in_extract": len(table)})
 
@@ -42,7 +42,7 @@ def test_a_study_is_kept_and_read_with_its_chart(suite, generated) -> None:  # n
 
 
 def test_too_few_defaults_is_a_422_not_a_500(suite, monkeypatch) -> None:  # noqa: ANN001
-    async def tiny(customer, monitoring, *, as_of, window_months, token):  # noqa: ANN001, ANN202
+    async def tiny(customer, monitoring, *, as_of, window_months, credentials):  # noqa: ANN001, ANN202
         table = portfolio(n=100, seed=1)
         return flows.Extract(table=table, counts={})
 
