@@ -42,7 +42,8 @@ def _check_database_url(value: str) -> str:
 class BatchSettings(BaseSettings):
     """Who batch runs call peers as. COB: its own OAuth client (`LOANCRM_BATCH_CLIENT_ID`, secret from
     `LOANCRM_BATCH_CLIENT_SECRET` or the file `loancrm_batch_client_secret` in LOANCRM_SECRETS_DIR, else the one
-    `loancrm up` generated into var_dir); the study of the book still takes a user's `LOANCRM_API_TOKEN`."""
+    `loancrm up` generated into var_dir). `LOANCRM_API_TOKEN`: a user's token the relationship study may read the book
+    with instead of signing in (`--user`)."""
 
     model_config = SettingsConfigDict(env_prefix="LOANCRM_", extra="ignore")
 
