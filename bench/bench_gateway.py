@@ -30,7 +30,7 @@ from bench.bench_customer import _person
 from bench.common import free_ports, percentiles, running_suite, write_result
 
 # The client the gateway forwards with by default first; the others are what it was measured against.
-CLIENTS = ("aiohttp", "httpx_aiohttp", "httpx")
+CLIENTS = ("wire", "aiohttp", "httpx_aiohttp", "httpx")
 ANALYST_PASSWORD = "bench-analyst-secret"
 
 
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
            "LOANCRM_REDIS_URL": args.redis_url}
     with tempfile.TemporaryDirectory() as scratch, running_suite(Path(scratch), env) as suite, ExitStack() as stack:
         ports = suite["ports"]
-        gateways = {"aiohttp": ports["gateway"],
+        gateways = {CLIENTS[0]: ports["gateway"],
                     **{client: stack.enter_context(_gateway(suite["env"], client)) for client in CLIENTS[1:]}}
         admin = {"Authorization": f"Bearer {suite['token']}"}
         analyst, customer_id = _analyst_and_customer(f"http://127.0.0.1:{ports['gateway']}", admin)

@@ -44,11 +44,11 @@ def may_retry(pool: Replicas, method: str, body: object, *, unsent: bool) -> boo
         unsent or method in IDEMPOTENT_METHODS)
 
 
-def down_answer(pool: Replicas, replica: Replica, response: aiohttp.ClientResponse) -> bool:
+def down_answer(pool: Replicas, replica: Replica, status: int, content_type: str) -> bool:
     """A 502/503 that is not the service's own problem+json takes the replica out; True when it did."""
-    if response.headers.get("content-type", "").startswith(PROBLEM_MEDIA_TYPE):
+    if content_type.startswith(PROBLEM_MEDIA_TYPE):
         return False
-    pool.failed(replica, f"answered {response.status}")
+    pool.failed(replica, f"answered {status}")
     return True
 
 
