@@ -41,9 +41,10 @@ async def _answer(path: str, body: bytes, writer: asyncio.StreamWriter) -> bool:
 class _Service:
     """Counts its connections and records each request's head and body."""
 
-    def __init__(self) -> None:
+    def __init__(self, down: bool = False) -> None:
         self.connections = 0
         self.requests: list[tuple[bytes, bytes]] = []
+        self.down = down  # answers everything with a bare 503, as a proxy in front of a dead replica does
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -54,7 +55,10 @@ class _Service:
                                if line.lower().startswith(b"content-length:")), 0)
                 body = await reader.readexactly(length)
                 self.requests.append((head, body))
-                if not await _answer(head.split(b" ")[1].decode(), body, writer):
+                if self.down:
+                    writer.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\ndown")
+                    await writer.drain()
+                elif not await _answer(head.split(b" ")[1].decode(), body, writer):
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -142,3 +146,23 @@ def test_a_service_that_refuses_connections_is_a_503_and_taken_out():
     problem, report = asyncio.run(check())
     assert problem.status == 503 and "connection refused" in problem.detail
     assert report[0]["state"] == "down"
+
+
+def test_a_bare_503_takes_the_replica_out_and_the_request_goes_to_another():
+    async def check() -> tuple[tuple, list, _Service]:
+        down, up = _Service(down=True), _Service()
+        servers = [await asyncio.start_server(s.handle, "127.0.0.1", 0) for s in (down, up)]
+        urls = [f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}" for server in servers]
+        upstreams = Upstreams({"customer": urls}, timeout=1.0, connect_timeout=1.0, client="wire")
+        try:
+            answers = [await _get(upstreams, "/") for _ in range(2)]
+            return answers, upstreams.report()["customer"], down
+        finally:
+            await upstreams.aclose()
+            for server in servers:
+                server.close()
+
+    answers, report, down = asyncio.run(check())
+    assert [(status, body) for status, _, body in answers] == [(200, b"hi"), (200, b"hi")]
+    assert report[0]["state"] == "down" and report[0]["reason"] == "answered 503" and report[1]["state"] == "up"
+    assert len(down.requests) <= 1  # once out, it gets nothing more

@@ -3,9 +3,10 @@
 `/api/{service}/...` is the gateway's hot path, so it is a plain ASGI app (`ServiceRoutes`) ahead of FastAPI's
 routing: no dependency solving, no response object per request. It runs inside the kernel's middleware (request
 id, access log, metrics, header and body limits, security headers) and does what a route would: verify the token,
-count the caller's rate limit, answer problems as problem+json. The forwarding client is aiohttp's pooled session:
-httpx's own async transport costs several times more a call under concurrency (`python -m bench gateway` measures
-each client side by side).
+count the caller's rate limit, answer problems as problem+json. The forwarding client is the gateway's own
+(`wire.py`) for a body in hand, aiohttp's pooled session for a streamed upload: aiohttp's client cost about a
+third of the gateway's time a request, httpx's own async transport several times more (`python -m bench gateway`
+measures each client side by side).
 """
 
 from __future__ import annotations
@@ -96,16 +97,10 @@ class AiohttpForwarder:
                 response = await self._open().request(method, yarl.URL(replica.url + target, encoded=True),
                                                       headers=texts, data=body, allow_redirects=False)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                pool.release(replica)
-                problem, unsent = balancer.failure(service, exc)
-                pool.failed(replica, problem.detail)
-                if last or not balancer.may_retry(pool, method, body, unsent=unsent):
-                    raise problem from exc
-                replica = pool.pick(avoid=replica)
+                replica = balancer.after_failure(pool, replica, method, body, *balancer.failure(service, exc), last)
                 continue
-            if response.status in balancer.DOWN_STATUSES \
-                    and balancer.down_answer(pool, replica, response.status, response.headers.get("content-type", "")) \
-                    and not last and balancer.may_retry(pool, method, body, unsent=False):
+            if balancer.down_answer(pool, replica, method, body, response.status,
+                                    lambda: response.headers.get("content-type", ""), last):
                 response.release()
                 pool.release(replica)
                 replica = pool.pick(avoid=replica)
@@ -152,16 +147,10 @@ class WireForwarder:
             except (OSError, TimeoutError) as exc:  # wire.ConnectFailed and wire.Dropped among them
                 if connection is not None:
                     connection.close()
-                pool.release(replica)
-                problem, unsent = _wire_failure(service, exc)
-                pool.failed(replica, problem.detail)
-                if last or not balancer.may_retry(pool, method, body, unsent=unsent):
-                    raise problem from exc
-                replica = pool.pick(avoid=replica)
+                replica = balancer.after_failure(pool, replica, method, body, *_wire_failure(service, exc), last)
                 continue
-            if connection.status in balancer.DOWN_STATUSES and balancer.down_answer(
-                    pool, replica, connection.status, _header(connection.headers, b"content-type").decode("latin-1")) \
-                    and not last and balancer.may_retry(pool, method, body, unsent=False):
+            if balancer.down_answer(pool, replica, method, body, connection.status,
+                                    lambda: _header(connection.headers, b"content-type").decode("latin-1"), last):
                 connection.close()
                 pool.release(replica)
                 replica = pool.pick(avoid=replica)
@@ -374,9 +363,10 @@ PROXY_ROUTE = _ProxyRoute()
 
 class GatewayApp(FastAPI):
     """The gateway's app. A request under `/api/` enters the app's own middleware (the kernel's, then
-    `ServiceRoutes`) directly: FastAPI's outer layers (its error page, its telemetry check, its `max_body_size`
-    limit) cost every forwarded request a tenth of its time, and the kernel's middleware already answers errors
-    and limits bodies. With OpenTelemetry configured every request takes the usual way, so none goes unseen."""
+    `ServiceRoutes`) directly: FastAPI's outer layers (its error page, its telemetry check, which reads the
+    environment, its `max_body_size` limit) were several percent of a forwarded request's time under a profiler,
+    and the kernel's middleware already answers errors and limits bodies. With OpenTelemetry configured every
+    request takes the usual way, so none goes unseen."""
 
     _direct: ASGIApp | None = None
 
