@@ -92,16 +92,17 @@ def test_answers_of_every_framing_come_through_whole_on_one_kept_alive_connectio
     async def check(upstreams, service):  # noqa: ANN001, ANN202
         chunked = await _get(upstreams, "/chunked", stream=True)
         big = await _get(upstreams, "/big", stream=True)
+        big_whole = await _get(upstreams, "/big")
         echoed = await _get(upstreams, "/echo", "POST", b'{"name": "x"}')
         empty_post = await _get(upstreams, "/echo", "POST")
         informational = await _get(upstreams, "/continue")
-        return chunked, big, echoed, empty_post, informational, service
+        return chunked, big, big_whole, echoed, empty_post, informational, service
 
-    chunked, big, echoed, empty_post, informational, service = asyncio.run(_with_service(check))
+    chunked, big, big_whole, echoed, empty_post, informational, service = asyncio.run(_with_service(check))
     assert chunked[0] == 200 and chunked[2] == b"hello world" and (b"content-type", b"text/plain") in chunked[1]
-    assert big[2] == BIG
+    assert big[2] == BIG and big_whole[2] == BIG  # streamed with pauses, and read whole without any
     assert echoed[0] == 201 and echoed[2] == b'{"name": "x"}' and (b"x-seen", b"yes") in echoed[1]
-    assert empty_post[2] == b"" and b"content-length: 0\r\n" in service.requests[3][0]
+    assert empty_post[2] == b"" and b"content-length: 0\r\n" in service.requests[4][0]
     assert informational[:1] == (200,) and informational[2] == b"ok"  # the 100 before it is skipped
     assert service.connections == 1
     assert service.requests[0][0].startswith(b"GET /chunked HTTP/1.1\r\nhost: 127.0.0.1:")
@@ -166,3 +167,17 @@ def test_a_bare_503_takes_the_replica_out_and_the_request_goes_to_another():
     assert [(status, body) for status, _, body in answers] == [(200, b"hi"), (200, b"hi")]
     assert report[0]["state"] == "down" and report[0]["reason"] == "answered 503" and report[1]["state"] == "up"
     assert len(down.requests) <= 1  # once out, it gets nothing more
+
+
+def test_a_connection_idle_for_longer_than_the_service_keeps_it_is_not_used(monkeypatch):
+    """uvicorn closes a connection idle for 5 s: one sent on just then would be lost, so it is left alone."""
+    from gateway.proxy import wire
+
+    async def check(upstreams, service):  # noqa: ANN001, ANN202
+        await _get(upstreams, "/")
+        monkeypatch.setattr(wire, "IDLE_SECONDS", 0.01)
+        await asyncio.sleep(0.05)
+        await _get(upstreams, "/")
+        return service
+
+    assert asyncio.run(_with_service(check)).connections == 2

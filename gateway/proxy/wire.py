@@ -13,7 +13,9 @@ not read to its end, is never used again.
 from __future__ import annotations
 
 import asyncio
+import math
 import ssl
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
@@ -22,6 +24,9 @@ import httptools
 
 # Answer bytes held unread before the connection stops reading from the service (a slow caller of a big answer).
 _HIGH_WATER = 256 * 1024
+# A connection idle longer is not used again: uvicorn closes one after 5 s idle, and a request sent just as it does
+# would be lost with it.
+IDLE_SECONDS = 4.0
 # Sent with `content-length: 0` when they carry no body, as aiohttp sent them.
 _BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
 
@@ -49,6 +54,8 @@ class Connection(asyncio.Protocol):
         self.error: BaseException | None = None
         self.waiter: asyncio.Future[None] | None = None
         self.paused = False
+        self.high_water: float = _HIGH_WATER
+        self.idle_since = 0.0
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -83,7 +90,7 @@ class Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self.parts.append(body)
         self.buffered += len(body)
-        if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
+        if self.buffered > self.high_water and not self.paused and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
         self._wake()
@@ -127,6 +134,7 @@ class Connection(asyncio.Protocol):
         self.status, self.headers, self.buffered = 0, [], 0
         self.parts.clear()
         self.head_done = self.done = False
+        self.high_water = _HIGH_WATER
         self.transport.write(head)  # type: ignore[union-attr]
 
     async def head(self, timeout: float) -> None:
@@ -134,6 +142,10 @@ class Connection(asyncio.Protocol):
             await self._wait(timeout)
 
     async def read(self, timeout: float) -> bytes:
+        self.high_water = math.inf  # read whole: held until it is complete
+        if self.paused and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
         while not self.done:
             await self._wait(timeout)
         body = b"".join(self.parts)
@@ -177,10 +189,13 @@ class Replica:
         self.idle: list[Connection] = []
 
     async def acquire(self) -> Connection:
-        while self.idle:
-            connection = self.idle.pop()
-            if not connection.closed:
-                return connection
+        if self.idle:
+            now = time.monotonic()
+            while self.idle:
+                connection = self.idle.pop()
+                if not connection.closed and now - connection.idle_since < IDLE_SECONDS:
+                    return connection
+                connection.close()
         loop = asyncio.get_running_loop()
         try:
             _, connection = await asyncio.wait_for(
@@ -193,6 +208,7 @@ class Replica:
 
     def release(self, connection: Connection) -> None:
         if connection.reusable():
+            connection.idle_since = time.monotonic()
             self.idle.append(connection)
         else:
             connection.close()
