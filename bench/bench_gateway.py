@@ -3,7 +3,9 @@ token verification and Redis-shared rate limits on, for each client the gateway 
 
 Two calls: `/whoami` (the token check and little else, so the gateway's own cost shows most) and a risk analyst's
 masked `GET /customers/{id}` (a real personal-data read, with whatever the service does for one). Rounds alternate
-between the targets, so a machine that slows down mid-run slows each alike.
+between the targets, so a machine that slows down mid-run slows each alike. Each client's gateway is a process of
+its own, whose CPU time a request is reported too: on a machine shared with other work that figure moves less than
+the ratios.
 
     python -m bench gateway [--requests 600] [--rounds 3] [--concurrency 8] [--redis-url redis://127.0.0.1:6379/0]
 """
@@ -30,7 +32,7 @@ from bench.bench_customer import _person
 from bench.common import free_ports, percentiles, running_suite, write_result
 
 # The client the gateway forwards with by default first; the others are what it was measured against.
-CLIENTS = ("aiohttp", "httpx_aiohttp", "httpx")
+CLIENTS = ("wire", "aiohttp", "httpx_aiohttp", "httpx")
 ANALYST_PASSWORD = "bench-analyst-secret"
 
 
@@ -52,9 +54,16 @@ async def _load(url: str, headers: dict[str, str], requests: int, concurrency: i
         return latencies, time.perf_counter() - started
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def _gateway(env: dict[str, str], client: str) -> Iterator[int]:
-    """One more gateway process beside the suite's, on the same databases, forwarding with `client`."""
+def _gateway(env: dict[str, str], client: str) -> Iterator[tuple[int, int]]:
+    """One more gateway process beside the suite's, on the same databases, forwarding with `client`: its port
+    and process id."""
     port = free_ports(1)[0]
     env = {**env, "LOANCRM_GATEWAY_PORT": str(port), "LOANCRM_GATEWAY_UPSTREAM_CLIENT": client}
     process = subprocess.Popen([sys.executable, "-m", "loancrm", "serve", "gateway"], env=env,
@@ -69,7 +78,7 @@ def _gateway(env: dict[str, str], client: str) -> Iterator[int]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError(f"the {client} gateway did not start") from None
                 time.sleep(0.2)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -108,8 +117,8 @@ def main(argv: list[str] | None = None) -> dict:
            "LOANCRM_REDIS_URL": args.redis_url}
     with tempfile.TemporaryDirectory() as scratch, running_suite(Path(scratch), env) as suite, ExitStack() as stack:
         ports = suite["ports"]
-        gateways = {"aiohttp": ports["gateway"],
-                    **{client: stack.enter_context(_gateway(suite["env"], client)) for client in CLIENTS[1:]}}
+        # Each client's gateway is a process of its own (the suite's only sets up), so its CPU time can be read.
+        gateways = {client: stack.enter_context(_gateway(suite["env"], client)) for client in CLIENTS}
         admin = {"Authorization": f"Bearer {suite['token']}"}
         analyst, customer_id = _analyst_and_customer(f"http://127.0.0.1:{ports['gateway']}", admin)
         direct = f"http://127.0.0.1:{ports['customer']}"
@@ -118,13 +127,18 @@ def main(argv: list[str] | None = None) -> dict:
             "gateway /whoami (answers itself)": (f"http://127.0.0.1:{ports['gateway']}/whoami", admin)}
         for call, (path, headers) in calls.items():
             targets[f"{call} direct"] = (direct + path, headers)
-            for client, port in gateways.items():
+            for client, (port, _) in gateways.items():
                 targets[f"{call} via gateway ({client})"] = (f"http://127.0.0.1:{port}/api/customer{path}", headers)
+        pids = {f"{call} via gateway ({client})": pid for call in calls for client, (_, pid) in gateways.items()}
         samples: dict[str, list[float]] = {name: [] for name in targets}
         elapsed = dict.fromkeys(targets, 0.0)
+        cpu = dict.fromkeys(pids, 0.0)
         for _ in range(args.rounds):
             for name, (url, headers) in targets.items():
+                before = _cpu_seconds(pids[name]) if name in pids else 0.0
                 latencies, seconds = asyncio.run(_load(url, headers, args.requests, args.concurrency))
+                if name in pids:
+                    cpu[name] += _cpu_seconds(pids[name]) - before
                 samples[name] += latencies
                 elapsed[name] += seconds
     measured = {name: {**percentiles(samples[name]), "rps": round(len(samples[name]) / elapsed[name], 1)}
@@ -134,17 +148,22 @@ def main(argv: list[str] | None = None) -> dict:
             "gateway_throughput_vs_direct": round(measured[f"{call} via gateway ({client})"]["rps"]
                                                   / measured[f"{call} direct"]["rps"], 2),
             "gateway_p50_vs_direct": round(measured[f"{call} via gateway ({client})"]["p50_ms"]
-                                           / measured[f"{call} direct"]["p50_ms"], 2)} for client in CLIENTS}
+                                           / measured[f"{call} direct"]["p50_ms"], 2),
+            # What the gateway process itself spent a request: less sensitive to other load than the ratios.
+            "gateway_cpu_us_per_request": round(1e6 * cpu[f"{call} via gateway ({client})"]
+                                                / len(samples[f"{call} via gateway ({client})"]))}
+            for client in CLIENTS}
         for call in calls}
     print(f"{'target':42} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
     for name, row in measured.items():
         print(f"{name:42} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['rps']:8.0f}")
-    print(f"{'call, forwarding client':42} {'gateway_throughput_vs_direct':>29} {'gateway_p50_vs_direct':>22}")
+    print(f"{'call, forwarding client':42} {'gateway_throughput_vs_direct':>29} {'gateway_p50_vs_direct':>22} "
+          f"{'gateway_cpu_us_per_request':>27}")
     for call, by_client in ratios.items():
         for client, row in by_client.items():
             chosen = "  (the gateway's)" if client == CLIENTS[0] else ""
             print(f"{call + ', ' + client:42} {row['gateway_throughput_vs_direct']:29} "
-                  f"{row['gateway_p50_vs_direct']:22}{chosen}")
+                  f"{row['gateway_p50_vs_direct']:22} {row['gateway_cpu_us_per_request']:27}{chosen}")
     result = {"concurrency": args.concurrency, "requests_per_round": args.requests, "rounds": args.rounds,
               "redis_limits": True, "targets": measured, "ratios": ratios}
     print(f"written to {write_result('gateway', result)}")

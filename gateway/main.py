@@ -16,7 +16,7 @@ from gateway.db import audit, idempotency
 from shared.limits import build_limiter
 from gateway.openapi.service import API_DOCS_PATH, API_DOCUMENT_PATH, aggregate
 from gateway.proxy.balancer import register_metrics
-from gateway.proxy.service import ROUTED_SERVICES, ServiceRoutes, Upstreams
+from gateway.proxy.service import ROUTED_SERVICES, GatewayApp, ServiceRoutes, Upstreams
 from gateway.settings import GatewaySettings, WebhookSettings
 from gateway.tokens import service as token_service
 from gateway.tokens.views import router as token_router
@@ -118,6 +118,7 @@ def create_app(
         on_shutdown=[upstreams.aclose, limiter.aclose, poller.stop],
         # The gateway's own routes manage users: `users:admin` unless a route says otherwise.
         default_scopes=lambda _method: ("users:admin",),
+        app_class=GatewayApp,
     )
     register_metrics(app.state.metrics.registry, upstreams.pools)
     # Innermost of the middleware, so the kernel's (request id, limits, security headers) wrap the forwarding too.

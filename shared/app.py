@@ -140,6 +140,7 @@ def create_service_app(
     idempotency: IdempotencyStore | None = None,
     default_scopes: ScopeDefault | None = None,
     audit: AuditTrail | None = None,
+    app_class: type[FastAPI] = FastAPI,
 ) -> FastAPI:
     checks = dict(ready_checks or {})
     if idempotency is not None:
@@ -155,7 +156,7 @@ def create_service_app(
             await hook()
         database.dispose()
 
-    app = FastAPI(
+    app = app_class(
         title=title,
         description=description,
         version="0.1.0",

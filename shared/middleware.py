@@ -4,9 +4,9 @@ size limits and security headers."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
@@ -44,6 +44,17 @@ class Metrics:
             registry=self.registry,
         )
         self.service = service
+        # (method, route, status) -> its counter and histogram: `labels()` looks each up under a lock every time.
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, str(status))
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(self.service, *key),
+                                              self.latency.labels(self.service, method, route))
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class RequestContextMiddleware:
@@ -56,7 +67,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
-        request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        # 32 random hex digits, as uuid4().hex gave, without building a UUID object per request.
+        request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         actor = capture.open_request()
@@ -94,8 +106,7 @@ class RequestContextMiddleware:
             route = scope.get("route")
             # Label by route template, not raw path, so ids do not explode the metric's cardinality.
             template = getattr(route, "path", "unmatched")
-            self.metrics.requests.labels(self.metrics.service, scope["method"], template, str(status)).inc()
-            self.metrics.latency.labels(self.metrics.service, scope["method"], template).observe(elapsed)
+            self.metrics.observe(scope["method"], template, status, elapsed)
             log.info(
                 "request",
                 method=scope["method"],

@@ -147,7 +147,7 @@ def test_two_gateways_share_counts_through_redis():
     key = f"test-{uuid.uuid4().hex}"
 
     async def run():
-        a, b = RateLimiter(RedisCounter(url, MemoryCounter())), RateLimiter(RedisCounter(url, MemoryCounter()))
+        a, b = RateLimiter(RedisCounter(url)), RateLimiter(RedisCounter(url))
         verdicts = [await a.hit(key, 3), await b.hit(key, 3), await a.hit(key, 3), await b.hit(key, 3)]
         await a.aclose()
         await b.aclose()
@@ -158,7 +158,7 @@ def test_two_gateways_share_counts_through_redis():
 
 def test_a_redis_outage_falls_back_to_local_counting():
     async def run():
-        limiter = RateLimiter(RedisCounter("redis://127.0.0.1:1/0", MemoryCounter()))
+        limiter = RateLimiter(RedisCounter("redis://127.0.0.1:1/0"))
         verdicts = [await limiter.hit("k", 1) for _ in range(2)]
         await limiter.aclose()
         return verdicts
@@ -172,7 +172,7 @@ def test_redis_counts_carry_into_the_next_window_and_expire():
     now = [6000.0 * 60 + 30]
 
     async def run():
-        counter = RedisCounter(url, MemoryCounter(), clock=lambda: now[0])
+        counter = RedisCounter(url, clock=lambda: now[0])
         first = [await counter.incr(key, 60) for _ in range(3)]
         now[0] += 60
         carried = await counter.incr(key, 60)
@@ -184,3 +184,62 @@ def test_redis_counts_carry_into_the_next_window_and_expire():
     assert (carried.current, carried.previous) == (1, 3)
     ttl = redis.Redis.from_url(url).ttl(f"loancrm:rl:{key}:6001")
     assert 0 < ttl <= 121  # kept two windows, then gone
+
+
+def test_two_gateways_hold_a_large_limit_within_their_stated_slack():
+    """Above 100 a minute each process may count 1% of the limit before telling Redis: two gateways sharing a
+    caller's hits let through at most 2% more than the limit, and never refuse below it."""
+    url, key, now = _redis_url(), f"test-{uuid.uuid4().hex}", [7000.0 * 60 + 5]
+
+    async def run():
+        a, b = (RateLimiter(RedisCounter(url, clock=lambda: now[0])) for _ in range(2))
+        verdicts = [await (a if i % 2 else b).hit(key, 500) for i in range(800)]
+        await a.aclose()
+        await b.aclose()
+        return verdicts
+
+    allowed = sum(v.allowed for v in asyncio.run(run()))
+    assert 500 <= allowed <= 500 + 2 * 5
+
+
+def test_hits_within_the_slack_reach_redis_together_and_at_least_every_second():
+    """The gateway's API limit no longer costs a Redis command a request: 25 hits under a limit of 1000 reach
+    Redis in three settlings, and what is left is settled once a second has gone by."""
+    url, key, now = _redis_url(), f"test-{uuid.uuid4().hex}", [7100.0 * 60 + 5]
+    shared = redis.Redis.from_url(url)
+
+    async def run():
+        limiter = RateLimiter(RedisCounter(url, clock=lambda: now[0]))
+        verdicts = [await limiter.hit(key, 1000) for _ in range(25)]
+        told = int(shared.get(f"loancrm:rl:{key}:7100"))
+        now[0] += 1.5
+        await limiter.hit(key, 1000)
+        await limiter.aclose()
+        return verdicts[-1], told
+
+    last, told = asyncio.run(run())
+    assert last.remaining == 975  # this process counts every hit at once
+    assert told == 23  # the first hit, then 11 and 11 as the slack of 10 was passed
+    assert int(shared.get(f"loancrm:rl:{key}:7100")) == 26
+
+
+def test_hits_counted_while_redis_was_unreachable_reach_it_when_it_answers():
+    url, key, now = _redis_url(), f"test-{uuid.uuid4().hex}", [7200.0 * 60 + 5]
+
+    async def run():
+        counter = RedisCounter(url, clock=lambda: now[0])
+        settle = counter._settle
+
+        async def unreachable(**_kwargs):
+            raise redis.ConnectionError("down")
+
+        counter._settle = unreachable
+        during = [await counter.incr(key, 60) for _ in range(3)]
+        counter._settle = settle
+        after = await counter.incr(key, 60)
+        await counter.aclose()
+        return during, after
+
+    during, after = asyncio.run(run())
+    assert [c.current for c in during] == [1, 2, 3] and after.current == 4
+    assert int(redis.Redis.from_url(url).get(f"loancrm:rl:{key}:7200")) == 4

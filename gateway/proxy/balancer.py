@@ -5,7 +5,7 @@ the per-replica metrics. Called only when something failed, so the forwarding's 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import aiohttp
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -44,12 +44,25 @@ def may_retry(pool: Replicas, method: str, body: object, *, unsent: bool) -> boo
         unsent or method in IDEMPOTENT_METHODS)
 
 
-def down_answer(pool: Replicas, replica: Replica, response: aiohttp.ClientResponse) -> bool:
-    """A 502/503 that is not the service's own problem+json takes the replica out; True when it did."""
-    if response.headers.get("content-type", "").startswith(PROBLEM_MEDIA_TYPE):
+def after_failure(pool: Replicas, replica: Replica, method: str, body: object, problem: Problem, unsent: bool,
+                  last: bool) -> Replica:
+    """A failed attempt on `replica` takes it out; the replica to try next, or `problem` raised when the request
+    may not go to another (see `may_retry`) or this was the last attempt."""
+    pool.release(replica)
+    pool.failed(replica, problem.detail)
+    if last or not may_retry(pool, method, body, unsent=unsent):
+        raise problem
+    return pool.pick(avoid=replica)
+
+
+def down_answer(pool: Replicas, replica: Replica, method: str, body: object, status: int,
+                headers: Callable[[], str], last: bool) -> bool:
+    """A bare 502/503 (`headers()` gives its content type: not the service's own problem+json) takes the replica
+    out; True when the request is then to go to another one, the caller letting go of this answer."""
+    if status not in DOWN_STATUSES or headers().startswith(PROBLEM_MEDIA_TYPE):
         return False
-    pool.failed(replica, f"answered {response.status}")
-    return True
+    pool.failed(replica, f"answered {status}")
+    return not last and may_retry(pool, method, body, unsent=False)
 
 
 class UpstreamMetrics(Collector):

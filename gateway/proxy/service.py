@@ -3,9 +3,10 @@
 `/api/{service}/...` is the gateway's hot path, so it is a plain ASGI app (`ServiceRoutes`) ahead of FastAPI's
 routing: no dependency solving, no response object per request. It runs inside the kernel's middleware (request
 id, access log, metrics, header and body limits, security headers) and does what a route would: verify the token,
-count the caller's rate limit, answer problems as problem+json. The forwarding client is aiohttp's pooled session:
-httpx's own async transport costs several times more a call under concurrency (`python -m bench gateway` measures
-each client side by side).
+count the caller's rate limit, answer problems as problem+json. The forwarding client is the gateway's own
+(`wire.py`) for a body in hand, aiohttp's pooled session for a streamed upload: aiohttp's client cost about a
+third of the gateway's time a request, httpx's own async transport several times more (`python -m bench gateway`
+measures each client side by side).
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ from urllib.parse import quote
 import aiohttp
 import httpx
 import yarl
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.limits.dependencies import limit_api_calls
-from gateway.proxy import balancer
+from gateway.proxy import balancer, wire
 from gateway.settings import UpstreamClient
 from shared.auth.dependencies import current_principal
-from shared.clients.base import PeerTimeout, PeerUnavailable, pooled_transport
+from shared.clients.base import PeerDropped, PeerTimeout, PeerUnavailable, pooled_transport
 from shared.errors import Problem, problem_response
 from shared.middleware import BodyTooLarge, max_body
 from shared.replicas import Probe, Replicas
@@ -84,25 +86,21 @@ class AiohttpForwarder:
             )
         return self._session
 
-    async def send(self, service: str, method: str, target: str, headers: list[tuple[str, str]],
+    async def send(self, service: str, method: str, target: str, headers: list[tuple[bytes, bytes]],
                    body: Body) -> Answer:
         pool = self.pools[service]
         replica = pool.pick()
+        texts = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
         # At most one retry, on another replica, and only when it cannot act twice (see balancer.may_retry).
         for last in _ATTEMPTS:
             try:
                 response = await self._open().request(method, yarl.URL(replica.url + target, encoded=True),
-                                                      headers=headers, data=body, allow_redirects=False)
+                                                      headers=texts, data=body, allow_redirects=False)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                pool.release(replica)
-                problem, unsent = balancer.failure(service, exc)
-                pool.failed(replica, problem.detail)
-                if last or not balancer.may_retry(pool, method, body, unsent=unsent):
-                    raise problem from exc
-                replica = pool.pick(avoid=replica)
+                replica = balancer.after_failure(pool, replica, method, body, *balancer.failure(service, exc), last)
                 continue
-            if response.status in balancer.DOWN_STATUSES and balancer.down_answer(pool, replica, response) \
-                    and not last and balancer.may_retry(pool, method, body, unsent=False):
+            if balancer.down_answer(pool, replica, method, body, response.status,
+                                    lambda: response.headers.get("content-type", ""), last):
                 response.release()
                 pool.release(replica)
                 replica = pool.pick(avoid=replica)
@@ -121,6 +119,78 @@ class AiohttpForwarder:
             await self._session.close()
 
 
+class WireForwarder:
+    """Forwards with the gateway's own HTTP/1.1 client (`gateway/proxy/wire.py`), balancing, taking failed
+    replicas out and retrying as the aiohttp forwarder does; a streamed upload goes through aiohttp."""
+
+    def __init__(self, pools: dict[str, Replicas], *, timeout: float, connect_timeout: float) -> None:
+        self.pools = pools
+        self._timeout = timeout
+        self._wires = {replica.url: wire.Replica(replica.url, connect_timeout)
+                       for pool in pools.values() for replica in pool.replicas}
+        self._streams = AiohttpForwarder(pools, timeout=timeout, connect_timeout=connect_timeout)
+
+    async def send(self, service: str, method: str, target: str, headers: list[tuple[bytes, bytes]],
+                   body: Body) -> Answer:
+        if body is not None and not isinstance(body, bytes):
+            return await self._streams.send(service, method, target, headers, body)
+        pool = self.pools[service]
+        replica = pool.pick()
+        verb = method.encode()
+        for last in _ATTEMPTS:
+            wired = self._wires[replica.url]
+            connection = None
+            try:
+                connection = await wired.acquire()
+                connection.send(wired.request_head(verb, target, headers, body))
+                await connection.head(self._timeout)
+            except (OSError, TimeoutError) as exc:  # wire.ConnectFailed and wire.Dropped among them
+                if connection is not None:
+                    connection.close()
+                replica = balancer.after_failure(pool, replica, method, body, *_wire_failure(service, exc), last)
+                continue
+            if balancer.down_answer(pool, replica, method, body, connection.status,
+                                    lambda: _header(connection.headers, b"content-type").decode("latin-1"), last):
+                connection.close()
+                pool.release(replica)
+                replica = pool.pick(avoid=replica)
+                continue
+            break
+        timeout = self._timeout
+
+        async def read() -> bytes:
+            try:
+                return await connection.read(timeout)
+            except (OSError, TimeoutError) as exc:
+                raise _wire_failure(service, exc)[0] from exc
+
+        async def close() -> None:
+            wired.release(connection)
+            pool.release(replica)
+
+        length = _header(connection.headers, b"content-length")
+        return Answer(connection.status, connection.headers, int(length) if length.isdigit() else None,
+                      lambda: connection.chunks(timeout), read, close)
+
+    async def aclose(self) -> None:
+        for wired in self._wires.values():
+            wired.close()
+        await self._streams.aclose()
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes:
+    return next((v for k, v in headers if k == name), b"")
+
+
+def _wire_failure(service: str, exc: BaseException) -> tuple[Problem, bool]:
+    """As `balancer.failure` for the aiohttp client: the caller's problem, and whether the request was never sent."""
+    if isinstance(exc, wire.ConnectFailed):
+        return PeerUnavailable(service, str(exc)), True
+    if isinstance(exc, TimeoutError):
+        return PeerTimeout(service), False
+    return PeerDropped(service, str(exc) or type(exc).__name__), False
+
+
 class HttpxForwarder:
     """Forwarding with httpx: over the in-process transports the tests wire, and as a comparison in the bench.
     It balances and takes failed replicas out as the aiohttp forwarder does, but retries nothing."""
@@ -129,7 +199,7 @@ class HttpxForwarder:
         self.clients = clients
         self.pools = pools
 
-    async def send(self, service: str, method: str, target: str, headers: list[tuple[str, str]],
+    async def send(self, service: str, method: str, target: str, headers: list[tuple[bytes, bytes]],
                    body: Body) -> Answer:
         client, pool = self.clients[service], self.pools[service]
         replica = pool.pick()
@@ -165,7 +235,7 @@ class Upstreams:
         connect_timeout: float,
         probe_timeout: float = 2.0,
         transports: dict[str, httpx.AsyncBaseTransport] | None = None,
-        client: UpstreamClient = "aiohttp",
+        client: UpstreamClient = "wire",
     ) -> None:
         self.urls = {name: list(replicas) for name, replicas in urls.items()}
         timeouts = httpx.Timeout(timeout, connect=connect_timeout)
@@ -192,16 +262,19 @@ class Upstreams:
             return ready
 
         self.pools = {name: Replicas(name, replicas, probe=probe(name)) for name, replicas in self.urls.items()}
-        self.forwarder: AiohttpForwarder | HttpxForwarder = (
-            HttpxForwarder(self.clients, self.pools) if transports or client != "aiohttp"
-            else AiohttpForwarder(self.pools, timeout=timeout, connect_timeout=connect_timeout))
+        self.forwarder: WireForwarder | AiohttpForwarder | HttpxForwarder
+        if transports or client in ("httpx", "httpx_aiohttp"):
+            self.forwarder = HttpxForwarder(self.clients, self.pools)
+        else:
+            forwarder = WireForwarder if client == "wire" else AiohttpForwarder
+            self.forwarder = forwarder(self.pools, timeout=timeout, connect_timeout=connect_timeout)
 
     async def aclose(self) -> None:
         for pool in self.pools.values():
             await pool.aclose()
         for client in self.clients.values():
             await client.aclose()
-        if isinstance(self.forwarder, AiohttpForwarder):
+        if isinstance(self.forwarder, WireForwarder | AiohttpForwarder):
             await self.forwarder.aclose()
 
     def client(self, service: str) -> httpx.AsyncClient:
@@ -288,6 +361,38 @@ class _ProxyRoute:
 PROXY_ROUTE = _ProxyRoute()
 
 
+class GatewayApp(FastAPI):
+    """The gateway's app. A request under `/api/` enters the app's own middleware (the kernel's, then
+    `ServiceRoutes`) directly: FastAPI's outer layers (its error page, its telemetry check, which reads the
+    environment, its `max_body_size` limit) were several percent of a forwarded request's time under a profiler,
+    and the kernel's middleware already answers errors and limits bodies. With OpenTelemetry configured every
+    request takes the usual way, so none goes unseen."""
+
+    _direct: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            if self._direct is None:
+                self._direct = self._first_own_layer()
+            if self.root_path:
+                scope["root_path"] = self.root_path
+            scope["app"] = self
+            await self._direct(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    def _first_own_layer(self) -> ASGIApp:
+        telemetry = getattr(self, "_native_telemetry", None)
+        if telemetry is not None and telemetry.enabled():
+            return super().__call__
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        outermost, layer = self.user_middleware[0].cls, self.middleware_stack
+        while not isinstance(layer, outermost):  # type: ignore[arg-type]
+            layer = layer.app  # type: ignore[attr-defined]
+        return layer
+
+
 class ServiceRoutes:
     """ASGI middleware answering `/api/{service}/...`; everything else goes on to the app's own routes."""
 
@@ -335,7 +440,11 @@ class ServiceRoutes:
         try:
             headers = [(k, v) for k, v in answer.headers if k not in _NOT_RETURNED]
             if answer.length is not None and answer.length <= _BUFFERED_BYTES:
-                body = await answer.read()
+                try:
+                    body = await answer.read()
+                except Problem as problem:  # the service dropped or stalled before its answer was whole
+                    await problem_response(request, problem)(scope, receive, send)
+                    return
                 await send({"type": "http.response.start", "status": answer.status, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
@@ -347,13 +456,13 @@ class ServiceRoutes:
             await answer.close()
 
 
-def _headers(scope: Scope, service: str) -> list[tuple[str, str]]:
+def _headers(scope: Scope, service: str) -> list[tuple[bytes, bytes]]:
     # No content-length: a buffered body gets its own from the client, a streamed one is sent chunked.
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k not in _NOT_FORWARDED]
-    headers.append(("x-request-id", scope["state"]["request_id"]))
+    headers = [(k, v) for k, v in scope["headers"] if k not in _NOT_FORWARDED]
+    headers.append((b"x-request-id", scope["state"]["request_id"].encode()))
     # Where the service is mounted here, so the links it answers with (Location) and the `instance` of its
     # problems resolve through the gateway.
-    headers.append(("x-forwarded-prefix", f"/api/{service}"))
+    headers.append((b"x-forwarded-prefix", f"/api/{service}".encode()))
     if scope.get("client"):
-        headers.append(("x-forwarded-for", scope["client"][0]))
+        headers.append((b"x-forwarded-for", scope["client"][0].encode()))
     return headers
