@@ -13,51 +13,24 @@ the ratios.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import aiohttp
 import httpx
 import redis
 
-from bench.bench_customer import _person
-from bench.common import free_ports, percentiles, running_suite, write_result
+from bench.bench_customer import _register, _token
+from bench.common import free_ports, load_in_rounds, running_suite, write_result
 
 # The client the gateway forwards with by default first; the others are what it was measured against.
 CLIENTS = ("wire", "aiohttp", "httpx_aiohttp", "httpx")
-ANALYST_PASSWORD = "bench-analyst-secret"
 
-
-async def _load(url: str, headers: dict[str, str], requests: int, concurrency: int) -> tuple[list[float], float]:
-    latencies: list[float] = []
-    async with aiohttp.ClientSession(headers=headers) as session:
-        async def worker(count: int) -> None:
-            for _ in range(count):
-                started = time.perf_counter()
-                async with session.get(url) as response:
-                    await response.read()
-                    assert response.status == 200, (url, response.status)
-                latencies.append(time.perf_counter() - started)
-
-        await worker(concurrency)  # connections opened before the clock starts
-        latencies.clear()
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
-        return latencies, time.perf_counter() - started
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User plus system CPU time the process has used so far (Linux's /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -84,19 +57,6 @@ def _gateway(env: dict[str, str], client: str) -> Iterator[tuple[int, int]]:
         process.wait(timeout=30)
 
 
-def _analyst_and_customer(gateway: str, admin: dict[str, str]) -> tuple[dict[str, str], str]:
-    """A risk analyst's token and one customer for them to read (masked)."""
-    name = f"analyst-{uuid.uuid4().hex[:8]}"
-    httpx.post(f"{gateway}/auth/users", headers=admin, json={
-        "username": name, "password": ANALYST_PASSWORD, "roles": ["risk_analyst"]}).raise_for_status()
-    token = httpx.post(f"{gateway}/auth/token", data={"username": name, "password": ANALYST_PASSWORD})
-    token.raise_for_status()
-    created = httpx.post(f"{gateway}/api/customer/customers", json=_person(7),
-                         headers={**admin, "Idempotency-Key": uuid.uuid4().hex})
-    created.raise_for_status()
-    return {"Authorization": f"Bearer {token.json()['access_token']}"}, created.json()["id"]
-
-
 def _check_redis(url: str) -> None:
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
@@ -120,29 +80,20 @@ def main(argv: list[str] | None = None) -> dict:
         # Each client's gateway is a process of its own (the suite's only sets up), so its CPU time can be read.
         gateways = {client: stack.enter_context(_gateway(suite["env"], client)) for client in CLIENTS}
         admin = {"Authorization": f"Bearer {suite['token']}"}
-        analyst, customer_id = _analyst_and_customer(f"http://127.0.0.1:{ports['gateway']}", admin)
+        gateway = f"http://127.0.0.1:{ports['gateway']}"
+        analyst = {"Authorization": f"Bearer {_token(gateway, admin, 'risk_analyst')}"}
+        customer_id = _register(gateway, admin, [7])[0]
         direct = f"http://127.0.0.1:{ports['customer']}"
         calls = {"whoami": ("/whoami", admin), "customer_read": (f"/customers/{customer_id}", analyst)}
-        targets: dict[str, tuple[str, dict[str, str]]] = {
-            "gateway /whoami (answers itself)": (f"http://127.0.0.1:{ports['gateway']}/whoami", admin)}
+        targets: dict[str, tuple[list[str], dict[str, str]]] = {
+            "gateway /whoami (answers itself)": ([f"http://127.0.0.1:{ports['gateway']}/whoami"], admin)}
         for call, (path, headers) in calls.items():
-            targets[f"{call} direct"] = (direct + path, headers)
+            targets[f"{call} direct"] = ([direct + path], headers)
             for client, (port, _) in gateways.items():
-                targets[f"{call} via gateway ({client})"] = (f"http://127.0.0.1:{port}/api/customer{path}", headers)
+                targets[f"{call} via gateway ({client})"] = ([f"http://127.0.0.1:{port}/api/customer{path}"], headers)
         pids = {f"{call} via gateway ({client})": pid for call in calls for client, (_, pid) in gateways.items()}
-        samples: dict[str, list[float]] = {name: [] for name in targets}
-        elapsed = dict.fromkeys(targets, 0.0)
-        cpu = dict.fromkeys(pids, 0.0)
-        for _ in range(args.rounds):
-            for name, (url, headers) in targets.items():
-                before = _cpu_seconds(pids[name]) if name in pids else 0.0
-                latencies, seconds = asyncio.run(_load(url, headers, args.requests, args.concurrency))
-                if name in pids:
-                    cpu[name] += _cpu_seconds(pids[name]) - before
-                samples[name] += latencies
-                elapsed[name] += seconds
-    measured = {name: {**percentiles(samples[name]), "rps": round(len(samples[name]) / elapsed[name], 1)}
-                for name in targets}
+        measured = load_in_rounds(targets, requests=args.requests, rounds=args.rounds, concurrency=args.concurrency,
+                                  pids=pids)
     ratios = {
         call: {client: {
             "gateway_throughput_vs_direct": round(measured[f"{call} via gateway ({client})"]["rps"]
@@ -150,8 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
             "gateway_p50_vs_direct": round(measured[f"{call} via gateway ({client})"]["p50_ms"]
                                            / measured[f"{call} direct"]["p50_ms"], 2),
             # What the gateway process itself spent a request: less sensitive to other load than the ratios.
-            "gateway_cpu_us_per_request": round(1e6 * cpu[f"{call} via gateway ({client})"]
-                                                / len(samples[f"{call} via gateway ({client})"]))}
+            "gateway_cpu_us_per_request": measured[f"{call} via gateway ({client})"]["cpu_us_per_request"]}
             for client in CLIENTS}
         for call in calls}
     print(f"{'target':42} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")

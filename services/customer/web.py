@@ -12,7 +12,6 @@ from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from pydantic_core import to_json
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy import Connection
 from sqlmodel import Session
 
@@ -62,20 +61,6 @@ def read_session(request: Request) -> Iterator[Connection]:
             isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
         yield connection
-
-
-async def read_now(request: Request, read: Callable[[Connection], T]) -> T:
-    """`read` on `read_session`'s connection without a worker thread where that is cheaper: on SQLite, here on
-    the event loop (a lookup by key costs less than the hop to a thread and back, and a WAL reader never waits for
-    a writer); on PostgreSQL, a network round trip, in a worker thread."""
-    if database(request).is_postgres:
-        return await run_in_threadpool(_read, request, read)
-    return _read(request, read)
-
-
-def _read(request: Request, read: Callable[[Connection], T]) -> T:
-    with read_session(request) as connection:
-        return read(connection)
 
 
 def read_log(request: Request) -> GroupCommit:

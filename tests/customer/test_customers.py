@@ -1,10 +1,13 @@
 """Customer records as bankers and partners meet them: validation, duplicates, masking, scope, ETags, erasure."""
 
+import asyncio
 import os
 import stat
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -19,6 +22,40 @@ def _problem(response, status, field=None):
     if field:
         assert field in [e["field"] for e in body["errors"]], body
     return body
+
+
+def test_reads_served_together_each_answer_their_own_customer_with_their_own_records(suite, api, actors):
+    """Reads by id that arrive together are read, logged and committed in one batch (shared/audit/grouped.py):
+    each still answers its own customer, one out of scope or unknown fails alone, and each customer shown in full
+    has its own access-log entry and audit row under its own request id."""
+    officer = actors.officer("BJ201")
+    mine = [actors.register(officer, branch="BJ201")["id"] for _ in range(3)]
+    theirs = actors.register(actors.officer("BJ202"), branch="BJ202")["id"]
+    wanted = [*mine, theirs, "no-such-customer", *mine]
+    requests = [f"together-{uuid.uuid4().hex}" for _ in wanted]
+
+    async def read_all() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=suite.services["customer"])
+        async with httpx.AsyncClient(transport=transport, base_url="http://customer") as client:
+            return await asyncio.gather(*(client.get(f"/customers/{customer_id}",
+                                                     headers={**officer, "X-Request-Id": request_id})
+                                          for customer_id, request_id in zip(wanted, requests, strict=True)))
+
+    answers = asyncio.run(read_all())
+    assert [a.status_code for a in answers] == [200, 200, 200, 404, 404, 200, 200, 200]
+    auditor = actors.user("auditor")
+    for customer_id, request_id, answer in zip(wanted, requests, answers, strict=True):
+        trail = api.get("/audit", params={"request_id": request_id}, headers=auditor).json()["items"]
+        if answer.status_code == 404:
+            assert trail == [], trail
+            continue
+        assert answer.json()["id"] == customer_id and answer.json()["pii_view"] == "full"
+        assert [(row["action"], row["entity_id"], row["actor"]) for row in trail] == [
+            ("read", customer_id, trail[0]["actor"])] and trail[0]["actor"].startswith("loanofficer.")
+    for customer_id in mine:
+        log = api.get("/access-log", params={"customer_id": customer_id}, headers=auditor).json()["items"]
+        seen = sorted(entry["request_id"] for entry in log if entry["via"] == "get_customer")
+        assert seen == sorted(r for c, r in zip(wanted, requests, strict=True) if c == customer_id)
 
 
 def test_own_branch_officer_sees_full_data_and_the_view_is_logged_for_auditors(api, actors):

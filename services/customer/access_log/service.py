@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import JSON, Connection, bindparam, text
 from sqlmodel import Session, select
@@ -33,30 +32,18 @@ _SQLITE_INSERT = text(f"INSERT INTO pii_access_log ({_COLUMNS}) SELECT value, :a
 def record_access(session: Session | Connection, principal: Principal, customer_ids: Iterable[str],
                   action: AccessAction, via: str, reason: str | None = None) -> None:
     """Appends one access-log row per customer, committed with (or, in autocommit, before) the read's answer."""
-    rows = access_rows(principal, customer_ids, action, via, reason)
-    if rows is not None:
-        insert_access(session, rows)
-
-
-def access_rows(principal: Principal, customer_ids: Iterable[str], action: AccessAction, via: str,
-                reason: str | None = None) -> dict[str, Any] | None:
-    """The access-log rows of one read (None when it showed no one), taken in the request's context: who and
-    which request, for an insert that may run later on another thread."""
     ids = list(customer_ids)
     if not ids:
-        return None
-    return {"ids": ids, "actor": principal.sub, "roles": ",".join(principal.roles),
-            "action": AccessAction(action).value, "via": via, "request_id": request_id_var.get(), "reason": reason,
-            "at": utcnow()}
-
-
-def insert_access(session: Session | Connection, rows: dict[str, Any]) -> None:
+        return
+    params = {"ids": ids, "actor": principal.sub, "roles": ",".join(principal.roles),
+              "action": AccessAction(action).value, "via": via, "request_id": request_id_var.get(), "reason": reason,
+              "at": utcnow()}
     connection = connection_of(session)
     if connection.dialect.name == "postgresql":
         with connection.connection.cursor() as cursor:
-            cursor.execute(_POSTGRES_INSERT, rows)
+            cursor.execute(_POSTGRES_INSERT, params)
     else:
-        connection.execute(_SQLITE_INSERT, rows)
+        connection.execute(_SQLITE_INSERT, params)
 
 
 def read_entry(via: str, full: Sequence[str], masked: Sequence[str], **detail: str) -> Entry | None:

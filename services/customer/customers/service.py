@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, and_, bindparam, false, or_, update
+from sqlalchemy import JSON, Connection, Dialect, String, and_, any_, bindparam, false, func, literal_column, or_, \
+    update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from services.customer import scoping
 from services.customer.access_log.models import AccessAction
-from services.customer.access_log.service import access_rows, audit_read, insert_access, read_entry, record_access
+from services.customer.access_log.service import audit_read, read_entry, record_access
 from services.customer.common import as_utc, cents, connection_of, new_id, plain, utcnow
 from services.customer.customers import validation
 from services.customer.customers.models import (
@@ -35,7 +36,7 @@ from services.customer.customers.models import (
 from services.customer.customers.pii import PiiVault, mask_email, mask_national_id, mask_phone
 from services.customer.portrait.models import listing_filters
 from services.customer.relationship.service import record_profile_update
-from shared.audit.grouped import GroupCommit
+from shared.audit import Entry
 from shared.limits import RateLimiter
 from shared.pagination import Page, PageRequest
 from shared.auth.roles import Role
@@ -119,15 +120,17 @@ def shown(session: Session | Connection, vault: PiiVault, principal: Principal, 
     return out
 
 
-async def shown_one(log: GroupCommit, vault: PiiVault, principal: Principal, row: Sequence[Any],
-                    via: str) -> dict[str, Any]:
-    """`shown` for one row already read, its access-log and audit rows committed with those of the reads made
-    meanwhile (`GroupCommit`), still before it is returned."""
+def shown_by_id(connection: Connection, row: Sequence[Any] | None, vault: PiiVault, principal: Principal,
+                customer_id: str, via: str) -> tuple[dict[str, Any], list[Entry]]:
+    """One customer read by id (`row`, from `rows_by_id`) shown as the caller may see it, its full view logged on
+    the same connection; an act of `GroupCommit.run`: it returns the answer with its audit entry, committed with
+    the reads made meanwhile before the answer is given. A customer out of scope is refused before anything is
+    written."""
+    row = _visible(row, principal, customer_id)
     (values,), seen_in_full, masked = presented(vault, principal, [row])
-    access = access_rows(principal, seen_in_full, AccessAction.FULL_VIEW, via)
+    record_access(connection, principal, seen_in_full, AccessAction.FULL_VIEW, via)
     item = read_entry(via, seen_in_full, masked)
-    await log.commit([] if item is None else [item], None if access is None else partial(insert_access, rows=access))
-    return values
+    return values, [] if item is None else [item]
 
 
 def presented(vault: PiiVault, principal: Principal, customers: Sequence[Any]) -> tuple[
@@ -248,9 +251,24 @@ def get_visible(session: Session, principal: Principal, customer_id: str) -> Cus
 def read_visible(session: Session | Connection, principal: Principal, customer_id: str) -> Sequence[Any]:
     """`get_visible` for a pure read: a plain row of `_ROW` without ORM tracking."""
     rows = _fetch(session, ("by_id",), lambda: _BASE.where(_TABLE.c.id == bindparam("id")), {"id": customer_id})
-    if not rows or not scoping.can_see(principal, rows[0][_BRANCH], rows[0][_REFERRED_BY]):
+    return _visible(rows[0] if rows else None, principal, customer_id)
+
+
+def _visible(row: Sequence[Any] | None, principal: Principal, customer_id: str) -> Sequence[Any]:
+    if row is None or not scoping.can_see(principal, row[_BRANCH], row[_REFERRED_BY]):
         raise not_found(customer_id)
-    return rows[0]
+    return row
+
+
+def rows_by_id(connection: Connection, customer_ids: list[str]) -> dict[str, Sequence[Any]]:
+    """Rows of `_ROW` for many ids in one statement (the reads by id of one `GroupCommit` batch), by id."""
+    def build() -> Any:
+        if connection.dialect.name == "postgresql":
+            return _BASE.where(_TABLE.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(String))))
+        return _BASE.where(_TABLE.c.id.in_(select(literal_column("value")).select_from(
+            func.json_each(bindparam("ids", type_=JSON)))))
+
+    return {row[_ID]: row for row in _fetch(connection, ("by_ids",), build, {"ids": list(set(customer_ids))})}
 
 
 def visible_branch(session: Session | Connection, principal: Principal, customer_id: str) -> str:
