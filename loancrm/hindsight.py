@@ -20,6 +20,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from services.monitoring.alerts.models import AlertStatus
@@ -49,8 +50,10 @@ class Hindsight:
     officers: Mapping[str, str]  # branch -> who worked that branch's alerts
     _drafts: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
 
-    def _of(self, kinds: Sequence[str]) -> list[Any]:
-        return [rule for rule in self.rules if rule.kind in kinds]
+    def __post_init__(self) -> None:
+        # Each job applies the rules of its kinds; grouped once, as every loan's every change asks.
+        self._state, self._outside, self._feed = ([rule for rule in self.rules if rule.kind in kinds]
+                                                  for kinds in (STATE_KINDS, OUTSIDE_KINDS, FEED_KINDS))
 
     def _keep(self, drafts: list[dict[str, Any]]) -> None:
         # The same event found again later is the same alert (the table's unique loan, rule, trigger).
@@ -59,23 +62,21 @@ class Hindsight:
 
     def on_change(self, row: Mapping[str, Any], day: date, before: RiskState | None, after: RiskState,
                   payment: Mapping[str, Any] | None = None) -> None:
-        self._keep(alert_drafts(self._of(STATE_KINDS), Facts(row["id"], row["customer_id"], day, before, after,
+        self._keep(alert_drafts(self._state, Facts(row["id"], row["customer_id"], day, before, after,
                                                              payment=payment)))
 
     def on_outside(self, life: LoanLife, records: Sequence[Mapping[str, Any]], feed: str) -> None:
         """Each record on the day it was reported, with every record of the borrower reported by then."""
-        rules = self._of(OUTSIDE_KINDS)
         for record in records:
             day = record["reported_on"]
             if _open_on(life, day):
                 known = [r for r in records if r["reported_on"] <= day]
-                self._keep(alert_drafts(rules, Facts(life.row["id"], life.row["customer_id"], day,
-                                                     outside={feed: known})))
+                self._keep(alert_drafts(self._outside, Facts(life.row["id"], life.row["customer_id"], day,
+                                                             outside={feed: known})))
 
     def on_feed(self, lives: Sequence[LoanLife], transactions: Sequence[Mapping[str, Any]], start: date) -> None:
         """The feed rules over each loan's borrower's rows, on each day from `start` a row was booked and weekly."""
-        rules = self._of(FEED_KINDS)
-        if not rules:
+        if not self._feed:
             return
         rows = sorted(transactions, key=lambda t: (t["booked_on"], t["id"]))
         by_customer: dict[str, list[Mapping[str, Any]]] = {}
@@ -98,13 +99,13 @@ class Hindsight:
                 feed = Feed(transactions=known, payers=_payers(repaid, known, day),
                             disbursed_on=life.row["disbursement_date"], principal=life.row["principal"],
                             known_until=day)
-                self._keep(alert_drafts(rules, Facts(life.row["id"], life.row["customer_id"], day, feed=feed)))
+                self._keep(alert_drafts(self._feed, Facts(life.row["id"], life.row["customer_id"], day, feed=feed)))
 
     def alerts(self, lives: Mapping[str, LoanLife],
                new_id: Callable[[], str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """The alert rows and their events: an alert of the past on a loan back in order (or repaid) was worked and
-        resolved by its due date by the branch's officer; the young ones and those on a loan still overdue are
-        open."""
+        """The alert rows and their events: an alert of the past on a loan back in order (or repaid) was worked
+        forward as people work one (acknowledged the day it was raised, resolved by its due date) by the branch's
+        officer; the young ones and those on a loan still overdue are open."""
         alerts, events = [], []
         for (loan_id, *_), draft in sorted(self._drafts.items()):
             life = lives[loan_id]
@@ -114,12 +115,15 @@ class Hindsight:
             alert_id = new_id()
             alerts.append({**draft, "id": alert_id, "branch": life.row["branch"], "owner": None,
                            "status": (AlertStatus.RESOLVED if worked else AlertStatus.OPEN).value, "due_at": due,
-                           "created_at": _at(draft["created_on"], 21), "closed_on": due if worked else None,
+                           "created_at": at(draft["created_on"], 21), "closed_on": due if worked else None,
                            "corrected_by": None})
             if worked:
-                events.append({"id": new_id(), "alert_id": alert_id, "from_status": AlertStatus.OPEN.value,
-                               "to_status": AlertStatus.RESOLVED.value, "actor": self.officers[life.row["branch"]],
-                               "note": "worked by its due date (generated history)", "at": _at(due, 16)})
+                steps = ((AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, at(draft["created_on"], 22)),
+                         (AlertStatus.ACKNOWLEDGED, AlertStatus.RESOLVED, at(due, 16)))
+                events += [{"id": new_id(), "alert_id": alert_id, "from_status": before.value,
+                            "to_status": after.value, "actor": self.officers[life.row["branch"]],
+                            "note": "worked by its due date (generated history)", "at": at}
+                           for before, after, at in steps]
         return alerts, events
 
 
@@ -141,5 +145,7 @@ def _payers(repaid: Mapping[str, Sequence[Mapping[str, Any]]], known: Sequence[M
     return found
 
 
-def _at(day: date, hour: int) -> datetime:
+@lru_cache(maxsize=8192)
+def at(day: date, hour: int = 10) -> datetime:
+    """That day at that hour, UTC: when a generated act happened."""
     return datetime.combine(day, time(hour), tzinfo=UTC)

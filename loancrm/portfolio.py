@@ -13,13 +13,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from loancrm.demo import BRANCHES, DEMO_USERS, national_id
-from loancrm.hindsight import Hindsight, LoanLife
+from loancrm.hindsight import Hindsight, LoanLife, at
 from services.customer.customers.models import CustomerCreate
 from services.customer.customers.pii import PiiVault
 from services.customer.customers.service import customer_row
@@ -166,10 +165,7 @@ class ChunkBuilder:
     def _day(self, start: date, end: date) -> date:
         return start + timedelta(days=self.rng.randrange(max(1, (end - start).days)))
 
-    @staticmethod
-    @lru_cache(maxsize=8192)
-    def _at(day: date, hour: int = 10) -> datetime:
-        return datetime.combine(day, time(hour), tzinfo=UTC)
+    _at = staticmethod(at)
 
     # -- customers -------------------------------------------------------------------------------------------
     def _identity(self, g: int) -> tuple[date, str]:
