@@ -107,13 +107,28 @@ def _migrate_bootstrap(env):
                           text=True, timeout=300)
 
 
-def test_the_deployments_one_shot_step_makes_the_first_admin_from_the_mounted_password(tmp_path):
+def _mounted_for(container, generated, folder):
+    """The secret files docker-compose.yml mounts into `container`, and only those."""
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    compose = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())
+    folder.mkdir(mode=0o700)
+    for name in compose["services"][container].get("secrets", []):
+        shutil.copy2(generated / name, folder / name)
+    return folder
+
+
+def test_the_deployments_one_shot_step_makes_the_first_admin_and_the_batch_client_from_the_mounted_files(tmp_path):
     from fastapi.testclient import TestClient
 
     from gateway.main import create_app
 
-    secrets = tmp_path / "secrets"
-    assert _generate(secrets).returncode == 0
+    generated = tmp_path / "generated"
+    assert _generate(generated).returncode == 0
+    secrets = _mounted_for("migrate", generated, tmp_path / "secrets")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOANCRM_")}
     env.update({"LOANCRM_SECRETS_DIR": str(secrets), "LOANCRM_GENERATE_SECRETS": "false",
                 "LOANCRM_VAR_DIR": str(tmp_path / "var"),
@@ -128,7 +143,12 @@ def test_the_deployments_one_shot_step_makes_the_first_admin_from_the_mounted_pa
     with TestClient(create_app(kernel, GatewaySettings(key_passphrase=passphrase))) as gateway:
         token = gateway.post("/auth/token", data={
             "username": "admin", "password": (secrets / "loancrm_admin_password").read_text().strip()})
+        # COB's own client, with the secret the monitoring container is given: no step by hand after `up`.
+        batch = gateway.post("/auth/token", data={
+            "grant_type": "client_credentials", "client_id": "loancrm-batch",
+            "client_secret": (generated / "loancrm_batch_client_secret").read_text().strip()})
     assert token.status_code == 200, token.text
+    assert batch.status_code == 200, batch.text
     # A second run (the step runs on every `docker compose up`) changes nothing.
     assert _migrate_bootstrap(env).returncode == 0
 
