@@ -77,7 +77,7 @@ def test_own_branch_officer_sees_full_data_and_the_view_is_logged_for_auditors(a
 
 
 def test_other_roles_see_masked_data(api, actors):
-    body = person(branch="BJ102", email="zhao@example.com")
+    body = person(branch="BJ102", email="zhao@example.com", address="88 Jianguo Rd, Chaoyang, Beijing")
     created = actors.register(actors.officer("BJ102"), **body)
     for role in ("collector", "risk_analyst"):
         seen = api.get(f"/customers/{created['id']}", headers=actors.user(role)).json()
@@ -88,6 +88,10 @@ def test_other_roles_see_masked_data(api, actors):
         assert seen["phone"] == f"{tel[:3]}******{tel[-2:]}"
         assert seen["email"] == "z***@example.com"
         assert seen["date_of_birth"] is None and seen["birth_year"] == int(body["date_of_birth"][:4])
+        # The home address is no less identifying: only the town, as a collector asks for it by a reveal.
+        assert seen["address"] == "***, Beijing"
+        assert [c["address"] for c in api.get("/customers", params={"branch": "BJ102"},
+                                              headers=actors.user(role)).json()["items"]] == ["***, Beijing"]
 
 
 def test_officers_of_other_branches_and_unknown_roles_get_404_not_403(api, actors):
@@ -189,12 +193,14 @@ def test_updates_need_the_current_etag(api, actors):
 
 
 def test_personal_data_is_encrypted_at_rest_under_a_0600_key_file(suite, actors):
-    body = person(branch="BJ109")
+    body = person(branch="BJ109", address="88 Jianguo Rd, Chaoyang, Beijing")
     created = actors.register(actors.admin(), **body)
+    assert created["address"] == body["address"]
     with suite.database("customer").engine.connect() as conn:
         row = conn.execute(text("SELECT * FROM customers WHERE id = :id"), {"id": created["id"]}).mappings().one()
     stored = " ".join(str(v) for v in row.values())
     assert body["national_id"] not in stored and body["phone"] not in stored and "zhang.san@" not in stored
+    assert "Jianguo" not in stored and "Chaoyang" not in stored
     assert row["pii_kid"] and len(row["national_id_hash"]) == 64
     key_file = suite.kernel.var_dir / KEY_FILE
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600

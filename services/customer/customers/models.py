@@ -78,14 +78,19 @@ class Customer(CustomerTable, table=True):
     phone_hash: str | None = Field(default=None, max_length=64, unique=True)
     email_enc: str | None = Field(default=None, max_length=600)
     email_hash: str | None = Field(default=None, max_length=64, index=True)
+    # 300 characters of Chinese are 900 bytes: sealed and base64-encoded, up to 1,240 characters.
+    address_enc: str | None = Field(default=None, max_length=1300)
+    address_hash: str | None = Field(default=None, max_length=64, index=True)  # of the normalised form
     # What roles without full view are shown (e.g. ****************3X), kept beside the ciphertext so a masked
     # read decrypts nothing. Holds no more than every such reader already sees; cleared by erasure.
     national_id_masked: str | None = Field(default=None, max_length=18)
     phone_masked: str | None = Field(default=None, max_length=11)
     email_masked: str | None = Field(default=None, max_length=260)
+    address_masked: str | None = Field(default=None, max_length=305)
+    # An address stored in clear by a version before 2026-12; the service seals it at start and clears this.
+    address_clear: str | None = Field(default=None, max_length=300)
     date_of_birth: date | None = None
     business_registration_no: str | None = Field(default=None, max_length=18)
-    address: str | None = Field(default=None, max_length=300)
     occupation: str | None = Field(default=None, max_length=100)
     employer: str | None = Field(default=None, max_length=200)
     monthly_income: Decimal | None = Field(default=None, sa_column=Column(MONEY_SQL))
@@ -257,7 +262,7 @@ class CustomerRead(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         **_EXAMPLE, "id": "3f2b9c0e8d7a4e1f9a6b5c4d3e2f1a0b", "status": "active", "kyc_status": "pending",
         "national_id": "*****************9", "phone": "138******78", "email": "z***@example.com",
-        "pii_view": "masked", "date_of_birth": None, "birth_year": 1990, "referred_by": None,
+        "address": "***, Beijing", "pii_view": "masked", "date_of_birth": None, "birth_year": 1990, "referred_by": None,
         "external_source": "li.wei", "version": 1,
         "business_registration_no": None, "created_by": "li.wei", "created_at": "2026-11-23T09:00:00Z",
         "updated_at": "2026-11-23T09:00:00Z", "closed_at": None, "close_reason": None, "erased_at": None}]})
@@ -274,7 +279,8 @@ class CustomerRead(BaseModel):
                                                            "unmasked digits it would rebuild the ID.")
     birth_year: int | None = PydanticField(description="Shown to every reader, masked or not.")
     business_registration_no: str | None
-    address: str | None
+    address: str | None = PydanticField(description="Masked unless `pii_view` is `full` (only the part after its "
+                                                    "last comma is shown); null once erased.")
     occupation: str | None
     employer: str | None
     monthly_income: MoneyOut | None

@@ -96,3 +96,15 @@ def mask_phone(value: str) -> str:
 def mask_email(value: str) -> str:
     local, _, domain = value.partition("@")
     return f"{local[:1]}***@{domain}"
+
+
+def mask_address(value: str) -> str:
+    """The last part after a comma (the town, as written in the West) and nothing of the street or house; an
+    address written without commas (as in Chinese, town first) shows nothing."""
+    parts = [part.strip() for part in value.replace("\uff0c", ",").split(",")]
+    return f"***, {parts[-1]}" if len(parts) > 1 and parts[-1] else "***"
+
+
+def normalised_address(value: str) -> str:
+    """What two spellings of one address share (case and runs of spaces aside): the form its keyed hash is of."""
+    return " ".join(value.lower().split())

@@ -33,7 +33,8 @@ from services.customer.customers.models import (
     RevealField,
     RevealRead,
 )
-from services.customer.customers.pii import PiiVault, mask_email, mask_national_id, mask_phone
+from services.customer.customers.pii import (PiiVault, mask_address, mask_email, mask_national_id, mask_phone,
+                                             normalised_address)
 from services.customer.portrait.models import listing_filters
 from services.customer.relationship.service import record_profile_update
 from shared.audit import Entry
@@ -45,8 +46,10 @@ from shared.clients.customer import CONTACT_REVEAL_FIELDS
 from shared.clients.monitoring import CustomerRisk, QueueItem
 from shared.errors import Problem, field_problem
 
-PII_FIELDS = ("national_id", "phone", "email")
-_MASKS = {"national_id": mask_national_id, "phone": mask_phone, "email": mask_email}
+PII_FIELDS = ("national_id", "phone", "email", "address")
+_MASKS = {"national_id": mask_national_id, "phone": mask_phone, "email": mask_email, "address": mask_address}
+# Search hashes are of the value as validated, an address's of its normalised form (matched as one address).
+_HASHED_AS = {"address": normalised_address}
 _UNIQUE_PII = {"national_id": "national ID", "phone": "phone number"}
 # Reads that only present customers select plain Core rows: no identity map, no change tracking, no ORM loading
 # per row. They fetch exactly what a response shows (in CustomerRead's order) plus the sealed personal data.
@@ -80,7 +83,8 @@ def sealed(vault: PiiVault, row_id: str, values: dict[str, str | None]) -> dict[
     for name in PII_FIELDS:
         value = values.get(name)
         columns[f"{name}_enc"] = None if value is None else vault.seal(value, row_id=row_id, field=name)
-        columns[f"{name}_hash"] = None if value is None else vault.digest(value)
+        hashed = None if value is None else _HASHED_AS.get(name, str)(value)
+        columns[f"{name}_hash"] = vault.digest(hashed) if hashed else None  # a blank address matches no other
         columns[f"{name}_masked"] = None if value is None else _MASKS[name](value)
     return columns
 
@@ -95,17 +99,28 @@ def _seal(vault: PiiVault, customer: Customer, changes: dict[str, str | None]) -
 def reseal_with_active_key(session: Session, vault: PiiVault, batch: int = 500) -> int:
     """Key rotation: re-encrypt rows sealed with an older key (and store the masks of rows that lack them);
     returns how many changed. Safe to re-run."""
+    return _reseal(session, vault, and_(Customer.pii_kid.is_not(None), or_(
+        Customer.pii_kid != vault.active_kid,
+        # Rows written before masks were stored get them here too.
+        *(and_(getattr(Customer, f"{name}_enc").is_not(None), getattr(Customer, f"{name}_masked").is_(None))
+          for name in PII_FIELDS))), batch)
+
+
+def seal_addresses_held_in_clear(session: Session, vault: PiiVault, batch: int = 500) -> int:
+    """Addresses an older version stored in clear, sealed like the rest of the personal data (run at start, so
+    no address stays readable in the database); returns how many. Safe to re-run, and to run in two replicas."""
+    return _reseal(session, vault, Customer.address_clear.is_not(None), batch)
+
+
+def _reseal(session: Session, vault: PiiVault, which: Any, batch: int) -> int:
     changed = 0
     while True:
-        rows = session.exec(select(Customer).where(Customer.pii_kid.is_not(None), or_(
-            Customer.pii_kid != vault.active_kid,
-            # Rows written before masks were stored get them here too.
-            *(and_(getattr(Customer, f"{name}_enc").is_not(None), getattr(Customer, f"{name}_masked").is_(None))
-              for name in PII_FIELDS))).limit(batch)).all()
+        rows = session.exec(select(Customer).where(which).limit(batch)).all()
         if not rows:
             return changed
         for customer in rows:
-            _seal(vault, customer, {})
+            clear, customer.address_clear = customer.address_clear, None
+            _seal(vault, customer, {} if clear is None else {"address": clear})
         session.commit()
         changed += len(rows)
 
@@ -668,7 +683,7 @@ def close_customer(session: Session, principal: Principal, customer_id: str, rea
 # Everything about the person goes. What stays is what the bank must keep about the relationship, under the
 # customer id, which becomes a pseudonym (monitoring's loans and scoring's scores keep it): kind, branch, KYC
 # status, referring partner, who registered it and when, when it was closed and erased.
-_ERASED_FIELDS = ("name", "date_of_birth", "business_registration_no", "address", "occupation", "employer",
+_ERASED_FIELDS = ("name", "date_of_birth", "business_registration_no", "address_clear", "occupation", "employer",
                   "monthly_income", "assets", "education", "marital_status", "household_size", "region",
                   "external_source", "external_id", "close_reason", "pii_kid",
                   *(f"{name}_{suffix}" for name in PII_FIELDS for suffix in ("enc", "hash", "masked")))
