@@ -21,7 +21,7 @@ from loancrm.demo import BRANCHES, DEMO_USERS, national_id
 from loancrm.hindsight import Hindsight, LoanLife, at
 from services.customer.customers.models import CustomerCreate
 from services.customer.customers.pii import PiiVault
-from services.customer.customers.service import customer_row
+from services.customer.customers.service import customer_row, sealed_field
 from services.monitoring.classification.rules import ChangeCause, diff_states
 from services.monitoring.delinquency.service import assess, class_name, history_rows, state_thresholds
 from services.monitoring.loans.allocation import DueItem, allocate
@@ -536,8 +536,9 @@ class ChunkBuilder:
             for loan in group:
                 loan.person.payer = payer  # type: ignore[attr-defined]
                 # Neighbours: each borrower's home moves into the one estate (their own flat in it).
-                home = customers[loan.person.id]
-                home["address"] = home["address"].replace(loan.person.estate, estate)
+                loan.person.address = loan.person.address.replace(loan.person.estate, estate)
+                customers[loan.person.id].update(sealed_field(self.vault, loan.person.id, "address",
+                                                              loan.person.address))
                 loan.person.estate = estate
             self._truth("shared_payer", pattern="shared_payer", payer_account=payer, housing_estate=estate,
                         customers=[loan.person.id for loan in group], loans=[loan.row["id"] for loan in group])
@@ -560,9 +561,10 @@ class ChunkBuilder:
             if len(group) < 2:
                 return
             if what == "address":
-                value = rows[group[0].id]["address"]
+                value = group[0].address
                 for person in group[1:]:
-                    rows[person.id]["address"] = value
+                    person.address = group[0].address
+                    rows[person.id].update(sealed_field(self.vault, person.id, "address", person.address))
             else:
                 column = "device_hash" if what == "device" else "payout_account_hash"
                 shared = f"device-{self.plan.seed}-{self.chunk}" if what == "device" else group[0].account

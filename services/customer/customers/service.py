@@ -81,12 +81,16 @@ def sealed(vault: PiiVault, row_id: str, values: dict[str, str | None]) -> dict[
     """The stored columns for personal data: ciphertexts under the active key and the search hashes."""
     columns: dict[str, str | None] = {"pii_kid": vault.active_kid}
     for name in PII_FIELDS:
-        value = values.get(name)
-        columns[f"{name}_enc"] = None if value is None else vault.seal(value, row_id=row_id, field=name)
-        hashed = None if value is None else _HASHED_AS.get(name, str)(value)
-        columns[f"{name}_hash"] = vault.digest(hashed) if hashed else None  # a blank address matches no other
-        columns[f"{name}_masked"] = None if value is None else _MASKS[name](value)
+        columns.update(sealed_field(vault, row_id, name, values.get(name)))
     return columns
+
+
+def sealed_field(vault: PiiVault, row_id: str, name: str, value: str | None) -> dict[str, str | None]:
+    """One personal field's stored columns under the active key (a row sealed with it may take them alone)."""
+    hashed = None if value is None else _HASHED_AS.get(name, str)(value)
+    return {f"{name}_enc": None if value is None else vault.seal(value, row_id=row_id, field=name),
+            f"{name}_hash": vault.digest(hashed) if hashed else None,  # a blank address matches no other
+            f"{name}_masked": None if value is None else _MASKS[name](value)}
 
 
 def _seal(vault: PiiVault, customer: Customer, changes: dict[str, str | None]) -> None:
