@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
+from pathlib import Path
 
+from sqlalchemy import Engine, create_engine, text
+
+from loancrm import migrate
 from services.customer.customers.validation import check_digit
-from tests.support import Suite
+from tests.support import Suite, database_urls
 
 _rng = random.Random()
 
@@ -64,3 +70,26 @@ class Actors:
                                                       headers={**headers, **key()})
         assert response.status_code == 201, response.text
         return response.json()
+
+
+@contextmanager
+def older_customer_database(backend: str, tmp: Path, revision: str) -> Iterator[tuple[str, Engine]]:
+    """A customer database migrated only to `revision`, for rows an older version wrote: its URL and an engine."""
+    with database_urls(backend, tmp) as urls:
+        url = urls["customer"]
+        migrate.upgrade(url, "customer", revision)
+        engine = create_engine(url)
+        try:
+            yield url, engine
+        finally:
+            engine.dispose()
+
+
+def insert_older_customer(engine: Engine, row_id: str, **columns: str) -> None:
+    """A customer row as an older schema held it: the required columns and `columns`."""
+    values = {"id": row_id, "kind": "individual", "status": "active", "branch": "BJ001", "kyc_status": "pending",
+              "created_by": "me", "version": 1, "created_at": "2026-11-23 09:00:00",
+              "updated_at": "2026-11-23 09:00:00", **columns}
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO customers ({', '.join(values)}) VALUES "
+                          f"({', '.join(':' + name for name in values)})"), values)
