@@ -1,7 +1,5 @@
 """Customer records: profiles, KYC, consents, interactions, portrait and segments."""
 
-import asyncio
-
 import httpx
 from fastapi import FastAPI
 
@@ -10,7 +8,7 @@ from services.customer.campaigns.views import router as campaigns_router
 from services.customer.complaints.views import router as complaints_router
 from services.customer.consents.views import router as consents_router
 from services.customer.customers.pii import load_vault
-from services.customer.customers.service import seal_addresses_held_in_clear
+from services.customer.customers.scheduled import AddressSealing
 from services.customer.customers.views import router as customers_router
 from services.customer.db import idempotency, audit
 from services.customer.identity_links.views import router as identity_links_router
@@ -53,14 +51,7 @@ def create_app(
     limiter = build_limiter(kernel.redis_url)
     database = Database(kernel.database_url("customer"))
     vault = load_vault(settings, kernel)
-
-    async def seal_clear_addresses() -> None:
-        def seal() -> None:
-            with database.session() as session:
-                seal_addresses_held_in_clear(session, vault)
-
-        await asyncio.to_thread(seal)
-
+    sealing = AddressSealing(database, vault)
     app = create_service_app(
         idempotency=idempotency,
         audit=audit,
@@ -73,8 +64,8 @@ def create_app(
         routers=[imports_router, customers_router, consents_router, interactions_router, complaints_router,
                  surveys_router, portrait_router, overview_router, offers_router, campaigns_router, access_log_router,
                  relationship_router, identity_links_router],
-        on_startup=[seal_clear_addresses],
-        on_shutdown=[scoring.aclose, monitoring.aclose, monitoring_guard.aclose, limiter.aclose],
+        on_startup=[sealing.start],
+        on_shutdown=[sealing.stop, scoring.aclose, monitoring.aclose, monitoring_guard.aclose, limiter.aclose],
     )
     app.state.settings = settings
     app.state.scoring = scoring

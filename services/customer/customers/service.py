@@ -54,9 +54,11 @@ _UNIQUE_PII = {"national_id": "national ID", "phone": "phone number"}
 # Reads that only present customers select plain Core rows: no identity map, no change tracking, no ORM loading
 # per row. They fetch exactly what a response shows (in CustomerRead's order) plus the sealed personal data.
 _SHOWN = tuple(name for name in CustomerRead.model_fields if name not in (*PII_FIELDS, "pii_view", "birth_year"))
-_FETCHED = (*_SHOWN, "pii_kid", *(f"{name}_enc" for name in PII_FIELDS), *(f"{name}_masked" for name in PII_FIELDS))
+_FETCHED = (*_SHOWN, "pii_kid", *(f"{name}_enc" for name in PII_FIELDS), *(f"{name}_masked" for name in PII_FIELDS),
+            "address_clear")
 _ROW = tuple(Customer.__table__.c[name] for name in _FETCHED)
 _KID = len(_SHOWN)
+_CLEAR_ADDRESS = len(_FETCHED) - 1
 _MASKED_OFFSET = len(PII_FIELDS)  # from a field's ciphertext column to its mask column
 _TIMES = tuple(_SHOWN.index(name) for name in ("created_at", "updated_at", "closed_at", "erased_at"))
 _MONEY = tuple(_SHOWN.index(name) for name in ("monthly_income", "assets"))
@@ -70,11 +72,14 @@ def not_found(customer_id: str) -> Problem:
 # --- personal data -----------------------------------------------------------------------------------------
 
 def reveal(vault: PiiVault, customer: Customer) -> dict[str, str | None]:
-    return {
+    opened = {
         name: None if getattr(customer, f"{name}_enc") is None else vault.open(
             getattr(customer, f"{name}_enc"), kid=customer.pii_kid or "", row_id=customer.id, field=name)
         for name in PII_FIELDS
     }
+    if customer.address_clear is not None:  # an older version's, not yet sealed
+        opened["address"] = customer.address_clear
+    return opened
 
 
 def sealed(vault: PiiVault, row_id: str, values: dict[str, str | None]) -> dict[str, str | None]:
@@ -110,15 +115,19 @@ def reseal_with_active_key(session: Session, vault: PiiVault, batch: int = 500) 
           for name in PII_FIELDS))), batch)
 
 
-def seal_addresses_held_in_clear(session: Session, vault: PiiVault, batch: int = 500) -> int:
+def seal_addresses_held_in_clear(session: Session, vault: PiiVault, batch: int = 500,
+                                 stop: Callable[[], bool] = lambda: False) -> int:
     """Addresses an older version stored in clear, sealed like the rest of the personal data (run at start, so
-    no address stays readable in the database); returns how many. Safe to re-run, and to run in two replicas."""
-    return _reseal(session, vault, Customer.address_clear.is_not(None), batch)
+    no address stays readable in the database); returns how many. Commits every batch, so it resumes where it
+    stopped; safe to run in two replicas at once. Until a row is sealed, reads show its clear address as the
+    caller's role allows."""
+    return _reseal(session, vault, Customer.address_clear.is_not(None), batch, stop)
 
 
-def _reseal(session: Session, vault: PiiVault, which: Any, batch: int) -> int:
+def _reseal(session: Session, vault: PiiVault, which: Any, batch: int,
+            stop: Callable[[], bool] = lambda: False) -> int:
     changed = 0
-    while True:
+    while not stop():
         rows = session.exec(select(Customer).where(which).limit(batch)).all()
         if not rows:
             return changed
@@ -127,6 +136,7 @@ def _reseal(session: Session, vault: PiiVault, which: Any, batch: int) -> int:
             _seal(vault, customer, {} if clear is None else {"address": clear})
         session.commit()
         changed += len(rows)
+    return changed
 
 
 def shown(session: Session | Connection, vault: PiiVault, principal: Principal, customers: Sequence[Any],
@@ -184,6 +194,10 @@ def presented(vault: PiiVault, principal: Principal, customers: Sequence[Any]) -
                 # The stored mask; a row sealed before masks were stored is masked from its clear value.
                 values[name] = row[offset + _MASKED_OFFSET] or _MASKS[name](
                     vault.open(sealed_value, kid=kid, row_id=row_id, field=name))
+        clear = row[_CLEAR_ADDRESS]
+        if clear is not None:  # an older version's, until the service seals it (`seal_addresses_held_in_clear`)
+            values["address"] = clear if full else mask_address(clear)
+            any_pii = any_pii or full
         values["pii_view"] = "full" if full else "masked"
         # The ID embeds the birth date: where the ID is masked, the date is too, or the two rebuild the ID.
         values["birth_year"] = None if row[_BORN] is None else row[_BORN].year
