@@ -23,7 +23,8 @@ from services.scoring.training.bundle import load_bundle
 from services.scoring.training.models import PD_OUTPUT, SCORE_OUTPUT
 from services.scoring.training.runtime import feeds_from_rows
 from shared.logging import configure_logging
-from shared.middleware import Metrics, RequestContextMiddleware
+from shared.middleware import KernelMiddleware, Metrics
+from shared.settings import KernelSettings
 
 
 def app() -> FastAPI:
@@ -36,7 +37,10 @@ def app() -> FastAPI:
     db.execute("CREATE TABLE IF NOT EXISTS scores (id TEXT PRIMARY KEY, pd REAL, score REAL, inputs TEXT)")
     lock = threading.Lock()
     reference = FastAPI()
-    reference.add_middleware(RequestContextMiddleware, metrics=Metrics("reference"))
+    limits = KernelSettings.model_fields  # the kernel's defaults, as a service runs with them
+    reference.add_middleware(KernelMiddleware, metrics=Metrics("reference"),
+                             max_header_bytes=limits["max_header_bytes"].default,
+                             max_body_bytes=limits["max_body_bytes"].default, hsts=False)
 
     @reference.get("/health/live")
     async def live() -> dict[str, str]:

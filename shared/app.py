@@ -26,7 +26,7 @@ from shared.errors import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers,
 from shared.files import secure_var_dir
 from shared.idempotency import IdempotencyStore
 from shared.logging import configure_logging
-from shared.middleware import HardeningMiddleware, Metrics, RequestContextMiddleware
+from shared.middleware import KernelMiddleware, Metrics
 from shared.settings import KernelSettings, load_settings
 
 ReadyCheck = Callable[[], Awaitable[None]]
@@ -173,9 +173,7 @@ def create_service_app(
     metrics = Metrics(name)
     app.state.metrics = metrics
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    # Added last, so it runs first: oversized headers are refused before anything else reads them.
-    app.add_middleware(HardeningMiddleware, max_header_bytes=kernel.max_header_bytes,
+    app.add_middleware(KernelMiddleware, metrics=metrics, max_header_bytes=kernel.max_header_bytes,
                        max_body_bytes=kernel.max_body_bytes, hsts=kernel.hsts,
                        cacheable_paths=frozenset(p for p in ("/docs", "/redoc", "/docs/oauth2-redirect") if
                                                  kernel.docs_enabled))

@@ -1,5 +1,5 @@
-"""Pure-ASGI middleware every app runs: request id, access log and Prometheus metrics in a single pass; request
-size limits and security headers."""
+"""The pure-ASGI middleware every app runs (`KernelMiddleware`): request id, access log and Prometheus metrics,
+request size limits and security headers, in a single layer."""
 
 from __future__ import annotations
 
@@ -57,68 +57,6 @@ class Metrics:
         children[1].observe(seconds)
 
 
-class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
-        # 32 random hex digits, as uuid4().hex gave, without building a UUID object per request.
-        request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else os.urandom(16).hex()
-        scope.setdefault("state", {})["request_id"] = request_id
-        token = request_id_var.set(request_id)
-        actor = capture.open_request()
-        started = time.perf_counter()
-        status = 500
-        response_started = False
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                status, response_started = message["status"], True
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        try:
-            if _CONTROL.search(scope["path"]):
-                await _answer(scope, receive, send_with_id, Problem(
-                    404, "Not found", "No resource has a control character in its path."))
-            elif (name := _nul_parameter(scope)) is not None:
-                await _answer(scope, receive, send_with_id,
-                              field_problem(f"query.{name}", "must not contain a NUL character"))
-            else:
-                await self.app(scope, receive, send_with_id)
-        except Exception:
-            # Answered here, not re-raised: an exception escaping the app after its 500 went out makes the server
-            # close the connection, and the peer's pool then hands that dead connection to the next request (a
-            # 503 for another caller). Once a response has started it cannot be replaced, so that one is raised.
-            if response_started:
-                raise
-            errors_log.exception("unhandled error", path=scope["path"])
-            await _answer(scope, receive, send_with_id,
-                          Problem(500, "Internal error", "The request failed; quote the request id."))
-        finally:
-            elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            # Label by route template, not raw path, so ids do not explode the metric's cardinality.
-            template = getattr(route, "path", "unmatched")
-            self.metrics.observe(scope["method"], template, status, elapsed)
-            log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round(elapsed * 1000, 2),
-                principal=scope.get("state", {}).get("principal_sub"),
-            )
-            request_id_var.reset(token)
-            capture.close_request(actor)
-
-
 MAX_AUTHORIZATION_BYTES = 8 * 1024 + 64  # a token at the verifier's size limit, plus its scheme
 _BODY_LIMIT_ATTRIBUTE = "max_body_bytes"
 _SECURITY_HEADERS = [
@@ -148,46 +86,97 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"The request body may be at most {limit} bytes on this route.")
 
 
-class HardeningMiddleware:
-    """Header and body size limits before anything parses them, and the security headers on every answer."""
+class KernelMiddleware:
+    """What every app runs around its routes, in one layer: header size limits before anything parses them, the
+    request id, the body size limit, the security headers on every answer, metrics and the access log. It was two
+    layers, each wrapping `send` and reading the headers again: their wrappers were a measurable part of what the
+    gateway cost a forwarded request."""
 
-    def __init__(self, app: ASGIApp, *, max_header_bytes: int, max_body_bytes: int, hsts: bool,
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_header_bytes: int, max_body_bytes: int, hsts: bool,
                  cacheable_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
+        self.metrics = metrics
         self.max_header_bytes = max_header_bytes
         self.max_body_bytes = max_body_bytes
         self.hsts = hsts
         self.cacheable_paths = cacheable_paths
+        # The security headers for each (cacheable, over HTTPS) case, made once.
+        self._extras = {(cacheable, https): [*_SECURITY_HEADERS, *([] if cacheable else [_NO_STORE]),
+                                             *([_HSTS] if https or hsts else [])]
+                        for cacheable in (False, True) for https in (False, True)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = scope["headers"]
-        total = sum(len(k) + len(v) + 4 for k, v in headers)
-        authorization = max((len(v) for k, v in headers if k == b"authorization"), default=0)
-        extra = self._security_headers(scope)
+        # One pass over the headers for everything this layer reads of them.
+        total, authorization, incoming, forwarded = 0, 0, None, b""
+        for k, v in scope["headers"]:
+            total += len(k) + len(v) + 4
+            if k == b"authorization":
+                authorization = max(authorization, len(v))
+            elif k == b"x-request-id" and incoming is None:
+                incoming = v.decode("latin-1")
+            elif k == b"x-forwarded-proto":
+                forwarded = v
+        extra = self._extras[(scope["path"] in self.cacheable_paths,
+                              scope.get("scheme") == "https" or forwarded.lower() == b"https")]
         if total > self.max_header_bytes or authorization > MAX_AUTHORIZATION_BYTES:
             what = "Authorization header" if authorization > MAX_AUTHORIZATION_BYTES else "request headers"
             await _refuse(send, 431, "Request header fields too large", f"The {what} are too large.", extra)
             return
+        # 32 random hex digits, as uuid4().hex gave, without building a UUID object per request.
+        request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else os.urandom(16).hex()
+        scope.setdefault("state", {})["request_id"] = request_id
+        answered = [*extra, (b"x-request-id", request_id.encode())]
+        token = request_id_var.set(request_id)
+        actor = capture.open_request()
+        started = time.perf_counter()
+        status = 500
+        response_started = False
 
         async def send_secured(message: Message) -> None:
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _REPLACED]
-                message["headers"] = kept + extra
+                status, response_started = message["status"], True
+                # Set here on every answer: the same headers from the app (or a proxied service) are replaced.
+                message["headers"] = [(k, v) for k, v in message.get("headers", ()) if k.lower() not in _REPLACED]
+                message["headers"] += answered
             await send(message)
 
-        await self.app(scope, self._limited(scope, receive), send_secured)
-
-    def _security_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
-        extra = list(_SECURITY_HEADERS)
-        if scope["path"] not in self.cacheable_paths:
-            extra.append(_NO_STORE)
-        forwarded = next((v for k, v in scope["headers"] if k == b"x-forwarded-proto"), b"")
-        if self.hsts or scope.get("scheme") == "https" or forwarded.lower() == b"https":
-            extra.append(_HSTS)
-        return extra
+        try:
+            if _CONTROL.search(scope["path"]):
+                await _answer(scope, receive, send_secured, Problem(
+                    404, "Not found", "No resource has a control character in its path."))
+            elif (name := _nul_parameter(scope)) is not None:
+                await _answer(scope, receive, send_secured,
+                              field_problem(f"query.{name}", "must not contain a NUL character"))
+            else:
+                await self.app(scope, self._limited(scope, receive), send_secured)
+        except Exception:
+            # Answered here, not re-raised: an exception escaping the app after its 500 went out makes the server
+            # close the connection, and the peer's pool then hands that dead connection to the next request (a
+            # 503 for another caller). Once a response has started it cannot be replaced, so that one is raised.
+            if response_started:
+                raise
+            errors_log.exception("unhandled error", path=scope["path"])
+            await _answer(scope, receive, send_secured,
+                          Problem(500, "Internal error", "The request failed; quote the request id."))
+        finally:
+            elapsed = time.perf_counter() - started
+            # Label by route template, not raw path, so ids do not explode the metric's cardinality.
+            template = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.observe(scope["method"], template, status, elapsed)
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                principal=scope["state"].get("principal_sub"),
+            )
+            request_id_var.reset(token)
+            capture.close_request(actor)
 
     def _limited(self, scope: Scope, receive: Receive) -> Receive:
         received = 0

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from structlog.testing import capture_logs
 
 from gateway.main import create_app
 from gateway.settings import GatewaySettings
@@ -288,3 +289,16 @@ def test_a_large_body_through_the_gateway_gets_the_services_413(suite):
     response = suite.client.post("/api/monitoring/loans/schedule-preview", headers=headers,
                                  content=_schedule_preview(2 * 1024 * 1024))
     assert response.status_code == 413
+
+
+def test_a_forwarded_request_writes_one_access_log_line_naming_its_caller(suite):
+    with capture_logs() as logs:
+        response = suite.client.get("/api/customer/whoami?x=1", headers=suite.headers("admin"))
+    assert response.status_code == 200
+    lines = [entry for entry in logs if entry["event"] == "request" and entry.get("path") == "/api/customer/whoami"]
+    assert len(lines) == 1, logs
+    assert lines[0]["method"] == "GET" and lines[0]["status"] == 200 and lines[0]["principal"] == "admin"
+    with capture_logs() as logs:
+        refused = suite.client.get("/api/customer/whoami")  # no token: still one line, naming no caller
+    assert refused.status_code == 401
+    assert [(e["status"], e["principal"]) for e in logs if e.get("path") == "/api/customer/whoami"] == [(401, None)]

@@ -1,7 +1,8 @@
-from fastapi import Depends, Request
+from typing import Any
+
+from fastapi import Request
 
 from shared.limits import Verdict
-from shared.auth.dependencies import current_principal
 from shared.auth.tokens import Principal
 from shared.errors import Problem
 
@@ -16,8 +17,8 @@ def _refuse(verdict: Verdict, what: str) -> Problem:
     )
 
 
-async def limit_api_calls(request: Request, principal: Principal = Depends(current_principal)) -> None:
-    state = request.app.state
+async def limit_api_calls(state: Any, principal: Principal) -> None:
+    """Count one API call against the caller's limit (`state` is the app's), refused with a 429 past it."""
     # An OAuth client's own limit is signed into its tokens (gateway/tokens/flows.py); users share the default.
     own = principal.claims.get("rate_limit")
     limit = own if isinstance(own, int) and own > 0 else state.gateway_settings.rate_limit_per_minute

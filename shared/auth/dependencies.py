@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request
 
 from shared.audit import identify
-from shared.auth.tokens import InvalidToken, KeysUnavailable, Principal, RevocationsUnavailable
+from shared.auth.tokens import InvalidToken, KeysUnavailable, Principal, RevocationsUnavailable, TokenVerifier
 from shared.errors import Problem
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -18,7 +18,10 @@ ScopeDefault = Callable[[str], tuple[str, ...]]
 
 
 def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization", "")
+    return _bearer(request.headers.get("authorization", ""))
+
+
+def _bearer(header: str) -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "Unauthorized", "A bearer access token is required.", headers={"WWW-Authenticate": "Bearer"})
@@ -26,9 +29,16 @@ def bearer_token(request: Request) -> str:
 
 
 async def current_principal(request: Request) -> Principal:
-    token = bearer_token(request)
+    return await verified_principal(request.app.state.verifier, request.headers.get("authorization", ""),
+                                    request.scope)
+
+
+async def verified_principal(verifier: TokenVerifier, authorization: str, scope: dict[str, Any]) -> Principal:
+    """The caller whose bearer token `authorization` carries, verified, and put on the request's `scope` (its
+    `request.state.principal`): `current_principal` for a plain ASGI app, which has no `Request`."""
+    token = _bearer(authorization)
     try:
-        principal = await request.app.state.verifier.verify(token)
+        principal = await verifier.verify(token)
     except InvalidToken as exc:
         raise Problem(401, "Unauthorized", str(exc), headers=_CHALLENGE) from None
     except RevocationsUnavailable:
@@ -36,9 +46,10 @@ async def current_principal(request: Request) -> Principal:
                                                   "be trusted; retry shortly.", headers={"Retry-After": "5"}) from None
     except KeysUnavailable:
         raise Problem(503, "Service unavailable", "Signing keys cannot be fetched from the gateway.") from None
-    request.state.principal = principal
     identify(principal.sub, principal.roles)  # whom the request's writes and reads are audited as
-    request.scope.setdefault("state", {})["principal_sub"] = principal.sub
+    state = scope.setdefault("state", {})
+    state["principal"] = principal
+    state["principal_sub"] = principal.sub
     return principal
 
 
