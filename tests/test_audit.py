@@ -3,12 +3,15 @@ auditors read it through the gateway; `loancrm audit verify` finds a changed or 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from decimal import Decimal
 
 import pytest
+from pydantic_core import to_json
 from sqlalchemy import delete, insert, select, update
 
 from gateway.db import audit as gateway_audit
@@ -18,6 +21,7 @@ from services.monitoring.db import audit as monitoring_audit
 from services.scoring.db import audit as scoring_audit
 from tests.customer.factory import key, person
 from services.scoring.registry.flows import ensure_default_champion
+from shared.audit import digest
 from tests.monitoring.api.helpers import Borrowers, officer, register, role, set_today
 from tests.scoring.api.conftest import german_rows
 
@@ -212,3 +216,15 @@ def test_an_untampered_chain_verifies(suite, service):
     suite.headers(f"audited.{uuid.uuid4().hex[:6]}", ["collector"])  # a user created: a gateway write
     verdict = verify(suite, service)
     assert verdict.broken is None and (service != "gateway" or verdict.rows > 0)
+
+
+def test_a_batch_digest_is_that_of_its_rows_with_their_keys_sorted_whatever_their_order():
+    """A bulk write's digest: every row's columns (and a JSON column's keys) in sorted order, however the rows
+    were built, a row with other columns than the rest included."""
+    rows = [{"b": Decimal(f"{n}.50"), "a": {"y": [{"q": n, "p": None}] * (n % 3), "x": (n, "t")}, "c": date(2026, 1, 1),
+             "d": None if n % 2 else [n]} for n in range(20)]
+    reordered = [dict(reversed(row.items())) for row in rows] + [{"z": 1, "a": 2}]
+    by_hand = [{"a": {"x": [n, "t"], "y": [{"p": None, "q": n}] * (n % 3)}, "b": Decimal(f"{n}.50"),
+                "c": date(2026, 1, 1), "d": None if n % 2 else [n]} for n in range(20)] + [{"a": 2, "z": 1}]
+    expected = hashlib.sha256(to_json(by_hand, bytes_mode="base64", fallback=str)).hexdigest()
+    assert digest([*rows, {"a": 2, "z": 1}]) == digest(reordered) == expected
