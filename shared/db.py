@@ -277,13 +277,34 @@ def bulk_rows(table: Table, rows: Sequence[dict[str, Any]], dialect: Dialect) ->
     for name in columns:
         # Column by column: a column with nothing to convert costs one list.
         column = [row[name] for row in rows]
+        as_json = isinstance(table.c[name].type, JSON)
         if dialect.name == "postgresql":
-            convert = _json_text if isinstance(table.c[name].type, JSON) else None
+            convert = _json_text if as_json else None
         else:
             # The columns' own bind processors (money to cents, dates to text...), as a compiled insert applies them.
             convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        values.append(column if convert is None else [None if v is None else convert(v) for v in column])
+        if convert is not None:
+            column = [None if v is None else convert(v) for v in column] if as_json else _each_once(column, convert)
+        values.append(column)
     return BulkRows(table, columns, list(zip(*values, strict=True)), batch_entry(table, "insert", rows))
+
+
+def _each_once(column: list[Any], convert: Any) -> list[Any]:
+    """`convert` of each value, worked out once per distinct value: a batch's dates, times and amounts repeat, and
+    a processor is a function of the value. Keyed by type and time zone too (1 == Decimal("1.00"); 10:00 UTC ==
+    11:00 +01:00, but their text differs)."""
+    done: dict[Any, Any] = {}
+    out = []
+    for v in column:
+        if v is None:
+            out.append(None)
+            continue
+        key = (v.__class__, getattr(v, "tzinfo", None), v)
+        found = done.get(key, done)
+        if found is done:
+            found = done[key] = convert(v)
+        out.append(found)
+    return out
 
 
 def bulk_write(session: Session, batch: BulkRows) -> None:

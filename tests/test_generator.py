@@ -106,7 +106,7 @@ def test_each_chunk_is_in_every_audit_trail_once_and_the_chains_verify(generated
     from services.customer.db import audit as customer_audit
     from services.monitoring.db import audit as monitoring_audit
     from services.scoring.db import audit as scoring_audit
-    from shared.audit import digest
+    from shared.audit import digest_rows
 
     suite = generated[0]
     for service, trail in (("customer", customer_audit), ("scoring", scoring_audit),
@@ -123,7 +123,7 @@ def test_each_chunk_is_in_every_audit_trail_once_and_the_chains_verify(generated
     finally:
         job.close()
     # One entry a chunk (the resumed run wrote none twice), its digest that of the chunk's rows.
-    assert sorted(entry.digest_after for entry in entries) == sorted(digest(rows) for rows in loans)
+    assert sorted(entry.digest_after for entry in entries) == sorted(digest_rows(rows) for rows in loans)
     assert sorted(json.loads(entry.detail)["rows"] for entry in entries) == sorted(len(rows) for rows in loans)
 
 
