@@ -26,7 +26,7 @@ from typing import Any
 from services.monitoring.alerts.models import AlertStatus
 from services.monitoring.classification.rules import RiskState
 from services.monitoring.rules.engine import Facts, Feed
-from services.monitoring.rules.models import FEED_KINDS, OUTSIDE_KINDS, RuleKind
+from services.monitoring.rules.models import FEED_KINDS, OUTSIDE_KINDS, ROWS_ONLY_FEED_KINDS, RuleKind
 from services.monitoring.rules.service import alert_drafts, due_date
 from services.monitoring.transactions.service import LOOKBACK_DAYS
 
@@ -86,20 +86,26 @@ class Hindsight:
             if t["kind"] == "repayment" and t["payer_account"]:
                 repaid.setdefault(t["payer_account"], []).append(t)
         weekly = {start + timedelta(days=n) for n in range(0, (self.as_of - start).days + 1, CHECK_EVERY_DAYS)}
+        dated = [rule for rule in self._feed if rule.kind not in ROWS_ONLY_FEED_KINDS]
         for life in lives:
             mine = by_customer.get(life.row["customer_id"], [])
             booked = [t["booked_on"] for t in mine]
+            judged = None  # the rows and payers the rules last saw
             for day in sorted(set(booked) | weekly | {self.as_of}):
                 if not _open_on(life, day):
                     continue
-                known = tuple(mine[bisect_right(booked, day - timedelta(days=LOOKBACK_DAYS)):
-                                   bisect_right(booked, day)])
-                if not known:
+                window = (bisect_right(booked, day - timedelta(days=LOOKBACK_DAYS)), bisect_right(booked, day))
+                if window[0] == window[1]:
                     continue
-                feed = Feed(transactions=known, payers=_payers(repaid, known, day),
-                            disbursed_on=life.row["disbursement_date"], principal=life.row["principal"],
-                            known_until=day)
-                self._keep(alert_drafts(self._feed, Facts(life.row["id"], life.row["customer_id"], day, feed=feed)))
+                known = tuple(mine[window[0]:window[1]])
+                payers = _payers(repaid, known, day)
+                feed = Feed(transactions=known, payers=payers, disbursed_on=life.row["disbursement_date"],
+                            principal=life.row["principal"], known_until=day)
+                # Rules that read only the rows found all they could on the day they last saw these rows (the
+                # first finding of an event is the one kept): only the dated ones look again.
+                rules = dated if judged == (window, payers) else self._feed
+                judged = (window, payers)
+                self._keep(alert_drafts(rules, Facts(life.row["id"], life.row["customer_id"], day, feed=feed)))
 
     def alerts(self, lives: Mapping[str, LoanLife],
                new_id: Callable[[], str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -8,6 +8,7 @@ import operator
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -23,10 +24,10 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
 
-from shared.audit import note_rows
+from shared.audit import Entry, batch_entry, note
 
-__all__ = ["Database", "Money", "SQLModel", "bulk_insert", "insert_ignoring", "money_column", "new_registry",
-           "round_money"]
+__all__ = ["BulkRows", "Database", "Money", "SQLModel", "bulk_insert", "bulk_rows", "bulk_write", "insert_ignoring",
+           "money_column", "new_registry", "round_money"]
 
 log = logging.getLogger(__name__)
 # How often a SQLite database's WAL is checkpointed (off the request path): the WAL holds at most what is written
@@ -256,30 +257,74 @@ class Database:
         self.engine.dispose()
 
 
-def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Rows (complete column dicts, all with the same keys) into `table` in the session's transaction, past the
-    ORM: one COPY on PostgreSQL, several times faster than INSERTs; a Core executemany elsewhere. A unique clash
-    fails the whole batch. The batch is one audit entry (shared/audit), committed with the rows."""
-    if not rows:
-        return
-    connection = session.connection()
-    note_rows(session, table, "insert", rows)
-    columns = list(rows[0])
-    if connection.dialect.name != "postgresql":
-        # The columns' own bind processors (money to cents, dates to text...), once per column, then one driver
-        # executemany (errors still raised as SQLAlchemy's): building parameters per row through a compiled
-        # insert cost as much as SQLite's insert itself.
-        dialect = connection.dialect
-        processors = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns]
-        connection.exec_driver_sql(
-            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            [tuple(row[name] if process is None or row[name] is None else process(row[name])
-                   for name, process in processors) for row in rows])
-        return
-    as_json = {name for name in columns if isinstance(table.c[name].type, JSON)}
-    with connection.connection.cursor() as cursor, \
-            cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([_json_text(row[name]) if name in as_json and row[name] is not None else row[name]
-                            for name in columns])
+@dataclass(frozen=True)
+class BulkRows:
+    """A bulk insert made ready before its transaction: the rows as the driver takes them (bound per column on
+    SQLite, JSON as text for COPY on PostgreSQL) and their audit entry. Made outside the transaction, the digest
+    and the conversions stay out of the time SQLite's one writer lock is held."""
 
+    table: Table
+    columns: tuple[str, ...]
+    values: list[tuple[Any, ...]]
+    audit: Entry
+
+
+def bulk_rows(table: Table, rows: Sequence[dict[str, Any]], dialect: Dialect) -> BulkRows:
+    """`rows` (complete column dicts, all with the same keys, at least one) made ready for `bulk_write`; the audit
+    entry names whoever is acting now."""
+    columns = tuple(rows[0])
+    values = []
+    for name in columns:
+        # Column by column: a column with nothing to convert costs one list.
+        column = [row[name] for row in rows]
+        as_json = isinstance(table.c[name].type, JSON)
+        if dialect.name == "postgresql":
+            convert = _json_text if as_json else None
+        else:
+            # The columns' own bind processors (money to cents, dates to text...), as a compiled insert applies them.
+            convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if convert is not None:
+            column = [None if v is None else convert(v) for v in column] if as_json else _each_once(column, convert)
+        values.append(column)
+    return BulkRows(table, columns, list(zip(*values, strict=True)), batch_entry(table, "insert", rows))
+
+
+def _each_once(column: list[Any], convert: Any) -> list[Any]:
+    """`convert` of each value, worked out once per distinct value: a batch's dates, times and amounts repeat, and
+    a processor is a function of the value. Keyed by type and time zone too (1 == Decimal("1.00"); 10:00 UTC ==
+    11:00 +01:00, but their text differs)."""
+    done: dict[Any, Any] = {}
+    out = []
+    for v in column:
+        if v is None:
+            out.append(None)
+            continue
+        key = (v.__class__, getattr(v, "tzinfo", None), v)
+        found = done.get(key, done)
+        if found is done:
+            found = done[key] = convert(v)
+        out.append(found)
+    return out
+
+
+def bulk_write(session: Session, batch: BulkRows) -> None:
+    """`batch` into its table in the session's transaction, past the ORM: one COPY on PostgreSQL, several times
+    faster than INSERTs; one driver executemany elsewhere (errors still raised as SQLAlchemy's). A unique clash
+    fails the whole batch. Its audit entry is committed with the rows."""
+    connection = session.connection()
+    note(session, batch.table, batch.audit)
+    names = ", ".join(batch.columns)
+    if connection.dialect.name != "postgresql":
+        connection.exec_driver_sql(
+            f"INSERT INTO {batch.table.name} ({names}) VALUES ({', '.join('?' * len(batch.columns))})", batch.values)
+        return
+    with connection.connection.cursor() as cursor, cursor.copy(f"COPY {batch.table.name} ({names}) FROM STDIN") as copy:
+        for values in batch.values:
+            copy.write_row(values)
+
+
+def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Rows (complete column dicts, all with the same keys) into `table` in the session's transaction: `bulk_rows`
+    then `bulk_write`."""
+    if rows:
+        bulk_write(session, bulk_rows(table, rows, session.get_bind().dialect))

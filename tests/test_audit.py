@@ -3,12 +3,15 @@ auditors read it through the gateway; `loancrm audit verify` finds a changed or 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from decimal import Decimal
 
 import pytest
+from pydantic_core import to_json
 from sqlalchemy import delete, insert, select, update
 
 from gateway.db import audit as gateway_audit
@@ -18,6 +21,7 @@ from services.monitoring.db import audit as monitoring_audit
 from services.scoring.db import audit as scoring_audit
 from tests.customer.factory import key, person
 from services.scoring.registry.flows import ensure_default_champion
+from shared.audit import digest, digest_rows
 from tests.monitoring.api.helpers import Borrowers, officer, register, role, set_today
 from tests.scoring.api.conftest import german_rows
 
@@ -212,3 +216,16 @@ def test_an_untampered_chain_verifies(suite, service):
     suite.headers(f"audited.{uuid.uuid4().hex[:6]}", ["collector"])  # a user created: a gateway write
     verdict = verify(suite, service)
     assert verdict.broken is None and (service != "gateway" or verdict.rows > 0)
+
+
+def test_a_batch_digest_names_its_columns_once_and_each_rows_values_whatever_their_order():
+    """A bulk write's digest: the column names sorted, then each row's values in that order (a JSON column's keys
+    sorted too), however the rows were built; a batch whose rows differ in columns is digested row by row."""
+    rows = [{"b": Decimal(f"{n}.50"), "a": {"y": [{"q": n, "p": None}] * (n % 3), "x": (n, "t")},
+             "c": date(2026, 1, 1), "d": None if n % 2 else [n]} for n in range(20)]
+    by_hand = {"columns": ["a", "b", "c", "d"],
+               "rows": [[{"x": [n, "t"], "y": [{"p": None, "q": n}] * (n % 3)}, Decimal(f"{n}.50"), date(2026, 1, 1),
+                         None if n % 2 else [n]] for n in range(20)]}
+    expected = hashlib.sha256(to_json(by_hand, bytes_mode="base64", fallback=str)).hexdigest()
+    assert digest_rows(rows) == digest_rows([dict(reversed(row.items())) for row in rows]) == expected
+    assert digest_rows([*rows, {"z": 1}]) == digest([*rows, {"z": 1}]) != expected

@@ -2,7 +2,7 @@
 session events that fill it, `views.py` the `GET /audit` route."""
 
 from shared.audit.capture import SYSTEM, acting_as, batch_entry, audit_trail, entry, identify, note, note_rows, trail_of
-from shared.audit.trail import GENESIS, AuditTrail, Entry, Verdict, digest
+from shared.audit.trail import GENESIS, AuditTrail, Entry, Verdict, digest, digest_rows
 
 __all__ = ["GENESIS", "SYSTEM", "AuditTrail", "Entry", "Verdict", "acting_as", "audit_trail", "batch_entry",
-           "digest", "entry", "identify", "note", "note_rows", "trail_of"]
+           "digest", "digest_rows", "entry", "identify", "note", "note_rows", "trail_of"]

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, MetaData, Table, event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.sql.elements import TextClause
 
-from shared.audit.trail import AuditTrail, Entry, digest
+from shared.audit.trail import AuditTrail, Entry, digest, digest_rows
 from shared.logging import request_id_var
 
 _PENDING = "audit_pending"
@@ -109,7 +109,7 @@ def batch_entry(table: Table, action: str, rows: Sequence[dict[str, Any]],
     update of what they held before."""
     one = rows[0].get("id") if len(rows) == 1 else None
     return entry(action, table.name, None if one is None else str(one),
-                 None if before is None else digest(list(before)), digest(list(rows)), {"rows": len(rows)})
+                 None if before is None else digest_rows(before), digest_rows(rows), {"rows": len(rows)})
 
 
 def note_rows(session: Session | Connection, table: Table, action: str, rows: Sequence[dict[str, Any]],

@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 from pydantic_core import to_json
@@ -28,6 +29,28 @@ SQLITE_SHA256 = "loancrm_sha256"
 def digest(value: Any) -> str:
     """The canonical digest of a state (a dict of column values, a list of rows...): keys sorted, JSON, sha256."""
     return hashlib.sha256(to_json(_sorted(value), bytes_mode="base64", fallback=str)).hexdigest()
+
+
+def digest_rows(rows: Sequence[Any]) -> str:
+    """The digest of a batch of rows written together. Rows with the same columns are digested as
+    `{"columns": their names sorted, "rows": each row's values in that order}` (nested values with their keys
+    sorted): canonical whatever order a row's keys come in, and no row is rebuilt with sorted keys (a bulk write's
+    digest covers every row; this keeps it from costing more than the write). Other batches: `digest`."""
+    first = rows[0].keys() if rows and isinstance(rows[0], dict) else None
+    if first is None or not all(isinstance(row, dict) and row.keys() == first for row in rows):
+        return digest(list(rows))
+    names = sorted(first, key=str)
+    columns = [[row[name] for row in rows] for name in names]
+    # The types present, in one C pass: a column is gone through again only if it holds a nested value.
+    nested = {kind for kind in set(map(type, chain.from_iterable(columns))) if issubclass(kind, _NESTED)}
+    if nested:
+        columns = [[_sorted(v) for v in column] if not nested.isdisjoint(map(type, column)) else column
+                   for column in columns]
+    canonical = {"columns": names, "rows": list(zip(*columns, strict=True)) if names else [[] for _ in rows]}
+    return hashlib.sha256(to_json(canonical, bytes_mode="base64", fallback=str)).hexdigest()
+
+
+_NESTED = (dict, list, tuple)
 
 
 def _sorted(value: Any) -> Any:

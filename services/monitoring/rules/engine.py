@@ -302,7 +302,9 @@ def validate_params(kind: RuleKind, params: Mapping[str, Any]) -> None:
 
 
 def evaluate_all(kind: str, params: Mapping[str, Any], facts: Facts) -> list[Hit]:
-    found = EVALUATORS[RuleKind(kind)](params, facts)
+    # A stored kind is the enum's value, a key of EVALUATORS as it is (a StrEnum): the enum only names a bad one.
+    evaluator = EVALUATORS.get(kind) or EVALUATORS[RuleKind(kind)]
+    found = evaluator(params, facts)
     return found if isinstance(found, list) else [] if found is None else [found]
 
 

@@ -44,6 +44,9 @@ class RuleKind(StrEnum):
 
 FEED_KINDS = (RuleKind.SALARY_STOPPED, RuleKind.SHARED_PAYER, RuleKind.CARD_CASH_OUT, RuleKind.FUNDS_MOVED_ON,
               RuleKind.ACTIVITY_DROP)
+# Of those, the kinds whose evaluator reads only the feed's rows and payers (and the loan), never the day judged:
+# the same rows give the same findings on any day.
+ROWS_ONLY_FEED_KINDS = (RuleKind.SHARED_PAYER, RuleKind.CARD_CASH_OUT, RuleKind.FUNDS_MOVED_ON)
 # The rules on the outside feeds: run when a feed file is imported.
 OUTSIDE_KINDS = (RuleKind.BUREAU_OVERDUE, RuleKind.LEGAL_CASE, RuleKind.FINANCIALS_WEAKENING)
 
