@@ -91,13 +91,15 @@ class Outbox:
                                         customer_id=customer_id, owner=owner)])
 
     def record_many(self, session: Session, events: list[dict[str, Any]]) -> None:
-        if not events:
-            return
+        if events:
+            session.execute(insert(self.table), self.rows(events))
+
+    def rows(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The table's rows of `events`, for a caller that inserts them itself (and notes them in the audit)."""
         at = datetime.now(UTC)
-        rows = [{**e, "id": uuid.uuid4().hex, "occurred_at": at,
-                 # JSON as a receiver gets it: Decimals and dates as strings.
-                 "payload": to_jsonable_python(e["payload"])} for e in events]
-        session.execute(insert(self.table), rows)
+        # JSON as a receiver gets it: Decimals and dates as strings.
+        return [{**e, "id": uuid.uuid4().hex, "occurred_at": at, "payload": to_jsonable_python(e["payload"])}
+                for e in events]
 
     def page(self, session: Session, *, after: int, limit: int, scope: Visibility) -> EventPage:
         t = self.table
