@@ -146,7 +146,7 @@ class _RoundTrips:
         for connection in self.traced:
             connection.pgconn.untrace()
         self.trace.seek(0)
-        self.count = sum(1 for line in self.trace if line.startswith("F\t") and line.split("\t")[2] in (
+        self.count = sum(1 for line in self.trace if line.startswith("F\t") and line.split("\t")[2].strip() in (
             "Sync", "Query"))
         self.trace.close()
 
