@@ -136,12 +136,12 @@ def _reads(dialect_name: str) -> SimpleNamespace:
     loans = select(_LOANS, paused, *rules_key()).where(of(_LOANS.c.id, "ids")).order_by(_LOANS.c.id)
     as_of = bindparam("as_of", type_=Date)
     # Each loan's unpaid instalments due by the business date, and the first one due after it (which a payment
-    # no larger than what is due leaves unpaid: it is the next unpaid due date).
-    later = (select(t.c.loan_id, func.min(t.c.due_date).label("next_due"))
-             .where(of(t.c.loan_id, "ids"), _UNPAID, t.c.due_date > as_of).group_by(t.c.loan_id).subquery())
-    instalments = (select(t).outerjoin(later, later.c.loan_id == t.c.loan_id)
-                   .where(of(t.c.loan_id, "ids"), _UNPAID, t.c.due_date <= func.coalesce(later.c.next_due, as_of))
-                   .order_by(t.c.loan_id, t.c.number))
+    # no larger than what is due leaves unpaid: it is the next unpaid due date); one scan of the unpaid rows.
+    next_due = func.min(t.c.due_date).filter(t.c.due_date > as_of).over(partition_by=t.c.loan_id)
+    unpaid = select(t, next_due.label("next_due")).where(of(t.c.loan_id, "ids"), _UNPAID).subquery()
+    instalments = (select(*(unpaid.c[c.name] for c in t.c))
+                   .where(unpaid.c.due_date <= func.coalesce(unpaid.c.next_due, as_of))
+                   .order_by(unpaid.c.loan_id, unpaid.c.number))
     # Each loan's latest live postings, newest first: (value date, left overdue).
     rank = func.row_number().over(partition_by=p.c.loan_id, order_by=(
         p.c.value_date.desc(), p.c.created_at.desc(), p.c.id.desc())).label("rank")
@@ -321,16 +321,12 @@ def _write(session: Session, batch: _Batch) -> None:
 
 
 def _catch_up(session: Session, read: _Read, scope: Visibility, as_of: date) -> bool:
-    """Inline COB: the loans ageing could change today (not yet aged to it, restructured or in hardship) are
-    brought to the business date first, so a posting starts from what COB would have left. Returns whether any
-    was (the batch is then read again)."""
+    """Inline COB: the locked loans ageing could change today (not yet aged to it, restructured or in hardship)
+    are brought to the business date first, all in one ageing step, so a posting starts from what COB would have
+    left. Returns whether any changed (the batch is then read again)."""
     behind = [loan.id for loan in read.loans.values() if loan.status == LoanStatus.ACTIVE
               and scope.allows(loan.branch) and cob.behind(loan, as_of)]
-    for loan_id in behind:
-        cob.catch_up(session, loans_service.lock_loan(session, loan_id, scope), as_of)
-    if behind:
-        session.flush()
-    return bool(behind)
+    return bool(behind) and cob.catch_up_loans(session, behind, as_of)
 
 
 def post_repayments(session: Session, items: Sequence[Repayment], *, scope: Visibility, posted_by: str,
