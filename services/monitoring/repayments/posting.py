@@ -178,7 +178,7 @@ def _read(session: Session, items: Sequence[Repayment], ids: list[str], as_of: d
         steps.append(Step(statements.known, {"ids": ids, "externals": externals}, rows=True))
     if statements.lock is not None:
         steps.insert(0, Step(statements.lock, {"ids": ids}))
-    found = run_together(connection, steps)[-len(steps):]
+    found = run_together(connection, steps)
     if statements.lock is not None:
         found = found[1:]
     read = _Read({}, set(), (0, 0), {loan_id: [] for loan_id in ids}, {loan_id: [] for loan_id in ids}, set())
