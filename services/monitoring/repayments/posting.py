@@ -279,7 +279,7 @@ def _update_step(table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]
                                                  for row in rows])
 
 
-_INSERT_POSTINGS, _INSERT_HISTORY, _INSERT_EVENTS = insert(_POSTINGS), insert(_RISK), insert(outbox.table)
+_INSERT_POSTINGS, _INSERT_HISTORY = insert(_POSTINGS), insert(_RISK)
 
 
 def _write(session: Session, batch: _Batch) -> None:
@@ -311,13 +311,9 @@ def _write(session: Session, batch: _Batch) -> None:
         steps.append(Step(insert_alerts(connection.dialect.name), rows, rows=True))
         noted.append((Alert.__table__, "insert", rows, None))
     found = run_together(connection, steps)
-    events = batch.events + (alert_events(found[-1]) if batch.drafts else [])
-    if events:
-        rows = outbox.rows(events)
-        run_together(connection, [Step(_INSERT_EVENTS, rows)])
-        noted.append((outbox.table, "insert", rows, None))
     for table, action, rows, before in noted:
         note_rows(session, table, action, rows, before)
+    outbox.record_many(session, batch.events + (alert_events(found[-1]) if batch.drafts else []))
 
 
 def _catch_up(session: Session, read: _Read, scope: Visibility, as_of: date) -> bool:
