@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import tempfile
 import time
 from datetime import date, timedelta
 from decimal import Decimal
 
 import psycopg
+from psycopg import pq
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from tqdm import tqdm
@@ -122,23 +124,34 @@ def _cob(database: Database, settings: MonitoringSettings, day: date) -> tuple[f
 
 
 class _RoundTrips:
-    """Statements sent through SQLAlchemy, and transactions committed (each commit also appends the audit
-    trail's entries in one executemany): the round trips of a posting are statements + 2 per commit (the
-    append and the COMMIT; BEGIN rides on psycopg's first statement)."""
+    """The round trips of the engine's connections: the messages after which libpq waits for the server (Sync
+    of the extended protocol, which ends a statement or a whole pipeline, and Query of the simple one: COMMIT),
+    counted in libpq's trace of every connection checked out meanwhile. Statements sent in one pipeline are one
+    round trip; BEGIN, which psycopg sends before a transaction's first statement, is one."""
 
     def __init__(self, engine) -> None:  # noqa: ANN001
-        self.statements = self.commits = 0
-        event.listen(engine, "before_cursor_execute", self._statement)
-        event.listen(engine, "commit", self._commit)
+        self.engine = engine
+        self.trace = tempfile.TemporaryFile("w+")  # noqa: SIM115 - read back and closed by stop()
+        self.traced: list = []
+        event.listen(engine, "checkout", self._checkout)
 
-    def _statement(self, *_args) -> None:  # noqa: ANN002
-        self.statements += 1
+    def _checkout(self, dbapi_connection, *_args) -> None:  # noqa: ANN001, ANN002
+        if all(dbapi_connection is not c for c in self.traced):
+            dbapi_connection.pgconn.trace(self.trace.fileno())
+            dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+            self.traced.append(dbapi_connection)
 
-    def _commit(self, *_args) -> None:  # noqa: ANN002
-        self.commits += 1
+    def stop(self) -> None:
+        event.remove(self.engine, "checkout", self._checkout)
+        for connection in self.traced:
+            connection.pgconn.untrace()
+        self.trace.seek(0)
+        self.count = sum(1 for line in self.trace if line.startswith("F\t") and line.split("\t")[2].strip() in (
+            "Sync", "Query"))
+        self.trace.close()
 
     def per(self, count: int) -> float:
-        return round((self.statements + 2 * self.commits) / count, 2)
+        return round(self.count / count, 2)
 
 
 def _postings(database: Database, url: str, count: int) -> dict:
@@ -155,25 +168,33 @@ def _postings(database: Database, url: str, count: int) -> dict:
             registered_by="bench", as_of=day).id for n in range(40)]
         session.commit()
 
-    def post_all(loans: list[str], post) -> _RoundTrips:  # noqa: ANN001
-        trips = _RoundTrips(database.engine)
-        for n in tqdm(range(count), desc="postings", unit="posting"):
+    def post_all(loans: list[str], post, times: int) -> None:  # noqa: ANN001
+        for n in tqdm(range(times), desc="postings", unit="posting"):
             with database.session() as session:
                 post(session, loans[n % len(loans)])
                 session.commit()
-        event.remove(database.engine, "before_cursor_execute", trips._statement)  # noqa: SLF001
-        event.remove(database.engine, "commit", trips._commit)  # noqa: SLF001
-        return trips
 
-    core_s, core = _timed(lambda: post_all(booked[:20], lambda session, loan_id: post_one(
-        session, Repayment(loan_id, Decimal("10.00")), scope=EVERYTHING, posted_by="bench", as_of=day)))
-    orm_s, orm = _timed(lambda: post_all(booked[20:], lambda session, loan_id: post_repayment(
-        session, loan_id, RepaymentCreate(amount=Decimal("10.00")), scope=EVERYTHING, posted_by="bench",
-        as_of=day)))
+    def core(session, loan_id: str) -> None:  # noqa: ANN001
+        post_one(session, Repayment(loan_id, Decimal("10.00")), scope=EVERYTHING, posted_by="bench", as_of=day)
+
+    def orm_path(session, loan_id: str) -> None:  # noqa: ANN001
+        post_repayment(session, loan_id, RepaymentCreate(amount=Decimal("10.00")), scope=EVERYTHING,
+                       posted_by="bench", as_of=day)
+
+    core_s, _ = _timed(lambda: post_all(booked[:20], core, count))
+    orm_s, _ = _timed(lambda: post_all(booked[20:], orm_path, count))
+    # Round trips counted after the timed runs (tracing costs time), on as many more postings each.
+    traced = min(count, 200)
+    core_trips = _RoundTrips(database.engine)
+    post_all(booked[:20], core, traced)
+    core_trips.stop()
+    orm_trips = _RoundTrips(database.engine)
+    post_all(booked[20:], orm_path, traced)
+    orm_trips.stop()
     with psycopg.connect(_libpq(url)) as conn:
         conn.execute("CREATE TABLE postings_bare (LIKE postings INCLUDING ALL)")
         conn.commit()
-        rows = conn.execute("SELECT * FROM postings WHERE loan_id = ANY(%s)", [booked[:20]]).fetchall()
+        rows = conn.execute("SELECT * FROM postings WHERE loan_id = ANY(%s) LIMIT %s", [booked[:20], count]).fetchall()
         columns = len(rows[0])
 
         def insert_all() -> None:
@@ -185,8 +206,8 @@ def _postings(database: Database, url: str, count: int) -> dict:
         bare_seconds, _ = _timed(insert_all)
     bare_rate = len(rows) / bare_seconds
     return {"postings": count, "posting_s": round(core_s, 3), "postings_per_s": round(count / core_s, 1),
-            "round_trips_per_posting": core.per(count), "orm_path_postings_per_s": round(count / orm_s, 1),
-            "orm_path_round_trips_per_posting": orm.per(count), "bare_insert_s": round(bare_seconds, 3),
+            "round_trips_per_posting": core_trips.per(traced), "orm_path_postings_per_s": round(count / orm_s, 1),
+            "orm_path_round_trips_per_posting": orm_trips.per(traced), "bare_insert_s": round(bare_seconds, 3),
             "bare_inserts_per_s": round(bare_rate, 1),
             "posting_share_of_bare_insert": round(count / core_s / bare_rate, 3),
             "orm_path_share_of_bare_insert": round(count / orm_s / bare_rate, 3)}

@@ -6,16 +6,20 @@ import hashlib
 import logging
 import operator
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import psycopg
+from psycopg.rows import dict_row
 from pydantic_core import to_json
-from sqlalchemy import JSON, Column, Numeric, Table, event
+from sqlalchemy import JSON, Column, Connection, Numeric, Table, any_, bindparam, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Executable
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import registry
 from sqlalchemy.sql.elements import ColumnElement
@@ -26,8 +30,8 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from shared.audit import Entry, batch_entry, note
 
-__all__ = ["BulkRows", "Database", "Money", "SQLModel", "bulk_insert", "bulk_rows", "bulk_write", "insert_ignoring",
-           "money_column", "new_registry", "round_money"]
+__all__ = ["BulkRows", "Database", "Money", "SQLModel", "Step", "among", "bulk_insert", "bulk_rows", "bulk_write",
+           "insert_ignoring", "money_column", "new_registry", "round_money", "run_together"]
 
 log = logging.getLogger(__name__)
 # How often a SQLite database's WAL is checkpointed (off the request path): the WAL holds at most what is written
@@ -140,9 +144,11 @@ def _round_cents(element: round_money, compiler: Any, **kw: Any) -> str:
     return f"round({compiler.process(element.clauses, **kw)})"
 
 
-def insert_ignoring(session: Session, table: Table) -> Insert:
-    """INSERT … ON CONFLICT DO NOTHING on either backend: for rows that must exist once, written concurrently."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+def insert_ignoring(session: Session | str, table: Table) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING on either backend (the session's, or the one named): for rows that must
+    exist once, written concurrently."""
+    name = session if isinstance(session, str) else session.get_bind().dialect.name
+    dialect = postgresql if name == "postgresql" else sqlite
     return dialect.insert(table).on_conflict_do_nothing()
 
 
@@ -328,3 +334,93 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     then `bulk_write`."""
     if rows:
         bulk_write(session, bulk_rows(table, rows, session.get_bind().dialect))
+
+
+def among(column: ColumnElement[Any], name: str, dialect_name: str) -> ColumnElement[bool]:
+    """`column IN (the list bound as name)`: `= ANY(%(name)s)` on PostgreSQL, one parameter whatever the list's
+    length, so the statement is compiled once and the server prepares it; an expanding IN elsewhere."""
+    if dialect_name == "postgresql":
+        return column == any_(bindparam(name))
+    return column.in_(bindparam(name, expanding=True))
+
+
+@dataclass(frozen=True)
+class Step:
+    """A statement of `run_together` with its parameters (a list: executemany); `rows`: it returns rows.
+    The statement is compiled once per column set and kept: build it once (a module constant, a cached
+    function's result), never per call."""
+
+    statement: Executable
+    params: dict[str, Any] | list[dict[str, Any]]
+    rows: bool = False
+
+
+_Prepare = Callable[[dict[str, Any]], dict[str, Any]]
+_compiled: dict[tuple[Any, tuple[str, ...]], tuple[str, _Prepare]] = {}
+
+
+def _for_psycopg(statement: Any, dialect: Dialect, keys: tuple[str, ...]) -> tuple[str, _Prepare]:
+    """The statement's SQL for psycopg, and what turns a row of values into its parameters as SQLAlchemy would
+    bind them (Python-side column defaults of an insert, the columns' bind processors)."""
+    found = _compiled.get((statement, keys))
+    if found is not None:
+        return found
+    table = getattr(statement, "table", None)
+    defaults = {c.name: c.default for c in table.c if c.default is not None and c.name not in keys} \
+        if getattr(statement, "is_insert", False) else {}
+    compiled = statement.compile(dialect=dialect, column_keys=[*keys, *defaults] if keys else None)
+    processors = compiled._bind_processors  # noqa: SLF001 - what SQLAlchemy's own execution applies
+
+    def prepare(values: dict[str, Any]) -> dict[str, Any]:
+        if defaults:
+            values = {**values, **{name: d.arg if d.is_scalar else d.arg(None) for name, d in defaults.items()}}
+        params = compiled.construct_params(values)
+        for name, process in processors.items():
+            if name in params:
+                params[name] = process(params[name])
+        return params
+
+    _compiled[(statement, keys)] = found = (compiled.string, prepare)
+    return found
+
+
+def run_together(connection: Connection, steps: Sequence[Step]) -> list[list[dict[str, Any]]]:
+    """The steps in order, in the connection's transaction; for each, the rows it returned (as dicts, empty for
+    one that returns none). On PostgreSQL they go in one round trip (psycopg's pipeline mode: the server runs
+    them one after the other as usual, the client does not wait between them) and past SQLAlchemy's per-statement
+    work; elsewhere (SQLite, in process) one after the other through SQLAlchemy. A step with an empty list of
+    parameters is skipped. Errors are raised as SQLAlchemy's."""
+    steps = [step for step in steps if step.params or isinstance(step.params, dict)]
+    if connection.dialect.name != "postgresql":
+        return [[dict(row._mapping) for row in result] if step.rows else []  # noqa: SLF001
+                for step in steps for result in [connection.execute(step.statement, step.params)]]
+    raw = connection.connection.dbapi_connection
+    cursors, sql, params = [], "", None
+    try:
+        with raw.pipeline():
+            for step in steps:
+                # One row goes as one statement: an executemany that returns rows waits for them there.
+                many = isinstance(step.params, list) and len(step.params) > 1
+                first = step.params[0] if isinstance(step.params, list) else step.params
+                sql, prepare = _for_psycopg(step.statement, connection.dialect,
+                                            tuple(first) if getattr(step.statement, "is_dml", False) else ())
+                cursor = raw.cursor(row_factory=dict_row)
+                if many:
+                    params = [prepare(row) for row in step.params]
+                    cursor.executemany(sql, params, returning=step.rows)
+                else:
+                    params = prepare(first)
+                    cursor.execute(sql, params)
+                cursors.append(cursor)
+        found = []
+        for step, cursor in zip(steps, cursors, strict=True):
+            rows: list[dict[str, Any]] = []
+            while step.rows:
+                rows.extend(cursor.fetchall())
+                if not cursor.nextset():
+                    break
+            found.append(rows)
+            cursor.close()
+        return found
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, psycopg.Error) from exc

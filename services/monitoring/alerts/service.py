@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select as sa_select
+from sqlalchemy import Insert, select as sa_select
 from sqlmodel import Session, select
 
 from services.monitoring.alerts.models import (
@@ -19,7 +20,7 @@ from services.monitoring.alerts.models import (
     AlertStatus,
 )
 from services.monitoring.db import insert_ignoring, outbox
-from services.monitoring.loans.models import Loan, new_id
+from services.monitoring.loans.models import Loan, new_id, now
 from services.monitoring.rules import engine
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import EarlyWarningRule
@@ -40,24 +41,37 @@ def raise_alerts(session: Session, drafts: Sequence[dict[str, Any]], branches: d
     if branches is None:
         branches = dict(session.execute(sa_select(Loan.id, Loan.branch).where(
             Loan.id.in_({d["loan_id"] for d in drafts}))).all())
-    rows = [{**d, "id": new_id(), "branch": branches[d["loan_id"]], "status": AlertStatus.OPEN.value,
-             "due_at": due_date(d["severity"], d["created_on"])} for d in drafts]
-    table = Alert.__table__
-    statement = insert_ignoring(session, table).returning(
-        table.c.id, table.c.loan_id, table.c.customer_id, table.c.branch, table.c.rule, table.c.severity,
-        table.c.due_at)
-    raised = session.execute(statement, rows).mappings().all()
-    raised_events = [dict(type=EventType.ALERT_RAISED, subject_id=a["id"], branch=a["branch"],
-                          customer_id=a["customer_id"], payload={
-                              "alert_id": a["id"], "loan_id": a["loan_id"], "customer_id": a["customer_id"],
-                              "branch": a["branch"], "rule": a["rule"], "severity": a["severity"],
-                              "status": AlertStatus.OPEN.value, "due_at": a["due_at"]})
-                     for a in raised]
+    raised = session.execute(insert_alerts(session.get_bind().dialect.name), alert_rows(drafts, branches))
+    raised_events = alert_events(raised.mappings().all())
     if events is None:
         outbox.record_many(session, raised_events)
     else:
         events.extend(raised_events)
-    return len(raised)
+    return len(raised_events)
+
+
+def alert_rows(drafts: Sequence[dict[str, Any]], branches: dict[str, str]) -> list[dict[str, Any]]:
+    """The alerts rows of `raise_alerts`' drafts, for `insert_alerts`."""
+    return [{**d, "id": new_id(), "branch": branches[d["loan_id"]], "status": AlertStatus.OPEN.value,
+             "due_at": due_date(d["severity"], d["created_on"]), "created_at": now()} for d in drafts]
+
+
+@cache
+def insert_alerts(dialect_name: str) -> Insert:
+    """The insert of `alert_rows` that skips an event already alerted on, returning the alerts it raised."""
+    table = Alert.__table__
+    return insert_ignoring(dialect_name, table).returning(
+        table.c.id, table.c.loan_id, table.c.customer_id, table.c.branch, table.c.rule, table.c.severity,
+        table.c.due_at)
+
+
+def alert_events(raised: Sequence[Any]) -> list[dict[str, Any]]:
+    """The outbox events of the alerts `insert_alerts` returned."""
+    return [dict(type=EventType.ALERT_RAISED, subject_id=a["id"], branch=a["branch"], customer_id=a["customer_id"],
+                 payload={"alert_id": a["id"], "loan_id": a["loan_id"], "customer_id": a["customer_id"],
+                          "branch": a["branch"], "rule": a["rule"], "severity": a["severity"],
+                          "status": AlertStatus.OPEN.value, "due_at": a["due_at"]})
+            for a in raised]
 
 
 def _resolved(session: Session, alert: Alert, actor: str) -> None:

@@ -46,23 +46,25 @@ class Aged:
 
 @dataclass(frozen=True)
 class Loans:
-    """Which loans to age: the id range [first, next_first) (None: to the last id), or the one loan `only`."""
+    """Which loans to age: the id range [first, next_first) (None: to the last id), or these loans `only` (the
+    loans of a posting, inline COB)."""
 
     first: str = ""
     next_first: str | None = None
-    only: str | None = None
+    only: tuple[str, ...] = ()
 
     def sql(self) -> str:
-        if self.only is not None:
-            return "loans.id = :cob_only"
+        if self.only:
+            return f"loans.id IN ({', '.join(f':cob_only_{n}' for n in range(len(self.only)))})"
         return "loans.id >= :cob_first" + ("" if self.next_first is None else " AND loans.id < :cob_next")
 
     def params(self) -> dict[str, Any]:
-        return {"cob_first": self.first, "cob_next": self.next_first, "cob_only": self.only}
+        return {"cob_first": self.first, "cob_next": self.next_first,
+                **{f"cob_only_{n}": loan_id for n, loan_id in enumerate(self.only)}}
 
     def pauses(self) -> list[ColumnElement[bool]]:
-        if self.only is not None:
-            return [DelinquencyPause.loan_id == self.only]
+        if self.only:
+            return [DelinquencyPause.loan_id.in_(self.only)]
         bounds = [DelinquencyPause.loan_id >= self.first]
         if self.next_first is not None:
             bounds.append(DelinquencyPause.loan_id < self.next_first)
@@ -180,10 +182,17 @@ def catch_up(session: Session, loan: Loan, as_of: date) -> bool:
     caller's `loan` is then read again)."""
     if loan.status != LoanStatus.ACTIVE or not behind(loan, as_of):
         return False  # ageing leaves it as it is
+    changed = catch_up_loans(session, [loan.id], as_of)
+    if changed:
+        session.refresh(loan)
+    return changed
+
+
+def catch_up_loans(session: Session, loan_ids: list[str], as_of: date) -> bool:
+    """`catch_up` of several locked loans at once (a batch of postings), each one `behind`: one ageing step for
+    all of them. Returns whether any changed."""
     rules, thresholds = ageing_rules(session)
-    aged = age_loans(session, as_of, Loans(only=loan.id), rules, thresholds, forward_only=True)
+    aged = age_loans(session, as_of, Loans(only=tuple(loan_ids)), rules, thresholds, forward_only=True)
     for failure in aged.failures:  # the write goes on; the next COB reports the loan
         log.warning("inline COB of loan %s on %s: %s", failure.loan_id, as_of.isoformat(), failure.error)
-    if aged.changed:
-        session.refresh(loan)
     return aged.changed > 0

@@ -18,13 +18,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, cast, column, func, insert, select, update, values
+from sqlalchemy import Date, Table, bindparam, func, insert, select, update
+from sqlalchemy.sql.dml import Update
 from sqlmodel import Session
 
-from services.monitoring.alerts.service import raise_alerts
+from services.monitoring.alerts.models import Alert
+from services.monitoring.alerts.service import alert_events, alert_rows, insert_alerts
 from services.monitoring.classification.rules import ChangeCause, diff_states
 from services.monitoring.cob import service as cob
 from services.monitoring.db import outbox
@@ -41,6 +44,7 @@ from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.service import alert_drafts, enabled_rules_at, rules_key
 from shared.audit import note_rows
 from shared.auth.scope import Visibility
+from shared.db import Step, among, run_together
 from shared.errors import Problem
 from shared.outbox import EventType
 
@@ -118,69 +122,85 @@ class _Clock:
         return at
 
 
-def _lock(session: Session, ids: list[str]) -> tuple[dict[str, SimpleNamespace], set[str], tuple[int, int]]:
-    """Take the loans' write locks (in id order, so two batches never deadlock) and read them fresh, with which of
-    them have delinquency pauses and the rules' key (`rules_key`), in the same statement."""
-    pauses = DelinquencyPause.__table__
+@cache
+def _reads(dialect_name: str) -> SimpleNamespace:
+    """The statements that read a batch's loans (`ids`) under their write locks, built once per dialect."""
+    def of(column: Any, name: str) -> Any:
+        return among(column, name, dialect_name)
+
+    pauses, t, p = DelinquencyPause.__table__, _INSTALMENTS, _POSTINGS
     paused = select(pauses.c.id).where(pauses.c.loan_id == _LOANS.c.id).exists().label("paused")
-    query = select(_LOANS, paused, *rules_key()).where(_LOANS.c.id.in_(ids)).order_by(_LOANS.c.id)
+    # The loans, with which of them have delinquency pauses and the rules' key (`rules_key`); on PostgreSQL the
+    # statement takes their row locks in id order (two batches never deadlock). SQLite has no row locks: a no-op
+    # UPDATE takes the database's write lock first (see loans.service.lock_loan).
+    loans = select(_LOANS, paused, *rules_key()).where(of(_LOANS.c.id, "ids")).order_by(_LOANS.c.id)
+    as_of = bindparam("as_of", type_=Date)
+    # Each loan's unpaid instalments due by the business date, and the first one due after it (which a payment
+    # no larger than what is due leaves unpaid: it is the next unpaid due date); one scan of the unpaid rows.
+    next_due = func.min(t.c.due_date).filter(t.c.due_date > as_of).over(partition_by=t.c.loan_id)
+    unpaid = select(t, next_due.label("next_due")).where(of(t.c.loan_id, "ids"), _UNPAID).subquery()
+    instalments = (select(*(unpaid.c[c.name] for c in t.c))
+                   .where(unpaid.c.due_date <= func.coalesce(unpaid.c.next_due, as_of))
+                   .order_by(unpaid.c.loan_id, unpaid.c.number))
+    # Each loan's latest live postings, newest first: (value date, left overdue).
+    rank = func.row_number().over(partition_by=p.c.loan_id, order_by=(
+        p.c.value_date.desc(), p.c.created_at.desc(), p.c.id.desc())).label("rank")
+    ranked = (select(p.c.loan_id, p.c.value_date, p.c.left_overdue, rank)
+              .where(of(p.c.loan_id, "ids"), p.c.status == PostingStatus.POSTED).subquery())
+    return SimpleNamespace(
+        lock=None if dialect_name == "postgresql" else update(_LOANS).where(of(_LOANS.c.id, "ids")).values(
+            id=_LOANS.c.id),
+        loans=loans.with_for_update(of=_LOANS) if dialect_name == "postgresql" else loans,
+        instalments=instalments,
+        recent=select(ranked).where(ranked.c.rank <= LOOK_BACK).order_by(ranked.c.loan_id, ranked.c.rank),
+        known=select(p.c.loan_id, p.c.external_id).where(of(p.c.loan_id, "ids"), of(p.c.external_id, "externals")))
+
+
+@dataclass
+class _Read:
+    loans: dict[str, SimpleNamespace]
+    with_pauses: set[str]
+    rules_key: tuple[int, int]
+    instalments: dict[str, list[SimpleNamespace]]
+    recent: dict[str, list[tuple[date, bool]]]  # each loan's latest live postings, newest first
+    known: set[tuple[str, str]]  # (loan, external id) already posted
+
+
+def _read(session: Session, items: Sequence[Repayment], ids: list[str], as_of: date) -> _Read:
+    """Lock the batch's loans and read what posting to them needs, in one round trip on PostgreSQL."""
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update(of=_LOANS)
-    else:  # SQLite: a no-op UPDATE takes the database's write lock first (see loans.service.lock_loan)
-        connection.execute(update(_LOANS).where(_LOANS.c.id.in_(ids)).values(id=_LOANS.c.id))
-    loans, with_pauses, key = {}, set(), (0, 0)
-    for row in connection.execute(query):
-        values = dict(row._mapping)
-        key = (values.pop("rules_count"), int(values.pop("rules_versions")))
-        if values.pop("paused"):
-            with_pauses.add(row.id)
-        loans[row.id] = SimpleNamespace(**values)
-    if not loans:
-        key = tuple(connection.execute(select(*rules_key())).one())
-    return loans, with_pauses, key
-
-
-def _instalments(session: Session, ids: list[str], as_of: date) -> dict[str, list[SimpleNamespace]]:
-    """Each loan's unpaid instalments due by the business date, and the first one due after it (which a payment
-    no larger than what is due leaves unpaid: it is the next unpaid due date)."""
-    t = _INSTALMENTS
-    later = (select(t.c.loan_id, func.min(t.c.due_date).label("next_due"))
-             .where(t.c.loan_id.in_(ids), _UNPAID, t.c.due_date > as_of).group_by(t.c.loan_id).subquery())
-    query = (select(t).outerjoin(later, later.c.loan_id == t.c.loan_id)
-             .where(t.c.loan_id.in_(ids), _UNPAID, t.c.due_date <= func.coalesce(later.c.next_due, as_of))
-             .order_by(t.c.loan_id, t.c.number))
-    found: dict[str, list[SimpleNamespace]] = {loan_id: [] for loan_id in ids}
-    for row in session.connection().execute(query):
-        found[row.loan_id].append(SimpleNamespace(**row._mapping))
-    return found
+    statements = _reads(connection.dialect.name)
+    externals = sorted({item.external_id for item in items if item.external_id})
+    on = {"ids": ids, "as_of": as_of}
+    steps = [Step(statements.loans, on, rows=True), Step(statements.instalments, on, rows=True),
+             Step(statements.recent, on, rows=True)]
+    if externals:
+        steps.append(Step(statements.known, {"ids": ids, "externals": externals}, rows=True))
+    if statements.lock is not None:
+        steps.insert(0, Step(statements.lock, {"ids": ids}))
+    found = run_together(connection, steps)
+    if statements.lock is not None:
+        found = found[1:]
+    read = _Read({}, set(), (0, 0), {loan_id: [] for loan_id in ids}, {loan_id: [] for loan_id in ids}, set())
+    for row in found[0]:
+        read.rules_key = (row.pop("rules_count"), int(row.pop("rules_versions")))
+        if row.pop("paused"):
+            read.with_pauses.add(row["id"])
+        read.loans[row["id"]] = SimpleNamespace(**row)
+    if not read.loans:
+        read.rules_key = tuple(connection.execute(select(*rules_key())).one())
+    for row in found[1]:
+        read.instalments[row["loan_id"]].append(SimpleNamespace(**row))
+    for row in found[2]:
+        read.recent[row["loan_id"]].append((row["value_date"], bool(row["left_overdue"])))
+    if externals:
+        read.known = {(row["loan_id"], row["external_id"]) for row in found[3]}
+    return read
 
 
 def _all_unpaid(session: Session, loan_id: str) -> list[SimpleNamespace]:
     query = select(_INSTALMENTS).where(_INSTALMENTS.c.loan_id == loan_id, _UNPAID).order_by(_INSTALMENTS.c.number)
     return [SimpleNamespace(**row._mapping) for row in session.connection().execute(query)]
-
-
-def _latest_postings(session: Session, ids: list[str]) -> dict[str, list[tuple[date, bool]]]:
-    """Each loan's latest live postings, newest first: (value date, left overdue)."""
-    rank = func.row_number().over(partition_by=_POSTINGS.c.loan_id, order_by=(
-        _POSTINGS.c.value_date.desc(), _POSTINGS.c.created_at.desc(), _POSTINGS.c.id.desc())).label("rank")
-    ranked = (select(_POSTINGS.c.loan_id, _POSTINGS.c.value_date, _POSTINGS.c.left_overdue, rank)
-              .where(_POSTINGS.c.loan_id.in_(ids), _POSTINGS.c.status == PostingStatus.POSTED).subquery())
-    found: dict[str, list[tuple[date, bool]]] = {loan_id: [] for loan_id in ids}
-    for row in session.connection().execute(select(ranked).where(ranked.c.rank <= LOOK_BACK)
-                                            .order_by(ranked.c.loan_id, ranked.c.rank)):
-        found[row.loan_id].append((row.value_date, bool(row.left_overdue)))
-    return found
-
-
-def _known_external_ids(session: Session, items: Sequence[Repayment], ids: list[str]) -> set[tuple[str, str]]:
-    wanted = {item.external_id for item in items if item.external_id}
-    if not wanted:
-        return set()
-    return {(row.loan_id, row.external_id) for row in session.connection().execute(
-        select(_POSTINGS.c.loan_id, _POSTINGS.c.external_id).where(
-            _POSTINGS.c.loan_id.in_(ids), _POSTINGS.c.external_id.in_(wanted)))}
 
 
 def _refusal(loan: SimpleNamespace | None, item: Repayment, value_date: date, as_of: date, rebooked: date | None,
@@ -246,77 +266,78 @@ def _receive(session: Session, batch: _Batch, loan: SimpleNamespace, rows: list[
     return unpaid
 
 
-_UPDATE_SLICE = 500  # rows per UPDATE … FROM (VALUES …): within SQLite's and PostgreSQL's bound-parameter limits
+@cache
+def _update_by(table: Table, keys: tuple[str, ...], names: tuple[str, ...]) -> Update:
+    """UPDATE of `names` where the keys equal the row's (bound as b_<key>), for an executemany."""
+    return update(table).where(*(table.c[key] == bindparam(f"b_{key}") for key in keys)).values(
+        {name: bindparam(name) for name in names})
 
 
-def _update_rows(connection: Connection, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    """Many rows updated by key: on PostgreSQL one statement per slice (UPDATE … FROM (VALUES …)) rather than one
-    per row; SQLite, in process and without VALUES column aliases, takes an executemany."""
-    names = list(rows[0])
-    if connection.dialect.name != "postgresql":
-        connection.execute(update(table).where(*(table.c[key] == bindparam(f"b_{key}") for key in keys)),
-                           [{f"b_{k}" if k in keys else k: v for k, v in row.items()} for row in rows])
-        return
-    for start in range(0, len(rows), _UPDATE_SLICE):
-        given = values(*(column(name, table.c[name].type) for name in names), name="given").data(
-            [tuple(row[name] for name in names) for row in rows[start:start + _UPDATE_SLICE]])
-        # Cast: a VALUES column of NULLs only (every loan just closed) is text to PostgreSQL.
-        connection.execute(update(table).where(*(table.c[key] == given.c[key] for key in keys)).values(
-            {name: cast(given.c[name], table.c[name].type) for name in names if name not in keys}))
+def _update_step(table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> Step:
+    names = tuple(name for name in rows[0] if name not in keys)
+    return Step(_update_by(table, keys, names), [{f"b_{k}" if k in keys else k: v for k, v in row.items()}
+                                                 for row in rows])
+
+
+_INSERT_POSTINGS, _INSERT_HISTORY = insert(_POSTINGS), insert(_RISK)
 
 
 def _write(session: Session, batch: _Batch) -> None:
-    """One statement per table for the whole batch, each noted in the audit trail."""
+    """One statement per table for the whole batch, each noted in the audit trail; on PostgreSQL all but the
+    events in one round trip, the events (which name the alerts the rules raised) in a second."""
     connection = session.connection()
+    steps, noted = [], []
     if batch.postings:
-        connection.execute(insert(_POSTINGS), batch.postings)
-        note_rows(session, _POSTINGS, "insert", batch.postings)
+        steps.append(Step(_INSERT_POSTINGS, batch.postings))
+        noted.append((_POSTINGS, "insert", batch.postings, None))
     if batch.instalments:
         rows = [{"loan_id": r.loan_id, "number": r.number, **{name: getattr(r, name) for name in _PAID}}
                 for r in batch.instalments.values()]
-        _update_rows(connection, _INSTALMENTS, ("loan_id", "number"), rows)
-        note_rows(session, _INSTALMENTS, "update", rows,
-                  [batch.before[("instalments", (r["loan_id"], r["number"]))] for r in rows])
+        steps.append(_update_step(_INSTALMENTS, ("loan_id", "number"), rows))
+        noted.append((_INSTALMENTS, "update", rows,
+                      [batch.before[("instalments", (r["loan_id"], r["number"]))] for r in rows]))
     if batch.loans:
         rows = [{"id": loan.id, **{name: getattr(loan, name) for name in _LOAN_STATE}} for loan in batch.loans.values()]
-        _update_rows(connection, _LOANS, ("id",), rows)
-        note_rows(session, _LOANS, "update", rows, [batch.before[("loans", r["id"])] for r in rows])
+        steps.append(_update_step(_LOANS, ("id",), rows))
+        noted.append((_LOANS, "update", rows, [batch.before[("loans", r["id"])] for r in rows]))
     if batch.history:
         at = now()
         rows = [{**row, "id": new_id(), "recorded_at": at, "superseded_at": None, "superseded_by": None}
                 for row in batch.history]
-        connection.execute(insert(_RISK), rows)
-        note_rows(session, _RISK, "insert", rows)
-    raise_alerts(session, batch.drafts, branches={loan.id: loan.branch for loan in batch.loans.values()},
-                 events=batch.events)
-    outbox.record_many(session, batch.events)
+        steps.append(Step(_INSERT_HISTORY, rows))
+        noted.append((_RISK, "insert", rows, None))
+    if batch.drafts:
+        rows = alert_rows(batch.drafts, {loan.id: loan.branch for loan in batch.loans.values()})
+        steps.append(Step(insert_alerts(connection.dialect.name), rows, rows=True))
+        noted.append((Alert.__table__, "insert", rows, None))
+    found = run_together(connection, steps)
+    for table, action, rows, before in noted:
+        note_rows(session, table, action, rows, before)
+    outbox.record_many(session, batch.events + (alert_events(found[-1]) if batch.drafts else []))
 
 
-def _catch_up(session: Session, ids: list[str], scope: Visibility, as_of: date) -> None:
-    """Inline COB: the few loans ageing could change today (not yet aged to it, restructured or in hardship) are
-    brought to the business date first, so a posting starts from what COB would have left; the rest cost one
-    query for the whole batch."""
-    rows = session.execute(select(Loan.id, Loan.dpd, Loan.oldest_unpaid_due, Loan.restructured_on,
-                                  Loan.hardship_until).where(Loan.id.in_(ids), cob.candidates(as_of),
-                                                             scope.where(Loan.branch)).order_by(Loan.id)).all()
-    for row in rows:
-        if cob.behind(row, as_of):
-            cob.catch_up(session, loans_service.lock_loan(session, row.id, scope), as_of)
+def _catch_up(session: Session, read: _Read, scope: Visibility, as_of: date) -> bool:
+    """Inline COB: the locked loans ageing could change today (not yet aged to it, restructured or in hardship)
+    are brought to the business date first, all in one ageing step, so a posting starts from what COB would have
+    left. Returns whether any changed (the batch is then read again)."""
+    behind = [loan.id for loan in read.loans.values() if loan.status == LoanStatus.ACTIVE
+              and scope.allows(loan.branch) and cob.behind(loan, as_of)]
+    return bool(behind) and cob.catch_up_loans(session, behind, as_of)
 
 
 def post_repayments(session: Session, items: Sequence[Repayment], *, scope: Visibility, posted_by: str,
                     as_of: date) -> list[Posted | Refused]:
     """Post each item in order, within the caller's transaction (which commits); one answer per item."""
     ids = loan_ids(items)
-    _catch_up(session, ids, scope, as_of)
-    loans, with_pauses, rules_at = _lock(session, ids)
-    instalments = _instalments(session, ids, as_of)
-    recent = _latest_postings(session, ids)
-    pauses = delinquency.pauses_of(session, DelinquencyPause.loan_id.in_(with_pauses)) if with_pauses else {}
-    known = _known_external_ids(session, items, ids)
-    rules = enabled_rules_at(session, rules_at)
-    rebooked = {loan.id: loans_service.rebooked_on(session, loan)
-                for loan in loans.values() if loan.restructured_on is not None}
+    read = _read(session, items, ids, as_of)
+    if _catch_up(session, read, scope, as_of):
+        read = _read(session, items, ids, as_of)
+    loans, instalments, recent, known = read.loans, read.instalments, read.recent, read.known
+    pauses = delinquency.pauses_of(session, DelinquencyPause.loan_id.in_(read.with_pauses)) \
+        if read.with_pauses else {}
+    rules = enabled_rules_at(session, read.rules_key)
+    # The ORM path's check (`service.post_repayment`): only a restructured, hardship or recalled loan has one.
+    rebooked = {loan.id: loans_service.rebooked_on(session, loan) for loan in loans.values()}
     batch, clock = _Batch(), _Clock()
     answers: list[Posted | Refused | None] = [None] * len(items)
     replaying: dict[str, list[int]] = {}  # loan -> its items that change the past, and every later one

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from services.monitoring.repayment_files import service as files_service
-from tests.monitoring.api.helpers import admin, alerts_of, assert_problem, officer, register, role, set_today
+from tests.monitoring.api.helpers import admin, alerts_of, assert_problem, cob, officer, register, role, set_today
 
 TODAY = date(2026, 4, 20)
 SOURCE = "dd-bank"
@@ -178,3 +178,29 @@ def test_a_bad_file_or_source_is_refused_whole_and_others_jobs_are_not_shown(sui
     other = officer(suite, "SH002")
     assert suite.direct["monitoring"].get(f"/repayment-files/{mine['id']}", headers=other).status_code == 404
     assert suite.direct["monitoring"].get(f"/repayment-files/{mine['id']}", headers=officer(suite)).status_code == 200
+
+
+def test_a_file_first_ages_the_loans_whose_cob_is_behind_as_single_postings_do(suite, borrowers):
+    """Inline COB in a file: loans last aged three days ago are aged to the business date first (crossing 30 days
+    past due: M2 and its alert), the chunk's loans in one step, and end as posting to their twins one by one."""
+    set_today(suite, date(2049, 1, 10))
+    pairs = []
+    for n in range(3):
+        customer = borrowers.new_customer()
+        pairs.append(tuple(register(suite, borrowers, customer_id=customer, disbursement_date="2049-01-10",
+                                    external_id=f"LATE-{twin}-{uuid.uuid4().hex[:8]}-{n}")
+                           for twin in ("bulk", "single")))
+    cob(suite, date(2049, 3, 10))
+    set_today(suite, date(2049, 3, 13))  # the business date moved on without these loans' COB: 31 days now
+    run = uuid.uuid4().hex[:8]
+    rows = [(f"LATE-{n}-{run}", bulk, single, bulk["schedule"][0]["total"], "", n % 2 == 0)
+            for n, (bulk, single) in enumerate(pairs)]
+    job = wait_done(suite, upload(suite, csv_of(rows, bad=False)).json()["id"])
+    assert (job["posted"], job["failed"]) == (3, 0)
+    post_one_by_one(suite, rows)
+    for bulk, single in pairs:
+        assert end_state(suite, bulk["id"]) == end_state(suite, single["id"])
+        buckets = [(h["to_value"], h["effective_date"], h["cause"])
+                   for h in end_state(suite, bulk["id"])["history"][0] if h["field"] == "bucket"]
+        assert ("M2", "2049-03-13", "cob_ageing") in buckets
+        assert "dpd_over_30" in {a["rule"] for a in alerts_of(suite, bulk["id"])}
