@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import threading
-from contextlib import suppress
+import time
+import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from anyio import to_thread
 from sqlalchemy import Connection, Engine
 
 from shared.audit.trail import AuditTrail, Entry
@@ -38,16 +40,18 @@ T = TypeVar("T")
 Act = Callable[[Connection, Any], tuple[T, Sequence[Entry]]]
 # A load: the values of many keys in one query, by key (a key not found is left out).
 Load = Callable[[Connection, list[Any]], dict[Any, Any]]
-# A writer with nothing to do waits this long for more before its thread ends (the next request starts another).
-_IDLE_SECONDS = 5.0
+# After a commit, how long the next batch may wait for the requests that commit answered to come back with their
+# next rows, as a share of the commit's own time and at most this: without it, batches alternate between the one
+# or two rows that arrived during a commit and all the others, and every other commit carries almost nothing.
+_GATHER_SHARE = 0.25
+_GATHER_MAX_SECONDS = 0.002
 
 
 @dataclass(eq=False)
 class _Item:
     act: Act[Any]
-    # The request's context: an act builds its entries (who, which request) and runs in it, on the writer thread.
+    # The request's context: an act builds its entries (who, which request) and runs in it, on the worker thread.
     context: contextvars.Context
-    loop: asyncio.AbstractEventLoop
     done: asyncio.Future[Any]
     load: Load | None
     key: Any
@@ -55,54 +59,72 @@ class _Item:
     refused: Exception | None = None
 
 
+@dataclass(eq=False)
+class _Queue:
+    waiting: list[_Item] = field(default_factory=list)
+    flusher: asyncio.Task[None] | None = None
+    wanted: int = 0  # as many as in the last batch: the next one is full once this many wait
+    full: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class GroupCommit:
     def __init__(self, trail: AuditTrail, engine: Engine) -> None:
         self._trail = trail
         self._engine = engine
-        self._arrived = threading.Condition()
-        self._waiting: list[_Item] = []
-        self._writer: threading.Thread | None = None
+        # A queue per event loop: a future belongs to its loop, and one app may be served from several (tests).
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = weakref.WeakKeyDictionary()
 
     async def run(self, act: Act[T], load: Load | None = None, key: Any = None) -> T:
         """`act`'s answer, once the entries it returned are chained (and its writes made) in a committed
-        transaction. It runs in the writer thread, in the request's context, on the batch's connection, and gets
+        transaction. It runs in a worker thread, in the request's context, on the batch's connection, and gets
         what `load` found for `key` (None when not found or without a load). An act that refuses (a 404) raises
         before it writes anything: that fails its own request only."""
         loop = asyncio.get_running_loop()
-        item = _Item(act, contextvars.copy_context(), loop, loop.create_future(), load, key)
-        with self._arrived:
-            self._waiting.append(item)
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._serve, name="audit-group-commit", daemon=True)
-                self._writer.start()
-            self._arrived.notify()
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = _Queue()
+        item = _Item(act, contextvars.copy_context(), loop.create_future(), load, key)
+        queue.waiting.append(item)
+        if len(queue.waiting) >= queue.wanted:
+            queue.full.set()
+        if queue.flusher is None:
+            queue.flusher = loop.create_task(self._flush(queue))
         return await item.done
 
-    def _serve(self) -> None:
-        """The writer: whatever arrived while it wrote the last batch is the next one, taken at once, with no
-        hop back to the event loop in between and no timer to gather it."""
-        while True:
-            with self._arrived:
-                if not self._waiting and not self._arrived.wait_for(lambda: self._waiting, _IDLE_SECONDS):
-                    self._writer = None
-                    return
-                batch, self._waiting = self._waiting, []
-            try:
-                self._write(batch)
-            except Exception as exc:  # noqa: BLE001 - handed to each waiting request, whose handler maps it
-                self._settle(batch, exc)
-            else:
-                self._settle(batch, None)
-
-    @staticmethod
-    def _settle(batch: list[_Item], failed: Exception | None) -> None:
-        """Each request's answer (or refusal, or the batch's failure), handed to its own event loop."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Item]] = {}
-        for item in batch:
-            by_loop.setdefault(item.loop, []).append(item)
-        for loop, items in by_loop.items():
-            with suppress(RuntimeError):  # a loop closed meanwhile: nobody waits for these any more
-                loop.call_soon_threadsafe(_resolve, items, failed)
+    async def _flush(self, queue: _Queue) -> None:
+        took = 0.0
+        try:
+            while queue.waiting:
+                if len(queue.waiting) < queue.wanted:
+                    queue.full.clear()
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(queue.full.wait(), min(took * _GATHER_SHARE, _GATHER_MAX_SECONDS))
+                batch, queue.waiting = queue.waiting, []
+                queue.wanted = len(batch)
+                started = time.perf_counter()
+                try:
+                    await to_thread.run_sync(self._write, batch)
+                except Exception as exc:  # noqa: BLE001 - handed to each waiting request, whose handler maps it
+                    for item in batch:
+                        if not item.done.done():
+                            item.done.set_exception(exc)
+                except BaseException:
+                    for item in batch:
+                        item.done.cancel()
+                    raise
+                else:
+                    for item in batch:
+                        if item.done.done():
+                            continue
+                        if item.refused is not None:
+                            item.done.set_exception(item.refused)
+                        else:
+                            item.done.set_result(item.answer)
+                took = time.perf_counter() - started
+        finally:
+            queue.flusher = None
+            for item in queue.waiting:  # only when cancelled (the loop is closing): nothing will write them now
+                item.done.cancel()
 
     def _write(self, batch: list[_Item]) -> None:
         entries: list[Entry] = []
@@ -121,15 +143,3 @@ class GroupCommit:
                     continue
                 entries.extend(recorded)
             self._trail.append(connection, entries)
-
-
-def _resolve(items: list[_Item], failed: Exception | None) -> None:
-    for item in items:
-        if item.done.done():  # its request was cancelled (the client went away)
-            continue
-        if failed is not None:
-            item.done.set_exception(failed)
-        elif item.refused is not None:
-            item.done.set_exception(item.refused)
-        else:
-            item.done.set_result(item.answer)
