@@ -48,14 +48,15 @@ def free_ports(n: int) -> list[int]:
 
 @contextmanager
 def running_suite(var_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[dict]:
-    """`loancrm up` in a scratch folder on free ports; yields the ports, an admin token and the environment the
-    processes run with (to start another one beside them)."""
+    """`loancrm up --no-demo` in a scratch folder on free ports; yields the ports, an admin token and the
+    environment the processes run with (to start another one beside them). No demo: its seeding would run through
+    the services while they are measured."""
     ports = dict(zip(("gateway", "customer", "scoring", "monitoring"), free_ports(4), strict=True))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOANCRM_")}
     env.update({"LOANCRM_VAR_DIR": str(var_dir), "LOANCRM_ADMIN_PASSWORD": "bench-operator-secret",
                 "LOANCRM_LOG_LEVEL": "WARNING", **(extra_env or {})})
     env.update({f"LOANCRM_{name.upper()}_PORT": str(port) for name, port in ports.items()})
-    process = subprocess.Popen([sys.executable, "-m", "loancrm", "up"], env=env, stdout=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "loancrm", "up", "--no-demo"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True)
     try:
         for line in process.stdout:  # type: ignore[union-attr]

@@ -63,7 +63,10 @@ class _Item:
 class _Queue:
     waiting: list[_Item] = field(default_factory=list)
     flusher: asyncio.Task[None] | None = None
-    wanted: int = 0  # as many as in the last batch: the next one is full once this many wait
+    # The next batch is full once this many wait: one more than the last, when that had company. Only as many as
+    # last time, and a batch never grew back once a straggler had missed one (4.7 reads a flush at concurrency 8);
+    # a lone reader's batch of one waits for nobody.
+    wanted: int = 0
     full: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -100,7 +103,7 @@ class GroupCommit:
                     with suppress(TimeoutError):
                         await asyncio.wait_for(queue.full.wait(), min(took * _GATHER_SHARE, _GATHER_MAX_SECONDS))
                 batch, queue.waiting = queue.waiting, []
-                queue.wanted = len(batch)
+                queue.wanted = len(batch) + (len(batch) > 1)
                 started = time.perf_counter()
                 try:
                     await to_thread.run_sync(self._write, batch)

@@ -3,15 +3,17 @@
 import asyncio
 import os
 import stat
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
 
 from services.customer.customers.pii import KEY_FILE
+from services.customer.db import audit
 from tests.customer.factory import key, national_id, person, phone, unique
 
 
@@ -56,6 +58,68 @@ def test_reads_served_together_each_answer_their_own_customer_with_their_own_rec
         log = api.get("/access-log", params={"customer_id": customer_id}, headers=auditor).json()["items"]
         seen = sorted(entry["request_id"] for entry in log if entry["via"] == "get_customer")
         assert seen == sorted(r for c, r in zip(wanted, requests, strict=True) if c == customer_id)
+
+
+def test_reads_that_arrive_while_a_batch_commits_are_answered_only_once_their_own_rows_are_committed(suite, api,
+                                                                                                  actors):
+    """While one batch of reads is being committed (held here just before its COMMIT), reads that arrive go into
+    the next batch: none of them, nor the read being committed, answers before its own audit row is committed;
+    then each answers its own customer, has its own row under its own request id, after the first one's, and the
+    chain still verifies."""
+    app = suite.services["customer"]
+    officer = actors.officer("BJ301")
+    ids = [actors.register(officer, branch="BJ301")["id"] for _ in range(3)]
+    requests = [f"during-{uuid.uuid4().hex}" for _ in ids]
+    armed, committing, release = threading.Event(), threading.Event(), threading.Event()
+
+    def hold_the_first_commit(_connection) -> None:
+        if armed.is_set() and not committing.is_set():
+            committing.set()
+            release.wait(30)
+
+    def queued() -> int:  # reads waiting for the next batch
+        return sum(len(queue.waiting) for queue in app.state.read_log._queues.values())  # noqa: SLF001
+
+    async def until(condition) -> None:
+        for _ in range(3000):
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("never happened")
+
+    async def read_during_a_commit() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://customer") as client:
+            def read(n: int) -> asyncio.Task[httpx.Response]:
+                return asyncio.create_task(client.get(f"/customers/{ids[n]}",
+                                                      headers={**officer, "X-Request-Id": requests[n]}))
+
+            armed.set()
+            first = read(0)
+            await until(committing.is_set)
+            later = [read(1), read(2)]
+            await until(lambda: queued() == 2)
+            assert not first.done() and not any(task.done() for task in later)
+            release.set()
+            return [await first, *[await task for task in later]]
+
+    engine = app.state.database.engine
+    event.listen(engine, "commit", hold_the_first_commit)
+    try:
+        answers = asyncio.run(read_during_a_commit())
+    finally:
+        release.set()
+        event.remove(engine, "commit", hold_the_first_commit)
+    assert [(a.status_code, a.json()["id"]) for a in answers] == [(200, customer_id) for customer_id in ids]
+    auditor = actors.user("auditor")
+    seqs = []
+    for customer_id, request_id in zip(ids, requests, strict=True):
+        trail = api.get("/audit", params={"request_id": request_id}, headers=auditor).json()["items"]
+        assert [(row["action"], row["entity_id"]) for row in trail] == [("read", customer_id)]
+        seqs.append(trail[0]["seq"])
+    assert seqs[0] < min(seqs[1:])
+    with engine.connect() as connection:
+        assert audit.verify(connection).broken is None
 
 
 def test_own_branch_officer_sees_full_data_and_the_view_is_logged_for_auditors(api, actors):
