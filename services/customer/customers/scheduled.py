@@ -7,6 +7,8 @@ import asyncio
 import logging
 import threading
 
+from tqdm import tqdm
+
 from services.customer.customers.pii import PiiVault, load_vault
 from services.customer.customers.service import reseal_with_active_key, seal_addresses_held_in_clear
 from services.customer.settings import CustomerSettings
@@ -18,13 +20,18 @@ log = logging.getLogger("loancrm.customer")
 
 def run_rotate_keys_cli(*, kernel: KernelSettings | None = None, settings: CustomerSettings | None = None) -> int:
     """After adding a new key to LOANCRM_CUSTOMER_PII_KEYS and making it LOANCRM_CUSTOMER_PII_ACTIVE_KID (keep the
-    old one listed until this finishes): returns how many customers were re-encrypted. Safe to re-run."""
+    old one listed until this finishes): returns how many customers were re-encrypted, with a progress bar on
+    stderr. Safe to re-run; a re-run after a stop resumes where it stopped."""
     kernel = kernel or load_settings(KernelSettings)
     vault = load_vault(settings or load_settings(CustomerSettings), kernel)
     database = Database(kernel.database_url("customer"))
     try:
-        with database.session() as session:
-            return reseal_with_active_key(session, vault)
+        with database.session() as session, tqdm(desc="re-encrypting", unit="customer") as bar:
+            def advance(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            return reseal_with_active_key(session, vault, progress=advance)
     finally:
         database.dispose()
 

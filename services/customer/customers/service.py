@@ -105,14 +105,16 @@ def _seal(vault: PiiVault, customer: Customer, changes: dict[str, str | None]) -
         setattr(customer, column, value)
 
 
-def reseal_with_active_key(session: Session, vault: PiiVault, batch: int = 500) -> int:
+def reseal_with_active_key(session: Session, vault: PiiVault, batch: int = 500,
+                           progress: Callable[[int, int], None] | None = None) -> int:
     """Key rotation: re-encrypt rows sealed with an older key (and store the masks of rows that lack them);
-    returns how many changed. Safe to re-run."""
+    returns how many changed. Commits every batch: safe to re-run, and a re-run resumes. `progress(done, total)`
+    after each batch."""
     return _reseal(session, vault, and_(Customer.pii_kid.is_not(None), or_(
         Customer.pii_kid != vault.active_kid,
         # Rows written before masks were stored get them here too.
         *(and_(getattr(Customer, f"{name}_enc").is_not(None), getattr(Customer, f"{name}_masked").is_(None))
-          for name in PII_FIELDS))), batch)
+          for name in PII_FIELDS))), batch, progress=progress)
 
 
 def seal_addresses_held_in_clear(session: Session, vault: PiiVault, batch: int = 500,
@@ -124,9 +126,10 @@ def seal_addresses_held_in_clear(session: Session, vault: PiiVault, batch: int =
     return _reseal(session, vault, Customer.address_clear.is_not(None), batch, stop)
 
 
-def _reseal(session: Session, vault: PiiVault, which: Any, batch: int,
-            stop: Callable[[], bool] = lambda: False) -> int:
+def _reseal(session: Session, vault: PiiVault, which: Any, batch: int, stop: Callable[[], bool] = lambda: False,
+            progress: Callable[[int, int], None] | None = None) -> int:
     changed = 0
+    total = session.exec(select(func.count()).select_from(Customer).where(which)).one() if progress else 0
     while not stop():
         rows = session.exec(select(Customer).where(which).limit(batch)).all()
         if not rows:
@@ -136,6 +139,8 @@ def _reseal(session: Session, vault: PiiVault, which: Any, batch: int,
             _seal(vault, customer, {} if clear is None else {"address": clear})
         session.commit()
         changed += len(rows)
+        if progress:
+            progress(changed, max(total, changed))
     return changed
 
 
