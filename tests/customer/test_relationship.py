@@ -16,7 +16,8 @@ from tests.customer.factory import key, unique
 TODAY = datetime.now(UTC).date()
 
 
-def _at(days_ago: int, hour: int = 10) -> str:
+def _at(days_ago: int, hour: int = 0) -> str:
+    # Midnight by default: a contact at 10:00 twenty days ago is only 19 whole days before a clock read at 09:00.
     return datetime.combine(TODAY - timedelta(days=days_ago), datetime.min.time(), UTC).replace(
         hour=hour).isoformat()
 
