@@ -1,5 +1,7 @@
-"""`python -m bench generator [--sizes 100000,1000000] [--seed S]`: `loancrm demo generate` at each size, each
-in a fresh process and a fresh embedded (SQLite) database, or PostgreSQL when LOANCRM_*_DATABASE_URL are set.
+"""`python -m bench generator [--sizes 100000,1000000] [--seed S] [--database postgresql]`: `loancrm demo generate`
+at each size, each in a fresh process and fresh databases: embedded SQLite files by default, or with
+`--database postgresql` one throwaway PostgreSQL database per service (LOANCRM_TEST_POSTGRES_URL or the local
+default), created for the size and dropped after it.
 
 Reports customers/s, the CPU seconds a thousand customers took (the process and its workers) and the process's peak
 memory (RSS) per size, and the ratios between the largest and smallest size: memory flat as N grows means a peak
@@ -16,6 +18,8 @@ import resource
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import date
 
 from bench.common import write_result
@@ -43,11 +47,26 @@ def _child(customers: int, seed: int, workers: int) -> None:
                       "workers": workers, "peak_rss_mib": round(peak_kib / 1024, 1)}))
 
 
+@contextmanager
+def _databases(kind: str) -> Iterator[dict[str, str]]:
+    """The environment naming each service's database: none (the embedded files under the var dir), or throwaway
+    PostgreSQL databases."""
+    if kind == "sqlite":
+        yield {}
+        return
+    from tests.support import throwaway_postgres_database
+
+    with ExitStack() as stack:
+        yield {f"LOANCRM_{service.upper()}_DATABASE_URL": stack.enter_context(throwaway_postgres_database())
+               for service in ("gateway", "customer", "scoring", "monitoring")}
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench generator")
     parser.add_argument("--sizes", default="2000,20000", help="comma-separated customer counts")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -55,12 +74,14 @@ def main(argv: list[str]) -> None:
         return
     runs = []
     for size in (int(s) for s in args.sizes.split(",")):
-        with tempfile.TemporaryDirectory(prefix="bench-generator-") as var_dir:
+        with tempfile.TemporaryDirectory(prefix="bench-generator-") as var_dir, _databases(args.database) as urls:
             command = [sys.executable, "-m", "bench.bench_generator", "--child", str(size), "--seed",
                        str(args.seed), "--workers", str(args.workers)]
-            done = subprocess.run(command, env={**os.environ, "LOANCRM_VAR_DIR": var_dir}, capture_output=True,
-                                  text=True, check=True)
+            environment = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")}
+            done = subprocess.run(command, env={**environment, **urls, "LOANCRM_VAR_DIR": var_dir},
+                                  capture_output=True, text=True, check=True)
         run = json.loads(done.stdout.strip().splitlines()[-1])
+        run["database"] = args.database
         run["load_average"] = os.getloadavg()
         print(json.dumps(run), flush=True)
         runs.append(run)
