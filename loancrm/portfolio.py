@@ -20,7 +20,6 @@ from typing import Any
 from loancrm.demo import BRANCHES, DEMO_USERS, national_id
 from loancrm.hindsight import Hindsight, LoanLife, at
 from services.customer.customers.models import CustomerCreate
-from services.customer.customers.pii import PiiVault
 from services.customer.customers.service import customer_row, sealed_field
 from services.monitoring.classification.rules import ChangeCause, diff_states
 from services.monitoring.delinquency.service import assess, class_name, history_rows, state_thresholds
@@ -37,6 +36,7 @@ from services.scoring.screening.service import identifier_hashes
 from services.scoring.scores.contract import CheckedRow
 from services.scoring.scores.service import Applicant, ScoringContext, champion_rows
 from shared.auth.tokens import Principal
+from shared.pii import PiiVault
 
 FEED = "core-banking"  # who the account-transactions feed is recorded by
 BUREAU = "credit-bureau"  # who uploaded the bureau's records

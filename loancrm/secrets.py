@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from services.customer.settings import PII_KEY_BYTES
 from shared.files import generated_once
-
-
-def _key() -> str:
-    return base64.urlsafe_b64encode(os.urandom(PII_KEY_BYTES)).decode()
-
+from shared.pii import new_key as _key
 
 # File name = the variable it sets, lower case, as `LOANCRM_SECRETS_DIR` reads it.
 SECRETS: dict[str, Callable[[], str]] = {

@@ -9,10 +9,11 @@ import threading
 
 from tqdm import tqdm
 
-from services.customer.customers.pii import PiiVault, load_vault
+from services.customer.customers.pii import load_vault
 from services.customer.customers.service import reseal_with_active_key, seal_addresses_held_in_clear
 from services.customer.settings import CustomerSettings
 from shared.db import Database
+from shared.pii import PiiVault
 from shared.settings import KernelSettings, load_settings
 
 log = logging.getLogger("loancrm.customer")
