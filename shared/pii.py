@@ -4,25 +4,31 @@ roles see it in clear. Masks that depend on the field stay with the service that
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import json
+import logging
 import os
+import threading
 from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import field_validator
 from pydantic_settings import BaseSettings
+from sqlmodel import Session
 
 from shared.auth.roles import Role
 from shared.auth.scope import visibility
 from shared.auth.tokens import Principal
+from shared.db import Database
 from shared.files import generated_once
 from shared.settings import KernelSettings, SettingsError
 
+log = logging.getLogger("loancrm.pii")
 KEY_BYTES = 32  # AES-256-GCM
 _NONCE_BYTES = 12
 # Unmasked personal data: the whole bank for admins and auditors, its own branch for a loan officer.
@@ -144,3 +150,32 @@ def mask_account(value: str) -> str:
     code's) shows nothing, since four would be most of it."""
     kept = value[-4:] if len(value) >= 8 else ""
     return "*" * (len(value) - len(kept)) + kept
+
+
+class SealingAtStart:
+    """Seals what an older version stored in clear, in a worker thread from each start, so a large table does not
+    hold up the service's start. `seal(session, stop)` commits batch by batch until `stop()` and returns how many
+    it sealed; shutdown stops it after the batch in hand, and the next start resumes."""
+
+    def __init__(self, database: Database, seal: Callable[[Session, Callable[[], bool]], int], what: str) -> None:
+        self.database, self._seal, self.what = database, seal, what
+        self._stop = threading.Event()
+        self._task: asyncio.Future[None] | None = None
+
+    def _run(self) -> None:
+        try:
+            with self.database.session() as session:
+                sealed = self._seal(session, self._stop.is_set)
+        except Exception:  # the next start tries again; the service keeps serving meanwhile
+            log.exception("sealing %s held in clear stopped", self.what)
+            return
+        if sealed:
+            log.info("sealed %d %s held in clear", sealed, self.what)
+
+    async def start(self) -> None:
+        self._task = asyncio.ensure_future(asyncio.to_thread(self._run))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task

@@ -15,6 +15,7 @@ from services.monitoring.loans.models import PositiveAmount, money_column, new_i
 from shared.bounds import BusinessDate
 
 MAX_BATCH_ROWS = 10_000
+PAYER = "payer_account"  # the personal field of a feed row: stored as PAYER_enc, PAYER_hash and PAYER_masked
 
 
 class Direction(StrEnum):
@@ -34,7 +35,8 @@ class TransactionKind(StrEnum):
 class AccountTransaction(MonitoringTable, table=True):
     __tablename__ = "account_transactions"
     __table_args__ = (Index("ix_account_transactions_customer_booked", "customer_id", "booked_on"),
-                      Index("ix_account_transactions_payer", "payer_account"),
+                      # The shared-payer check: who else one payer repaid, by the keyed hash of its account.
+                      Index("ix_account_transactions_payer_hash", "payer_account_hash"),
                       # How far the feed is known (the latest day it covers): read on every intake.
                       Index("ix_account_transactions_booked", "booked_on"))
 
@@ -48,7 +50,14 @@ class AccountTransaction(MonitoringTable, table=True):
     kind: str = Field(max_length=16)
     counterparty: str | None = Field(default=None, max_length=64)
     merchant: str | None = Field(default=None, max_length=128)
-    payer_account: str | None = Field(default=None, max_length=64)
+    # The payer's account is someone's personal data: sealed under `pii_kid` (shared/pii.py), matched by its keyed
+    # hash, shown masked unless the role may see it. `payer_account_clear` holds an older version's clear value
+    # until the service seals it at its next start (`seal_payers_held_in_clear`).
+    pii_kid: str | None = Field(default=None, max_length=32)
+    payer_account_enc: str | None = Field(default=None, max_length=200)
+    payer_account_hash: str | None = Field(default=None, max_length=64)
+    payer_account_masked: str | None = Field(default=None, max_length=64)
+    payer_account_clear: str | None = Field(default=None, max_length=64)
     housing_estate: str | None = Field(default=None, max_length=128)
     recorded_by: str = Field(max_length=64)
     recorded_at: datetime = Field(default_factory=now)
@@ -88,7 +97,9 @@ class BatchReceipt(BaseModel):
 
 
 class PayerFacts(BaseModel):
-    payer_account: str
+    payer_account: str = PydanticField(description="Masked (its last four characters): screening keeps what it "
+                                                   "is given")
+    payer_account_hash: str = PydanticField(description="Keyed hash of the account: the same payer, the same hash")
     other_borrowers: int
     other_borrower_ids: list[str]
     # The housing estates the repayments named, this customer's and the others'.
@@ -104,7 +115,8 @@ class FeedRow(BaseModel):
     kind: TransactionKind
     counterparty: str | None
     merchant: str | None
-    payer_account: str | None
+    payer_account: str | None = PydanticField(description="Masked, as in `payers`")
+    payer_account_hash: str | None
 
 
 class ScreeningFacts(BaseModel):

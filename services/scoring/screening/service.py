@@ -65,7 +65,8 @@ def shared_payer(payers: Sequence[PayerFacts], settings: ScoringSettings) -> Fin
         one_estate = len(payer.estates) == 1
         needed = settings.screening_payer_min_others_same_estate if one_estate else settings.screening_payer_min_others
         if payer.other_borrowers >= needed:
-            hits.append({"payer_account": payer.payer_account, "other_borrowers": payer.other_borrowers,
+            hits.append({"payer_account": payer.payer_account, "payer_account_hash": payer.payer_account_hash,
+                         "other_borrowers": payer.other_borrowers,
                          "other_borrower_ids": payer.other_borrower_ids, "estates": payer.estates,
                          "same_estate": one_estate})
     if not hits:
@@ -150,7 +151,7 @@ def _small_inflow(row: FeedRow, settings: ScoringSettings) -> bool:
 def _funnelled(start: date, rows: Sequence[FeedRow], settings: ScoringSettings) -> dict[str, Any] | None:
     """The facts of one window starting on `start` when its inflows were funnelled out, else None."""
     small = [r for r in rows if _small_inflow(r, settings)]
-    payers = {r.payer_account or r.counterparty for r in small} - {None}
+    payers = {r.payer_account_hash or r.counterparty for r in small} - {None}
     if len(payers) < settings.screening_fundraising_min_payers:
         return None
     collected = sum((r.amount for r in small), Decimal(0))

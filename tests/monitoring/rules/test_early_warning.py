@@ -24,8 +24,8 @@ def facts(**kwargs):
 
 def txn(booked_on, amount, direction, kind, account="acc-1", **extra):
     return {"account": account, "booked_on": booked_on, "amount": Decimal(amount), "direction": direction,
-            "kind": kind, "loan_id": None, "counterparty": None, "merchant": None, "payer_account": None,
-            "housing_estate": None, **extra}
+            "kind": kind, "loan_id": None, "counterparty": None, "merchant": None, "payer_account_hash": None,
+            "payer_account_masked": None, "housing_estate": None, **extra}
 
 
 def fed(*transactions, payers=None, disbursed_on=date(2026, 2, 20), principal="10000.00"):
