@@ -30,7 +30,7 @@ def upgrade() -> None:
     with op.batch_alter_table('account_transactions', schema=None) as batch_op:
         batch_op.drop_index('ix_account_transactions_payer')
         batch_op.alter_column('payer_account', new_column_name='payer_account_clear',
-                              existing_type=sqlmodel.sql.sqltypes.AutoString(length=64), existing_nullable=True)
+                              existing_type=sa.String(length=64), existing_nullable=True)
         batch_op.add_column(sa.Column('pii_kid', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
         batch_op.add_column(sa.Column('payer_account_enc', sqlmodel.sql.sqltypes.AutoString(length=200),
                                       nullable=True))
@@ -53,5 +53,6 @@ def downgrade() -> None:
         batch_op.drop_column('payer_account_enc')
         batch_op.drop_column('pii_kid')
         batch_op.alter_column('payer_account_clear', new_column_name='payer_account',
-                              existing_type=sqlmodel.sql.sqltypes.AutoString(length=64), existing_nullable=True)
+                              existing_type=sa.String(length=64), existing_nullable=True)
+    with op.batch_alter_table('account_transactions', schema=None) as batch_op:
         batch_op.create_index('ix_account_transactions_payer', ['payer_account'], unique=False)
