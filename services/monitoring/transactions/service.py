@@ -19,7 +19,7 @@ from services.monitoring.rules.service import alert_drafts, enabled_rules
 from services.monitoring.transactions.models import (PAYER, AccountTransaction, BatchReceipt, FeedRow, PayerFacts,
                                                      ScreeningFacts, TransactionRow)
 from shared.auth.scope import Visibility
-from shared.pii import PiiVault, load_vault as load_pii_vault, mask_account
+from shared.pii import PiiKeySettings, PiiVault, load_vault as load_pii_vault, mask_account
 from shared.settings import KernelSettings
 
 TXNS = AccountTransaction.__table__
@@ -28,7 +28,7 @@ LOOKBACK_DAYS = 400
 KEY_FILE = "monitoring-pii-keys.json"  # the embedded default's keys (LOANCRM_MONITORING_PII_KEYS unset)
 
 
-def load_vault(settings: Any, kernel: KernelSettings) -> PiiVault:
+def load_vault(settings: PiiKeySettings, kernel: KernelSettings) -> PiiVault:
     """The keys that seal payers' accounts (`MonitoringSettings`' `pii_*`)."""
     return load_pii_vault(settings, kernel, KEY_FILE)
 

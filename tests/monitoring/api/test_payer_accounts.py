@@ -123,6 +123,7 @@ def test_the_shared_payer_is_found_by_its_hash_and_shown_in_clear_only_to_roles_
 
 
 def test_payer_accounts_an_older_version_stored_in_clear_are_sealed_and_still_matched(suite, borrowers):
+    from services.monitoring.alerts.models import Alert
     from services.monitoring.transactions.service import TXNS, seal_payers_held_in_clear
 
     set_today(suite, TODAY)
@@ -138,6 +139,11 @@ def test_payer_accounts_an_older_version_stored_in_clear_are_sealed_and_still_ma
              "payer_account_clear": payer, "recorded_by": "core-banking",
              "recorded_at": datetime(2026, 2, 5, 23, tzinfo=UTC)}
             for loan in loans])
+        # And the alert it raised on them, naming the account in its evidence and its trigger.
+        session.add(Alert(loan_id=loans[0]["id"], customer_id=loans[0]["customer_id"], branch="BJ001",
+                          rule="shared_payer", severity="medium", due_at=date(2026, 3, 15), created_on=TODAY,
+                          evidence={"payer_account": payer, "borrowers": 3, "shared_estates": []},
+                          trigger_key=f"payer:{payer}:borrowers"))
         session.commit()
         assert seal_payers_held_in_clear(session, vault) >= 2
         assert seal_payers_held_in_clear(session, vault) == 0  # done: a later start finds nothing to seal
@@ -148,3 +154,7 @@ def test_payer_accounts_an_older_version_stored_in_clear_are_sealed_and_still_ma
                      payer_account=payer)])
     [alert] = _payer_alerts(suite, third, admin(suite))
     assert alert["evidence"]["borrowers"] == 3 and alert["evidence"]["payer_account"] == payer
+    # The older alert now names the payer by its hash: the same finding on that loan raises no second one.
+    [restated] = _payer_alerts(suite, loans[0], role(suite, "collector"))
+    assert restated["evidence"]["payer_account"] == "*" * (len(payer) - 4) + payer[-4:]
+    assert restated["evidence"]["payer_account_hash"] == alert["evidence"]["payer_account_hash"]
