@@ -201,7 +201,7 @@ def test_the_planted_patterns_are_in_the_feed_the_ground_truth_names(generated):
             .scalars())
         fundraiser = next(line for line in truth if line["kind"] == "illegal_fundraising")
         inflows = connection.execute(text(
-            "SELECT COUNT(DISTINCT counterparty) FROM account_transactions WHERE customer_id = :customer AND "
+            "SELECT COUNT(DISTINCT counterparty_hash) FROM account_transactions WHERE customer_id = :customer AND "
             "direction = 'credit' AND kind = 'transfer'"), {"customer": fundraiser["customer_id"]}).scalar()
     assert repaid == set(payer["customers"]) and len(repaid) >= 3
     assert inflows == fundraiser["inflows"]

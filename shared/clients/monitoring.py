@@ -131,7 +131,8 @@ class FeedRow(BaseModel):
     amount: Decimal
     direction: str  # credit, debit
     kind: str  # salary, repayment, card_purchase, transfer, cash, other
-    counterparty: str | None = None
+    counterparty: str | None = None  # masked, as the payer is
+    counterparty_hash: str | None = None
     merchant: str | None = None
     payer_account: str | None = None  # masked, as in `PayerFacts`
     payer_account_hash: str | None = None

@@ -1,13 +1,15 @@
-"""payer accounts sealed like the customer's personal data
+"""payer and counterparty accounts sealed like the customer's personal data
 
-The feed kept the account a repayment came from in clear (indexed, matched across borrowers). It gets the columns
-the customer service's personal data has: a ciphertext under a key id, a keyed hash (indexed: the shared-payer
-check matches on it) and a stored mask. The clear column is kept as `payer_account_clear` until the monitoring
-service, which holds the keys, seals each row at its next start and clears it (`seal_payers_held_in_clear`); the
-index over the clear values goes now.
+The feed kept other people's accounts in clear: the account a repayment came from (indexed, matched across
+borrowers) and a transfer's counterparty. Each gets the columns the customer service's personal data has: a
+ciphertext under the row's key id, a keyed hash (the payer's indexed: the shared-payer check matches on it) and a
+stored mask; the borrower's own account gets its keyed hash too, so a transfer to it is known by hash. The clear
+columns are kept as `payer_account_clear` and `counterparty_clear` until the monitoring service, which holds the
+keys, seals each row at its next start and clears them (`seal_payers_held_in_clear`); the index over the clear
+payers goes now.
 
-The downgrade puts the clear column back under its old name; it refuses while any payer is sealed, since without
-the keys it would drop them.
+The downgrade puts the clear columns back under their old names; it refuses while any row is sealed, since
+without the keys it would drop them.
 
 Revision ID: 8b3f5d1e2a47
 Revises: c1e5c224315c
@@ -38,16 +40,31 @@ def upgrade() -> None:
                                       nullable=True))
         batch_op.add_column(sa.Column('payer_account_masked', sqlmodel.sql.sqltypes.AutoString(length=64),
                                       nullable=True))
+        batch_op.alter_column('counterparty', new_column_name='counterparty_clear',
+                              existing_type=sa.String(length=64), existing_nullable=True)
+        batch_op.add_column(sa.Column('counterparty_enc', sqlmodel.sql.sqltypes.AutoString(length=200),
+                                      nullable=True))
+        batch_op.add_column(sa.Column('counterparty_hash', sqlmodel.sql.sqltypes.AutoString(length=64),
+                                      nullable=True))
+        batch_op.add_column(sa.Column('counterparty_masked', sqlmodel.sql.sqltypes.AutoString(length=64),
+                                      nullable=True))
+        batch_op.add_column(sa.Column('account_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
         batch_op.create_index('ix_account_transactions_payer_hash', ['payer_account_hash'], unique=False)
 
 
 def downgrade() -> None:
     sealed = op.get_bind().execute(sa.text(
-        "SELECT count(*) FROM account_transactions WHERE payer_account_enc IS NOT NULL")).scalar()
+        "SELECT count(*) FROM account_transactions WHERE account_hash IS NOT NULL")).scalar()
     if sealed:
-        raise RuntimeError(f"{sealed} feed rows' payer accounts are sealed; downgrading would lose them")
+        raise RuntimeError(f"{sealed} feed rows' accounts are sealed; downgrading would lose them")
     with op.batch_alter_table('account_transactions', schema=None) as batch_op:
         batch_op.drop_index('ix_account_transactions_payer_hash')
+        batch_op.drop_column('account_hash')
+        batch_op.drop_column('counterparty_masked')
+        batch_op.drop_column('counterparty_hash')
+        batch_op.drop_column('counterparty_enc')
+        batch_op.alter_column('counterparty_clear', new_column_name='counterparty',
+                              existing_type=sa.String(length=64), existing_nullable=True)
         batch_op.drop_column('payer_account_masked')
         batch_op.drop_column('payer_account_hash')
         batch_op.drop_column('payer_account_enc')

@@ -1,7 +1,8 @@
-"""screening hits name payers masked
+"""screening hits name payers and counterparties masked
 
-A shared-payer hit kept the payer's bank account as monitoring sent it, in clear. Monitoring now sends it masked
-(the last four characters) with a keyed hash; the hits already stored are masked here. Scoring never holds
+A shared-payer hit kept the payer's bank account as monitoring sent it, in clear, and an illegal-fundraising hit
+the accounts the funds went to. Monitoring now sends them masked (the last four characters) with keyed hashes; the
+hits already stored are masked here. Scoring never holds
 monitoring's keys, so they get no hash: a reviewer reads the account from the alert, where the role allows. The
 mask is written out here as this revision knows it (a migration must not change with later code).
 
@@ -24,7 +25,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _masked(account: str) -> str:
+_KINDS = ("salary", "repayment", "transfer", "cash", "other")
+
+
+def _kept(account: str) -> str:
+    """The account masked, unless it is already."""
+    if account.startswith("*"):
+        return account
     kept = account[-4:] if len(account) >= 8 else ""
     return "*" * (len(account) - len(kept)) + kept
 
@@ -33,12 +40,14 @@ def upgrade() -> None:
     hits = sa.table('screening_hits', sa.column('id', sa.String), sa.column('check', sa.String),
                     sa.column('facts', sa.JSON))
     bind = op.get_bind()
-    for hit_id, facts in bind.execute(sa.select(hits.c.id, hits.c.facts).where(hits.c.check == 'shared_payer')).all():
+    for hit_id, check, facts in bind.execute(sa.select(hits.c.id, hits.c.check, hits.c.facts).where(
+            hits.c.check.in_(('shared_payer', 'illegal_fundraising')))).all():
         facts = json.loads(facts) if isinstance(facts, str) else facts
-        payers = facts.get("payers", [])
-        if all(str(p.get("payer_account", "")).startswith("*") for p in payers):
-            continue
-        facts["payers"] = [{**p, "payer_account": _masked(str(p["payer_account"]))} for p in payers]
+        if check == 'shared_payer':
+            facts["payers"] = [{**p, "payer_account": _kept(str(p["payer_account"]))} for p in facts.get("payers", [])]
+        else:  # the kind named where a debit had no counterparty stays as it is
+            facts["out_accounts"] = [name if name in _KINDS else _kept(name)
+                                     for name in facts.get("out_accounts", [])]
         bind.execute(hits.update().where(hits.c.id == hit_id).values(facts=facts))
 
 

@@ -185,16 +185,17 @@ def _funds_moved_on(params: Mapping[str, Any], facts: Facts) -> Hit | None:
     feed = facts.feed
     if feed is None:
         return None
-    own = {t["account"] for t in feed.transactions}
+    # Accounts compared by their keyed hashes: the counterparty is sealed, and named masked.
+    own = {t["account_hash"] for t in feed.transactions}
     moved = [t for t in feed.transactions
              if t["kind"] in ("transfer", "cash") and t["direction"] == "debit"
-             and t["loan_id"] in (None, facts.loan_id) and t["counterparty"] not in own
+             and t["loan_id"] in (None, facts.loan_id) and t["counterparty_hash"] not in own
              and 0 <= (t["booked_on"] - feed.disbursed_on).days <= params["within_days"]]
     total = sum((t["amount"] for t in moved), Decimal(0))
     if not moved or total < feed.principal * Decimal(params["share"]):
         return None
     return Hit(f"funds:{facts.loan_id}", {"moved": str(total), "principal": str(feed.principal),
-                                         "to": sorted({t["counterparty"] or t["kind"] for t in moved}),
+                                         "to": sorted({t["counterparty_masked"] or t["kind"] for t in moved}),
                                          "within_days": params["within_days"]})
 
 

@@ -15,7 +15,10 @@ from services.monitoring.loans.models import PositiveAmount, money_column, new_i
 from shared.bounds import BusinessDate
 
 MAX_BATCH_ROWS = 10_000
-PAYER = "payer_account"  # the personal field of a feed row: stored as PAYER_enc, PAYER_hash and PAYER_masked
+PAYER = "payer_account"
+COUNTERPARTY = "counterparty"
+# The personal fields of a feed row (other people's accounts): each stored as <field>_enc, _hash and _masked.
+SEALED = (PAYER, COUNTERPARTY)
 
 
 class Direction(StrEnum):
@@ -48,16 +51,22 @@ class AccountTransaction(MonitoringTable, table=True):
     amount: Decimal = Field(sa_column=money_column())
     direction: str = Field(max_length=8)
     kind: str = Field(max_length=16)
-    counterparty: str | None = Field(default=None, max_length=64)
     merchant: str | None = Field(default=None, max_length=128)
-    # The payer's account is someone's personal data: sealed under `pii_kid` (shared/pii.py), matched by its keyed
-    # hash, shown masked unless the role may see it. `payer_account_clear` holds an older version's clear value
-    # until the service seals it at its next start (`seal_payers_held_in_clear`).
+    # The payer's and the counterparty's accounts are other people's personal data: sealed under `pii_kid`
+    # (shared/pii.py), matched by their keyed hashes, shown masked unless the role may see them. The `_clear`
+    # columns hold an older version's clear values until the service seals them at its next start
+    # (`seal_payers_held_in_clear`). `account_hash`: the borrower's own account hashed alike, so a transfer to it
+    # is known for one without opening anything.
     pii_kid: str | None = Field(default=None, max_length=32)
     payer_account_enc: str | None = Field(default=None, max_length=200)
     payer_account_hash: str | None = Field(default=None, max_length=64)
     payer_account_masked: str | None = Field(default=None, max_length=64)
     payer_account_clear: str | None = Field(default=None, max_length=64)
+    counterparty_enc: str | None = Field(default=None, max_length=200)
+    counterparty_hash: str | None = Field(default=None, max_length=64)
+    counterparty_masked: str | None = Field(default=None, max_length=64)
+    counterparty_clear: str | None = Field(default=None, max_length=64)
+    account_hash: str | None = Field(default=None, max_length=64)
     housing_estate: str | None = Field(default=None, max_length=128)
     recorded_by: str = Field(max_length=64)
     recorded_at: datetime = Field(default_factory=now)
@@ -113,7 +122,8 @@ class FeedRow(BaseModel):
     amount: Decimal
     direction: Direction
     kind: TransactionKind
-    counterparty: str | None
+    counterparty: str | None = PydanticField(description="Masked, as the payer is")
+    counterparty_hash: str | None
     merchant: str | None
     payer_account: str | None = PydanticField(description="Masked, as in `payers`")
     payer_account_hash: str | None

@@ -16,8 +16,8 @@ from services.monitoring.loans.models import Loan, LoanStatus, new_id, now
 from services.monitoring.rules.engine import Facts, Feed, evaluate_all
 from services.monitoring.rules.models import FEED_KINDS, RuleKind
 from services.monitoring.rules.service import alert_drafts, enabled_rules
-from services.monitoring.transactions.models import (PAYER, AccountTransaction, BatchReceipt, FeedRow, PayerFacts,
-                                                     ScreeningFacts, TransactionRow)
+from services.monitoring.transactions.models import (COUNTERPARTY, PAYER, SEALED, AccountTransaction, BatchReceipt,
+                                                     FeedRow, PayerFacts, ScreeningFacts, TransactionRow)
 from shared.auth.scope import Visibility
 from shared.pii import PiiKeySettings, PiiVault, load_vault as load_pii_vault, mask_account
 from shared.settings import KernelSettings
@@ -39,52 +39,69 @@ def normalised_account(value: str) -> str:
     return "".join(value.split()).replace("-", "").upper()
 
 
+def account_digest(vault: PiiVault, account: str) -> str:
+    return vault.digest(normalised_account(account))
+
+
 def payer_reference(vault: PiiVault, account: str) -> dict[str, str]:
     """What leaves the service of a payer's account (events, webhooks, screening): masked, and its keyed hash to
     match on. Nobody outside needs the clear account; the roles that may see it read it here."""
-    return {PAYER: mask_account(account), f"{PAYER}_hash": vault.digest(normalised_account(account))}
+    return {PAYER: mask_account(account), f"{PAYER}_hash": account_digest(vault, account)}
 
 
-def sealed_payer(vault: PiiVault, row_id: str, account: str | None) -> dict[str, str | None]:
-    """A feed row's stored payer columns: sealed under the active key, hashed, masked."""
-    if account is None:
-        return {"pii_kid": None, f"{PAYER}_enc": None, f"{PAYER}_hash": None, f"{PAYER}_masked": None}
-    reference = payer_reference(vault, account)
-    return {"pii_kid": vault.active_kid, f"{PAYER}_enc": vault.seal(account, row_id=row_id, field=PAYER),
-            f"{PAYER}_hash": reference[f"{PAYER}_hash"], f"{PAYER}_masked": reference[PAYER]}
+def _sealed(vault: PiiVault, row_id: str, clear: Mapping[str, str | None], account: str) -> dict[str, str | None]:
+    """A feed row's stored personal columns: each of `SEALED` sealed under the active key, hashed and masked."""
+    columns: dict[str, str | None] = {"pii_kid": vault.active_kid, "account_hash": account_digest(vault, account)}
+    for field in SEALED:
+        value = clear.get(field)
+        columns.update({f"{field}_enc": None if value is None else vault.seal(value, row_id=row_id, field=field),
+                        f"{field}_hash": None if value is None else account_digest(vault, value),
+                        f"{field}_masked": None if value is None else mask_account(value)})
+    return columns
 
 
 def feed_row(vault: PiiVault, row: Mapping[str, Any]) -> dict[str, Any]:
-    """A feed row (with its id) as stored: the clear payer account replaced by its sealed columns."""
-    stored = {name: value for name, value in row.items() if name != PAYER}
-    return {**stored, **sealed_payer(vault, row["id"], row.get(PAYER))}
+    """A feed row (with its id) as stored: the clear accounts of others replaced by their sealed columns."""
+    stored = {name: value for name, value in row.items() if name not in SEALED}
+    return {**stored, **_sealed(vault, row["id"], row, row["account"])}
 
 
 def seal_payers_held_in_clear(session: Session, vault: PiiVault, batch: int = 500,
                               stop: Callable[[], bool] = lambda: False) -> int:
-    """Payer accounts an older version stored in clear, sealed (run at start, so none stays readable in the
-    database), and the shared-payer alerts it raised on them restated by hash; returns how many rows. Commits
-    every batch, so it resumes where it stopped; safe to run in two replicas at once (both write the same)."""
+    """Payer and counterparty accounts an older version stored in clear, sealed (run at start, so none stays
+    readable in the database), and the alerts it raised on them restated; returns how many rows. Commits every
+    batch, so it resumes where it stopped; safe to run in two replicas at once (either's ciphertext opens)."""
     sealed = 0
     while not stop():
-        rows = session.execute(sa_select(TXNS.c.id, TXNS.c.payer_account_clear).where(
-            TXNS.c.payer_account_clear.is_not(None)).limit(batch)).all()
+        # Rows of the older version: written before any feed row had an account hash.
+        rows = session.execute(sa_select(TXNS.c.id, TXNS.c.account, TXNS.c.payer_account_clear,
+                                         TXNS.c.counterparty_clear).where(TXNS.c.account_hash.is_(None))
+                               .limit(batch)).all()
         if not rows:
             break
-        for row_id, clear in rows:
-            session.execute(update(TXNS).where(TXNS.c.id == row_id).values(
-                payer_account_clear=None, **sealed_payer(vault, row_id, clear)))
+        for row in rows:
+            clear = {PAYER: row.payer_account_clear, COUNTERPARTY: row.counterparty_clear}
+            session.execute(update(TXNS).where(TXNS.c.id == row.id).values(
+                payer_account_clear=None, counterparty_clear=None, **_sealed(vault, row.id, clear, row.account)))
         session.commit()
         sealed += len(rows)
     if not stop():
-        _restate_payer_alerts(session, vault)
+        _restate_alerts(session, vault)
     return sealed
 
 
-def _restate_payer_alerts(session: Session, vault: PiiVault) -> None:
-    """Shared-payer alerts raised before payers were sealed named the account in their evidence and trigger: both
-    now name its hash (so the rule finds them again, and raises no second alert) and show it masked."""
-    for alert in session.execute(sa_select(Alert).where(Alert.trigger_key.like("payer:%"))).scalars():
+def _restate_alerts(session: Session, vault: PiiVault) -> None:
+    """Alerts raised before the accounts were sealed named them in clear. A shared-payer alert now names its payer
+    by hash in evidence and trigger (so the rule finds it again, and raises no second alert) and shows it
+    masked; a funds-moved-on alert shows where the funds went masked, as the rule now writes it."""
+    for alert in session.execute(sa_select(Alert).where(
+            Alert.trigger_key.like("payer:%") | Alert.trigger_key.like("funds:%"))).scalars():
+        if alert.trigger_key.startswith("funds:"):
+            if any(not to.startswith("*") and to not in ("transfer", "cash") for to in alert.evidence.get("to", [])):
+                alert.evidence = {**alert.evidence, "to": sorted(
+                    to if to.startswith("*") or to in ("transfer", "cash") else mask_account(to)
+                    for to in alert.evidence["to"])}
+            continue
         clear = alert.evidence.get(PAYER)
         if clear is None or f"{PAYER}_hash" in alert.evidence:
             continue
@@ -222,6 +239,6 @@ def screening_facts(session: Session, customer_id: str, since: date) -> Screenin
     rows = session.execute(sa_select(TXNS).where(TXNS.c.customer_id == customer_id, TXNS.c.booked_on >= since)
                            .order_by(TXNS.c.booked_on.desc(), TXNS.c.id).limit(MAX_SCREENING_ROWS + 1)).mappings().all()
     return ScreeningFacts(customer_id=customer_id, since=since, payers=payers,
-                          transactions=[FeedRow.model_validate({**r, PAYER: r["payer_account_masked"]})
+                          transactions=[FeedRow.model_validate({**r, **{f: r[f"{f}_masked"] for f in SEALED}})
                                         for r in rows[:MAX_SCREENING_ROWS]],
                           truncated=len(rows) > MAX_SCREENING_ROWS)

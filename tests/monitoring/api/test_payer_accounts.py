@@ -1,5 +1,6 @@
-"""Payers' bank accounts are personal data: sealed at rest in the monitoring database, matched across borrowers by
-their keyed hash, masked unless the role may see them, and never sent out in clear (events, webhooks, screening)."""
+"""Payers' and counterparties' bank accounts are personal data: sealed at rest in the monitoring database, matched
+by their keyed hashes, masked unless the role may see them, and never sent out in clear (events, webhooks,
+screening)."""
 
 import uuid
 from datetime import UTC, date, datetime
@@ -62,7 +63,11 @@ def test_no_table_holds_a_payer_account_in_clear_after_a_feed_and_a_repayment_fi
     set_today(suite, TODAY)
     payer, iban = _accounts()
     ring = _ring(suite, borrowers, payer)
-    loan = register(suite, borrowers, disbursement_date="2026-01-05")
+    loan = register(suite, borrowers, disbursement_date="2026-02-20")
+    stranger = _accounts()[0]  # where a transfer went: funds moved on, an alert naming it
+    moved = feed(suite, [row(loan, "2026-02-22", "11000.00", "debit", "transfer", counterparty=stranger,
+                             loan_id=loan["id"])])
+    assert moved.status_code == 201 and moved.json()["alerts_raised"] == 1, moved.text
     job = _repaid_by_file(suite, loan, f"P-{uuid.uuid4().hex[:8]}", iban)
     assert job["posted"] == 1, job
     # Neither in the feed, the alerts, the outbox nor the file's job (its bytes go once it is posted), nor anywhere
@@ -70,6 +75,7 @@ def test_no_table_holds_a_payer_account_in_clear_after_a_feed_and_a_repayment_fi
     stored = _stored(suite)
     digits = payer.removeprefix("6222-")
     assert digits not in stored and iban not in stored and iban[4:] not in stored
+    assert stranger.removeprefix("6222-") not in stored
     with suite.database("monitoring").engine.connect() as conn:
         sealed = conn.execute(text("SELECT pii_kid, payer_account_hash, payer_account_masked FROM account_transactions"
                                    " WHERE customer_id = :c"), {"c": ring[0]["customer_id"]}).one()
@@ -136,7 +142,7 @@ def test_payer_accounts_an_older_version_stored_in_clear_are_sealed_and_still_ma
         session.execute(insert(TXNS), [
             {"id": uuid.uuid4().hex, "account": "acc-old", "customer_id": loan["customer_id"], "loan_id": loan["id"],
              "booked_on": date(2026, 2, 5), "amount": Decimal("3000.00"), "direction": "credit", "kind": "repayment",
-             "payer_account_clear": payer, "recorded_by": "core-banking",
+             "payer_account_clear": payer, "counterparty_clear": f"{payer}-X", "recorded_by": "core-banking",
              "recorded_at": datetime(2026, 2, 5, 23, tzinfo=UTC)}
             for loan in loans])
         # And the alert it raised on them, naming the account in its evidence and its trigger.
