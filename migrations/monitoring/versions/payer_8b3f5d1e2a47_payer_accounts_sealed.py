@@ -28,26 +28,20 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+_SEALED = ('payer_account', 'counterparty')
+_SEALED_COLUMNS = (('enc', 200), ('hash', 64), ('masked', 64))
+
+
 def upgrade() -> None:
     with op.batch_alter_table('account_transactions', schema=None) as batch_op:
         batch_op.drop_index('ix_account_transactions_payer')
-        batch_op.alter_column('payer_account', new_column_name='payer_account_clear',
-                              existing_type=sa.String(length=64), existing_nullable=True)
         batch_op.add_column(sa.Column('pii_kid', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
-        batch_op.add_column(sa.Column('payer_account_enc', sqlmodel.sql.sqltypes.AutoString(length=200),
-                                      nullable=True))
-        batch_op.add_column(sa.Column('payer_account_hash', sqlmodel.sql.sqltypes.AutoString(length=64),
-                                      nullable=True))
-        batch_op.add_column(sa.Column('payer_account_masked', sqlmodel.sql.sqltypes.AutoString(length=64),
-                                      nullable=True))
-        batch_op.alter_column('counterparty', new_column_name='counterparty_clear',
-                              existing_type=sa.String(length=64), existing_nullable=True)
-        batch_op.add_column(sa.Column('counterparty_enc', sqlmodel.sql.sqltypes.AutoString(length=200),
-                                      nullable=True))
-        batch_op.add_column(sa.Column('counterparty_hash', sqlmodel.sql.sqltypes.AutoString(length=64),
-                                      nullable=True))
-        batch_op.add_column(sa.Column('counterparty_masked', sqlmodel.sql.sqltypes.AutoString(length=64),
-                                      nullable=True))
+        for field in _SEALED:
+            batch_op.alter_column(field, new_column_name=f'{field}_clear', existing_type=sa.String(length=64),
+                                  existing_nullable=True)
+            for suffix, length in _SEALED_COLUMNS:
+                batch_op.add_column(sa.Column(f'{field}_{suffix}', sqlmodel.sql.sqltypes.AutoString(length=length),
+                                              nullable=True))
         batch_op.add_column(sa.Column('account_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
         batch_op.create_index('ix_account_transactions_payer_hash', ['payer_account_hash'], unique=False)
 
@@ -60,16 +54,11 @@ def downgrade() -> None:
     with op.batch_alter_table('account_transactions', schema=None) as batch_op:
         batch_op.drop_index('ix_account_transactions_payer_hash')
         batch_op.drop_column('account_hash')
-        batch_op.drop_column('counterparty_masked')
-        batch_op.drop_column('counterparty_hash')
-        batch_op.drop_column('counterparty_enc')
-        batch_op.alter_column('counterparty_clear', new_column_name='counterparty',
-                              existing_type=sa.String(length=64), existing_nullable=True)
-        batch_op.drop_column('payer_account_masked')
-        batch_op.drop_column('payer_account_hash')
-        batch_op.drop_column('payer_account_enc')
+        for field in reversed(_SEALED):
+            for suffix, _ in reversed(_SEALED_COLUMNS):
+                batch_op.drop_column(f'{field}_{suffix}')
+            batch_op.alter_column(f'{field}_clear', new_column_name=field, existing_type=sa.String(length=64),
+                                  existing_nullable=True)
         batch_op.drop_column('pii_kid')
-        batch_op.alter_column('payer_account_clear', new_column_name='payer_account',
-                              existing_type=sa.String(length=64), existing_nullable=True)
     with op.batch_alter_table('account_transactions', schema=None) as batch_op:
         batch_op.create_index('ix_account_transactions_payer', ['payer_account'], unique=False)

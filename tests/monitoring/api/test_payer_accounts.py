@@ -2,6 +2,8 @@
 by their keyed hashes, masked unless the role may see them, and never sent out in clear (events, webhooks,
 screening)."""
 
+import os
+import stat
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -80,6 +82,9 @@ def test_no_table_holds_a_payer_account_in_clear_after_a_feed_and_a_repayment_fi
         sealed = conn.execute(text("SELECT pii_kid, payer_account_hash, payer_account_masked FROM account_transactions"
                                    " WHERE customer_id = :c"), {"c": ring[0]["customer_id"]}).one()
     assert sealed[0] and len(sealed[1]) == 64 and sealed[2] == "*" * (len(payer) - 4) + payer[-4:]
+    from services.monitoring.transactions.service import KEY_FILE
+
+    assert stat.S_IMODE(os.stat(suite.kernel.var_dir / KEY_FILE).st_mode) == 0o600
 
 
 def test_the_repayment_event_webhooks_receive_names_the_payer_masked_with_its_hash(suite, borrowers):
