@@ -30,10 +30,11 @@ from tqdm import tqdm
 
 from bench.common import load_in_rounds, percentiles, running_suite, write_result
 from loancrm import migrate
-from services.customer.customers.pii import PiiVault, load_vault, mask_national_id, mask_phone
+from services.customer.customers.pii import load_vault, mask_national_id, mask_phone
 from services.customer.customers.validation import check_digit
 from services.customer.imports.flows import run_import_cli
 from services.customer.settings import CustomerSettings
+from shared.pii import PiiVault
 from shared.settings import KernelSettings
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -79,8 +79,10 @@ def _measure(rows: int, chunk_size: int) -> dict:
     from services.monitoring.business_day import set_business_date
     from services.monitoring.repayment_files import flows
     from services.monitoring.settings import MonitoringSettings
+    from services.monitoring.transactions.service import load_vault
     from shared.auth.scope import EVERYTHING
     from shared.db import Database
+    from shared.settings import KernelSettings
     from tests.support import throwaway_postgres_database
 
     with throwaway_postgres_database() as url, tempfile.TemporaryDirectory() as folder:
@@ -100,10 +102,12 @@ def _measure(rows: int, chunk_size: int) -> dict:
                                   scope=EVERYTHING, by="bench")
                 session.commit()
             settings = MonitoringSettings(repayment_file_chunk_size=chunk_size)
+            vault = load_vault(settings, KernelSettings(var_dir=folder))
             rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             with tqdm(total=rows, desc=f"file of {rows}", unit="row") as bar:
                 started = time.perf_counter()
-                done = flows.run_file(database, settings, job.id, progress=lambda n, _total: bar.update(n - bar.n))
+                done = flows.run_file(database, settings, job.id, vault=vault,
+                                      progress=lambda n, _total: bar.update(n - bar.n))
                 seconds = time.perf_counter() - started
             peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         finally:

@@ -63,6 +63,7 @@ class Producer:
         from services.customer.settings import CustomerSettings
         from services.monitoring.rules.service import rule_copies
         from services.monitoring.settings import MonitoringSettings
+        from services.monitoring.transactions.service import load_vault as load_payer_vault
         from services.scoring.hashing import load_hash_key
         from services.scoring.registry.flows import artifact_store
         from services.scoring.registry.serving import ServingModels
@@ -81,8 +82,9 @@ class Producer:
         with self.databases["monitoring"].session() as session:
             rules = rule_copies(session)
             session.commit()  # the shipped rules, installed on first use
+        monitoring = load_settings(MonitoringSettings)
         self.builder = ChunkBuilder(plan, load_vault(load_settings(CustomerSettings), kernel), served, context,
-                                    german_applicants(), load_settings(MonitoringSettings), rules)
+                                    german_applicants(), monitoring, rules, load_payer_vault(monitoring, kernel))
 
     def close(self) -> None:
         for database in self.databases.values():

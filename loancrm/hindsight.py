@@ -80,11 +80,12 @@ class Hindsight:
             return
         rows = sorted(transactions, key=lambda t: (t["booked_on"], t["id"]))
         by_customer: dict[str, list[Mapping[str, Any]]] = {}
-        repaid: dict[str, list[Mapping[str, Any]]] = {}  # payer account -> its repayments, oldest first
+        # Payer (its account's keyed hash) -> its repayments, oldest first.
+        repaid: dict[str, list[Mapping[str, Any]]] = {}
         for t in rows:
             by_customer.setdefault(t["customer_id"], []).append(t)
-            if t["kind"] == "repayment" and t["payer_account"]:
-                repaid.setdefault(t["payer_account"], []).append(t)
+            if t["kind"] == "repayment" and t["payer_account_hash"]:
+                repaid.setdefault(t["payer_account_hash"], []).append(t)
         weekly = {start + timedelta(days=n) for n in range(0, (self.as_of - start).days + 1, CHECK_EVERY_DAYS)}
         dated = [rule for rule in self._feed if rule.kind not in ROWS_ONLY_FEED_KINDS]
         for life in lives:
@@ -140,9 +141,10 @@ def _open_on(life: LoanLife, day: date) -> bool:
 
 def _payers(repaid: Mapping[str, Sequence[Mapping[str, Any]]], known: Sequence[Mapping[str, Any]],
             day: date) -> dict[str, dict[str, str | None]]:
-    """Payer account -> each borrower it had repaid by `day` -> the housing estate named (as the feed tells)."""
+    """Payer (its account's keyed hash) -> each borrower it had repaid by `day` -> the housing estate named (as the
+    feed tells)."""
     found: dict[str, dict[str, str | None]] = {}
-    for payer in {t["payer_account"] for t in known if t["payer_account"]}:
+    for payer in {t["payer_account_hash"] for t in known if t["payer_account_hash"]}:
         borrowers = found.setdefault(payer, {})
         for t in repaid.get(payer, ()):
             if t["booked_on"] > day:

@@ -20,7 +20,6 @@ from typing import Any
 from loancrm.demo import BRANCHES, DEMO_USERS, national_id
 from loancrm.hindsight import Hindsight, LoanLife, at
 from services.customer.customers.models import CustomerCreate
-from services.customer.customers.pii import PiiVault
 from services.customer.customers.service import customer_row, sealed_field
 from services.monitoring.classification.rules import ChangeCause, diff_states
 from services.monitoring.delinquency.service import assess, class_name, history_rows, state_thresholds
@@ -31,12 +30,14 @@ from services.monitoring.loans.schedule import Rounding, generate_schedule
 from services.monitoring.outcomes.models import DEFAULT_DPD
 from services.monitoring.rules.models import OUTSIDE_KINDS
 from services.monitoring.settings import MonitoringSettings
+from services.monitoring.transactions.service import feed_row, payer_reference
 from services.scoring.applications.service import first_decision
 from services.scoring.registry.serving import Served
 from services.scoring.screening.service import identifier_hashes
 from services.scoring.scores.contract import CheckedRow
 from services.scoring.scores.service import Applicant, ScoringContext, champion_rows
 from shared.auth.tokens import Principal
+from shared.pii import PiiVault
 
 FEED = "core-banking"  # who the account-transactions feed is recorded by
 BUREAU = "credit-bureau"  # who uploaded the bureau's records
@@ -133,8 +134,11 @@ class _Loan:
 
 class ChunkBuilder:
     def __init__(self, plan: Plan, vault: PiiVault, served: Served, context: ScoringContext,
-                 german: Sequence[dict[str, Any]], monitoring: MonitoringSettings, rules: Sequence[Any]) -> None:
+                 german: Sequence[dict[str, Any]], monitoring: MonitoringSettings, rules: Sequence[Any],
+                 payer_vault: PiiVault) -> None:
+        """`vault` seals the customers' personal data, `payer_vault` the feed's payer accounts (monitoring's keys)."""
         self.plan, self.vault, self.served, self.context = plan, vault, served, context
+        self.payer_vault = payer_vault
         self.german, self.monitoring, self.rules = german, monitoring, rules
         self.officers = officers()
         self.thresholds = state_thresholds()
@@ -439,12 +443,12 @@ class ChunkBuilder:
     def _txn(self, person: _Person, day: date, amount: Decimal, direction: str, kind: str, **extra: Any) -> None:
         if day > self.plan.as_of or day <= self._feed_start():
             return
-        self.rows.monitoring["account_transactions"].append({
+        self.rows.monitoring["account_transactions"].append(feed_row(self.payer_vault, {
             "id": self.new_id(), "account": extra.pop("account", person.account), "customer_id": person.id,
             "loan_id": extra.pop("loan_id", None), "booked_on": day, "amount": amount, "direction": direction,
             "kind": kind, "counterparty": extra.pop("counterparty", None), "merchant": extra.pop("merchant", None),
             "payer_account": extra.pop("payer_account", None), "housing_estate": extra.pop("housing_estate", None),
-            "recorded_by": FEED, "recorded_at": self._at(day, 23)})
+            "recorded_by": FEED, "recorded_at": self._at(day, 23)}))
 
     def _feed(self, loan: _Loan) -> None:
         """Salary, card spending and repayments over the feed's months. Before a default the activity drops: the
@@ -540,7 +544,9 @@ class ChunkBuilder:
                 customers[loan.person.id].update(sealed_field(self.vault, loan.person.id, "address",
                                                               loan.person.address))
                 loan.person.estate = estate
-            self._truth("shared_payer", pattern="shared_payer", payer_account=payer, housing_estate=estate,
+            self._truth("shared_payer", pattern="shared_payer", payer_account=payer,
+                        payer_account_hash=payer_reference(self.payer_vault, payer)["payer_account_hash"],
+                        housing_estate=estate,
                         customers=[loan.person.id for loan in group], loans=[loan.row["id"] for loan in group])
         self._shared_identifiers(pick, people)
         for k in range(per):

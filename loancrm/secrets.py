@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from services.customer.settings import PII_KEY_BYTES
 from shared.files import generated_once
-
-
-def _key() -> str:
-    return base64.urlsafe_b64encode(os.urandom(PII_KEY_BYTES)).decode()
-
+from shared.pii import new_key as _key
 
 # File name = the variable it sets, lower case, as `LOANCRM_SECRETS_DIR` reads it.
 SECRETS: dict[str, Callable[[], str]] = {
@@ -22,6 +15,10 @@ SECRETS: dict[str, Callable[[], str]] = {
     "loancrm_customer_pii_keys": lambda: f"k1:{_key()}",
     "loancrm_customer_pii_hash_key": _key,
     "loancrm_scoring_hash_key": lambda: secrets.token_hex(32),
+    # Monitoring's own keys for payers' account numbers (never the customer service's: each service holds only
+    # the keys of the data it keeps).
+    "loancrm_monitoring_pii_keys": lambda: f"k1:{_key()}",
+    "loancrm_monitoring_pii_hash_key": _key,
     # The first admin's password, read by `loancrm migrate --bootstrap`; change it after the first sign-in.
     "loancrm_admin_password": lambda: secrets.token_urlsafe(18),
     # COB's own OAuth client (`loancrm client provision-batch` registers it with this secret).

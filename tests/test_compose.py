@@ -116,7 +116,9 @@ def test_no_container_generates_a_key_and_each_gets_the_keys_its_service_reads()
 
     needs = {"gateway": {"loancrm_gateway_key_passphrase"},
              "customer": {"loancrm_customer_pii_keys", "loancrm_customer_pii_hash_key"},
-             "scoring": {"loancrm_scoring_hash_key"}, "monitoring": {"loancrm_batch_client_secret"},
+             "scoring": {"loancrm_scoring_hash_key"},
+             "monitoring": {"loancrm_batch_client_secret", "loancrm_monitoring_pii_keys",
+                            "loancrm_monitoring_pii_hash_key"},
              # The one-shot step that makes the signing key, the first admin and COB's batch client.
              "migrate": {"loancrm_gateway_key_passphrase", "loancrm_admin_password", "loancrm_batch_client_secret"}}
     assert set().union(*needs.values()) == set(SECRETS)

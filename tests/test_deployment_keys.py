@@ -11,6 +11,8 @@ import pytest
 from gateway.tokens.service import resolve_passphrase
 from services.customer.customers.pii import load_vault
 from services.customer.settings import CustomerSettings
+from services.monitoring.settings import MonitoringSettings
+from services.monitoring.transactions.service import load_vault as load_payer_vault
 from services.scoring.hashing import load_hash_key
 from services.scoring.settings import ScoringSettings
 from shared.settings import KernelSettings, SettingsError, load_settings
@@ -45,9 +47,16 @@ def test_personal_data_sealed_in_one_container_opens_in_its_replacement(containe
     first = container("first-container")
     sealed = load_vault(load_settings(CustomerSettings), first).seal("110101199003074514", row_id="c1",
                                                                      field="national_id")
+    payer = load_payer_vault(load_settings(MonitoringSettings), first).seal("62220777", row_id="t1",
+                                                                            field="payer_account")
     replacement = container("recreated-container")
     vault = load_vault(load_settings(CustomerSettings), replacement)
     assert vault.open(sealed, kid="k1", row_id="c1", field="national_id") == "110101199003074514"
+    payers = load_payer_vault(load_settings(MonitoringSettings), replacement)
+    assert payers.open(payer, kid="k1", row_id="t1", field="payer_account") == "62220777"
+    # Each service its own keys: the customer service's do not open monitoring's.
+    with pytest.raises(LookupError):
+        vault.open(payer, kid="k1", row_id="t1", field="payer_account")
     # Nothing was generated into either var folder: the keys are the mounted ones.
     assert not any(p.exists() and any(p.iterdir()) for p in (first.var_dir, replacement.var_dir))
 
@@ -65,6 +74,7 @@ def test_every_key_of_the_suite_comes_from_the_mounted_files(container):
 
 @pytest.mark.parametrize("load, variable", [
     (lambda kernel: load_vault(CustomerSettings(), kernel), "LOANCRM_CUSTOMER_PII_KEYS"),
+    (lambda kernel: load_payer_vault(MonitoringSettings(), kernel), "LOANCRM_MONITORING_PII_KEYS"),
     (lambda kernel: load_hash_key(ScoringSettings(), kernel), "LOANCRM_SCORING_HASH_KEY"),
     (lambda kernel: resolve_passphrase(kernel, None), "LOANCRM_GATEWAY_KEY_PASSPHRASE"),
 ])
@@ -85,15 +95,17 @@ def test_the_embedded_default_still_generates_each_key_once(tmp_path):
 def test_generating_secrets_never_replaces_an_existing_key(tmp_path):
     folder = tmp_path / "secrets"
     made = _generate(folder)
-    assert made.returncode == 0 and made.stdout.count("created") == 6
+    assert made.returncode == 0 and made.stdout.count("created") == 8
     before = {p.name: p.read_text() for p in folder.iterdir()}
     again = _generate(folder)
-    assert again.returncode == 0 and again.stdout.count("kept") == 6
+    assert again.returncode == 0 and again.stdout.count("kept") == 8
     assert {p.name: p.read_text() for p in folder.iterdir()} == before
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in folder.iterdir())
     # Each file is a valid value for the variable it is named after.
     CustomerSettings(pii_keys=before["loancrm_customer_pii_keys"].strip()).parsed_keys()
+    MonitoringSettings(pii_keys=before["loancrm_monitoring_pii_keys"].strip(),
+                       pii_hash_key=before["loancrm_monitoring_pii_hash_key"].strip()).parsed_keys()
 
 
 def test_a_secrets_folder_that_does_not_exist_is_named(monkeypatch, tmp_path):

@@ -195,12 +195,13 @@ def test_the_planted_patterns_are_in_the_feed_the_ground_truth_names(generated):
     payer = next(line for line in truth if line["kind"] == "shared_payer")
     with suite.database("monitoring").engine.connect() as connection:
         repaid = set(connection.execute(text(
-            "SELECT DISTINCT customer_id FROM account_transactions WHERE payer_account = :payer AND kind = 'repayment'"
-            " AND housing_estate = :estate"), {"payer": payer["payer_account"], "estate": payer["housing_estate"]})
+            "SELECT DISTINCT customer_id FROM account_transactions WHERE payer_account_hash = :payer AND "
+            "kind = 'repayment' AND housing_estate = :estate"),
+            {"payer": payer["payer_account_hash"], "estate": payer["housing_estate"]})
             .scalars())
         fundraiser = next(line for line in truth if line["kind"] == "illegal_fundraising")
         inflows = connection.execute(text(
-            "SELECT COUNT(DISTINCT counterparty) FROM account_transactions WHERE customer_id = :customer AND "
+            "SELECT COUNT(DISTINCT counterparty_hash) FROM account_transactions WHERE customer_id = :customer AND "
             "direction = 'credit' AND kind = 'transfer'"), {"customer": fundraiser["customer_id"]}).scalar()
     assert repaid == set(payer["customers"]) and len(repaid) >= 3
     assert inflows == fundraiser["inflows"]

@@ -8,7 +8,7 @@ from services.customer.campaigns.views import router as campaigns_router
 from services.customer.complaints.views import router as complaints_router
 from services.customer.consents.views import router as consents_router
 from services.customer.customers.pii import load_vault
-from services.customer.customers.scheduled import AddressSealing
+from services.customer.customers.scheduled import address_sealing
 from services.customer.customers.views import router as customers_router
 from services.customer.db import idempotency, audit
 from services.customer.identity_links.views import router as identity_links_router
@@ -51,7 +51,7 @@ def create_app(
     limiter = build_limiter(kernel.redis_url)
     database = Database(kernel.database_url("customer"))
     vault = load_vault(settings, kernel)
-    sealing = AddressSealing(database, vault)
+    sealing = address_sealing(database, vault)
     app = create_service_app(
         idempotency=idempotency,
         audit=audit,

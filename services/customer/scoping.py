@@ -3,7 +3,6 @@ branch and referring partner. Others get 404, never 403, so ids cannot be probed
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from shared.auth.roles import Role
@@ -15,8 +14,6 @@ READ_ROLES = tuple(r for r in Role if r is not Role.BATCH)
 WRITE_ROLES = (Role.ADMIN, Role.LOAN_OFFICER, Role.PARTNER)
 MANAGER_ROLES = (Role.ADMIN, Role.LOAN_OFFICER)
 AUDIT_ROLES = (Role.ADMIN, Role.AUDITOR)
-# Unmasked personal data: the whole bank for admins and auditors, its own branch for a loan officer.
-_FULL_VIEW_ROLES = (Role.ADMIN, Role.AUDITOR, Role.LOAN_OFFICER)
 
 
 def can_see(principal: Principal, branch: str, referred_by: str | None) -> bool:
@@ -25,12 +22,6 @@ def can_see(principal: Principal, branch: str, referred_by: str | None) -> bool:
 
 def can_change(principal: Principal, branch: str, referred_by: str | None) -> bool:
     return visibility(principal, among=WRITE_ROLES).allows(branch, referred_by)
-
-
-def full_view_test(principal: Principal) -> Callable[[str], bool]:
-    """`full_view` decided once per request: a page asks it per row, and the roles do not change in between."""
-    seen = visibility(principal, among=_FULL_VIEW_ROLES)
-    return lambda branch: seen.allows(branch)
 
 
 def scope_filter(principal: Principal, branch_column: Any, referred_column: Any) -> Any | None:

@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 
 from services.customer import scoping
-from services.customer.customers.pii import PiiVault
+from shared.pii import PiiVault
 from services.customer.db import idempotency
 from shared.audit.grouped import GroupCommit
 from shared.auth.dependencies import require_roles

@@ -20,6 +20,7 @@ from shared.auth.scope import Visibility, visibility
 from shared.db import Database
 from shared.errors import field_problem
 from shared.idempotency import Outcome, answer_once, check_key, fingerprint
+from shared.pii import PiiVault
 
 READERS = (Role.ADMIN, Role.AUDITOR, Role.LOAN_OFFICER, Role.RISK_ANALYST, Role.COLLECTOR)
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
@@ -52,6 +53,11 @@ def database(request: Request) -> Database:
 
 def settings(request: Request) -> MonitoringSettings:
     return request.app.state.monitoring_settings
+
+
+def vault(request: Request) -> PiiVault:
+    """The keys that seal payers' accounts."""
+    return request.app.state.pii_vault
 
 
 @contextmanager

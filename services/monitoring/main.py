@@ -23,6 +23,8 @@ from services.monitoring.reminders.views import router as reminders_router
 from services.monitoring.repayment_files.views import router as repayment_files_router
 from services.monitoring.repayments.views import router as repayments_router
 from services.monitoring.portfolio.views import router as portfolio_router
+from services.monitoring.transactions.scheduled import payer_sealing
+from services.monitoring.transactions.service import load_vault
 from services.monitoring.transactions.views import router as transactions_router
 from services.monitoring.peers import connect
 from services.monitoring.delinquency.service import use_staging
@@ -43,6 +45,10 @@ def create_app(
     """`transports` replaces the network for calls to peers (tests pass in-process ones)."""
     kernel = kernel or load_settings(KernelSettings)
     peers = connect(kernel, transports)
+    settings = load_settings(MonitoringSettings)
+    database = Database(kernel.database_url("monitoring"))
+    vault = load_vault(settings, kernel)
+    sealing = payer_sealing(database, vault)
     app = create_service_app(
         idempotency=idempotency,
         audit=audit,
@@ -50,7 +56,7 @@ def create_app(
         title="LoanCRM monitoring service",
         description="Watches every loan after disbursement.",
         kernel=kernel,
-        database=Database(kernel.database_url("monitoring")),
+        database=database,
         verifier=verifier,
         routers=[outcomes_router, loans_router, repayments_router, repayment_files_router, delinquency_router,
                  classification_router,
@@ -58,11 +64,13 @@ def create_app(
                  checks_router, portfolio_router, transactions_router, approvals_router, exposure_router, feeds_router,
                  hardship_router, collateral_router,
                  event_feed_router(outbox)],
-        on_shutdown=[lambda: app.state.peers.aclose()],
+        on_startup=[sealing.start],
+        on_shutdown=[sealing.stop, lambda: app.state.peers.aclose()],
     )
     app.state.peers = peers
     app.state.identity_transport = (transports or {}).get("gateway")  # the token endpoint, in-process in tests
-    app.state.monitoring_settings = load_settings(MonitoringSettings)
+    app.state.monitoring_settings = settings
+    app.state.pii_vault = vault
     use_staging(app.state.monitoring_settings.staging_rule())
     return app
 

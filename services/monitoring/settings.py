@@ -23,9 +23,13 @@ from services.monitoring.collateral.models import DEFAULT_HAIRCUTS, DEFAULT_REVA
 from services.monitoring.collateral.service import CollateralPolicy
 from services.monitoring.loans.models import ClassName
 from services.monitoring.loans.schedule import DayCount, Rounding
+from shared.pii import PiiKeySettings
 
 
-class MonitoringSettings(BaseSettings):
+class MonitoringSettings(PiiKeySettings):
+    """Also the keys that seal payers' account numbers (`LOANCRM_MONITORING_PII_KEYS`, `..._ACTIVE_KID`,
+    `..._HASH_KEY`; shared/pii.py)."""
+
     model_config = SettingsConfigDict(env_prefix="LOANCRM_MONITORING_", extra="ignore")
 
     # Overrides the stored business date (e.g. to replay a past day in a sandbox); empty means the stored one.

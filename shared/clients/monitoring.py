@@ -119,7 +119,8 @@ _PAGE = 500  # the largest page monitoring's lists give: the fewest calls for a 
 
 
 class PayerFacts(BaseModel):
-    payer_account: str
+    payer_account: str  # masked: its last four characters
+    payer_account_hash: str  # keyed hash of the account: the same payer, the same hash
     other_borrowers: int
     other_borrower_ids: list[str]
     estates: list[str]
@@ -130,9 +131,11 @@ class FeedRow(BaseModel):
     amount: Decimal
     direction: str  # credit, debit
     kind: str  # salary, repayment, card_purchase, transfer, cash, other
-    counterparty: str | None = None
+    counterparty: str | None = None  # masked, as the payer is
+    counterparty_hash: str | None = None
     merchant: str | None = None
-    payer_account: str | None = None
+    payer_account: str | None = None  # masked, as in `PayerFacts`
+    payer_account_hash: str | None = None
 
 
 class ScreeningFacts(BaseModel):

@@ -13,8 +13,9 @@ DAY = date(2026, 5, 1)
 
 
 def row(days, amount, direction, kind, **extra):  # noqa: ANN001, ANN201
+    # Monitoring sends a counterparty masked with its keyed hash: here the name stands for both.
     return FeedRow(booked_on=DAY + timedelta(days=days), amount=Decimal(amount), direction=direction, kind=kind,
-                   **extra)
+                   counterparty_hash=extra.get("counterparty"), **extra)
 
 
 def test_an_address_shared_with_one_other_household_is_not_a_hit_but_a_device_is():
@@ -24,7 +25,8 @@ def test_an_address_shared_with_one_other_household_is_not_a_hit_but_a_device_is
 
 
 def test_a_payer_of_one_other_borrower_hits_only_within_one_estate():
-    spread = PayerFacts(payer_account="p", other_borrowers=1, other_borrower_ids=["x"], estates=["A", "B"])
+    spread = PayerFacts(payer_account="****0777", payer_account_hash="h", other_borrowers=1, other_borrower_ids=["x"],
+                        estates=["A", "B"])
     assert service.shared_payer([spread], SETTINGS) is None
     one_estate = spread.model_copy(update={"estates": ["A"]})
     assert service.shared_payer([one_estate], SETTINGS).facts["payers"][0]["same_estate"] is True

@@ -33,8 +33,7 @@ from services.customer.customers.models import (
     RevealField,
     RevealRead,
 )
-from services.customer.customers.pii import (PiiVault, mask_address, mask_email, mask_national_id, mask_phone,
-                                             normalised_address)
+from services.customer.customers.pii import mask_address, mask_email, mask_national_id, mask_phone, normalised_address
 from services.customer.portrait.models import listing_filters
 from services.customer.relationship.service import record_profile_update
 from shared.audit import Entry
@@ -45,6 +44,7 @@ from shared.auth.tokens import Principal
 from shared.clients.customer import CONTACT_REVEAL_FIELDS
 from shared.clients.monitoring import CustomerRisk, QueueItem
 from shared.errors import Problem, field_problem
+from shared.pii import PiiVault, full_view_test
 
 PII_FIELDS = ("national_id", "phone", "email", "address")
 _MASKS = {"national_id": mask_national_id, "phone": mask_phone, "email": mask_email, "address": mask_address}
@@ -175,7 +175,7 @@ def presented(vault: PiiVault, principal: Principal, customers: Sequence[Any]) -
     Reads pass rows of `_ROW`; writes pass their ORM object. Built straight from the columns because validating a
     `CustomerRead` per row cost more than the query: the values come from our own table, already checked on the
     way in. Only a full view decrypts; a masked one shows the masks stored beside the ciphertexts."""
-    full_for = scoping.full_view_test(principal)
+    full_for = full_view_test(principal)
     out, seen_in_full, masked = [], [], []
     for customer in customers:
         row = tuple(getattr(customer, name) for name in _FETCHED) if isinstance(customer, Customer) else customer
@@ -235,7 +235,7 @@ _QUEUE_ITEM_OPEN = ("open", "acknowledged", "in_progress")
 def reveal_basis(principal: Principal, branch: str, command: CustomerReveal) -> str:
     """REASON or QUEUE_ITEM: what the reveal must rest on for this caller, or 403/422 naming the field."""
     # The roles that see this customer in full anyway (an auditor does too, but only reads).
-    if principal.has_role(Role.ADMIN, Role.LOAN_OFFICER) and scoping.full_view_test(principal)(branch):
+    if principal.has_role(Role.ADMIN, Role.LOAN_OFFICER) and full_view_test(principal)(branch):
         if command.reason is None:
             raise field_problem("body.reason", "required: why you need this field in full (written to the access "
                                                "log)")

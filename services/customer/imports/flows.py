@@ -18,7 +18,7 @@ from sqlmodel import select
 from tqdm import tqdm
 
 from services.customer.customers.models import Customer, CustomerCreate
-from services.customer.customers.pii import PiiVault, load_vault
+from services.customer.customers.pii import load_vault
 from services.customer.customers.service import (branch_for_new, customer_row, not_registrable,
                                                   refuse_fields_not_yours, require_business_registration)
 from services.customer.imports.models import ImportFormat, ImportReport, RowError
@@ -27,6 +27,7 @@ from services.customer.settings import CustomerSettings
 from shared.auth.tokens import Principal
 from shared.db import Database, bulk_insert
 from shared.errors import Problem
+from shared.pii import PiiVault
 from shared.settings import KernelSettings, load_settings
 
 DEFAULT_BATCH = 1000

@@ -25,10 +25,15 @@ from services.monitoring.rules import engine
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import EarlyWarningRule
 from services.monitoring.rules.service import alert_drafts, due_date, enabled_rules
-from shared.auth.scope import Visibility
+from services.monitoring.transactions.models import PAYER, AccountTransaction
+from shared.auth.scope import Visibility, visibility
+from shared.auth.tokens import Principal
 from shared.errors import Problem
 from shared.outbox import EventType
 from shared.pagination import Page, PageRequest, keyset
+from shared.pii import PiiVault, full_view_test
+
+TXNS = AccountTransaction.__table__
 
 
 def raise_alerts(session: Session, drafts: Sequence[dict[str, Any]], branches: dict[str, str] | None = None,
@@ -83,16 +88,41 @@ def _resolved(session: Session, alert: Alert, actor: str) -> None:
     }, branch=alert.branch, customer_id=alert.customer_id)
 
 
-def list_alerts(session: Session, paging: PageRequest, *, scope: Visibility, customer_id: str | None = None,
-                loan_id: str | None = None, status: AlertStatus | None = None,
+def list_alerts(session: Session, paging: PageRequest, *, principal: Principal, vault: PiiVault,
+                customer_id: str | None = None, loan_id: str | None = None, status: AlertStatus | None = None,
                 owner: str | None = None) -> Page[AlertRead]:
+    """The alerts the caller may see; a payer's account in their evidence in clear only where the caller's role
+    may see personal data of the alert's branch, else masked."""
+    scope = visibility(principal)
     query = select(Alert).where(scope.where(Alert.branch))
     for column, value in ((Alert.customer_id, customer_id), (Alert.loan_id, loan_id),
                           (Alert.status, status), (Alert.owner, owner)):
         if value is not None:
             query = query.where(column == value)
     return keyset(session, query, paging, Alert.created_at, Alert.id,
-                  read=lambda alerts: [AlertRead.model_validate(a) for a in alerts])
+                  read=lambda alerts: _payers_as_seen(session, vault, principal, alerts))
+
+
+def _payers_as_seen(session: Session, vault: PiiVault, principal: Principal,
+                    alerts: Sequence[Alert]) -> list[AlertRead]:
+    full_for = full_view_test(principal)
+    hashed = f"{PAYER}_hash"
+    wanted = {a.evidence[hashed] for a in alerts if hashed in a.evidence and full_for(a.branch)}
+    clear: dict[str, str] = {}
+    if wanted:
+        # Any feed row of the payer holds its account; one per payer is opened.
+        for row in session.execute(sa_select(TXNS.c.id, TXNS.c.pii_kid, TXNS.c.payer_account_enc,
+                                             TXNS.c.payer_account_hash).where(TXNS.c.payer_account_hash.in_(wanted))):
+            if row.payer_account_hash not in clear:
+                clear[row.payer_account_hash] = vault.open(row.payer_account_enc, kid=row.pii_kid or "",
+                                                           row_id=row.id, field=PAYER)
+    shown = []
+    for alert in alerts:
+        read = AlertRead.model_validate(alert)
+        if full_for(alert.branch) and read.evidence.get(hashed) in clear:
+            read.evidence = {**read.evidence, PAYER: clear[read.evidence[hashed]]}
+        shown.append(read)
+    return shown
 
 
 def get_alert(session: Session, alert_id: str, scope: Visibility) -> Alert:

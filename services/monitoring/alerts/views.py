@@ -18,6 +18,9 @@ router = APIRouter(tags=["alerts"])
 
 @router.get("/alerts", response_model=Page[AlertRead],
             summary="Alerts by customer, loan, status or owner (branch-scoped for loan officers)",
+            description="A shared-payer alert's evidence names the payer's account in clear for admins, auditors "
+                        "and the branch's loan officers; others see it masked (its last four characters), with "
+                        "`payer_account_hash` to tell payers apart.",
             responses=problem_responses(422))
 def list_alerts(
     request: Request,
@@ -29,8 +32,8 @@ def list_alerts(
     paging: paged(100) = None,
 ) -> Page[AlertRead]:
     with api.database(request).session() as session:
-        return service.list_alerts(session, paging, scope=api.scope(principal), customer_id=customer_id,
-                                   loan_id=loan_id, status=status, owner=owner)
+        return service.list_alerts(session, paging, principal=principal, vault=api.vault(request),
+                                   customer_id=customer_id, loan_id=loan_id, status=status, owner=owner)
 
 
 @router.get("/alerts/{alert_id}/events", response_model=Page[AlertEventRead],

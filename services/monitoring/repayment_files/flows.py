@@ -17,9 +17,11 @@ from services.monitoring.business_day import business_date
 from services.monitoring.repayment_files import service
 from services.monitoring.repayment_files.models import FileStatus, RepaymentFile
 from services.monitoring.settings import MonitoringSettings
+from services.monitoring.transactions.service import load_vault
 from shared.audit import acting_as
 from shared.auth.scope import EVERYTHING, Visibility
 from shared.db import Database
+from shared.pii import PiiVault
 from shared.settings import KernelSettings, load_settings
 
 Progress = Callable[[int, int], None]  # (rows done, rows in the file)
@@ -66,7 +68,7 @@ def _raw(content: bytes | None, path: Path | str | None) -> Iterator[IO[bytes]]:
         yield handle
 
 
-def run_file(database: Database, settings: MonitoringSettings, file_id: str, *,
+def run_file(database: Database, settings: MonitoringSettings, file_id: str, *, vault: PiiVault,
              progress: Progress | None = None) -> RepaymentFile:
     """Post the job's rows from where it stopped, one transaction per chunk, streaming the file: memory stays
     flat in its size. Each chunk commits its postings with the job's progress, so a crash loses nothing and posts
@@ -84,7 +86,7 @@ def run_file(database: Database, settings: MonitoringSettings, file_id: str, *,
         while chunk := list(islice(rows, settings.repayment_file_chunk_size)):
             with database.session() as session:
                 job = session.get(RepaymentFile, file_id, populate_existing=True)
-                service.post_chunk(session, job, chunk, as_of=business_date(session, settings))
+                service.post_chunk(session, job, chunk, as_of=business_date(session, settings), vault=vault)
                 session.commit()
             done += len(chunk)
             if progress is not None:
@@ -115,6 +117,7 @@ def run_import_cli(kernel: KernelSettings, path: Path, *, source: str, progress:
                                   scope=EVERYTHING, by="cli")
                 session.commit()
         with tqdm(total=job.rows_total, desc=path.name, unit="row", disable=not progress) as bar:
-            return run_file(database, settings, job.id, progress=lambda done, _total: bar.update(done - bar.n))
+            return run_file(database, settings, job.id, vault=load_vault(settings, kernel),
+                            progress=lambda done, _total: bar.update(done - bar.n))
     finally:
         database.dispose()

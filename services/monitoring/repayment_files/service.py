@@ -26,10 +26,12 @@ from services.monitoring.repayment_files.models import (
 )
 from services.monitoring.repayments.models import Posting
 from services.monitoring.repayments.posting import Posted, Refused, Repayment, post_repayments
+from services.monitoring.transactions.service import payer_reference
 from shared.audit import note_rows
 from shared.auth.scope import Visibility
 from shared.errors import Problem, field_problem
 from shared.pagination import Page, PageRequest, keyset
+from shared.pii import PiiVault
 
 SOURCE = re.compile(r"^[A-Za-z0-9_.-]{1,20}$")
 MAX_REFERENCE = 40  # with the source, the posting's external_id (64)
@@ -95,7 +97,7 @@ def count_rows(raw: IO[bytes]) -> int:
     return sum(1 for _ in read_rows(open_text(raw)))
 
 
-def _parse(row: Row, source: str) -> tuple[Repayment | None, str | None, RowError | None]:
+def _parse(row: Row, source: str, vault: PiiVault) -> tuple[Repayment | None, str | None, RowError | None]:
     """The row as a repayment (its loan still to resolve when it names the loan's external id), or its error."""
     values = row.values
     reference = values.get("reference") or None
@@ -125,7 +127,8 @@ def _parse(row: Row, source: str) -> tuple[Repayment | None, str | None, RowErro
     payer = values.get("payer_account") or None
     if payer is not None and not re.fullmatch(r"[A-Za-z0-9]{1,34}", payer):
         return error("payer_account", "must be 1 to 34 letters and digits (an IBAN or account number)")
-    return (Repayment(loan_id or "", amount.quantize(Decimal("0.01")), value_date, f"{source}:{reference}", payer),
+    return (Repayment(loan_id or "", amount.quantize(Decimal("0.01")), value_date, f"{source}:{reference}",
+                      None if payer is None else payer_reference(vault, payer)),
             None if loan_id else external, None)
 
 
@@ -136,11 +139,12 @@ class ChunkResult:
     failed: int = 0
 
 
-def post_chunk(session: Session, job: RepaymentFile, rows: Sequence[Row], *, as_of: date) -> ChunkResult:
+def post_chunk(session: Session, job: RepaymentFile, rows: Sequence[Row], *, as_of: date,
+               vault: PiiVault) -> ChunkResult:
     """Post one chunk of the file's rows in the caller's transaction and move the job past them. Raises
     `Problem(409)` when another run moved the job meanwhile (this chunk must then roll back)."""
     result, errors = ChunkResult(), []
-    parsed = [(row, *_parse(row, job.source)) for row in rows]
+    parsed = [(row, *_parse(row, job.source, vault)) for row in rows]
     externals = {ext for _, _, ext, _ in parsed if ext}
     by_external: dict[str, list[str]] = {}
     if externals:
@@ -159,7 +163,7 @@ def post_chunk(session: Session, job: RepaymentFile, rows: Sequence[Row], *, as_
                                  "no loan has this external id" if not found else
                                  "several loans have this external id; name the loan_id")
             else:
-                item = Repayment(found[0], item.amount, item.value_date, item.external_id, item.payer_account)
+                item = Repayment(found[0], item.amount, item.value_date, item.external_id, item.payer)
         if error is None:
             reference = item.external_id.partition(":")[2]
             if item.external_id in posted_to and posted_to[item.external_id] == item.loan_id:
@@ -203,8 +207,9 @@ def _refusal(row: Row, item: Repayment, refused: Refused) -> RowError:
 
 
 def finish(session: Session, job: RepaymentFile) -> None:
+    # An upload's bytes name payers' accounts in clear: once every row is posted nothing reads them again.
     session.execute(update(RepaymentFile).where(RepaymentFile.id == job.id).values(
-        status=FileStatus.COMPLETED.value, finished_at=now()))
+        status=FileStatus.COMPLETED.value, finished_at=now(), content=None))
 
 
 def get_file(session: Session, file_id: str, owner: str | None) -> RepaymentFile:

@@ -29,7 +29,7 @@ def _owner(principal: Principal) -> str | None:
 
 def _run(request: Request, file_id: str) -> None:
     try:
-        flows.run_file(api.database(request), api.settings(request), file_id)
+        flows.run_file(api.database(request), api.settings(request), file_id, vault=api.vault(request))
     except Exception:  # noqa: BLE001 - the job keeps its committed chunks; POST …/resume continues it
         log.exception("repayment file %s stopped; POST /repayment-files/%s/resume continues it", file_id, file_id)
 

@@ -66,7 +66,9 @@ class Repayment:
     amount: Decimal
     value_date: date | None = None
     external_id: str | None = None
-    payer_account: str | None = None  # from a repayment file: passed on in the repayment.posted event
+    # From a repayment file, passed on in the repayment.posted event: the payer's account masked, and its keyed hash
+    # (`payer_reference`), never in clear.
+    payer: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -374,7 +376,7 @@ def post_repayments(session: Session, items: Sequence[Repayment], *, scope: Visi
                                      "posting_id": posting.id, "loan_id": loan.id, "customer_id": loan.customer_id,
                                      "branch": loan.branch, "external_id": item.external_id,
                                      "amount": item.amount, "value_date": value_date, "booked_on": as_of,
-                                     **({"payer_account": item.payer_account} if item.payer_account else {})}))
+                                     **(item.payer or {})}))
         answers[index] = Posted(row, vars(loan).copy())
     _write(session, batch)
     for indexes in replaying.values():

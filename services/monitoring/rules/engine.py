@@ -22,7 +22,8 @@ class Feed:
     """One borrower's account transactions (rows as mappings, oldest first) and what the feed-wide rules need."""
 
     transactions: tuple[Mapping[str, Any], ...]
-    # Payer account that repaid this borrower -> every borrower it repaid -> their housing estate (or None).
+    # Payer that repaid this borrower (the keyed hash of its account, `payer_account_hash` of the rows) -> every
+    # borrower it repaid -> their housing estate (or None).
     payers: Mapping[str, Mapping[str, str | None]]
     disbursed_on: date
     principal: Decimal
@@ -142,9 +143,14 @@ def _shared_payer(params: Mapping[str, Any], facts: Facts) -> Hit | None:
         return None
     estates = Counter(estate for estate in repaid.values() if estate)
     shared = [estate for estate, count in estates.items() if count >= 2]
+    # Payers are keyed by the keyed hash of their account; the evidence names the account masked, as this
+    # borrower's rows show it (the alerts list shows it in clear to the roles that may see it).
+    masked = next((t["payer_account_masked"] for t in facts.feed.transactions if t["payer_account_hash"] == payer),
+                  None)
     # Escalation is a new event: the trigger differs, so a worse finding raises its own alert.
     return Hit(f"payer:{payer}:{'estate' if shared else 'borrowers'}",
-               {"payer_account": payer, "borrowers": len(repaid), "shared_estates": sorted(shared)},
+               {"payer_account": masked, "payer_account_hash": payer, "borrowers": len(repaid),
+                "shared_estates": sorted(shared)},
                severity=params["estate_severity"] if shared else None)
 
 
@@ -179,16 +185,17 @@ def _funds_moved_on(params: Mapping[str, Any], facts: Facts) -> Hit | None:
     feed = facts.feed
     if feed is None:
         return None
-    own = {t["account"] for t in feed.transactions}
+    # Accounts compared by their keyed hashes: the counterparty is sealed, and named masked.
+    own = {t["account_hash"] for t in feed.transactions}
     moved = [t for t in feed.transactions
              if t["kind"] in ("transfer", "cash") and t["direction"] == "debit"
-             and t["loan_id"] in (None, facts.loan_id) and t["counterparty"] not in own
+             and t["loan_id"] in (None, facts.loan_id) and t["counterparty_hash"] not in own
              and 0 <= (t["booked_on"] - feed.disbursed_on).days <= params["within_days"]]
     total = sum((t["amount"] for t in moved), Decimal(0))
     if not moved or total < feed.principal * Decimal(params["share"]):
         return None
     return Hit(f"funds:{facts.loan_id}", {"moved": str(total), "principal": str(feed.principal),
-                                         "to": sorted({t["counterparty"] or t["kind"] for t in moved}),
+                                         "to": sorted({t["counterparty_masked"] or t["kind"] for t in moved}),
                                          "within_days": params["within_days"]})
 
 

@@ -15,6 +15,10 @@ from services.monitoring.loans.models import PositiveAmount, money_column, new_i
 from shared.bounds import BusinessDate
 
 MAX_BATCH_ROWS = 10_000
+PAYER = "payer_account"
+COUNTERPARTY = "counterparty"
+# The personal fields of a feed row (other people's accounts): each stored as <field>_enc, _hash and _masked.
+SEALED = (PAYER, COUNTERPARTY)
 
 
 class Direction(StrEnum):
@@ -34,7 +38,8 @@ class TransactionKind(StrEnum):
 class AccountTransaction(MonitoringTable, table=True):
     __tablename__ = "account_transactions"
     __table_args__ = (Index("ix_account_transactions_customer_booked", "customer_id", "booked_on"),
-                      Index("ix_account_transactions_payer", "payer_account"),
+                      # The shared-payer check: who else one payer repaid, by the keyed hash of its account.
+                      Index("ix_account_transactions_payer_hash", "payer_account_hash"),
                       # How far the feed is known (the latest day it covers): read on every intake.
                       Index("ix_account_transactions_booked", "booked_on"))
 
@@ -46,9 +51,22 @@ class AccountTransaction(MonitoringTable, table=True):
     amount: Decimal = Field(sa_column=money_column())
     direction: str = Field(max_length=8)
     kind: str = Field(max_length=16)
-    counterparty: str | None = Field(default=None, max_length=64)
     merchant: str | None = Field(default=None, max_length=128)
-    payer_account: str | None = Field(default=None, max_length=64)
+    # The payer's and the counterparty's accounts are other people's personal data: sealed under `pii_kid`
+    # (shared/pii.py), matched by their keyed hashes, shown masked unless the role may see them. The `_clear`
+    # columns hold an older version's clear values until the service seals them at its next start
+    # (`seal_payers_held_in_clear`). `account_hash`: the borrower's own account hashed alike, so a transfer to it
+    # is known for one without opening anything.
+    pii_kid: str | None = Field(default=None, max_length=32)
+    payer_account_enc: str | None = Field(default=None, max_length=200)
+    payer_account_hash: str | None = Field(default=None, max_length=64)
+    payer_account_masked: str | None = Field(default=None, max_length=64)
+    payer_account_clear: str | None = Field(default=None, max_length=64)
+    counterparty_enc: str | None = Field(default=None, max_length=200)
+    counterparty_hash: str | None = Field(default=None, max_length=64)
+    counterparty_masked: str | None = Field(default=None, max_length=64)
+    counterparty_clear: str | None = Field(default=None, max_length=64)
+    account_hash: str | None = Field(default=None, max_length=64)
     housing_estate: str | None = Field(default=None, max_length=128)
     recorded_by: str = Field(max_length=64)
     recorded_at: datetime = Field(default_factory=now)
@@ -88,7 +106,9 @@ class BatchReceipt(BaseModel):
 
 
 class PayerFacts(BaseModel):
-    payer_account: str
+    payer_account: str = PydanticField(description="Masked (its last four characters): screening keeps what it "
+                                                   "is given")
+    payer_account_hash: str = PydanticField(description="Keyed hash of the account: the same payer, the same hash")
     other_borrowers: int
     other_borrower_ids: list[str]
     # The housing estates the repayments named, this customer's and the others'.
@@ -102,9 +122,11 @@ class FeedRow(BaseModel):
     amount: Decimal
     direction: Direction
     kind: TransactionKind
-    counterparty: str | None
+    counterparty: str | None = PydanticField(description="Masked, as the payer is")
+    counterparty_hash: str | None
     merchant: str | None
-    payer_account: str | None
+    payer_account: str | None = PydanticField(description="Masked, as in `payers`")
+    payer_account_hash: str | None
 
 
 class ScreeningFacts(BaseModel):

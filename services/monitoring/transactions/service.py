@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select as sa_select
+from sqlalchemy import func, insert, select as sa_select, update
 from sqlmodel import Session
 
 from services.monitoring.alerts.models import Alert
@@ -16,17 +16,103 @@ from services.monitoring.loans.models import Loan, LoanStatus, new_id, now
 from services.monitoring.rules.engine import Facts, Feed, evaluate_all
 from services.monitoring.rules.models import FEED_KINDS, RuleKind
 from services.monitoring.rules.service import alert_drafts, enabled_rules
-from services.monitoring.transactions.models import (AccountTransaction, BatchReceipt, FeedRow, PayerFacts,
-                                                     ScreeningFacts, TransactionRow)
+from services.monitoring.transactions.models import (COUNTERPARTY, PAYER, SEALED, AccountTransaction, BatchReceipt,
+                                                     FeedRow, PayerFacts, ScreeningFacts, TransactionRow)
 from shared.auth.scope import Visibility
+from shared.pii import PiiKeySettings, PiiVault, load_vault as load_pii_vault, mask_account
+from shared.settings import KernelSettings
 
 TXNS = AccountTransaction.__table__
 # How far back the rules look: a year of salaries, and the weeks around a disbursement.
 LOOKBACK_DAYS = 400
+KEY_FILE = "monitoring-pii-keys.json"  # the embedded default's keys (LOANCRM_MONITORING_PII_KEYS unset)
 
 
-def record_transactions(session: Session, rows: Sequence[TransactionRow], *, by: str, scope: Visibility,
-                        as_of: date) -> BatchReceipt:
+def load_vault(settings: PiiKeySettings, kernel: KernelSettings) -> PiiVault:
+    """The keys that seal payers' accounts (`MonitoringSettings`' `pii_*`)."""
+    return load_pii_vault(settings, kernel, KEY_FILE)
+
+
+def normalised_account(value: str) -> str:
+    """What two spellings of one account share (spaces, hyphens and case aside): the form its keyed hash is of,
+    so a feed's "6222-0777" and a repayment file's "62220777" are one payer."""
+    return "".join(value.split()).replace("-", "").upper()
+
+
+def account_digest(vault: PiiVault, account: str) -> str:
+    return vault.digest(normalised_account(account))
+
+
+def payer_reference(vault: PiiVault, account: str) -> dict[str, str]:
+    """What leaves the service of a payer's account (events, webhooks, screening): masked, and its keyed hash to
+    match on. Nobody outside needs the clear account; the roles that may see it read it here."""
+    return {PAYER: mask_account(account), f"{PAYER}_hash": account_digest(vault, account)}
+
+
+def _sealed(vault: PiiVault, row_id: str, clear: Mapping[str, str | None], account: str) -> dict[str, str | None]:
+    """A feed row's stored personal columns: each of `SEALED` sealed under the active key, hashed and masked."""
+    columns: dict[str, str | None] = {"pii_kid": vault.active_kid, "account_hash": account_digest(vault, account)}
+    for field in SEALED:
+        value = clear.get(field)
+        columns.update({f"{field}_enc": None if value is None else vault.seal(value, row_id=row_id, field=field),
+                        f"{field}_hash": None if value is None else account_digest(vault, value),
+                        f"{field}_masked": None if value is None else mask_account(value)})
+    return columns
+
+
+def feed_row(vault: PiiVault, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A feed row (with its id) as stored: the clear accounts of others replaced by their sealed columns."""
+    stored = {name: value for name, value in row.items() if name not in SEALED}
+    return {**stored, **_sealed(vault, row["id"], row, row["account"])}
+
+
+def seal_payers_held_in_clear(session: Session, vault: PiiVault, batch: int = 500,
+                              stop: Callable[[], bool] = lambda: False) -> int:
+    """Payer and counterparty accounts an older version stored in clear, sealed (run at start, so none stays
+    readable in the database), and the alerts it raised on them restated; returns how many rows. Commits every
+    batch, so it resumes where it stopped; safe to run in two replicas at once (either's ciphertext opens)."""
+    sealed = 0
+    while not stop():
+        # Rows of the older version: written before any feed row had an account hash.
+        rows = session.execute(sa_select(TXNS.c.id, TXNS.c.account, TXNS.c.payer_account_clear,
+                                         TXNS.c.counterparty_clear).where(TXNS.c.account_hash.is_(None))
+                               .limit(batch)).all()
+        if not rows:
+            break
+        for row in rows:
+            clear = {PAYER: row.payer_account_clear, COUNTERPARTY: row.counterparty_clear}
+            session.execute(update(TXNS).where(TXNS.c.id == row.id).values(
+                payer_account_clear=None, counterparty_clear=None, **_sealed(vault, row.id, clear, row.account)))
+        session.commit()
+        sealed += len(rows)
+    if not stop():
+        _restate_alerts(session, vault)
+    return sealed
+
+
+def _restate_alerts(session: Session, vault: PiiVault) -> None:
+    """Alerts raised before the accounts were sealed named them in clear. A shared-payer alert now names its payer
+    by hash in evidence and trigger (so the rule finds it again, and raises no second alert) and shows it
+    masked; a funds-moved-on alert shows where the funds went masked, as the rule now writes it."""
+    for alert in session.execute(sa_select(Alert).where(
+            Alert.trigger_key.like("payer:%") | Alert.trigger_key.like("funds:%"))).scalars():
+        if alert.trigger_key.startswith("funds:"):
+            if any(not to.startswith("*") and to not in ("transfer", "cash") for to in alert.evidence.get("to", [])):
+                alert.evidence = {**alert.evidence, "to": sorted(
+                    to if to.startswith("*") or to in ("transfer", "cash") else mask_account(to)
+                    for to in alert.evidence["to"])}
+            continue
+        clear = alert.evidence.get(PAYER)
+        if clear is None or f"{PAYER}_hash" in alert.evidence:
+            continue
+        reference = payer_reference(vault, clear)
+        alert.evidence = {**alert.evidence, **reference}
+        alert.trigger_key = alert.trigger_key.replace(f"payer:{clear}:", f"payer:{reference[f'{PAYER}_hash']}:", 1)
+    session.commit()
+
+
+def record_transactions(session: Session, vault: PiiVault, rows: Sequence[TransactionRow], *, by: str,
+                        scope: Visibility, as_of: date) -> BatchReceipt:
     """Store a batch of the feed (all or nothing) and warn on the borrowers it concerns. A row may concern only
     loans the caller may see: another branch's loan is refused like an unknown one, so no alert is raised there."""
     loan_ids = {row.loan_id for row in rows if row.loan_id}
@@ -43,11 +129,13 @@ def record_transactions(session: Session, rows: Sequence[TransactionRow], *, by:
         if row.booked_on > as_of:
             raise DomainError(f"rows.{i}.booked_on", f"must not be after the business date {as_of.isoformat()}")
     recorded_at = now()
-    session.execute(insert(TXNS), [{**row.model_dump(mode="python"), "id": new_id(), "recorded_by": by,
-                                    "recorded_at": recorded_at} for row in rows])
-    payers = {row.payer_account for row in rows if row.payer_account}
+    stored = [feed_row(vault, {**row.model_dump(mode="python"), "id": new_id(), "recorded_by": by,
+                               "recorded_at": recorded_at}) for row in rows]
+    session.execute(insert(TXNS), stored)
+    payers = {row["payer_account_hash"] for row in stored if row["payer_account_hash"]}
     # A new borrower repaid by a known payer concerns every borrower that payer repays.
-    also = session.execute(sa_select(TXNS.c.customer_id).distinct().where(TXNS.c.payer_account.in_(payers))).scalars()
+    also = session.execute(sa_select(TXNS.c.customer_id).distinct().where(
+        TXNS.c.payer_account_hash.in_(payers))).scalars()
     customers = {row.customer_id for row in rows} | set(also)
     return BatchReceipt(accepted=len(rows), customers_checked=len(customers),
                         alerts_raised=warn_on_feed(session, customers, as_of))
@@ -77,13 +165,13 @@ def warn_on_feed(session: Session, customer_ids: Iterable[str], day: date, known
     by_customer: dict[str, list] = {}
     for row in rows:
         by_customer.setdefault(row["customer_id"], []).append(row)
-    repaid = _repaid_by_payer(session, {row["payer_account"] for row in rows if row["payer_account"]})
+    repaid = _repaid_by_payer(session, {row["payer_account_hash"] for row in rows if row["payer_account_hash"]})
     salary_rules = [rule for rule in rules if rule.kind == RuleKind.SALARY_STOPPED]
     known = alerts_by_loan(session, [loan.id for loan in loans], [rule.code for rule in salary_rules])
     drafts, raised = [], 0
     for loan in loans:
         mine = tuple(by_customer.get(loan.customer_id, ()))
-        payers = {p: repaid[p] for p in {t["payer_account"] for t in mine if t["payer_account"]}}
+        payers = {p: repaid[p] for p in {t["payer_account_hash"] for t in mine if t["payer_account_hash"]}}
         feed = Feed(transactions=mine, payers=payers, disbursed_on=loan.disbursement_date, principal=loan.principal,
                     known_until=known_until)
         facts = Facts(loan.id, loan.customer_id, day, feed=feed)
@@ -111,13 +199,14 @@ def _salary_disproof(rows: Sequence[Mapping[str, Any]], gap_days: int) -> Callab
 
 
 def _repaid_by_payer(session: Session, payers: set[str]) -> dict[str, dict[str, str | None]]:
-    """Payer account -> each borrower it repaid -> the housing estate their repayments named (any, if several)."""
+    """Payer (the keyed hash of its account) -> each borrower it repaid -> the housing estate their repayments
+    named (any, if several)."""
     repaid: dict[str, dict[str, str | None]] = {}
     if not payers:
         return repaid
     for payer, customer, estate in session.execute(
-            sa_select(TXNS.c.payer_account, TXNS.c.customer_id, TXNS.c.housing_estate).distinct().where(
-                TXNS.c.payer_account.in_(payers), TXNS.c.kind == "repayment")):
+            sa_select(TXNS.c.payer_account_hash, TXNS.c.customer_id, TXNS.c.housing_estate).distinct().where(
+                TXNS.c.payer_account_hash.in_(payers), TXNS.c.kind == "repayment")):
         borrowers = repaid.setdefault(payer, {})
         borrowers[customer] = borrowers.get(customer) or estate
     return repaid
@@ -136,16 +225,20 @@ MAX_SCREENING_ROWS = 5000  # a customer's feed rows answered to screening, newes
 
 def screening_facts(session: Session, customer_id: str, since: date) -> ScreeningFacts:
     """The payer accounts that repaid this customer's loans, with the other borrowers each repaid (ever), and the
-    customer's own feed rows booked on or after `since`, for application screening's checks."""
-    own_payers = set(session.execute(sa_select(TXNS.c.payer_account).distinct().where(
-        TXNS.c.customer_id == customer_id, TXNS.c.kind == "repayment", TXNS.c.payer_account.is_not(None))).scalars())
+    customer's own feed rows booked on or after `since`, for application screening's checks. Payers are named
+    masked with their keyed hash: screening stores what it finds, and matches on the hash."""
+    own_payers = dict(session.execute(sa_select(TXNS.c.payer_account_hash, TXNS.c.payer_account_masked).distinct()
+                                      .where(TXNS.c.customer_id == customer_id, TXNS.c.kind == "repayment",
+                                             TXNS.c.payer_account_hash.is_not(None))).all())
     payers = []
-    for payer, borrowers in sorted(_repaid_by_payer(session, own_payers).items()):
+    for payer, borrowers in sorted(_repaid_by_payer(session, set(own_payers)).items()):
         others = sorted(c for c in borrowers if c != customer_id)
-        payers.append(PayerFacts(payer_account=payer, other_borrowers=len(others), other_borrower_ids=others,
+        payers.append(PayerFacts(payer_account=own_payers[payer], payer_account_hash=payer,
+                                 other_borrowers=len(others), other_borrower_ids=others,
                                  estates=sorted({e for e in borrowers.values() if e})))
     rows = session.execute(sa_select(TXNS).where(TXNS.c.customer_id == customer_id, TXNS.c.booked_on >= since)
                            .order_by(TXNS.c.booked_on.desc(), TXNS.c.id).limit(MAX_SCREENING_ROWS + 1)).mappings().all()
     return ScreeningFacts(customer_id=customer_id, since=since, payers=payers,
-                          transactions=[FeedRow.model_validate(dict(r)) for r in rows[:MAX_SCREENING_ROWS]],
+                          transactions=[FeedRow.model_validate({**r, **{f: r[f"{f}_masked"] for f in SEALED}})
+                                        for r in rows[:MAX_SCREENING_ROWS]],
                           truncated=len(rows) > MAX_SCREENING_ROWS)

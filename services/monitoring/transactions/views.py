@@ -25,7 +25,8 @@ router = APIRouter(tags=["account transactions"])
 async def record_transactions(request: Request, command: TransactionBatch, principal: api.Officer,
                               idempotency_key: IdempotencyKey) -> JSONResponse:
     def run(session):  # noqa: ANN001, ANN202
-        receipt = service.record_transactions(session, command.rows, by=principal.sub, scope=api.scope(principal),
+        receipt = service.record_transactions(session, api.vault(request), command.rows, by=principal.sub,
+                                              scope=api.scope(principal),
                                               as_of=business_date(session, api.settings(request)))
         return 201, receipt.model_dump(mode="json")
 

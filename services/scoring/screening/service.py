@@ -65,7 +65,8 @@ def shared_payer(payers: Sequence[PayerFacts], settings: ScoringSettings) -> Fin
         one_estate = len(payer.estates) == 1
         needed = settings.screening_payer_min_others_same_estate if one_estate else settings.screening_payer_min_others
         if payer.other_borrowers >= needed:
-            hits.append({"payer_account": payer.payer_account, "other_borrowers": payer.other_borrowers,
+            hits.append({"payer_account": payer.payer_account, "payer_account_hash": payer.payer_account_hash,
+                         "other_borrowers": payer.other_borrowers,
                          "other_borrower_ids": payer.other_borrower_ids, "estates": payer.estates,
                          "same_estate": one_estate})
     if not hits:
@@ -150,21 +151,25 @@ def _small_inflow(row: FeedRow, settings: ScoringSettings) -> bool:
 def _funnelled(start: date, rows: Sequence[FeedRow], settings: ScoringSettings) -> dict[str, Any] | None:
     """The facts of one window starting on `start` when its inflows were funnelled out, else None."""
     small = [r for r in rows if _small_inflow(r, settings)]
-    payers = {r.payer_account or r.counterparty for r in small} - {None}
+    payers = {r.payer_account_hash or r.counterparty_hash for r in small} - {None}
     if len(payers) < settings.screening_fundraising_min_payers:
         return None
     collected = sum((r.amount for r in small), Decimal(0))
+    # Counterparties by their keyed hashes (two may share a mask), named masked as monitoring gives them.
     out: dict[str, Decimal] = defaultdict(Decimal)
+    names: dict[str, str] = {}
     for r in rows:
         if r.direction == "debit" and r.kind != "card_purchase":
-            out[r.counterparty or r.kind] += r.amount
+            key = r.counterparty_hash or r.kind
+            out[key] += r.amount
+            names[key] = r.counterparty or r.kind
     top = sorted(out.items(), key=lambda kv: kv[1], reverse=True)[:settings.screening_fundraising_max_out_accounts]
     funnelled = sum((amount for _, amount in top), Decimal(0))
     share = (funnelled / collected).quantize(Decimal("0.0001"))
     if share < settings.screening_fundraising_out_share:
         return None
     return {"small_inflows": len(small), "distinct_payers": len(payers), "collected": str(collected),
-            "out_accounts": [name for name, _ in top], "funnelled": str(funnelled), "funnelled_share": str(share),
+            "out_accounts": [names[key] for key, _ in top], "funnelled": str(funnelled), "funnelled_share": str(share),
             "from": start.isoformat()}
 
 

@@ -22,10 +22,12 @@ def facts(**kwargs):
     return Facts("loan-1", "cust-1", DAY, **kwargs)
 
 
-def txn(booked_on, amount, direction, kind, account="acc-1", **extra):
-    return {"account": account, "booked_on": booked_on, "amount": Decimal(amount), "direction": direction,
-            "kind": kind, "loan_id": None, "counterparty": None, "merchant": None, "payer_account": None,
-            "housing_estate": None, **extra}
+def txn(booked_on, amount, direction, kind, account="acc-1", counterparty=None, **extra):
+    # As stored: accounts by their keyed hashes (here the names stand for them), the counterparty masked.
+    return {"account": account, "account_hash": account, "booked_on": booked_on, "amount": Decimal(amount),
+            "direction": direction, "kind": kind, "loan_id": None, "counterparty_hash": counterparty,
+            "counterparty_masked": counterparty, "merchant": None, "payer_account_hash": None,
+            "payer_account_masked": None, "housing_estate": None, **extra}
 
 
 def fed(*transactions, payers=None, disbursed_on=date(2026, 2, 20), principal="10000.00"):
