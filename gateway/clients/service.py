@@ -32,8 +32,12 @@ def _new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def find_client(session: Session, client_id: str) -> OAuthClient | None:
+    return session.exec(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
+
+
 def get_client(session: Session, client_id: str) -> OAuthClient:
-    client = session.exec(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
+    client = find_client(session, client_id)
     if client is None:
         raise Problem(404, "Not found", f"No client {client_id!r}.")
     return client
@@ -120,7 +124,7 @@ def enable_client(session: Session, client_id: str, *, actor: str) -> OAuthClien
 
 def authenticate_client(session: Session, client_id: str, secret: str) -> OAuthClient | None:
     """The active client with this secret, else None (unknown, wrong secret and disabled look the same)."""
-    client = session.exec(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
+    client = find_client(session, client_id)
     try:
         _hasher.verify(client.secret_hash if client else _DUMMY_HASH, secret)
     except (VerificationError, InvalidHashError):
