@@ -4,16 +4,30 @@ reaches a rule: such a value is a 422 naming the field, never a 500 from deep in
 - `BusinessDate`: a date from 1900-01-01 to 2199-12-31. A loan's last due date is at most 40 years (480 months)
   after its first, so every date a schedule derives from a bounded one still exists (9999-12-31 plus a month
   does not).
+- `in_cents`: an amount as it is written back, with two decimals: "1e5" is accepted as 100000.00 and answered so,
+  never echoed as "1E+5" (nor "12000.5"), in an answer, an event or a stored idempotent replay.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 MIN_DATE = date(1900, 1, 1)
 MAX_DATE = date(2199, 12, 31)
 
 BusinessDate = Annotated[date, Field(ge=MIN_DATE, le=MAX_DATE)]
+
+
+CENT = Decimal("0.01")
+
+
+def cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT)
+
+
+# Put after a money field's bounds (`decimal_places=2` has refused a third decimal by then, so nothing rounds).
+in_cents = AfterValidator(cents)

@@ -1,0 +1,35 @@
+"""Defects a penetration tester or an integrator found through the public API, each kept as the behaviour a client
+relies on (issue 17's public contract)."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.monitoring.api.helpers import borrowers, champion, loan_body, officer  # noqa: F401
+from tests.scoring.api.conftest import german_rows
+from tests.scoring.api.helpers import new_customer
+
+
+def _key() -> dict[str, str]:
+    return {"Idempotency-Key": uuid.uuid4().hex}
+
+
+def test_an_amount_in_exponent_notation_is_answered_with_two_decimals(suite, borrowers, champion):  # noqa: ANN001, F811
+    """`1e2` is a valid decimal for 100; the answer (and what a retry replays) says "100.00", never "1E+2"."""
+    bj = officer(suite)
+    loan = suite.client.post("/api/monitoring/loans", headers={**bj, **_key()},
+                             json=loan_body(borrowers.new_customer(), principal="1.2E4"))
+    assert loan.status_code == 201, loan.text
+    assert loan.json()["principal"] == "12000.00"
+    key = _key()
+    paid = suite.client.post(f"/api/monitoring/loans/{loan.json()['id']}/repayments", headers={**bj, **key},
+                             json={"amount": "1e2"})
+    replayed = suite.client.post(f"/api/monitoring/loans/{loan.json()['id']}/repayments", headers={**bj, **key},
+                                 json={"amount": "1e2"})
+    assert paid.status_code == 201 and replayed.status_code == 201, (paid.text, replayed.text)
+    assert paid.json()["amount"] == replayed.json()["amount"] == "100.00"
+    application = suite.client.post("/api/scoring/applications", headers={**bj, **_key()}, json={
+        "customer_id": new_customer(suite, bj), "product": "personal_loan", "amount": "8E3", "term_months": 12,
+        "purpose": "home renovation", "features": german_rows()[0], "branch": "BJ001"})
+    assert application.status_code == 201, application.text
+    assert application.json()["amount"] == "8000.00"
