@@ -33,3 +33,23 @@ def test_an_amount_in_exponent_notation_is_answered_with_two_decimals(suite, bor
         "purpose": "home renovation", "features": german_rows()[0], "branch": "BJ001"})
     assert application.status_code == 201, application.text
     assert application.json()["amount"] == "8000.00"
+
+
+def test_an_application_belongs_to_its_customers_branch_whatever_the_body_says(suite, champion):  # noqa: ANN001, F811
+    """A partner's customer of SH001 stays SH001's: an application naming another branch is refused, so BJ001's
+    officers never see an application (nor, once paid out, a loan) about a customer they cannot read."""
+    partner = suite.headers("partner.branches", ["partner"])
+    customer_id = new_customer(suite, partner, branch="SH001")
+    body = {"customer_id": customer_id, "product": "personal_loan", "amount": "8000.00", "term_months": 12,
+            "purpose": "home renovation", "features": german_rows()[0]}
+    elsewhere = suite.client.post("/api/scoring/applications", headers={**partner, **_key()},
+                                  json={**body, "branch": "BJ001"})
+    assert elsewhere.status_code == 422, elsewhere.text
+    assert [e["field"] for e in elsewhere.json()["errors"]] == ["body.branch"]
+    submitted = suite.client.post("/api/scoring/applications", headers={**partner, **_key()},
+                                  json={**body, "branch": "SH001"})
+    assert submitted.status_code == 201, submitted.text
+    assert submitted.json()["branch"] == "SH001"
+    bj = officer(suite)
+    seen = suite.client.get("/api/scoring/applications", params={"limit": 500}, headers=bj).json()["items"]
+    assert customer_id not in {a["customer_id"] for a in seen}
