@@ -111,8 +111,10 @@ def _identifier(text: str) -> str:
 
 
 def security_scheme(token_url: str) -> dict[str, Any]:
+    # Both grants that give an access token: people sign in with a password, partner systems with their client.
     return {"type": "oauth2", "description": "A bearer JWT from the gateway's token endpoint.",
-            "flows": {"password": {"tokenUrl": token_url, "scopes": dict(SCOPE_DESCRIPTIONS)}}}
+            "flows": {flow: {"tokenUrl": token_url, "scopes": dict(SCOPE_DESCRIPTIONS)}
+                      for flow in ("password", "clientCredentials")}}
 
 
 def _document(app: FastAPI, token_url: str, requirements: dict[tuple[str, str], tuple[str, ...]]) -> None:
