@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 import uuid
@@ -322,6 +323,25 @@ def test_a_partner_system_receives_only_what_its_allowed_scopes_read_and_nothing
         [decided] = event_ids(suite, "scoring", submitted[name])
         sent = {d["event_id"] for d in deliveries(suite, admin, subscription_id=subscriptions[name])}
         assert decided not in sent, name
+
+
+def test_a_target_whose_name_resolves_to_a_private_address_is_never_sent_to(suite, borrowers, monkeypatch):  # noqa: ANN001
+    """A name is taken at subscription (DNS may change); what it resolves to when a delivery is due is checked."""
+    real = socket.getaddrinfo
+
+    def resolver(host, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if host == "hooks.partner.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", 443))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    admin = suite.headers("admin")
+    subscription = subscribe(suite, admin, "https://hooks.partner.test/hook", ["repayment.posted"])
+    pay(suite, register(suite, borrowers)["id"])
+    run_pass(suite)
+    [attempted] = deliveries(suite, admin, subscription_id=subscription["id"])
+    assert attempted["attempts"] == 1 and attempted["last_status_code"] is None
+    assert "10.0.0.7" in attempted["last_error"] and "private" in attempted["last_error"]
 
 
 def test_an_event_is_recorded_with_its_write_or_not_at_all(suite, borrowers, monkeypatch):  # noqa: ANN001

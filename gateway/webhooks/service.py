@@ -141,6 +141,21 @@ def _address_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address
         return None
 
 
+def unreachable_target(url: str, addresses: list[str]) -> str | None:
+    """Why a delivery must not go to `url` whose host resolved to `addresses` (None: it may). A name that DNS
+    points at a private, link-local or reserved address is refused as its literal would be at subscription; the
+    plain-http loopback receivers are literals and resolve to themselves."""
+    parts = urlsplit(url)
+    if parts.scheme == "http" and (parts.hostname or "").lower() in _LOOPBACK_HOSTS:
+        return None
+    if not addresses:
+        return "its host resolves to no address"
+    for address in addresses:
+        if not ipaddress.ip_address(address.split("%", 1)[0]).is_global:
+            return f"its host resolves to {address}, a private, link-local or reserved address"
+    return None
+
+
 def _may_see_all(principal: Principal) -> bool:
     return principal.has_role(Role.ADMIN)
 
