@@ -53,3 +53,12 @@ def test_an_application_belongs_to_its_customers_branch_whatever_the_body_says(s
     bj = officer(suite)
     seen = suite.client.get("/api/scoring/applications", params={"limit": 500}, headers=bj).json()["items"]
     assert customer_id not in {a["customer_id"] for a in seen}
+
+
+def test_an_admin_cannot_make_a_client_of_the_suites_own_identities(suite):  # noqa: ANN001
+    """A `system` client would read every branch's event feed; `batch` is close of business's one client."""
+    for role in ("system", "batch", "admin"):
+        created = suite.client.post("/clients", json={"client_id": f"probe-{role}", "name": role, "role": role},
+                                    headers={**suite.headers("admin"), **_key()})
+        assert created.status_code == 422, created.text
+        assert [e["field"] for e in created.json()["errors"]] == ["body.role"]

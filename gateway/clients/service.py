@@ -53,6 +53,10 @@ def create_client(session: Session, command: ClientCreate, created_by: str | Non
     if command.role is Role.ADMIN:
         # Managing users and clients stays with people who sign in themselves.
         raise field_problem("body.role", "a client cannot be an admin")
+    if command.role in (Role.SYSTEM, Role.BATCH):
+        # The suite's own identities: the gateway mints its relay's system tokens itself (every branch's events),
+        # and close of business has its one provisioned client (`loancrm client provision-batch`).
+        raise field_problem("body.role", f"{command.role.value} is the suite's own identity, not a client's")
     if command.role is Role.LOAN_OFFICER and not command.branch:
         raise field_problem("body.branch", "is required for a loan officer")
     allowed = ROLE_SCOPES[command.role]
