@@ -20,8 +20,9 @@ from shared.auth.dependencies import ScopeDefault, current_principal, needed_sco
     service_scopes
 from shared.auth.roles import SCOPE_DESCRIPTIONS
 from shared.auth.tokens import Principal, TokenVerifier, http_jwks_source, http_revocation_source
+from shared.bounds import control_character_at
 from shared.db import Database
-from shared.errors import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers, problem_response, \
+from shared.errors import PROBLEM_MEDIA_TYPE, Problem, field_problem, install_problem_handlers, problem_response, \
     problem_responses
 from shared.files import secure_var_dir
 from shared.idempotency import IdempotencyStore
@@ -65,6 +66,22 @@ class WhoAmI(BaseModel):
     scopes: list[str]
 
 
+# What a control character or a bidirectional control looks like in a JSON body's bytes: escaped (a raw C0 byte
+# is no valid JSON), or C1 / U+202A-U+2069 in UTF-8. A body without any of these is not parsed again.
+_MAYBE_CONTROL = (b"\\u", b"\xc2", b"\xe2\x80", b"\xe2\x81")
+
+
+async def plain_text_body(request: Request) -> None:
+    """Refuses a JSON body whose text holds a control character, naming the field (shared/bounds.py)."""
+    if request.method in ("GET", "HEAD", "DELETE") or "json" not in request.headers.get("content-type", ""):
+        return
+    body = await request.body()  # already read, and kept, by FastAPI for the route's own body
+    if any(mark in body for mark in _MAYBE_CONTROL):
+        field = control_character_at(await request.json())
+        if field is not None:
+            raise field_problem(field, "must not contain control characters or bidirectional overrides")
+
+
 def verifier_limits(kernel: KernelSettings) -> dict[str, float]:
     """The token limits and revocation poll every verifier takes from the kernel settings."""
     return {"revocation_poll_seconds": kernel.revocation_poll_seconds,
@@ -94,8 +111,10 @@ def _identifier(text: str) -> str:
 
 
 def security_scheme(token_url: str) -> dict[str, Any]:
+    # Both grants that give an access token: people sign in with a password, partner systems with their client.
     return {"type": "oauth2", "description": "A bearer JWT from the gateway's token endpoint.",
-            "flows": {"password": {"tokenUrl": token_url, "scopes": dict(SCOPE_DESCRIPTIONS)}}}
+            "flows": {flow: {"tokenUrl": token_url, "scopes": dict(SCOPE_DESCRIPTIONS)}
+                      for flow in ("password", "clientCredentials")}}
 
 
 def _document(app: FastAPI, token_url: str, requirements: dict[tuple[str, str], tuple[str, ...]]) -> None:
@@ -244,9 +263,16 @@ def create_service_app(
     # Every business route needs a verified token whose scopes allow it, even when the service is called directly;
     # a route needing another scope than its service's read/write says so with `needs(...)`.
     scopes = default_scopes or service_scopes(name)
-    authorized = Depends(scoped_principal(scopes))
+    scoped = scoped_principal(scopes)
+
+    # One dependency, not two: each costs every request a pass of FastAPI's solver (shared/auth/dependencies.py).
+    async def authorized_request(request: Request) -> Principal:
+        principal = await scoped(request)
+        await plain_text_body(request)
+        return principal
+
     for router in [*routers, *([audit_router(audit)] if audit is not None else [])]:
-        include(router, scopes, dependencies=[authorized])
+        include(router, scopes, dependencies=[Depends(authorized_request)])
     _document(app, TOKEN_PATH if name == "gateway" else kernel.url("gateway") + TOKEN_PATH, requirements)
     return app
 

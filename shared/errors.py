@@ -137,6 +137,11 @@ async def _on_problem(request: Request, exc: Problem) -> JSONResponse:
 
 
 async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+        # FastAPI's answer to a body its JSON decoder took but could not finish (nested too deep, a number of
+        # thousands of digits, bytes that are not UTF-8): bad input like any other, so a 422 naming the body.
+        return problem_response(request, field_problem(
+            "body", "is not JSON this service can read: nested too deep, a number too long, or not UTF-8"))
     title = _STATUS_TITLES.get(exc.status_code, "Error")
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
     return problem_response(request, Problem(exc.status_code, title, detail, headers=dict(exc.headers or {})))

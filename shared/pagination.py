@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlencode
@@ -96,8 +96,12 @@ def _typed(value: Any, kind: type) -> Any:
     a NUL in a text) is refused here rather than by the database."""
     if kind in (datetime, date) and isinstance(value, str):
         try:
-            return kind.fromisoformat(value)
-        except ValueError:
+            parsed = kind.fromisoformat(value)
+            # Every timestamp column holds UTC and refuses a naive bind: a crafted cursor's time is read as UTC.
+            if isinstance(parsed, datetime):
+                parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+            return parsed
+        except (ValueError, OverflowError):
             raise _foreign() from None
     if kind is int and type(value) is int and -2**63 <= value < 2**63:
         return value

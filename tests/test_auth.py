@@ -123,13 +123,17 @@ def _forged_tokens(suite):
                                                      exp=now + 365 * 86400 + 300)), "future"),
         "lives_a_century": (_sign(suite, _claims(suite, exp=now + 100 * 365 * 86400)), "lives longer"),
         "no_session_id": (_sign(suite, _claims(suite, sid=...)), "no session id"),
+        # Claims of the wrong type (the scope rule binds `branch` into SQL, where a list was a 500).
+        "branch_not_text": (_sign(suite, _claims(suite, roles=["loan_officer"], branch=["BJ001", "SH001"])),
+                            "branch must be a string"),
+        "scope_not_text": (_sign(suite, _claims(suite, scope=["customer:read"])), "scope must be a string"),
     }
 
 
 @pytest.mark.parametrize("case", ["expired", "wrong_audience", "wrong_issuer", "tampered", "alg_none",
                                   "hs256_with_public_key", "unknown_kid", "no_roles", "no_expiry", "garbage",
                                   "untyped_jwt", "unknown_crit", "issued_a_year_ahead", "lives_a_century",
-                                  "no_session_id"])
+                                  "no_session_id", "branch_not_text", "scope_not_text"])
 @pytest.mark.parametrize("target", ["gateway", "customer", "scoring", "monitoring"])
 def test_forged_or_stale_tokens_are_refused_everywhere(suite, case, target):
     token, reason = _forged_tokens(suite)[case]

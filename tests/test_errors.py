@@ -63,6 +63,19 @@ def test_malformed_json_is_a_422_problem_not_a_500(suite, tmp_path):
     assert response.status_code == 422 and response.json()["errors"][0]["field"].startswith("body")
 
 
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000 + b"]" * 100_000,  # nested past what the decoder recurses into
+    b'{"principal": 1' + b"0" * 5000 + b', "term_months": 12}',  # past Python's limit of digits in an int
+    b'{"principal": "\xff\xfe", "term_months": 12}',  # not UTF-8
+], ids=["nested", "long_number", "not_utf8"])
+def test_json_the_decoder_cannot_finish_is_a_422_naming_the_body(suite, tmp_path, body):
+    with TestClient(_app(suite, tmp_path)) as client:
+        response = client.post("/loans", content=body, headers={**suite.headers("admin"),
+                                                                "content-type": "application/json"})
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in response.json()["errors"]] == ["body"], response.text
+
+
 def test_an_unexpected_failure_hides_its_internals(suite, tmp_path):
     with TestClient(_app(suite, tmp_path), raise_server_exceptions=False) as client:
         response = client.get("/boom", headers={**suite.headers("admin"), "X-Request-ID": "case-500"})

@@ -110,6 +110,13 @@ def test_every_service_and_the_merged_document_declare_the_token_and_each_operat
         operation = document["paths"][path][method]
         if "x-scopes" in operation and operation["x-scopes"]:
             assert security == [{"OAuth2": [scope]} for scope in operation["x-scopes"]], (method, path)
+    # Every scope an operation names is one the scheme declares, for both grants that give a token.
+    for name, spec in specs.items():
+        flows = spec["components"]["securitySchemes"]["OAuth2"]["flows"]
+        named = {scope for _, _, operation in _operations(spec) for requirement in operation.get("security") or []
+                 for scope in requirement["OAuth2"]}
+        for flow in ("password", "clientCredentials"):
+            assert named <= set(flows[flow]["scopes"]), (name, flow, named - set(flows[flow]["scopes"]))
 
 
 def test_required_headers_are_documented_required_and_missing_ones_are_a_428_naming_them(contract, document):

@@ -5,9 +5,12 @@ when it did not issue them."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.monitoring.api.helpers import admin, borrowers, officer, register  # noqa: F401
 from tests.support import every_page
@@ -110,3 +113,29 @@ def test_a_forged_or_foreign_cursor_is_a_422_naming_query_cursor(suite, path):  
         response = suite.client.get(path, params={"cursor": cursor}, headers=admin(suite))
         assert response.status_code == 422, (path, cursor, response.text)
         assert [e["field"] for e in response.json()["errors"]] == ["query.cursor"], response.text
+
+
+def test_a_crafted_cursor_with_an_odd_timestamp_is_read_as_utc_or_refused_never_a_server_error(  # noqa: ANN001
+        suite, borrowers):  # noqa: F811
+    """A cursor is not signed: one made by hand with the list's own tag may carry a time without an offset (every
+    timestamp column refuses a naive value) or one that leaves the calendar once moved to UTC."""
+    document = suite.client.get("/api/openapi.json", headers=admin(suite)).json()
+    client = TestClient(suite.gateway, base_url="http://gateway", raise_server_exceptions=False)
+    lists = [path for path, operations in document["paths"].items() if "{" not in path and
+             {"cursor", "limit"} <= {p["name"] for p in operations.get("get", {}).get("parameters", [])}]
+    assert "/api/monitoring/loans" in lists and "/webhooks/deliveries" in lists
+    failures = []
+    for path in lists:
+        route = re.sub(r"^/api/[a-z]+", "", path)
+        tag = hashlib.sha256(route.encode()).hexdigest()[:8]
+        for when in ("2026-01-01T00:00:00", "9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+05:00"):
+            response = client.get(path, params={"cursor": _cursor(tag, when, "x")}, headers=admin(suite))
+            if response.status_code not in (200, 422):
+                failures.append(f"{path} {when}: {response.status_code}")
+    assert not failures, "\n".join(failures)
+    # Read as UTC: a page after 2026-01-01 00:00 UTC holds the loans registered since.
+    register(suite, borrowers)
+    tag = hashlib.sha256(b"/loans").hexdigest()[:8]
+    page = client.get("/api/monitoring/loans", params={"cursor": _cursor(tag, "2026-01-01T00:00:00", "")},
+                      headers=admin(suite))
+    assert page.status_code == 200 and page.json()["items"], page.text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 import uuid
@@ -295,6 +296,54 @@ def test_a_partner_receives_only_events_about_its_own_objects(suite, borrowers, 
     assert set(subscriptions.values()) <= {s["id"] for s in every.json()["items"]}
 
 
+def _partner_client(suite, client_id: str, scopes: list[str] | None = None) -> dict[str, str]:  # noqa: ANN001
+    """A partner system's client (the admin's `POST /clients`) and the bearer header of a token of its own."""
+    created = suite.client.post("/clients", json={"client_id": client_id, "name": client_id, "scopes": scopes},
+                                headers={**suite.headers("admin"), "Idempotency-Key": uuid.uuid4().hex})
+    assert created.status_code == 201, created.text
+    token = suite.client.post("/auth/token", data={"grant_type": "client_credentials"},
+                              auth=(client_id, created.json()["client_secret"]))
+    assert token.status_code == 200, token.text
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def test_a_partner_system_receives_only_what_its_allowed_scopes_read_and_nothing_once_disabled(  # noqa: ANN001
+        suite, approving):
+    nowhere = f"http://127.0.0.1:{closed_port()}/hook"
+    # Allowed to submit applications but not to read them back: it may not read them from a webhook either.
+    blind = _partner_client(suite, "blind-broker", ["customer:read", "customer:write", "scoring:write", "webhooks:read",
+                                                    "webhooks:write"])
+    disabled = _partner_client(suite, "gone-broker")
+    subscriptions = {"blind": subscribe(suite, blind, nowhere)["id"], "gone": subscribe(suite, disabled, nowhere)["id"]}
+    submitted = {"blind": submit(suite, blind, approving)["id"], "gone": submit(suite, disabled, approving)["id"]}
+    assert suite.client.post("/clients/gone-broker/disable", headers=suite.headers("admin")).status_code == 200
+    suite.client.portal.call(suite.gateway.state.webhooks.relay, now())
+    admin = suite.headers("admin")
+    for name in ("blind", "gone"):
+        [decided] = event_ids(suite, "scoring", submitted[name])
+        sent = {d["event_id"] for d in deliveries(suite, admin, subscription_id=subscriptions[name])}
+        assert decided not in sent, name
+
+
+def test_a_target_whose_name_resolves_to_a_private_address_is_never_sent_to(suite, borrowers, monkeypatch):  # noqa: ANN001
+    """A name is taken at subscription (DNS may change); what it resolves to when a delivery is due is checked."""
+    real = socket.getaddrinfo
+
+    def resolver(host, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if host == "hooks.partner.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", 443))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    admin = suite.headers("admin")
+    subscription = subscribe(suite, admin, "https://hooks.partner.test/hook", ["repayment.posted"])
+    pay(suite, register(suite, borrowers)["id"])
+    run_pass(suite)
+    [attempted] = deliveries(suite, admin, subscription_id=subscription["id"])
+    assert attempted["attempts"] == 1 and attempted["last_status_code"] is None
+    assert "10.0.0.7" in attempted["last_error"] and "private" in attempted["last_error"]
+
+
 def test_an_event_is_recorded_with_its_write_or_not_at_all(suite, borrowers, monkeypatch):  # noqa: ANN001
     loan = register(suite, borrowers)
 
@@ -344,6 +393,11 @@ def test_the_event_feed_is_for_the_system_identity_only(suite, borrowers):  # no
     ("http://partner.example.com/hook", "https"), ("ftp://partner.example.com/hook", "https"),
     ("https://10.1.2.3/hook", "private"), ("https://169.254.169.254/latest", "private"),
     ("https://user:pw@partner.example.com/hook", "user"), ("https://localhost/hook", "this host"),
+    # Spellings of private and loopback addresses a resolver takes as literals too, and a trailing dot.
+    ("https://127.1/hook", "private"), ("https://0x7f.0.0.1/hook", "private"), ("https://2130706433/hook", "private"),
+    ("https://012.0.0.1/hook", "private"), ("https://10.1.2.3./hook", "private"),
+    ("https://localhost./hook", "this host"),
+    ("https://partner.example.com/hook\r\nX-Injected: 1", "control"), ("https://partner.example.com/a b", "spaces"),
 ])
 def test_a_target_must_be_https_or_this_hosts_loopback(suite, url, why):  # noqa: ANN001
     response = suite.client.post("/webhooks/subscriptions", json={"url": url, "event_types": ["loan.disbursed"]},

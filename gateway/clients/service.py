@@ -32,8 +32,12 @@ def _new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def find_client(session: Session, client_id: str) -> OAuthClient | None:
+    return session.exec(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
+
+
 def get_client(session: Session, client_id: str) -> OAuthClient:
-    client = session.exec(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
+    client = find_client(session, client_id)
     if client is None:
         raise Problem(404, "Not found", f"No client {client_id!r}.")
     return client
@@ -49,6 +53,10 @@ def create_client(session: Session, command: ClientCreate, created_by: str | Non
     if command.role is Role.ADMIN:
         # Managing users and clients stays with people who sign in themselves.
         raise field_problem("body.role", "a client cannot be an admin")
+    if command.role in (Role.SYSTEM, Role.BATCH):
+        # The suite's own identities: the gateway mints its relay's system tokens itself (every branch's events),
+        # and close of business has its one provisioned client (`loancrm client provision-batch`).
+        raise field_problem("body.role", f"{command.role.value} is the suite's own identity, not a client's")
     if command.role is Role.LOAN_OFFICER and not command.branch:
         raise field_problem("body.branch", "is required for a loan officer")
     allowed = ROLE_SCOPES[command.role]
@@ -120,7 +128,7 @@ def enable_client(session: Session, client_id: str, *, actor: str) -> OAuthClien
 
 def authenticate_client(session: Session, client_id: str, secret: str) -> OAuthClient | None:
     """The active client with this secret, else None (unknown, wrong secret and disabled look the same)."""
-    client = session.exec(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
+    client = find_client(session, client_id)
     try:
         _hasher.verify(client.secret_hash if client else _DUMMY_HASH, secret)
     except (VerificationError, InvalidHashError):

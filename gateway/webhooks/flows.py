@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import httpx
 from anyio import to_thread
@@ -33,6 +35,17 @@ SYSTEM_TOKEN_TTL_SECONDS = 120
 _RENEW_BEFORE_SECONDS = 30
 _CONCURRENT_DELIVERIES = 8
 USER_AGENT = "LoanCRM-Webhooks/1"
+
+
+async def _addresses(url: str) -> list[str]:
+    """What the target's host resolves to now (none when it does not resolve: the send then fails as it would)."""
+    parts = urlsplit(url)
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443,
+                                                             type=socket.SOCK_STREAM)
+    except OSError:
+        return []
+    return [str(sockaddr[0]) for *_, sockaddr in found]
 
 
 @dataclass(frozen=True)
@@ -163,10 +176,12 @@ class Webhooks:
             "LoanCRM-Delivery-Id": attempt.delivery_id}
         status_code, error = None, None
         async with gate:
+            error = service.unreachable_target(attempt.url, await _addresses(attempt.url))
             try:
-                # Streamed and not read: what a receiver answers beyond its status is not ours to hold.
-                async with self.http.stream("POST", attempt.url, content=body, headers=headers) as response:
-                    status_code = response.status_code
+                if error is None:
+                    # Streamed and not read: what a receiver answers beyond its status is not ours to hold.
+                    async with self.http.stream("POST", attempt.url, content=body, headers=headers) as response:
+                        status_code = response.status_code
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if error is None and not 200 <= status_code < 300:  # type: ignore[operator]

@@ -15,6 +15,7 @@ import ipaddress
 import json
 import random
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -26,6 +27,8 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from gateway.clients.models import SUBJECT_PREFIX
+from gateway.clients.service import find_client
 from gateway.settings import WebhookSettings
 from gateway.users.service import get_by_username
 from gateway.webhooks.models import (DeliveryStatus, FeedCursor, SubscriptionCreate, WebhookDelivery,
@@ -102,7 +105,10 @@ def check_target(url: str) -> str:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
         raise field_problem("body.url", "is not a URL") from None
-    host = (parts.hostname or "").lower()
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise field_problem("body.url", "is not a URL: it holds spaces or control characters")
+    # A resolver takes the name as written less one trailing dot ("localhost." is localhost).
+    host = (parts.hostname or "").lower().removesuffix(".")
     if parts.username is not None or parts.password is not None or parts.fragment or not host:
         raise field_problem("body.url", "needs a host, and no user, password or fragment")
     if parts.scheme == "http":
@@ -111,15 +117,43 @@ def check_target(url: str) -> str:
         return url
     if parts.scheme != "https":
         raise field_problem("body.url", "must be an https URL")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    address = _address_literal(host)
+    if address is None:
         if host == "localhost" or host.endswith(".localhost"):
-            raise field_problem("body.url", "must not name this host over https; use http://127.0.0.1") from None
+            raise field_problem("body.url", "must not name this host over https; use http://127.0.0.1")
         return url
     if not address.is_global:
         raise field_problem("body.url", "must not be a private, link-local or reserved address")
     return url
+
+
+def _address_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address `host` names by itself, in any spelling the resolver accepts: besides the dotted quad, IPv4 in
+    fewer parts, hex or octal ("127.1", "0x7f.1", "2130706433" are all 127.0.0.1), which `ip_address` does not
+    read; None for a name that DNS must resolve."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def unreachable_target(url: str, addresses: list[str]) -> str | None:
+    """Why a delivery must not go to `url` whose host resolved to `addresses` (None: it may). A name that DNS
+    points at a private, link-local or reserved address is refused as its literal would be at subscription; the
+    plain-http loopback receivers are literals and resolve to themselves."""
+    parts = urlsplit(url)
+    if parts.scheme == "http" and (parts.hostname or "").lower() in _LOOPBACK_HOSTS:
+        return None
+    if not addresses:
+        return "its host resolves to no address"
+    for address in addresses:
+        if not ipaddress.ip_address(address.split("%", 1)[0]).is_global:
+            return f"its host resolves to {address}, a private, link-local or reserved address"
+    return None
 
 
 def _may_see_all(principal: Principal) -> bool:
@@ -206,31 +240,36 @@ def redeliver(session: Session, delivery_id: str, principal: Principal) -> Webho
 # -- the relay: events to deliveries ------------------------------------------------------------------------------
 
 def subscriber(session: Session, subscription: WebhookSubscription) -> Principal | None:
-    """Who the subscription delivers to, as it stands now: a gateway user's current roles and branch (none once
-    disabled); other subjects (partner systems) as their token said when they subscribed."""
+    """Who the subscription delivers to, as it stands now: a gateway user's current roles and branch, a partner
+    system's current role, branch and allowed scopes (none once either is disabled or gone); other subjects as
+    their token said when they subscribed."""
     user = get_by_username(session, subscription.owner)
     if user is not None:
         if not user.active:
             return None
         return _principal(user.username, user.roles, user.branch)
+    if subscription.owner.startswith(SUBJECT_PREFIX):
+        client = find_client(session, subscription.owner.removeprefix(SUBJECT_PREFIX))
+        if client is None or not client.active:
+            return None
+        return _principal(subscription.owner, [client.role], client.branch, frozenset(client.scopes))
     return _principal(subscription.owner, subscription.roles, subscription.branch)
-
-
-def _principal(sub: str, roles: list[str], branch: str | None) -> Principal:
-    # What the scope rule reads (sub, roles, branch); no token stands behind it.
-    return Principal(sub=sub, roles=tuple(roles), branch=branch, scopes=frozenset(), jti="", expires_at=0)
 
 
 _KNOWN_ROLES = frozenset(r.value for r in Role)
 
 
-def _scopes(roles: tuple[str, ...]) -> frozenset[str]:
-    return scopes_for(tuple(r for r in roles if r in _KNOWN_ROLES))
+def _principal(sub: str, roles: list[str], branch: str | None, scopes: frozenset[str] | None = None) -> Principal:
+    # What the scope rule reads (sub, roles, branch) and what the subscriber may read (its roles' scopes, or a
+    # client's narrower allowed ones); no token stands behind it.
+    held = scopes_for(tuple(r for r in roles if r in _KNOWN_ROLES))
+    return Principal(sub=sub, roles=tuple(roles), branch=branch, scopes=held if scopes is None else held & scopes,
+                     jti="", expires_at=0)
 
 
 def may_receive(principal: Principal, source: str, event: OutboxEventRead) -> bool:
     """Could this subscriber read the event's object through the API?"""
-    return f"{source}:read" in _scopes(principal.roles) and visibility(principal).allows(event.branch, event.owner)
+    return f"{source}:read" in principal.scopes and visibility(principal).allows(event.branch, event.owner)
 
 
 def event_body(event: OutboxEventRead) -> str:

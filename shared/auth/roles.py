@@ -65,4 +65,7 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     "monitoring:write": "Register loans, post repayments, act on alerts and collections",
     "users:admin": "Manage the gateway's users",
     "audit:read": "Read the logs of who saw what",
+    "webhooks:read": "Read the caller's own webhook subscriptions and deliveries",
+    "webhooks:write": "Subscribe to webhooks, delete subscriptions, ask for redeliveries",
+    "events:read": "Read the services' event feeds (the gateway's webhook relay only)",
 }

@@ -274,12 +274,17 @@ class TokenVerifier:
         roles = claims.get("roles")
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise InvalidToken("token has no roles")
+        # Every rule downstream compares these as text (the scope rule binds `branch` into SQL): a claim of
+        # another type is refused here, not met as a 500 in a query.
+        for name, kinds in (("sub", str), ("jti", str), ("branch", str | None), ("scope", str), ("sid", str)):
+            if not isinstance(claims.get(name, ""), kinds):
+                raise InvalidToken(f"token claims rejected: {name} must be a string")
         sid = claims.get("sid")
         return Principal(
             sub=claims["sub"],
             roles=tuple(roles),
             branch=claims.get("branch"),
-            scopes=frozenset(str(claims.get("scope", "")).split()),
+            scopes=frozenset(claims.get("scope", "").split()),
             jti=claims["jti"],
             expires_at=int(claims["exp"]),
             claims=claims,

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from services.customer import scoping
 from services.customer.access_log.models import AccessAction
 from services.customer.access_log.service import audit_read, read_entry, record_access
-from services.customer.common import as_utc, cents, connection_of, new_id, plain, utcnow
+from services.customer.common import as_utc, connection_of, new_id, plain, utcnow
 from services.customer.customers import validation
 from services.customer.customers.models import (
     REQUIRED_ON_UPDATE,
@@ -37,6 +37,7 @@ from services.customer.customers.pii import mask_address, mask_email, mask_natio
 from services.customer.portrait.models import listing_filters
 from services.customer.relationship.service import record_profile_update
 from shared.audit import Entry
+from shared.bounds import cents
 from shared.limits import RateLimiter
 from shared.pagination import Page, PageRequest
 from shared.auth.roles import Role

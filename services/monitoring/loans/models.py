@@ -13,7 +13,7 @@ from sqlmodel import Field
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.products import Product
 from services.monitoring.loans.schedule import MAX_TERM_MONTHS, DayCount, RepaymentMethod, Rounding
-from shared.bounds import BusinessDate
+from shared.bounds import BusinessDate, in_cents
 from shared.db import money_column
 
 __all__ = ["money_column"]  # the kernel's, re-exported for the monitoring models that import it from here
@@ -188,7 +188,7 @@ class SupersededInstalment(MonitoringTable, table=True):
 
 # --- API schemas -----------------------------------------------------------------------------------------------
 
-PositiveAmount = Annotated[Decimal, PydanticField(gt=0, max_digits=16, decimal_places=2)]
+PositiveAmount = Annotated[Decimal, PydanticField(gt=0, max_digits=16, decimal_places=2), in_cents]
 Rate = Annotated[Decimal, PydanticField(ge=0, le=1, max_digits=9, decimal_places=6,
                                         description="Annual rate as a fraction: 0.0435 is 4.35%.")]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field as PydanticField
 from sqlalchemy import JSON, Column
@@ -16,9 +16,9 @@ from services.scoring.ids import new_id, now
 from shared.db import money_column
 from services.scoring.scores.models import Decision, ScoreRead
 from services.scoring.screening.models import HitRead
-from shared.bounds import BusinessDate
+from shared.bounds import BusinessDate, in_cents
 
-Money = PydanticField(gt=0, max_digits=16, decimal_places=2)
+Money = Annotated[Decimal, PydanticField(gt=0, max_digits=16, decimal_places=2), in_cents]
 
 
 class ApplicationStatus(StrEnum):
@@ -100,7 +100,7 @@ class ApplicationCreate(BaseModel):
 
     customer_id: str = PydanticField(min_length=1, max_length=64)
     product: Product
-    amount: Decimal = Money
+    amount: Money
     term_months: int = PydanticField(ge=1, le=480)
     purpose: str = PydanticField(min_length=1, max_length=200)
     repayment_method: RepaymentMethod = RepaymentMethod.EQUAL_INSTALMENT
@@ -131,8 +131,8 @@ class DecisionCommand(BaseModel):
 
     decision: ReviewDecision
     reason: str = PydanticField(min_length=3, max_length=500)
-    approved_amount: Decimal | None = PydanticField(default=None, gt=0, max_digits=16, decimal_places=2,
-                                                    description="Defaults to the lower of amount and suggested limit.")
+    approved_amount: Money | None = PydanticField(default=None, description=(
+        "Defaults to the lower of amount and suggested limit."))
 
 
 class DisbursementCommand(BaseModel):

@@ -20,7 +20,7 @@ from services.scoring.scores.models import Score
 from services.scoring.screening.models import HitStatus, ScreeningHit
 from services.scoring.settings import ScoringSettings
 from shared.auth.scope import Visibility
-from shared.errors import Problem
+from shared.errors import Problem, field_problem
 from shared.outbox import EventType
 from shared.pagination import Page, PageRequest, keyset
 
@@ -51,6 +51,14 @@ def _publish(session: Session, application: Application, to: ApplicationStatus, 
         "product": application.product, "amount": application.amount, "term_months": application.term_months,
         "approved_amount": application.approved_amount, **payload,
     }, branch=application.branch, customer_id=application.customer_id, owner=application.submitted_by)
+
+
+def check_branch(branch: str, customer_branch: str | None) -> None:
+    """An application is filed at its customer's branch, like everything hanging off a customer, so no branch sees
+    an application (nor, once paid out, a loan) about a customer it cannot read."""
+    if customer_branch is not None and branch != customer_branch:
+        raise field_problem("body.branch", f"the customer is of branch {customer_branch}; its applications are "
+                                           "filed there")
 
 
 def check_request(settings: ScoringSettings, command: ApplicationCreate) -> None:

@@ -75,6 +75,7 @@ async def submit_application(
     score_input = ScoreInput(customer_id=command.customer_id, features=command.features,
                              requested_amount=command.amount)
     assembled = await features_for(request, [score_input])
+    service.check_branch(branch, assembled.branches[0])
     served, [row] = await run_in_threadpool(assembled.check, state, ["body.features"])
     facts = await gather_facts(state.customer, state.monitoring, state.context.settings, command.customer_id,
                                token=bearer_token(request)) if screening.screens_at_submission(principal) \

@@ -1,0 +1,64 @@
+"""Defects a penetration tester or an integrator found through the public API, each kept as the behaviour a client
+relies on (issue 17's public contract)."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.monitoring.api.helpers import borrowers, champion, loan_body, officer  # noqa: F401
+from tests.scoring.api.conftest import german_rows
+from tests.scoring.api.helpers import new_customer
+
+
+def _key() -> dict[str, str]:
+    return {"Idempotency-Key": uuid.uuid4().hex}
+
+
+def test_an_amount_in_exponent_notation_is_answered_with_two_decimals(suite, borrowers, champion):  # noqa: ANN001, F811
+    """`1e2` is a valid decimal for 100; the answer (and what a retry replays) says "100.00", never "1E+2"."""
+    bj = officer(suite)
+    loan = suite.client.post("/api/monitoring/loans", headers={**bj, **_key()},
+                             json=loan_body(borrowers.new_customer(), principal="1.2E4"))
+    assert loan.status_code == 201, loan.text
+    assert loan.json()["principal"] == "12000.00"
+    key = _key()
+    paid = suite.client.post(f"/api/monitoring/loans/{loan.json()['id']}/repayments", headers={**bj, **key},
+                             json={"amount": "1e2"})
+    replayed = suite.client.post(f"/api/monitoring/loans/{loan.json()['id']}/repayments", headers={**bj, **key},
+                                 json={"amount": "1e2"})
+    assert paid.status_code == 201 and replayed.status_code == 201, (paid.text, replayed.text)
+    assert paid.json()["amount"] == replayed.json()["amount"] == "100.00"
+    application = suite.client.post("/api/scoring/applications", headers={**bj, **_key()}, json={
+        "customer_id": new_customer(suite, bj), "product": "personal_loan", "amount": "8E3", "term_months": 12,
+        "purpose": "home renovation", "features": german_rows()[0], "branch": "BJ001"})
+    assert application.status_code == 201, application.text
+    assert application.json()["amount"] == "8000.00"
+
+
+def test_an_application_belongs_to_its_customers_branch_whatever_the_body_says(suite, champion):  # noqa: ANN001, F811
+    """A partner's customer of SH001 stays SH001's: an application naming another branch is refused, so BJ001's
+    officers never see an application (nor, once paid out, a loan) about a customer they cannot read."""
+    partner = suite.headers("partner.branches", ["partner"])
+    customer_id = new_customer(suite, partner, branch="SH001")
+    body = {"customer_id": customer_id, "product": "personal_loan", "amount": "8000.00", "term_months": 12,
+            "purpose": "home renovation", "features": german_rows()[0]}
+    elsewhere = suite.client.post("/api/scoring/applications", headers={**partner, **_key()},
+                                  json={**body, "branch": "BJ001"})
+    assert elsewhere.status_code == 422, elsewhere.text
+    assert [e["field"] for e in elsewhere.json()["errors"]] == ["body.branch"]
+    submitted = suite.client.post("/api/scoring/applications", headers={**partner, **_key()},
+                                  json={**body, "branch": "SH001"})
+    assert submitted.status_code == 201, submitted.text
+    assert submitted.json()["branch"] == "SH001"
+    bj = officer(suite)
+    seen = suite.client.get("/api/scoring/applications", params={"limit": 500}, headers=bj).json()["items"]
+    assert customer_id not in {a["customer_id"] for a in seen}
+
+
+def test_an_admin_cannot_make_a_client_of_the_suites_own_identities(suite):  # noqa: ANN001
+    """A `system` client would read every branch's event feed; `batch` is close of business's one client."""
+    for role in ("system", "batch", "admin"):
+        created = suite.client.post("/clients", json={"client_id": f"probe-{role}", "name": role, "role": role},
+                                    headers={**suite.headers("admin"), **_key()})
+        assert created.status_code == 422, created.text
+        assert [e["field"] for e in created.json()["errors"]] == ["body.role"]
