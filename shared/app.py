@@ -67,8 +67,9 @@ class WhoAmI(BaseModel):
 
 
 # What a control character or a bidirectional control looks like in a JSON body's bytes: escaped (a raw C0 byte
-# is no valid JSON), or C1 / U+202A-U+2069 in UTF-8. A body without any of these is not parsed again.
-_MAYBE_CONTROL = (b"\\u", b"\xc2", b"\xe2\x80", b"\xe2\x81")
+# is no valid JSON), a raw DEL (which JSON allows), or C1 / U+202A-U+2069 in UTF-8. A body without any of these is
+# not parsed again.
+_MAYBE_CONTROL = (b"\\u", b"\x7f", b"\xc2", b"\xe2\x80", b"\xe2\x81")
 
 
 async def plain_text_body(request: Request) -> None:
