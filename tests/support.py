@@ -7,6 +7,7 @@ minus the sockets; the end-to-end tests start real processes.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -213,3 +214,21 @@ def every_page(client: TestClient, url: str, headers: dict[str, str], *, limit: 
             return items
         assert len(page["items"]) == limit and f"cursor={page['next_cursor']}" in page["next"]
         url = page["next"]
+
+
+def until_refused(client: TestClient, path: str, headers: dict[str, str], bound: float, *,
+                  since: float | None = None) -> float:
+    """Polls `path` until it answers 401 for a revoked token; seconds waited. Fails when a request *sent* more than
+    `bound` seconds after `since` (default: now) is still accepted: judged by when each request left, so a machine
+    slow to answer one does not fail a revocation that had arrived in time."""
+    started = time.monotonic()
+    since = started if since is None else since
+    while True:
+        sent = time.monotonic()
+        response = client.get(path, headers=headers)
+        if response.status_code == 401:
+            assert "revoked" in response.json()["detail"], response.text
+            return time.monotonic() - started
+        assert response.status_code == 200, response.text
+        assert sent - since < bound, f"{path} still accepted a revoked token sent {sent - since:.1f} s after"
+        time.sleep(0.05)

@@ -11,7 +11,7 @@ from jose import jwt
 
 from gateway.tokens.models import SigningKey
 from shared.settings import SERVICES
-from tests.support import PASSWORD
+from tests.support import PASSWORD, until_refused
 
 
 def _signing_key(suite) -> SigningKey:
@@ -210,19 +210,6 @@ def test_weak_passwords_are_refused_naming_the_field(suite, password):
     assert _problem_field(response) == "body.password"
 
 
-def _until_refused(client, path, headers, bound):
-    """Seconds until `path` answers 401 (polling), or fail after `bound` seconds."""
-    started = time.monotonic()
-    while True:
-        response = client.get(path, headers=headers)
-        if response.status_code == 401:
-            assert "revoked" in response.json()["detail"]
-            return time.monotonic() - started
-        assert response.status_code == 200, response.text
-        assert time.monotonic() - started < bound, f"{path} still accepts a revoked token after {bound} s"
-        time.sleep(0.05)
-
-
 def _everywhere(suite, headers):
     return [(suite.client, "/whoami"), *((suite.client, f"/api/{s}/whoami") for s in ("customer", "scoring",
             "monitoring")), *((suite.direct[s], "/whoami") for s in ("customer", "scoring", "monitoring"))]
@@ -235,13 +222,14 @@ def test_disabling_a_user_voids_its_tokens_in_every_service_within_a_poll(suite)
         assert client.get(path, headers=headers).status_code == 200  # every verifier has it cached now
     admin = suite.headers("admin")
     disabled = suite.client.post("/auth/users/leaving.user/disable", headers=admin)
+    disabled_at = time.monotonic()
     assert disabled.status_code == 200 and disabled.json()["status"] == "disabled"
     assert disabled.json()["updated_by"] == "admin"
     # The gateway applies its own revocations at once; the services within their poll (the harness: 0.5 s).
     assert suite.client.get("/whoami", headers=headers).status_code == 401
     bound = suite.kernel.revocation_poll_seconds + 1.0
     for client, path in _everywhere(suite, headers):
-        _until_refused(client, path, headers, bound)
+        until_refused(client, path, headers, bound, since=disabled_at)
     login = suite.client.post("/auth/token", data={"username": "leaving.user", "password": PASSWORD})
     assert login.status_code == 400 and login.json()["error"] == "invalid_grant"
     enabled = suite.client.post("/auth/users/leaving.user/enable", headers=admin)
@@ -257,7 +245,7 @@ def test_changing_roles_or_branch_voids_the_old_tokens_and_new_ones_carry_the_ch
                                  json={"branch": "SH002"})
     assert changed.status_code == 200 and changed.json()["branch"] == "SH002"
     assert changed.json()["roles"] == ["loan_officer"]
-    _until_refused(suite.direct["monitoring"], "/whoami", headers, suite.kernel.revocation_poll_seconds + 1.0)
+    until_refused(suite.direct["monitoring"], "/whoami", headers, suite.kernel.revocation_poll_seconds + 1.0)
     token = suite.client.post("/auth/token", data={"username": "moving.officer", "password": PASSWORD}).json()
     fresh = {"Authorization": f"Bearer {token['access_token']}"}
     assert suite.direct["monitoring"].get("/whoami", headers=fresh).json()["branch"] == "SH002"

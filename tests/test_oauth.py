@@ -8,7 +8,6 @@ import base64
 import os
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -25,7 +24,7 @@ from gateway.sessions.models import RefreshToken
 from gateway.settings import GatewaySettings
 from shared.settings import KernelSettings
 from tests.customer.factory import key, person
-from tests.support import PASSWORD
+from tests.support import PASSWORD, until_refused
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 
@@ -77,13 +76,6 @@ def _assert_oauth_error(response: httpx.Response, status: int, error: str) -> di
     assert body["error"] == error and body["error_description"], body
     assert {k: response.headers.get(k) for k in NO_STORE} == NO_STORE
     return body
-
-
-def _until_refused(client, path: str, headers: dict[str, str], seconds: float) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + seconds
-    while client.get(path, headers=headers).status_code != 401:
-        assert time.monotonic() < deadline, f"{path} still accepts the token"
-        time.sleep(0.1)
 
 
 # -- RFC 6749 errors and no-store -------------------------------------------------------------------------------
@@ -165,7 +157,7 @@ def test_a_reused_refresh_token_revokes_its_whole_family_and_only_it(suite):
     _assert_oauth_error(_refresh(suite, rotated["refresh_token"]), 400, "invalid_grant")
     for token in (stolen["access_token"], rotated["access_token"]):
         assert suite.client.get("/whoami", headers=_bearer(token)).status_code == 401
-        _until_refused(suite.direct["scoring"], "/whoami", _bearer(token), suite.kernel.revocation_poll_seconds + 1)
+        until_refused(suite.direct["scoring"], "/whoami", _bearer(token), suite.kernel.revocation_poll_seconds + 1)
     # The user's other sign-in is a family of its own and goes on.
     assert suite.client.get("/whoami", headers=_bearer(other_device["access_token"])).status_code == 200
     assert _refresh(suite, other_device["refresh_token"]).status_code == 200
@@ -229,7 +221,7 @@ def test_disabling_or_a_new_password_revokes_every_sign_in_family(suite, change)
                                  ).status_code == 204
     _assert_oauth_error(_refresh(suite, refreshed["refresh_token"]), 400, "invalid_grant")
     assert suite.client.get("/whoami", headers=_bearer(refreshed["access_token"])).status_code == 401
-    _until_refused(suite.direct["monitoring"], "/whoami", _bearer(refreshed["access_token"]),
+    until_refused(suite.direct["monitoring"], "/whoami", _bearer(refreshed["access_token"]),
                    suite.kernel.revocation_poll_seconds + 1)
 
 
@@ -315,7 +307,7 @@ def test_rotating_a_secret_or_disabling_a_client_voids_the_old_secret_and_its_to
     assert rotated.status_code == 200 and rotated.json()["client_secret"] != client["client_secret"]
     _assert_oauth_error(_client_token(suite, client), 401, "invalid_client")
     assert suite.client.get("/whoami", headers=_bearer(token)).status_code == 401
-    _until_refused(suite.direct["customer"], "/whoami", _bearer(token), suite.kernel.revocation_poll_seconds + 1)
+    until_refused(suite.direct["customer"], "/whoami", _bearer(token), suite.kernel.revocation_poll_seconds + 1)
     renewed = {**client, "client_secret": rotated.json()["client_secret"]}
     fresh = _client_token(suite, renewed).json()["access_token"]
     disabled = suite.client.post(f"/clients/{client['client_id']}/disable", headers=admin)
