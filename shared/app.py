@@ -20,7 +20,7 @@ from shared.auth.dependencies import ScopeDefault, current_principal, needed_sco
     service_scopes
 from shared.auth.roles import SCOPE_DESCRIPTIONS
 from shared.auth.tokens import Principal, TokenVerifier, http_jwks_source, http_revocation_source
-from shared.bounds import control_character_at
+from shared.bounds import boolean_for_number_at, control_character_at
 from shared.db import Database
 from shared.errors import PROBLEM_MEDIA_TYPE, Problem, field_problem, install_problem_handlers, problem_response, \
     problem_responses
@@ -72,8 +72,9 @@ class WhoAmI(BaseModel):
 _MAYBE_CONTROL = (b"\\u", b"\x7f", b"\xc2", b"\xe2\x80", b"\xe2\x81")
 
 
-async def plain_text_body(request: Request) -> None:
-    """Refuses a JSON body whose text holds a control character, naming the field (shared/bounds.py)."""
+async def checked_body(request: Request) -> None:
+    """Refuses a JSON body whose text holds a control character, or that gives true/false for a number, naming the
+    field (shared/bounds.py). A body that cannot hold either is not parsed again."""
     if request.method in ("GET", "HEAD", "DELETE") or "json" not in request.headers.get("content-type", ""):
         return
     body = await request.body()  # already read, and kept, by FastAPI for the route's own body
@@ -81,6 +82,11 @@ async def plain_text_body(request: Request) -> None:
         field = control_character_at(await request.json())
         if field is not None:
             raise field_problem(field, "must not contain control characters or bidirectional overrides")
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    if body_field is not None and (b"true" in body or b"false" in body):
+        field = boolean_for_number_at(body_field.field_info.annotation, await request.json())
+        if field is not None:
+            raise field_problem(field, "must be a number, not true or false")
 
 
 def verifier_limits(kernel: KernelSettings) -> dict[str, float]:
@@ -269,7 +275,7 @@ def create_service_app(
     # One dependency, not two: each costs every request a pass of FastAPI's solver (shared/auth/dependencies.py).
     async def authorized_request(request: Request) -> Principal:
         principal = await scoped(request)
-        await plain_text_body(request)
+        await checked_body(request)
         return principal
 
     for router in [*routers, *([audit_router(audit)] if audit is not None else [])]:

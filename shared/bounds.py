@@ -7,6 +7,9 @@ reaches a rule: such a value is a 422 naming the field, never a 500 from deep in
 - `control_character_at`: where a JSON document holds text with a control character (C0 but tab, line feed and
   carriage return; DEL; C1) or a bidirectional override or isolate, which no name, note or id needs: the kernel
   refuses such a body with a 422 naming that field, on every database alike (PostgreSQL cannot even store a NUL).
+- `boolean_for_number_at`: where a JSON document holds `true` or `false` for a field typed as a number, which
+  pydantic's lax mode would read as 1 or 0 (a loan of `"term_months": true` was booked for one month): the kernel
+  refuses such a body with a 422 naming that field.
 - `in_cents`: an amount as it is written back, with two decimals: "1e5" is accepted as 100000.00 and answered so,
   never echoed as "1E+5" (nor "12000.5"), in an answer, an event or a stored idempotent replay.
 """
@@ -14,11 +17,13 @@ reaches a rule: such a value is a 422 naming the field, never a 500 from deep in
 from __future__ import annotations
 
 import re
+import types
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 MIN_DATE = date(1900, 1, 1)
 MAX_DATE = date(2199, 12, 31)
@@ -53,5 +58,62 @@ def control_character_at(document: Any, path: str = "body") -> str | None:
         for index, value in enumerate(document):
             found = control_character_at(value, f"{path}.{index}")
             if found:
+                return found
+    return None
+
+
+def _bare(annotation: Any) -> Any:
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation
+
+
+def _choices(annotation: Any) -> tuple[Any, ...] | None:
+    """The members of a union (None left out), or None when `annotation` is no union."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return tuple(_bare(arg) for arg in get_args(annotation) if arg is not type(None))
+    return None
+
+
+def _number_only(annotation: Any) -> bool:
+    annotation = _bare(annotation)
+    choices = _choices(annotation)
+    if choices is not None:
+        return bool(choices) and all(_number_only(choice) for choice in choices)
+    return isinstance(annotation, type) and issubclass(annotation, int | float | Decimal) \
+        and not issubclass(annotation, bool)
+
+
+def boolean_for_number_at(annotation: Any, document: Any, path: str = "body") -> str | None:
+    """The dotted path of the first `true`/`false` in `document` where `annotation` (a model, or a type holding
+    models) wants a number, else None."""
+    annotation = _bare(annotation)
+    if isinstance(document, bool):
+        return path if _number_only(annotation) else None
+    choices = _choices(annotation)
+    if choices is not None:
+        return next((found for choice in choices
+                     if (found := boolean_for_number_at(choice, document, path)) is not None), None)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if not isinstance(document, Mapping):
+            return None
+        for name, field in annotation.model_fields.items():
+            key = field.alias or name
+            if key in document:
+                found = boolean_for_number_at(field.annotation, document[key], f"{path}.{key}")
+                if found is not None:
+                    return found
+        return None
+    origin, args = get_origin(annotation), get_args(annotation)
+    if isinstance(document, list) and origin in (list, tuple, set, frozenset) and args:
+        for index, value in enumerate(document):
+            found = boolean_for_number_at(args[0] if origin is not tuple or args[-1] is Ellipsis or len(args) == 1
+                                          else args[min(index, len(args) - 1)], value, f"{path}.{index}")
+            if found is not None:
+                return found
+    elif isinstance(document, Mapping) and origin in (dict, Mapping) and len(args) == 2:
+        for key, value in document.items():
+            found = boolean_for_number_at(args[1], value, f"{path}.{key}")
+            if found is not None:
                 return found
     return None

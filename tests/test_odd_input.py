@@ -150,3 +150,44 @@ def test_a_server_error_keeps_the_connection_for_the_next_request(tmp_path):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_true_or_false_for_a_number_is_a_422_naming_it_and_books_nothing(suite, value):
+    """Found: pydantic's lax mode read `"term_months": true` as 1, and a one-month loan was booked."""
+    officer = {**suite.headers("bool.officer", ["loan_officer"], branch="BJ001")}
+    customer = suite.client.post("/api/customer/customers", json=person(branch="BJ001"),
+                                 headers={**suite.headers("admin"), **key()}).json()["id"]
+    response = suite.client.post("/api/monitoring/loans", json=loan_body(customer, term_months=value),
+                                 headers={**officer, **key()})
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["body.term_months"]
+    listed = suite.client.get(f"/api/monitoring/loans?customer_id={customer}", headers=officer).json()
+    assert listed["items"] == []
+    booked = suite.client.post("/api/monitoring/loans", json=loan_body(customer), headers={**officer, **key()})
+    assert booked.status_code == 201, booked.text
+
+
+def test_a_boolean_is_told_from_a_number_through_nested_models_lists_maps_and_unions():
+    from pydantic import BaseModel
+
+    from shared.bounds import boolean_for_number_at
+
+    class Line(BaseModel):
+        number: int
+        paid: bool = False
+
+    class Command(BaseModel):
+        lines: list[Line] = []
+        weights: dict[str, float] = {}
+        limit: int | None = None
+        label: int | str | None = None
+        flag: bool | int = False
+
+    assert boolean_for_number_at(Command, {"lines": [{"number": 1, "paid": True}, {"number": True}]}) \
+        == "body.lines.1.number"
+    assert boolean_for_number_at(Command, {"weights": {"a": 0.5, "b": False}}) == "body.weights.b"
+    assert boolean_for_number_at(Command, {"limit": True}) == "body.limit"
+    # Where a text or a boolean is allowed too, true is not refused here (pydantic decides).
+    assert boolean_for_number_at(Command, {"label": True, "flag": True, "lines": [{"number": 2, "paid": False}]}) \
+        is None
