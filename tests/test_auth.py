@@ -177,6 +177,15 @@ def test_issued_tokens_are_typed_access_tokens_with_a_session_id(suite):
     assert len(jwt.get_unverified_claims(token)["sid"]) == 32
 
 
+@pytest.mark.parametrize("username", ["system", "cli"])
+def test_no_user_takes_a_name_the_suites_own_jobs_sign_the_audit_trail_with(suite, username):
+    """Found: a user could be named `system`, and the trail could not tell their acts from scheduled jobs'."""
+    response = suite.client.post("/auth/users", headers=suite.headers("admin"),
+                                 json={"username": username, "password": PASSWORD, "roles": ["auditor"]})
+    assert _problem_field(response) == "body.username"
+    assert suite.client.get(f"/auth/users/{username}", headers=suite.headers("admin")).status_code == 404
+
+
 def _problem_field(response, status=422):
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"

@@ -8,6 +8,7 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field
 
 from gateway.db import GatewayTable
+from shared.audit import RESERVED_ACTORS
 from shared.auth.roles import Role
 
 _BRANCH = r"^[A-Za-z0-9_-]+$"
@@ -70,6 +71,13 @@ class UserCreate(BaseModel):
     roles: list[Role] = PydanticField(min_length=1)
     branch: str | None = PydanticField(default=None, max_length=32, pattern=_BRANCH,
                                        description="Required for a loan officer.")
+
+    @field_validator("username")
+    @classmethod
+    def _not_the_suites_own(cls, username: str) -> str:
+        if username in RESERVED_ACTORS:
+            raise ValueError(f"{username!r} is the name the suite's own jobs act under in the audit trail")
+        return username
 
     @field_validator("roles")
     @classmethod

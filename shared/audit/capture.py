@@ -29,6 +29,9 @@ from shared.logging import request_id_var
 _PENDING = "audit_pending"
 _SEEN = "audit_seen"  # (table, id) -> index in the pending list
 SYSTEM = "system"  # the actor of work no signed-in caller asked for: scheduled jobs, background writers
+# Actors the suite itself signs as (the operator's command line acts as "cli"): no user may take these names, or the
+# trail could not tell a person from the machine.
+RESERVED_ACTORS = frozenset({SYSTEM, "cli"})
 
 
 @dataclass
