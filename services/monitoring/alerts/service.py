@@ -28,6 +28,7 @@ from services.monitoring.rules.service import alert_drafts, due_date, enabled_ru
 from services.monitoring.transactions.models import PAYER, AccountTransaction
 from shared.auth.scope import Visibility, visibility
 from shared.auth.tokens import Principal
+from shared.audit import entry, note
 from shared.errors import Problem
 from shared.outbox import EventType
 from shared.pagination import Page, PageRequest, keyset
@@ -116,12 +117,18 @@ def _payers_as_seen(session: Session, vault: PiiVault, principal: Principal,
             if row.payer_account_hash not in clear:
                 clear[row.payer_account_hash] = vault.open(row.payer_account_enc, kid=row.pii_kid or "",
                                                            row_id=row.id, field=PAYER)
-    shown = []
+    shown, in_clear = [], []
     for alert in alerts:
         read = AlertRead.model_validate(alert)
         if full_for(alert.branch) and read.evidence.get(hashed) in clear:
             read.evidence = {**read.evidence, PAYER: clear[read.evidence[hashed]]}
+            in_clear.append(alert.id)
         shown.append(read)
+    if in_clear:
+        # Personal data shown in clear is a read the trail records (with the caller's commit), as customer's are.
+        note(session, Alert.__table__, entry("read", Alert.__tablename__, in_clear[0] if len(in_clear) == 1 else None,
+                                             None, None, {"via": "list_alerts", "full": in_clear,
+                                                          "fields": [PAYER]}))
     return shown
 
 

@@ -32,8 +32,10 @@ def list_alerts(
     paging: paged(100) = None,
 ) -> Page[AlertRead]:
     with api.database(request).session() as session:
-        return service.list_alerts(session, paging, principal=principal, vault=api.vault(request),
+        page = service.list_alerts(session, paging, principal=principal, vault=api.vault(request),
                                    customer_id=customer_id, loan_id=loan_id, status=status, owner=owner)
+        session.commit()  # the audit trail's row of a payer shown in clear
+        return page
 
 
 @router.get("/alerts/{alert_id}/events", response_model=Page[AlertEventRead],

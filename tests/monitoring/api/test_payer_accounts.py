@@ -2,6 +2,7 @@
 by their keyed hashes, masked unless the role may see them, and never sent out in clear (events, webhooks,
 screening)."""
 
+import json
 import os
 import stat
 import uuid
@@ -169,3 +170,26 @@ def test_payer_accounts_an_older_version_stored_in_clear_are_sealed_and_still_ma
     [restated] = _payer_alerts(suite, loans[0], role(suite, "collector"))
     assert restated["evidence"]["payer_account"] == "*" * (len(payer) - 4) + payer[-4:]
     assert restated["evidence"]["payer_account_hash"] == alert["evidence"]["payer_account_hash"]
+
+
+def test_a_payer_shown_in_clear_is_a_read_the_audit_trail_records_and_a_masked_one_is_not(suite, borrowers):
+    """Found: admins, auditors and the branch's officers saw payers' accounts in clear on GET /alerts, and no
+    trail row said who had read whose account (customer's reads of personal data are all recorded)."""
+    from tests.test_audit import audit_rows, rid
+
+    set_today(suite, TODAY)
+    payer, _ = _accounts()
+    loans = _ring(suite, borrowers, payer)
+    request = rid()
+    answer = suite.direct["monitoring"].get("/alerts", params={"loan_id": loans[0]["id"]},
+                                            headers={**admin(suite), **request})
+    [alert] = [a for a in answer.json()["items"] if a["rule"] == "shared_payer"]
+    assert alert["evidence"]["payer_account"] == payer
+    (read,) = [r for r in audit_rows(suite, "monitoring", request["X-Request-Id"]) if r["action"] == "read"]
+    assert (read["entity"], read["entity_id"], read["actor"]) == ("alerts", alert["id"], "admin")
+    assert json.loads(read["detail"]) == {"via": "list_alerts", "full": [alert["id"]], "fields": ["payer_account"]}
+    masked = rid()
+    seen = suite.direct["monitoring"].get("/alerts", params={"loan_id": loans[0]["id"]},
+                                          headers={**role(suite, "collector"), **masked})
+    assert seen.status_code == 200
+    assert [r for r in audit_rows(suite, "monitoring", masked["X-Request-Id"]) if r["action"] == "read"] == []
