@@ -12,7 +12,6 @@ window behind its cursor and deduplicates (gateway/webhooks/service.py).
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +22,7 @@ from sqlmodel import Session
 
 from shared.audit import note_rows
 from shared.auth.scope import Visibility
+from shared.ids import new_id
 from shared.db import Step, run_together
 
 
@@ -100,7 +100,7 @@ class Outbox:
             return
         at = datetime.now(UTC)
         # JSON as a receiver gets it: Decimals and dates as strings.
-        rows = [{**e, "id": uuid.uuid4().hex, "occurred_at": at, "payload": to_jsonable_python(e["payload"])}
+        rows = [{**e, "id": new_id(), "occurred_at": at, "payload": to_jsonable_python(e["payload"])}
                 for e in events]
         run_together(session.connection(), [Step(self._insert, rows)])
         note_rows(session, self.table, "insert", rows)

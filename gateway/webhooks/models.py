@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -12,15 +11,8 @@ from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text, UniqueCon
 from sqlmodel import Field
 
 from gateway.db import GatewayTable
+from shared.ids import new_id, now
 from shared.outbox import EventType
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 class WebhookSubscription(GatewayTable, table=True):

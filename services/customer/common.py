@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
@@ -14,14 +13,7 @@ from sqlalchemy.orm import Session
 
 from shared.bounds import in_cents
 from shared.db import Money as MoneyColumn
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from shared.ids import new_id, now as utcnow  # noqa: F401 - the customer features' names for them
 
 
 def as_utc(value: datetime) -> datetime:

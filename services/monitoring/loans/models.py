@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
-from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field as PydanticField
 from sqlalchemy import Column, Index, Numeric, UniqueConstraint, false
@@ -15,6 +14,7 @@ from services.monitoring.loans.products import Product
 from services.monitoring.loans.schedule import MAX_TERM_MONTHS, DayCount, RepaymentMethod, Rounding
 from shared.bounds import BusinessDate, in_cents
 from shared.db import money_column
+from shared.ids import new_id, now  # noqa: F401 - the monitoring features import them from here
 
 __all__ = ["money_column"]  # the kernel's, re-exported for the monitoring models that import it from here
 
@@ -25,14 +25,6 @@ _ROUNDING = ("How every amount of the schedule rounds to the cent: half_up (0.00
              "(banker's rounding), by product (LOANCRM_MONITORING_ROUNDING, …_ROUNDING_BY_PRODUCT).")
 _DAY_COUNT = ("How a broken first period (an explicit first_due_date) counts: actual/360 (the default), actual/365 "
               "or 30/360, by product (LOANCRM_MONITORING_DAY_COUNT, …_DAY_COUNT_BY_PRODUCT).")
-
-
-def new_id() -> str:
-    return uuid4().hex
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 class LoanStatus(StrEnum):

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from services.scoring.db import outbox
 from services.scoring.applications.models import (Application, ApplicationCreate, ApplicationEvent,
                                                   ApplicationRead, ApplicationStatus, DecisionCommand, ReviewDecision)
-from services.scoring.ids import now
+from shared.ids import now
 from services.scoring.policy import service as policy
 from services.scoring.scores.models import Score
 from services.scoring.screening.models import HitStatus, ScreeningHit

@@ -16,7 +16,7 @@ from services.scoring.db import idempotency
 from services.scoring.disclosure import service as disclosure
 from services.scoring.disclosure.flows import offer_education
 from services.scoring.policy import service as policy
-from services.scoring.ids import new_id
+from shared.ids import new_id
 from services.scoring.scores import service as scores
 from services.scoring.scores.models import Score, ScoreInput
 from services.scoring.scores.views import features_for, score_read

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Column, Numeric
 from sqlmodel import Field
 
 from services.scoring.db import ScoringTable
-from services.scoring.ids import now
+from shared.ids import now
 from shared.bounds import BusinessDate
 from shared.clients.customer import Channel
 from shared.db import money_column

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from services.scoring.applications.models import Application, ApplicationStatus
 from services.scoring.disclosure.models import AcknowledgementCommand, Disclosure, EvaluationRead
-from services.scoring.ids import now
+from shared.ids import now
 from services.scoring.scores.models import Score
 from shared.auth.scope import Visibility
 from shared.clients.monitoring import ScheduleQuote

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field
 
 from services.scoring.db import ScoringTable
-from services.scoring.ids import new_id, now
+from shared.ids import new_id, now
 
 
 class ModelState(StrEnum):

@@ -16,7 +16,7 @@ from services.scoring.registry.serving import LoadedModel, Served
 from services.scoring.scores.contract import CheckedRow
 from services.scoring.scores.models import Score
 from services.scoring.settings import ScoringSettings
-from services.scoring.ids import new_id, now
+from shared.ids import new_id, now
 from services.scoring.training.bundle import score_rows
 from shared.auth.scope import Visibility
 from shared.errors import Problem

@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from services.scoring.applications import service as applications
 from services.scoring.applications.models import Application, ApplicationCreate
 from services.scoring.hashing import hash_personal
-from services.scoring.ids import now
+from shared.ids import now
 from services.scoring.screening.models import Check, Finding, HitStatus, ScreeningHit, Stage
 from services.scoring.settings import ScoringSettings
 from shared.auth.roles import Role

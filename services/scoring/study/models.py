@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field
 
 from services.scoring.db import ScoringTable
-from services.scoring.ids import new_id, now
+from shared.ids import new_id, now
 from shared.bounds import BusinessDate
 
 

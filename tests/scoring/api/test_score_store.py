@@ -102,7 +102,7 @@ def test_another_writer_holding_sqlite_is_waited_for_off_the_event_loop(suite, o
 
 def _probe_row(suite, score_id: str) -> dict:  # noqa: ANN001
     """A copy of a stored score's row under a new id."""
-    from services.scoring.ids import new_id
+    from shared.ids import new_id
 
     with suite.database("scoring").session() as session:
         row = session.get(Score, score_id).model_dump()
