@@ -14,6 +14,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -342,6 +343,38 @@ def test_a_target_whose_name_resolves_to_a_private_address_is_never_sent_to(suit
     [attempted] = deliveries(suite, admin, subscription_id=subscription["id"])
     assert attempted["attempts"] == 1 and attempted["last_status_code"] is None
     assert "10.0.0.7" in attempted["last_error"] and "private" in attempted["last_error"]
+
+
+def test_a_delivery_goes_to_the_address_that_was_checked_whatever_dns_answers_next(suite, borrowers,  # noqa: ANN001
+                                                                                      monkeypatch):
+    """DNS rebinding: the name resolved to a public address for the check, then to loopback. The delivery goes to
+    the checked address, with the name as Host and as the TLS name; it never resolves the name a second time."""
+    real, answers = socket.getaddrinfo, iter(["93.184.216.34"])
+
+    def resolver(host, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if host == "rebind.partner.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers, "127.0.0.1"), 443))]
+        return real(host, *args, **kwargs)
+
+    sent, network = [], httpx.AsyncHTTPTransport()
+
+    async def receiver(request: httpx.Request) -> httpx.Response:
+        if not request.headers["host"].startswith("rebind.partner.test"):
+            return await network.handle_async_request(request)  # the other tests' receivers, as before
+        sent.append((request.url.host, request.url.port, request.headers["host"],
+                     request.extensions.get("sni_hostname")))
+        return httpx.Response(204)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    webhooks = suite.gateway.state.webhooks
+    monkeypatch.setattr(webhooks, "http", httpx.AsyncClient(transport=httpx.MockTransport(receiver)))
+    admin = suite.headers("admin")
+    subscription = subscribe(suite, admin, "https://rebind.partner.test:8443/hook", ["repayment.posted"])
+    pay(suite, register(suite, borrowers)["id"])
+    run_pass(suite)
+    assert sent == [("93.184.216.34", 8443, "rebind.partner.test:8443", "rebind.partner.test")]
+    [delivered] = deliveries(suite, admin, subscription_id=subscription["id"])
+    assert delivered["last_status_code"] == 204
 
 
 def test_an_event_is_recorded_with_its_write_or_not_at_all(suite, borrowers, monkeypatch):  # noqa: ANN001

@@ -77,8 +77,12 @@ class Webhooks:
         self.box = service.SecretBox(keyring.passphrase)
         self.feeds = {name: EventFeedClient(name, kernel, (transports or {}).get(name)) for name in EVENT_SOURCES}
         # Receivers are outside: short timeouts, and never a redirect (it could point anywhere, inside included).
+        # No connection is kept for the next delivery: deliveries go to checked addresses (`service.pinned`), and a
+        # kept one is pooled by address, so another receiver's name on that address would reuse a TLS session
+        # whose certificate was checked for the first name.
         self.http = httpx.AsyncClient(
             follow_redirects=False, headers={"User-Agent": USER_AGENT},
+            limits=httpx.Limits(max_keepalive_connections=0),
             timeout=httpx.Timeout(settings.timeout_seconds, connect=min(settings.timeout_seconds, 2.0)))
         # Never revoked: it names no user, and its tokens live two minutes.
         self._sid = secrets.token_hex(16)
@@ -176,11 +180,14 @@ class Webhooks:
             "LoanCRM-Delivery-Id": attempt.delivery_id}
         status_code, error = None, None
         async with gate:
-            error = service.unreachable_target(attempt.url, await _addresses(attempt.url))
+            addresses = await _addresses(attempt.url)
+            error = service.unreachable_target(attempt.url, addresses)
+            target, host, extensions = service.pinned(attempt.url, addresses)
             try:
                 if error is None:
                     # Streamed and not read: what a receiver answers beyond its status is not ours to hold.
-                    async with self.http.stream("POST", attempt.url, content=body, headers=headers) as response:
+                    async with self.http.stream("POST", target, content=body, headers={**headers, **host},
+                                                extensions=extensions) as response:
                         status_code = response.status_code
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

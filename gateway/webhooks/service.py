@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -154,6 +154,22 @@ def unreachable_target(url: str, addresses: list[str]) -> str | None:
         if not ipaddress.ip_address(address.split("%", 1)[0]).is_global:
             return f"its host resolves to {address}, a private, link-local or reserved address"
     return None
+
+
+def pinned(url: str, addresses: list[str]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """Where a delivery for `url` goes: to the address its host was checked against (`unreachable_target`), so DNS
+    that points the name elsewhere between the check and the connection (rebinding) cannot move it inside. The name
+    stays the Host header and, over TLS, the name the certificate is checked against. Returns the URL to send to,
+    the headers and the request extensions to add."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not addresses or (parts.scheme == "http" and host.lower() in _LOOPBACK_HOSTS):
+        return url, {}, {}
+    address = addresses[0].split("%", 1)[0]
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return urlunsplit(parts._replace(netloc=netloc)), {"Host": parts.netloc.rpartition("@")[2]}, extensions
 
 
 def _may_see_all(principal: Principal) -> bool:
