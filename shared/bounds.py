@@ -40,6 +40,9 @@ def cents(value: Decimal) -> Decimal:
 
 # Put after a money field's bounds (`decimal_places=2` has refused a third decimal by then, so nothing rounds).
 in_cents = AfterValidator(cents)
+# Money as a request gives it: at most 16 digits, two of them decimals, answered with two.
+PositiveAmount = Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=2), in_cents]
+Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2), in_cents]
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")

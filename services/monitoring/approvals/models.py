@@ -11,7 +11,8 @@ from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
-from services.monitoring.loans.models import PositiveAmount, new_id, now
+from shared.bounds import PositiveAmount
+from services.monitoring.loans.models import new_id, now
 from shared.auth.roles import Role
 
 

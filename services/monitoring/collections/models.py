@@ -11,8 +11,8 @@ from sqlmodel import Field
 
 from services.monitoring.alerts.models import AlertRead
 from services.monitoring.db import MonitoringTable
-from services.monitoring.loans.models import LoanSummary, PositiveAmount, money_column, new_id, now
-from shared.bounds import BusinessDate
+from services.monitoring.loans.models import LoanSummary, money_column, new_id, now
+from shared.bounds import BusinessDate, PositiveAmount
 from shared.clients.customer import CONTACT_REVEAL_FIELDS, Channel  # the customer service's contract
 
 

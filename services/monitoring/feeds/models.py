@@ -14,7 +14,7 @@ from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.models import money_column, new_id, now
-from shared.bounds import BusinessDate
+from shared.bounds import Amount, BusinessDate, PositiveAmount
 
 MAX_FEED_BYTES = 8 * 1024 * 1024
 MAX_FEED_ROWS = 50_000
@@ -121,24 +121,24 @@ class _Row(BaseModel):
 
 class BureauRow(_Row):
     lender: str = PydanticField(min_length=1, max_length=128)
-    amount_overdue: Decimal = PydanticField(gt=0, max_digits=16, decimal_places=2)
+    amount_overdue: PositiveAmount
     days_overdue: int = PydanticField(ge=1, le=10_000)
     reported_date: BusinessDate
 
 
 class LegalRow(_Row):
     case_type: CaseType
-    amount: Decimal = PydanticField(ge=0, max_digits=16, decimal_places=2)
+    amount: Amount
     filed_date: BusinessDate
     status: CaseStatus
 
 
 class FinancialsRow(_Row):
     period_end: BusinessDate
-    total_liabilities: Decimal = PydanticField(ge=0, max_digits=16, decimal_places=2)
+    total_liabilities: Amount
     current_ratio: Decimal = PydanticField(ge=0, max_digits=10, decimal_places=2)
     debt_to_equity: Decimal = PydanticField(ge=0, max_digits=10, decimal_places=2)
-    revenue: Decimal = PydanticField(ge=0, max_digits=16, decimal_places=2)
+    revenue: Amount
 
 
 ROW_MODELS: dict[FeedKind, type[_Row]] = {FeedKind.BUREAU: BureauRow, FeedKind.LEGAL: LegalRow,

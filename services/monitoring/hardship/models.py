@@ -12,7 +12,8 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
-from services.monitoring.loans.models import InstalmentRead, PositiveAmount, new_id, now
+from shared.bounds import PositiveAmount
+from services.monitoring.loans.models import InstalmentRead, new_id, now
 
 MAX_PLAN_MONTHS = 24
 MAX_DEFERRAL_MONTHS = 12

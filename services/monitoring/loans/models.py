@@ -12,7 +12,7 @@ from sqlmodel import Field
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.products import Product
 from services.monitoring.loans.schedule import MAX_TERM_MONTHS, DayCount, RepaymentMethod, Rounding
-from shared.bounds import BusinessDate, in_cents
+from shared.bounds import BusinessDate, PositiveAmount
 from shared.db import money_column
 from shared.ids import new_id, now  # noqa: F401 - the monitoring features import them from here
 
@@ -180,7 +180,6 @@ class SupersededInstalment(MonitoringTable, table=True):
 
 # --- API schemas -----------------------------------------------------------------------------------------------
 
-PositiveAmount = Annotated[Decimal, PydanticField(gt=0, max_digits=16, decimal_places=2), in_cents]
 Rate = Annotated[Decimal, PydanticField(ge=0, le=1, max_digits=9, decimal_places=6,
                                         description="Annual rate as a fraction: 0.0435 is 4.35%.")]
 

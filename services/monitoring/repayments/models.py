@@ -10,8 +10,8 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
-from services.monitoring.loans.models import LoanSummary, PositiveAmount, money_column, new_id, now
-from shared.bounds import BusinessDate
+from services.monitoring.loans.models import LoanSummary, money_column, new_id, now
+from shared.bounds import BusinessDate, PositiveAmount
 
 
 class PostingStatus(StrEnum):

@@ -11,8 +11,8 @@ from sqlalchemy import Index
 from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
-from services.monitoring.loans.models import PositiveAmount, money_column, new_id, now
-from shared.bounds import BusinessDate
+from services.monitoring.loans.models import money_column, new_id, now
+from shared.bounds import BusinessDate, PositiveAmount
 
 MAX_BATCH_ROWS = 10_000
 PAYER = "payer_account"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field as PydanticField
 from sqlalchemy import JSON, Column
@@ -16,9 +16,8 @@ from shared.ids import new_id, now
 from shared.db import money_column
 from services.scoring.scores.models import Decision, ScoreRead
 from services.scoring.screening.models import HitRead
-from shared.bounds import BusinessDate, in_cents
+from shared.bounds import BusinessDate, PositiveAmount
 
-Money = Annotated[Decimal, PydanticField(gt=0, max_digits=16, decimal_places=2), in_cents]
 
 
 class ApplicationStatus(StrEnum):
@@ -100,7 +99,7 @@ class ApplicationCreate(BaseModel):
 
     customer_id: str = PydanticField(min_length=1, max_length=64)
     product: Product
-    amount: Money
+    amount: PositiveAmount
     term_months: int = PydanticField(ge=1, le=480)
     purpose: str = PydanticField(min_length=1, max_length=200)
     repayment_method: RepaymentMethod = RepaymentMethod.EQUAL_INSTALMENT
@@ -131,7 +130,7 @@ class DecisionCommand(BaseModel):
 
     decision: ReviewDecision
     reason: str = PydanticField(min_length=3, max_length=500)
-    approved_amount: Money | None = PydanticField(default=None, description=(
+    approved_amount: PositiveAmount | None = PydanticField(default=None, description=(
         "Defaults to the lower of amount and suggested limit."))
 
 

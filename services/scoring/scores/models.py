@@ -13,6 +13,7 @@ from sqlmodel import Field
 
 from services.scoring.db import ScoringTable
 from shared.ids import new_id, now
+from shared.bounds import PositiveAmount
 from shared.db import money_column
 
 MAX_BATCH_ROWS = 10_000
@@ -77,8 +78,7 @@ class ScoreInput(BaseModel):
                     "credit_bureau_query consent.")
     features: dict[str, Any] = PydanticField(
         default_factory=dict, description="Application inputs by the model's feature names; null = missing.")
-    requested_amount: Decimal | None = PydanticField(default=None, gt=0, max_digits=18, decimal_places=2,
-                                                     description="Caps the suggested limit.")
+    requested_amount: PositiveAmount | None = PydanticField(default=None, description="Caps the suggested limit.")
 
 
 class BatchRequest(BaseModel):
