@@ -127,6 +127,13 @@ def _customers_rotate(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _monitoring_rotate(_args: argparse.Namespace) -> int:
+    from services.monitoring.transactions.scheduled import run_rotate_keys_cli
+
+    print(f"re-encrypted {run_rotate_keys_cli()} feed rows with the active key")
+    return 0
+
+
 def _monitoring_cob(args: argparse.Namespace) -> int:
     from services.monitoring.cob.scheduled import run_cob_cli
     from services.monitoring.errors import DomainError
@@ -684,6 +691,8 @@ def build_parser() -> argparse.ArgumentParser:
     cob.add_argument("--through", type=date.fromisoformat, metavar="YYYY-MM-DD",
                      help="catch up: close every day from --date through this one, in order")
     cob.set_defaults(func=_monitoring_cob)
+    monitoring.add_parser("rotate-keys", help="re-encrypt the feed's accounts with the active key").set_defaults(
+        func=_monitoring_rotate)
 
     rules = commands.add_parser("rules", help="early-warning rules").add_subparsers(dest="action", required=True)
     review = rules.add_parser("review", help="per rule: precision, recall and lead time to default over a period")

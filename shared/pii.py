@@ -179,3 +179,19 @@ class SealingAtStart:
         self._stop.set()
         if self._task is not None:
             await self._task
+
+
+def rotate_keys(database: Database, reseal: Callable[[Session, Callable[[int, int], None]], int], unit: str) -> int:
+    """`loancrm ... rotate-keys`: `reseal(session, progress)` over `database` with a progress bar on stderr, after
+    a new key was added and made active (the old one kept listed until this finishes); returns how many rows."""
+    from tqdm import tqdm
+
+    try:
+        with database.session() as session, tqdm(desc="re-encrypting", unit=unit) as bar:
+            def advance(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            return reseal(session, advance)
+    finally:
+        database.dispose()

@@ -23,7 +23,7 @@ from services.monitoring.reminders.views import router as reminders_router
 from services.monitoring.repayment_files.views import router as repayment_files_router
 from services.monitoring.repayments.views import router as repayments_router
 from services.monitoring.portfolio.views import router as portfolio_router
-from services.monitoring.transactions.scheduled import payer_sealing
+from services.monitoring.transactions.scheduled import account_sealing
 from services.monitoring.transactions.service import load_vault
 from services.monitoring.transactions.views import router as transactions_router
 from services.monitoring.peers import connect
@@ -48,7 +48,7 @@ def create_app(
     settings = load_settings(MonitoringSettings)
     database = Database(kernel.database_url("monitoring"))
     vault = load_vault(settings, kernel)
-    sealing = payer_sealing(database, vault)
+    sealing = account_sealing(database, vault)
     app = create_service_app(
         idempotency=idempotency,
         audit=audit,

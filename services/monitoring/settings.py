@@ -27,7 +27,7 @@ from shared.pii import PiiKeySettings
 
 
 class MonitoringSettings(PiiKeySettings):
-    """Also the keys that seal payers' account numbers (`LOANCRM_MONITORING_PII_KEYS`, `..._ACTIVE_KID`,
+    """Also the keys that seal the feed's account numbers (`LOANCRM_MONITORING_PII_KEYS`, `..._ACTIVE_KID`,
     `..._HASH_KEY`; shared/pii.py)."""
 
     model_config = SettingsConfigDict(env_prefix="LOANCRM_MONITORING_", extra="ignore")

@@ -3,13 +3,11 @@ an older key), and sealing the addresses an older version stored in clear, in th
 
 from __future__ import annotations
 
-from tqdm import tqdm
-
 from services.customer.customers.pii import load_vault
 from services.customer.customers.service import reseal_with_active_key, seal_addresses_held_in_clear
 from services.customer.settings import CustomerSettings
 from shared.db import Database
-from shared.pii import PiiVault, SealingAtStart
+from shared.pii import PiiVault, SealingAtStart, rotate_keys
 from shared.settings import KernelSettings, load_settings
 
 
@@ -19,16 +17,8 @@ def run_rotate_keys_cli(*, kernel: KernelSettings | None = None, settings: Custo
     stderr. Safe to re-run; a re-run after a stop resumes where it stopped."""
     kernel = kernel or load_settings(KernelSettings)
     vault = load_vault(settings or load_settings(CustomerSettings), kernel)
-    database = Database(kernel.database_url("customer"))
-    try:
-        with database.session() as session, tqdm(desc="re-encrypting", unit="customer") as bar:
-            def advance(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
-            return reseal_with_active_key(session, vault, progress=advance)
-    finally:
-        database.dispose()
+    return rotate_keys(Database(kernel.database_url("customer")),
+                       lambda session, progress: reseal_with_active_key(session, vault, progress=progress), "customer")
 
 
 def address_sealing(database: Database, vault: PiiVault) -> SealingAtStart:

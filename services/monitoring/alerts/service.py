@@ -25,7 +25,7 @@ from services.monitoring.rules import engine
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import EarlyWarningRule
 from services.monitoring.rules.service import alert_drafts, due_date, enabled_rules
-from services.monitoring.transactions.models import PAYER, AccountTransaction
+from services.monitoring.transactions.models import ACCOUNT, PAYER, AccountTransaction
 from shared.auth.scope import Visibility, visibility
 from shared.auth.tokens import Principal
 from shared.audit import entry, note
@@ -92,8 +92,8 @@ def _resolved(session: Session, alert: Alert, actor: str) -> None:
 def list_alerts(session: Session, paging: PageRequest, *, principal: Principal, vault: PiiVault,
                 customer_id: str | None = None, loan_id: str | None = None, status: AlertStatus | None = None,
                 owner: str | None = None) -> Page[AlertRead]:
-    """The alerts the caller may see; a payer's account in their evidence in clear only where the caller's role
-    may see personal data of the alert's branch, else masked."""
+    """The alerts the caller may see; an account in their evidence (a payer's, a borrower's) in clear only where
+    the caller's role may see personal data of the alert's branch, else masked."""
     scope = visibility(principal)
     query = select(Alert).where(scope.where(Alert.branch))
     for column, value in ((Alert.customer_id, customer_id), (Alert.loan_id, loan_id),
@@ -101,34 +101,42 @@ def list_alerts(session: Session, paging: PageRequest, *, principal: Principal, 
         if value is not None:
             query = query.where(column == value)
     return keyset(session, query, paging, Alert.created_at, Alert.id,
-                  read=lambda alerts: _payers_as_seen(session, vault, principal, alerts))
+                  read=lambda alerts: _accounts_as_seen(session, vault, principal, alerts))
 
 
-def _payers_as_seen(session: Session, vault: PiiVault, principal: Principal,
+# The accounts an alert's evidence may name (masked, beside their keyed hash): a payer's, the borrower's own.
+_EVIDENCE_ACCOUNTS = (PAYER, ACCOUNT)
+
+
+def _accounts_as_seen(session: Session, vault: PiiVault, principal: Principal,
                     alerts: Sequence[Alert]) -> list[AlertRead]:
     full_for = full_view_test(principal)
-    hashed = f"{PAYER}_hash"
-    wanted = {a.evidence[hashed] for a in alerts if hashed in a.evidence and full_for(a.branch)}
-    clear: dict[str, str] = {}
-    if wanted:
-        # Any feed row of the payer holds its account; one per payer is opened.
-        for row in session.execute(sa_select(TXNS.c.id, TXNS.c.pii_kid, TXNS.c.payer_account_enc,
-                                             TXNS.c.payer_account_hash).where(TXNS.c.payer_account_hash.in_(wanted))):
-            if row.payer_account_hash not in clear:
-                clear[row.payer_account_hash] = vault.open(row.payer_account_enc, kid=row.pii_kid or "",
-                                                           row_id=row.id, field=PAYER)
-    shown, in_clear = [], []
+    clear: dict[str, dict[str, str]] = {}
+    for field in _EVIDENCE_ACCOUNTS:
+        hashed = f"{field}_hash"
+        wanted = {a.evidence[hashed] for a in alerts if hashed in a.evidence and full_for(a.branch)}
+        opened = clear[field] = {}
+        if wanted:
+            # Any feed row naming the account holds it; one per account is opened.
+            enc, digest = TXNS.c[f"{field}_enc"], TXNS.c[hashed]
+            for row in session.execute(sa_select(TXNS.c.id, TXNS.c.pii_kid, enc, digest).where(digest.in_(wanted))):
+                if row[3] not in opened and row[2] is not None:
+                    opened[row[3]] = vault.open(row[2], kid=row.pii_kid or "", row_id=row.id, field=field)
+    shown, in_clear, fields = [], [], set()
     for alert in alerts:
         read = AlertRead.model_validate(alert)
-        if full_for(alert.branch) and read.evidence.get(hashed) in clear:
-            read.evidence = {**read.evidence, PAYER: clear[read.evidence[hashed]]}
+        named = {field: clear[field][read.evidence[f"{field}_hash"]] for field in _EVIDENCE_ACCOUNTS
+                 if full_for(alert.branch) and read.evidence.get(f"{field}_hash") in clear[field]}
+        if named:
+            read.evidence = {**read.evidence, **named}
             in_clear.append(alert.id)
+            fields.update(named)
         shown.append(read)
     if in_clear:
         # Personal data shown in clear is a read the trail records (with the caller's commit), as customer's are.
         note(session, Alert.__table__, entry("read", Alert.__tablename__, in_clear[0] if len(in_clear) == 1 else None,
                                              None, None, {"via": "list_alerts", "full": in_clear,
-                                                          "fields": [PAYER]}))
+                                                          "fields": sorted(fields)}))
     return shown
 
 

@@ -5,6 +5,7 @@ Evaluators are pure: they read the facts of one event on one loan and return the
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -154,6 +155,12 @@ def _shared_payer(params: Mapping[str, Any], facts: Facts) -> Hit | None:
                severity=params["estate_severity"] if shared else None)
 
 
+def cash_out_trigger(account_hash: str, merchant: str, repaid_on: str) -> str:
+    """One cash-out's trigger: the account and the merchant digested together, so a long merchant name (up to 128
+    characters) still fits the 100 of a trigger key."""
+    return f"cashout:{hashlib.sha256(f'{account_hash}:{merchant}'.encode()).hexdigest()[:32]}:{repaid_on}"
+
+
 def _card_cash_out(params: Mapping[str, Any], facts: Facts) -> list[Hit]:
     """Every repayment that covers round sums spent at one merchant just before: each is an event of its own, so a
     cash-out that recurs after an earlier one was dealt with raises a new alert."""
@@ -168,13 +175,16 @@ def _card_cash_out(params: Mapping[str, Any], facts: Facts) -> list[Hit]:
     for repaid in (t for t in rows if rounded and t["kind"] == "repayment" and t["direction"] == "credit"):
         by_merchant: dict[str, list[Mapping[str, Any]]] = {}
         for t in rounded:
-            if t["account"] == repaid["account"] and 0 <= (repaid["booked_on"] - t["booked_on"]).days <= window:
+            if t["account_hash"] == repaid["account_hash"] and 0 <= (repaid["booked_on"] - t["booked_on"]).days \
+                    <= window:
                 by_merchant.setdefault(t["merchant"], []).append(t)
         for merchant, spent in sorted(by_merchant.items()):
             total = sum((t["amount"] for t in spent), Decimal(0))
             if len(spent) >= params["min_purchases"] and repaid["amount"] >= total * Decimal(params["repaid_share"]):
-                hits.append(Hit(f"cashout:{repaid['account']}:{merchant}:{repaid['booked_on'].isoformat()}",
-                                {"account": repaid["account"], "merchant": merchant, "purchases": len(spent),
+                # The account by its keyed hash, named masked (the alerts list opens it for the roles that may).
+                hits.append(Hit(cash_out_trigger(repaid["account_hash"], merchant, repaid["booked_on"].isoformat()),
+                                {"account": repaid["account_masked"], "account_hash": repaid["account_hash"],
+                                 "merchant": merchant, "purchases": len(spent),
                                  "spent": str(total), "repaid": str(repaid["amount"]),
                                  "repaid_on": repaid["booked_on"].isoformat(),
                                  "spent_on": sorted({t["booked_on"].isoformat() for t in spent})}))

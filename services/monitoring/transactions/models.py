@@ -15,10 +15,12 @@ from services.monitoring.loans.models import money_column, new_id, now
 from shared.bounds import BusinessDate, PositiveAmount
 
 MAX_BATCH_ROWS = 10_000
+ACCOUNT = "account"
 PAYER = "payer_account"
 COUNTERPARTY = "counterparty"
-# The personal fields of a feed row (other people's accounts): each stored as <field>_enc, _hash and _masked.
-SEALED = (PAYER, COUNTERPARTY)
+# The personal fields of a feed row (the borrower's account and other people's): each stored as <field>_enc,
+# _hash and _masked.
+SEALED = (ACCOUNT, PAYER, COUNTERPARTY)
 
 
 class Direction(StrEnum):
@@ -44,7 +46,6 @@ class AccountTransaction(MonitoringTable, table=True):
                       Index("ix_account_transactions_booked", "booked_on"))
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    account: str = Field(max_length=64)
     customer_id: str = Field(max_length=64)
     loan_id: str | None = Field(default=None, max_length=32)
     booked_on: date
@@ -52,12 +53,15 @@ class AccountTransaction(MonitoringTable, table=True):
     direction: str = Field(max_length=8)
     kind: str = Field(max_length=16)
     merchant: str | None = Field(default=None, max_length=128)
-    # The payer's and the counterparty's accounts are other people's personal data: sealed under `pii_kid`
-    # (shared/pii.py), matched by their keyed hashes, shown masked unless the role may see them. The `_clear`
-    # columns hold an older version's clear values until the service seals them at its next start
-    # (`seal_payers_held_in_clear`). `account_hash`: the borrower's own account hashed alike, so a transfer to it
-    # is known for one without opening anything.
+    # Accounts are personal data (the borrower's own, and the payer's and counterparty's, other people's): sealed
+    # under `pii_kid` (shared/pii.py), matched by their keyed hashes (a transfer to the borrower's own account is
+    # known by hash), shown masked unless the role may see them. The `_clear` columns hold an older version's clear
+    # values until the service seals them at its next start (`seal_accounts_held_in_clear`).
     pii_kid: str | None = Field(default=None, max_length=32)
+    account_enc: str | None = Field(default=None, max_length=200)
+    account_hash: str | None = Field(default=None, max_length=64)
+    account_masked: str | None = Field(default=None, max_length=64)
+    account_clear: str | None = Field(default=None, max_length=64)
     payer_account_enc: str | None = Field(default=None, max_length=200)
     payer_account_hash: str | None = Field(default=None, max_length=64)
     payer_account_masked: str | None = Field(default=None, max_length=64)
@@ -66,7 +70,6 @@ class AccountTransaction(MonitoringTable, table=True):
     counterparty_hash: str | None = Field(default=None, max_length=64)
     counterparty_masked: str | None = Field(default=None, max_length=64)
     counterparty_clear: str | None = Field(default=None, max_length=64)
-    account_hash: str | None = Field(default=None, max_length=64)
     housing_estate: str | None = Field(default=None, max_length=128)
     recorded_by: str = Field(max_length=64)
     recorded_at: datetime = Field(default_factory=now)

@@ -13,11 +13,11 @@ from services.monitoring.alerts.models import Alert
 from services.monitoring.alerts.service import alerts_by_loan, raise_alerts, reconcile
 from services.monitoring.errors import DomainError
 from services.monitoring.loans.models import Loan, LoanStatus, new_id, now
-from services.monitoring.rules.engine import Facts, Feed, evaluate_all
+from services.monitoring.rules.engine import Facts, Feed, cash_out_trigger, evaluate_all
 from services.monitoring.rules.models import FEED_KINDS, RuleKind
 from services.monitoring.rules.service import alert_drafts, enabled_rules
-from services.monitoring.transactions.models import (COUNTERPARTY, PAYER, SEALED, AccountTransaction, BatchReceipt,
-                                                     FeedRow, PayerFacts, ScreeningFacts, TransactionRow)
+from services.monitoring.transactions.models import (ACCOUNT, PAYER, SEALED, AccountTransaction, BatchReceipt, FeedRow,
+                                                     PayerFacts, ScreeningFacts, TransactionRow)
 from shared.auth.scope import Visibility
 from shared.pii import PiiKeySettings, PiiVault, load_vault as load_pii_vault, mask_account
 from shared.settings import KernelSettings
@@ -43,15 +43,15 @@ def account_digest(vault: PiiVault, account: str) -> str:
     return vault.digest(normalised_account(account))
 
 
-def payer_reference(vault: PiiVault, account: str) -> dict[str, str]:
-    """What leaves the service of a payer's account (events, webhooks, screening): masked, and its keyed hash to
-    match on. Nobody outside needs the clear account; the roles that may see it read it here."""
-    return {PAYER: mask_account(account), f"{PAYER}_hash": account_digest(vault, account)}
+def payer_reference(vault: PiiVault, account: str, field: str = PAYER) -> dict[str, str]:
+    """What leaves the service of an account (events, webhooks, screening, alerts' evidence): masked, and its keyed
+    hash to match on. Nobody outside needs the clear account; the roles that may see it read it here."""
+    return {field: mask_account(account), f"{field}_hash": account_digest(vault, account)}
 
 
-def _sealed(vault: PiiVault, row_id: str, clear: Mapping[str, str | None], account: str) -> dict[str, str | None]:
+def _sealed(vault: PiiVault, row_id: str, clear: Mapping[str, str | None]) -> dict[str, str | None]:
     """A feed row's stored personal columns: each of `SEALED` sealed under the active key, hashed and masked."""
-    columns: dict[str, str | None] = {"pii_kid": vault.active_kid, "account_hash": account_digest(vault, account)}
+    columns: dict[str, str | None] = {"pii_kid": vault.active_kid}
     for field in SEALED:
         value = clear.get(field)
         columns.update({f"{field}_enc": None if value is None else vault.seal(value, row_id=row_id, field=field),
@@ -63,51 +63,76 @@ def _sealed(vault: PiiVault, row_id: str, clear: Mapping[str, str | None], accou
 def feed_row(vault: PiiVault, row: Mapping[str, Any]) -> dict[str, Any]:
     """A feed row (with its id) as stored: the clear accounts of others replaced by their sealed columns."""
     stored = {name: value for name, value in row.items() if name not in SEALED}
-    return {**stored, **_sealed(vault, row["id"], row, row["account"])}
+    return {**stored, **_sealed(vault, row["id"], row)}
 
 
-def seal_payers_held_in_clear(session: Session, vault: PiiVault, batch: int = 500,
-                              stop: Callable[[], bool] = lambda: False) -> int:
-    """Payer and counterparty accounts an older version stored in clear, sealed (run at start, so none stays
-    readable in the database), and the alerts it raised on them restated; returns how many rows. Commits every
-    batch, so it resumes where it stopped; safe to run in two replicas at once (either's ciphertext opens)."""
-    sealed = 0
-    while not stop():
-        # Rows of the older version: written before any feed row had an account hash.
-        rows = session.execute(sa_select(TXNS.c.id, TXNS.c.account, TXNS.c.payer_account_clear,
-                                         TXNS.c.counterparty_clear).where(TXNS.c.account_hash.is_(None))
-                               .limit(batch)).all()
-        if not rows:
-            break
-        for row in rows:
-            clear = {PAYER: row.payer_account_clear, COUNTERPARTY: row.counterparty_clear}
-            session.execute(update(TXNS).where(TXNS.c.id == row.id).values(
-                payer_account_clear=None, counterparty_clear=None, **_sealed(vault, row.id, clear, row.account)))
-        session.commit()
-        sealed += len(rows)
+def seal_accounts_held_in_clear(session: Session, vault: PiiVault, batch: int = 500,
+                                stop: Callable[[], bool] = lambda: False) -> int:
+    """Accounts an older version stored in clear, sealed (run at start, so none stays readable in the database),
+    and the alerts it raised on them restated; returns how many rows. Commits every batch, so it resumes where it
+    stopped; safe to run in two replicas at once (either's ciphertext opens)."""
+    # Rows of an older version: every row has an account, sealed since this version.
+    sealed = _reseal(session, vault, TXNS.c.account_enc.is_(None), batch, stop)
     if not stop():
         _restate_alerts(session, vault)
     return sealed
 
 
+def reseal_with_active_key(session: Session, vault: PiiVault, batch: int = 500,
+                           progress: Callable[[int, int], None] | None = None) -> int:
+    """Key rotation: re-encrypt the feed rows sealed with an older key; returns how many. Commits every batch:
+    safe to re-run, and a re-run resumes. `progress(done, total)` after each batch."""
+    return _reseal(session, vault, TXNS.c.pii_kid != vault.active_kid, batch, progress=progress)
+
+
+def _reseal(session: Session, vault: PiiVault, which: Any, batch: int, stop: Callable[[], bool] = lambda: False,
+            progress: Callable[[int, int], None] | None = None) -> int:
+    """The rows `which` picks sealed under the active key, every field at once (so the row's one key id covers
+    all): each opened from its clear column (an older version's) or its ciphertext (under the row's key id)."""
+    total = session.execute(sa_select(func.count()).select_from(TXNS).where(which)).scalar() if progress else 0
+    done = 0
+    while not stop():
+        rows = session.execute(sa_select(TXNS).where(which).limit(batch)).mappings().all()
+        if not rows:
+            break
+        for row in rows:
+            clear = {field: row[f"{field}_clear"] if row[f"{field}_enc"] is None else
+                     vault.open(row[f"{field}_enc"], kid=row["pii_kid"] or "", row_id=row["id"], field=field)
+                     for field in SEALED}
+            session.execute(update(TXNS).where(TXNS.c.id == row["id"]).values(
+                **{f"{field}_clear": None for field in SEALED}, **_sealed(vault, row["id"], clear)))
+        session.commit()
+        done += len(rows)
+        if progress:
+            progress(done, max(total, done))
+    return done
+
+
 def _restate_alerts(session: Session, vault: PiiVault) -> None:
     """Alerts raised before the accounts were sealed named them in clear. A shared-payer alert now names its payer
     by hash in evidence and trigger (so the rule finds it again, and raises no second alert) and shows it
-    masked; a funds-moved-on alert shows where the funds went masked, as the rule now writes it."""
+    masked, and a card cash-out the borrower's account alike; a funds-moved-on alert shows where the funds went
+    masked, as the rule now writes it."""
     for alert in session.execute(sa_select(Alert).where(
-            Alert.trigger_key.like("payer:%") | Alert.trigger_key.like("funds:%"))).scalars():
+            Alert.trigger_key.like("payer:%") | Alert.trigger_key.like("funds:%")
+            | Alert.trigger_key.like("cashout:%"))).scalars():
         if alert.trigger_key.startswith("funds:"):
             if any(not to.startswith("*") and to not in ("transfer", "cash") for to in alert.evidence.get("to", [])):
                 alert.evidence = {**alert.evidence, "to": sorted(
                     to if to.startswith("*") or to in ("transfer", "cash") else mask_account(to)
                     for to in alert.evidence["to"])}
             continue
-        clear = alert.evidence.get(PAYER)
-        if clear is None or f"{PAYER}_hash" in alert.evidence:
+        # A shared payer names the payer's account, a card cash-out the borrower's own.
+        field = PAYER if alert.trigger_key.startswith("payer:") else ACCOUNT
+        clear = alert.evidence.get(field)
+        if clear is None or f"{field}_hash" in alert.evidence:
             continue
-        reference = payer_reference(vault, clear)
+        reference = payer_reference(vault, clear, field)
         alert.evidence = {**alert.evidence, **reference}
-        alert.trigger_key = alert.trigger_key.replace(f"payer:{clear}:", f"payer:{reference[f'{PAYER}_hash']}:", 1)
+        alert.trigger_key = (alert.trigger_key.replace(f"payer:{clear}:", f"payer:{reference[f'{PAYER}_hash']}:", 1)
+                             if field == PAYER else cash_out_trigger(reference[f"{ACCOUNT}_hash"],
+                                                                     alert.evidence["merchant"],
+                                                                     alert.trigger_key.rsplit(":", 1)[1]))
     session.commit()
 
 

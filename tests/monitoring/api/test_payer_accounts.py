@@ -1,6 +1,6 @@
-"""Payers' and counterparties' bank accounts are personal data: sealed at rest in the monitoring database, matched
-by their keyed hashes, masked unless the role may see them, and never sent out in clear (events, webhooks,
-screening)."""
+"""Bank accounts in the feed (the borrower's own, payers' and counterparties') are personal data: sealed at rest in
+the monitoring database, matched by their keyed hashes, masked unless the role may see them, and never sent out in
+clear (events, webhooks, screening)."""
 
 import json
 import os
@@ -136,7 +136,7 @@ def test_the_shared_payer_is_found_by_its_hash_and_shown_in_clear_only_to_roles_
 
 def test_payer_accounts_an_older_version_stored_in_clear_are_sealed_and_still_matched(suite, borrowers):
     from services.monitoring.alerts.models import Alert
-    from services.monitoring.transactions.service import TXNS, seal_payers_held_in_clear
+    from services.monitoring.transactions.service import TXNS, seal_accounts_held_in_clear
 
     set_today(suite, TODAY)
     payer, _ = _accounts()
@@ -144,9 +144,10 @@ def test_payer_accounts_an_older_version_stored_in_clear_are_sealed_and_still_ma
     vault = suite.services["monitoring"].state.pii_vault
     database = suite.database("monitoring")
     with database.session() as session:
-        # As the version before this one wrote them: the account in clear, nothing sealed.
+        # As the version two before this one wrote them: the accounts in clear, nothing sealed.
         session.execute(insert(TXNS), [
-            {"id": uuid.uuid4().hex, "account": "acc-old", "customer_id": loan["customer_id"], "loan_id": loan["id"],
+            {"id": uuid.uuid4().hex, "account_clear": "acc-old", "customer_id": loan["customer_id"],
+             "loan_id": loan["id"],
              "booked_on": date(2026, 2, 5), "amount": Decimal("3000.00"), "direction": "credit", "kind": "repayment",
              "payer_account_clear": payer, "counterparty_clear": f"{payer}-X", "recorded_by": "core-banking",
              "recorded_at": datetime(2026, 2, 5, 23, tzinfo=UTC)}
@@ -157,8 +158,8 @@ def test_payer_accounts_an_older_version_stored_in_clear_are_sealed_and_still_ma
                           evidence={"payer_account": payer, "borrowers": 3, "shared_estates": []},
                           trigger_key=f"payer:{payer}:borrowers"))
         session.commit()
-        assert seal_payers_held_in_clear(session, vault) >= 2
-        assert seal_payers_held_in_clear(session, vault) == 0  # done: a later start finds nothing to seal
+        assert seal_accounts_held_in_clear(session, vault) >= 2
+        assert seal_accounts_held_in_clear(session, vault) == 0  # done: a later start finds nothing to seal
     assert payer.removeprefix("6222-") not in _stored(suite)
     # A third borrower repaid from it now makes three: the sealed rows are matched by their hash.
     third = register(suite, borrowers, disbursement_date="2026-01-05")
@@ -193,3 +194,74 @@ def test_a_payer_shown_in_clear_is_a_read_the_audit_trail_records_and_a_masked_o
                                           headers={**role(suite, "collector"), **masked})
     assert seen.status_code == 200
     assert [r for r in audit_rows(suite, "monitoring", masked["X-Request-Id"]) if r["action"] == "read"] == []
+
+
+def _cash_out(loan, repaid_on, account):
+    """Two round purchases at one merchant, repaid at once from the borrower's own account: a card cash-out."""
+    return [row(loan, "2026-02-25", "5000.00", "debit", "card_purchase", merchant="Lucky Jewels", account=account),
+            row(loan, "2026-02-26", "5000.00", "debit", "card_purchase", merchant="Lucky Jewels", account=account),
+            row(loan, repaid_on, "10000.00", "credit", "repayment", account=account)]
+
+
+def test_the_borrowers_own_account_is_sealed_and_a_card_cash_out_names_it_masked_unless_the_role_may_see_it(
+        suite, borrowers):
+    """Found: the feed stored the borrower's own account number in clear (`account_transactions.account`), and a
+    card cash-out alert named it in clear in its evidence and its trigger, to every role."""
+    set_today(suite, TODAY)
+    account = _accounts()[0]
+    loan = register(suite, borrowers, product="credit_card", disbursement_date="2026-02-01")
+    assert feed(suite, _cash_out(loan, "2026-02-27", account)).status_code == 201
+    assert account.removeprefix("6222-") not in _stored(suite)
+    masked = "*" * (len(account) - 4) + account[-4:]
+
+    def cash_outs(headers):
+        answer = suite.direct["monitoring"].get("/alerts", params={"loan_id": loan["id"]}, headers=headers)
+        return [a["evidence"] for a in answer.json()["items"] if a["rule"] == "card_cash_out"]
+
+    [seen] = cash_outs(role(suite, "collector"))
+    assert seen["account"] == masked and len(seen["account_hash"]) == 64 and seen["merchant"] == "Lucky Jewels"
+    assert [e["account"] for e in cash_outs(officer(suite))] == [account]
+
+
+def test_a_borrowers_account_an_older_version_stored_in_clear_is_sealed_and_its_cash_out_not_raised_twice(
+        suite, borrowers):
+    from services.monitoring.alerts.models import Alert
+    from services.monitoring.transactions.service import TXNS, feed_row, seal_accounts_held_in_clear
+
+    set_today(suite, TODAY)
+    account, payer = _accounts()[0], _accounts()[0]
+    loan = register(suite, borrowers, product="credit_card", disbursement_date="2026-02-01")
+    vault = suite.services["monitoring"].state.pii_vault
+    with suite.database("monitoring").session() as session:
+        # As the version before this one wrote them: the payer sealed, the borrower's account in clear.
+        older = []
+        for fed in _cash_out(loan, "2026-02-27", account):
+            stored = feed_row(vault, {"merchant": None, **fed, "id": uuid.uuid4().hex, "loan_id": None,
+                                      "counterparty": None,
+                                      "payer_account": payer, "housing_estate": None, "recorded_by": "core-banking",
+                                      "recorded_at": datetime(2026, 2, 27, 23, tzinfo=UTC),
+                                      "amount": Decimal(fed["amount"]),
+                                      "booked_on": date.fromisoformat(fed["booked_on"])})
+            older.append({**stored, "account_enc": None, "account_masked": None, "account_clear": account})
+        session.execute(insert(TXNS), older)
+        # And the cash-out it raised, naming the account in clear in its evidence and its trigger.
+        session.add(Alert(loan_id=loan["id"], customer_id=loan["customer_id"], branch="BJ001", rule="card_cash_out",
+                          severity="high", due_at=date(2026, 3, 15), created_on=TODAY,
+                          evidence={"account": account, "merchant": "Lucky Jewels", "purchases": 2},
+                          trigger_key=f"cashout:{account}:Lucky Jewels:2026-02-27"))
+        session.commit()
+        assert seal_accounts_held_in_clear(session, vault) == 3
+        assert seal_accounts_held_in_clear(session, vault) == 0
+    stored = _stored(suite)
+    assert account.removeprefix("6222-") not in stored and payer.removeprefix("6222-") not in stored
+    # The feed again (the rules re-run on it): the same cash-out, now found by hash, is the alert already raised.
+    assert feed(suite, [row(loan, "2026-02-28", "10.00", "credit", "salary", account=account)]).status_code == 201
+    answer = suite.direct["monitoring"].get("/alerts", params={"loan_id": loan["id"]}, headers=officer(suite))
+    [alert] = [a for a in answer.json()["items"] if a["rule"] == "card_cash_out"]
+    assert alert["evidence"]["account"] == account and len(alert["evidence"]["account_hash"]) == 64
+    # The payer sealed by the version before opens as it did, under the row's one key id.
+    with suite.database("monitoring").engine.connect() as conn:
+        resealed = conn.execute(text("SELECT id, pii_kid, payer_account_enc FROM account_transactions "
+                                     "WHERE customer_id = :c"), {"c": loan["customer_id"]}).all()
+    assert {vault.open(enc, kid=kid, row_id=rid, field="payer_account") for rid, kid, enc in resealed
+            if enc} == {payer}

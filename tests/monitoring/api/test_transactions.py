@@ -74,6 +74,20 @@ def test_card_cash_out_warns_on_round_sums_repaid_at_once(suite, borrowers):
     assert fired(suite, shopper, "card_cash_out") == []
 
 
+def test_a_card_cash_out_at_a_merchant_with_the_longest_name_a_row_may_give_is_raised(suite, borrowers):
+    """Found: the alert's trigger named the account and the merchant in full, past its 100 characters for a
+    merchant name of 128 (which a feed row may give): on PostgreSQL the whole batch failed with a 500."""
+    set_today(suite, TODAY)
+    card = register(suite, borrowers, product="credit_card", disbursement_date="2026-02-01")
+    merchant = "Lucky Jewels " + "x" * 115
+    answer = feed(suite, [row(card, "2026-02-25", "5000.00", "debit", "card_purchase", merchant=merchant),
+                          row(card, "2026-02-26", "5000.00", "debit", "card_purchase", merchant=merchant),
+                          row(card, "2026-02-27", "10000.00", "credit", "repayment")])
+    assert answer.status_code == 201, answer.text
+    [alert] = fired(suite, card, "card_cash_out")
+    assert alert["evidence"]["merchant"] == merchant
+
+
 def test_one_payer_for_several_borrowers_warns_and_a_shared_estate_raises_the_severity(suite, borrowers):
     set_today(suite, TODAY)
     payer = f"6222-{uuid.uuid4().hex[:8]}"

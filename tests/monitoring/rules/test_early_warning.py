@@ -24,7 +24,7 @@ def facts(**kwargs):
 
 def txn(booked_on, amount, direction, kind, account="acc-1", counterparty=None, **extra):
     # As stored: accounts by their keyed hashes (here the names stand for them), the counterparty masked.
-    return {"account": account, "account_hash": account, "booked_on": booked_on, "amount": Decimal(amount),
+    return {"account_masked": account, "account_hash": account, "booked_on": booked_on, "amount": Decimal(amount),
             "direction": direction, "kind": kind, "loan_id": None, "counterparty_hash": counterparty,
             "counterparty_masked": counterparty, "merchant": None, "payer_account_hash": None,
             "payer_account_masked": None, "housing_estate": None, **extra}
