@@ -26,7 +26,7 @@ import httpx
 import redis
 
 from bench.bench_customer import _register, _token
-from bench.common import free_ports, load_in_rounds, running_suite, write_result
+from bench.common import LOAD_CLIENTS, free_ports, load_in_rounds, running_suite, write_result
 
 # The client the gateway forwards with by default first; the others are what it was measured against.
 CLIENTS = ("wire", "aiohttp", "httpx_aiohttp", "httpx")
@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--redis-url", default=os.environ.get("LOANCRM_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--load-client", choices=LOAD_CLIENTS, default="raw",
+                        help="what sends the load: raw (a few tens of us a request, as wrk would be) or aiohttp's "
+                             "client (~140 us, taken from the measured processes' two cores)")
     args = parser.parse_args(argv)
     _check_redis(args.redis_url)
     # The per-user rate limit is counted (in Redis) but lifted, so that every request is served.
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
                 targets[f"{call} via gateway ({client})"] = ([f"http://127.0.0.1:{port}/api/customer{path}"], headers)
         pids = {f"{call} via gateway ({client})": pid for call in calls for client, (_, pid) in gateways.items()}
         measured = load_in_rounds(targets, requests=args.requests, rounds=args.rounds, concurrency=args.concurrency,
-                                  pids=pids)
+                                  pids=pids, client=args.load_client)
     ratios = {
         call: {client: {
             "gateway_throughput_vs_direct": round(measured[f"{call} via gateway ({client})"]["rps"]
@@ -115,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{call + ', ' + client:42} {row['gateway_throughput_vs_direct']:29} "
                   f"{row['gateway_p50_vs_direct']:22} {row['gateway_cpu_us_per_request']:27}{chosen}")
     result = {"concurrency": args.concurrency, "requests_per_round": args.requests, "rounds": args.rounds,
+              "load_client": args.load_client,
               "redis_limits": True, "targets": measured, "ratios": ratios}
     print(f"written to {write_result('gateway', result)}")
     return result

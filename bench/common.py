@@ -14,9 +14,12 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
+import httptools
 import httpx
+import uvloop
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -72,6 +75,74 @@ def running_suite(var_dir: Path, extra_env: dict[str, str] | None = None) -> Ite
         process.wait(timeout=30)
 
 
+class _Exchange(asyncio.Protocol):
+    """One kept-alive connection sending prepared GETs one at a time, answers parsed by httptools: a load client
+    of a few tens of microseconds a request, where aiohttp's client spends ~140 (measured.md), CPU that on a
+    two-core machine the measured processes would otherwise lose to the client."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.done: asyncio.Future[int] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.done is not None and not self.done.done():
+            self.done.set_exception(exc or ConnectionError("closed by the server"))
+
+    def on_message_complete(self) -> None:
+        self.done.set_result(self.parser.get_status_code())  # type: ignore[union-attr]
+
+    async def get(self, request: bytes) -> int:
+        self.done = asyncio.get_running_loop().create_future()
+        self.transport.write(request)  # type: ignore[union-attr]
+        return await self.done
+
+
+async def _load_raw(urls: Sequence[str], headers: dict[str, str], requests: int,
+                    concurrency: int) -> tuple[list[float], float]:
+    """As `_load`, each worker on a connection of its own through `_Exchange`."""
+    latencies: list[float] = []
+    prepared = []
+    for url in urls:
+        parts = urlsplit(url)
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        prepared.append((parts.hostname, parts.port,
+                         f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n{head}\r\n".encode()))
+    turn = itertools.cycle(range(len(prepared)))
+    loop = asyncio.get_running_loop()
+
+    async def connect() -> dict[int, _Exchange]:
+        return {i: (await loop.create_connection(_Exchange, host, port))[1] for i, (host, port, _) in
+                enumerate(prepared)}
+
+    async def worker(exchanges: dict[int, _Exchange], count: int) -> None:
+        for _ in range(count):
+            i = next(turn)
+            started = time.perf_counter()
+            status = await exchanges[i].get(prepared[i][2])
+            assert status == 200, (urls[i], status)
+            latencies.append(time.perf_counter() - started)
+
+    pools = [await connect() for _ in range(concurrency)]
+    for exchanges in pools:
+        await worker(exchanges, 1)  # each connection used once before the clock starts
+    latencies.clear()
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(exchanges, requests // concurrency) for exchanges in pools))
+    seconds = time.perf_counter() - started
+    for exchanges in pools:
+        for exchange in exchanges.values():
+            exchange.transport.close()  # type: ignore[union-attr]
+    return latencies, seconds
+
+
 async def _load(urls: Sequence[str], headers: dict[str, str], requests: int,
                 concurrency: int) -> tuple[list[float], float]:
     """`requests` GETs from `concurrency` workers, taking `urls` in turn; each answer must be a 200."""
@@ -100,11 +171,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+LOAD_CLIENTS = ("raw", "aiohttp")
+
+
 def load_in_rounds(targets: dict[str, tuple[Sequence[str], dict[str, str]]], *, requests: int, rounds: int,
-                   concurrency: int, pids: dict[str, int] | None = None) -> dict[str, dict[str, float]]:
+                   concurrency: int, pids: dict[str, int] | None = None,
+                   client: str = "aiohttp") -> dict[str, dict[str, float]]:
     """Each target (its URLs, its headers) loaded at `concurrency`, the targets taking turns round after round, so
     a machine that slows down mid-run slows each alike; per target its latency percentiles and requests/s, and for
-    a target named in `pids` the CPU that process spent a request (`cpu_us_per_request`)."""
+    a target named in `pids` the CPU that process spent a request (`cpu_us_per_request`). `client`: the load
+    client, aiohttp's or `raw` (`_Exchange`, on uvloop)."""
+    load = _load_raw if client == "raw" else _load
     pids = pids or {}
     samples: dict[str, list[float]] = {name: [] for name in targets}
     elapsed = dict.fromkeys(targets, 0.0)
@@ -112,7 +189,8 @@ def load_in_rounds(targets: dict[str, tuple[Sequence[str], dict[str, str]]], *, 
     for _ in range(rounds):
         for name, (urls, headers) in targets.items():
             before = cpu_seconds(pids[name]) if name in pids else 0.0
-            latencies, seconds = asyncio.run(_load(urls, headers, requests, concurrency))
+            latencies, seconds = (uvloop.run if client == "raw" else asyncio.run)(
+                load(urls, headers, requests, concurrency))
             if name in pids:
                 cpu[name] += cpu_seconds(pids[name]) - before
             samples[name] += latencies
