@@ -46,6 +46,7 @@ Load = Callable[[Connection, list[Any]], dict[Any, Any]]
 # or two rows that arrived during a commit and all the others, and every other commit carries almost nothing.
 _GATHER_SHARE = 0.25
 _GATHER_MAX_SECONDS = 0.002
+_LARGEST_SECONDS = 1.0
 
 
 @dataclass(eq=False)
@@ -66,8 +67,11 @@ class _Queue:
     flusher: asyncio.Task[None] | None = None
     # The next batch is full once this many wait: one more than the last, when that had company. Only as many as
     # last time, and a batch never grew back once a straggler had missed one (4.7 reads a flush at concurrency 8);
-    # a lone reader's batch of one waits for nobody.
+    # a lone reader's batch of one waits for nobody. Never more than the largest batch of the last second, though:
+    # one more than all the readers there are never comes, and each batch waited out its gathering time for it.
     wanted: int = 0
+    largest: int = 0
+    largest_at: float = 0.0
     full: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -105,8 +109,10 @@ class GroupCommit:
                     with suppress(TimeoutError):
                         await asyncio.wait_for(queue.full.wait(), min(took * _GATHER_SHARE, _GATHER_MAX_SECONDS))
                 batch, queue.waiting = queue.waiting, []
-                queue.wanted = len(batch) + (len(batch) > 1)
                 started = time.perf_counter()
+                if len(batch) >= queue.largest or started - queue.largest_at > _LARGEST_SECONDS:
+                    queue.largest, queue.largest_at = len(batch), started
+                queue.wanted = min(len(batch) + 1, queue.largest) if len(batch) > 1 else len(batch)
                 try:
                     await to_thread.run_sync(self._write, batch)
                 except Exception as exc:  # noqa: BLE001 - handed to each waiting request, whose handler maps it
