@@ -15,7 +15,8 @@ A request hands over its whole act (`run`): the read itself, the writes that go 
 it, run in the batch's transaction, so a read costs no connection checkout and no thread hop of its own (on
 PostgreSQL it paid two hops, one to read and one to record). Acts that read by key name a `load`: the batch runs
 it once for the keys of all of them (one query, where eight sequential ones made PostgreSQL's batch wait for
-eight round trips) and hands each act what was found for its key.
+eight round trips) and hands each act what was found for its key. On PostgreSQL a batch is two round trips: its
+loads, then its writes and rows committed together (`_write`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ Load = Callable[[Connection, list[Any]], dict[Any, Any]]
 # or two rows that arrived during a commit and all the others, and every other commit carries almost nothing.
 _GATHER_SHARE = 0.25
 _GATHER_MAX_SECONDS = 0.002
+_LARGEST_SECONDS = 1.0
 
 
 @dataclass(eq=False)
@@ -65,8 +67,11 @@ class _Queue:
     flusher: asyncio.Task[None] | None = None
     # The next batch is full once this many wait: one more than the last, when that had company. Only as many as
     # last time, and a batch never grew back once a straggler had missed one (4.7 reads a flush at concurrency 8);
-    # a lone reader's batch of one waits for nobody.
+    # a lone reader's batch of one waits for nobody. Never more than the largest batch of the last second, though:
+    # one more than all the readers there are never comes, and each batch waited out its gathering time for it.
     wanted: int = 0
+    largest: int = 0
+    largest_at: float = 0.0
     full: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -74,6 +79,7 @@ class GroupCommit:
     def __init__(self, trail: AuditTrail, engine: Engine) -> None:
         self._trail = trail
         self._engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         # A queue per event loop: a future belongs to its loop, and one app may be served from several (tests).
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = weakref.WeakKeyDictionary()
 
@@ -103,8 +109,10 @@ class GroupCommit:
                     with suppress(TimeoutError):
                         await asyncio.wait_for(queue.full.wait(), min(took * _GATHER_SHARE, _GATHER_MAX_SECONDS))
                 batch, queue.waiting = queue.waiting, []
-                queue.wanted = len(batch) + (len(batch) > 1)
                 started = time.perf_counter()
+                if len(batch) >= queue.largest or started - queue.largest_at > _LARGEST_SECONDS:
+                    queue.largest, queue.largest_at = len(batch), started
+                queue.wanted = min(len(batch) + 1, queue.largest) if len(batch) > 1 else len(batch)
                 try:
                     await to_thread.run_sync(self._write, batch)
                 except Exception as exc:  # noqa: BLE001 - handed to each waiting request, whose handler maps it
@@ -130,19 +138,38 @@ class GroupCommit:
                 item.done.cancel()
 
     def _write(self, batch: list[_Item]) -> None:
-        entries: list[Entry] = []
         keys: dict[Load, list[Any]] = {}
         for item in batch:
             if item.load is not None:
                 keys.setdefault(item.load, []).append(item.key)
-        with self._engine.begin() as connection:
-            loaded = {load: load(connection, wanted) for load, wanted in keys.items()}
-            for item in batch:
-                found = None if item.load is None else loaded[item.load].get(item.key)
-                try:
-                    item.answer, recorded = item.context.run(item.act, connection, found)
-                except Exception as exc:  # noqa: BLE001 - the act's refusal, answered to its request alone
-                    item.refused = exc
-                    continue
-                entries.extend(recorded)
-            self._trail.append(connection, entries)
+        if self._engine.dialect.name != "postgresql":
+            with self._engine.begin() as connection:
+                self._trail.append(connection, self._act(connection, batch, self._loaded(connection, keys)))
+            return
+        # Two round trips where a transaction took four (BEGIN, the loads, the rows, COMMIT): the loads each on
+        # their own in autocommit (a lone SELECT needs no transaction), then the acts' writes and the trail's rows
+        # in one pipeline, which the server runs as one implicit transaction, committed at the pipeline's sync.
+        with self._autocommit.connect() as connection:
+            loaded = self._loaded(connection, keys)
+            with connection.connection.dbapi_connection.pipeline():  # type: ignore[union-attr]
+                appended = self._trail.send(connection, self._act(connection, batch, loaded))
+            if appended is not None:
+                self._trail.check(appended)
+
+    @staticmethod
+    def _loaded(connection: Connection, keys: dict[Load, list[Any]]) -> dict[Load, dict[Any, Any]]:
+        return {load: load(connection, wanted) for load, wanted in keys.items()}
+
+    @staticmethod
+    def _act(connection: Connection, batch: list[_Item], loaded: dict[Load, dict[Any, Any]]) -> list[Entry]:
+        """Each item's act on `connection`, given what its load found; the entries to chain."""
+        entries: list[Entry] = []
+        for item in batch:
+            found = None if item.load is None else loaded[item.load].get(item.key)
+            try:
+                item.answer, recorded = item.context.run(item.act, connection, found)
+            except Exception as exc:  # noqa: BLE001 - the act's refusal, answered to its request alone
+                item.refused = exc
+                continue
+            entries.extend(recorded)
+        return entries

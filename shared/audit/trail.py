@@ -183,8 +183,15 @@ class AuditTrail:
 
     def append(self, connection: Connection, entries: Sequence[Entry]) -> None:
         """Chain `entries` in `connection`'s transaction (or, in autocommit, one committed statement each)."""
+        cursor = self.send(connection, entries)
+        if cursor is not None:
+            self.check(cursor)
+
+    def send(self, connection: Connection, entries: Sequence[Entry]) -> Any | None:
+        """`append` without its check, for a psycopg pipeline, where the statement's row count is known only once
+        the pipeline has synced: the cursor to `check` then (None for no entries)."""
         if not entries:
-            return
+            return None
         dialect = connection.dialect.name
         sql = self.raw_statement(dialect)
         params = [self.raw_params(entry, dialect) for entry in entries]
@@ -194,6 +201,14 @@ class AuditTrail:
                 cursor.execute(sql, params[0])
             else:
                 cursor.executemany(sql, params)
+        except BaseException:
+            cursor.close()
+            raise
+        return cursor
+
+    def check(self, cursor: Any) -> None:
+        """Refuses an append that chained nothing (no head row), and closes its cursor."""
+        try:
             if cursor.rowcount == 0:
                 raise RuntimeError(f"{self.head.name} has no head row: run the service's migrations")
         finally:

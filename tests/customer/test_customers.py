@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import event, inspect, text
+from sqlalchemy import inspect, text
 
 from services.customer.customers.pii import KEY_FILE
 from services.customer.db import audit
@@ -61,21 +61,25 @@ def test_reads_served_together_each_answer_their_own_customer_with_their_own_rec
 
 
 def test_reads_that_arrive_while_a_batch_commits_are_answered_only_once_their_own_rows_are_committed(suite, api,
-                                                                                                  actors):
-    """While one batch of reads is being committed (held here just before its COMMIT), reads that arrive go into
-    the next batch: none of them, nor the read being committed, answers before its own audit row is committed;
-    then each answers its own customer, has its own row under its own request id, after the first one's, and the
-    chain still verifies."""
+                                                                                                  actors,
+                                                                                                  monkeypatch):
+    """While one batch of reads is being committed (held here as its audit rows go out, before they commit), reads
+    that arrive go into the next batch: none of them, nor the read being committed, answers before its own audit
+    row is committed; then each answers its own customer, has its own row under its own request id, after the
+    first one's, and the chain still verifies."""
     app = suite.services["customer"]
     officer = actors.officer("BJ301")
     ids = [actors.register(officer, branch="BJ301")["id"] for _ in range(3)]
     requests = [f"during-{uuid.uuid4().hex}" for _ in ids]
     armed, committing, release = threading.Event(), threading.Event(), threading.Event()
 
-    def hold_the_first_commit(_connection) -> None:
+    send = audit.send
+
+    def hold_the_first_commit(connection, entries):
         if armed.is_set() and not committing.is_set():
             committing.set()
             release.wait(30)
+        return send(connection, entries)
 
     def queued() -> int:  # reads waiting for the next batch
         return sum(len(queue.waiting) for queue in app.state.read_log._queues.values())  # noqa: SLF001
@@ -103,13 +107,11 @@ def test_reads_that_arrive_while_a_batch_commits_are_answered_only_once_their_ow
             release.set()
             return [await first, *[await task for task in later]]
 
-    engine = app.state.database.engine
-    event.listen(engine, "commit", hold_the_first_commit)
+    monkeypatch.setattr(audit, "send", hold_the_first_commit)
     try:
         answers = asyncio.run(read_during_a_commit())
     finally:
         release.set()
-        event.remove(engine, "commit", hold_the_first_commit)
     assert [(a.status_code, a.json()["id"]) for a in answers] == [(200, customer_id) for customer_id in ids]
     auditor = actors.user("auditor")
     seqs = []
@@ -118,7 +120,7 @@ def test_reads_that_arrive_while_a_batch_commits_are_answered_only_once_their_ow
         assert [(row["action"], row["entity_id"]) for row in trail] == [("read", customer_id)]
         seqs.append(trail[0]["seq"])
     assert seqs[0] < min(seqs[1:])
-    with engine.connect() as connection:
+    with app.state.database.engine.connect() as connection:
         assert audit.verify(connection).broken is None
 
 
