@@ -13,11 +13,14 @@ window behind its cursor and deduplicates (gateway/webhooks/service.py).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import to_jsonable_python
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import (JSON, BigInteger, Column, DateTime, Integer, MetaData, String, Table, bindparam, exists, insert,
+                        select)
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session
 
 from shared.audit import note_rows
@@ -93,16 +96,38 @@ class Outbox:
         self.record_many(session, [dict(type=type_, subject_id=subject_id, payload=payload, branch=branch,
                                         customer_id=customer_id, owner=owner)])
 
-    def record_many(self, session: Session, events: list[dict[str, Any]]) -> None:
-        """Events in one statement, noted in the audit trail (on PostgreSQL past SQLAlchemy's per-statement work:
-        a posting records its events on its hot path)."""
-        if not events:
-            return
+    def rows(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The outbox rows of `events`, for `record_many` or a caller's own `run_together` (then `written`)."""
         at = datetime.now(UTC)
         # JSON as a receiver gets it: Decimals and dates as strings.
-        rows = [{**e, "id": new_id(), "occurred_at": at, "payload": to_jsonable_python(e["payload"])}
+        return [{**e, "id": new_id(), "occurred_at": at, "payload": to_jsonable_python(e["payload"])}
                 for e in events]
-        run_together(session.connection(), [Step(self._insert, rows)])
+
+    def insert_step(self, rows: list[dict[str, Any]]) -> Step:
+        return Step(self._insert, rows)
+
+    def insert_step_if_subject(self, subject: Table, rows: list[dict[str, Any]]) -> Step:
+        """The insert of `rows`, each written only if its subject's row (`subject.id`) exists by then: the events
+        of rows an earlier step of the same `run_together` may have skipped (an insert ignoring conflicts)."""
+        return Step(self._insert_if_subject(subject), [{"owner": None, **row} for row in rows])
+
+    @cache  # noqa: B019 - one Outbox per service, kept for the process
+    def _insert_if_subject(self, subject: Table) -> Insert:
+        t, names = self.table, [c.name for c in self.table.c if c.name != "seq"]
+        values = select(*(bindparam(name, type_=t.c[name].type) for name in names)).where(
+            exists().where(subject.c.id == bindparam("subject_id", type_=t.c.subject_id.type)))
+        return insert(t).from_select(names, values)
+
+    def record_many(self, session: Session, events: list[dict[str, Any]]) -> None:
+        """Events in one statement, noted in the audit trail (on PostgreSQL past SQLAlchemy's per-statement work)."""
+        if not events:
+            return
+        rows = self.rows(events)
+        run_together(session.connection(), [self.insert_step(rows)])
+        self.written(session, rows)
+
+    def written(self, session: Session, rows: list[dict[str, Any]]) -> None:
+        """Rows written by the insert steps, in the audit trail (with the session's commit)."""
         note_rows(session, self.table, "insert", rows)
 
     def page(self, session: Session, *, after: int, limit: int, scope: Visibility) -> EventPage:

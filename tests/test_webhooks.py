@@ -387,13 +387,13 @@ def test_an_event_is_recorded_with_its_write_or_not_at_all(suite, borrowers, mon
                 table.c.type == "repayment.posted", table.c.payload["loan_id"].as_string() == loan["id"])).scalar()
 
     # The command fails after its posting and its event were written: neither stays.
-    record_many = monitoring_outbox.record_many
+    written = monitoring_outbox.written
 
     def write_then_refuse(*args: object, **kwargs: object) -> None:
-        record_many(*args, **kwargs)
+        written(*args, **kwargs)
         raise Problem(409, "Conflict", "a late refusal")
 
-    monkeypatch.setattr(monitoring_outbox, "record_many", write_then_refuse)
+    monkeypatch.setattr(monitoring_outbox, "written", write_then_refuse)
     refused = suite.direct["monitoring"].post(f"/loans/{loan['id']}/repayments", json={"amount": "100.00"},
                                               headers={**officer(suite), "Idempotency-Key": uuid.uuid4().hex})
     assert refused.status_code == 409

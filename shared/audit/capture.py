@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import Connection, MetaData, Table, event, inspect
+from sqlalchemy import Connection, Engine, MetaData, Table, event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.sql.elements import TextClause
 
-from shared.audit.trail import AuditTrail, Entry, digest, digest_rows
+from shared.audit.trail import AuditTrail, Entry, append_and_commit, digest, digest_rows
 from shared.logging import request_id_var
 
 _PENDING = "audit_pending"
@@ -221,6 +221,12 @@ def _before_commit(session: Session) -> None:
     for trail, item in pending:
         by_trail.setdefault(id(trail), (trail, []))[1].append(item)
     connection = session.connection()
+    # The session's own transaction ending (not a savepoint's, nor an outer one it joined): on PostgreSQL the
+    # entries go with the COMMIT, one round trip.
+    if (connection.dialect.name == "postgresql" and not session.in_nested_transaction()
+            and isinstance(session.get_bind(), Engine)):
+        append_and_commit(connection, list(by_trail.values()))
+        return
     for trail, items in by_trail.values():
         trail.append(connection, items)
 

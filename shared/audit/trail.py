@@ -17,9 +17,11 @@ from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
 
+import psycopg
 from pydantic_core import to_json
 from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 GENESIS = "0" * 64
 ACTIONS = ("insert", "update", "delete", "read")
@@ -157,6 +159,25 @@ class AuditTrail:
             f"convert_to(hash || chr(10) || (seq + 1)::text || chr(10) || %(payload)s, 'UTF8')), 'hex') "
             f"WHERE id = 1 RETURNING seq, prev_hash, hash) "
             f"INSERT INTO {name} ({columns}) SELECT h.seq, {values}, h.prev_hash, h.hash FROM h")
+        # Many entries in one statement (PostgreSQL): the head locked, the hashes chained one after the other in
+        # a recursive query, the head moved once. Without a head row seq comes out NULL and the insert fails.
+        # Arrays in binary: the text format escapes each element (a payload is some 200 characters of JSON).
+        arrays = ", ".join(f"%({n})b::{t}[]" for n, t in (
+            ("at", "timestamptz"), *((n, "text") for n in ("actor", "roles", "request_id", "action", "entity",
+                                                           "entity_id", "digest_before", "digest_after", "detail",
+                                                           "payload"))))
+        self._postgres_many_sql = (
+            f"WITH RECURSIVE e AS (SELECT * FROM unnest({arrays}) WITH ORDINALITY AS e(at, actor, roles, request_id, "
+            f"action, entity, entity_id, digest_before, digest_after, detail, payload, n)), "
+            f"head AS (SELECT seq, hash FROM {self.head.name} WHERE id = 1 FOR UPDATE), "
+            f"c (n, seq, prev_hash, hash) AS (SELECT 0::bigint, seq, NULL::text, hash::text FROM head UNION ALL "
+            f"SELECT e.n, c.seq + 1, c.hash, encode(sha256(convert_to(c.hash || chr(10) || (c.seq + 1)::text || "
+            f"chr(10) || e.payload, 'UTF8')), 'hex') FROM c JOIN e ON e.n = c.n + 1), "
+            f"moved AS (UPDATE {self.head.name} SET seq = last.seq, prev_hash = last.prev_hash, hash = last.hash "
+            f"FROM (SELECT seq, prev_hash, hash FROM c ORDER BY n DESC LIMIT 1) AS last "
+            f"WHERE {self.head.name}.id = 1 AND last.prev_hash IS NOT NULL) "
+            f"INSERT INTO {name} ({columns}) SELECT c.seq, {values.replace('%(', 'e.').replace(')s', '')}, "
+            f"c.prev_hash, c.hash FROM e LEFT JOIN c ON c.n = e.n ORDER BY e.n")
         # On SQLite a trigger (migrations/steps.py) moves the head; the write lock makes the statement atomic.
         self._sqlite_sql = (
             f"INSERT INTO {name} ({columns}) SELECT seq + 1, {values.replace('%(', ':').replace(')s', '')}, "
@@ -180,6 +201,11 @@ class AuditTrail:
                 "action": entry.action, "entity": entry.entity, "entity_id": entry.entity_id,
                 "digest_before": entry.digest_before, "digest_after": entry.digest_after, "detail": entry.detail,
                 "payload": entry.payload(at)}
+
+    def _many_params(self, entries: Sequence[Entry]) -> dict[str, list[Any]]:
+        """`raw_params` of each entry, column by column: the parameters of the PostgreSQL append of many."""
+        rows = [self.raw_params(entry, "postgresql") for entry in entries]
+        return {name: [row[name] for row in rows] for name in rows[0]}
 
     def append(self, connection: Connection, entries: Sequence[Entry]) -> None:
         """Chain `entries` in `connection`'s transaction (or, in autocommit, one committed statement each)."""
@@ -280,3 +306,25 @@ def page_rows(trail: AuditTrail, connection: Connection, *, actor: str | None = 
     if before_seq is not None:
         query = query.where(c.seq < before_seq)
     return list(connection.execute(query.order_by(c.seq.desc()).limit(limit + 1)).all())
+
+
+def append_and_commit(connection: Connection, chains: Sequence[tuple[AuditTrail, Sequence[Entry]]]) -> None:
+    """`append` of each trail's entries (one statement a trail), then COMMIT, in one round trip (psycopg's
+    pipeline) on a PostgreSQL connection in a transaction; the driver's own commit that follows finds nothing left
+    to do. A missing head row fails the append, and so the commit, as `append` does. Errors are raised as
+    SQLAlchemy's."""
+    raw = connection.connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        with raw.pipeline():
+            for trail, entries in chains:
+                cursor.execute(trail._postgres_many_sql, trail._many_params(entries))  # noqa: SLF001
+            cursor.execute("COMMIT", prepare=False)
+    except psycopg.errors.NotNullViolation as exc:
+        if exc.diag.column_name != "seq":
+            raise DBAPIError.instance("COMMIT", None, exc, psycopg.Error) from exc
+        raise RuntimeError(f"{exc.diag.table_name}_head has no head row: run the service's migrations") from None
+    except psycopg.Error as exc:
+        raise DBAPIError.instance("COMMIT", None, exc, psycopg.Error) from exc
+    finally:
+        cursor.close()

@@ -285,10 +285,11 @@ _INSERT_POSTINGS, _INSERT_HISTORY = insert(_POSTINGS), insert(_RISK)
 
 
 def _write(session: Session, batch: _Batch) -> None:
-    """One statement per table for the whole batch, each noted in the audit trail; on PostgreSQL all but the
-    events in one round trip, the events (which name the alerts the rules raised) in a second."""
+    """One statement per table for the whole batch, each noted in the audit trail; on PostgreSQL in one round
+    trip, the events with them (an alert's event is written only if the alert was: an event already alerted on is
+    skipped)."""
     connection = session.connection()
-    steps, noted = [], []
+    steps, noted, raised = [], [], None
     if batch.postings:
         steps.append(Step(_INSERT_POSTINGS, batch.postings))
         noted.append((_POSTINGS, "insert", batch.postings, None))
@@ -308,14 +309,25 @@ def _write(session: Session, batch: _Batch) -> None:
                 for row in batch.history]
         steps.append(Step(_INSERT_HISTORY, rows))
         noted.append((_RISK, "insert", rows, None))
-    if batch.drafts:
-        rows = alert_rows(batch.drafts, {loan.id: loan.branch for loan in batch.loans.values()})
-        steps.append(Step(insert_alerts(connection.dialect.name), rows, rows=True))
-        noted.append((Alert.__table__, "insert", rows, None))
+    alerts = alert_rows(batch.drafts, {loan.id: loan.branch for loan in batch.loans.values()})
+    if alerts:
+        raised = len(steps)
+        steps.append(Step(insert_alerts(connection.dialect.name), alerts, rows=True))
+        noted.append((Alert.__table__, "insert", alerts, None))
+    events = outbox.rows(batch.events + alert_events(alerts))
+    posted, alerted = events[:len(batch.events)], events[len(batch.events):]
+    if posted:
+        steps.append(outbox.insert_step(posted))
+    if alerted:
+        steps.append(outbox.insert_step_if_subject(Alert.__table__, alerted))
     found = run_together(connection, steps)
     for table, action, rows, before in noted:
         note_rows(session, table, action, rows, before)
-    outbox.record_many(session, batch.events + (alert_events(found[-1]) if batch.drafts else []))
+    if raised is not None:
+        ids = {row["id"] for row in found[raised]}
+        alerted = [row for row in alerted if row["subject_id"] in ids]
+    if posted or alerted:
+        outbox.written(session, posted + alerted)
 
 
 def _catch_up(session: Session, read: _Read, scope: Visibility, as_of: date) -> bool:
