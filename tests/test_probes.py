@@ -4,8 +4,9 @@ relies on (issue 17's public contract)."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
-from tests.monitoring.api.helpers import borrowers, champion, loan_body, officer  # noqa: F401
+from tests.monitoring.api.helpers import borrowers, champion, loan_body, officer, register  # noqa: F401
 from tests.scoring.api.conftest import german_rows
 from tests.scoring.api.helpers import new_customer
 
@@ -62,3 +63,20 @@ def test_an_admin_cannot_make_a_client_of_the_suites_own_identities(suite):  # n
                                     headers={**suite.headers("admin"), **_key()})
         assert created.status_code == 422, created.text
         assert [e["field"] for e in created.json()["errors"]] == ["body.role"]
+
+
+def test_screening_facts_are_only_of_a_customer_the_caller_may_see(suite, borrowers):  # noqa: ANN001, F811
+    """A loan officer of another branch read a customer's account feed (amounts, dates, payers) by its id."""
+    own, other = officer(suite, "SF1"), officer(suite, "SF2")
+    loan = register(suite, borrowers, branch="SF1", disbursement_date=date.today().isoformat())
+    fed = suite.client.post("/api/monitoring/transactions:batch", headers={**own, **_key()}, json={"rows": [{
+        "account": "6222-0001", "customer_id": loan["customer_id"], "loan_id": loan["id"],
+        "booked_on": date.today().isoformat(), "amount": "1066.19", "direction": "credit", "kind": "repayment",
+        "payer_account": "62220777"}]})
+    assert fed.status_code == 201, fed.text
+    path = f"/customers/{loan['customer_id']}/screening-facts"
+    for client, url in ((suite.client, f"/api/monitoring{path}"), (suite.direct["monitoring"], path)):
+        refused = client.get(url, headers=other)
+        assert refused.status_code == 404 and "1066.19" not in refused.text, refused.text
+        seen = client.get(url, headers=own)
+        assert seen.status_code == 200 and [t["amount"] for t in seen.json()["transactions"]] == ["1066.19"]
