@@ -80,3 +80,25 @@ def test_screening_facts_are_only_of_a_customer_the_caller_may_see(suite, borrow
         assert refused.status_code == 404 and "1066.19" not in refused.text, refused.text
         seen = client.get(url, headers=own)
         assert seen.status_code == 200 and [t["amount"] for t in seen.json()["transactions"]] == ["1066.19"]
+
+
+def test_a_record_of_another_branchs_loan_is_a_404_as_if_it_did_not_exist(suite, borrowers):  # noqa: ANN001, F811
+    """A posting or a collection action reached by its own id answered another branch's officer "No loan <its
+    loan's id>": that it exists, and the id of a loan the officer may not see."""
+    own, other = officer(suite, "NF1"), officer(suite, "NF2")
+    loan = register(suite, borrowers, branch="NF1", disbursement_date=date.today().isoformat())
+    paid = suite.client.post(f"/api/monitoring/loans/{loan['id']}/repayments", headers={**own, **_key()},
+                             json={"amount": "100.00"})
+    action = suite.client.post(f"/api/monitoring/loans/{loan['id']}/collection-actions", headers={**own, **_key()},
+                               json={"kind": "asset_preservation", "channel": "visit", "outcome": "case opened"})
+    assert paid.status_code == action.status_code == 201, (paid.text, action.text)
+    step = {"step": "freeze_request", "occurred_on": date.today().isoformat(), "outcome": "filed"}
+    posting, steps = "/api/monitoring/postings/{}/reversal", "/api/monitoring/collection-actions/{}/preservation-steps"
+    for method, path, record, body in (("POST", posting, paid.json()["id"], {"reason": "cheque bounced"}),
+                                       ("GET", steps, action.json()["id"], None),
+                                       ("POST", steps, action.json()["id"], step)):
+        unknown, outside = (suite.client.request(method, path.format(record_id), headers={**other, **_key()},
+                                                 json=body) for record_id in ("0" * 32, record))
+        assert unknown.status_code == outside.status_code == 404, outside.text
+        assert loan["id"] not in outside.text
+        assert outside.json()["detail"] == unknown.json()["detail"].replace("0" * 32, record)
