@@ -20,7 +20,7 @@ from shared.auth.dependencies import ScopeDefault, current_principal, needed_sco
     service_scopes
 from shared.auth.roles import SCOPE_DESCRIPTIONS
 from shared.auth.tokens import Principal, TokenVerifier, http_jwks_source, http_revocation_source
-from shared.bounds import boolean_for_number_at, control_character_at
+from shared.bounds import CONTROL_REFUSED, boolean_for_number_at, control_character_at
 from shared.db import Database
 from shared.errors import PROBLEM_MEDIA_TYPE, Problem, field_problem, install_problem_handlers, problem_response, \
     problem_responses
@@ -81,7 +81,7 @@ async def checked_body(request: Request) -> None:
     if any(mark in body for mark in _MAYBE_CONTROL):
         field = control_character_at(await request.json())
         if field is not None:
-            raise field_problem(field, "must not contain control characters or bidirectional overrides")
+            raise field_problem(field, CONTROL_REFUSED)
     body_field = getattr(request.scope.get("route"), "body_field", None)
     if body_field is not None and (b"true" in body or b"false" in body):
         field = boolean_for_number_at(body_field.field_info.annotation, await request.json())

@@ -7,6 +7,7 @@ reaches a rule: such a value is a 422 naming the field, never a 500 from deep in
 - `control_character_at`: where a JSON document holds text with a control character (C0 but tab, line feed and
   carriage return; DEL; C1) or a bidirectional override or isolate, which no name, note or id needs: the kernel
   refuses such a body with a 422 naming that field, on every database alike (PostgreSQL cannot even store a NUL).
+  `control_character_in_row` does the same for a row of an uploaded file, which no body check sees.
 - `boolean_for_number_at`: where a JSON document holds `true` or `false` for a field typed as a number, which
   pydantic's lax mode would read as 1 or 0 (a loan of `"term_months": true` was booked for one month): the kernel
   refuses such a body with a 422 naming that field.
@@ -45,6 +46,7 @@ PositiveAmount = Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=2)
 Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2), in_cents]
 
 
+CONTROL_REFUSED = "must not contain control characters or bidirectional overrides"
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -63,6 +65,13 @@ def control_character_at(document: Any, path: str = "body") -> str | None:
             if found:
                 return found
     return None
+
+
+def control_character_in_row(row: Mapping[str, Any]) -> str | None:
+    """For a row of an uploaded file (a CSV line, a JSON line), which no JSON body check sees: the column whose
+    value holds a control character, "line" when a column's name does, else None."""
+    found = control_character_at(dict(row))
+    return None if found is None else "line" if found == "body" else found.removeprefix("body.")
 
 
 def _bare(annotation: Any) -> Any:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
+from datetime import date
 
 import pytest
 import uvicorn
@@ -14,7 +16,7 @@ from shared.app import create_service_app
 from shared.db import Database
 from shared.settings import KernelSettings
 from tests.customer.factory import key, person
-from tests.monitoring.api.helpers import loan_body
+from tests.monitoring.api.helpers import borrowers, loan_body, officer, register  # noqa: F401
 
 # A path parameter of every service (and of the gateway itself), with a control character in it.
 CONTROL_PATHS = [
@@ -64,6 +66,65 @@ def test_a_control_character_in_a_text_is_a_422_naming_it_on_every_database(suit
         response = suite.client.post(path, json=body, headers=admin)
         assert response.status_code == 422, (path, response.text)
         assert [e["field"] for e in response.json()["errors"]] == [field], response.text
+
+
+@pytest.mark.parametrize("odd", ["\x00", "\x07", "\u202e"], ids=["nul", "bell", "bidi_override"])
+def test_a_control_character_in_an_uploaded_files_row_is_that_rows_error_on_every_database(suite, borrowers, odd):  # noqa: F811
+    """No body check sees an uploaded file's rows: SQLite stored the text, PostgreSQL refused the whole file (or, for
+    a repayment file run after its upload, never finished it). Now that row is refused naming its column and the
+    file's other rows are taken, on both databases."""
+    admin = suite.headers("admin")
+    for name in ("people.csv", "people.jsonl"):
+        good, bad = person(branch="UP1"), {**person(branch="UP1"), "name": f"Zhang{odd}San"}
+        if name.endswith(".csv"):
+            content = "\n".join([",".join(good), *(",".join(str(v) for v in row.values()) for row in (bad, good))])
+        else:
+            content = f"{json.dumps(bad)}\n{json.dumps(good)}"
+        report = suite.client.post("/api/customer/customers/imports", headers={**admin, **key()},
+                                   files={"file": (name, content, "text/csv")})
+        assert report.status_code == 201, report.text
+        assert (report.json()["created"], [e["field"] for e in report.json()["errors"]]) == (1, ["name"]), name
+
+    loan = register(suite, borrowers, branch="UP1", disbursement_date=date.today().isoformat())
+    analyst = suite.headers("analyst.upload", ["risk_analyst"])
+    bureau = "customer_id,lender,amount_overdue,days_overdue,reported_date\n" + "".join(
+        f"{loan['customer_id']},{lender},100.00,5,{date.today().isoformat()}\n" for lender in (f"Bank{odd}A", "Bank B"))
+    feed = suite.client.post("/api/monitoring/feeds/bureau/imports", headers={**analyst, **key()},
+                             files={"file": ("bureau.csv", bureau, "text/csv")})
+    assert feed.status_code == 201 and feed.json()["accepted"] == 1, feed.text
+    errors = suite.client.get(f"/api/monitoring/feeds/imports/{feed.json()['id']}/errors", headers=analyst).json()
+    assert [(e["row"], e["field"]) for e in errors["items"]] == [(2, "lender")]
+
+    run = key()["Idempotency-Key"][:8]
+    repayments = f"reference,loan_id,amount\nR1-{run},{loan['id']}{odd},10.00\nR2-{run},{loan['id']},10.00\n"
+    upload = suite.client.post("/api/monitoring/repayment-files", params={"source": "odd"},
+                               headers={**officer(suite, "UP1"), **key()},
+                               files={"file": ("repayments.csv", repayments, "text/csv")})
+    assert upload.status_code == 202, upload.text
+    done = suite.client.get(f"/api/monitoring/repayment-files/{upload.json()['id']}", headers=officer(suite, "UP1"))
+    assert (done.json()["status"], done.json()["posted"], done.json()["failed"]) == ("completed", 1, 1), done.text
+    errors = suite.client.get(f"/api/monitoring/repayment-files/{upload.json()['id']}/errors",
+                              headers=officer(suite, "UP1")).json()
+    assert [(e["line"], e["field"]) for e in errors["items"]] == [(2, "loan_id")]
+
+
+@pytest.mark.parametrize(("name", "unreadable"), [
+    ("people.csv", "x" * 200_000),  # a field past the CSV reader's limit
+    ("people.jsonl", "[" * 100_000 + "]" * 100_000),  # JSON nested past what the decoder recurses into
+    ("people.jsonl", '{"name": "Zhang San", "monthly_income": 1' + "0" * 5000 + "}"),  # an int past Python's digits
+], ids=["long_csv_field", "nested_json", "long_number"])
+def test_an_unreadable_line_of_a_customer_import_is_that_lines_error(suite, name, unreadable):
+    """Each was a 500 for the whole file; the lines after it are imported."""
+    good = person(branch="UP2")
+    if name.endswith(".csv"):
+        lines = [",".join(good), unreadable, ",".join(str(v) for v in good.values())]
+    else:
+        lines = [unreadable, json.dumps(good)]
+    report = suite.client.post("/api/customer/customers/imports", headers={**suite.headers("admin"), **key()},
+                               files={"file": (name, "\n".join(lines), "text/csv")})
+    assert report.status_code == 201, report.text
+    assert report.json()["created"] == 1, report.text
+    assert [e["line"] for e in report.json()["errors"]] == [len(lines) - 1], report.text
 
 
 def test_text_with_line_breaks_tabs_and_any_script_is_taken(suite):
