@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import email.message
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -72,10 +74,21 @@ class WhoAmI(BaseModel):
 _MAYBE_CONTROL = (b"\\u", b"\x7f", b"\xc2", b"\xe2\x80", b"\xe2\x81")
 
 
+@lru_cache(maxsize=64)
+def read_as_json(content_type: str) -> bool:
+    """Whether FastAPI reads a body of this Content-Type as JSON (application/json or */*+json, in any case, with
+    any parameters): the body checks must look at exactly those. Judged apart from FastAPI, `application/JSON`
+    went unchecked and `text/x-json` was parsed here (a 500 when not JSON)."""
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
 async def checked_body(request: Request) -> None:
     """Refuses a JSON body whose text holds a control character, or that gives true/false for a number, naming the
     field (shared/bounds.py). A body that cannot hold either is not parsed again."""
-    if request.method in ("GET", "HEAD", "DELETE") or "json" not in request.headers.get("content-type", ""):
+    if request.method in ("GET", "HEAD", "DELETE") or not read_as_json(request.headers.get("content-type", "")):
         return
     body = await request.body()  # already read, and kept, by FastAPI for the route's own body
     if any(mark in body for mark in _MAYBE_CONTROL):

@@ -127,6 +127,27 @@ def test_an_unreadable_line_of_a_customer_import_is_that_lines_error(suite, name
     assert [e["line"] for e in report.json()["errors"]] == [len(lines) - 1], report.text
 
 
+@pytest.mark.parametrize("content_type", ["application/JSON", "Application/Json; charset=utf-8",
+                                          "application/problem+JSON"])
+def test_a_body_read_as_json_is_checked_whatever_the_case_of_its_content_type(suite, content_type):
+    """FastAPI reads these as JSON; the body checks looked for a lowercase "json" and let 'Zhang\x00San' through."""
+    body = json.dumps({**person(branch="BJ001"), "name": "Zhang\u0000San"})
+    for client, url in ((suite.client, "/api/customer/customers"), (suite.direct["customer"], "/customers")):
+        response = client.post(url, content=body, headers={**suite.headers("admin"), **key(),
+                                                           "content-type": content_type})
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == ["body.name"]
+
+
+@pytest.mark.parametrize("content_type", ["text/x-json", "application/json-seq"])
+def test_a_body_not_read_as_json_is_not_parsed_as_json_by_the_checks(suite, content_type):
+    """Not JSON to FastAPI, so the body is no object: a 422 naming the body. The checks parsed it (a 500)."""
+    response = suite.direct["customer"].post("/customers", content=b'{"name": "a\\u0000b", oops', headers={
+        **suite.headers("admin"), **key(), "content-type": content_type})
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["body"]
+
+
 def test_text_with_line_breaks_tabs_and_any_script_is_taken(suite):
     body = {**person(branch="BJ001"), "name": "张三 — Zhāng\tSān 😀", "employer": "A\nB\r\nC"}
     response = suite.client.post("/api/customer/customers", json=body, headers={**suite.headers("admin"), **key()})
