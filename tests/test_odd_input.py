@@ -148,6 +148,22 @@ def test_a_body_not_read_as_json_is_not_parsed_as_json_by_the_checks(suite, cont
     assert [e["field"] for e in response.json()["errors"]] == ["body"]
 
 
+@pytest.mark.parametrize("form", [
+    {"grant_type": "password", "username": "ad\x00min", "password": "x"},
+    {"grant_type": "client_credentials", "client_id": "partner\x00", "client_secret": "x"},
+    {"grant_type": "refresh_token", "refresh_token": "r\x07"},
+], ids=["username", "client_id", "refresh_token"])
+def test_a_control_character_in_a_sign_in_is_an_invalid_request_on_every_database(suite, form):
+    """PostgreSQL answered a 422 "cannot be stored" where SQLite answered invalid credentials."""
+    response = suite.client.post("/auth/token", data=form)
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_request"), response.text
+    named = next(name for name, value in form.items() if not value.isprintable())
+    assert named in response.json()["detail"]
+    changed = suite.client.post("/auth/password", json={"username": "ad\x00min", "current_password": "x",
+                                                        "new_password": "a-new-long-password"})
+    assert changed.status_code == 422 and [e["field"] for e in changed.json()["errors"]] == ["body.username"]
+
+
 def test_text_with_line_breaks_tabs_and_any_script_is_taken(suite):
     body = {**person(branch="BJ001"), "name": "张三 — Zhāng\tSān 😀", "employer": "A\nB\r\nC"}
     response = suite.client.post("/api/customer/customers", json=body, headers={**suite.headers("admin"), **key()})
