@@ -3,7 +3,8 @@ reaches a rule: such a value is a 422 naming the field, never a 500 from deep in
 
 - `BusinessDate`: a date from 1900-01-01 to 2199-12-31. A loan's last due date is at most 40 years (480 months)
   after its first, so every date a schedule derives from a bounded one still exists (9999-12-31 plus a month
-  does not).
+  does not). `Timestamp`: a moment within the same bounds, in UTC (a naive one read as UTC); converted to UTC,
+  9999-12-31T23:59:59-23:59 overflowed into a 500.
 - `control_character_at`: where a JSON document holds text with a control character (C0 but tab, line feed and
   carriage return; DEL; C1) or a bidirectional override or isolate, which no name, note or id needs: the kernel
   refuses such a body with a 422 naming that field, on every database alike (PostgreSQL cannot even store a NUL).
@@ -20,7 +21,7 @@ from __future__ import annotations
 import re
 import types
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -30,6 +31,20 @@ MIN_DATE = date(1900, 1, 1)
 MAX_DATE = date(2199, 12, 31)
 
 BusinessDate = Annotated[date, Field(ge=MIN_DATE, le=MAX_DATE)]
+
+
+def _utc_within_bounds(value: datetime) -> datetime:
+    try:
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is past the calendar once in UTC
+        utc = None
+    if utc is None or not MIN_DATE <= utc.date() <= MAX_DATE:
+        raise ValueError(f"must lie from {MIN_DATE.isoformat()} to {MAX_DATE.isoformat()} (UTC)")
+    return utc
+
+
+# A moment a request gives: naive read as UTC, answered in UTC, within the business dates' bounds.
+Timestamp = Annotated[datetime, AfterValidator(_utc_within_bounds)]
 
 
 CENT = Decimal("0.01")

@@ -164,6 +164,25 @@ def test_a_control_character_in_a_sign_in_is_an_invalid_request_on_every_databas
     assert changed.status_code == 422 and [e["field"] for e in changed.json()["errors"]] == ["body.username"]
 
 
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00Z"],
+                         ids=["past_the_calendar_in_utc", "before_the_calendar_in_utc", "year_one"])
+def test_a_moment_out_of_the_calendars_bounds_is_a_422_naming_it(suite, moment):
+    """In UTC the first two fall off the calendar (a 500); year one was taken as a contact (a complaint due then)."""
+    admin = suite.headers("admin")
+    customer = suite.client.post("/api/customer/customers", json=person(branch="TS1"), headers={**admin, **key()})
+    url = f"/api/customer/customers/{customer.json()['id']}"
+    for path, body, field in [
+        ("/interactions", {"channel": "phone", "direction": "outbound", "purpose": "service", "outcome": "reached",
+                           "occurred_at": moment}, "body.occurred_at"),
+        ("/complaints", {"kind": "complaint", "channel": "branch", "category": "fees", "received_at": moment},
+         "body.received_at"),
+        ("/consents", {"purpose": "marketing", "source": "app", "granted_at": moment}, "body.granted_at"),
+    ]:
+        response = suite.client.post(url + path, json=body, headers={**admin, **key()})
+        assert response.status_code == 422, (path, response.text)
+        assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
 def test_text_with_line_breaks_tabs_and_any_script_is_taken(suite):
     body = {**person(branch="BJ001"), "name": "张三 — Zhāng\tSān 😀", "employer": "A\nB\r\nC"}
     response = suite.client.post("/api/customer/customers", json=body, headers={**suite.headers("admin"), **key()})
