@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+from tests.customer.factory import person
 from tests.monitoring.api.helpers import borrowers, champion, loan_body, officer, register  # noqa: F401
 from tests.scoring.api.conftest import german_rows
 from tests.scoring.api.helpers import new_customer
@@ -102,3 +103,22 @@ def test_a_record_of_another_branchs_loan_is_a_404_as_if_it_did_not_exist(suite,
         assert unknown.status_code == outside.status_code == 404, outside.text
         assert loan["id"] not in outside.text
         assert outside.json()["detail"] == unknown.json()["detail"].replace("0" * 32, record)
+
+
+def test_a_closure_retried_with_its_key_gets_the_first_answer(suite):  # noqa: ANN001
+    """Closing a product or a customer took no Idempotency-Key: a client retrying after a lost answer got a 409
+    (already closed, not active) instead of the closure it had made."""
+    officer_ = officer(suite, "IK1")
+    api = suite.client
+    customer = api.post("/api/customer/customers", json=person(branch="IK1"), headers={**officer_, **_key()}).json()
+    url = f"/api/customer/customers/{customer['id']}"
+    held = api.post(f"{url}/products", json={"product_code": "DEP-PLUS", "opened_on": "2026-03-01"},
+                    headers={**officer_, **_key()})
+    assert held.status_code == 201, held.text
+    for path, body in ((f"{url}/products/{held.json()['id']}/closure", {"closed_on": "2026-11-30"}),
+                       (f"{url}/closure", {"reason": "moved abroad"})):
+        key = _key()
+        first, retried = (api.post(path, json=body, headers={**officer_, **key}) for _ in range(2))
+        assert first.status_code == retried.status_code == 200, (first.text, retried.text)
+        assert retried.json() == first.json() and retried.headers["Idempotent-Replayed"] == "true"
+        assert api.post(path, json=body, headers={**officer_, **_key()}).status_code == 409
