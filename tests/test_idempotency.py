@@ -74,8 +74,8 @@ def test_parallel_repayments_with_one_key_book_once(suite, borrowers):  # noqa: 
 
 
 def test_parallel_loan_registrations_with_one_key_book_one_loan(suite, borrowers):  # noqa: F811
-    body = loan_body(borrowers.new_customer())
-    answers = race(lambda k: suite.direct["monitoring"].post("/loans", json=body, headers={**officer(suite), **k}))
+    body, bj = loan_body(borrowers.new_customer()), officer(suite)  # signed in before: racers would all make the user
+    answers = race(lambda k: suite.direct["monitoring"].post("/loans", json=body, headers={**bj, **k}))
     loan = assert_one_answer(answers, 201)
     listed = suite.direct["monitoring"].get("/loans", params={"customer_id": body["customer_id"]},
                                             headers=officer(suite))
