@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import email.message
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -20,7 +22,7 @@ from shared.auth.dependencies import ScopeDefault, current_principal, needed_sco
     service_scopes
 from shared.auth.roles import SCOPE_DESCRIPTIONS
 from shared.auth.tokens import Principal, TokenVerifier, http_jwks_source, http_revocation_source
-from shared.bounds import boolean_for_number_at, control_character_at
+from shared.bounds import CONTROL_REFUSED, boolean_for_number_at, control_character_at
 from shared.db import Database
 from shared.errors import PROBLEM_MEDIA_TYPE, Problem, field_problem, install_problem_handlers, problem_response, \
     problem_responses
@@ -72,16 +74,27 @@ class WhoAmI(BaseModel):
 _MAYBE_CONTROL = (b"\\u", b"\x7f", b"\xc2", b"\xe2\x80", b"\xe2\x81")
 
 
+@lru_cache(maxsize=64)
+def read_as_json(content_type: str) -> bool:
+    """Whether FastAPI reads a body of this Content-Type as JSON (application/json or */*+json, in any case, with
+    any parameters): the body checks must look at exactly those. Judged apart from FastAPI, `application/JSON`
+    went unchecked and `text/x-json` was parsed here (a 500 when not JSON)."""
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
 async def checked_body(request: Request) -> None:
     """Refuses a JSON body whose text holds a control character, or that gives true/false for a number, naming the
     field (shared/bounds.py). A body that cannot hold either is not parsed again."""
-    if request.method in ("GET", "HEAD", "DELETE") or "json" not in request.headers.get("content-type", ""):
+    if request.method in ("GET", "HEAD", "DELETE") or not read_as_json(request.headers.get("content-type", "")):
         return
     body = await request.body()  # already read, and kept, by FastAPI for the route's own body
     if any(mark in body for mark in _MAYBE_CONTROL):
         field = control_character_at(await request.json())
         if field is not None:
-            raise field_problem(field, "must not contain control characters or bidirectional overrides")
+            raise field_problem(field, CONTROL_REFUSED)
     body_field = getattr(request.scope.get("route"), "body_field", None)
     if body_field is not None and (b"true" in body or b"false" in body):
         field = boolean_for_number_at(body_field.field_info.annotation, await request.json())

@@ -3,10 +3,12 @@ reaches a rule: such a value is a 422 naming the field, never a 500 from deep in
 
 - `BusinessDate`: a date from 1900-01-01 to 2199-12-31. A loan's last due date is at most 40 years (480 months)
   after its first, so every date a schedule derives from a bounded one still exists (9999-12-31 plus a month
-  does not).
+  does not). `Timestamp`: a moment within the same bounds, in UTC (a naive one read as UTC); converted to UTC,
+  9999-12-31T23:59:59-23:59 overflowed into a 500.
 - `control_character_at`: where a JSON document holds text with a control character (C0 but tab, line feed and
   carriage return; DEL; C1) or a bidirectional override or isolate, which no name, note or id needs: the kernel
   refuses such a body with a 422 naming that field, on every database alike (PostgreSQL cannot even store a NUL).
+  `control_character_in_row` does the same for a row of an uploaded file, which no body check sees.
 - `boolean_for_number_at`: where a JSON document holds `true` or `false` for a field typed as a number, which
   pydantic's lax mode would read as 1 or 0 (a loan of `"term_months": true` was booked for one month): the kernel
   refuses such a body with a 422 naming that field.
@@ -19,7 +21,7 @@ from __future__ import annotations
 import re
 import types
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -29,6 +31,20 @@ MIN_DATE = date(1900, 1, 1)
 MAX_DATE = date(2199, 12, 31)
 
 BusinessDate = Annotated[date, Field(ge=MIN_DATE, le=MAX_DATE)]
+
+
+def _utc_within_bounds(value: datetime) -> datetime:
+    try:
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is past the calendar once in UTC
+        utc = None
+    if utc is None or not MIN_DATE <= utc.date() <= MAX_DATE:
+        raise ValueError(f"must lie from {MIN_DATE.isoformat()} to {MAX_DATE.isoformat()} (UTC)")
+    return utc
+
+
+# A moment a request gives: naive read as UTC, answered in UTC, within the business dates' bounds.
+Timestamp = Annotated[datetime, AfterValidator(_utc_within_bounds)]
 
 
 CENT = Decimal("0.01")
@@ -45,6 +61,7 @@ PositiveAmount = Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=2)
 Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2), in_cents]
 
 
+CONTROL_REFUSED = "must not contain control characters or bidirectional overrides"
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -63,6 +80,13 @@ def control_character_at(document: Any, path: str = "body") -> str | None:
             if found:
                 return found
     return None
+
+
+def control_character_in_row(row: Mapping[str, Any]) -> str | None:
+    """For a row of an uploaded file (a CSV line, a JSON line), which no JSON body check sees: the column whose
+    value holds a control character, "line" when a column's name does, else None."""
+    found = control_character_at(dict(row))
+    return None if found is None else "line" if found == "body" else found.removeprefix("body.")
 
 
 def _bare(annotation: Any) -> Any:

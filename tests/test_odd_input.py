@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
+from datetime import date
 
 import pytest
 import uvicorn
@@ -14,7 +16,7 @@ from shared.app import create_service_app
 from shared.db import Database
 from shared.settings import KernelSettings
 from tests.customer.factory import key, person
-from tests.monitoring.api.helpers import loan_body
+from tests.monitoring.api.helpers import borrowers, loan_body, officer, register  # noqa: F401
 
 # A path parameter of every service (and of the gateway itself), with a control character in it.
 CONTROL_PATHS = [
@@ -64,6 +66,121 @@ def test_a_control_character_in_a_text_is_a_422_naming_it_on_every_database(suit
         response = suite.client.post(path, json=body, headers=admin)
         assert response.status_code == 422, (path, response.text)
         assert [e["field"] for e in response.json()["errors"]] == [field], response.text
+
+
+@pytest.mark.parametrize("odd", ["\x00", "\x07", "\u202e"], ids=["nul", "bell", "bidi_override"])
+def test_a_control_character_in_an_uploaded_files_row_is_that_rows_error_on_every_database(suite, borrowers, odd):  # noqa: F811
+    """No body check sees an uploaded file's rows: SQLite stored the text, PostgreSQL refused the whole file (or, for
+    a repayment file run after its upload, never finished it). Now that row is refused naming its column and the
+    file's other rows are taken, on both databases."""
+    admin = suite.headers("admin")
+    for name in ("people.csv", "people.jsonl"):
+        good, bad = person(branch="UP1"), {**person(branch="UP1"), "name": f"Zhang{odd}San"}
+        if name.endswith(".csv"):
+            content = "\n".join([",".join(good), *(",".join(str(v) for v in row.values()) for row in (bad, good))])
+        else:
+            content = f"{json.dumps(bad)}\n{json.dumps(good)}"
+        report = suite.client.post("/api/customer/customers/imports", headers={**admin, **key()},
+                                   files={"file": (name, content, "text/csv")})
+        assert report.status_code == 201, report.text
+        assert (report.json()["created"], [e["field"] for e in report.json()["errors"]]) == (1, ["name"]), name
+
+    loan = register(suite, borrowers, branch="UP1", disbursement_date=date.today().isoformat())
+    analyst = suite.headers("analyst.upload", ["risk_analyst"])
+    bureau = "customer_id,lender,amount_overdue,days_overdue,reported_date\n" + "".join(
+        f"{loan['customer_id']},{lender},100.00,5,{date.today().isoformat()}\n" for lender in (f"Bank{odd}A", "Bank B"))
+    feed = suite.client.post("/api/monitoring/feeds/bureau/imports", headers={**analyst, **key()},
+                             files={"file": ("bureau.csv", bureau, "text/csv")})
+    assert feed.status_code == 201 and feed.json()["accepted"] == 1, feed.text
+    errors = suite.client.get(f"/api/monitoring/feeds/imports/{feed.json()['id']}/errors", headers=analyst).json()
+    assert [(e["row"], e["field"]) for e in errors["items"]] == [(2, "lender")]
+
+    run = key()["Idempotency-Key"][:8]
+    repayments = f"reference,loan_id,amount\nR1-{run},{loan['id']}{odd},10.00\nR2-{run},{loan['id']},10.00\n"
+    upload = suite.client.post("/api/monitoring/repayment-files", params={"source": "odd"},
+                               headers={**officer(suite, "UP1"), **key()},
+                               files={"file": ("repayments.csv", repayments, "text/csv")})
+    assert upload.status_code == 202, upload.text
+    done = suite.client.get(f"/api/monitoring/repayment-files/{upload.json()['id']}", headers=officer(suite, "UP1"))
+    assert (done.json()["status"], done.json()["posted"], done.json()["failed"]) == ("completed", 1, 1), done.text
+    errors = suite.client.get(f"/api/monitoring/repayment-files/{upload.json()['id']}/errors",
+                              headers=officer(suite, "UP1")).json()
+    assert [(e["line"], e["field"]) for e in errors["items"]] == [(2, "loan_id")]
+
+
+@pytest.mark.parametrize(("name", "unreadable"), [
+    ("people.csv", "x" * 200_000),  # a field past the CSV reader's limit
+    ("people.jsonl", "[" * 100_000 + "]" * 100_000),  # JSON nested past what the decoder recurses into
+    ("people.jsonl", '{"name": "Zhang San", "monthly_income": 1' + "0" * 5000 + "}"),  # an int past Python's digits
+], ids=["long_csv_field", "nested_json", "long_number"])
+def test_an_unreadable_line_of_a_customer_import_is_that_lines_error(suite, name, unreadable):
+    """Each was a 500 for the whole file; the lines after it are imported."""
+    good = person(branch="UP2")
+    if name.endswith(".csv"):
+        lines = [",".join(good), unreadable, ",".join(str(v) for v in good.values())]
+    else:
+        lines = [unreadable, json.dumps(good)]
+    report = suite.client.post("/api/customer/customers/imports", headers={**suite.headers("admin"), **key()},
+                               files={"file": (name, "\n".join(lines), "text/csv")})
+    assert report.status_code == 201, report.text
+    assert report.json()["created"] == 1, report.text
+    assert [e["line"] for e in report.json()["errors"]] == [len(lines) - 1], report.text
+
+
+@pytest.mark.parametrize("content_type", ["application/JSON", "Application/Json; charset=utf-8",
+                                          "application/problem+JSON"])
+def test_a_body_read_as_json_is_checked_whatever_the_case_of_its_content_type(suite, content_type):
+    """FastAPI reads these as JSON; the body checks looked for a lowercase "json" and let 'Zhang\x00San' through."""
+    body = json.dumps({**person(branch="BJ001"), "name": "Zhang\u0000San"})
+    for client, url in ((suite.client, "/api/customer/customers"), (suite.direct["customer"], "/customers")):
+        response = client.post(url, content=body, headers={**suite.headers("admin"), **key(),
+                                                           "content-type": content_type})
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == ["body.name"]
+
+
+@pytest.mark.parametrize("content_type", ["text/x-json", "application/json-seq"])
+def test_a_body_not_read_as_json_is_not_parsed_as_json_by_the_checks(suite, content_type):
+    """Not JSON to FastAPI, so the body is no object: a 422 naming the body. The checks parsed it (a 500)."""
+    response = suite.direct["customer"].post("/customers", content=b'{"name": "a\\u0000b", oops', headers={
+        **suite.headers("admin"), **key(), "content-type": content_type})
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["body"]
+
+
+@pytest.mark.parametrize("form", [
+    {"grant_type": "password", "username": "ad\x00min", "password": "x"},
+    {"grant_type": "client_credentials", "client_id": "partner\x00", "client_secret": "x"},
+    {"grant_type": "refresh_token", "refresh_token": "r\x07"},
+], ids=["username", "client_id", "refresh_token"])
+def test_a_control_character_in_a_sign_in_is_an_invalid_request_on_every_database(suite, form):
+    """PostgreSQL answered a 422 "cannot be stored" where SQLite answered invalid credentials."""
+    response = suite.client.post("/auth/token", data=form)
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_request"), response.text
+    named = next(name for name, value in form.items() if not value.isprintable())
+    assert named in response.json()["detail"]
+    changed = suite.client.post("/auth/password", json={"username": "ad\x00min", "current_password": "x",
+                                                        "new_password": "a-new-long-password"})
+    assert changed.status_code == 422 and [e["field"] for e in changed.json()["errors"]] == ["body.username"]
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00Z"],
+                         ids=["past_the_calendar_in_utc", "before_the_calendar_in_utc", "year_one"])
+def test_a_moment_out_of_the_calendars_bounds_is_a_422_naming_it(suite, moment):
+    """In UTC the first two fall off the calendar (a 500); year one was taken as a contact (a complaint due then)."""
+    admin = suite.headers("admin")
+    customer = suite.client.post("/api/customer/customers", json=person(branch="TS1"), headers={**admin, **key()})
+    url = f"/api/customer/customers/{customer.json()['id']}"
+    for path, body, field in [
+        ("/interactions", {"channel": "phone", "direction": "outbound", "purpose": "service", "outcome": "reached",
+                           "occurred_at": moment}, "body.occurred_at"),
+        ("/complaints", {"kind": "complaint", "channel": "branch", "category": "fees", "received_at": moment},
+         "body.received_at"),
+        ("/consents", {"purpose": "marketing", "source": "app", "granted_at": moment}, "body.granted_at"),
+    ]:
+        response = suite.client.post(url + path, json=body, headers={**admin, **key()})
+        assert response.status_code == 422, (path, response.text)
+        assert [e["field"] for e in response.json()["errors"]] == [field]
 
 
 def test_text_with_line_breaks_tabs_and_any_script_is_taken(suite):

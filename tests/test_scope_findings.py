@@ -122,18 +122,43 @@ def test_the_rule_review_is_for_analysts_auditors_and_admins(suite) -> None:  # 
         assert response.status_code == status, response.text
 
 
-def test_a_loan_officer_without_a_branch_registers_and_sees_no_customer(suite) -> None:  # noqa: ANN001
+def _branchless_officer(suite, username: str) -> dict[str, str]:  # noqa: ANN001
+    """A loan officer whose token names no branch (made before the rule that every officer has one)."""
     from sqlalchemy import update
 
     from gateway.users.models import User
-    suite.add_user("sf.officer.nobranch", ["loan_officer"], BRANCH)
+    suite.add_user(username, ["loan_officer"], BRANCH)
     with suite.database("gateway").session() as session:
-        session.execute(update(User).where(User.username == "sf.officer.nobranch").values(branch=None))
+        session.execute(update(User).where(User.username == username).values(branch=None))
         session.commit()
-    signed_in = suite.client.post("/auth/token", data={"username": "sf.officer.nobranch", "password": PASSWORD})
-    branchless = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+    signed_in = suite.client.post("/auth/token", data={"username": username, "password": PASSWORD})
+    return {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+
+
+def test_a_loan_officer_without_a_branch_registers_and_sees_no_customer(suite) -> None:  # noqa: ANN001
+    branchless = _branchless_officer(suite, "sf.officer.nobranch")
     _, refused = _register(suite, branchless, branch=OTHER)
     assert refused.status_code == 403, refused.text
     _, created = _register(suite, suite.headers("admin"), branch=OTHER)
     assert suite.direct["customer"].get(f"/customers/{created.json()['id']}", headers=branchless).status_code == 404
     assert suite.direct["customer"].get("/customers", headers=branchless).json()["items"] == []
+
+
+def test_a_campaign_is_seen_by_the_one_scope_rule(suite) -> None:  # noqa: ANN001
+    """Campaigns had a rule of their own (the campaign's branch equal to the caller's): a loan officer whose token
+    names no branch saw a bank-wide campaign's audience, and made bank-wide campaigns of its own, every branch's
+    customers. Now it sees nothing, as everywhere, and an officer sees its own branch's campaigns only."""
+    admin, branchless = suite.headers("admin"), _branchless_officer(suite, "sf.officer.campaigns")
+    officer, other = (suite.headers(f"sf.campaigns.{b.lower()}", ["loan_officer"], b) for b in (BRANCH, OTHER))
+    api = suite.direct["customer"]
+    bank_wide = api.post("/campaigns", json={"name": "Bank-wide"}, headers={**admin, **_key()}).json()["id"]
+    own = api.post("/campaigns", json={"name": "Own branch"}, headers={**officer, **_key()})
+    assert own.status_code == 201 and own.json()["branch"] == BRANCH, own.text
+    for campaign in (bank_wide, own.json()["id"]):
+        for path in (f"/campaigns/{campaign}/audience", f"/campaigns/{campaign}/report"):
+            assert api.get(path, headers=branchless).status_code == 404, path
+        assert api.post(f"/campaigns/{campaign}/audience", headers={**branchless, **_key()}).status_code == 404
+    assert api.get(f"/campaigns/{own.json()['id']}/audience", headers=other).status_code == 404
+    assert api.get(f"/campaigns/{own.json()['id']}/audience", headers=officer).status_code == 200
+    made = api.post("/campaigns", json={"name": "Everyone"}, headers={**branchless, **_key()})
+    assert made.status_code == 422 and [e["field"] for e in made.json()["errors"]] == ["body.branch"], made.text

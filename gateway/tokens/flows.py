@@ -22,6 +22,7 @@ from gateway.tokens.models import ServerMetadata
 from gateway.tokens.service import KeyRing, Subject, granted_scope, issue_access_token, user_subject
 from gateway.users import service as users
 from shared.auth.roles import ROLE_SCOPES, scopes_for
+from shared.bounds import control_character_at
 from shared.errors import Problem
 
 GRANT_TYPES = ("password", "refresh_token", "client_credentials")
@@ -85,9 +86,10 @@ def _basic_credentials(authorization: str) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         raise invalid_client("The Basic credentials are not base64 of client_id:client_secret.") from None
     client_id, colon, secret = decoded.partition(":")
-    if not colon or not client_id:
+    credentials = unquote_plus(client_id), unquote_plus(secret)
+    if not colon or not client_id or control_character_at(list(credentials)) is not None:
         raise invalid_client("The Basic credentials are not base64 of client_id:client_secret.")
-    return unquote_plus(client_id), unquote_plus(secret)
+    return credentials
 
 
 def is_form(content_type: str) -> bool:
@@ -105,6 +107,9 @@ def read_token_request(content_type: str, items: list[tuple[str, Any]], authoriz
             continue  # sent without a value: as if omitted (RFC 6749 §3.1)
         if name in params:
             raise oauth_error("invalid_request", f"The parameter {name} is given more than once.", parameter=name)
+        if control_character_at(value) is not None:  # no name, secret or token holds one (PostgreSQL: not a NUL)
+            raise oauth_error("invalid_request", f"The parameter {name} must not contain control characters.",
+                              parameter=name)
         limit = _MAX_LENGTHS.get(name)
         if limit is not None and len(value) > limit:
             raise oauth_error("invalid_request", f"The parameter {name} is longer than {limit} characters.",

@@ -1,7 +1,7 @@
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -11,6 +11,7 @@ from gateway.tokens import flows, service
 from gateway.tokens.models import JwkSet, Revocation, RevocationList, ServerMetadata, TokenError, TokenResponse
 from gateway.users import service as users
 from gateway.users.models import PasswordChange
+from shared.app import checked_body
 from shared.errors import PROBLEM_MEDIA_TYPE, Problem, problem_responses
 
 router = APIRouter(tags=["authentication"])
@@ -147,6 +148,7 @@ def authorization_server_metadata(request: Request) -> ServerMetadata:
     summary="Choose a new password, proving the current one (or the one-time password of a reset)",
     description="Every token the user holds stops working. Counts against the same limits as signing in.",
     responses=problem_responses(400, 422, 429),
+    dependencies=[Depends(checked_body)],  # public, so not under the business routes' own body checks
 )
 async def change_password(request: Request, command: PasswordChange) -> None:
     state = request.app.state

@@ -16,11 +16,11 @@ MANAGER_ROLES = (Role.ADMIN, Role.LOAN_OFFICER)
 AUDIT_ROLES = (Role.ADMIN, Role.AUDITOR)
 
 
-def can_see(principal: Principal, branch: str, referred_by: str | None) -> bool:
+def can_see(principal: Principal, branch: str | None, referred_by: str | None) -> bool:
     return visibility(principal).allows(branch, referred_by)
 
 
-def can_change(principal: Principal, branch: str, referred_by: str | None) -> bool:
+def can_change(principal: Principal, branch: str | None, referred_by: str | None) -> bool:
     return visibility(principal, among=WRITE_ROLES).allows(branch, referred_by)
 
 

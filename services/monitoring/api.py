@@ -73,6 +73,14 @@ def bearer(request: Request) -> str:
     return request.headers.get("authorization", "").partition(" ")[2].strip()
 
 
+async def require_visible_customer(request: Request, principal: Principal, customer_id: str) -> None:
+    """404 unless the caller may see the customer. Monitoring does not know a customer's branch (a borrower's feed
+    rows may come before any loan), so a caller seeing less than the bank asks the customer service, whose scope
+    rule decides."""
+    if not scope(principal).everything:
+        await request.app.state.peers.customer.get_customer(customer_id, token=bearer(request))
+
+
 def _guarded(command: Callable[[Session], tuple[int, Any]]) -> Callable[[Session], tuple[int, Any]]:
     def run(session: Session) -> tuple[int, Any]:
         with domain_errors():

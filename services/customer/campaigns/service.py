@@ -15,7 +15,8 @@ from services.customer.customers.models import Customer, CustomerStatus
 from services.customer.offers.catalogue import ProductKind
 from services.customer.offers.service import product
 from services.customer.portrait.models import CustomerPortrait, SegmentMember, credit_clean
-from shared.auth.roles import Role
+from services.customer.scoping import WRITE_ROLES, can_change, can_see
+from shared.auth.scope import visibility
 from shared.auth.tokens import Principal
 from shared.errors import Problem, field_problem
 from shared.pagination import Page, PageRequest, keyset
@@ -32,12 +33,14 @@ def _read(campaign: Campaign) -> CampaignRead:
 def create_campaign(session: Session, principal: Principal, command: CampaignCreate) -> CampaignRead:
     if command.product_code is not None and product(command.product_code) is None:
         raise field_problem("body.product_code", "not in the product catalogue (GET /products)")
-    if principal.has_role(Role.ADMIN):
+    if visibility(principal, among=WRITE_ROLES).everything:
         branch = command.branch
-    elif command.branch not in (None, principal.branch):
-        raise field_problem("body.branch", "a loan officer targets their own branch only")
     else:
-        branch = principal.branch
+        # A campaign without a branch targets the whole bank: an officer's is its own branch's, and an officer
+        # whose token names no branch targets nobody.
+        branch = command.branch or principal.branch
+        if branch is None or not can_change(principal, branch, None):
+            raise field_problem("body.branch", "a loan officer targets their own branch only")
     campaign = Campaign(name=command.name, segment=command.segment.value if command.segment else None,
                         grades=sorted(set(command.grades)), product_code=command.product_code, branch=branch,
                         created_by=principal.sub)
@@ -46,16 +49,19 @@ def create_campaign(session: Session, principal: Principal, command: CampaignCre
     return _read(campaign)
 
 
-def visible_campaign(session: Session, principal: Principal, campaign_id: str) -> Campaign:
+def visible_campaign(session: Session, principal: Principal, campaign_id: str, *, change: bool = False) -> Campaign:
+    """The campaign, or 404 outside the caller's scope (a bank-wide one, of no branch, is seen by the roles that
+    see every branch); `change` for a write, judged by the caller's writing roles."""
     campaign = session.get(Campaign, campaign_id)
-    if campaign is None or not (principal.has_role(Role.ADMIN, Role.AUDITOR) or campaign.branch == principal.branch):
+    allowed = can_change if change else can_see
+    if campaign is None or not allowed(principal, campaign.branch, None):
         raise Problem(404, "Not found", f"No campaign {campaign_id!r}.")
     return campaign
 
 
 def build_audience(session: Session, principal: Principal, campaign_id: str) -> CampaignRead:
     """Everyone matching the target, minus those without a marketing consent in force now."""
-    campaign = visible_campaign(session, principal, campaign_id)
+    campaign = visible_campaign(session, principal, campaign_id, change=True)
     if session.exec(select(CampaignMember).where(CampaignMember.campaign_id == campaign.id,
                                                  CampaignMember.reply.is_not(None))).first():
         raise Problem(409, "Campaign under way", "Replies are already recorded; the audience can no longer change.")

@@ -10,6 +10,7 @@ from sqlmodel import Field
 from services.customer.common import TIMESTAMP_SQL, UtcDateTime, new_id, utcnow
 from services.customer.db import CustomerTable
 from services.customer.interactions.models import Channel
+from shared.bounds import Timestamp
 
 
 class ComplaintKind(StrEnum):
@@ -58,7 +59,7 @@ class ComplaintCreate(BaseModel):
     category: str = PydanticField(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$", examples=["fees"])
     description: str | None = PydanticField(default=None, max_length=4000)
     assigned_to: str | None = PydanticField(default=None, max_length=64)
-    received_at: UtcDateTime | None = PydanticField(
+    received_at: Timestamp | None = PydanticField(
         None, description="When the bank received it (a letter logged days later); the deadline runs from here.")
 
 

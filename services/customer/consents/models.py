@@ -11,6 +11,7 @@ from services.customer.common import TIMESTAMP_SQL, UtcDateTime, new_id, utcnow
 from services.customer.db import CustomerTable
 # Peers ask about exactly these purposes, so the client's contract is the one definition.
 from shared.clients.customer import ConsentPurpose as Purpose
+from shared.bounds import Timestamp
 
 
 class ConsentSource(StrEnum):
@@ -45,7 +46,7 @@ class ConsentGrant(BaseModel):
 
     purpose: Purpose
     source: ConsentSource
-    granted_at: UtcDateTime | None = PydanticField(None, description="When the customer signed; defaults to now.")
+    granted_at: Timestamp | None = PydanticField(None, description="When the customer signed; defaults to now.")
 
 
 class ConsentWithdrawal(BaseModel):

@@ -178,25 +178,21 @@ async def _risk(request: Request, principal: Principal, customer_id: str) -> Cus
     return await request.app.state.monitoring_guard.customer_risk(customer_id, token=bearer_token(request))
 
 
-def _close(request: Request, principal: Principal, customer_id: str, reason: str, version: int | None,
-           risk: CustomerRisk) -> dict[str, Any]:
-    with database(request).session() as session:
-        customer = service.close_customer(session, principal, customer_id, reason, version, risk)
-        read = _one(request, principal, customer, "close_customer", session)
-        session.commit()
-    return read
-
-
 @router.post("/{customer_id}/closure", response_model=CustomerRead, summary="Close a customer (soft)",
              description="The record stays readable with status `closed`; If-Match is honoured when sent. While "
                          "monitoring shows a loan with something outstanding, 409 naming the active loans; "
                          "monitoring down is a 503 (never closed blindly).",
              responses=problem_responses(403, 404, 409, 412, 503))
 async def close_customer(request: Request, customer_id: str, command: CustomerClose, principal: Manager,
-                         if_match: OptionalIfMatch = None) -> Response:
+                         if_match: OptionalIfMatch = None,
+                         idempotency_key: OptionalIdempotencyKey = None) -> Response:
     version = expected_version(if_match, required=False)
     risk = await _risk(request, principal, customer_id)
-    return _answer(await run_in_threadpool(_close, request, principal, customer_id, command.reason, version, risk))
+    # Keyed, a retry after a lost answer gets the closure it made, not a 409 for a customer no longer active.
+    return await run_in_threadpool(
+        _keyed, request, principal, idempotency_key, False, 200, ("close_customer", customer_id, command.reason,
+                                                                  version), "close_customer",
+        lambda session: service.close_customer(session, principal, customer_id, command.reason, version, risk))
 
 
 def _erase(request: Request, principal: Principal, customer_id: str, risk: CustomerRisk,

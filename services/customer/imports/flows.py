@@ -25,6 +25,7 @@ from services.customer.imports.models import ImportFormat, ImportReport, RowErro
 from services.customer.scoping import can_see
 from services.customer.settings import CustomerSettings
 from shared.auth.tokens import Principal
+from shared.bounds import CONTROL_REFUSED, control_character_in_row
 from shared.db import Database, bulk_insert
 from shared.errors import Problem
 from shared.pii import PiiVault
@@ -35,18 +36,32 @@ Row = tuple[int, dict[str, Any] | None, str | None]  # line, fields (None if unr
 
 
 def read_rows(stream: TextIO, fmt: ImportFormat) -> Iterator[Row]:
+    """Each row with its line; a line that cannot be read is a row error, and the lines after it are read on."""
     if fmt == ImportFormat.CSV:
         reader = csv.DictReader(stream)
-        for record in reader:
+        try:
+            if reader.fieldnames is None:  # reads the header, so the line numbers below are the rows'
+                return
+        except csv.Error as exc:
+            yield 1, None, f"not readable CSV ({exc})"
+            return
+        while True:
+            read = reader.line_num
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # a field past the reader's limit, a NUL: that line only
+                yield read + 1, None, f"not readable CSV ({exc})"
+                continue
             # Empty cells mean "not given", as a JSON null would.
             yield reader.line_num, {k: (v.strip() or None) for k, v in record.items() if k and v is not None}, None
-        return
     for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, nested past the decoder, an int past Python's digits
             yield number, None, "not valid JSON"
             continue
         yield (number, record, None) if isinstance(record, dict) else (number, None, "not a JSON object")
@@ -66,6 +81,9 @@ class CustomerImport:
         self.report.errors.append(RowError(line=line, field=field_name, reason=reason))
 
     def _validate(self, line: int, record: dict[str, Any]) -> CustomerCreate | None:
+        if (column := control_character_in_row(record)) is not None:
+            self._fail(line, column, CONTROL_REFUSED)
+            return None
         if self.default_branch and not record.get("branch"):
             record = {**record, "branch": self.default_branch}
         try:

@@ -10,6 +10,7 @@ from sqlmodel import Field
 from services.customer.common import TIMESTAMP_SQL, UtcDateTime, new_id, utcnow
 from services.customer.db import CustomerTable
 from shared.clients.customer import Channel, DeliveryStatus  # the contact log's channels are its contract
+from shared.bounds import Timestamp
 
 
 class Direction(StrEnum):
@@ -75,7 +76,7 @@ class InteractionCreate(BaseModel):
     purpose: ContactPurpose
     outcome: str = PydanticField(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$",
                                  description="Short snake_case code, e.g. `reached`, `no_answer`, `promise_to_pay`.")
-    occurred_at: UtcDateTime
+    occurred_at: Timestamp
     notes: str | None = PydanticField(default=None, max_length=2000)
     campaign_id: str | None = PydanticField(default=None, max_length=32,
                                             description="Set when this contact answers a campaign.")

@@ -13,6 +13,7 @@ from sqlmodel import Field
 
 from services.customer.common import TIMESTAMP_SQL, MoneyOut, UtcDateTime, new_id, utcnow
 from services.customer.db import CustomerTable
+from shared.bounds import Timestamp
 
 
 class SharingKind(StrEnum):
@@ -81,7 +82,7 @@ class DocumentProvided(BaseModel):
         {"document_type": "income_proof", "provided_at": "2026-11-23T09:00:00Z"}]})
 
     document_type: DocumentType
-    provided_at: UtcDateTime | None = PydanticField(None, description="When the customer handed it in; default now.")
+    provided_at: Timestamp | None = PydanticField(None, description="When the customer handed it in; default now.")
 
 
 class DisclosureAcknowledged(BaseModel):
@@ -89,7 +90,7 @@ class DisclosureAcknowledged(BaseModel):
         {"disclosure": "rate_and_fees", "acknowledged_at": "2026-11-23T09:00:00Z"}]})
 
     disclosure: Disclosure
-    acknowledged_at: UtcDateTime | None = PydanticField(None, description="When the customer signed; default now.")
+    acknowledged_at: Timestamp | None = PydanticField(None, description="When the customer signed; default now.")
 
 
 class SharingEventRead(BaseModel):

@@ -14,8 +14,8 @@ from services.customer.relationship import portfolio, service
 from services.customer.relationship.models import ChurnModelReport, DisclosureAcknowledged, DocumentProvided, \
     FigureRow, HoldingRead, LookAlike, LoyaltyPoint, LoyaltySegment, LoyaltyTrend, ProductClosed, ProductOpened, \
     RelationshipFeatures, SharingEventRead
-from services.customer.web import Manager, Reader, Writer, create_once, database
-from shared.idempotency import IdempotencyKey
+from services.customer.web import Manager, Reader, Writer, act_once, create_once, database
+from shared.idempotency import IdempotencyKey, OptionalIdempotencyKey
 from shared.auth.dependencies import needs, require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
@@ -192,12 +192,12 @@ def product_opened(request: Request, customer_id: str, command: ProductOpened, p
 @router.post("/customers/{customer_id}/products/{holding_id}/closure", response_model=HoldingRead,
              summary="Record that the customer closed a product", responses=problem_responses(403, 404, 409, 422))
 def product_closed(request: Request, customer_id: str, holding_id: str, command: ProductClosed,
-                   principal: Manager) -> HoldingRead:
-    with database(request).session() as session:
-        customer = get_changeable(session, principal, customer_id, active=False)
-        holding = service.close_product(session, customer, holding_id, command)
-        session.commit()
-    return holding
+                   principal: Manager, idempotency_key: OptionalIdempotencyKey = None) -> JSONResponse:
+    # Keyed, a retry after a lost answer gets the closure it made, not a 409 for a product already closed.
+    return act_once(request, principal, idempotency_key,
+                    ("close_product", customer_id, holding_id, command.model_dump(mode="json")),
+                    lambda session: service.close_product(
+                        session, get_changeable(session, principal, customer_id, active=False), holding_id, command))
 
 
 @router.get("/customers/{customer_id}/products", response_model=list[HoldingRead],

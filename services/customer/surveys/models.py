@@ -10,6 +10,7 @@ from sqlmodel import Field
 from services.customer.common import TIMESTAMP_SQL, UtcDateTime, new_id, utcnow
 from services.customer.db import CustomerTable
 from services.customer.interactions.models import Channel
+from shared.bounds import Timestamp
 
 CSAT_DIMENSIONS = ("service_efficiency", "service_quality", "product_range", "staff_attitude", "resolution_speed")
 LOW_CSAT = 2  # a 1 or 2 on any dimension
@@ -93,7 +94,7 @@ class SurveyAnswer(BaseModel):
     resolution_speed: int = PydanticField(ge=1, le=5)
     nps: int = PydanticField(ge=0, le=10)
     comment: str | None = PydanticField(default=None, max_length=2000)
-    answered_at: UtcDateTime | None = PydanticField(None, description="Defaults to now.")
+    answered_at: Timestamp | None = PydanticField(None, description="Defaults to now.")
 
 
 class SurveyRead(BaseModel):

@@ -67,7 +67,7 @@ def record_preservation_step(session: Session, action_id: str, command: Preserva
     action = session.get(CollectionAction, action_id)
     if action is None:
         raise Problem(404, "Not found", f"No collection action {action_id!r}.")
-    loans.get_loan(session, action.loan_id, scope)
+    loans.get_loan(session, action.loan_id, scope, asked_for=f"collection action {action_id!r}")
     if action.kind != ActionKind.ASSET_PRESERVATION:
         raise Problem(409, "Conflict", f"Steps belong to an asset-preservation action; this one is {action.kind}.")
     if not action.occurred_on <= command.occurred_on <= as_of:
@@ -84,7 +84,7 @@ def preservation_steps(session: Session, action_id: str, scope: Visibility,
     action = session.get(CollectionAction, action_id)
     if action is None:
         raise Problem(404, "Not found", f"No collection action {action_id!r}.")
-    loans.get_loan(session, action.loan_id, scope)
+    loans.get_loan(session, action.loan_id, scope, asked_for=f"collection action {action_id!r}")
     return keyset(session, select(PreservationStep).where(PreservationStep.action_id == action_id), paging,
                   PreservationStep.occurred_on, PreservationStep.recorded_at, PreservationStep.id,
                   read=lambda rows: [PreservationStepRead.model_validate(r) for r in rows])

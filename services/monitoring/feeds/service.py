@@ -32,6 +32,7 @@ from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import OUTSIDE_KINDS
 from services.monitoring.rules.service import alert_drafts, enabled_rules
 from shared.auth.scope import Visibility
+from shared.bounds import CONTROL_REFUSED, control_character_in_row
 from shared.errors import Problem
 from shared.pagination import Page, PageRequest, keyset
 
@@ -77,6 +78,9 @@ def import_feed(session: Session, feed: FeedKind, text: str, *, by: str, scope: 
     for line, raw in rows:
         if None in raw or any(value is None for value in raw.values()):
             errors.append((line, "line", "wrong number of fields on this line"))
+            continue
+        if (column := control_character_in_row(raw)) is not None:
+            errors.append((line, column, CONTROL_REFUSED))
             continue
         try:
             good.append((line, model.model_validate(raw)))

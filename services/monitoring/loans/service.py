@@ -115,19 +115,26 @@ def register_loan(session: Session, command: LoanCreate, *, registered_by: str, 
     return loan
 
 
-def get_loan(session: Session, loan_id: str, scope: Visibility) -> Loan:
-    """The loan, or 404 when it does not exist or lies outside the caller's scope (existence is not leaked)."""
+def get_loan(session: Session, loan_id: str, scope: Visibility, asked_for: str | None = None) -> Loan:
+    """The loan, or 404 when it does not exist or lies outside the caller's scope (existence is not leaked).
+    `asked_for` names what the caller asked for when it reached the loan through a record of it (a posting):
+    the 404 names that, as for an unknown one, never the loan's id."""
     loan = session.get(Loan, loan_id)
     if loan is None or not scope.allows(loan.branch):
-        raise Problem(404, "Not found", f"No loan {loan_id!r}.")
+        raise _not_found(asked_for or f"loan {loan_id!r}")
     return loan
 
 
-def lock_loan(session: Session, loan_id: str, scope: Visibility) -> Loan:
+def _not_found(what: str) -> Problem:
+    return Problem(404, "Not found", f"No {what}.")
+
+
+def lock_loan(session: Session, loan_id: str, scope: Visibility, asked_for: str | None = None) -> Loan:
     """Take the loan's write lock for the rest of the transaction, then read it fresh.
 
     PostgreSQL: a row lock (SELECT … FOR UPDATE). SQLite has no row locks; a no-op UPDATE starts the write
     transaction first, so concurrent writers queue on the busy timeout instead of failing on lock upgrade.
+    A loan outside the caller's scope is a 404 as in `get_loan`.
     """
     if session.get_bind().dialect.name == "postgresql":
         # One round trip: the locked row is read fresh into the session.
@@ -137,7 +144,7 @@ def lock_loan(session: Session, loan_id: str, scope: Visibility) -> Loan:
         session.execute(update(Loan).where(Loan.id == loan_id).values(id=Loan.id))
         loan = session.get(Loan, loan_id, populate_existing=True)
     if loan is None or not scope.allows(loan.branch):
-        raise Problem(404, "Not found", f"No loan {loan_id!r}.")
+        raise _not_found(asked_for or f"loan {loan_id!r}")
     return loan
 
 

@@ -29,6 +29,7 @@ from services.monitoring.repayments.posting import Posted, Refused, Repayment, p
 from services.monitoring.transactions.service import payer_reference
 from shared.audit import note_rows
 from shared.auth.scope import Visibility
+from shared.bounds import CONTROL_REFUSED, control_character_in_row
 from shared.errors import Problem, field_problem
 from shared.pagination import Page, PageRequest, keyset
 from shared.pii import PiiVault
@@ -105,6 +106,8 @@ def _parse(row: Row, source: str, vault: PiiVault) -> tuple[Repayment | None, st
     def error(field: str, message: str) -> tuple[None, None, RowError]:
         return None, None, RowError(row.line, field, reference, message)
 
+    if (column := control_character_in_row(values)) is not None:  # the reference itself may hold one: not kept
+        return None, None, RowError(row.line, column, None, CONTROL_REFUSED)
     if reference is None:
         return error("reference", "is required")
     if len(reference) > MAX_REFERENCE or not reference.isprintable():

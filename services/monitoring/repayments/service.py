@@ -344,7 +344,7 @@ def reverse_posting(session: Session, posting_id: str, reason: str, *, scope: Vi
     found = session.get(Posting, posting_id)
     if found is None:
         raise Problem(404, "Not found", f"No posting {posting_id!r}.")
-    loan = loans.lock_loan(session, found.loan_id, scope)
+    loan = loans.lock_loan(session, found.loan_id, scope, asked_for=f"posting {posting_id!r}")
     cob.catch_up(session, loan, as_of)
     posting = session.get(Posting, posting_id, populate_existing=True)
     if posting.status == PostingStatus.REVERSED:

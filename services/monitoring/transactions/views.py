@@ -39,9 +39,14 @@ async def record_transactions(request: Request, command: TransactionBatch, princ
             summary="For application screening: the payer accounts that repaid the customer's loans with how many "
                     "other borrowers each repaid, and the customer's feed rows of the last `days` days (admin, loan "
                     "officer, risk analyst, credit committee)",
-            responses=problem_responses(422))
-def screening_facts(request: Request, customer_id: str, principal: api.Screener,
-                    days: int = Query(90, ge=1, le=400)) -> ScreeningFacts:
-    with api.database(request).session() as session:
-        return service.screening_facts(session, customer_id,
-                                       business_date(session, api.settings(request)) - timedelta(days=days))
+            responses=problem_responses(404, 422))
+async def screening_facts(request: Request, customer_id: str, principal: api.Screener,
+                          days: int = Query(90, ge=1, le=400)) -> ScreeningFacts:
+    await api.require_visible_customer(request, principal, customer_id)
+
+    def read() -> ScreeningFacts:
+        with api.database(request).session() as session:
+            return service.screening_facts(session, customer_id,
+                                           business_date(session, api.settings(request)) - timedelta(days=days))
+
+    return await run_in_threadpool(read)
