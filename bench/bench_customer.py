@@ -28,7 +28,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 from tqdm import tqdm
 
-from bench.common import load_in_rounds, percentiles, running_suite, write_result
+from bench.common import LOAD_CLIENT_HELP, LOAD_CLIENTS, load_in_rounds, percentiles, running_suite, write_result
 from loancrm import migrate
 from services.customer.customers.pii import load_vault, mask_national_id, mask_phone
 from services.customer.customers.validation import check_digit
@@ -122,7 +122,8 @@ def _read_vs_whoami(suite: dict, args: argparse.Namespace, first: int) -> dict:
     ids = _register(gateway, admin, range(first, first + 16))
     measured = load_in_rounds({"whoami": ([f"{customer}/whoami"], analyst),
                                "masked_read": ([f"{customer}/customers/{i}" for i in ids], analyst)},
-                              requests=args.read_requests, rounds=args.rounds, concurrency=args.concurrency)
+                              requests=args.read_requests, rounds=args.rounds, concurrency=args.concurrency,
+                              client=args.load_client)
     return {**measured, "masked_read_vs_whoami": round(measured["masked_read"]["rps"] / measured["whoami"]["rps"], 3),
             "p50_vs_whoami": round(measured["masked_read"]["p50_ms"] / measured["whoami"]["p50_ms"], 2)}
 
@@ -143,6 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="masked reads (and /whoami calls) per round against /whoami")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--load-client", choices=LOAD_CLIENTS, default="raw", help=LOAD_CLIENT_HELP)
     parser.add_argument("--only", choices=("reads",), help="only the masked read against /whoami, on both databases")
     args = parser.parse_args(argv)
     admin_url = args.postgres or os.environ.get("LOANCRM_TEST_POSTGRES_URL", DEFAULT_ADMIN_URL)

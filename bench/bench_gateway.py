@@ -26,7 +26,7 @@ import httpx
 import redis
 
 from bench.bench_customer import _register, _token
-from bench.common import LOAD_CLIENTS, free_ports, load_in_rounds, running_suite, write_result
+from bench.common import LOAD_CLIENT_HELP, LOAD_CLIENTS, free_ports, load_in_rounds, running_suite, write_result
 
 # The client the gateway forwards with by default first; the others are what it was measured against.
 CLIENTS = ("wire", "aiohttp", "httpx_aiohttp", "httpx")
@@ -70,9 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--redis-url", default=os.environ.get("LOANCRM_REDIS_URL", "redis://127.0.0.1:6379/0"))
-    parser.add_argument("--load-client", choices=LOAD_CLIENTS, default="raw",
-                        help="what sends the load: raw (a few tens of us a request, as wrk would be) or aiohttp's "
-                             "client (~140 us, taken from the measured processes' two cores)")
+    parser.add_argument("--load-client", choices=LOAD_CLIENTS, default="raw", help=LOAD_CLIENT_HELP)
     args = parser.parse_args(argv)
     _check_redis(args.redis_url)
     # The per-user rate limit is counted (in Redis) but lifted, so that every request is served.
