@@ -166,7 +166,7 @@ class AuditTrail:
             ("at", "timestamptz"), *((n, "text") for n in ("actor", "roles", "request_id", "action", "entity",
                                                            "entity_id", "digest_before", "digest_after", "detail",
                                                            "payload"))))
-        self._postgres_many_sql = (
+        self.postgres_many_sql = (
             f"WITH RECURSIVE e AS (SELECT * FROM unnest({arrays}) WITH ORDINALITY AS e(at, actor, roles, request_id, "
             f"action, entity, entity_id, digest_before, digest_after, detail, payload, n)), "
             f"head AS (SELECT seq, hash FROM {self.head.name} WHERE id = 1 FOR UPDATE), "
@@ -202,7 +202,7 @@ class AuditTrail:
                 "digest_before": entry.digest_before, "digest_after": entry.digest_after, "detail": entry.detail,
                 "payload": entry.payload(at)}
 
-    def _many_params(self, entries: Sequence[Entry]) -> dict[str, list[Any]]:
+    def many_params(self, entries: Sequence[Entry]) -> dict[str, list[Any]]:
         """`raw_params` of each entry, column by column: the parameters of the PostgreSQL append of many."""
         rows = [self.raw_params(entry, "postgresql") for entry in entries]
         return {name: [row[name] for row in rows] for name in rows[0]}
@@ -318,7 +318,7 @@ def append_and_commit(connection: Connection, chains: Sequence[tuple[AuditTrail,
     try:
         with raw.pipeline():
             for trail, entries in chains:
-                cursor.execute(trail._postgres_many_sql, trail._many_params(entries))  # noqa: SLF001
+                cursor.execute(trail.postgres_many_sql, trail.many_params(entries))
             cursor.execute("COMMIT", prepare=False)
     except psycopg.errors.NotNullViolation as exc:
         if exc.diag.column_name != "seq":
