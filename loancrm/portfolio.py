@@ -30,7 +30,7 @@ from services.monitoring.loans.schedule import Rounding, generate_schedule
 from services.monitoring.outcomes.models import DEFAULT_DPD
 from services.monitoring.rules.models import OUTSIDE_KINDS
 from services.monitoring.settings import MonitoringSettings
-from services.monitoring.transactions.service import feed_row, payer_reference
+from services.monitoring.transactions.service import account_digest, feed_row
 from services.scoring.applications.service import first_decision
 from services.scoring.registry.serving import Served
 from services.scoring.screening.service import identifier_hashes
@@ -545,7 +545,7 @@ class ChunkBuilder:
                                                               loan.person.address))
                 loan.person.estate = estate
             self._truth("shared_payer", pattern="shared_payer", payer_account=payer,
-                        payer_account_hash=payer_reference(self.payer_vault, payer)["payer_account_hash"],
+                        payer_account_hash=account_digest(self.payer_vault, payer),
                         housing_estate=estate,
                         customers=[loan.person.id for loan in group], loans=[loan.row["id"] for loan in group])
         self._shared_identifiers(pick, people)

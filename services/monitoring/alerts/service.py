@@ -118,10 +118,11 @@ def _accounts_as_seen(session: Session, vault: PiiVault, principal: Principal,
         opened = clear[field] = {}
         if wanted:
             # Any feed row naming the account holds it; one per account is opened.
-            enc, digest = TXNS.c[f"{field}_enc"], TXNS.c[hashed]
-            for row in session.execute(sa_select(TXNS.c.id, TXNS.c.pii_kid, enc, digest).where(digest.in_(wanted))):
-                if row[3] not in opened and row[2] is not None:
-                    opened[row[3]] = vault.open(row[2], kid=row.pii_kid or "", row_id=row.id, field=field)
+            digest = TXNS.c[hashed]
+            for row in session.execute(sa_select(TXNS.c.id, TXNS.c.pii_kid, TXNS.c[f"{field}_enc"].label("enc"),
+                                                 digest.label("digest")).where(digest.in_(wanted))):
+                if row.digest not in opened and row.enc is not None:
+                    opened[row.digest] = vault.open(row.enc, kid=row.pii_kid or "", row_id=row.id, field=field)
     shown, in_clear, fields = [], [], set()
     for alert in alerts:
         read = AlertRead.model_validate(alert)

@@ -26,7 +26,7 @@ from services.monitoring.repayment_files.models import (
 )
 from services.monitoring.repayments.models import Posting
 from services.monitoring.repayments.posting import Posted, Refused, Repayment, post_repayments
-from services.monitoring.transactions.service import payer_reference
+from services.monitoring.transactions.service import account_reference
 from shared.audit import note_rows
 from shared.auth.scope import Visibility
 from shared.bounds import CONTROL_REFUSED, control_character_in_row
@@ -131,7 +131,7 @@ def _parse(row: Row, source: str, vault: PiiVault) -> tuple[Repayment | None, st
     if payer is not None and not re.fullmatch(r"[A-Za-z0-9]{1,34}", payer):
         return error("payer_account", "must be 1 to 34 letters and digits (an IBAN or account number)")
     return (Repayment(loan_id or "", amount.quantize(Decimal("0.01")), value_date, f"{source}:{reference}",
-                      None if payer is None else payer_reference(vault, payer)),
+                      None if payer is None else account_reference(vault, payer)),
             None if loan_id else external, None)
 
 

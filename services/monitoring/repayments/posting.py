@@ -67,7 +67,7 @@ class Repayment:
     value_date: date | None = None
     external_id: str | None = None
     # From a repayment file, passed on in the repayment.posted event: the payer's account masked, and its keyed hash
-    # (`payer_reference`), never in clear.
+    # (`account_reference`), never in clear.
     payer: dict[str, str] | None = None
 
 

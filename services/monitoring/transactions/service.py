@@ -43,7 +43,7 @@ def account_digest(vault: PiiVault, account: str) -> str:
     return vault.digest(normalised_account(account))
 
 
-def payer_reference(vault: PiiVault, account: str, field: str = PAYER) -> dict[str, str]:
+def account_reference(vault: PiiVault, account: str, field: str = PAYER) -> dict[str, str]:
     """What leaves the service of an account (events, webhooks, screening, alerts' evidence): masked, and its keyed
     hash to match on. Nobody outside needs the clear account; the roles that may see it read it here."""
     return {field: mask_account(account), f"{field}_hash": account_digest(vault, account)}
@@ -127,7 +127,7 @@ def _restate_alerts(session: Session, vault: PiiVault) -> None:
         clear = alert.evidence.get(field)
         if clear is None or f"{field}_hash" in alert.evidence:
             continue
-        reference = payer_reference(vault, clear, field)
+        reference = account_reference(vault, clear, field)
         alert.evidence = {**alert.evidence, **reference}
         alert.trigger_key = (alert.trigger_key.replace(f"payer:{clear}:", f"payer:{reference[f'{PAYER}_hash']}:", 1)
                              if field == PAYER else cash_out_trigger(reference[f"{ACCOUNT}_hash"],
