@@ -26,7 +26,7 @@ from sqlmodel import Session
 from shared.audit import note_rows
 from shared.auth.scope import Visibility
 from shared.ids import new_id
-from shared.db import Step, run_together
+from shared.db import Step, insert_rows, run_together
 
 
 class EventType:
@@ -88,7 +88,6 @@ class EventPage(BaseModel):
 class Outbox:
     def __init__(self, table: Table) -> None:
         self.table = table
-        self._insert = insert(table)
 
     def record(self, session: Session, type_: str, subject_id: str, payload: dict[str, Any], *,
                branch: str | None, customer_id: str | None = None, owner: str | None = None) -> None:
@@ -104,7 +103,7 @@ class Outbox:
                 for e in events]
 
     def insert_step(self, rows: list[dict[str, Any]]) -> Step:
-        return Step(self._insert, rows)
+        return insert_rows(self.table, rows)
 
     def insert_step_if_subject(self, subject: Table, rows: list[dict[str, Any]]) -> Step:
         """The insert of `rows`, each written only if its subject's row (`subject.id`) exists by then: the events

@@ -8,6 +8,8 @@ import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
+from types import SimpleNamespace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import IO
@@ -30,6 +32,7 @@ from services.monitoring.transactions.service import account_reference
 from shared.audit import note_rows
 from shared.auth.scope import Visibility
 from shared.bounds import CONTROL_REFUSED, control_character_in_row
+from shared.db import Step, among, run_together
 from shared.errors import Problem, field_problem
 from shared.pagination import Page, PageRequest, keyset
 from shared.pii import PiiVault
@@ -135,6 +138,17 @@ def _parse(row: Row, source: str, vault: PiiVault) -> tuple[Repayment | None, st
             None if loan_id else external, None)
 
 
+@cache
+def _lookups(dialect_name: str) -> SimpleNamespace:
+    """A chunk's loans by the external ids its rows name, and the postings already made under its references:
+    one array parameter each (whatever the chunk's size, one statement the server prepares), read together."""
+    loans, postings = Loan.__table__, Posting.__table__
+    return SimpleNamespace(
+        loans=select(loans.c.id, loans.c.external_id).where(among(loans.c.external_id, "externals", dialect_name)),
+        postings=select(postings.c.external_id, postings.c.loan_id).where(
+            among(postings.c.external_id, "references", dialect_name)))
+
+
 @dataclass
 class ChunkResult:
     posted: int = 0
@@ -148,14 +162,17 @@ def post_chunk(session: Session, job: RepaymentFile, rows: Sequence[Row], *, as_
     `Problem(409)` when another run moved the job meanwhile (this chunk must then roll back)."""
     result, errors = ChunkResult(), []
     parsed = [(row, *_parse(row, job.source, vault)) for row in rows]
-    externals = {ext for _, _, ext, _ in parsed if ext}
+    externals = sorted({ext for _, _, ext, _ in parsed if ext})
+    references = sorted({item.external_id for _, item, _, _ in parsed if item is not None})
     by_external: dict[str, list[str]] = {}
-    if externals:
-        for loan_id, ext in session.execute(select(Loan.id, Loan.external_id).where(Loan.external_id.in_(externals))):
-            by_external.setdefault(ext, []).append(loan_id)
-    references = {item.external_id for _, item, _, _ in parsed if item is not None}
-    posted_to = dict(session.execute(select(Posting.external_id, Posting.loan_id).where(
-        Posting.external_id.in_(references))).all()) if references else {}
+    posted_to: dict[str, str] = {}
+    lookups = _lookups(session.get_bind().dialect.name)
+    found = run_together(session.connection(), [Step(lookups.loans, {"externals": externals}, rows=True),
+                                                Step(lookups.postings, {"references": references}, rows=True)])
+    for row in found[0]:
+        by_external.setdefault(row["external_id"], []).append(row["id"])
+    for row in found[1]:
+        posted_to[row["external_id"]] = row["loan_id"]
     items: list[tuple[Row, Repayment]] = []
     seen: set[str] = set()
     for row, item, external, error in parsed:

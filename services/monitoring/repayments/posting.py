@@ -22,8 +22,7 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Date, Table, bindparam, func, insert, select, update
-from sqlalchemy.sql.dml import Update
+from sqlalchemy import Date, bindparam, func, select, update
 from sqlmodel import Session
 
 from services.monitoring.alerts.models import Alert
@@ -44,7 +43,7 @@ from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.service import alert_drafts, enabled_rules_at, rules_key
 from shared.audit import note_rows
 from shared.auth.scope import Visibility
-from shared.db import Step, among, run_together
+from shared.db import Step, among, insert_rows, run_together, update_rows
 from shared.errors import Problem
 from shared.outbox import EventType
 
@@ -268,22 +267,6 @@ def _receive(session: Session, batch: _Batch, loan: SimpleNamespace, rows: list[
     return unpaid
 
 
-@cache
-def _update_by(table: Table, keys: tuple[str, ...], names: tuple[str, ...]) -> Update:
-    """UPDATE of `names` where the keys equal the row's (bound as b_<key>), for an executemany."""
-    return update(table).where(*(table.c[key] == bindparam(f"b_{key}") for key in keys)).values(
-        {name: bindparam(name) for name in names})
-
-
-def _update_step(table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> Step:
-    names = tuple(name for name in rows[0] if name not in keys)
-    return Step(_update_by(table, keys, names), [{f"b_{k}" if k in keys else k: v for k, v in row.items()}
-                                                 for row in rows])
-
-
-_INSERT_POSTINGS, _INSERT_HISTORY = insert(_POSTINGS), insert(_RISK)
-
-
 def _write(session: Session, batch: _Batch) -> None:
     """One statement per table for the whole batch, each noted in the audit trail; on PostgreSQL in one round
     trip, the events with them (an alert's event is written only if the alert was: an event already alerted on is
@@ -291,23 +274,23 @@ def _write(session: Session, batch: _Batch) -> None:
     connection = session.connection()
     steps, noted, raised = [], [], None
     if batch.postings:
-        steps.append(Step(_INSERT_POSTINGS, batch.postings))
+        steps.append(insert_rows(_POSTINGS, batch.postings))
         noted.append((_POSTINGS, "insert", batch.postings, None))
     if batch.instalments:
         rows = [{"loan_id": r.loan_id, "number": r.number, **{name: getattr(r, name) for name in _PAID}}
                 for r in batch.instalments.values()]
-        steps.append(_update_step(_INSTALMENTS, ("loan_id", "number"), rows))
+        steps.append(update_rows(_INSTALMENTS, ("loan_id", "number"), rows))
         noted.append((_INSTALMENTS, "update", rows,
                       [batch.before[("instalments", (r["loan_id"], r["number"]))] for r in rows]))
     if batch.loans:
         rows = [{"id": loan.id, **{name: getattr(loan, name) for name in _LOAN_STATE}} for loan in batch.loans.values()]
-        steps.append(_update_step(_LOANS, ("id",), rows))
+        steps.append(update_rows(_LOANS, ("id",), rows))
         noted.append((_LOANS, "update", rows, [batch.before[("loans", r["id"])] for r in rows]))
     if batch.history:
         at = now()
         rows = [{**row, "id": new_id(), "recorded_at": at, "superseded_at": None, "superseded_by": None}
                 for row in batch.history]
-        steps.append(Step(_INSERT_HISTORY, rows))
+        steps.append(insert_rows(_RISK, rows))
         noted.append((_RISK, "insert", rows, None))
     alerts = alert_rows(batch.drafts, {loan.id: loan.branch for loan in batch.loans.values()})
     if alerts:
