@@ -291,10 +291,15 @@ def bulk_rows(table: Table, rows: Sequence[dict[str, Any]], dialect: Dialect) ->
         else:
             # The columns' own bind processors (money to cents, dates to text...), as a compiled insert applies them.
             convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if convert is not None:
-            column = [None if v is None else convert(v) for v in column] if as_json else _each_once(column, convert)
-        values.append(column)
+        values.append(_converted(column, convert, as_json))
     return BulkRows(table, columns, list(zip(*values, strict=True)), batch_entry(table, "insert", rows))
+
+
+def _converted(column: list[Any], convert: Any, as_json: bool) -> list[Any]:
+    """A column's values through `convert` (none: as they are); JSON is serialised value by value."""
+    if convert is None:
+        return column
+    return [None if v is None else convert(v) for v in column] if as_json else _each_once(column, convert)
 
 
 def _each_once(column: list[Any], convert: Any) -> list[Any]:
@@ -393,7 +398,7 @@ def update_rows(table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]])
 class _Unnest:
     sql: str
     columns: tuple[str, ...]  # the parameters' keys, in the order of the arrays
-    converts: tuple[Callable[[Any], Any] | None, ...]
+    converts: tuple[tuple[Callable[[Any], Any] | None, bool], ...]  # each array's converter, and whether JSON
 
 
 _unnests: dict[tuple[Table, tuple[str, ...], tuple[str, ...]], _Unnest] = {}
@@ -408,7 +413,7 @@ def _unnest(table: Table, keys: tuple[str, ...], names: tuple[str, ...], dialect
         return found
     quote = dialect.identifier_preparer.quote
     columns = [name[2:] if keys and name.startswith("b_") and name[2:] in keys else name for name in names]
-    arrays, converts = [], []
+    arrays, converts, values = [], [], {}
     for name in columns:
         kind = table.c[name].type
         as_json = isinstance(kind, JSON)
@@ -416,8 +421,8 @@ def _unnest(table: Table, keys: tuple[str, ...], names: tuple[str, ...], dialect
         # fast, and exact either way).
         placeholder = "%t" if isinstance(kind, Numeric | Money) else "%b"
         arrays.append(f"{placeholder}::{'TEXT' if as_json else kind.compile(dialect=dialect)}[]")
-        converts.append(_json_text if as_json else kind.dialect_impl(dialect).bind_processor(dialect))
-    values = {c: f"v.{quote(c)}::JSON" if isinstance(table.c[c].type, JSON) else f"v.{quote(c)}" for c in columns}
+        converts.append((_json_text, True) if as_json else (kind.dialect_impl(dialect).bind_processor(dialect), False))
+        values[name] = f"v.{quote(name)}::JSON" if as_json else f"v.{quote(name)}"
     source = f"unnest({', '.join(arrays)}) AS v({', '.join(quote(c) for c in columns)})"
     if not keys:
         sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
@@ -431,14 +436,8 @@ def _unnest(table: Table, keys: tuple[str, ...], names: tuple[str, ...], dialect
 
 
 def _unnest_params(unnest: _Unnest, rows: list[dict[str, Any]]) -> list[list[Any]]:
-    arrays = []
-    for name, convert in zip(unnest.columns, unnest.converts, strict=True):
-        column = [row[name] for row in rows]
-        if convert is not None:
-            column = _each_once(column, convert) if convert is not _json_text else [
-                None if v is None else convert(v) for v in column]
-        arrays.append(column)
-    return arrays
+    return [_converted([row[name] for row in rows], convert, as_json)
+            for name, (convert, as_json) in zip(unnest.columns, unnest.converts, strict=True)]
 
 
 _Prepare = Callable[[dict[str, Any]], dict[str, Any]]
@@ -489,14 +488,16 @@ def run_together(connection: Connection, steps: Sequence[Step]) -> list[list[dic
                 # One row goes as one statement: an executemany that returns rows waits for them there.
                 many = isinstance(step.params, list) and len(step.params) > 1
                 first = step.params[0] if isinstance(step.params, list) else step.params
-                sql, prepare = _for_psycopg(step.statement, connection.dialect,
-                                            tuple(first) if getattr(step.statement, "is_dml", False) else ())
                 cursor = raw.cursor(row_factory=dict_row)
                 if many and step.rows_of is not None and not step.rows:
                     unnest = _unnest(*step.rows_of, tuple(first), connection.dialect)
                     sql, params = unnest.sql, _unnest_params(unnest, step.params)
                     cursor.execute(sql, params)
-                elif many:
+                    cursors.append(cursor)
+                    continue
+                sql, prepare = _for_psycopg(step.statement, connection.dialect,
+                                            tuple(first) if getattr(step.statement, "is_dml", False) else ())
+                if many:
                     params = [prepare(row) for row in step.params]
                     cursor.executemany(sql, params, returning=step.rows)
                 else:
