@@ -110,11 +110,12 @@ class KernelMiddleware:
             await self.app(scope, receive, send)
             return
         # One pass over the headers for everything this layer reads of them.
-        total, authorization, incoming, forwarded = 0, 0, None, b""
+        total, authorization, credentials, incoming, forwarded = 0, 0, 0, None, b""
         for k, v in scope["headers"]:
             total += len(k) + len(v) + 4
             if k == b"authorization":
                 authorization = max(authorization, len(v))
+                credentials += 1
             elif k == b"x-request-id" and incoming is None:
                 incoming = v.decode("latin-1")
             elif k == b"x-forwarded-proto":
@@ -124,6 +125,11 @@ class KernelMiddleware:
         if total > self.max_header_bytes or authorization > MAX_AUTHORIZATION_BYTES:
             what = "Authorization header" if authorization > MAX_AUTHORIZATION_BYTES else "request headers"
             await _refuse(send, 431, "Request header fields too large", f"The {what} are too large.", extra)
+            return
+        if credentials > 1:
+            # One request, one caller: the gateway and a service could each pick a different one of two tokens.
+            await _refuse(send, 400, "Bad request", "A request may carry one Authorization header, not several.",
+                          extra, field="header.Authorization")
             return
         # 32 random hex digits, as uuid4().hex gave, without building a UUID object per request.
         request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else os.urandom(16).hex()
@@ -200,8 +206,12 @@ class KernelMiddleware:
         return receive_limited
 
 
-async def _refuse(send: Send, status: int, title: str, detail: str, extra: list[tuple[bytes, bytes]]) -> None:
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+async def _refuse(send: Send, status: int, title: str, detail: str, extra: list[tuple[bytes, bytes]],
+                  field: str | None = None) -> None:
+    problem: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if field is not None:
+        problem["errors"] = [{"field": field, "message": detail}]
+    body = json.dumps(problem).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"), *extra]})

@@ -264,6 +264,19 @@ def test_a_huge_authorization_header_is_refused_quickly_on_every_port(suite, siz
     assert suite.direct["scoring"].get("/health/live", headers=too_many).status_code == 431
 
 
+def test_a_request_with_two_authorization_headers_is_refused_on_every_port(suite):
+    """Two bearer tokens on one request (a trusted caller's and another's): the gateway verified one and a service
+    could verify the other. Each door refuses the request, naming the header, before reading either token."""
+    admin = suite.headers("admin")["Authorization"]
+    for first, second in ((admin, "Bearer not-a-token"), ("Bearer not-a-token", admin), (admin, admin)):
+        for name, client, path in _targets(suite):
+            response = client.get(path, headers=[("Authorization", first), ("Authorization", second)])
+            assert response.status_code == 400, name
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["errors"][0]["field"] == "header.Authorization", name
+        assert suite.client.get("/whoami", headers={"Authorization": admin}).status_code == 200
+
+
 def _schedule_preview(size: int) -> bytes:
     body = json.dumps({"principal": "10000.00", "padding": "x" * size})
     return body.encode()
