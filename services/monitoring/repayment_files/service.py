@@ -47,6 +47,7 @@ _ERRORS = RepaymentFileError.__table__
 class Row:
     line: int
     values: dict[str, str]
+    unreadable: str | None = None  # why the reader could not read this row (the file's other rows still post)
 
 
 @dataclass(frozen=True)
@@ -87,14 +88,21 @@ def read_rows(text: IO[str]) -> Iterator[Row]:
         raise field_problem("body.file", f"header must name {', '.join(REQUIRED)} and loan_id or "
                                          f"loan_external_id, from the columns {', '.join(COLUMNS)}"
                                          + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
-    line = 1
-    try:
-        for cells in reader:
-            line += 1
-            if cells:
-                yield Row(line, dict(zip(header, (c.strip() for c in cells), strict=False)))
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise Problem(422, "Unreadable file", f"line {line + 1}: {exc}") from None
+    while True:
+        line = reader.line_num + 1  # where the row starts: a quoted field may span lines
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # One row the reader refuses (a field past its size limit) is that row's error, as a bad amount is:
+            # the reader goes on from the next line.
+            yield Row(line, {}, unreadable=str(exc))
+            continue
+        except UnicodeDecodeError as exc:
+            raise Problem(422, "Unreadable file", f"line {line}: {exc}") from None
+        if cells:
+            yield Row(line, dict(zip(header, (c.strip() for c in cells), strict=False)))
 
 
 def count_rows(raw: IO[bytes]) -> int:
@@ -106,9 +114,11 @@ def _parse(row: Row, source: str, vault: PiiVault) -> tuple[Repayment | None, st
     values = row.values
     reference = values.get("reference") or None
 
-    def error(field: str, message: str) -> tuple[None, None, RowError]:
+    def error(field: str | None, message: str) -> tuple[None, None, RowError]:
         return None, None, RowError(row.line, field, reference, message)
 
+    if row.unreadable is not None:
+        return error(None, f"the row cannot be read ({row.unreadable}); it was not posted")
     if (column := control_character_in_row(values)) is not None:  # the reference itself may hold one: not kept
         return None, None, RowError(row.line, column, None, CONTROL_REFUSED)
     if reference is None:

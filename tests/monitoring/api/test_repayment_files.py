@@ -131,6 +131,29 @@ def test_the_report_names_each_bad_row_its_column_and_why(suite, twins):
     assert all(e["message"] for e in first["items"])
 
 
+def test_a_row_the_csv_reader_cannot_read_is_that_rows_error_and_the_other_rows_post(suite, twins):
+    """A row with a field past the CSV reader's size limit refused the whole file (422), the good rows with it.
+    It is now that row's error, at the line it starts on (counting the lines a quoted field spans)."""
+    rows = file_rows(twins)
+    (ref1, loan1, _, amount1, _, _), (ref2, loan2, _, amount2, _, _) = rows[1], rows[4]
+    content = "\n".join(["reference,loan_id,loan_external_id,amount,value_date,payer_account",
+                         f"{ref1},{loan1['id']},,{amount1},,",
+                         f"R-long-{ref1},{loan1['id']},,10.00,," + "9" * 200_000,  # line 3
+                         f'"R-two\nlines-{ref1}",{loan1["id"]},,10.00,,',  # lines 4-5: a reference with a newline
+                         f"{ref2},{loan2['id']},,{amount2},,"]).encode()  # line 6
+    accepted = upload(suite, content)
+    assert accepted.status_code == 202, accepted.text
+    job = wait_done(suite, accepted.json()["id"])
+    assert (job["status"], job["rows_total"], job["posted"], job["failed"]) == ("completed", 4, 2, 2), job
+    errors = suite.direct["monitoring"].get(f"/repayment-files/{job['id']}/errors", headers=admin(suite)).json()
+    by_line = {e["line"]: e for e in errors["items"]}
+    assert sorted(by_line) == [3, 4], by_line
+    assert "field larger than field limit" in by_line[3]["message"]
+    assert by_line[4]["field"] == "reference"
+    posted = suite.direct["monitoring"].get(f"/loans/{loan2['id']}/postings", headers=admin(suite)).json()["items"]
+    assert [p["external_id"] for p in posted] == [f"{SOURCE}:{ref2}"]
+
+
 def test_uploading_the_same_file_again_posts_nothing_new(suite, twins):
     content = csv_of(file_rows(twins), bad=False)
     first = wait_done(suite, upload(suite, content).json()["id"])
