@@ -31,10 +31,12 @@ def _cpu_s() -> float:
 
 
 def _child(customers: int, seed: int, workers: int) -> None:
-    from loancrm.generate import generate, prepare
+    from loancrm.generate import default_workers, generate, prepare
     from shared.settings import KernelSettings, load_settings
 
-    prepare(load_settings(KernelSettings))  # migrations and the default champion, outside the CPU count too
+    kernel = load_settings(KernelSettings)
+    prepare(kernel)  # migrations and the default champion, outside the CPU count too
+    workers = workers or default_workers(kernel)
     cpu = _cpu_s()
     summary = generate(customers, seed, as_of=date(2026, 11, 30), progress=False, workers=workers)
     cpu = _cpu_s() - cpu  # this process and its workers (reaped when the run ends)
@@ -65,7 +67,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench generator")
     parser.add_argument("--sizes", default="2000,20000", help="comma-separated customer counts")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=0, help="default: the generator's (loancrm demo generate)")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -561,8 +561,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--chunk-size", type=int, default=2000, help="customers per transaction")
     gen.add_argument("--feed-months", type=int, default=6, help="months of account transactions")
     gen.add_argument("--history-months", type=int, default=24, help="how far back applications go")
-    gen.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                     help="processes building and writing chunks (default: one per core)")
+    gen.add_argument("--workers", type=int, default=None,
+                     help="processes building and writing chunks (default: one per core, one more on PostgreSQL)")
     gen.set_defaults(func=_demo_generate)
 
     serve = commands.add_parser("serve", help="run one service in the foreground")
