@@ -84,8 +84,8 @@ def precondition_header(name: str, description: str) -> Any:
     return Annotated[str, Header(alias=name, description=description)]
 
 
-def precondition_required(name: str) -> Problem:
-    return Problem(428, "Precondition required", PRECONDITION_HEADERS[name],
+def precondition_required(name: str, detail: str | None = None) -> Problem:
+    return Problem(428, "Precondition required", detail or PRECONDITION_HEADERS[name],
                    errors=[FieldError(field=f"header.{name}", message="required")])
 
 

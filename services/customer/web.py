@@ -82,9 +82,11 @@ def etag(version: int) -> str:
 
 
 def expected_version(if_match: str | None, *, required: bool = True) -> int | None:
-    if not if_match:
+    # `*` matches whatever version is current (RFC 9110): it names no version read, so it guards nothing.
+    if not if_match or if_match.strip() == "*":
         if required:
-            raise precondition_required("If-Match")
+            raise precondition_required("If-Match", "If-Match: * names no version; send the ETag of your last GET."
+                                        if if_match else None)
         return None
     match = _ETAG.match(if_match.strip())
     if match is None:

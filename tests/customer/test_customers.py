@@ -244,6 +244,11 @@ def test_updates_need_the_current_etag(api, actors):
     created = actors.register(officer, branch="BJ108")
     url = f"/customers/{created['id']}"
     _problem(api.patch(url, json={"occupation": "teacher"}, headers=officer), 428)
+    # `*` would match any version: it says nothing of what the caller read, so it is asked for an ETag (it was
+    # refused as a failed precondition, 412, which tells a client its copy is stale when it is not).
+    star = _problem(api.patch(url, json={"occupation": "teacher"}, headers={**officer, "If-Match": "*"}), 428)
+    assert star["errors"][0]["field"] == "header.If-Match" and "*" in star["detail"]
+    assert api.get(url, headers=officer).json()["occupation"] != "teacher"
     etag = api.get(url, headers=officer).headers["etag"]
     done = api.patch(url, json={"occupation": "teacher", "monthly_income": 21000.5},
                      headers={**officer, "If-Match": etag})
