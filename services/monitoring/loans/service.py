@@ -136,13 +136,16 @@ def lock_loan(session: Session, loan_id: str, scope: Visibility, asked_for: str 
     transaction first, so concurrent writers queue on the busy timeout instead of failing on lock upgrade.
     A loan outside the caller's scope is a 404 as in `get_loan`.
     """
+    # Scoped in the statement that locks: a caller who may not see the loan never holds its lock.
+    mine = (Loan.id == loan_id, scope.where(Loan.branch))
     if session.get_bind().dialect.name == "postgresql":
         # One round trip: the locked row is read fresh into the session.
-        loan = session.exec(select(Loan).where(Loan.id == loan_id).with_for_update()
+        loan = session.exec(select(Loan).where(*mine).with_for_update()
                             .execution_options(populate_existing=True)).first()
-    else:
-        session.execute(update(Loan).where(Loan.id == loan_id).values(id=Loan.id))
+    elif session.execute(update(Loan).where(*mine).values(id=Loan.id)).rowcount:
         loan = session.get(Loan, loan_id, populate_existing=True)
+    else:
+        loan = None
     if loan is None or not scope.allows(loan.branch):
         raise _not_found(asked_for or f"loan {loan_id!r}")
     return loan

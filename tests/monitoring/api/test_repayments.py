@@ -5,8 +5,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
 
+import psycopg
 import pytest
 
+from services.monitoring.loans.service import lock_loan
+from shared.auth.scope import Visibility
+from shared.errors import Problem
 from tests.monitoring.api.helpers import assert_problem, officer, register, role, set_today
 
 D = Decimal
@@ -158,3 +162,23 @@ def test_penalty_interest_is_charged_per_product_and_taken_first(suite, borrower
     assert loan_detail(suite, fined["id"])["schedule"][0]["penalty_paid"] == str(penalty)
     check(suite, fined["id"])
     assert pay(suite, plain["id"], "100.00").json()["penalty"] == "0.00"
+
+
+def test_a_caller_who_may_not_see_a_loan_never_holds_its_lock(suite, loan):
+    """The write lock was taken before the scope check: another branch's officer, refused with a 404, held the
+    loan's row lock until their transaction ended, and the loan's own officers' postings waited on it."""
+    if suite.backend != "postgres":
+        pytest.skip("SQLite has no row locks: a write there takes the database's one write lock")
+    database = suite.database("monitoring")
+    with database.session() as stranger:
+        with pytest.raises(Problem) as refused:
+            lock_loan(stranger, loan["id"], Visibility(branch="SH002"))
+        assert refused.value.status == 404
+        # The stranger's transaction is still open: the loan's own branch can lock it at once.
+        with psycopg.connect(database.engine.url.set(drivername="postgresql").render_as_string(
+                hide_password=False), autocommit=True) as other:
+            other.execute("SET lock_timeout = '2s'")
+            with other.transaction():
+                assert other.execute("SELECT id FROM loans WHERE id = %s FOR UPDATE",
+                                     (loan["id"],)).fetchone() == (loan["id"],)
+    assert pay(suite, loan["id"], "10.00").status_code == 201
