@@ -12,6 +12,7 @@ from services.monitoring.loans.service import lock_loan
 from shared.auth.scope import Visibility
 from shared.errors import Problem
 from tests.monitoring.api.helpers import assert_problem, officer, register, role, set_today
+from tests.support import _libpq
 
 D = Decimal
 
@@ -175,8 +176,7 @@ def test_a_caller_who_may_not_see_a_loan_never_holds_its_lock(suite, loan):
             lock_loan(stranger, loan["id"], Visibility(branch="SH002"))
         assert refused.value.status == 404
         # The stranger's transaction is still open: the loan's own branch can lock it at once.
-        with psycopg.connect(database.engine.url.set(drivername="postgresql").render_as_string(
-                hide_password=False), autocommit=True) as other:
+        with psycopg.connect(_libpq(database.engine.url), autocommit=True) as other:
             other.execute("SET lock_timeout = '2s'")
             with other.transaction():
                 assert other.execute("SELECT id FROM loans WHERE id = %s FOR UPDATE",
