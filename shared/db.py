@@ -281,10 +281,10 @@ def bulk_rows(table: Table, rows: Sequence[dict[str, Any]], dialect: Dialect) ->
     """`rows` (complete column dicts, all with the same keys, at least one) made ready for `bulk_write`; the audit
     entry names whoever is acting now."""
     columns = tuple(rows[0])
-    values = []
+    values, raw = [], {}
     for name in columns:
-        # Column by column: a column with nothing to convert costs one list.
-        column = [row[name] for row in rows]
+        # Column by column: a column with nothing to convert costs one list, which the audit digest reads too.
+        column = raw[name] = [row[name] for row in rows]
         as_json = isinstance(table.c[name].type, JSON)
         if dialect.name == "postgresql":
             convert = _json_text if as_json else None
@@ -292,7 +292,7 @@ def bulk_rows(table: Table, rows: Sequence[dict[str, Any]], dialect: Dialect) ->
             # The columns' own bind processors (money to cents, dates to text...), as a compiled insert applies them.
             convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         values.append(_converted(column, convert, as_json))
-    return BulkRows(table, columns, list(zip(*values, strict=True)), batch_entry(table, "insert", rows))
+    return BulkRows(table, columns, list(zip(*values, strict=True)), batch_entry(table, "insert", rows, columns=raw))
 
 
 def _converted(column: list[Any], convert: Any, as_json: bool) -> list[Any]:

@@ -12,7 +12,9 @@ from decimal import Decimal
 
 import pytest
 from pydantic_core import to_json
+import sqlalchemy as sa
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.db import audit as gateway_audit
 from loancrm import cli
@@ -22,6 +24,7 @@ from services.scoring.db import audit as scoring_audit
 from tests.customer.factory import key, person
 from services.scoring.registry.flows import ensure_default_champion
 from shared.audit import digest, digest_rows
+from shared.db import bulk_rows
 from tests.monitoring.api.helpers import Borrowers, officer, register, role, set_today
 from tests.scoring.api.conftest import german_rows
 
@@ -230,3 +233,8 @@ def test_a_batch_digest_names_its_columns_once_and_each_rows_values_whatever_the
     expected = hashlib.sha256(to_json(by_hand, bytes_mode="base64", fallback=str)).hexdigest()
     assert digest_rows(rows) == digest_rows([dict(reversed(row.items())) for row in rows]) == expected
     assert digest_rows([*rows, {"z": 1}]) == digest([*rows, {"z": 1}]) != expected
+    # A bulk write digests the columns it gathered for the driver: the same digest.
+    table = sa.Table("digested", sa.MetaData(), sa.Column("a", sa.JSON), sa.Column("b", sa.Numeric(12, 2)),
+                     sa.Column("c", sa.Date), sa.Column("d", sa.JSON))
+    for dialect in (postgresql.dialect(), sqlite.dialect()):
+        assert bulk_rows(table, rows, dialect).audit.digest_after == expected

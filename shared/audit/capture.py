@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, MetaData, Table, event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.sql.elements import TextClause
 
-from shared.audit.trail import AuditTrail, Entry, append_and_commit, digest, digest_rows
+from shared.audit.trail import AuditTrail, Entry, append_and_commit, digest, digest_columns, digest_rows
 from shared.logging import request_id_var
 
 _PENDING = "audit_pending"
@@ -107,12 +107,14 @@ def note(session: Session | Connection, table: Table, item: Entry) -> None:
 
 
 def batch_entry(table: Table, action: str, rows: Sequence[dict[str, Any]],
-                before: Sequence[dict[str, Any]] | None = None) -> Entry:
+                before: Sequence[dict[str, Any]] | None = None, *,
+                columns: dict[str, list[Any]] | None = None) -> Entry:
     """One entry for a batch written past the ORM (an executemany, a COPY): a digest of all its rows, and for an
-    update of what they held before."""
+    update of what they held before. `columns`: the rows' values column by column, when the caller has them."""
     one = rows[0].get("id") if len(rows) == 1 else None
+    after = digest_rows(rows) if columns is None else digest_columns(columns, len(rows))
     return entry(action, table.name, None if one is None else str(one),
-                 None if before is None else digest_rows(before), digest_rows(rows), {"rows": len(rows)})
+                 None if before is None else digest_rows(before), after, {"rows": len(rows)})
 
 
 def note_rows(session: Session | Connection, table: Table, action: str, rows: Sequence[dict[str, Any]],

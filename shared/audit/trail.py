@@ -41,14 +41,20 @@ def digest_rows(rows: Sequence[Any]) -> str:
     first = rows[0].keys() if rows and isinstance(rows[0], dict) else None
     if first is None or not all(isinstance(row, dict) and row.keys() == first for row in rows):
         return digest(list(rows))
-    names = sorted(first, key=str)
-    columns = [[row[name] for row in rows] for name in names]
+    return digest_columns({name: [row[name] for row in rows] for name in first}, len(rows))
+
+
+def digest_columns(by_name: dict[str, list[Any]], count: int) -> str:
+    """`digest_rows` of `count` rows given column by column (each column's values in row order): for a bulk
+    write, which has gathered its columns already."""
+    names = sorted(by_name, key=str)
+    columns = [by_name[name] for name in names]
     # The types present, in one C pass: a column is gone through again only if it holds a nested value.
     nested = {kind for kind in set(map(type, chain.from_iterable(columns))) if issubclass(kind, _NESTED)}
     if nested:
         columns = [[_sorted(v) for v in column] if not nested.isdisjoint(map(type, column)) else column
                    for column in columns]
-    canonical = {"columns": names, "rows": list(zip(*columns, strict=True)) if names else [[] for _ in rows]}
+    canonical = {"columns": names, "rows": list(zip(*columns, strict=True)) if names else [[] for _ in range(count)]}
     return hashlib.sha256(to_json(canonical, bytes_mode="base64", fallback=str)).hexdigest()
 
 
