@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import email.message
+import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -22,7 +24,7 @@ from shared.auth.dependencies import ScopeDefault, current_principal, needed_sco
     service_scopes
 from shared.auth.roles import SCOPE_DESCRIPTIONS
 from shared.auth.tokens import Principal, TokenVerifier, http_jwks_source, http_revocation_source
-from shared.bounds import CONTROL_REFUSED, boolean_for_number_at, control_character_at
+from shared.bounds import CONTROL_REFUSED, boolean_for_number_at, control_character_at, has_decimal, loose_decimal_at
 from shared.db import Database
 from shared.errors import PROBLEM_MEDIA_TYPE, Problem, field_problem, install_problem_handlers, problem_response, \
     problem_responses
@@ -96,10 +98,29 @@ async def checked_body(request: Request) -> None:
         if field is not None:
             raise field_problem(field, CONTROL_REFUSED)
     body_field = getattr(request.scope.get("route"), "body_field", None)
-    if body_field is not None and (b"true" in body or b"false" in body):
-        field = boolean_for_number_at(body_field.field_info.annotation, await request.json())
+    if body_field is None:
+        return
+    annotation = body_field.field_info.annotation
+    if b"true" in body or b"false" in body:
+        field = boolean_for_number_at(annotation, await request.json())
         if field is not None:
             raise field_problem(field, "must be a number, not true or false")
+    if _has_decimal(annotation):
+        # Read again keeping each number's digits: the route's own reading made them binary floats.
+        found = loose_decimal_at(annotation, json.loads(body, parse_float=Decimal))
+        if found is not None:
+            raise field_problem(*found)
+
+
+_decimals: dict[int, tuple[Any, bool]] = {}
+
+
+def _has_decimal(annotation: Any) -> bool:
+    """`has_decimal`, worked out once per route's body annotation."""
+    found = _decimals.get(id(annotation))
+    if found is None or found[0] is not annotation:
+        found = _decimals[id(annotation)] = (annotation, has_decimal(annotation))
+    return found[1]
 
 
 def verifier_limits(kernel: KernelSettings) -> dict[str, float]:

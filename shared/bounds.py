@@ -14,10 +14,17 @@ reaches a rule: such a value is a 422 naming the field, never a 500 from deep in
   refuses such a body with a 422 naming that field.
 - `in_cents`: an amount as it is written back, with two decimals: "1e5" is accepted as 100000.00 and answered so,
   never echoed as "1E+5" (nor "12000.5"), in an answer, an event or a stored idempotent replay.
+- `plain_decimal` and `loose_decimal_at`: a decimal is written with the digits 0-9, a sign, a point and an exponent,
+  nothing else. Python's Decimal also read "٥" (an Arabic-Indic five) as 5, "1_000" as 1000 and "  5 " as 5: a
+  file row or a body holding such text is a 422 naming the field. And a JSON number for a decimal field must mean
+  exactly what it says: JSON bodies are read with binary floats, so 99999999999999.99 arrived as
+  99999999999999.98 and 1.0000000000000000001 as 1.0 (past the two decimals money allows); such a number is a
+  422 asking for the amount as a string. A number a float holds exactly as written (21000.5, 1e5) is taken.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import types
 from collections.abc import Mapping
@@ -25,7 +32,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 MIN_DATE = date(1900, 1, 1)
 MAX_DATE = date(2199, 12, 31)
@@ -56,9 +63,23 @@ def cents(value: Decimal) -> Decimal:
 
 # Put after a money field's bounds (`decimal_places=2` has refused a third decimal by then, so nothing rounds).
 in_cents = AfterValidator(cents)
+
+DECIMAL_TEXT_REFUSED = "must be written with the digits 0-9 and an optional sign, point and exponent, nothing else"
+INEXACT_NUMBER_REFUSED = "this JSON number cannot be read exactly as written; send the amount as a string"
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
+        raise ValueError(DECIMAL_TEXT_REFUSED)
+    return value
+
+
+# Put first on a decimal field a file row can fill too (a body's are checked by `loose_decimal_at` as well).
+plain_decimal = BeforeValidator(_plain)
 # Money as a request gives it: at most 16 digits, two of them decimals, answered with two.
-PositiveAmount = Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=2), in_cents]
-Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2), in_cents]
+PositiveAmount = Annotated[Decimal, plain_decimal, Field(gt=0, max_digits=16, decimal_places=2), in_cents]
+Amount = Annotated[Decimal, plain_decimal, Field(ge=0, max_digits=16, decimal_places=2), in_cents]
 
 
 CONTROL_REFUSED = "must not contain control characters or bidirectional overrides"
@@ -111,36 +132,89 @@ def _number_only(annotation: Any) -> bool:
         and not issubclass(annotation, bool)
 
 
-def boolean_for_number_at(annotation: Any, document: Any, path: str = "body") -> str | None:
-    """The dotted path of the first `true`/`false` in `document` where `annotation` (a model, or a type holding
-    models) wants a number, else None."""
+def _first_at(annotation: Any, document: Any, path: str, judge: Any) -> str | None:
+    """The dotted path of the first value in `document` that `judge(its annotation, the value)` refuses (True),
+    else None; where `judge` says False the value is taken as it is, where None its parts are looked at in turn."""
     annotation = _bare(annotation)
-    if isinstance(document, bool):
-        return path if _number_only(annotation) else None
+    verdict = judge(annotation, document)
+    if verdict is not None:
+        return path if verdict else None
     choices = _choices(annotation)
     if choices is not None:
         return next((found for choice in choices
-                     if (found := boolean_for_number_at(choice, document, path)) is not None), None)
+                     if (found := _first_at(choice, document, path, judge)) is not None), None)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         if not isinstance(document, Mapping):
             return None
         for name, field in annotation.model_fields.items():
             key = field.alias or name
             if key in document:
-                found = boolean_for_number_at(field.annotation, document[key], f"{path}.{key}")
+                found = _first_at(field.annotation, document[key], f"{path}.{key}", judge)
                 if found is not None:
                     return found
         return None
     origin, args = get_origin(annotation), get_args(annotation)
     if isinstance(document, list) and origin in (list, tuple, set, frozenset) and args:
         for index, value in enumerate(document):
-            found = boolean_for_number_at(args[0] if origin is not tuple or args[-1] is Ellipsis or len(args) == 1
-                                          else args[min(index, len(args) - 1)], value, f"{path}.{index}")
+            found = _first_at(args[0] if origin is not tuple or args[-1] is Ellipsis or len(args) == 1
+                              else args[min(index, len(args) - 1)], value, f"{path}.{index}", judge)
             if found is not None:
                 return found
     elif isinstance(document, Mapping) and origin in (dict, Mapping) and len(args) == 2:
         for key, value in document.items():
-            found = boolean_for_number_at(args[1], value, f"{path}.{key}")
+            found = _first_at(args[1], value, f"{path}.{key}", judge)
             if found is not None:
                 return found
     return None
+
+
+def _boolean_for_number(annotation: Any, value: Any) -> bool | None:
+    return _number_only(annotation) if isinstance(value, bool) else None
+
+
+def boolean_for_number_at(annotation: Any, document: Any, path: str = "body") -> str | None:
+    """The dotted path of the first `true`/`false` in `document` where `annotation` (a model, or a type holding
+    models) wants a number, else None."""
+    return _first_at(annotation, document, path, _boolean_for_number)
+
+
+def _loose_decimal(annotation: Any, value: Any) -> bool | None:
+    if not (isinstance(annotation, type) and issubclass(annotation, Decimal)):
+        return None
+    if isinstance(value, str):
+        return _DECIMAL_TEXT.fullmatch(value) is None
+    if isinstance(value, Decimal):  # a JSON number with a point or an exponent, as written
+        read = float(value)
+        return math.isfinite(read) and Decimal(repr(read)) != value  # an infinite one is pydantic's to refuse
+    return False
+
+
+def has_decimal(annotation: Any) -> bool:
+    """Whether `annotation` (a model, or a type holding models) has a decimal anywhere."""
+    return _has_decimal(annotation, frozenset())
+
+
+def _has_decimal(annotation: Any, seen: frozenset[Any]) -> bool:
+    annotation = _bare(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, Decimal):
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation not in seen and any(_has_decimal(f.annotation, seen | {annotation})
+                                              for f in annotation.model_fields.values())
+    return any(_has_decimal(arg, seen) for arg in get_args(annotation))
+
+
+def loose_decimal_at(annotation: Any, document: Any, path: str = "body") -> tuple[str, str] | None:
+    """The dotted path of the first decimal in `document` (read with `json.loads(..., parse_float=Decimal)`, so
+    a number keeps its digits) written other than `plain_decimal` allows, or a number a float cannot hold as
+    written, where `annotation` wants a decimal, and why; else None."""
+    why: list[str] = []
+
+    def judge(annotation: Any, value: Any) -> bool | None:
+        verdict = _loose_decimal(annotation, value)
+        if verdict:
+            why.append(DECIMAL_TEXT_REFUSED if isinstance(value, str) else INEXACT_NUMBER_REFUSED)
+        return verdict
+
+    found = _first_at(annotation, document, path, judge)
+    return None if found is None else (found, why[-1])

@@ -308,3 +308,72 @@ def test_a_boolean_is_told_from_a_number_through_nested_models_lists_maps_and_un
     # Where a text or a boolean is allowed too, true is not refused here (pydantic decides).
     assert boolean_for_number_at(Command, {"label": True, "flag": True, "lines": [{"number": 2, "paid": False}]}) \
         is None
+
+
+@pytest.mark.parametrize(("amount", "why"), [
+    ('"\u0665"', "digits"), ('"1_000"', "digits"), ('" 5 "', "digits"), ('"\uff15"', "digits"),
+    ("99999999999999.99", "exactly"), ("1.0000000000000000001", "exactly"), ("0.30000000000000001", "exactly")],
+    ids=["arabic_indic_five", "underscore", "spaces", "fullwidth_five", "past_a_float", "past_two_decimals",
+         "a_float_rounds_it"])
+def test_money_written_loosely_or_past_what_a_float_holds_is_a_422_naming_it_and_posts_nothing(
+        suite, borrowers, amount, why):  # noqa: F811 - the fixture imported above
+    """Found: "٥" (an Arabic-Indic five), "1_000" and " 5 " were posted as 5.00, 1000.00 and 5.00, and the JSON
+    number 99999999999999.99 as 99999999999999.98 (the body was read with binary floats; so was
+    1.0000000000000000001, as 1.00, where 1.001 is refused)."""
+    loan = register(suite, borrowers)
+    headers = {**officer(suite), **key(), "Content-Type": "application/json"}
+    url = f"/api/monitoring/loans/{loan['id']}/repayments"
+    response = suite.client.post(url, content=f'{{"amount": {amount}}}'.encode(), headers=headers)
+    assert response.status_code == 422, response.text
+    error = response.json()["errors"][0]
+    assert error["field"] == "body.amount" and why in error["message"]
+    postings = f"/api/monitoring/loans/{loan['id']}/postings"
+    assert suite.client.get(postings, headers=officer(suite)).json()["items"] == []
+    # A number a float holds as written is taken as it is, and so is an exponent.
+    for exact, posted in (("10.5", "10.50"), ("1e1", "10.00")):
+        done = suite.client.post(url, content=f'{{"amount": {exact}}}'.encode(), headers={**headers, **key()})
+        assert done.status_code == 201 and done.json()["amount"] == posted, done.text
+
+
+def test_a_file_row_or_import_line_with_loose_money_is_refused_by_the_money_types_themselves():
+    """Rows of a repayment file or a customer import are validated by the same types, with no JSON body to look at."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from services.customer.common import Money
+    from services.monitoring.loans.models import Rate
+    from shared.bounds import Amount, PositiveAmount
+
+    for kind in (PositiveAmount, Amount, Money, Rate):
+        adapter = TypeAdapter(kind)
+        for loose in ("\u0665", "1_0", " 2 ", "2\n", "0x10", "\u0661.5"):
+            with pytest.raises(ValidationError, match="digits 0-9"):
+                adapter.validate_python(loose)
+        assert adapter.validate_python("0.5") == adapter.validate_python(".5") == adapter.validate_python("5e-1")
+
+
+def test_a_loose_decimal_is_found_through_nested_models_lists_maps_and_unions():
+    from decimal import Decimal
+
+    from pydantic import BaseModel
+
+    from shared.bounds import loose_decimal_at
+
+    class Line(BaseModel):
+        amount: Decimal
+        count: int = 0
+
+    class Command(BaseModel):
+        lines: list[Line] = []
+        rates: dict[str, Decimal] = {}
+        cap: Decimal | None = None
+        note: str | None = None
+
+    def found(text: str) -> tuple[str, str] | None:
+        return loose_decimal_at(Command, json.loads(text, parse_float=Decimal))
+
+    assert found('{"lines": [{"amount": "1.5"}, {"amount": "1_5"}]}')[0] == "body.lines.1.amount"
+    assert found('{"rates": {"a": 0.25, "b": 0.1000000000000000055511151231257827}}')[0] == "body.rates.b"
+    assert "string" in found('{"cap": 12345678901234567.5}')[1]
+    # Text and counts elsewhere are not decimals; plain ones, exact numbers, ints and nulls pass.
+    assert found('{"note": "\u0665", "lines": [{"amount": 7, "count": 3}], "cap": null, "rates": {"x": "-1.5e3"}}') \
+        is None

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, Field
 from sqlalchemy import Connection, DateTime
 from sqlalchemy.orm import Session
 
-from shared.bounds import in_cents
+from shared.bounds import in_cents, plain_decimal
 from shared.db import Money as MoneyColumn
 from shared.ids import new_id, now as utcnow  # noqa: F401 - the customer features' names for them
 
@@ -23,7 +23,7 @@ def as_utc(value: datetime) -> datetime:
 
 UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 # Always two decimals on the way out, so 21000.5 reads back as "21000.50" whether or not it went via the database.
-Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, examples=["12000.00"]), in_cents]
+Money = Annotated[Decimal, plain_decimal, Field(ge=0, max_digits=18, decimal_places=2, examples=["12000.00"]), in_cents]
 MoneyOut = Annotated[Decimal, in_cents]
 MONEY_SQL = MoneyColumn()  # the kernel's exact money type
 TIMESTAMP_SQL = DateTime(timezone=True)

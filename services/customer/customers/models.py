@@ -208,7 +208,11 @@ class CustomerUpdate(_Profile):
     kyc_status: KycStatus | None = None
 
 
-REQUIRED_ON_UPDATE = ("name", "date_of_birth", "national_id", "phone")
+# Sent as null, a field is cleared; not these: what an individual's record needs, and whatever the table cannot hold
+# empty (a null kyc_status reached the database and came back a 500).
+REQUIRED_ON_UPDATE = ("name", "date_of_birth", "national_id", "phone", *(
+    name for name in CustomerUpdate.model_fields
+    if (column := Customer.__table__.c.get(name)) is not None and not column.nullable))
 
 
 class CustomerClose(BaseModel):

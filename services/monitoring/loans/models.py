@@ -12,7 +12,7 @@ from sqlmodel import Field
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.products import Product
 from services.monitoring.loans.schedule import MAX_TERM_MONTHS, DayCount, RepaymentMethod, Rounding
-from shared.bounds import BusinessDate, PositiveAmount
+from shared.bounds import BusinessDate, PositiveAmount, plain_decimal
 from shared.db import money_column
 from shared.ids import new_id, now  # noqa: F401 - the monitoring features import them from here
 
@@ -180,8 +180,8 @@ class SupersededInstalment(MonitoringTable, table=True):
 
 # --- API schemas -----------------------------------------------------------------------------------------------
 
-Rate = Annotated[Decimal, PydanticField(ge=0, le=1, max_digits=9, decimal_places=6,
-                                        description="Annual rate as a fraction: 0.0435 is 4.35%.")]
+Rate = Annotated[Decimal, plain_decimal, PydanticField(ge=0, le=1, max_digits=9, decimal_places=6,
+                                                      description="Annual rate as a fraction: 0.0435 is 4.35%.")]
 
 
 class ScheduleRequest(BaseModel):
