@@ -14,6 +14,9 @@ reaches a rule: such a value is a 422 naming the field, never a 500 from deep in
   refuses such a body with a 422 naming that field.
 - `in_cents`: an amount as it is written back, with two decimals: "1e5" is accepted as 100000.00 and answered so,
   never echoed as "1E+5" (nor "12000.5"), in an answer, an event or a stored idempotent replay.
+- `said`: a name or a reason has something to say: at least so many visible characters, a letter or a digit among
+  them. A reveal of a national ID was granted for a reason of five spaces (or ideographic spaces, or zero-width
+  ones, or "....."), and a customer was named "   ".
 - `plain_decimal` and `loose_decimal_at`: a decimal is written with the digits 0-9, a sign, a point and an exponent,
   nothing else. Python's Decimal also read "٥" (an Arabic-Indic five) as 5, "1_000" as 1000 and "  5 " as 5: a
   file row or a body holding such text is a 422 naming the field. And a JSON number for a decimal field must mean
@@ -27,6 +30,7 @@ from __future__ import annotations
 import math
 import re
 import types
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -52,6 +56,23 @@ def _utc_within_bounds(value: datetime) -> datetime:
 
 # A moment a request gives: naive read as UTC, answered in UTC, within the business dates' bounds.
 Timestamp = Annotated[datetime, AfterValidator(_utc_within_bounds)]
+
+
+# Spaces, line and paragraph separators, controls and invisible format characters (zero-width space and joiners).
+_UNSEEN = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+
+
+def said(min_length: int, max_length: int) -> Any:
+    """Text that says something: `min_length` to `max_length` characters, of which at least `min_length` are
+    visible and one is a letter or a digit."""
+    def check(value: str) -> str:
+        seen = [unicodedata.category(c) for c in value if unicodedata.category(c) not in _UNSEEN]
+        if len(seen) < min_length or not any(kind[0] in "LN" for kind in seen):
+            raise ValueError(f"must say something: at least {min_length} visible character"
+                             f"{'s' if min_length > 1 else ''}, a letter or a digit among them")
+        return value
+
+    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(check)]
 
 
 CENT = Decimal("0.01")

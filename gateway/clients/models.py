@@ -8,6 +8,7 @@ from sqlmodel import Field
 from gateway.db import GatewayTable
 from gateway.users.models import new_session_id
 from shared.auth.roles import Role
+from shared.bounds import said
 
 # Its tokens' `sub` is "client:<client_id>", and records a partner owns carry the `sub` in 64 characters.
 CLIENT_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,47}$"
@@ -49,7 +50,7 @@ class ClientCreate(BaseModel):
          "rate_limit_per_minute": 600}]})
 
     client_id: str = PydanticField(pattern=CLIENT_ID_PATTERN, description="Chosen by the admin; not a secret.")
-    name: str = PydanticField(min_length=1, max_length=120)
+    name: said(1, 120)
     role: Role = PydanticField(default=Role.PARTNER, description="What the client's tokens act as; not admin.")
     branch: str | None = PydanticField(default=None, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
                                        description="Required for a loan officer.")

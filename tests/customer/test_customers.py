@@ -261,6 +261,9 @@ def test_updates_need_the_current_etag(api, actors):
     _problem(api.patch(url, json={"phone": None}, headers={**officer, "If-Match": '"2"'}), 422, "body.phone")
     # Nor what the table cannot hold empty: a null kyc_status was a 500 (NOT NULL constraint failed).
     _problem(api.patch(url, json={"kyc_status": None}, headers={**officer, "If-Match": '"2"'}), 422, "body.kyc_status")
+    # A name of spaces or joiners names nobody.
+    for blank in ("   ", "\u200d\u200d"):
+        _problem(api.patch(url, json={"name": blank}, headers={**officer, "If-Match": '"2"'}), 422, "body.name")
     assert api.get(url, headers=officer).json()["kyc_status"] is not None
     _problem(api.patch(url, json={"shoe_size": 42}, headers={**officer, "If-Match": '"2"'}), 422, "body.shoe_size")
     _problem(api.patch(url, json={"occupation": "x"}, headers={**actors.user("collector"), "If-Match": '"2"'}), 403)

@@ -111,6 +111,9 @@ def test_an_officer_of_the_branch_and_an_admin_reveal_one_field_with_a_reason(ap
     created = actors.register(officer, **person(branch="PV04"))
     url = f"/customers/{created['id']}/reveal"
     _problem(api.post(url, json={"field": "national_id"}, headers=officer), 422, "body.reason")
+    # A reason of spaces, invisible characters or dots says nothing: it was taken, and the ID shown.
+    for blank in (" " * 5, "\u3000" * 5, "\u200b" * 5, "....."):
+        _problem(api.post(url, json={"field": "national_id", "reason": blank}, headers=officer), 422, "body.reason")
     shown = api.post(url, json={"field": "national_id", "reason": "identity check at the counter"}, headers=officer)
     assert shown.status_code == 200, shown.text
     assert shown.json() == {"customer_id": created["id"], "field": "national_id",

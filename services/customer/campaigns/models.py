@@ -10,6 +10,7 @@ from sqlmodel import Field
 from services.customer.common import TIMESTAMP_SQL, UtcDateTime, new_id, utcnow
 from services.customer.db import CustomerTable
 from services.customer.portrait.models import Segment
+from shared.bounds import said
 
 
 class CampaignStatus(StrEnum):
@@ -56,7 +57,7 @@ class CampaignCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "name": "Spring prime loan", "segment": "high_value", "grades": ["A", "B"], "product_code": "PL-PRIME"}]})
 
-    name: str = PydanticField(min_length=1, max_length=200)
+    name: said(1, 200)
     segment: Segment | None = PydanticField(None, description="Null targets every segment.")
     grades: list[str] = PydanticField(default_factory=list, description="Empty targets every grade, unscored too.")
     product_code: str | None = None

@@ -12,6 +12,7 @@ from sqlmodel import Field
 from services.customer.common import MONEY_SQL, TIMESTAMP_SQL, Money, MoneyOut, UtcDateTime, new_id, utcnow
 from services.customer.customers import validation
 from services.customer.db import CustomerTable
+from shared.bounds import said
 
 
 class CustomerKind(StrEnum):
@@ -172,7 +173,7 @@ class CustomerCreate(_Profile):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
     kind: CustomerKind = CustomerKind.INDIVIDUAL
-    name: str = PydanticField(min_length=1, max_length=100)
+    name: said(1, 100)
     date_of_birth: date
     national_id: str = PydanticField(
         description="18-digit PRC resident ID (for a business: its legal representative's).")
@@ -199,7 +200,7 @@ class CustomerUpdate(_Profile):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"phone": "13900001111", "monthly_income": "21000.00", "kyc_status": "verified"}]})
 
-    name: str | None = PydanticField(default=None, min_length=1, max_length=100)
+    name: said(1, 100) | None = PydanticField(default=None)
     date_of_birth: date | None = None
     national_id: str | None = None
     phone: str | None = None
@@ -217,7 +218,7 @@ REQUIRED_ON_UPDATE = ("name", "date_of_birth", "national_id", "phone", *(
 
 class CustomerClose(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "customer request"}]})
-    reason: str = PydanticField(min_length=1, max_length=200)
+    reason: said(1, 200)
 
 
 class CustomerLookup(BaseModel):
@@ -247,7 +248,7 @@ class CustomerReveal(BaseModel):
         {"field": "national_id", "reason": "customer at the counter, identity check for a new account"}]})
 
     field: RevealField
-    reason: str | None = PydanticField(default=None, min_length=5, max_length=200)
+    reason: said(5, 200) | None = PydanticField(default=None)
     queue_item_id: str | None = PydanticField(default=None, min_length=1, max_length=32)
 
 

@@ -10,7 +10,7 @@ from sqlmodel import Field
 from services.customer.common import TIMESTAMP_SQL, UtcDateTime, new_id, utcnow
 from services.customer.db import CustomerTable
 from services.customer.interactions.models import Channel
-from shared.bounds import Timestamp
+from shared.bounds import Timestamp, said
 
 CSAT_DIMENSIONS = ("service_efficiency", "service_quality", "product_range", "staff_attitude", "resolution_speed")
 LOW_CSAT = 2  # a 1 or 2 on any dimension
@@ -77,7 +77,7 @@ class TaskOpen(BaseModel):
         "reason": "credit education or counselling: high-risk applicant (grade D)", "officer": "li.wei",
         "due_at": "2026-11-28T18:00:00Z"}]})
 
-    reason: str = PydanticField(min_length=3, max_length=200)
+    reason: said(3, 200)
     officer: str = PydanticField(min_length=1, max_length=64, description="Whose work it is.")
     due_at: UtcDateTime
 

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
-from shared.bounds import PositiveAmount
+from shared.bounds import PositiveAmount, said
 from services.monitoring.loans.models import new_id, now
 from shared.auth.roles import Role
 
@@ -108,14 +108,14 @@ class WaiverRequest(BaseModel):
 
     component: WaivedComponent
     amount: PositiveAmount = PydanticField(description="At most what is due of the component on the business date")
-    reason: str = PydanticField(min_length=5, max_length=500)
+    reason: said(5, 500)
 
 
 class WriteOffRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"reason": "borrower insolvent, collateral realised, nothing more recoverable"}]})
 
-    reason: str = PydanticField(min_length=5, max_length=500)
+    reason: said(5, 500)
 
 
 class Decision(BaseModel):

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field as PydanticField
 from services.monitoring.approvals.models import RequestStatus
 from services.monitoring.loans.models import ClassName, Rate
 from services.monitoring.loans.schedule import MAX_TERM_MONTHS
-from shared.bounds import BusinessDate
+from shared.bounds import BusinessDate, said
 
 
 class OverrideRequest(BaseModel):
@@ -15,7 +15,7 @@ class OverrideRequest(BaseModel):
         {"requested_class": "substandard", "reason": "borrower's main customer went bankrupt"}]})
 
     requested_class: ClassName
-    reason: str = PydanticField(min_length=5, max_length=500)
+    reason: said(5, 500)
 
 
 class OverrideRead(BaseModel):
@@ -39,7 +39,7 @@ class RestructuringRequest(BaseModel):
         {"reason": "rate cut and term extended", "annual_rate": "0.0350", "term_months": 24,
          "effective_date": "2026-03-31"}]})
 
-    reason: str = PydanticField(min_length=5, max_length=200)
+    reason: said(5, 200)
     annual_rate: Rate | None = PydanticField(
         default=None, description="The new rate from effective_date; with term_months or alone, the schedule after "
                                   "that date is rebooked (without either, only the classification changes)")

@@ -12,7 +12,7 @@ from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.models import money_column, new_id, now
-from shared.bounds import BusinessDate, PositiveAmount
+from shared.bounds import BusinessDate, PositiveAmount, said
 
 
 class CollateralKind(StrEnum):
@@ -92,7 +92,7 @@ class CollateralCreate(BaseModel):
          "currency": "CNY", "valuation_date": "2026-01-10", "guarantor_customer_id": "c0ffee"}]})
 
     kind: CollateralKind
-    description: str = PydanticField(min_length=3, max_length=200, description="What it is and its registration or "
+    description: said(3, 200) = PydanticField(description="What it is and its registration or "
                                                                                "contract number; no personal data")
     value: PositiveAmount = PydanticField(description="Market value; for a guarantee, the most it answers for")
     currency: str = Currency

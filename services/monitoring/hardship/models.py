@@ -12,7 +12,7 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
-from shared.bounds import PositiveAmount
+from shared.bounds import PositiveAmount, said
 from services.monitoring.loans.models import InstalmentRead, new_id, now
 
 MAX_PLAN_MONTHS = 24
@@ -50,7 +50,7 @@ class RepaymentPlanRequest(BaseModel):
         "What each reduced instalment asks for in all: interest first, then principal. The rest of each (principal "
         "and interest) is the shortfall, which bears no further interest"))
     shortfall: Shortfall
-    reason: str = PydanticField(min_length=5, max_length=500)
+    reason: said(5, 500)
 
 
 class DeferralRequest(BaseModel):
@@ -62,14 +62,14 @@ class DeferralRequest(BaseModel):
     interest: HolidayInterest = PydanticField(description=(
         "waived: no interest for the holiday; charged: the principal not yet due × annual_rate / 12 × months, "
         "spread evenly over the moved instalments (the last absorbs the rounding)"))
-    reason: str = PydanticField(min_length=5, max_length=500)
+    reason: said(5, 500)
 
 
 class RecallRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"reason": "borrower's business sold its main assets; the contract's acceleration clause applies"}]})
 
-    reason: str = PydanticField(min_length=5, max_length=500)
+    reason: said(5, 500)
 
 
 class HardshipRecord(MonitoringTable, table=True):

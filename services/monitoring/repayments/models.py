@@ -11,7 +11,7 @@ from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.models import LoanSummary, money_column, new_id, now
-from shared.bounds import BusinessDate, PositiveAmount
+from shared.bounds import BusinessDate, PositiveAmount, said
 
 
 class PostingStatus(StrEnum):
@@ -64,7 +64,7 @@ class RepaymentCreate(BaseModel):
 class ReversalCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "cheque bounced"}]})
 
-    reason: str = PydanticField(min_length=1, max_length=200)
+    reason: said(1, 200)
 
 
 class PostingLine(BaseModel):

@@ -10,6 +10,7 @@ from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.models import now
+from shared.bounds import said
 
 
 class Severity(StrEnum):
@@ -72,7 +73,7 @@ class RuleWrite(BaseModel):
         {"name": "Sixty days overdue", "kind": "dpd_reached", "params": {"days": 61}, "severity": "high",
          "enabled": True}]})
 
-    name: str = PydanticField(min_length=3, max_length=200)
+    name: said(3, 200)
     kind: RuleKind
     params: dict[str, Any] = PydanticField(default_factory=dict)
     severity: Severity

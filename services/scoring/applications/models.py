@@ -16,7 +16,7 @@ from shared.ids import new_id, now
 from shared.db import money_column
 from services.scoring.scores.models import Decision, ScoreRead
 from services.scoring.screening.models import HitRead
-from shared.bounds import BusinessDate, PositiveAmount
+from shared.bounds import BusinessDate, PositiveAmount, said
 
 
 
@@ -129,7 +129,7 @@ class DecisionCommand(BaseModel):
         {"decision": "approve", "reason": "Salary slips verified; stable employer", "approved_amount": "15000.00"}]})
 
     decision: ReviewDecision
-    reason: str = PydanticField(min_length=3, max_length=500)
+    reason: said(3, 500)
     approved_amount: PositiveAmount | None = PydanticField(default=None, description=(
         "Defaults to the lower of amount and suggested limit."))
 

@@ -12,6 +12,7 @@ from sqlmodel import Field
 
 from services.scoring.db import ScoringTable
 from shared.ids import new_id, now
+from shared.bounds import said
 
 
 class ModelState(StrEnum):
@@ -133,7 +134,7 @@ class ModelRead(BaseModel):
 class ReasonedCommand(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "Out-of-time AUC 0.78, PSI stable"}]})
 
-    reason: str = PydanticField(min_length=3, max_length=500, description="Why: kept in the model's history.")
+    reason: said(3, 500) = PydanticField(description="Why: kept in the model's history.")
 
 
 class PromotionTarget(StrEnum):

@@ -7,12 +7,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field as PydanticField
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, Column
 from sqlmodel import Field
 
 from services.scoring.db import ScoringTable
 from shared.ids import new_id, now
+from shared.bounds import said
 
 
 class Check(StrEnum):
@@ -78,4 +79,4 @@ class Resolution(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"reason": "Payer is the borrowers' employer paying salary advances; verified with HR"}]})
 
-    reason: str = PydanticField(min_length=3, max_length=500)
+    reason: said(3, 500)
