@@ -40,7 +40,8 @@ IfMatch = precondition_header("If-Match", "The ETag from your last GET.")
 OptionalIfMatch = Annotated[str | None, Header(alias="If-Match", description="The ETag from your last GET.")]
 
 T = TypeVar("T")
-_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
+# An entity tag of If-Match's list (RFC 9110 8.8.3): strong or weak, any opaque text between the quotes.
+_ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
 
 
 def database(request: Request) -> Database:
@@ -81,17 +82,27 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def expected_version(if_match: str | None, *, required: bool = True) -> int | None:
+def expected_versions(if_match: str | None, *, required: bool = True) -> tuple[int, ...] | None:
+    """The versions If-Match names, any of which may be current (None: none asked for). If-Match compares
+    strongly (RFC 9110 13.1.1): a weak tag never matches, and a list matches when any of its tags does."""
     # `*` matches whatever version is current (RFC 9110): it names no version read, so it guards nothing.
     if not if_match or if_match.strip() == "*":
         if required:
             raise precondition_required("If-Match", "If-Match: * names no version; send the ETag of your last GET."
                                         if if_match else None)
         return None
-    match = _ETAG.match(if_match.strip())
-    if match is None:
-        raise Problem(412, "Precondition failed", "If-Match is not an ETag this service issued.")
-    return int(match.group(1))
+    tags, at = [], 0
+    while at < len(if_match):
+        found = _ENTITY_TAG.match(if_match, at)
+        if found is None:
+            raise Problem(412, "Precondition failed", "If-Match is not a list of ETags this service issued.")
+        tags.append(found.groups())
+        at = found.end()
+    versions = tuple(sorted({int(tag) for weak, tag in tags if not weak and tag.isascii() and tag.isdigit()}))
+    if not versions:
+        raise Problem(412, "Precondition failed", "If-Match names no strong ETag this service issued (a weak one "
+                                                  "never matches).")
+    return versions
 
 
 def create_once(

@@ -267,6 +267,14 @@ def test_updates_need_the_current_etag(api, actors):
     assert api.get(url, headers=officer).json()["kyc_status"] is not None
     _problem(api.patch(url, json={"shoe_size": 42}, headers={**officer, "If-Match": '"2"'}), 422, "body.shoe_size")
     _problem(api.patch(url, json={"occupation": "x"}, headers={**actors.user("collector"), "If-Match": '"2"'}), 403)
+    # If-Match compares strongly: a weak tag never matches (W/"2" did); a list matches when one of its tags does
+    # (it was refused whole for the one tag this service never issued).
+    _problem(api.patch(url, json={"occupation": "driver"}, headers={**officer, "If-Match": 'W/"2"'}), 412)
+    listed = api.patch(url, json={"occupation": "nurse"}, headers={**officer, "If-Match": '"zzz", W/"2", "1", "2"'})
+    assert listed.status_code == 200 and listed.headers["etag"] == '"3"', listed.text
+    _problem(api.patch(url, json={"occupation": "driver"}, headers={**officer, "If-Match": '"1", "2"'}), 412)
+    _problem(api.patch(url, json={"occupation": "driver"}, headers={**officer, "If-Match": '"3" junk'}), 412)
+    assert api.get(url, headers=officer).json()["occupation"] == "nurse"
 
 
 def test_personal_data_is_encrypted_at_rest_under_a_0600_key_file(suite, api, actors):

@@ -627,12 +627,13 @@ def customer_row(vault: PiiVault, command: CustomerCreate, principal: Principal,
     }
 
 
-def _bump_version(session: Session, customer: Customer, expected_version: int | None) -> None:
+def _bump_version(session: Session, customer: Customer, expected_versions: tuple[int, ...] | None) -> None:
     """Compare-and-set on the version column: of two writers holding one ETag exactly one wins, on both
-    databases, because the UPDATE's WHERE is re-checked under the row lock."""
-    expected = customer.version if expected_version is None else expected_version
-    if customer.version != expected:
+    databases, because the UPDATE's WHERE is re-checked under the row lock. `expected_versions`: those the
+    caller's If-Match names (None: any)."""
+    if expected_versions is not None and customer.version not in expected_versions:
         raise stale(customer)
+    expected = customer.version
     result = session.execute(update(Customer).where(Customer.id == customer.id, Customer.version == expected)
                              .values(version=expected + 1, updated_at=utcnow())
                              .execution_options(synchronize_session=False))
@@ -648,9 +649,9 @@ def stale(customer: Customer) -> Problem:
 
 
 def update_profile(session: Session, vault: PiiVault, principal: Principal, customer_id: str,
-                   expected_version: int, command: CustomerUpdate) -> Customer:
+                   expected_versions: tuple[int, ...], command: CustomerUpdate) -> Customer:
     customer = get_changeable(session, principal, customer_id)
-    if customer.version != expected_version:
+    if customer.version not in expected_versions:
         raise stale(customer)
     changes = plain(command.model_dump(exclude_unset=True))
     refuse_fields_not_yours(principal, changes)
@@ -666,7 +667,7 @@ def update_profile(session: Session, vault: PiiVault, principal: Principal, cust
         field = "body.national_id" if "national_id" in pii_changes else "body.date_of_birth"
         raise field_problem(field, "the national ID's embedded birth date does not match date_of_birth")
     _refuse_duplicates(session, vault, principal, pii_changes, exclude_id=customer.id)
-    _bump_version(session, customer, expected_version)
+    _bump_version(session, customer, expected_versions)
     # Dated, so relationship measures of a past date see the updates made by then and the figures then held.
     record_profile_update(session, customer, {**changes, **pii_changes}, principal.sub)
     for name, value in changes.items():
@@ -692,10 +693,10 @@ def refuse_while_owing(risk: CustomerRisk, act: str) -> None:
 
 
 def close_customer(session: Session, principal: Principal, customer_id: str, reason: str,
-                   expected_version: int | None, risk: CustomerRisk) -> Customer:
+                   expected_versions: tuple[int, ...] | None, risk: CustomerRisk) -> Customer:
     customer = get_changeable(session, principal, customer_id)
     refuse_while_owing(risk, "closure")
-    _bump_version(session, customer, expected_version)
+    _bump_version(session, customer, expected_versions)
     customer.status = CustomerStatus.CLOSED.value
     customer.closed_at = utcnow()
     customer.close_reason = reason

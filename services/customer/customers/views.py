@@ -26,7 +26,7 @@ from services.customer.customers.models import (
 )
 from services.customer.db import idempotency
 from services.customer.web import Admin, IfMatch, Manager, OptionalIfMatch, Reader, Revealer, Writer, database, \
-    etag, expected_version, json_body, read_log, read_session, vault
+    etag, expected_versions, json_body, read_log, read_session, vault
 from shared.pagination import Page, paged
 from shared.auth.dependencies import bearer_token, needs
 from shared.auth.tokens import Principal
@@ -158,9 +158,9 @@ def get_by_external_id(request: Request, external_id: str, principal: Reader,
               responses=problem_responses(403, 404, 409, 412, 422, 428))
 def update_profile(request: Request, customer_id: str, command: CustomerUpdate, principal: Writer,
                    if_match: IfMatch) -> Response:
-    version = expected_version(if_match)
+    versions = expected_versions(if_match)
     with database(request).session() as session:
-        customer = service.update_profile(session, vault(request), principal, customer_id, version, command)
+        customer = service.update_profile(session, vault(request), principal, customer_id, versions, command)
         read = _one(request, principal, customer, "update_profile", session)
         session.commit()
     return _answer(read)
@@ -186,13 +186,13 @@ async def _risk(request: Request, principal: Principal, customer_id: str) -> Cus
 async def close_customer(request: Request, customer_id: str, command: CustomerClose, principal: Manager,
                          if_match: OptionalIfMatch = None,
                          idempotency_key: OptionalIdempotencyKey = None) -> Response:
-    version = expected_version(if_match, required=False)
+    versions = expected_versions(if_match, required=False)
     risk = await _risk(request, principal, customer_id)
     # Keyed, a retry after a lost answer gets the closure it made, not a 409 for a customer no longer active.
     return await run_in_threadpool(
         _keyed, request, principal, idempotency_key, False, 200, ("close_customer", customer_id, command.reason,
-                                                                  version), "close_customer",
-        lambda session: service.close_customer(session, principal, customer_id, command.reason, version, risk))
+                                                                  versions), "close_customer",
+        lambda session: service.close_customer(session, principal, customer_id, command.reason, versions, risk))
 
 
 def _erase(request: Request, principal: Principal, customer_id: str, risk: CustomerRisk,
