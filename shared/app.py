@@ -11,7 +11,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, params
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -88,16 +88,29 @@ def read_as_json(content_type: str) -> bool:
 
 
 async def checked_body(request: Request) -> None:
-    """Refuses a JSON body whose text holds a control character, or that gives true/false for a number, naming the
-    field (shared/bounds.py). A body that cannot hold either is not parsed again."""
-    if request.method in ("GET", "HEAD", "DELETE") or not read_as_json(request.headers.get("content-type", "")):
+    """Refuses a JSON body whose text holds a control character, that gives true/false for a number, that writes
+    a decimal loosely or names a field twice, naming the field (shared/bounds.py); and a body of another media
+    type where the route reads JSON (415). A body that cannot hold a control character or a boolean is not
+    parsed again for those."""
+    if request.method in ("GET", "HEAD", "DELETE"):
+        return
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    content_type = request.headers.get("content-type", "")
+    if not read_as_json(content_type):
+        # A body of another type, or of none, failed as "not a valid dictionary".
+        if body_field is not None and not isinstance(body_field.field_info, params.Form) and await request.body():
+            raise Problem(415, "Unsupported media type", "This route reads a JSON body: send it as "
+                                                         "Content-Type: application/json.")
         return
     body = await request.body()  # already read, and kept, by FastAPI for the route's own body
+    # JSON between systems is UTF-8 (RFC 8259); the decoder also guessed UTF-16 and UTF-32, whose text of ASCII
+    # holds NUL bytes (which UTF-8 JSON never does) or starts with a byte-order mark.
+    if b"\x00" in body or body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise field_problem("body", "must be JSON in UTF-8")
     if any(mark in body for mark in _MAYBE_CONTROL):
         field = control_character_at(await request.json())
         if field is not None:
             raise field_problem(field, CONTROL_REFUSED)
-    body_field = getattr(request.scope.get("route"), "body_field", None)
     if body_field is None:
         return
     annotation = body_field.field_info.annotation
@@ -105,11 +118,24 @@ async def checked_body(request: Request) -> None:
         field = boolean_for_number_at(annotation, await request.json())
         if field is not None:
             raise field_problem(field, "must be a number, not true or false")
+    # Read again keeping each number's digits (the route's own reading made them binary floats) and each key
+    # named (its reading kept the last of two, where another reader may keep the first).
+    twice: list[str] = []
+    document = json.loads(body, parse_float=Decimal, object_pairs_hook=lambda pairs: _once(pairs, twice))
+    if twice:
+        raise field_problem(f"body.{twice[0]}", "is named twice in its object")
     if _has_decimal(annotation):
-        # Read again keeping each number's digits: the route's own reading made them binary floats.
-        found = loose_decimal_at(annotation, json.loads(body, parse_float=Decimal))
+        found = loose_decimal_at(annotation, document)
         if found is not None:
             raise field_problem(*found)
+
+
+def _once(pairs: list[tuple[str, Any]], twice: list[str]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        seen: set[str] = set()
+        twice.extend(key for key, _ in pairs if key in seen or seen.add(key))
+    return found
 
 
 _decimals: dict[int, tuple[Any, bool]] = {}

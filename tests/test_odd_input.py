@@ -377,3 +377,28 @@ def test_a_loose_decimal_is_found_through_nested_models_lists_maps_and_unions():
     # Text and counts elsewhere are not decimals; plain ones, exact numbers, ints and nulls pass.
     assert found('{"note": "\u0665", "lines": [{"amount": 7, "count": 3}], "cap": null, "rates": {"x": "-1.5e3"}}') \
         is None
+
+
+def test_a_body_of_another_media_type_an_encoding_but_utf8_or_a_field_named_twice_is_refused_and_books_nothing(
+        suite, borrowers):  # noqa: F811 - the fixture imported above
+    """Found: text/plain was a 422 "not a valid dictionary", a UTF-16 body was read as JSON, and of a field named
+    twice the last was taken silently (a reader in front could take the first)."""
+    loan = register(suite, borrowers)
+    url = f"/api/monitoring/loans/{loan['id']}/repayments"
+    headers = {**officer(suite), **key()}
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        sent = {**headers, **key(), **({"Content-Type": content_type} if content_type else {})}
+        refused = suite.client.post(url, content=b'{"amount": "5.00"}', headers=sent)
+        assert refused.status_code == 415, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+    as_json = {**headers, "Content-Type": "application/json"}
+    for body in ('{"amount": "5.00"}'.encode("utf-16"), '{"amount": "5.00"}'.encode("utf-16-le"),
+                 '{"amount": "5.00"}'.encode("utf-32")):
+        refused = suite.client.post(url, content=body, headers={**as_json, **key()})
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "body", refused.text
+    twice = suite.client.post(url, content=b'{"amount": "5.00", "amount": "500.00"}', headers={**as_json, **key()})
+    assert twice.status_code == 422 and twice.json()["errors"][0]["field"] == "body.amount", twice.text
+    postings = f"/api/monitoring/loans/{loan['id']}/postings"
+    assert suite.client.get(postings, headers=officer(suite)).json()["items"] == []
+    posted = suite.client.post(url, content=b'{"amount": "5.00"}', headers={**as_json, **key()})
+    assert posted.status_code == 201, posted.text
