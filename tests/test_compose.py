@@ -115,7 +115,8 @@ def test_no_container_generates_a_key_and_each_gets_the_keys_its_service_reads()
     from loancrm.secrets import SECRETS
 
     needs = {"gateway": {"loancrm_gateway_key_passphrase"},
-             "customer": {"loancrm_customer_pii_keys", "loancrm_customer_pii_hash_key"},
+             # The batch client's secret: closure and erasure ask monitoring as the service, not the caller.
+             "customer": {"loancrm_customer_pii_keys", "loancrm_customer_pii_hash_key", "loancrm_batch_client_secret"},
              "scoring": {"loancrm_scoring_hash_key"},
              "monitoring": {"loancrm_batch_client_secret", "loancrm_monitoring_pii_keys",
                             "loancrm_monitoring_pii_hash_key"},

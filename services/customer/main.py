@@ -25,6 +25,7 @@ from shared.audit.grouped import GroupCommit
 from shared.limits import build_limiter
 from shared.app import create_service_app, uvicorn_factory
 from shared.auth.tokens import TokenVerifier
+from shared.clients.identity import ServiceIdentity
 from shared.clients.monitoring import MonitoringClient
 from shared.clients.scoring import ScoringClient
 from shared.db import Database
@@ -48,6 +49,9 @@ def create_app(
     monitoring = MonitoringClient(kernel, transports.get("monitoring"), timeout=timeout, retries=0)
     # Guards that must not act on a guess (erasure, closure, reveal) wait the full peer timeout and retry.
     monitoring_guard = MonitoringClient(kernel, transports.get("monitoring"))
+    # They ask it as this service (the suite's batch client), not as the caller: monitoring scopes a loan officer's
+    # answer to their branch, and a loan booked at another branch still stops a closure.
+    service_identity = ServiceIdentity(kernel, transports.get("gateway"))
     limiter = build_limiter(kernel.redis_url)
     database = Database(kernel.database_url("customer"))
     vault = load_vault(settings, kernel)
@@ -65,12 +69,14 @@ def create_app(
                  surveys_router, portrait_router, overview_router, offers_router, campaigns_router, access_log_router,
                  relationship_router, identity_links_router],
         on_startup=[sealing.start],
-        on_shutdown=[sealing.stop, scoring.aclose, monitoring.aclose, monitoring_guard.aclose, limiter.aclose],
+        on_shutdown=[sealing.stop, scoring.aclose, monitoring.aclose, monitoring_guard.aclose, service_identity.aclose,
+                     limiter.aclose],
     )
     app.state.settings = settings
     app.state.scoring = scoring
     app.state.monitoring = monitoring
     app.state.monitoring_guard = monitoring_guard
+    app.state.service_identity = service_identity
     app.state.pii_vault = vault
     app.state.limiter = limiter
     app.state.read_log = GroupCommit(audit, database.engine)

@@ -1,6 +1,7 @@
 """Who a batch job calls its peers as: its own OAuth client (client-credentials grant at the gateway), with the
 token renewed before it expires, so a run longer than a token's life stays authorised; or, for work a signed-in
-caller started, that caller's token."""
+caller started, that caller's token. A service that must see a peer's whole answer, not the caller's share of it
+(the customer service's closure and erasure guards), asks as the same batch client (`ServiceIdentity`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import httpx
 
 from shared.clients.base import PeerUnavailable, ServiceClient
 from shared.errors import Problem
+from shared.settings import BatchSettings, KernelSettings, load_settings
 
 # A token is renewed once this share of its life is left: a call made with it still has time to be checked.
 RENEW_AT_REMAINING = 0.25
@@ -117,3 +119,39 @@ class UserSession(_GatewayTokens):
     def _took(self, body: dict) -> None:
         self._refresh = body.get("refresh_token") or self._refresh
         self._password = None
+
+
+def batch_credentials(kernel: KernelSettings,
+                      transport: httpx.AsyncBaseTransport | None = None) -> ClientCredentials | None:
+    """The suite's own identity (the batch OAuth client `loancrm up` provisions), None when no secret is configured
+    or provisioned."""
+    batch = load_settings(BatchSettings)
+    secret = batch.client_secret(kernel)
+    if secret is None:
+        return None
+    return ClientCredentials(kernel.url("gateway"), batch.batch_client_id, secret,
+                             timeout=kernel.peer_timeout_seconds, transport=transport)
+
+
+class ServiceIdentity:
+    """A service's own tokens (the batch client's), for a call that must not be limited to the caller's scope
+    after the service has checked the caller itself. The secret is looked up at first use (`loancrm up`
+    provisions it after the processes are configured); none provisioned is a 503 naming the gateway, so a guard
+    asking with it refuses rather than guess."""
+
+    def __init__(self, kernel: KernelSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._kernel = kernel
+        self._transport = transport
+        self._credentials: ClientCredentials | None = None
+
+    async def token(self) -> str:
+        if self._credentials is None:
+            self._credentials = batch_credentials(self._kernel, self._transport)
+            if self._credentials is None:
+                raise PeerUnavailable("gateway", "this service has no identity of its own to ask peers with "
+                                                 "(no batch client secret: LOANCRM_BATCH_CLIENT_SECRET)")
+        return await self._credentials.token()
+
+    async def aclose(self) -> None:
+        if self._credentials is not None:
+            await self._credentials.aclose()

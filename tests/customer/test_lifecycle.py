@@ -5,8 +5,10 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from services.customer.main import create_app
 from shared.settings import KernelSettings
@@ -25,7 +27,9 @@ def _closed_port() -> int:
 def customer_without_monitoring(suite):
     """The same customer database, with monitoring at a port nobody listens on."""
     kernel = KernelSettings(**{**suite.kernel.model_dump(), "monitoring_url": f"http://127.0.0.1:{_closed_port()}"})
-    app = create_app(kernel, verifier=suite.services["customer"].state.verifier, transports={})
+    # The gateway stays reachable: the guard gets the service's own token there before asking monitoring.
+    app = create_app(kernel, verifier=suite.services["customer"].state.verifier,
+                     transports={"gateway": httpx.ASGITransport(suite.gateway)})
     with TestClient(app, base_url="http://customer") as client:
         yield client
 
@@ -59,6 +63,36 @@ def test_erasure_and_closure_answer_409_naming_the_loans_still_owed(suite, api, 
 
     for path, headers, body in (("erasure", admin, None), ("closure", officer, {"reason": "moved abroad"})):
         refused = api.post(f"{url}/{path}", json=body, headers=headers)
+        assert refused.status_code == 409, refused.text
+        problem = refused.json()
+        assert problem["type"] == "urn:loancrm:customer:loans-outstanding"
+        assert [(a["id"], a["outstanding_principal"], a["dpd"]) for a in problem["active_loans"]] == [
+            (loan["id"], "12000.00", 56)]
+    still = api.get(url, headers=officer).json()
+    assert still["status"] == "active" and still["name"] == "Zhang San"
+
+
+def _place_at_branch(suite, loan_id, branch):
+    """Put a loan at another branch than its customer's, in monitoring's own database: how a loan booked before
+    loans had to be booked at their customer's branch lies (booking one there now is refused)."""
+    with suite.database("monitoring").session() as session:
+        session.execute(text("UPDATE loans SET branch = :branch WHERE id = :id"), {"branch": branch, "id": loan_id})
+        session.commit()
+
+
+def test_a_loan_at_another_branch_still_stops_closure_and_erasure(suite, api, actors):
+    """The guard asks monitoring as the customer service, not as the caller: monitoring shows a loan officer the
+    loans of their own branch only, and the customer still owes the one booked elsewhere."""
+    officer, admin = actors.officer("LC05"), actors.admin()
+    customer = actors.register(officer, branch="LC05")
+    loan = book_overdue_loan(suite, customer, officer)
+    _place_at_branch(suite, loan["id"], "LC06")
+    mine = suite.direct["monitoring"].get(f"/customers/{customer['id']}/risk", headers=officer)
+    assert mine.status_code == 200 and mine.json()["active_loans"] == []  # what the officer's own token shows
+    url = f"/customers/{customer['id']}"
+
+    for path, headers, body in (("closure", officer, {"reason": "moved abroad"}), ("erasure", admin, None)):
+        refused = api.post(f"{url}/{path}", json=body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
         assert refused.status_code == 409, refused.text
         problem = refused.json()
         assert problem["type"] == "urn:loancrm:customer:loans-outstanding"

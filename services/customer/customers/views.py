@@ -172,10 +172,13 @@ def _require_visible(request: Request, principal: Principal, customer_id: str) -
 
 
 async def _risk(request: Request, principal: Principal, customer_id: str) -> CustomerRisk:
-    """Monitoring's word on what the customer owes, asked only for a customer the caller may see. Down or slow
-    answers 503/504: nothing is closed or erased blindly."""
+    """Monitoring's word on everything the customer owes, asked only for a customer the caller may see, and asked
+    as this service: with the caller's token a loan officer would hear only of loans at their own branch. Down or
+    slow (monitoring, or the gateway for the service's token) answers 503/504: nothing is closed or erased
+    blindly."""
     await run_in_threadpool(_require_visible, request, principal, customer_id)
-    return await request.app.state.monitoring_guard.customer_risk(customer_id, token=bearer_token(request))
+    token = await request.app.state.service_identity.token()
+    return await request.app.state.monitoring_guard.customer_risk(customer_id, token=token)
 
 
 @router.post("/{customer_id}/closure", response_model=CustomerRead, summary="Close a customer (soft)",

@@ -28,11 +28,11 @@ from services.monitoring.rules.models import RuleKind
 from services.monitoring.settings import MonitoringSettings
 from services.monitoring.transactions.service import customers_with_feed, warn_on_feed
 from shared.clients.customer import CustomerNotFound, Portrait
-from shared.clients.identity import CallerToken, ClientCredentials, Credentials
+from shared.clients.identity import CallerToken, Credentials, batch_credentials
 from shared.clients.scoring import Score, ScoreRow
 from shared.db import Database
 from shared.errors import Problem
-from shared.settings import BatchSettings, KernelSettings, load_settings
+from shared.settings import KernelSettings, load_settings
 
 RESCORE_BATCH = 500
 # Portraits read side by side: enough to hide latency without flooding the customer service.
@@ -218,17 +218,6 @@ def default_steps() -> dict[str, Step]:
     return {"check_tasks": check_tasks, "promises": promises, "feed_rules": feed_rules, "rescore": rescore,
             "contact_silence": contact_silence, "contact_log_outbox": outbox, "collateral_revaluations": revaluations,
             "reminders": remind}
-
-
-def batch_credentials(kernel: KernelSettings,
-                      transport: httpx.AsyncBaseTransport | None = None) -> ClientCredentials | None:
-    """COB's own identity (the batch OAuth client), None when no secret is configured or provisioned."""
-    batch = load_settings(BatchSettings)
-    secret = batch.client_secret(kernel)
-    if secret is None:
-        return None
-    return ClientCredentials(kernel.url("gateway"), batch.batch_client_id, secret,
-                             timeout=kernel.peer_timeout_seconds, transport=transport)
 
 
 def run_identity(kernel: KernelSettings, caller_token: str,

@@ -74,6 +74,14 @@ def note_segments(session: Session, loan: Loan, value_tier: str, segments: list[
     session.add_all(LoanSegment(loan_id=loan.id, segment=s) for s in set(segments))
 
 
+def check_branch(branch: str, customer_branch: str) -> None:
+    """A loan is booked at its borrower's branch (the customer service's answer), like everything hanging off a
+    customer: a branch's officers see the loans of their customers, and a customer's own branch sees every loan
+    it owes. Another branch, or one that does not exist, is refused."""
+    if branch != customer_branch:
+        raise DomainError("branch", f"the customer is of branch {customer_branch}; their loans are booked there")
+
+
 def register_loan(session: Session, command: LoanCreate, *, registered_by: str, as_of: date,
                   latest_score: Score | None = None, penalty_daily_rate: Decimal = ZERO,
                   rounding: Rounding = Rounding.HALF_UP, day_count: DayCount = DayCount.ACTUAL_360,

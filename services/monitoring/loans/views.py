@@ -54,9 +54,11 @@ async def register_loan(
         raise Problem(403, "Forbidden", "A loan officer registers loans for their own branch only.")
     peers = request.app.state.peers
     try:
-        await peers.customer.get_customer(command.customer_id, token=api.bearer(request))
+        customer = await peers.customer.get_customer(command.customer_id, token=api.bearer(request))
     except CustomerNotFound:
         raise field_problem("body.customer_id", "no such customer in the customer service") from None
+    with api.domain_errors():
+        service.check_branch(command.branch, customer.branch)
     try:
         latest = await peers.scoring.latest_score(command.customer_id, token=api.bearer(request))
     except Problem:

@@ -10,7 +10,8 @@ import pytest
 
 from shared.clients.monitoring import MonitoringClient
 
-from tests.monitoring.api.helpers import assert_problem, loan_body, officer, peer_down, register, role, set_today
+from tests.monitoring.api.helpers import admin, assert_problem, loan_body, officer, peer_down, register, role, \
+    set_today
 
 PREVIEW = {"principal": "10000.00", "annual_rate": "0.0435", "term_months": 7, "disbursement_date": "2026-01-31"}
 
@@ -130,6 +131,22 @@ def test_branches_and_roles_bound_who_sees_and_books_what(suite, borrowers):
     listed = suite.direct["monitoring"].get("/loans", params={"customer_id": loan["customer_id"]},
                                             headers=officer(suite, "SH002"))
     assert listed.json()["items"] == []
+
+
+@pytest.mark.parametrize("branch", ["SH002", "NOPE99"], ids=["another_branch", "no_such_branch"])
+def test_a_loan_is_booked_at_its_customers_branch_only(suite, borrowers, branch):
+    """Even an admin, who may book at any branch, books a customer's loan at the customer's own branch: a loan
+    elsewhere would be invisible to the branch that closes the customer (and one at no branch to everyone)."""
+    customer = borrowers.new_customer("BJ001")
+    for client, path in ((suite.direct["monitoring"], "/loans"), (suite.client, "/api/monitoring/loans")):
+        refused = client.post(path, json=loan_body(customer, branch=branch),
+                              headers={**admin(suite), "Idempotency-Key": uuid.uuid4().hex})
+        problem = assert_problem(refused, 422, "body.branch")
+        assert "BJ001" in problem["detail"], problem
+    listed = suite.direct["monitoring"].get("/loans", params={"customer_id": customer}, headers=admin(suite))
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    # At the customer's branch the same booking goes through.
+    assert register(suite, borrowers, admin(suite), customer_id=customer)["branch"] == "BJ001"
 
 
 def test_a_loan_booked_late_is_aged_on_the_business_date(suite, borrowers):
