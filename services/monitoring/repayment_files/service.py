@@ -169,9 +169,10 @@ class ChunkResult:
     failed: int = 0
 
 
-def post_chunk(session: Session, job: RepaymentFile, rows: Sequence[Row], *, as_of: date,
-               vault: PiiVault) -> ChunkResult:
-    """Post one chunk of the file's rows in the caller's transaction and move the job past them. Raises
+def post_chunk(session: Session, job: RepaymentFile, rows: Sequence[Row], *, as_of: date, vault: PiiVault,
+               tolerance: Decimal) -> ChunkResult:
+    """Post one chunk of the file's rows in the caller's transaction and move the job past them; a row more than
+    settles its loan plus `tolerance` is that row's error (`post_repayments`). Raises
     `Problem(409)` when another run moved the job meanwhile (this chunk must then roll back)."""
     result, errors = ChunkResult(), []
     parsed = [(row, *_parse(row, job.source, vault)) for row in rows]
@@ -214,7 +215,7 @@ def post_chunk(session: Session, job: RepaymentFile, rows: Sequence[Row], *, as_
         seen.add(item.external_id)
         items.append((row, item))
     answers = post_repayments(session, [item for _, item in items], scope=scope, posted_by=job.created_by,
-                              as_of=as_of)
+                              as_of=as_of, tolerance=tolerance)
     for (row, item), answer in zip(items, answers, strict=True):
         if isinstance(answer, Posted):
             result.posted += 1

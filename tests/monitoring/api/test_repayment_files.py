@@ -251,3 +251,20 @@ def test_a_row_naming_another_branchs_loan_is_answered_as_an_unknown_external_id
     postings = suite.direct["monitoring"].get(f"/loans/{foreign['id']}/postings", headers=admin(suite)).json()
     assert postings["items"] == []
 
+
+def test_a_row_beyond_what_settles_its_loan_is_that_rows_error_and_the_others_post(suite, twins):
+    (a, _), (b, _) = twins[0], twins[1]
+    tolerance = suite.services["monitoring"].state.monitoring_settings.overpayment_tolerance
+    most = sum(Decimal(r["total"]) for r in a["schedule"]) + tolerance  # nothing paid, no penalty on the product
+    run = uuid.uuid4().hex[:8]
+    content = "\n".join(["reference,loan_id,amount", f"BIG-{run},{a['id']},{most + Decimal('0.01')}",
+                         f"HUGE-{run},{a['id']},50000000.00", f"OK-{run},{b['id']},50.00"]).encode()
+    job = wait_done(suite, upload(suite, content).json()["id"])
+    assert (job["posted"], job["failed"]) == (1, 2), job
+    errors = suite.direct["monitoring"].get(f"/repayment-files/{job['id']}/errors", headers=admin(suite)).json()
+    assert [(e["line"], e["field"]) for e in errors["items"]] == [(2, "amount"), (3, "amount")]
+    assert str(most) in errors["items"][0]["message"]
+    direct = suite.direct["monitoring"]
+    assert direct.get(f"/loans/{a['id']}/postings", headers=admin(suite)).json()["items"] == []
+    assert [p["amount"] for p in direct.get(f"/loans/{b['id']}/postings", headers=admin(suite)).json()["items"]] == [
+        "50.00"]
