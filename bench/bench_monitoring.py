@@ -41,6 +41,7 @@ from shared.db import Database
 from tests.support import throwaway_postgres_database
 
 TODAY = date(2026, 6, 30)
+TOLERANCE = MonitoringSettings.model_fields["overpayment_tolerance"].default
 
 # Yesterday's stored state, as yesterday's COB left it: 10% of loans overdue up to 400 days, the rest current.
 _GENERATE = """
@@ -189,11 +190,12 @@ def _postings(database: Database, url: str, count: int) -> dict:
                 bar.update(1)
 
     def core(session, loan_id: str) -> None:  # noqa: ANN001
-        post_one(session, Repayment(loan_id, Decimal("10.00")), scope=EVERYTHING, posted_by="bench", as_of=day)
+        post_one(session, Repayment(loan_id, Decimal("10.00")), scope=EVERYTHING, posted_by="bench", as_of=day,
+                 tolerance=TOLERANCE)
 
     def orm_path(session, loan_id: str) -> None:  # noqa: ANN001
         post_repayment(session, loan_id, RepaymentCreate(amount=Decimal("10.00")), scope=EVERYTHING,
-                       posted_by="bench", as_of=day)
+                       posted_by="bench", as_of=day, tolerance=TOLERANCE)
 
     # Postings and the bare inserts of the same rows alternate in blocks, so that both meet the same machine: on a
     # shared one a commit's flush can take ten times longer from one minute to the next.

@@ -36,6 +36,12 @@ class MonitoringSettings(PiiKeySettings):
     business_date: date | None = None
     # Loans per COB chunk: the unit of progress a crashed run resumes from.
     cob_chunk_size: int = Field(5000, ge=1, le=1_000_000)
+    # A repayment may exceed what settles its loan in full on its value date (principal, interest, penalty:
+    # repayments.service.payoff) by at most this much, in the book's currency; the excess is the loan's credit
+    # balance. 100.00 lets a borrower settle with a round sum (the payoff rounded up to the next hundred, about
+    # US$14 in CNY) and keeps the credit balance reachable, while a misplaced digit or a probe (50,000,000 on a
+    # loan owing 3,190) is refused; 0 takes nothing beyond the payoff.
+    overpayment_tolerance: Decimal = Field(Decimal("100.00"), ge=0, le=Decimal("1000000"), decimal_places=2)
     # Rows of a repayment file posted per transaction: the unit of progress a stopped job resumes from.
     repayment_file_chunk_size: int = Field(1000, ge=1, le=100_000)
     # COB refuses a business date more than this many days after the real clock's date (UTC): a typo such as

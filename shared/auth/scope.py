@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy import ColumnElement, bindparam, false, or_, true
 
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
@@ -63,6 +63,20 @@ class Visibility:
             params["scope_sub"] = self.owner
         shape = ("officer" if self.branch is not None else "") + ("partner" if self.owner is not None else "")
         return shape or "none", params
+
+
+def shaped_where(shape: str, branch_column: Any, owner_column: Any = None) -> ColumnElement[bool]:
+    """`Visibility.where` for a statement built once per `Visibility.shape()`: the same clause, its values the
+    bind parameters `scope_branch` and `scope_sub` that `shape()` returns with it. A table without an owner column
+    shows partners nothing."""
+    if shape == "all":
+        return true()
+    clauses = []
+    if "officer" in shape:
+        clauses.append(branch_column == bindparam("scope_branch"))
+    if "partner" in shape and owner_column is not None:
+        clauses.append(owner_column == bindparam("scope_sub"))
+    return or_(*clauses) if clauses else false()
 
 
 NOTHING = Visibility()

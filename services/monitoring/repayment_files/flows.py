@@ -86,7 +86,8 @@ def run_file(database: Database, settings: MonitoringSettings, file_id: str, *, 
         while chunk := list(islice(rows, settings.repayment_file_chunk_size)):
             with database.session() as session:
                 job = session.get(RepaymentFile, file_id, populate_existing=True)
-                service.post_chunk(session, job, chunk, as_of=business_date(session, settings), vault=vault)
+                service.post_chunk(session, job, chunk, as_of=business_date(session, settings), vault=vault,
+                                   tolerance=settings.overpayment_tolerance)
                 session.commit()
             done += len(chunk)
             if progress is not None:

@@ -30,7 +30,7 @@ from services.monitoring.repayments.models import Posting
 from services.monitoring.repayments.posting import Posted, Refused, Repayment, post_repayments
 from services.monitoring.transactions.service import account_reference
 from shared.audit import note_rows
-from shared.auth.scope import Visibility
+from shared.auth.scope import Visibility, shaped_where
 from shared.bounds import CONTROL_REFUSED, control_character_in_row
 from shared.db import Step, among, run_together
 from shared.errors import Problem, field_problem
@@ -149,12 +149,15 @@ def _parse(row: Row, source: str, vault: PiiVault) -> tuple[Repayment | None, st
 
 
 @cache
-def _lookups(dialect_name: str) -> SimpleNamespace:
-    """A chunk's loans by the external ids its rows name, and the postings already made under its references:
-    one array parameter each (whatever the chunk's size, one statement the server prepares), read together."""
+def _lookups(dialect_name: str, scope: str) -> SimpleNamespace:
+    """A chunk's loans by the external ids its rows name, among those the job's scope (`Visibility.shape`) may
+    see, and the postings already made under its references: one array parameter each (whatever the chunk's
+    size, one statement the server prepares), read together. A loan outside the scope is not found, exactly as
+    an external id no loan has: the file's report must not tell the two apart (nor name the loan)."""
     loans, postings = Loan.__table__, Posting.__table__
     return SimpleNamespace(
-        loans=select(loans.c.id, loans.c.external_id).where(among(loans.c.external_id, "externals", dialect_name)),
+        loans=select(loans.c.id, loans.c.external_id).where(among(loans.c.external_id, "externals", dialect_name),
+                                                            shaped_where(scope, loans.c.branch)),
         postings=select(postings.c.external_id, postings.c.loan_id).where(
             among(postings.c.external_id, "references", dialect_name)))
 
@@ -166,9 +169,10 @@ class ChunkResult:
     failed: int = 0
 
 
-def post_chunk(session: Session, job: RepaymentFile, rows: Sequence[Row], *, as_of: date,
-               vault: PiiVault) -> ChunkResult:
-    """Post one chunk of the file's rows in the caller's transaction and move the job past them. Raises
+def post_chunk(session: Session, job: RepaymentFile, rows: Sequence[Row], *, as_of: date, vault: PiiVault,
+               tolerance: Decimal) -> ChunkResult:
+    """Post one chunk of the file's rows in the caller's transaction and move the job past them; a row more than
+    settles its loan plus `tolerance` is that row's error (`post_repayments`). Raises
     `Problem(409)` when another run moved the job meanwhile (this chunk must then roll back)."""
     result, errors = ChunkResult(), []
     parsed = [(row, *_parse(row, job.source, vault)) for row in rows]
@@ -176,8 +180,11 @@ def post_chunk(session: Session, job: RepaymentFile, rows: Sequence[Row], *, as_
     references = sorted({item.external_id for _, item, _, _ in parsed if item is not None})
     by_external: dict[str, list[str]] = {}
     posted_to: dict[str, str] = {}
-    lookups = _lookups(session.get_bind().dialect.name)
-    found = run_together(session.connection(), [Step(lookups.loans, {"externals": externals}, rows=True),
+    scope = Visibility(everything=job.scope_everything, branch=job.scope_branch)
+    shape, scope_params = scope.shape()
+    lookups = _lookups(session.get_bind().dialect.name, shape)
+    found = run_together(session.connection(), [Step(lookups.loans, {"externals": externals, **scope_params},
+                                                     rows=True),
                                                 Step(lookups.postings, {"references": references}, rows=True)])
     for row in found[0]:
         by_external.setdefault(row["external_id"], []).append(row["id"])
@@ -207,9 +214,8 @@ def post_chunk(session: Session, job: RepaymentFile, rows: Sequence[Row], *, as_
             continue
         seen.add(item.external_id)
         items.append((row, item))
-    scope = Visibility(everything=job.scope_everything, branch=job.scope_branch)
     answers = post_repayments(session, [item for _, item in items], scope=scope, posted_by=job.created_by,
-                              as_of=as_of)
+                              as_of=as_of, tolerance=tolerance)
     for (row, item), answer in zip(items, answers, strict=True):
         if isinstance(answer, Posted):
             result.posted += 1

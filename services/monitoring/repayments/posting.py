@@ -14,7 +14,7 @@ term) in the same transaction; the core then reads the loans fresh under their l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -204,9 +204,20 @@ def _all_unpaid(session: Session, loan_id: str) -> list[SimpleNamespace]:
     return [SimpleNamespace(**row._mapping) for row in session.connection().execute(query)]
 
 
+def _unpaid(session: Session, batch: _Batch, loan_id: str, rows: list[SimpleNamespace],
+            amount: Decimal) -> list[SimpleNamespace]:
+    """The loan's unpaid instalments as the batch has left them, for `service.over_payoff`: the ones held in memory
+    (due by the business date and the next one) when they alone owe at least `amount` (then so does the payoff),
+    else every unpaid one, read as `_receive` reads them."""
+    if amount <= sum((r.principal - r.principal_paid + r.interest - r.interest_paid for r in rows), ZERO):
+        return rows
+    return [batch.instalments.get((loan_id, r.number), r) for r in _all_unpaid(session, loan_id)]
+
+
 def _refusal(loan: SimpleNamespace | None, item: Repayment, value_date: date, as_of: date, rebooked: date | None,
-             known: set[tuple[str, str]], scope: Visibility) -> Refused | None:
-    """The checks of `service.post_repayment`, in its order."""
+             known: set[tuple[str, str]], scope: Visibility, unpaid: Callable[[], list[SimpleNamespace]],
+             tolerance: Decimal) -> Refused | None:
+    """The checks of `service.post_repayment`, in its order; `unpaid()` reads the loan's unpaid instalments."""
     if loan is None or not scope.allows(loan.branch):
         return Refused(404, None, f"No loan {item.loan_id!r}.")
     if value_date > as_of:
@@ -222,6 +233,8 @@ def _refusal(loan: SimpleNamespace | None, item: Repayment, value_date: date, as
                                   "can no longer change.")
     if item.external_id and (loan.id, item.external_id) in known:
         return Refused(409, None, f"A posting with external_id {item.external_id!r} already exists.")
+    if (message := service.over_payoff(loan, unpaid(), item.amount, value_date, tolerance)) is not None:
+        return Refused(422, "amount", message)
     return None
 
 
@@ -323,8 +336,9 @@ def _catch_up(session: Session, read: _Read, scope: Visibility, as_of: date) -> 
 
 
 def post_repayments(session: Session, items: Sequence[Repayment], *, scope: Visibility, posted_by: str,
-                    as_of: date) -> list[Posted | Refused]:
-    """Post each item in order, within the caller's transaction (which commits); one answer per item."""
+                    as_of: date, tolerance: Decimal) -> list[Posted | Refused]:
+    """Post each item in order, within the caller's transaction (which commits); one answer per item. An item
+    more than settles its loan in full plus `tolerance` (MonitoringSettings.overpayment_tolerance) is refused."""
     ids = loan_ids(items)
     read = _read(session, items, ids, as_of)
     if _catch_up(session, read, scope, as_of):
@@ -344,7 +358,9 @@ def post_repayments(session: Session, items: Sequence[Repayment], *, scope: Visi
             continue
         loan = loans.get(item.loan_id)
         value_date = item.value_date or as_of
-        refused = _refusal(loan, item, value_date, as_of, rebooked.get(item.loan_id), known, scope)
+        refused = _refusal(loan, item, value_date, as_of, rebooked.get(item.loan_id), known, scope,
+                           lambda loan=loan, item=item: _unpaid(session, batch, loan.id, instalments[loan.id],
+                                                                item.amount), tolerance)
         if refused is not None:
             answers[index] = refused
             continue
@@ -376,12 +392,13 @@ def post_repayments(session: Session, items: Sequence[Repayment], *, scope: Visi
     _write(session, batch)
     for indexes in replaying.values():
         for index in indexes:
-            answers[index] = _replay(session, items[index], scope=scope, posted_by=posted_by, as_of=as_of)
+            answers[index] = _replay(session, items[index], scope=scope, posted_by=posted_by, as_of=as_of,
+                                     tolerance=tolerance)
     return answers  # type: ignore[return-value]
 
 
-def _replay(session: Session, item: Repayment, *, scope: Visibility, posted_by: str,
-            as_of: date) -> Posted | Refused:
+def _replay(session: Session, item: Repayment, *, scope: Visibility, posted_by: str, as_of: date,
+            tolerance: Decimal) -> Posted | Refused:
     """A posting that changes the past: the loan's history replayed through the ORM path, in a savepoint so that
     a refusal leaves the rest of the batch standing."""
     command = RepaymentCreate.model_construct(amount=item.amount, value_date=item.value_date,
@@ -389,7 +406,7 @@ def _replay(session: Session, item: Repayment, *, scope: Visibility, posted_by: 
     try:
         with session.begin_nested():
             posting, _ = service.post_repayment(session, item.loan_id, command, scope=scope, posted_by=posted_by,
-                                                as_of=as_of)
+                                                as_of=as_of, tolerance=tolerance)
             session.flush()
     except DomainError as refused:
         return Refused(422, refused.field, refused.message)
@@ -400,9 +417,10 @@ def _replay(session: Session, item: Repayment, *, scope: Visibility, posted_by: 
     return Posted(posted, {c.name: getattr(loan, c.name) for c in _LOANS.columns})
 
 
-def post_one(session: Session, item: Repayment, *, scope: Visibility, posted_by: str, as_of: date) -> Posted:
+def post_one(session: Session, item: Repayment, *, scope: Visibility, posted_by: str, as_of: date,
+             tolerance: Decimal) -> Posted:
     """A single posting: the batch of one; a refusal raises as the API answers it."""
-    answer = post_repayments(session, [item], scope=scope, posted_by=posted_by, as_of=as_of)[0]
+    answer = post_repayments(session, [item], scope=scope, posted_by=posted_by, as_of=as_of, tolerance=tolerance)[0]
     if isinstance(answer, Refused):
         raise answer.problem()
     return answer

@@ -88,12 +88,40 @@ def _penalty_due(row: Instalment, daily_rate: Decimal, on: date, rounding: str) 
     return max(to_cents(owed * daily_rate * days, rounding) - row.penalty_paid - row.penalty_waived, ZERO)
 
 
+def _penalties(loan: Loan, due_now: Sequence[Instalment], on: date) -> dict[int, Decimal]:
+    """The penalty each instalment due by `on` has been charged by then and not paid, by number."""
+    rounding = Rounding(loan.rounding).mode  # the loan's own, as its schedule was
+    return {r.number: _penalty_due(r, loan.penalty_daily_rate, on, rounding) for r in due_now}
+
+
+def payoff(loan: Loan, rows: Sequence[Instalment], on: date) -> Decimal:
+    """What settles the loan in full with money dated `on`, given its unpaid instalments `rows` (all of them):
+    the most `_apply` can allocate before the rest is an overpayment. That is every unpaid instalment's principal
+    and interest (paid early, a later instalment's scheduled interest is owed too: this book gives no rebate) and
+    the penalty charged by `on` on the instalments due by then."""
+    unpaid = [r for r in rows if r.principal_paid < r.principal or r.interest_paid < r.interest]
+    penalties = _penalties(loan, [r for r in unpaid if r.due_date <= on], on)
+    return (sum((r.principal - r.principal_paid + r.interest - r.interest_paid for r in unpaid), ZERO)
+            + sum(penalties.values(), ZERO))
+
+
+def over_payoff(loan: Loan, rows: Sequence[Instalment], amount: Decimal, on: date,
+                tolerance: Decimal) -> str | None:
+    """Why `amount` cannot be taken (the field is the amount), or None: more than settles the loan in full on
+    `on` plus `tolerance` (MonitoringSettings.overpayment_tolerance) is a mistake, never a credit to keep. The
+    rule of both paths (`posting._refusal`, `post_repayment`) and so of repayment files."""
+    owed = payoff(loan, rows, on)
+    if amount <= owed + tolerance:
+        return None
+    return (f"must be at most {owed + tolerance}: {owed} settles the loan in full on {on.isoformat()} (principal, "
+            f"interest and penalty), and at most {tolerance} more is kept as a credit")
+
+
 def _apply(rules: ProductPolicy, loan: Loan, rows: list[Instalment], posting: Posting) -> Decimal:
     """Allocate one posting on top of what the instalments already show paid; returns the overpayment."""
     unpaid = [r for r in rows if r.principal_paid < r.principal or r.interest_paid < r.interest]
     due_now = [r for r in unpaid if r.due_date <= posting.value_date]
-    rounding = Rounding(loan.rounding).mode  # the loan's own, as its schedule was
-    penalties = {r.number: _penalty_due(r, loan.penalty_daily_rate, posting.value_date, rounding) for r in due_now}
+    penalties = _penalties(loan, due_now, posting.value_date)
     owed_now = sum((r.principal - r.principal_paid + r.interest - r.interest_paid + penalties[r.number]
                     for r in due_now), ZERO)
     # A payment no larger than what is due cannot reach later instalments: leaving them out keeps a posting on a
@@ -295,8 +323,9 @@ def _refuse_written_off(loan: Loan) -> None:
 
 
 def post_repayment(session: Session, loan_id: str, command: RepaymentCreate, *, scope: Visibility, posted_by: str,
-                   as_of: date) -> tuple[Posting, list[ChangeRecord]]:
-    """Book money received; a value date before the business date replays delinquency from that date."""
+                   as_of: date, tolerance: Decimal) -> tuple[Posting, list[ChangeRecord]]:
+    """Book money received; a value date before the business date replays delinquency from that date. At most
+    what settles the loan in full on the value date plus `tolerance` is taken (`over_payoff`)."""
     loan = loans.lock_loan(session, loan_id, scope)
     cob.catch_up(session, loan, as_of)
     value_date = command.value_date or as_of
@@ -313,6 +342,10 @@ def post_repayment(session: Session, loan_id: str, command: RepaymentCreate, *, 
     if command.external_id and session.exec(select(Posting.id).where(
             Posting.loan_id == loan.id, Posting.external_id == command.external_id)).first():
         raise Problem(409, "Conflict", f"A posting with external_id {command.external_id!r} already exists.")
+    # Against what is unpaid now: for money dated before later postings, what they paid is not owed twice.
+    refused = over_payoff(loan, loans.unpaid_instalments(session, loan.id), command.amount, value_date, tolerance)
+    if refused is not None:
+        raise DomainError("amount", refused)
     posting = Posting(loan_id=loan.id, external_id=command.external_id, amount=command.amount, value_date=value_date,
                       booked_on=as_of, created_by=posted_by)
     session.add(posting)

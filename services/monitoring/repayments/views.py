@@ -36,7 +36,8 @@ def post_repayment(request: Request, loan_id: str, command: RepaymentCreate, pri
         posted = posting.post_one(session, posting.Repayment(loan_id, command.amount, command.value_date,
                                                              command.external_id),
                                   scope=api.scope(principal), posted_by=principal.sub,
-                                  as_of=business_date(session, api.settings(request)))
+                                  as_of=business_date(session, api.settings(request)),
+                                  tolerance=api.settings(request).overpayment_tolerance)
         return 201, receipt(posted.posting, posted.loan)
 
     return api.idempotent(request, principal, idempotency_key, required=True, command_name="post_repayment",

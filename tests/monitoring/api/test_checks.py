@@ -1,6 +1,7 @@
 """Post-loan check tasks, and the review of an early-warning rule's precision and recall."""
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
@@ -50,6 +51,11 @@ def _act(suite, alert_id, *actions):
         assert response.status_code == 200, response.text
 
 
+def _payoff(loan) -> str:
+    """Repaid in full before anything falls due: every instalment's total (no penalty yet). More is refused."""
+    return str(sum(Decimal(r["total"]) for r in loan["schedule"]))
+
+
 def test_a_rule_review_measures_precision_and_recall(suite, borrowers):
     set_today(suite, date(2029, 1, 10))
     # A branch of their own, so loans of the tests above do not count.
@@ -63,7 +69,8 @@ def test_a_rule_review_measures_precision_and_recall(suite, borrowers):
                                               json={"approve": True}, headers=role(suite, "risk_analyst"))
     assert decided.status_code == 200
     paid = suite.direct["monitoring"].post(f"/loans/{unwarned['id']}/repayments", headers={
-        **officer(suite, "RV001"), "Idempotency-Key": f"keep-current-{unwarned['id']}"}, json={"amount": "20000.00"})
+        **officer(suite, "RV001"), "Idempotency-Key": f"keep-current-{unwarned['id']}"},
+        json={"amount": _payoff(unwarned)})
     assert paid.status_code == 201
     cob(suite, date(2029, 2, 11))
     _act(suite, alerts_of(suite, warned["id"])[0]["id"], "acknowledge", "resolve")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from datetime import date, timedelta
+from decimal import Decimal
 
 from tests.monitoring.api.helpers import (
     admin,
@@ -203,7 +204,8 @@ def test_the_review_reports_precision_recall_and_lead_time_per_rule_on_a_planted
     for loan in (c, d):
         assert upload(suite, "legal", _legal(loan["customer_id"], "2033-01-30")).json()["alerts_raised"] == 1
     for loan in (b, d):
-        paid = suite.client.post(f"/api/monitoring/loans/{loan['id']}/repayments", json={"amount": "20000.00"},
+        paid = suite.client.post(f"/api/monitoring/loans/{loan['id']}/repayments", json={"amount": str(sum(
+                                 Decimal(r["total"]) for r in loan["schedule"]))},  # in full: more is refused
                                  headers={**admin(suite), "Idempotency-Key": uuid.uuid4().hex})
         assert paid.status_code == 201, paid.text
     cob(suite, date(2033, 5, 12))  # A and C: 91 days past due

@@ -227,3 +227,44 @@ def test_a_file_first_ages_the_loans_whose_cob_is_behind_as_single_postings_do(s
                    for h in end_state(suite, bulk["id"])["history"][0] if h["field"] == "bucket"]
         assert ("M2", "2049-03-13", "cob_ageing") in buckets
         assert "dpd_over_30" in {a["rule"] for a in alerts_of(suite, bulk["id"])}
+
+
+def test_a_row_naming_another_branchs_loan_is_answered_as_an_unknown_external_id(suite, borrowers):
+    """The pen test: a BJ001 officer's file naming an SZ004 loan's external id got `loan_id: No loan '<its internal
+    id>'`, where an unknown external id gets `loan_external_id: no loan has this external id`. The lookup now sees
+    only the uploader's branch: the two answers are the same, and nothing is posted to the foreign loan."""
+    set_today(suite, TODAY)
+    foreign = register(suite, borrowers, branch="SZ004", external_id=f"SZ-{uuid.uuid4().hex[:8]}")
+    own = register(suite, borrowers, external_id=f"BJ-{uuid.uuid4().hex[:8]}")
+    run = uuid.uuid4().hex[:8]
+    content = "\n".join(["reference,loan_external_id,amount", f"F-{run},{foreign['external_id']},10.00",
+                         f"U-{run},NO-SUCH-{run},10.00", f"O-{run},{own['external_id']},10.00"]).encode()
+    job = wait_done(suite, upload(suite, content, headers=officer(suite)).json()["id"])
+    assert (job["posted"], job["failed"]) == (1, 2), job
+    errors = suite.direct["monitoring"].get(f"/repayment-files/{job['id']}/errors", headers=officer(suite))
+    by_line = {e["line"]: e for e in errors.json()["items"]}
+    assert sorted(by_line) == [2, 3], by_line
+    answer = {k: v for k, v in by_line[2].items() if k not in {"line", "reference"}}
+    assert answer == {k: v for k, v in by_line[3].items() if k not in {"line", "reference"}}
+    assert answer["field"] == "loan_external_id" and answer["message"] == "no loan has this external id"
+    assert foreign["id"] not in errors.text
+    postings = suite.direct["monitoring"].get(f"/loans/{foreign['id']}/postings", headers=admin(suite)).json()
+    assert postings["items"] == []
+
+
+def test_a_row_beyond_what_settles_its_loan_is_that_rows_error_and_the_others_post(suite, twins):
+    (a, _), (b, _) = twins[0], twins[1]
+    tolerance = suite.services["monitoring"].state.monitoring_settings.overpayment_tolerance
+    most = sum(Decimal(r["total"]) for r in a["schedule"]) + tolerance  # nothing paid, no penalty on the product
+    run = uuid.uuid4().hex[:8]
+    content = "\n".join(["reference,loan_id,amount", f"BIG-{run},{a['id']},{most + Decimal('0.01')}",
+                         f"HUGE-{run},{a['id']},50000000.00", f"OK-{run},{b['id']},50.00"]).encode()
+    job = wait_done(suite, upload(suite, content).json()["id"])
+    assert (job["posted"], job["failed"]) == (1, 2), job
+    errors = suite.direct["monitoring"].get(f"/repayment-files/{job['id']}/errors", headers=admin(suite)).json()
+    assert [(e["line"], e["field"]) for e in errors["items"]] == [(2, "amount"), (3, "amount")]
+    assert str(most) in errors["items"][0]["message"]
+    direct = suite.direct["monitoring"]
+    assert direct.get(f"/loans/{a['id']}/postings", headers=admin(suite)).json()["items"] == []
+    assert [p["amount"] for p in direct.get(f"/loans/{b['id']}/postings", headers=admin(suite)).json()["items"]] == [
+        "50.00"]

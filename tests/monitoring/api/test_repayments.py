@@ -1,5 +1,6 @@
 """Repayments: allocation, idempotency, reversal, backdating and parallel postings, seen through balances."""
 
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -8,8 +9,11 @@ from decimal import Decimal
 import psycopg
 import pytest
 
+from services.monitoring.errors import DomainError
 from services.monitoring.loans.service import lock_loan
-from shared.auth.scope import Visibility
+from services.monitoring.repayments.models import RepaymentCreate
+from services.monitoring.repayments.service import post_repayment
+from shared.auth.scope import EVERYTHING, Visibility
 from shared.errors import Problem
 from tests.monitoring.api.helpers import assert_problem, officer, register, role, set_today
 from tests.support import _libpq
@@ -182,3 +186,55 @@ def test_a_caller_who_may_not_see_a_loan_never_holds_its_lock(suite, loan):
                 assert other.execute("SELECT id FROM loans WHERE id = %s FOR UPDATE",
                                      (loan["id"],)).fetchone() == (loan["id"],)
     assert pay(suite, loan["id"], "10.00").status_code == 201
+
+
+def _tolerance(suite) -> Decimal:
+    return suite.services["monitoring"].state.monitoring_settings.overpayment_tolerance
+
+
+def test_a_repayment_beyond_what_settles_the_loan_is_refused_and_writes_nothing(suite, loan):
+    """50,000,000.00 on a loan owing 12,000-odd was booked, the loan closed with a credit of nearly all of it. More
+    than the payoff plus the tolerance is now a 422 naming body.amount and the most that can be taken."""
+    payoff = sum(D(r["total"]) for r in loan["schedule"])  # nothing paid, no penalty on this product
+    most = payoff + _tolerance(suite)
+    before = loan_detail(suite, loan["id"])
+    for amount in (str(most + D("0.01")), "50000000.00", "99999999999999.99"):
+        problem = assert_problem(pay(suite, loan["id"], amount), 422, "body.amount")
+        assert str(most) in json.dumps(problem), problem
+    assert loan_detail(suite, loan["id"]) == before
+    assert check(suite, loan["id"])["received"] == "0.00"
+    backdated = pay(suite, loan["id"], "50000000.00", value_date="2026-02-01")  # the replaying path
+    assert_problem(backdated, 422, "body.amount")
+    assert loan_detail(suite, loan["id"]) == before
+
+
+def test_exactly_the_payoff_with_its_penalty_closes_the_loan_and_a_cent_over_the_tolerance_does_not(suite, borrowers):
+    set_today(suite, date(2026, 2, 25))
+    app = suite.services["monitoring"]
+    settings = app.state.monitoring_settings
+    app.state.monitoring_settings = settings.model_copy(update={"penalty_daily_rates": {"business_loan": D("0.0005")}})
+    try:
+        fined = register(suite, borrowers, product="business_loan")
+    finally:
+        app.state.monitoring_settings = settings
+    first = fined["schedule"][0]  # ten days overdue
+    payoff = sum(D(r["total"]) for r in fined["schedule"]) + (D(first["total"]) * D("0.0005") * 10).quantize(D("0.01"))
+    assert_problem(pay(suite, fined["id"], str(payoff + _tolerance(suite) + D("0.01"))), 422, "body.amount")
+    body = pay(suite, fined["id"], str(payoff))
+    assert body.status_code == 201, body.text
+    assert (body.json()["overpayment"], body.json()["loan"]["status"]) == ("0.00", "closed")
+    assert check(suite, fined["id"])["credit_balance"] == "0.00"
+
+
+def test_the_orm_path_refuses_more_than_the_payoff_too(suite, loan):
+    """`service.post_repayment` (what a posting that changes the past replays through) holds the same rule."""
+    most = sum(D(r["total"]) for r in loan["schedule"]) + D("5.00")
+    with suite.database("monitoring").session() as session:
+        with pytest.raises(DomainError) as refused:
+            post_repayment(session, loan["id"], RepaymentCreate(amount=most + D("0.01"), value_date=date(2026, 2, 1)),
+                           scope=EVERYTHING, posted_by="test", as_of=date(2026, 2, 15), tolerance=D("5.00"))
+        assert refused.value.field == "amount" and str(most) in refused.value.message
+        posting, _ = post_repayment(session, loan["id"], RepaymentCreate(amount=most, value_date=date(2026, 2, 1)),
+                                    scope=EVERYTHING, posted_by="test", as_of=date(2026, 2, 15), tolerance=D("5.00"))
+        assert posting.overpayment == D("5.00")
+        session.rollback()
