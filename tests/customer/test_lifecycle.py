@@ -59,16 +59,19 @@ def test_erasure_and_closure_answer_409_naming_the_loans_still_owed(suite, api, 
     officer, admin = actors.officer("LC01"), actors.admin()
     customer = actors.register(officer, branch="LC01")
     loan = book_overdue_loan(suite, customer, officer)
-    url = f"/customers/{customer['id']}"
+    _refused_while_owing(api, f"/customers/{customer['id']}", loan, officer, admin)
 
-    for path, headers, body in (("erasure", admin, None), ("closure", officer, {"reason": "moved abroad"})):
-        refused = api.post(f"{url}/{path}", json=body, headers=headers)
+
+def _refused_while_owing(api, url, loan, closure, erasure) -> None:  # noqa: ANN001
+    """Closure (as `closure`) and erasure (as `erasure`) each a 409 naming the overdue loan; the customer intact."""
+    for path, headers, body in (("closure", closure, {"reason": "moved abroad"}), ("erasure", erasure, None)):
+        refused = api.post(f"{url}/{path}", json=body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
         assert refused.status_code == 409, refused.text
         problem = refused.json()
         assert problem["type"] == "urn:loancrm:customer:loans-outstanding"
         assert [(a["id"], a["outstanding_principal"], a["dpd"]) for a in problem["active_loans"]] == [
             (loan["id"], "12000.00", 56)]
-    still = api.get(url, headers=officer).json()
+    still = api.get(url, headers=closure).json()
     assert still["status"] == "active" and still["name"] == "Zhang San"
 
 
@@ -89,17 +92,7 @@ def test_a_loan_at_another_branch_still_stops_closure_and_erasure(suite, api, ac
     _place_at_branch(suite, loan["id"], "LC06")
     mine = suite.direct["monitoring"].get(f"/customers/{customer['id']}/risk", headers=officer)
     assert mine.status_code == 200 and mine.json()["active_loans"] == []  # what the officer's own token shows
-    url = f"/customers/{customer['id']}"
-
-    for path, headers, body in (("closure", officer, {"reason": "moved abroad"}), ("erasure", admin, None)):
-        refused = api.post(f"{url}/{path}", json=body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
-        assert refused.status_code == 409, refused.text
-        problem = refused.json()
-        assert problem["type"] == "urn:loancrm:customer:loans-outstanding"
-        assert [(a["id"], a["outstanding_principal"], a["dpd"]) for a in problem["active_loans"]] == [
-            (loan["id"], "12000.00", 56)]
-    still = api.get(url, headers=officer).json()
-    assert still["status"] == "active" and still["name"] == "Zhang San"
+    _refused_while_owing(api, f"/customers/{customer['id']}", loan, officer, admin)
 
 
 def test_after_repayment_erasure_removes_the_person_and_keeps_the_loan_under_the_pseudonym(suite, api, actors):

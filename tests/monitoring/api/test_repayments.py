@@ -147,15 +147,20 @@ def test_parallel_postings_on_one_loan_end_with_an_exact_balance(suite, loan):
     assert sum(D(p["principal"]) + D(p["interest"]) for p in postings) == D("2400.00")
 
 
-def test_penalty_interest_is_charged_per_product_and_taken_first(suite, borrowers):
-    set_today(suite, date(2026, 2, 25))
+def _fined_loan(suite, borrowers) -> dict:  # noqa: ANN001
+    """A business loan booked while its product charges 0.05% a day of penalty on what is overdue."""
     app = suite.services["monitoring"]
     settings = app.state.monitoring_settings
     app.state.monitoring_settings = settings.model_copy(update={"penalty_daily_rates": {"business_loan": D("0.0005")}})
     try:
-        fined = register(suite, borrowers, product="business_loan")
+        return register(suite, borrowers, product="business_loan")
     finally:
         app.state.monitoring_settings = settings
+
+
+def test_penalty_interest_is_charged_per_product_and_taken_first(suite, borrowers):
+    set_today(suite, date(2026, 2, 25))
+    fined = _fined_loan(suite, borrowers)
     plain = register(suite, borrowers)  # personal loans carry no penalty unless configured
     assert (D(fined["penalty_daily_rate"]), D(plain["penalty_daily_rate"])) == (D("0.0005"), 0)
     first = fined["schedule"][0]  # due 2026-02-15, ten days overdue on the business date
@@ -210,13 +215,7 @@ def test_a_repayment_beyond_what_settles_the_loan_is_refused_and_writes_nothing(
 
 def test_exactly_the_payoff_with_its_penalty_closes_the_loan_and_a_cent_over_the_tolerance_does_not(suite, borrowers):
     set_today(suite, date(2026, 2, 25))
-    app = suite.services["monitoring"]
-    settings = app.state.monitoring_settings
-    app.state.monitoring_settings = settings.model_copy(update={"penalty_daily_rates": {"business_loan": D("0.0005")}})
-    try:
-        fined = register(suite, borrowers, product="business_loan")
-    finally:
-        app.state.monitoring_settings = settings
+    fined = _fined_loan(suite, borrowers)
     first = fined["schedule"][0]  # ten days overdue
     payoff = sum(D(r["total"]) for r in fined["schedule"]) + (D(first["total"]) * D("0.0005") * 10).quantize(D("0.01"))
     assert_problem(pay(suite, fined["id"], str(payoff + _tolerance(suite) + D("0.01"))), 422, "body.amount")
