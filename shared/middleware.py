@@ -109,6 +109,11 @@ class KernelMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        head = scope["method"] == "HEAD"
+        if head:
+            # RFC 9110 9.3.2: HEAD answers what GET would, headers and all, without the content; the routes are
+            # declared for GET alone, so HEAD was a 405.
+            scope = {**scope, "method": "GET"}
         # One pass over the headers for everything this layer reads of them.
         total, authorization, credentials, incoming, forwarded = 0, 0, 0, None, b""
         for k, v in scope["headers"]:
@@ -148,6 +153,8 @@ class KernelMiddleware:
                 # Set here on every answer: the same headers from the app (or a proxied service) are replaced.
                 message["headers"] = [(k, v) for k, v in message.get("headers", ()) if k.lower() not in _REPLACED]
                 message["headers"] += answered
+            elif head and message.get("body"):
+                message = {**message, "body": b""}
             await send(message)
 
         try:

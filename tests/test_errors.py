@@ -92,6 +92,20 @@ def test_unknown_route_and_wrong_method_are_problems(suite):
     assert wrong.status_code == 405 and wrong.json()["title"] == "Method not allowed"
 
 
+def test_head_answers_what_get_would_without_the_content(suite):
+    admin = suite.headers("admin")
+    for client, path in ((suite.client, "/api/monitoring/loans"), (suite.client, "/auth/users"),
+                         (suite.direct["customer"], "/whoami")):
+        got, head = client.get(path, headers=admin), client.head(path, headers=admin)
+        assert head.status_code == got.status_code == 200, (path, head.status_code)
+        assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"]
+        assert head.headers["content-length"] == got.headers["content-length"]
+    # Still a request like any other: no token, no answer; and only where GET is routed.
+    unsigned = suite.direct["customer"].head("/customers")
+    assert unsigned.status_code == 401 and unsigned.content == b""
+    assert suite.client.head("/auth/token").status_code == 405
+
+
 def test_openapi_types_the_error_bodies(suite):
     spec = suite.direct["customer"].get("/openapi.json").json()
     assert "ProblemDetail" in spec["components"]["schemas"]
