@@ -264,7 +264,7 @@ TABLE: dict[tuple[str, str, str], Rule] = {
     ("monitoring", "GET", "/loans/{loan_id}/collection-actions"): Rule(STAFF, "monitoring:read", obj="loan"),
     ("monitoring", "GET", "/collections/queue"): Rule({ADM, OFF, COL}, "monitoring:read"),
     ("monitoring", "GET", "/collections/queue/{item_id}"): Rule({ADM, OFF, COL}, "monitoring:read"),
-    ("monitoring", "GET", "/customers/{customer_id}/risk"): Rule(STAFF | {BAT}, "monitoring:read"),
+    ("monitoring", "GET", "/customers/{customer_id}/risk"): Rule(STAFF | {BAT}, "monitoring:read", obj="customer"),
     ("monitoring", "GET", "/customers/{customer_id}/screening-facts"): Rule({ADM, OFF, ANA, CC}, "monitoring:read",
                                                                            obj="customer"),
     ("monitoring", "GET", "/checks"): Rule(STAFF, "monitoring:read"),

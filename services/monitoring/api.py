@@ -17,6 +17,7 @@ from shared.auth.dependencies import require_roles
 from shared.auth.tokens import Principal
 from shared.auth.roles import Role
 from shared.auth.scope import Visibility, visibility
+from shared.clients.customer import CustomerNotFound
 from shared.db import Database
 from shared.errors import field_problem
 from shared.idempotency import Outcome, answer_once, check_key, fingerprint
@@ -73,12 +74,24 @@ def bearer(request: Request) -> str:
     return request.headers.get("authorization", "").partition(" ")[2].strip()
 
 
+async def require_known_customer(request: Request, principal: Principal, customer_id: str) -> None:
+    """404 unless the customer service has the customer for this caller (one outside the caller's scope reads as
+    an unknown one): monitoring does not know which customers exist. A token without customer:read (one narrowed
+    to monitoring's scopes) is shown no customer, as the customer service would refuse it. The batch identity may
+    not read customers and asks only of those it holds (COB's borrowers, the customer service's own guards)."""
+    if principal.has_role(Role.BATCH):
+        return
+    if "customer:read" not in principal.scopes:
+        raise CustomerNotFound(customer_id)
+    await request.app.state.peers.customer.get_customer(customer_id, token=bearer(request))
+
+
 async def require_visible_customer(request: Request, principal: Principal, customer_id: str) -> None:
     """404 unless the caller may see the customer. Monitoring does not know a customer's branch (a borrower's feed
     rows may come before any loan), so a caller seeing less than the bank asks the customer service, whose scope
     rule decides."""
     if not scope(principal).everything:
-        await request.app.state.peers.customer.get_customer(customer_id, token=bearer(request))
+        await require_known_customer(request, principal, customer_id)
 
 
 def _guarded(command: Callable[[Session], tuple[int, Any]]) -> Callable[[Session], tuple[int, Any]]:

@@ -65,6 +65,14 @@ class ContactPlan(BaseModel):
     contacts_last_7_days: int
 
 
+class CustomerStatus(StrEnum):
+    """Where a customer is in their life with the bank; only an active one is lent to (monitoring's booking)."""
+
+    ACTIVE = "active"
+    CLOSED = "closed"
+    ERASED = "erased"
+
+
 class Customer(BaseModel):
     """The fields peers rely on; personal data arrives masked unless the caller's role allows full view."""
 

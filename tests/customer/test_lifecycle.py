@@ -1,5 +1,6 @@
 """Erasure and closure wait until nothing is owed (issue 15, Found 4): the customer service asks monitoring."""
 
+import json
 import socket
 import uuid
 from datetime import date
@@ -12,7 +13,7 @@ from sqlalchemy import text
 
 from services.customer.main import create_app
 from shared.settings import KernelSettings
-from tests.monitoring.api.helpers import set_today
+from tests.monitoring.api.helpers import assert_problem, set_today
 
 TODAY = date(2031, 4, 12)
 
@@ -93,6 +94,31 @@ def test_a_loan_at_another_branch_still_stops_closure_and_erasure(suite, api, ac
     mine = suite.direct["monitoring"].get(f"/customers/{customer['id']}/risk", headers=officer)
     assert mine.status_code == 200 and mine.json()["active_loans"] == []  # what the officer's own token shows
     _refused_while_owing(api, f"/customers/{customer['id']}", loan, officer, admin)
+
+
+def _problem_without(answer, customer_id):  # noqa: ANN001, ANN202
+    """A 404 problem as the client reads it, the id it names and its request id aside."""
+    body = json.loads(answer.text.replace(customer_id, "<id>"))
+    return answer.status_code, answer.headers["content-type"], {k: v for k, v in body.items() if k != "request_id"}
+
+
+def test_the_risk_of_an_unknown_customer_or_one_out_of_sight_is_a_404_like_any_customer_read(suite, actors):
+    """The pen test: `GET /customers/{id}/risk` answered zeros (no loans, nothing owed) for an id no customer has,
+    monitoring not knowing customers. Monitoring now asks the customer service as the caller first: an unknown id
+    is a 404 problem, to every role, and a customer of another branch reads exactly alike; a customer the caller
+    sees still answers, loans or none."""
+    officer, stranger = actors.officer("LC07"), actors.officer("LC08")
+    customer = actors.register(officer, branch="LC07")
+    unknown = uuid.uuid4().hex
+    for client, prefix in ((suite.direct["monitoring"], ""), (suite.client, "/api/monitoring")):
+        for headers in (officer, stranger, actors.admin(), actors.user("risk_analyst"), actors.user("collector")):
+            assert_problem(client.get(f"{prefix}/customers/{unknown}/risk", headers=headers), 404)
+        hidden = client.get(f"{prefix}/customers/{customer['id']}/risk", headers=stranger)
+        missing = client.get(f"{prefix}/customers/{unknown}/risk", headers=stranger)
+        assert _problem_without(hidden, customer["id"]) == _problem_without(missing, unknown)
+        mine = client.get(f"{prefix}/customers/{customer['id']}/risk", headers=officer)
+        assert mine.status_code == 200, mine.text
+        assert (mine.json()["active_loans"], mine.json()["outstanding_principal"]) == ([], "0.00")
 
 
 def test_after_repayment_erasure_removes_the_person_and_keeps_the_loan_under_the_pseudonym(suite, api, actors):

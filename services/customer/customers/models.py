@@ -13,17 +13,12 @@ from services.customer.common import MONEY_SQL, TIMESTAMP_SQL, Money, MoneyOut, 
 from services.customer.customers import validation
 from services.customer.db import CustomerTable
 from shared.bounds import said
+from shared.clients.customer import CustomerStatus  # peers read the status: it is the contract
 
 
 class CustomerKind(StrEnum):
     INDIVIDUAL = "individual"
     BUSINESS = "business"
-
-
-class CustomerStatus(StrEnum):
-    ACTIVE = "active"
-    CLOSED = "closed"
-    ERASED = "erased"
 
 
 class KycStatus(StrEnum):

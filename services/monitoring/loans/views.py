@@ -58,7 +58,7 @@ async def register_loan(
     except CustomerNotFound:
         raise field_problem("body.customer_id", "no such customer in the customer service") from None
     with api.domain_errors():
-        service.check_branch(command.branch, customer.branch)
+        service.check_borrower(command.branch, customer)
     try:
         latest = await peers.scoring.latest_score(command.customer_id, token=api.bearer(request))
     except Problem:

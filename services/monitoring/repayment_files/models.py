@@ -89,7 +89,7 @@ class RepaymentFileRead(BaseModel):
 class RepaymentFileErrorRead(BaseModel):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
         "line": 4, "field": "amount", "reference": "DD-000003",
-        "message": "must be a positive amount with at most 2 decimals"}]})
+        "message": "Decimal input should have no more than 2 decimal places"}]})
 
     line: int = PydanticField(description="Line in the file; the header is line 1.")
     field: str | None = PydanticField(description="The column at fault, when one is.")

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from functools import cache
 from types import SimpleNamespace
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import IO
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import insert, select, update
 from sqlmodel import Session, select as select_entities
 
@@ -31,7 +32,7 @@ from services.monitoring.repayments.posting import Posted, Refused, Repayment, p
 from services.monitoring.transactions.service import account_reference
 from shared.audit import note_rows
 from shared.auth.scope import Visibility, shaped_where
-from shared.bounds import CONTROL_REFUSED, control_character_in_row
+from shared.bounds import CONTROL_REFUSED, PositiveAmount, control_character_in_row
 from shared.db import Step, among, run_together
 from shared.errors import Problem, field_problem
 from shared.pagination import Page, PageRequest, keyset
@@ -39,7 +40,9 @@ from shared.pii import PiiVault
 
 SOURCE = re.compile(r"^[A-Za-z0-9_.-]{1,20}$")
 MAX_REFERENCE = 40  # with the source, the posting's external_id (64)
-MAX_AMOUNT = Decimal("1000000000000")
+# A row's amount is read by the API's own money type, so a file and a body agree: "1.230" is 1.23 in both,
+# "1.234" (or "1_0", or another script's digits) is refused in the words the API uses.
+_AMOUNT = TypeAdapter(PositiveAmount)
 _ERRORS = RepaymentFileError.__table__
 
 
@@ -128,12 +131,12 @@ def _parse(row: Row, source: str, vault: PiiVault) -> tuple[Repayment | None, st
     loan_id, external = values.get("loan_id") or None, values.get("loan_external_id") or None
     if loan_id is None and external is None:
         return error("loan_id", "loan_id or loan_external_id is required")
+    if not values.get("amount"):
+        return error("amount", "is required")
     try:
-        amount = Decimal(values.get("amount") or "")
-    except InvalidOperation:
-        return error("amount", "must be a decimal amount such as 1066.19")
-    if not amount.is_finite() or amount <= 0 or amount >= MAX_AMOUNT or amount.as_tuple().exponent < -2:
-        return error("amount", "must be a positive amount with at most 2 decimals")
+        amount = _AMOUNT.validate_python(values["amount"])
+    except ValidationError as exc:
+        return error("amount", exc.errors()[0]["msg"])
     value_date = None
     if values.get("value_date"):
         try:
@@ -143,7 +146,7 @@ def _parse(row: Row, source: str, vault: PiiVault) -> tuple[Repayment | None, st
     payer = values.get("payer_account") or None
     if payer is not None and not re.fullmatch(r"[A-Za-z0-9]{1,34}", payer):
         return error("payer_account", "must be 1 to 34 letters and digits (an IBAN or account number)")
-    return (Repayment(loan_id or "", amount.quantize(Decimal("0.01")), value_date, f"{source}:{reference}",
+    return (Repayment(loan_id or "", amount, value_date, f"{source}:{reference}",
                       None if payer is None else account_reference(vault, payer)),
             None if loan_id else external, None)
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from shared.clients.monitoring import MonitoringClient
 
@@ -147,6 +148,33 @@ def test_a_loan_is_booked_at_its_customers_branch_only(suite, borrowers, branch)
     assert listed.status_code == 200 and listed.json()["items"] == []
     # At the customer's branch the same booking goes through.
     assert register(suite, borrowers, admin(suite), customer_id=customer)["branch"] == "BJ001"
+
+
+@pytest.mark.parametrize(("act", "body", "status"), [("closure", {"reason": "moved abroad"}, "closed"),
+                                                     ("erasure", None, "erased")])
+def test_no_loan_is_booked_for_a_closed_or_erased_customer(suite, borrowers, act, body, status):
+    """The pen test: a loan was booked for a customer the bank had closed, or erased (booking asked the customer
+    service for the branch only). Now a 422 naming `body.customer_id` says why, directly and through the gateway,
+    and nothing is written: no loan, no audit row, no event."""
+    from tests.test_audit import audit_rows, rid
+
+    customer = borrowers.new_customer()
+    ended = suite.direct["customer"].post(f"/customers/{customer}/{act}", json=body,
+                                          headers={**admin(suite), "Idempotency-Key": uuid.uuid4().hex})
+    assert ended.status_code == 200 and ended.json()["status"] == status, ended.text
+    for client, path in ((suite.direct["monitoring"], "/loans"), (suite.client, "/api/monitoring/loans")):
+        request = rid()
+        refused = client.post(path, json=loan_body(customer),
+                              headers={**admin(suite), "Idempotency-Key": uuid.uuid4().hex, **request})
+        problem = assert_problem(refused, 422, "body.customer_id")
+        assert f"the customer is {status}" in problem["detail"], problem
+        assert audit_rows(suite, "monitoring", request["X-Request-Id"]) == []
+    listed = suite.direct["monitoring"].get("/loans", params={"customer_id": customer}, headers=admin(suite))
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    with suite.database("monitoring").session() as session:
+        events = session.execute(text("SELECT count(*) FROM monitoring_outbox WHERE customer_id = :id"),
+                                 {"id": customer}).scalar_one()
+    assert events == 0
 
 
 def test_a_loan_booked_late_is_aged_on_the_business_date(suite, borrowers):

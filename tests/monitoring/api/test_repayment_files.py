@@ -268,3 +268,26 @@ def test_a_row_beyond_what_settles_its_loan_is_that_rows_error_and_the_others_po
     assert direct.get(f"/loans/{a['id']}/postings", headers=admin(suite)).json()["items"] == []
     assert [p["amount"] for p in direct.get(f"/loans/{b['id']}/postings", headers=admin(suite)).json()["items"]] == [
         "50.00"]
+
+
+def test_a_rows_amount_is_read_as_the_api_reads_it(suite, borrowers):
+    """The pen test: `1.230`, which `POST /loans/{id}/repayments` takes as 1.23, was a file row's error (three
+    decimals written). A row's amount is now read by the API's money type: the same value posts, and `1.234` is
+    refused in the API's words, naming the row's line and column."""
+    set_today(suite, TODAY)
+    loan = register(suite, borrowers)
+    url, headers = f"/loans/{loan['id']}/repayments", {**admin(suite), "Idempotency-Key": uuid.uuid4().hex}
+    by_api = suite.direct["monitoring"].post(url, json={"amount": "1.230"}, headers=headers)
+    assert by_api.status_code == 201 and by_api.json()["amount"] == "1.23", by_api.text
+    refused_by_api = assert_problem(suite.direct["monitoring"].post(url, json={"amount": "1.234"}, headers={
+        **admin(suite), "Idempotency-Key": uuid.uuid4().hex}), 422, "body.amount")
+    run = uuid.uuid4().hex[:8]
+    content = "\n".join(["reference,loan_id,amount", f"Z-{run},{loan['id']},1.230",
+                         f"X-{run},{loan['id']},1.234"]).encode()
+    job = wait_done(suite, upload(suite, content).json()["id"])
+    assert (job["posted"], job["failed"]) == (1, 1), job
+    errors = suite.direct["monitoring"].get(f"/repayment-files/{job['id']}/errors", headers=admin(suite)).json()
+    assert [(e["line"], e["field"], e["reference"], e["message"]) for e in errors["items"]] == [
+        (3, "amount", f"X-{run}", refused_by_api["errors"][0]["message"])]
+    postings = suite.direct["monitoring"].get(f"/loans/{loan['id']}/postings", headers=admin(suite)).json()
+    assert {p["external_id"]: p["amount"] for p in postings["items"]} == {None: "1.23", f"{SOURCE}:Z-{run}": "1.23"}

@@ -96,6 +96,26 @@ def test_an_approved_application_is_disbursed_once_and_linked_both_ways(suite, p
     assert loan["principal"] == application["approved_amount"]
 
 
+def test_an_approved_application_of_a_customer_closed_since_is_not_disbursed(suite, people, by_decision):
+    """The pen test: disbursement books through monitoring's `POST /loans`, which booked a loan for a closed
+    customer. Now monitoring's refusal (the customer is closed, naming body.customer_id) is the disbursement's
+    422; the application stays approved and no loan is booked."""
+    application = _submit(suite, people["maker"], by_decision["approve"]).json()
+    acknowledge_terms(suite, application["id"], people["maker"])
+    closed = suite.direct["customer"].post(f"/customers/{application['customer_id']}/closure",
+                                           json={"reason": "moved abroad"}, headers=people["maker"])
+    assert closed.status_code == 200 and closed.json()["status"] == "closed", closed.text
+    response = suite.direct["scoring"].post(f"/applications/{application['id']}/disbursement",
+                                            json={"disbursement_date": "2026-01-15"}, headers=people["maker"])
+    assert response.status_code == 422, response.text
+    assert "body.customer_id: the customer is closed" in response.json()["detail"], response.text
+    still = suite.direct["scoring"].get(f"/applications/{application['id']}", headers=people["maker"]).json()
+    assert still["status"] == "approved" and still["loan_id"] is None
+    loans = suite.direct["monitoring"].get("/loans", params={"customer_id": application["customer_id"]},
+                                           headers=people["maker"])
+    assert loans.status_code == 200 and loans.json()["items"] == []
+
+
 def test_a_declined_application_cannot_be_disbursed(suite, people, by_decision):
     application = _submit(suite, people["maker"], by_decision["decline"]).json()
     response = suite.direct["scoring"].post(f"/applications/{application['id']}/disbursement",
