@@ -12,7 +12,9 @@ from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, params
+from fastapi._compat import field_annotation_is_sequence
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -24,7 +26,8 @@ from shared.auth.dependencies import ScopeDefault, current_principal, needed_sco
     service_scopes
 from shared.auth.roles import SCOPE_DESCRIPTIONS
 from shared.auth.tokens import Principal, TokenVerifier, http_jwks_source, http_revocation_source
-from shared.bounds import CONTROL_REFUSED, boolean_for_number_at, control_character_at, has_decimal, loose_decimal_at
+from shared.bounds import CONTROL_REFUSED, boolean_for_number_at, control_character_at, has_decimal, has_integer, \
+    loose_decimal_at, text_for_integer_at
 from shared.db import Database
 from shared.errors import PROBLEM_MEDIA_TYPE, Problem, field_problem, install_problem_handlers, problem_response, \
     problem_responses
@@ -87,11 +90,41 @@ def read_as_json(content_type: str) -> bool:
     return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
+def checked_query(request: Request) -> None:
+    """Refuses a query parameter given more than once where the route takes one value of it, naming it: FastAPI
+    kept the last (`?limit=5&limit=500` listed 500), where a proxy in front may have checked the first. A
+    parameter the route takes as a list may repeat."""
+    if not request.scope.get("query_string"):
+        return
+    names = [name for name, _ in request.query_params.multi_items()]
+    if len(names) == len(set(names)):
+        return
+    route = request.scope.get("route")
+    single = _once_per(route.dependant, _single_valued) if isinstance(route, APIRoute) else frozenset()
+    seen: set[str] = set()
+    for name in names:
+        if name in seen and name in single:
+            raise field_problem(f"query.{name}", "is given more than once; it takes one value")
+        seen.add(name)
+
+
+def _single_valued(dependant: Dependant) -> frozenset[str]:
+    """The query parameters a route and its dependencies read one value of (FastAPI's own test for a list)."""
+    names: set[str] = set()
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        names.update(field.alias for field in current.query_params
+                     if not field_annotation_is_sequence(field.field_info.annotation))
+        pending.extend(current.dependencies)
+    return frozenset(names)
+
+
 async def checked_body(request: Request) -> None:
-    """Refuses a JSON body whose text holds a control character, that gives true/false for a number, that writes
-    a decimal loosely or names a field twice, naming the field (shared/bounds.py); and a body of another media
-    type where the route reads JSON (415). A body that cannot hold a control character or a boolean is not
-    parsed again for those."""
+    """Refuses a JSON body whose text holds a control character, that gives true/false for a number or text for
+    a whole number, that writes a decimal loosely or names a field twice, naming the field (shared/bounds.py);
+    and a body of another media type where the route reads JSON (415). A body that cannot hold a control
+    character or a boolean is not parsed again for those."""
     if request.method in ("GET", "HEAD", "DELETE"):
         return
     body_field = getattr(request.scope.get("route"), "body_field", None)
@@ -124,7 +157,11 @@ async def checked_body(request: Request) -> None:
     document = json.loads(body, parse_float=Decimal, object_pairs_hook=lambda pairs: _once(pairs, twice))
     if twice:
         raise field_problem(f"body.{twice[0]}", "is named twice in its object")
-    if _has_decimal(annotation):
+    if _once_per(annotation, has_integer):
+        field = text_for_integer_at(annotation, document)
+        if field is not None:
+            raise field_problem(field, "must be a whole number, not text")
+    if _once_per(annotation, has_decimal):
         found = loose_decimal_at(annotation, document)
         if found is not None:
             raise field_problem(*found)
@@ -138,14 +175,14 @@ def _once(pairs: list[tuple[str, Any]], twice: list[str]) -> dict[str, Any]:
     return found
 
 
-_decimals: dict[int, tuple[Any, bool]] = {}
+_worked_out: dict[tuple[int, Callable[[Any], Any]], tuple[Any, Any]] = {}
 
 
-def _has_decimal(annotation: Any) -> bool:
-    """`has_decimal`, worked out once per route's body annotation."""
-    found = _decimals.get(id(annotation))
-    if found is None or found[0] is not annotation:
-        found = _decimals[id(annotation)] = (annotation, has_decimal(annotation))
+def _once_per(subject: Any, work: Callable[[Any], Any]) -> Any:
+    """`work(subject)`, worked out once per route's body annotation or dependant."""
+    found = _worked_out.get((id(subject), work))
+    if found is None or found[0] is not subject:
+        found = _worked_out[(id(subject), work)] = (subject, work(subject))
     return found[1]
 
 
@@ -335,6 +372,7 @@ def create_service_app(
     # One dependency, not two: each costs every request a pass of FastAPI's solver (shared/auth/dependencies.py).
     async def authorized_request(request: Request) -> Principal:
         principal = await scoped(request)
+        checked_query(request)
         await checked_body(request)
         return principal
 

@@ -4,14 +4,17 @@ reaches a rule: such a value is a 422 naming the field, never a 500 from deep in
 - `BusinessDate`: a date from 1900-01-01 to 2199-12-31. A loan's last due date is at most 40 years (480 months)
   after its first, so every date a schedule derives from a bounded one still exists (9999-12-31 plus a month
   does not). `Timestamp`: a moment within the same bounds, in UTC (a naive one read as UTC); converted to UTC,
-  9999-12-31T23:59:59-23:59 overflowed into a 500.
+  9999-12-31T23:59:59-23:59 overflowed into a 500. Both are ISO 8601 text only: pydantic's lax mode read a
+  number (`since=-1`, `"1700000000"`) as seconds since 1970, so a list `since=-1` began on 1969-12-31, and took
+  "1990-01-01T00:00:00Z" for a birth date.
 - `control_character_at`: where a JSON document holds text with a control character (C0 but tab, line feed and
   carriage return; DEL; C1) or a bidirectional override or isolate, which no name, note or id needs: the kernel
   refuses such a body with a 422 naming that field, on every database alike (PostgreSQL cannot even store a NUL).
   `control_character_in_row` does the same for a row of an uploaded file, which no body check sees.
 - `boolean_for_number_at`: where a JSON document holds `true` or `false` for a field typed as a number, which
   pydantic's lax mode would read as 1 or 0 (a loan of `"term_months": true` was booked for one month): the kernel
-  refuses such a body with a 422 naming that field.
+  refuses such a body with a 422 naming that field. `text_for_integer_at` likewise finds text for a field typed
+  as a whole number (`"household_size": "3"` was read as 3); a decimal's text is its own check's.
 - `in_cents`: an amount as it is written back, with two decimals: "1e5" is accepted as 100000.00 and answered so,
   never echoed as "1E+5" (nor "12000.5"), in an answer, an event or a stored idempotent replay.
 - `said`: a name or a reason has something to say: at least so many visible characters, a letter or a digit among
@@ -41,7 +44,30 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 MIN_DATE = date(1900, 1, 1)
 MAX_DATE = date(2199, 12, 31)
 
-BusinessDate = Annotated[date, Field(ge=MIN_DATE, le=MAX_DATE)]
+DATE_TEXT_REFUSED = "must be an ISO 8601 date as text (YYYY-MM-DD), not a number nor a date and time"
+MOMENT_TEXT_REFUSED = "must be an ISO 8601 date and time as text (YYYY-MM-DDTHH:MM:SS, offset optional), not a number"
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_MOMENT_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ].*)?", re.DOTALL)
+
+
+def _date_text(value: Any) -> Any:
+    # A `date` the code itself gives passes; a datetime is no date, even at midnight.
+    if isinstance(value, str) and _DATE_TEXT.fullmatch(value) or type(value) is date:
+        return value
+    raise ValueError(DATE_TEXT_REFUSED)
+
+
+def _moment_text(value: Any) -> Any:
+    # Only the date's shape is looked at here: the rest of the text is pydantic's to read.
+    if isinstance(value, str) and _MOMENT_TEXT.fullmatch(value) or isinstance(value, datetime):
+        return value
+    raise ValueError(MOMENT_TEXT_REFUSED)
+
+
+# In BusinessDate and Timestamp: a date or a moment without one takes a number as seconds since 1970.
+iso_date = BeforeValidator(_date_text)
+iso_moment = BeforeValidator(_moment_text)
+BusinessDate = Annotated[date, Field(ge=MIN_DATE, le=MAX_DATE), iso_date]
 
 
 def _utc_within_bounds(value: datetime) -> datetime:
@@ -55,7 +81,7 @@ def _utc_within_bounds(value: datetime) -> datetime:
 
 
 # A moment a request gives: naive read as UTC, answered in UTC, within the business dates' bounds.
-Timestamp = Annotated[datetime, AfterValidator(_utc_within_bounds)]
+Timestamp = Annotated[datetime, iso_moment, AfterValidator(_utc_within_bounds)]
 
 
 # Spaces, line and paragraph separators, controls and invisible format characters (zero-width space and joiners).
@@ -144,13 +170,13 @@ def _choices(annotation: Any) -> tuple[Any, ...] | None:
     return None
 
 
-def _number_only(annotation: Any) -> bool:
+def _only(annotation: Any, kinds: type | types.UnionType) -> bool:
+    """Whether `annotation` takes values of `kinds` (a boolean not among them) or None, and nothing else."""
     annotation = _bare(annotation)
     choices = _choices(annotation)
     if choices is not None:
-        return bool(choices) and all(_number_only(choice) for choice in choices)
-    return isinstance(annotation, type) and issubclass(annotation, int | float | Decimal) \
-        and not issubclass(annotation, bool)
+        return bool(choices) and all(_only(choice, kinds) for choice in choices)
+    return isinstance(annotation, type) and issubclass(annotation, kinds) and not issubclass(annotation, bool)
 
 
 def _first_at(annotation: Any, document: Any, path: str, judge: Any) -> str | None:
@@ -190,13 +216,23 @@ def _first_at(annotation: Any, document: Any, path: str, judge: Any) -> str | No
 
 
 def _boolean_for_number(annotation: Any, value: Any) -> bool | None:
-    return _number_only(annotation) if isinstance(value, bool) else None
+    return _only(annotation, int | float | Decimal) if isinstance(value, bool) else None
 
 
 def boolean_for_number_at(annotation: Any, document: Any, path: str = "body") -> str | None:
     """The dotted path of the first `true`/`false` in `document` where `annotation` (a model, or a type holding
     models) wants a number, else None."""
     return _first_at(annotation, document, path, _boolean_for_number)
+
+
+def _text_for_integer(annotation: Any, value: Any) -> bool | None:
+    return _only(annotation, int) if isinstance(value, str) else None
+
+
+def text_for_integer_at(annotation: Any, document: Any, path: str = "body") -> str | None:
+    """The dotted path of the first text in `document` where `annotation` (a model, or a type holding models)
+    wants a whole number and nothing else, else None."""
+    return _first_at(annotation, document, path, _text_for_integer)
 
 
 def _loose_decimal(annotation: Any, value: Any) -> bool | None:
@@ -212,17 +248,23 @@ def _loose_decimal(annotation: Any, value: Any) -> bool | None:
 
 def has_decimal(annotation: Any) -> bool:
     """Whether `annotation` (a model, or a type holding models) has a decimal anywhere."""
-    return _has_decimal(annotation, frozenset())
+    return _has(annotation, Decimal, frozenset())
 
 
-def _has_decimal(annotation: Any, seen: frozenset[Any]) -> bool:
+def has_integer(annotation: Any) -> bool:
+    """Whether `annotation` (a model, or a type holding models) has an integer anywhere (a boolean counts: this
+    only spares bodies without one a walk)."""
+    return _has(annotation, int, frozenset())
+
+
+def _has(annotation: Any, kind: type, seen: frozenset[Any]) -> bool:
     annotation = _bare(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, Decimal):
+    if isinstance(annotation, type) and issubclass(annotation, kind):
         return True
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation not in seen and any(_has_decimal(f.annotation, seen | {annotation})
+        return annotation not in seen and any(_has(f.annotation, kind, seen | {annotation})
                                               for f in annotation.model_fields.values())
-    return any(_has_decimal(arg, seen) for arg in get_args(annotation))
+    return any(_has(arg, kind, seen) for arg in get_args(annotation))
 
 
 def loose_decimal_at(annotation: Any, document: Any, path: str = "body") -> tuple[str, str] | None:

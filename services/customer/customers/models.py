@@ -12,7 +12,7 @@ from sqlmodel import Field
 from services.customer.common import MONEY_SQL, TIMESTAMP_SQL, Money, MoneyOut, UtcDateTime, new_id, utcnow
 from services.customer.customers import validation
 from services.customer.db import CustomerTable
-from shared.bounds import said
+from shared.bounds import BusinessDate, said
 from shared.clients.customer import CustomerStatus  # peers read the status: it is the contract
 
 
@@ -169,7 +169,7 @@ class CustomerCreate(_Profile):
 
     kind: CustomerKind = CustomerKind.INDIVIDUAL
     name: said(1, 100)
-    date_of_birth: date
+    date_of_birth: BusinessDate
     national_id: str = PydanticField(
         description="18-digit PRC resident ID (for a business: its legal representative's).")
     phone: str = PydanticField(description="Mainland mobile number, optionally with +86.")
@@ -196,7 +196,7 @@ class CustomerUpdate(_Profile):
         {"phone": "13900001111", "monthly_income": "21000.00", "kyc_status": "verified"}]})
 
     name: said(1, 100) | None = PydanticField(default=None)
-    date_of_birth: date | None = None
+    date_of_birth: BusinessDate | None = None
     national_id: str | None = None
     phone: str | None = None
     email: EmailStr | None = None

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +29,7 @@ from services.customer.web import Admin, IfMatch, Manager, OptionalIfMatch, Read
 from shared.pagination import Page, paged
 from shared.auth.dependencies import bearer_token, needs
 from shared.auth.tokens import Principal
+from shared.bounds import Timestamp
 from shared.clients.monitoring import CustomerRisk
 from shared.errors import problem_responses
 from shared.idempotency import IdempotencyKey, OptionalIdempotencyKey, check_key, fingerprint
@@ -106,8 +106,8 @@ def list_customers(
     lifecycle: str | None = Query(None, examples=["growing"]),
     grade: str | None = Query(None, examples=["A"]),
     name_prefix: str | None = Query(None, min_length=1, max_length=100),
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created_from: Timestamp | None = None,
+    created_to: Timestamp | None = None,
     paging: paged() = None,
 ) -> Response:
     with read_session(request) as session:

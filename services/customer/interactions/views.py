@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -18,6 +16,7 @@ from shared.pagination import Page, paged
 from shared.auth.dependencies import require_roles
 from shared.auth.roles import Role
 from shared.auth.tokens import Principal
+from shared.bounds import Timestamp
 from shared.errors import problem_responses
 from shared.idempotency import IdempotencyKey
 
@@ -60,8 +59,8 @@ def customer_interactions(request: Request, customer_id: str, principal: Reader,
             description="Limited to the caller's branch (loan officers) or referrals (partners).",
             responses=problem_responses(422))
 def search_interactions(request: Request, principal: Reader, customer_id: str | None = None,
-                        channel: Channel | None = None, officer: str | None = None, since: datetime | None = None,
-                        until: datetime | None = None, paging: paged() = None) -> Page[InteractionRead]:
+                        channel: Channel | None = None, officer: str | None = None, since: Timestamp | None = None,
+                        until: Timestamp | None = None, paging: paged() = None) -> Page[InteractionRead]:
     with database(request).session() as session:
         return service.list_interactions(session, principal, customer_id=customer_id, channel=channel,
                                          officer=officer, since=since, until=until, paging=paging)

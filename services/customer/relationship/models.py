@@ -13,7 +13,7 @@ from sqlmodel import Field
 
 from services.customer.common import TIMESTAMP_SQL, MoneyOut, UtcDateTime, new_id, utcnow
 from services.customer.db import CustomerTable
-from shared.bounds import Timestamp
+from shared.bounds import BusinessDate, Timestamp
 
 
 class SharingKind(StrEnum):
@@ -113,14 +113,14 @@ class ProductOpened(BaseModel):
         {"product_code": "DEP-PLUS", "opened_on": "2026-03-01"}]})
 
     product_code: str = PydanticField(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
-    opened_on: date = PydanticField(ge=date(1900, 1, 1), le=date(2199, 12, 31))
-    closed_on: date | None = PydanticField(None, ge=date(1900, 1, 1), le=date(2199, 12, 31))
+    opened_on: BusinessDate
+    closed_on: BusinessDate | None = None
 
 
 class ProductClosed(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"closed_on": "2026-11-30"}]})
 
-    closed_on: date = PydanticField(ge=date(1900, 1, 1), le=date(2199, 12, 31))
+    closed_on: BusinessDate
 
 
 class HoldingRead(BaseModel):

@@ -79,7 +79,7 @@ class TaskOpen(BaseModel):
 
     reason: said(3, 200)
     officer: str = PydanticField(min_length=1, max_length=64, description="Whose work it is.")
-    due_at: UtcDateTime
+    due_at: Timestamp
 
 
 class SurveyAnswer(BaseModel):

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
@@ -12,6 +10,7 @@ from services.customer.surveys.models import SurveyAnswer, SurveyRead, SurveySen
     TrendPoint
 from services.customer.surveys.service import TrendBy
 from services.customer.web import Reader, Writer, act_once, create_once, database
+from shared.bounds import Timestamp
 from shared.errors import problem_responses
 from shared.idempotency import IdempotencyKey, OptionalIdempotencyKey
 from shared.pagination import Page, paged
@@ -54,7 +53,7 @@ def customer_surveys(request: Request, customer_id: str, principal: Reader,
 @router.get("/satisfaction/trend", response_model=list[TrendPoint],
             summary="Monthly satisfaction per customer, branch or officer", responses=problem_responses(422))
 def satisfaction_trend(request: Request, principal: Reader, by: TrendBy = TrendBy.BRANCH, key: str | None = None,
-                       since: datetime | None = None) -> list[TrendPoint]:
+                       since: Timestamp | None = None) -> list[TrendPoint]:
     with database(request).session() as session:
         return service.satisfaction_trend(session, principal, by, key, since)
 

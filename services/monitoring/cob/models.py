@@ -10,6 +10,7 @@ from sqlmodel import Field
 
 from services.monitoring.db import MonitoringTable
 from services.monitoring.loans.models import new_id, now
+from shared.bounds import BusinessDate
 
 
 class RunStatus(StrEnum):
@@ -82,10 +83,10 @@ class CobRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"business_date": "2026-03-31"}, {"business_date": "2026-03-28", "through": "2026-03-31"}]})
 
-    business_date: date = PydanticField(description="The day to close: the day after the last closed one (or a "
-                                                    "running or stalled day, to resume it).")
-    through: date | None = PydanticField(None, description="Catch-up: close every day from business_date through "
-                                                           "this one, each in order.")
+    business_date: BusinessDate = PydanticField(description="The day to close: the day after the last closed one "
+                                                            "(or a running or stalled day, to resume it).")
+    through: BusinessDate | None = PydanticField(None, description="Catch-up: close every day from business_date "
+                                                                   "through this one, each in order.")
 
 
 class FailureRead(BaseModel):

@@ -13,6 +13,7 @@ from services.monitoring.cob.models import BusinessDateRead, CobReport, CobReque
 from services.monitoring.cob.scheduled import default_steps, run_identity
 from services.monitoring.loans.models import new_id
 from services.monitoring.cob.workers import chunk_queue
+from shared.bounds import BusinessDate
 from shared.errors import Problem, problem_responses
 
 router = APIRouter(tags=["close of business"])
@@ -84,7 +85,7 @@ async def start_cob(request: Request, response: Response, command: CobRequest, p
             summary="One date's COB: its progress while running (or stalled, or queued in a catch-up range), its "
                     "report once completed",
             responses=problem_responses(404))
-def get_run(request: Request, business_date: date, _: api.Reader) -> CobReport:
+def get_run(request: Request, business_date: BusinessDate, _: api.Reader) -> CobReport:
     found = flows.report(api.database(request), business_date,
                          lease_seconds=api.settings(request).cob_lease_seconds)
     if found is None:

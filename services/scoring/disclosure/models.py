@@ -12,7 +12,7 @@ from sqlmodel import Field
 
 from services.scoring.db import ScoringTable
 from shared.ids import now
-from shared.bounds import BusinessDate
+from shared.bounds import BusinessDate, Timestamp
 from shared.clients.customer import Channel
 from shared.db import money_column
 
@@ -59,7 +59,7 @@ class AcknowledgementCommand(BaseModel):
 
     channel: Channel = PydanticField(description="Where the customer acknowledged (signed at the branch, in the "
                                                  "app, ...).")
-    acknowledged_at: datetime | None = PydanticField(default=None, description="Defaults to now.")
+    acknowledged_at: Timestamp | None = PydanticField(default=None, description="Defaults to now.")
 
 
 class DisclosureRead(BaseModel):

@@ -114,8 +114,6 @@ def acknowledge_disclosure(session: Session, application: Application, command: 
     if disclosure.acknowledged_at is not None:
         return disclosure
     at = command.acknowledged_at or datetime.now(UTC)
-    if at.tzinfo is None:
-        raise field_problem("body.acknowledged_at", "needs a time zone")
     shown = disclosure.shown_at if disclosure.shown_at.tzinfo else disclosure.shown_at.replace(tzinfo=UTC)
     if at < shown or at > datetime.now(UTC):
         raise field_problem("body.acknowledged_at", "must lie between the disclosure and now")
