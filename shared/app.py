@@ -123,8 +123,8 @@ def _single_valued(dependant: Dependant) -> frozenset[str]:
 async def checked_body(request: Request) -> None:
     """Refuses a JSON body whose text holds a control character, that gives true/false for a number or text for
     a whole number, that writes a decimal loosely or names a field twice, naming the field (shared/bounds.py);
-    and a body of another media type where the route reads JSON (415). A body that cannot hold a control
-    character or a boolean is not parsed again for those."""
+    and a body of another media type where the route reads JSON (415). The body is read once more for all of
+    them; one that cannot hold a control character or a boolean skips those walks."""
     if request.method in ("GET", "HEAD", "DELETE"):
         return
     body_field = getattr(request.scope.get("route"), "body_field", None)
@@ -140,21 +140,25 @@ async def checked_body(request: Request) -> None:
     # holds NUL bytes (which UTF-8 JSON never does) or starts with a byte-order mark.
     if b"\x00" in body or body.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise field_problem("body", "must be JSON in UTF-8")
-    if any(mark in body for mark in _MAYBE_CONTROL):
-        field = control_character_at(await request.json())
+    control = any(mark in body for mark in _MAYBE_CONTROL)
+    if body_field is None and not control:
+        return
+    # One reading for every check, keeping each number's digits (the route's own reading made them binary floats)
+    # and each key named (its reading kept the last of two, where another reader may keep the first); strings,
+    # keys and booleans read as the route's reading has them.
+    twice: list[str] = []
+    document = json.loads(body, parse_float=Decimal, object_pairs_hook=lambda pairs: _once(pairs, twice))
+    if control:
+        field = control_character_at(document)
         if field is not None:
             raise field_problem(field, CONTROL_REFUSED)
     if body_field is None:
         return
     annotation = body_field.field_info.annotation
     if b"true" in body or b"false" in body:
-        field = boolean_for_number_at(annotation, await request.json())
+        field = boolean_for_number_at(annotation, document)
         if field is not None:
             raise field_problem(field, "must be a number, not true or false")
-    # Read again keeping each number's digits (the route's own reading made them binary floats) and each key
-    # named (its reading kept the last of two, where another reader may keep the first).
-    twice: list[str] = []
-    document = json.loads(body, parse_float=Decimal, object_pairs_hook=lambda pairs: _once(pairs, twice))
     if twice:
         raise field_problem(f"body.{twice[0]}", "is named twice in its object")
     if _once_per(annotation, has_integer):
