@@ -32,7 +32,7 @@ from services.monitoring.repayments.posting import Posted, Refused, Repayment, p
 from services.monitoring.transactions.service import account_reference
 from shared.audit import note_rows
 from shared.auth.scope import Visibility, shaped_where
-from shared.bounds import CONTROL_REFUSED, PositiveAmount, control_character_in_row
+from shared.bounds import CONTROL_REFUSED, BusinessDate, PositiveAmount, control_character_in_row
 from shared.db import Step, among, run_together
 from shared.errors import Problem, field_problem
 from shared.pagination import Page, PageRequest, keyset
@@ -43,6 +43,7 @@ MAX_REFERENCE = 40  # with the source, the posting's external_id (64)
 # A row's amount is read by the API's own money type, so a file and a body agree: "1.230" is 1.23 in both,
 # "1.234" (or "1_0", or another script's digits) is refused in the words the API uses.
 _AMOUNT = TypeAdapter(PositiveAmount)
+_VALUE_DATE = TypeAdapter(BusinessDate)
 _ERRORS = RepaymentFileError.__table__
 
 
@@ -139,10 +140,10 @@ def _parse(row: Row, source: str, vault: PiiVault) -> tuple[Repayment | None, st
         return error("amount", exc.errors()[0]["msg"])
     value_date = None
     if values.get("value_date"):
-        try:
-            value_date = date.fromisoformat(values["value_date"])
-        except ValueError:
-            return error("value_date", "must be an ISO date (YYYY-MM-DD)")
+        try:  # as the API reads one: ISO 8601 text within the kernel's dates (20260115 was taken too)
+            value_date = _VALUE_DATE.validate_python(values["value_date"])
+        except ValidationError as exc:
+            return error("value_date", exc.errors()[0]["msg"])
     payer = values.get("payer_account") or None
     if payer is not None and not re.fullmatch(r"[A-Za-z0-9]{1,34}", payer):
         return error("payer_account", "must be 1 to 34 letters and digits (an IBAN or account number)")

@@ -291,3 +291,22 @@ def test_a_rows_amount_is_read_as_the_api_reads_it(suite, borrowers):
         (3, "amount", f"X-{run}", refused_by_api["errors"][0]["message"])]
     postings = suite.direct["monitoring"].get(f"/loans/{loan['id']}/postings", headers=admin(suite)).json()
     assert {p["external_id"]: p["amount"] for p in postings["items"]} == {None: "1.23", f"{SOURCE}:Z-{run}": "1.23"}
+
+
+def test_a_rows_value_date_is_read_as_the_api_reads_it(suite, borrowers):
+    """A file row's value date took ISO's basic form (`20260115`) and any year; it is now read by the API's date
+    type: the extended form within the kernel's dates, else that row's error, in the API's words."""
+    set_today(suite, TODAY)
+    loan = register(suite, borrowers)
+    refused_by_api = assert_problem(suite.direct["monitoring"].post(
+        f"/loans/{loan['id']}/repayments", json={"amount": "10.00", "value_date": "20260115"},
+        headers={**admin(suite), "Idempotency-Key": uuid.uuid4().hex}), 422, "body.value_date")
+    run = uuid.uuid4().hex[:8]
+    content = "\n".join(["reference,loan_id,amount,value_date", f"B-{run},{loan['id']},10.00,20260115",
+                         f"Y-{run},{loan['id']},10.00,1800-01-01", f"T-{run},{loan['id']},10.00,{TODAY}"]).encode()
+    job = wait_done(suite, upload(suite, content).json()["id"])
+    assert (job["posted"], job["failed"]) == (1, 2), job
+    errors = suite.direct["monitoring"].get(f"/repayment-files/{job['id']}/errors", headers=admin(suite)).json()
+    found = [(e["line"], e["field"], e["reference"]) for e in errors["items"]]
+    assert found == [(2, "value_date", f"B-{run}"), (3, "value_date", f"Y-{run}")], errors
+    assert errors["items"][0]["message"] in refused_by_api["errors"][0]["message"], (errors, refused_by_api)
