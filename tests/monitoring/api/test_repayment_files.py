@@ -99,6 +99,13 @@ def wait_done(suite, file_id):
     return got.json()
 
 
+def posted(suite, lines):
+    """A file of `lines` posted as a job: the job once done and its rows' errors."""
+    job = wait_done(suite, upload(suite, "\n".join(lines).encode()).json()["id"])
+    errors = suite.direct["monitoring"].get(f"/repayment-files/{job['id']}/errors", headers=admin(suite)).json()
+    return job, errors["items"]
+
+
 def test_a_file_posted_as_a_job_ends_where_posting_its_rows_one_by_one_ends(suite, twins):
     rows = file_rows(twins)
     accepted = upload(suite, csv_of(rows))
@@ -257,13 +264,11 @@ def test_a_row_beyond_what_settles_its_loan_is_that_rows_error_and_the_others_po
     tolerance = suite.services["monitoring"].state.monitoring_settings.overpayment_tolerance
     most = sum(Decimal(r["total"]) for r in a["schedule"]) + tolerance  # nothing paid, no penalty on the product
     run = uuid.uuid4().hex[:8]
-    content = "\n".join(["reference,loan_id,amount", f"BIG-{run},{a['id']},{most + Decimal('0.01')}",
-                         f"HUGE-{run},{a['id']},50000000.00", f"OK-{run},{b['id']},50.00"]).encode()
-    job = wait_done(suite, upload(suite, content).json()["id"])
+    job, errors = posted(suite, ["reference,loan_id,amount", f"BIG-{run},{a['id']},{most + Decimal('0.01')}",
+                                 f"HUGE-{run},{a['id']},50000000.00", f"OK-{run},{b['id']},50.00"])
     assert (job["posted"], job["failed"]) == (1, 2), job
-    errors = suite.direct["monitoring"].get(f"/repayment-files/{job['id']}/errors", headers=admin(suite)).json()
-    assert [(e["line"], e["field"]) for e in errors["items"]] == [(2, "amount"), (3, "amount")]
-    assert str(most) in errors["items"][0]["message"]
+    assert [(e["line"], e["field"]) for e in errors] == [(2, "amount"), (3, "amount")]
+    assert str(most) in errors[0]["message"]
     direct = suite.direct["monitoring"]
     assert direct.get(f"/loans/{a['id']}/postings", headers=admin(suite)).json()["items"] == []
     assert [p["amount"] for p in direct.get(f"/loans/{b['id']}/postings", headers=admin(suite)).json()["items"]] == [
@@ -282,12 +287,10 @@ def test_a_rows_amount_is_read_as_the_api_reads_it(suite, borrowers):
     refused_by_api = assert_problem(suite.direct["monitoring"].post(url, json={"amount": "1.234"}, headers={
         **admin(suite), "Idempotency-Key": uuid.uuid4().hex}), 422, "body.amount")
     run = uuid.uuid4().hex[:8]
-    content = "\n".join(["reference,loan_id,amount", f"Z-{run},{loan['id']},1.230",
-                         f"X-{run},{loan['id']},1.234"]).encode()
-    job = wait_done(suite, upload(suite, content).json()["id"])
+    job, errors = posted(suite, ["reference,loan_id,amount", f"Z-{run},{loan['id']},1.230",
+                                 f"X-{run},{loan['id']},1.234"])
     assert (job["posted"], job["failed"]) == (1, 1), job
-    errors = suite.direct["monitoring"].get(f"/repayment-files/{job['id']}/errors", headers=admin(suite)).json()
-    assert [(e["line"], e["field"], e["reference"], e["message"]) for e in errors["items"]] == [
+    assert [(e["line"], e["field"], e["reference"], e["message"]) for e in errors] == [
         (3, "amount", f"X-{run}", refused_by_api["errors"][0]["message"])]
     postings = suite.direct["monitoring"].get(f"/loans/{loan['id']}/postings", headers=admin(suite)).json()
     assert {p["external_id"]: p["amount"] for p in postings["items"]} == {None: "1.23", f"{SOURCE}:Z-{run}": "1.23"}
@@ -302,11 +305,9 @@ def test_a_rows_value_date_is_read_as_the_api_reads_it(suite, borrowers):
         f"/loans/{loan['id']}/repayments", json={"amount": "10.00", "value_date": "20260115"},
         headers={**admin(suite), "Idempotency-Key": uuid.uuid4().hex}), 422, "body.value_date")
     run = uuid.uuid4().hex[:8]
-    content = "\n".join(["reference,loan_id,amount,value_date", f"B-{run},{loan['id']},10.00,20260115",
-                         f"Y-{run},{loan['id']},10.00,1800-01-01", f"T-{run},{loan['id']},10.00,{TODAY}"]).encode()
-    job = wait_done(suite, upload(suite, content).json()["id"])
+    job, errors = posted(suite, ["reference,loan_id,amount,value_date", f"B-{run},{loan['id']},10.00,20260115",
+                                 f"Y-{run},{loan['id']},10.00,1800-01-01", f"T-{run},{loan['id']},10.00,{TODAY}"])
     assert (job["posted"], job["failed"]) == (1, 2), job
-    errors = suite.direct["monitoring"].get(f"/repayment-files/{job['id']}/errors", headers=admin(suite)).json()
-    found = [(e["line"], e["field"], e["reference"]) for e in errors["items"]]
+    found = [(e["line"], e["field"], e["reference"]) for e in errors]
     assert found == [(2, "value_date", f"B-{run}"), (3, "value_date", f"Y-{run}")], errors
-    assert errors["items"][0]["message"] in refused_by_api["errors"][0]["message"], (errors, refused_by_api)
+    assert errors[0]["message"] in refused_by_api["errors"][0]["message"], (errors, refused_by_api)
