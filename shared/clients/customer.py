@@ -109,6 +109,7 @@ class Portrait(BaseModel):
 
     customer_id: str
     branch: str
+    status: CustomerStatus
     referred_by: str | None
     tenure_months: int
     products_held: int | None  # null for a caller without monitoring:read

@@ -11,6 +11,7 @@ from sqlmodel import Field, select
 
 from services.customer.common import MONEY_SQL, TIMESTAMP_SQL, MoneyOut, UtcDateTime, utcnow
 from services.customer.db import CustomerTable
+from shared.clients.customer import CustomerStatus
 
 
 class ValueTier(StrEnum):
@@ -111,8 +112,8 @@ def credit_clean(portrait: Any) -> list[Any]:
 
 class PortraitRead(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "customer_id": "3f2b9c0e8d7a4e1f9a6b5c4d3e2f1a0b", "branch": "BJ001", "referred_by": None,
-        "tenure_months": 26, "products_held": 2,
+        "customer_id": "3f2b9c0e8d7a4e1f9a6b5c4d3e2f1a0b", "branch": "BJ001", "status": "active",
+        "referred_by": None, "tenure_months": 26, "products_held": 2,
         "contacts_90d": 4, "contacts_prior_90d": 6, "days_since_last_contact": 12, "csat_avg": 4.2,
         "csat_trend": -0.4, "nps_latest": 8, "complaints_12m": 1, "monthly_income": "18000.00",
         "assets": "350000.00", "latest_score": 642, "latest_grade": "B", "value_tier": "gold",
@@ -124,6 +125,8 @@ class PortraitRead(BaseModel):
     customer_id: str
     branch: str = PydanticField(description="The customer's branch: peers that keep figures about the customer "
                                             "(scores) scope them by it.")
+    status: CustomerStatus = PydanticField(description="Only an active customer gets new credit decisions "
+                                                       "(scoring by id, applications, loans).")
     referred_by: str | None = PydanticField(description="The partner that referred the customer, if any.")
     tenure_months: int
     products_held: int | None = PydanticField(

@@ -120,6 +120,7 @@ def read(session: Session, customer: Customer, portrait: CustomerPortrait, segme
     profile = session.get(ClusterProfile, portrait.cluster) if portrait.cluster is not None else None
     hold = rules.credit_hold(portrait.current_max_dpd, portrait.max_dpd_12m, portrait.worst_class)
     return PortraitRead.model_validate({**portrait.model_dump(), "segments": segment_names, "credit_hold": hold,
-                                        "branch": customer.branch, "referred_by": customer.referred_by,
+                                        "branch": customer.branch, "status": customer.status,
+                                        "referred_by": customer.referred_by,
                                         "cluster_label": profile.label if profile else None,
                                         "score_status": score_status})

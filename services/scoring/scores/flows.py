@@ -10,7 +10,7 @@ from typing import Any
 from services.scoring.registry.serving import Served
 from services.scoring.scores.models import ScoreInput
 from shared.clients.base import PeerTimeout, PeerUnavailable
-from shared.clients.customer import ConsentPurpose, CustomerClient, CustomerNotFound
+from shared.clients.customer import ConsentPurpose, CustomerClient, CustomerNotFound, CustomerStatus
 from shared.errors import Problem, field_problem
 
 # Customers fetched side by side for a batch: enough to hide latency without flooding the customer service.
@@ -42,7 +42,7 @@ async def customer_features(peer: CustomerClient, customer_id: str, token: str,
             raise Problem(403, "consent required",
                           f"Customer {customer_id!r} has not consented to {purpose}; scoring needs it.",
                           extra={"purpose": str(purpose)})
-        portrait = (await peer.get_portrait(customer_id, token=token)).model_dump(mode="json")
+        fetched = await peer.get_portrait(customer_id, token=token)
     except CustomerNotFound as exc:
         raise field_problem("body.customer_id", f"no customer {customer_id!r} in the customer service") from exc
     except (PeerUnavailable, PeerTimeout):
@@ -54,6 +54,10 @@ async def customer_features(peer: CustomerClient, customer_id: str, token: str,
         if exc.status >= 500:  # never a 500 of ours: the peer misbehaved
             raise PeerUnavailable(peer.service, f"answered {exc.status}") from exc
         raise
+    if fetched.status != CustomerStatus.ACTIVE:  # a closed customer has left the bank, an erased one is a pseudonym
+        raise field_problem("body.customer_id", f"the customer is {fetched.status}; credit decisions are made for "
+                                                "active customers only")
+    portrait = fetched.model_dump(mode="json")
     features = {name: _as_feature(wanted[name], value) for name, value in portrait.items() if name in wanted}
     return features, portrait["branch"]
 

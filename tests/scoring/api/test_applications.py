@@ -1,12 +1,14 @@
 """Applications: policy decision at submission, maker-checker review, disbursement registering the loan."""
 
+import uuid
+
 import pytest
 from fastapi.testclient import TestClient
 
 from services.scoring.main import create_app
 from shared.settings import KernelSettings
 from tests.scoring.api.helpers import acknowledge_terms, closed_port, new_customer
-from tests.support import PASSWORD
+from tests.support import PASSWORD, every_page
 from tests.test_idempotency import assert_one_answer, race
 
 
@@ -114,6 +116,23 @@ def test_an_approved_application_of_a_customer_closed_since_is_not_disbursed(sui
     loans = suite.direct["monitoring"].get("/loans", params={"customer_id": application["customer_id"]},
                                            headers=people["maker"])
     assert loans.status_code == 200 and loans.json()["items"] == []
+
+
+def test_no_credit_decision_is_made_for_a_closed_customer(suite, people, by_decision):
+    """Booking refused a closed customer, but an application for one was still scored and filed (only its payout
+    was stopped): new credit decisions, an application or a score by id, are for active customers only."""
+    body = _body(suite, people["maker"], by_decision["approve"])
+    closed = suite.direct["customer"].post(f"/customers/{body['customer_id']}/closure",
+                                           json={"reason": "moved abroad"}, headers=people["maker"])
+    assert closed.status_code == 200 and closed.json()["status"] == "closed", closed.text
+    for path, request in (("/applications", body), ("/scores", {"customer_id": body["customer_id"]})):
+        refused = suite.direct["scoring"].post(path, json=request, headers={
+            **people["maker"], "Idempotency-Key": uuid.uuid4().hex})
+        assert refused.status_code == 422, (path, refused.text)
+        assert [(e["field"], e["message"]) for e in refused.json()["errors"]] == [
+            ("body.customer_id", "the customer is closed; credit decisions are made for active customers only")]
+    filed = every_page(suite.direct["scoring"], "/applications", people["maker"], limit=100)
+    assert body["customer_id"] not in {application["customer_id"] for application in filed}
 
 
 def test_a_declined_application_cannot_be_disbursed(suite, people, by_decision):
