@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import socket
 import subprocess
@@ -40,6 +42,7 @@ def uvicorn_options(kernel: KernelSettings, service: str) -> dict[str, object]:
 def serve(kernel: KernelSettings, service: str) -> None:
     import uvicorn
 
+    follow_supervisor()
     uvicorn.run(APPS[service], factory=True, **uvicorn_options(kernel, service))
 
 
@@ -88,6 +91,28 @@ def _wait_live(kernel: KernelSettings, processes: dict[str, subprocess.Popen], t
             time.sleep(0.2)
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# Set by `loancrm up` for the services it starts: the process each must not outlive.
+SUPERVISOR_PID = "LOANCRM_SUPERVISOR_PID"
+
+
+def spawn(command: list[str]) -> subprocess.Popen:
+    """A process of the suite, told which process supervises it (`follow_supervisor`)."""
+    return subprocess.Popen(command, env={**os.environ, SUPERVISOR_PID: str(os.getpid())})
+
+
+def follow_supervisor() -> None:
+    """In a service started by `loancrm up` (Linux): SIGTERM when the supervisor dies, even killed outright
+    (kill -9, the OOM killer); otherwise the services lived on, holding their ports, and the next `loancrm up`
+    found them in use. Armed in the service itself, not between fork and exec, where a thread could hold a lock."""
+    supervisor = os.environ.get(SUPERVISOR_PID)
+    if supervisor is None or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(supervisor):  # it died before the signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _stop(processes: dict[str, subprocess.Popen]) -> None:
     for process in processes.values():
         if process.poll() is None:
@@ -111,7 +136,7 @@ def run_all(kernel: KernelSettings, on_ready: Callable[[], None] | None = None) 
         print(f"loancrm: {exc}", file=sys.stderr)
         return 1
     processes = {
-        name: subprocess.Popen([sys.executable, "-m", "loancrm", "serve", name]) for name in SERVICES
+        name: spawn([sys.executable, "-m", "loancrm", "serve", name]) for name in SERVICES
     }
     # Ctrl-C and SIGTERM (from a process manager) both stop the suite; SIGINT is set explicitly because a
     # parent that ignores it (a test runner, nohup) would otherwise pass that on to us.

@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -88,3 +89,36 @@ def test_a_port_in_use_is_a_clear_error_and_nothing_starts(capsys, monkeypatch):
     error = capsys.readouterr().err
     assert f"port {ports['gateway']} for the gateway service" in error and "LOANCRM_GATEWAY_PORT" in error
     assert "is up" not in error and not started
+
+
+def _running(pid: int) -> bool:
+    """Alive, not a zombie: an orphan's exit is reaped by whichever process adopted it, maybe never here."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_service_does_not_outlive_a_supervisor_killed_outright():
+    """A supervisor killed with SIGKILL (or by the OOM killer) cannot stop its services; they lived on, holding
+    their ports, so the next `loancrm up` found them in use."""
+    service = [sys.executable, "-c", "import time; from loancrm.supervisor import follow_supervisor; "
+                                     "follow_supervisor(); print('armed', flush=True); time.sleep(120)"]
+    up = subprocess.Popen([sys.executable, "-c", "import sys, time; from loancrm import supervisor; "
+                                                 f"child = supervisor.spawn({service!r}); print(child.pid, "
+                                                 "flush=True); time.sleep(120)"],
+                          stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(up.stdout.readline())
+        assert up.stdout.readline().strip() == "armed"
+        assert _running(child)
+        up.kill()
+        up.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while _running(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running(child), "the service outlived its supervisor"
+    finally:
+        up.kill()
