@@ -147,6 +147,21 @@ def test_closure_after_repayment_is_allowed(suite, api, actors):
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
 
 
+def test_a_closed_customer_is_offered_no_new_credit(api, actors):
+    """As none is scored or booked for them: the portrait's credit hold says so (a clean record had none)."""
+    officer = actors.officer("LC04")
+    customer = actors.register(officer, branch="LC04")
+    offered = api.get(f"/customers/{customer['id']}/offers", headers=officer).json()["offers"]
+    assert {"loan", "card"} & {offer["kind"] for offer in offered}
+    closed = api.post(f"/customers/{customer['id']}/closure", json={"reason": "moved abroad"}, headers=officer)
+    assert closed.status_code == 200, closed.text
+    offers = api.get(f"/customers/{customer['id']}/offers", headers=officer)
+    assert offers.status_code == 200, offers.text
+    assert {offer["kind"] for offer in offers.json()["offers"]}.isdisjoint({"loan", "card"}), offers.text
+    portrait = api.get(f"/customers/{customer['id']}/portrait", headers=officer).json()
+    assert (portrait["status"], portrait["credit_hold"]) == ("closed", "the customer is closed: no new credit")
+
+
 def test_with_monitoring_down_nothing_is_erased_or_closed_blindly(api, actors, customer_without_monitoring):
     officer, admin = actors.officer("LC04"), actors.admin()
     customer = actors.register(officer, branch="LC04")

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from services.customer.portrait.models import SERIOUS_DPD, Lifecycle, Segment, ValueTier
+from shared.clients.customer import CustomerStatus
 
 HIGH_RISK_GRADES = frozenset({"D", "E"})
 CLEAN_CLASSES = frozenset({None, "normal"})
@@ -59,8 +60,11 @@ class Features:
 CHURN_FLAG_AT = 0.5
 
 
-def credit_hold(current_max_dpd: int | None, max_dpd_12m: int | None, worst_class: str | None) -> str | None:
+def credit_hold(current_max_dpd: int | None, max_dpd_12m: int | None, worst_class: str | None,
+                status: str = CustomerStatus.ACTIVE) -> str | None:
     """Why no new credit may be offered, or None."""
+    if status != CustomerStatus.ACTIVE:  # as scoring and booking refuse them
+        return f"the customer is {status}: no new credit"
     if current_max_dpd is None or max_dpd_12m is None:
         return "credit record unknown: monitoring has not answered for this customer"
     if current_max_dpd > 0:
