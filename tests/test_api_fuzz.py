@@ -29,7 +29,7 @@ from tests.monitoring.api.helpers import loan_body
 from tests.scoring.api.conftest import german_rows
 from tests.support import running_suite
 
-EXAMPLES = int(os.environ.get("LOANCRM_FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("LOANCRM_FUZZ_EXAMPLES", "14"))
 # A COB run works on in the background and moves the business date for every later example: not an answer to
 # odd input, and tested on its own.
 SKIPPED = {
