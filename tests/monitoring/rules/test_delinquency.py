@@ -249,7 +249,7 @@ def test_replay_cost_does_not_grow_with_days():
     ]
     points = replay_delinquency(schedule, postings, date(2000, 1, 1), date(2045, 1, 1))
     # The replay walks events, not days: two centuries more of calendar add no point (it was timed once, which a
-    # loaded machine failed; a count cannot be slowed down).
+    # loaded machine failed; a comparison of results cannot be slowed down).
     assert replay_delinquency(schedule, postings, date(2000, 1, 1), date(2245, 1, 1)) == points
     # Every instalment paid 45 days late: each payment moves the anchor to the next, already overdue instalment.
     paid_on = schedule[10].due_date + timedelta(45)
