@@ -66,11 +66,31 @@ class ContactPlan(BaseModel):
 
 
 class CustomerStatus(StrEnum):
-    """Where a customer is in their life with the bank; only an active one is lent to (monitoring's booking)."""
+    """Where a customer is in their life with the bank; only an active one is lent to (`lending_refusal`)."""
 
     ACTIVE = "active"
     CLOSED = "closed"
     ERASED = "erased"
+
+
+class KycStatus(StrEnum):
+    """Where the customer's due diligence stands; a rejected one is never lent to (`lending_refusal`)."""
+
+    PENDING = "pending"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+
+
+def lending_refusal(status: str, kyc_status: str | None) -> str | None:
+    """Why the bank may extend no new credit to this customer whatever their risk, or None: the one rule behind
+    the customer service's credit hold, scoring's decisions and monitoring's booking. A closed customer has left the
+    bank and an erased one is a pseudonym; one whose KYC was rejected failed due diligence (anti-money-laundering
+    rules forbid lending to them). A pending one does not refuse: onboarding may still be completing it."""
+    if status != CustomerStatus.ACTIVE:
+        return f"the customer is {status}"
+    if kyc_status == KycStatus.REJECTED:
+        return "the customer's KYC was rejected"
+    return None
 
 
 class Customer(BaseModel):
@@ -110,6 +130,7 @@ class Portrait(BaseModel):
     customer_id: str
     branch: str
     status: CustomerStatus
+    kyc_status: KycStatus | None = None  # None from a customer service older than the field
     referred_by: str | None
     tenure_months: int
     products_held: int | None  # null for a caller without monitoring:read

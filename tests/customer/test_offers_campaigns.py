@@ -11,8 +11,8 @@ from tests.customer.factory import key, unique
 
 def _portrait(grade, segments=(), lifecycle="mature"):
     return PortraitRead(
-        customer_id="c1", branch="BJ001", status="active", referred_by=None, tenure_months=30, products_held=1,
-        contacts_90d=1, contacts_prior_90d=1,
+        customer_id="c1", branch="BJ001", status="active", kyc_status="verified", referred_by=None, tenure_months=30,
+        products_held=1, contacts_90d=1, contacts_prior_90d=1,
         days_since_last_contact=5, csat_avg=None, csat_trend=None, nps_latest=None, complaints_12m=0,
         monthly_income=None, assets=None, latest_score=None, latest_grade=grade, value_tier="standard",
         lifecycle_stage=lifecycle, retention_risk=False, segments=list(segments), cluster=None, cluster_label=None,

@@ -13,18 +13,12 @@ from services.customer.common import MONEY_SQL, TIMESTAMP_SQL, Money, MoneyOut, 
 from services.customer.customers import validation
 from services.customer.db import CustomerTable
 from shared.bounds import BusinessDate, said
-from shared.clients.customer import CustomerStatus  # peers read the status: it is the contract
+from shared.clients.customer import CustomerStatus, KycStatus  # peers read both: they are the contract
 
 
 class CustomerKind(StrEnum):
     INDIVIDUAL = "individual"
     BUSINESS = "business"
-
-
-class KycStatus(StrEnum):
-    PENDING = "pending"
-    VERIFIED = "verified"
-    REJECTED = "rejected"
 
 
 class Education(StrEnum):

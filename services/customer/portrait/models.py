@@ -11,7 +11,7 @@ from sqlmodel import Field, select
 
 from services.customer.common import MONEY_SQL, TIMESTAMP_SQL, MoneyOut, UtcDateTime, utcnow
 from services.customer.db import CustomerTable
-from shared.clients.customer import CustomerStatus
+from shared.clients.customer import CustomerStatus, KycStatus
 
 
 class ValueTier(StrEnum):
@@ -113,7 +113,7 @@ def credit_clean(portrait: Any) -> list[Any]:
 class PortraitRead(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "customer_id": "3f2b9c0e8d7a4e1f9a6b5c4d3e2f1a0b", "branch": "BJ001", "status": "active",
-        "referred_by": None, "tenure_months": 26, "products_held": 2,
+        "kyc_status": "verified", "referred_by": None, "tenure_months": 26, "products_held": 2,
         "contacts_90d": 4, "contacts_prior_90d": 6, "days_since_last_contact": 12, "csat_avg": 4.2,
         "csat_trend": -0.4, "nps_latest": 8, "complaints_12m": 1, "monthly_income": "18000.00",
         "assets": "350000.00", "latest_score": 642, "latest_grade": "B", "value_tier": "gold",
@@ -127,6 +127,8 @@ class PortraitRead(BaseModel):
                                             "(scores) scope them by it.")
     status: CustomerStatus = PydanticField(description="Only an active customer gets new credit decisions "
                                                        "(scoring by id, applications, loans).")
+    kyc_status: KycStatus = PydanticField(description="A customer whose KYC was rejected gets no new credit "
+                                                      "decisions either.")
     referred_by: str | None = PydanticField(description="The partner that referred the customer, if any.")
     tenure_months: int
     products_held: int | None = PydanticField(

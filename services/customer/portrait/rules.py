@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from services.customer.portrait.models import SERIOUS_DPD, Lifecycle, Segment, ValueTier
-from shared.clients.customer import CustomerStatus
+from shared.clients.customer import CustomerStatus, lending_refusal
 
 HIGH_RISK_GRADES = frozenset({"D", "E"})
 CLEAN_CLASSES = frozenset({None, "normal"})
@@ -61,10 +61,11 @@ CHURN_FLAG_AT = 0.5
 
 
 def credit_hold(current_max_dpd: int | None, max_dpd_12m: int | None, worst_class: str | None,
-                status: str = CustomerStatus.ACTIVE) -> str | None:
+                status: str = CustomerStatus.ACTIVE, kyc_status: str | None = None) -> str | None:
     """Why no new credit may be offered, or None."""
-    if status != CustomerStatus.ACTIVE:  # as scoring and booking refuse them
-        return f"the customer is {status}: no new credit"
+    refusal = lending_refusal(status, kyc_status)  # as scoring and booking refuse them
+    if refusal:
+        return f"{refusal}: no new credit"
     if current_max_dpd is None or max_dpd_12m is None:
         return "credit record unknown: monitoring has not answered for this customer"
     if current_max_dpd > 0:

@@ -118,9 +118,11 @@ def _set_segments(session: Session, customer_id: str, names: list[str]) -> None:
 def read(session: Session, customer: Customer, portrait: CustomerPortrait, segment_names: list[str],
          score_status: str) -> PortraitRead:
     profile = session.get(ClusterProfile, portrait.cluster) if portrait.cluster is not None else None
-    hold = rules.credit_hold(portrait.current_max_dpd, portrait.max_dpd_12m, portrait.worst_class, customer.status)
+    hold = rules.credit_hold(portrait.current_max_dpd, portrait.max_dpd_12m, portrait.worst_class, customer.status,
+                              customer.kyc_status)
     return PortraitRead.model_validate({**portrait.model_dump(), "segments": segment_names, "credit_hold": hold,
                                         "branch": customer.branch, "status": customer.status,
+                                        "kyc_status": customer.kyc_status,
                                         "referred_by": customer.referred_by,
                                         "cluster_label": profile.label if profile else None,
                                         "score_status": score_status})

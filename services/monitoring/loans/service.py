@@ -34,7 +34,7 @@ from services.monitoring.loans.money import ZERO
 from services.monitoring.rules.engine import Facts
 from services.monitoring.rules.models import RuleKind
 from shared.auth.scope import Visibility
-from shared.clients.customer import Customer, CustomerStatus
+from shared.clients.customer import Customer, lending_refusal
 from shared.clients.scoring import Score
 from shared.errors import Problem
 from shared.pagination import Page, PageRequest, keyset
@@ -77,12 +77,12 @@ def note_segments(session: Session, loan: Loan, value_tier: str, segments: list[
 
 def check_borrower(branch: str, customer: Customer) -> None:
     """May a loan (a disbursed application's too) be booked for this borrower, by the customer service's record?
-    Only for an active customer: a closed one has left the bank, an erased one is a pseudonym. And at their branch,
-    like everything hanging off a customer: a branch's officers see the loans of their customers, and a customer's
-    own branch sees every loan it owes; another branch, or one that does not exist, is refused."""
-    if customer.status != CustomerStatus.ACTIVE:
-        raise DomainError("customer_id", f"the customer is {customer.status}; loans are booked for active "
-                                         "customers only")
+    Not for a customer the bank may not lend to (`lending_refusal`: closed, erased, KYC rejected). And at their
+    branch, like everything hanging off a customer: a branch's officers see the loans of their customers, and a
+    customer's own branch sees every loan it owes; another branch, or one that does not exist, is refused."""
+    refusal = lending_refusal(customer.status, customer.kyc_status)
+    if refusal:
+        raise DomainError("customer_id", f"{refusal}; no loan is booked for them")
     if branch != customer.branch:
         raise DomainError("branch", f"the customer is of branch {customer.branch}; their loans are booked there")
 

@@ -10,7 +10,7 @@ from typing import Any
 from services.scoring.registry.serving import Served
 from services.scoring.scores.models import ScoreInput
 from shared.clients.base import PeerTimeout, PeerUnavailable
-from shared.clients.customer import ConsentPurpose, CustomerClient, CustomerNotFound, CustomerStatus
+from shared.clients.customer import ConsentPurpose, CustomerClient, CustomerNotFound, lending_refusal
 from shared.errors import Problem, field_problem
 
 # Customers fetched side by side for a batch: enough to hide latency without flooding the customer service.
@@ -54,9 +54,9 @@ async def customer_features(peer: CustomerClient, customer_id: str, token: str,
         if exc.status >= 500:  # never a 500 of ours: the peer misbehaved
             raise PeerUnavailable(peer.service, f"answered {exc.status}") from exc
         raise
-    if fetched.status != CustomerStatus.ACTIVE:  # a closed customer has left the bank, an erased one is a pseudonym
-        raise field_problem("body.customer_id", f"the customer is {fetched.status}; credit decisions are made for "
-                                                "active customers only")
+    refusal = lending_refusal(fetched.status, fetched.kyc_status)
+    if refusal:
+        raise field_problem("body.customer_id", f"{refusal}; no credit decision is made for them")
     portrait = fetched.model_dump(mode="json")
     features = {name: _as_feature(wanted[name], value) for name, value in portrait.items() if name in wanted}
     return features, portrait["branch"]

@@ -150,24 +150,37 @@ def test_a_loan_is_booked_at_its_customers_branch_only(suite, borrowers, branch)
     assert register(suite, borrowers, admin(suite), customer_id=customer)["branch"] == "BJ001"
 
 
-@pytest.mark.parametrize(("act", "body", "status"), [("closure", {"reason": "moved abroad"}, "closed"),
-                                                     ("erasure", None, "erased")])
-def test_no_loan_is_booked_for_a_closed_or_erased_customer(suite, borrowers, act, body, status):
+def _lose_standing(suite, customer: str, how: str) -> str:  # noqa: ANN001
+    """Closes, erases or fails the KYC of the customer; the reason booking then gives."""
+    if how == "kyc_rejected":
+        changed = suite.direct["customer"].patch(f"/customers/{customer}", json={"kyc_status": "rejected"},
+                                                 headers={**admin(suite), "If-Match": '"1"'})
+        assert changed.status_code == 200 and changed.json()["kyc_status"] == "rejected", changed.text
+        return "the customer's KYC was rejected"
+    ended = suite.direct["customer"].post(f"/customers/{customer}/{how}",
+                                          json={"reason": "moved abroad"} if how == "closure" else None,
+                                          headers={**admin(suite), "Idempotency-Key": uuid.uuid4().hex})
+    status = {"closure": "closed", "erasure": "erased"}[how]
+    assert ended.status_code == 200 and ended.json()["status"] == status, ended.text
+    return f"the customer is {status}"
+
+
+@pytest.mark.parametrize("how", ["closure", "erasure", "kyc_rejected"])
+def test_no_loan_is_booked_for_a_customer_the_bank_may_not_lend_to(suite, borrowers, how):
     """The pen test: a loan was booked for a customer the bank had closed, or erased (booking asked the customer
-    service for the branch only). Now a 422 naming `body.customer_id` says why, directly and through the gateway,
-    and nothing is written: no loan, no audit row, no event."""
+    service for the branch only), and for one whose KYC was rejected (failed due diligence: anti-money-laundering
+    rules forbid lending). Now a 422 naming `body.customer_id` says why, directly and through the gateway, and
+    nothing is written: no loan, no audit row, no event."""
     from tests.test_audit import audit_rows, rid
 
     customer = borrowers.new_customer()
-    ended = suite.direct["customer"].post(f"/customers/{customer}/{act}", json=body,
-                                          headers={**admin(suite), "Idempotency-Key": uuid.uuid4().hex})
-    assert ended.status_code == 200 and ended.json()["status"] == status, ended.text
+    reason = _lose_standing(suite, customer, how)
     for client, path in ((suite.direct["monitoring"], "/loans"), (suite.client, "/api/monitoring/loans")):
         request = rid()
         refused = client.post(path, json=loan_body(customer),
                               headers={**admin(suite), "Idempotency-Key": uuid.uuid4().hex, **request})
         problem = assert_problem(refused, 422, "body.customer_id")
-        assert f"the customer is {status}" in problem["detail"], problem
+        assert reason in problem["detail"], problem
         assert audit_rows(suite, "monitoring", request["X-Request-Id"]) == []
     listed = suite.direct["monitoring"].get("/loans", params={"customer_id": customer}, headers=admin(suite))
     assert listed.status_code == 200 and listed.json()["items"] == []

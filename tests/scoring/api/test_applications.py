@@ -118,19 +118,31 @@ def test_an_approved_application_of_a_customer_closed_since_is_not_disbursed(sui
     assert loans.status_code == 200 and loans.json()["items"] == []
 
 
-def test_no_credit_decision_is_made_for_a_closed_customer(suite, people, by_decision):
+@pytest.mark.parametrize("how", ["closure", "kyc_rejected"])
+def test_no_credit_decision_is_made_for_a_customer_the_bank_may_not_lend_to(suite, people, by_decision, how):
     """Booking refused a closed customer, but an application for one was still scored and filed (only its payout
-    was stopped): new credit decisions, an application or a score by id, are for active customers only."""
+    was stopped): new credit decisions, an application or a score by id, are for active customers only. Nor for
+    one whose KYC was rejected: the same rule (`lending_refusal`) as booking's and the portrait's credit hold."""
     body = _body(suite, people["maker"], by_decision["approve"])
-    closed = suite.direct["customer"].post(f"/customers/{body['customer_id']}/closure",
-                                           json={"reason": "moved abroad"}, headers=people["maker"])
-    assert closed.status_code == 200 and closed.json()["status"] == "closed", closed.text
+    customer = suite.direct["customer"]
+    if how == "closure":
+        ended = customer.post(f"/customers/{body['customer_id']}/closure", json={"reason": "moved abroad"},
+                              headers=people["maker"])
+        reason = "the customer is closed"
+    else:
+        version = customer.get(f"/customers/{body['customer_id']}", headers=people["maker"]).headers["ETag"]
+        ended = customer.patch(f"/customers/{body['customer_id']}", json={"kyc_status": "rejected"},
+                               headers={**people["maker"], "If-Match": version})
+        reason = "the customer's KYC was rejected"
+    assert ended.status_code == 200, ended.text
+    portrait = customer.get(f"/customers/{body['customer_id']}/portrait", headers=people["maker"])
+    assert portrait.status_code == 200 and portrait.json()["credit_hold"] == f"{reason}: no new credit", portrait.text
     for path, request in (("/applications", body), ("/scores", {"customer_id": body["customer_id"]})):
         refused = suite.direct["scoring"].post(path, json=request, headers={
             **people["maker"], "Idempotency-Key": uuid.uuid4().hex})
         assert refused.status_code == 422, (path, refused.text)
         assert [(e["field"], e["message"]) for e in refused.json()["errors"]] == [
-            ("body.customer_id", "the customer is closed; credit decisions are made for active customers only")]
+            ("body.customer_id", f"{reason}; no credit decision is made for them")]
     filed = every_page(suite.direct["scoring"], "/applications", people["maker"], limit=100)
     assert body["customer_id"] not in {application["customer_id"] for application in filed}
 
