@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
@@ -33,7 +34,7 @@ from shared.errors import PROBLEM_MEDIA_TYPE, Problem, field_problem, install_pr
     problem_responses
 from shared.files import secure_var_dir
 from shared.idempotency import IdempotencyStore
-from shared.logging import configure_logging
+from shared.logging import configure_logging, log_through_stdlib
 from shared.middleware import KernelMiddleware, Metrics
 from shared.settings import KernelSettings, load_settings
 
@@ -283,10 +284,13 @@ def create_service_app(
             await hook()
         database.dispose()
 
+    if not structlog.is_configured():  # an app built without `uvicorn_factory` (an embedding caller, a test)
+        log_through_stdlib(kernel.log_level)
     app = app_class(
         title=title,
         description=description,
         version="0.1.0",
+        telemetry=None if kernel.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
         lifespan=lifespan,
         responses=problem_responses(401, 403, 413, 422),
         generate_unique_id_function=operation_id,

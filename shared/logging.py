@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from contextvars import ContextVar
+from typing import Any
 
 import structlog
 
@@ -18,24 +19,38 @@ def _add_request_id(_logger, _method, event_dict):  # noqa: ANN001, ANN202
     return event_dict
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    shared = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _add_request_id,
-    ]
+_SHARED = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    _add_request_id,
+]
+
+
+def _route(level: str, last: list[Any]) -> None:
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*_SHARED, *last],
         # A call below the level returns before any processor runs: the access log line of every request cost
         # its time stamp and context even when WARNING left it unwritten.
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
+
+
+def log_through_stdlib(level: str = "INFO") -> None:
+    """For an app built outside a service's start-up (an embedding caller, a test): structlog's events rendered
+    as JSON lines, tracebacks plain, and handed to whatever handlers the caller's logging has. Left unconfigured,
+    structlog prints tracebacks with every local of every frame, personal data among them (and slowly)."""
+    _route(level, [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()])
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """A service process's logs: one JSON handler on stderr for structlog's events and the standard library's."""
+    _route(level, [structlog.stdlib.ProcessorFormatter.wrap_for_formatter])
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=_SHARED,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             lambda _l, _m, d: {"service": service, **d},

@@ -64,6 +64,10 @@ class KernelSettings(BaseSettings):
 
     var_dir: Path = Path("var")
     log_level: str = "INFO"
+    # FastAPI's native OpenTelemetry (through the global providers an operator's `opentelemetry-instrument` sets).
+    # Off unless asked for: LoanCRM exports its own Prometheus metrics, and FastAPI looks the providers up again
+    # on every request (about 5% of a read's CPU here) even when none is configured.
+    opentelemetry: bool = False
     host: str = "127.0.0.1"
 
     gateway_port: int = Field(8000, ge=1, le=65535)

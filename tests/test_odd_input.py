@@ -260,8 +260,7 @@ def test_a_server_error_keeps_the_connection_for_the_next_request(tmp_path):
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.02)
         assert server.started
-        # A closed connection reads as b"" at once; the long timeout only spares a loaded machine, where the
-        # unconfigured logger's traceback of the 500 (structlog's default, with every local) took over 5 s.
+        # A closed connection reads as b"" at once; the long timeout only spares a loaded machine.
         with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
             assert _exchange(sock, "/boom").startswith(b"HTTP/1.1 500")
             time.sleep(0.2)  # what closing the connection takes, had the server done so
@@ -269,6 +268,44 @@ def test_a_server_error_keeps_the_connection_for_the_next_request(tmp_path):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+_EMBEDDED_500 = """
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+from shared.app import create_service_app
+from shared.db import Database
+from shared.settings import KernelSettings
+
+router = APIRouter()
+
+@router.get("/boom")
+def boom() -> dict:
+    national_id = "".join(["1101011990", "03077777"])  # a local that holds personal data
+    raise RuntimeError(f"an unforeseen failure after {{len(national_id)}} characters")
+
+kernel = KernelSettings(var_dir={var_dir!r})
+app = create_service_app(name="probe", title="probe", description="probe", kernel=kernel,
+                         database=Database("sqlite:///{var_dir}/probe.db"), public_routers=[router])
+print(TestClient(app, raise_server_exceptions=False).get("/boom").status_code)
+"""
+
+
+def test_an_app_built_outside_a_services_start_up_logs_a_500_without_the_locals(tmp_path):
+    """An app built without `uvicorn_factory` (an embedding caller, a test) left structlog unconfigured, and its
+    default renderer logged a 500's traceback with every local of every frame: personal data in the log, and over
+    5 s of rendering on a loaded machine. The kernel now routes structlog to the standard library's logging, as
+    JSON with a plain traceback."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _EMBEDDED_500.format(var_dir=str(tmp_path))], capture_output=True,
+                         text=True, timeout=120)
+    assert run.stdout.strip().splitlines()[-1] == "500", run.stderr
+    logged = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    error = next(entry for entry in logged if entry["event"] == "unhandled error")
+    assert "RuntimeError: an unforeseen failure after 18 characters" in error["exception"]
+    assert "110101199003077777" not in run.stdout + run.stderr
 
 
 @pytest.mark.parametrize("value", [True, False])
