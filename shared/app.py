@@ -11,13 +11,13 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request, params
 from fastapi._compat import field_annotation_is_sequence
 from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
